@@ -1,0 +1,169 @@
+"""The application factory: builds every component from one Settings object
+and wires them. The result is an ASGI app whose outer layer serves published
+pages (the hot path) and hands everything else to the FastAPI API.
+
+Run it with ``landform serve``, or with any ASGI server as the factory
+``landform.app:create_app``."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
+
+from landform import __version__
+from landform.auth.routes import router as auth_router
+from landform.auth.service import AuthService
+from landform.core.clock import Clock
+from landform.core.db import Database
+from landform.core.http import BodyLimit, install_error_handlers, skip_in_error_paths
+from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
+from landform.core.migrate import upgrade
+from landform.ops.routes import router as ops_router
+from landform.pages import repository as page_repo
+from landform.pages.blocks import BLOCK_TYPES
+from landform.pages.public import CachePolicy, PageChangeFollower, PublicPages, PublicPageStore
+from landform.pages.render import render_not_found
+from landform.pages.routes import public_router
+from landform.pages.routes import router as pages_router
+from landform.pages.service import PageService
+from landform.settings import Settings, load_settings
+from landform.templates.routes import router as templates_router
+from landform.templates.service import TemplateCatalogue
+
+log = logging.getLogger("landform")
+
+
+class Components:
+    """Everything the app is made of, built once per process."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.db = Database(settings)
+        self.mailer: Mailer = (
+            SmtpMailer(settings.smtp_url) if settings.smtp_url else OutboxMailer(self.db, self.clock)
+        )
+        self.templates = TemplateCatalogue.load()
+        self.store = PublicPageStore(settings.page_store_bytes)
+        self.auth = AuthService(self.db, settings, self.mailer, self.clock)
+        self.pages = PageService(
+            self.db, self.clock, self.templates, settings.public_url, on_public_change=self.store.discard
+        )
+        self.follower = PageChangeFollower(
+            self.store,
+            last_seq=self._last_change_seq,
+            changes_since=self._changes_since,
+            prune=self._prune_changes,
+            interval=settings.page_change_poll_interval,
+        )
+
+    # The public path reads the primary: a replica may lag behind the change
+    # log that told this worker to reload.
+    async def load_published(self, slug: str) -> Any:
+        async with self.db.primary.connect() as connection:
+            session_row = await page_repo.published_by_slug(connection, slug)  # type: ignore[arg-type]
+        return session_row
+
+    async def _last_change_seq(self) -> int:
+        async with self.db.write() as session:
+            return await page_repo.last_change_seq(session)
+
+    async def _changes_since(self, seq: int) -> list[tuple[int, str]]:
+        async with self.db.primary.connect() as connection:
+            return await page_repo.changes_since(connection, seq)  # type: ignore[arg-type]
+
+    async def _prune_changes(self) -> None:
+        async with self.db.write() as session:
+            keep = timedelta(seconds=PageChangeFollower.KEEP_SECONDS)
+            await page_repo.prune_changes(session, self.clock.now() - keep)
+
+    async def migrate(self) -> None:
+        """Bring the schema up to date. A file lock keeps the workers of one
+        machine from migrating at the same time."""
+        lock_path = self.settings.data_dir / "migrate.lock"
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                await upgrade(self.db.primary)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    async def start(self) -> None:
+        if self.settings.should_migrate_on_start:
+            await self.migrate()
+        await self.follower.start()
+
+    async def stop(self) -> None:
+        await self.follower.stop()
+        await self.db.dispose()
+
+
+def build_api(components: Components) -> FastAPI:
+    settings = components.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await components.start()
+        try:
+            yield
+        finally:
+            await components.stop()
+
+    api = FastAPI(
+        title="Landform",
+        version=__version__,
+        description=(
+            "Self-hosted landing pages: accounts, pages built from typed blocks, "
+            "templates, publishing, and fast public pages at `/{slug}`."
+        ),
+        lifespan=lifespan,
+        openapi_url=None if settings.env == "production" else "/openapi.json",
+    )
+    api.state.settings = settings
+    api.state.db = components.db
+    api.state.auth = components.auth
+    api.state.pages = components.pages
+    api.state.templates = components.templates
+    api.state.mailer = components.mailer
+    install_error_handlers(api)
+    skip_in_error_paths(BLOCK_TYPES)
+    if settings.cors_origins:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "Location"],
+        )
+    api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for router in (auth_router, pages_router, templates_router, ops_router, public_router):
+        api.include_router(router)
+    return api
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> ASGIApp:
+    settings = settings or load_settings()
+    components = Components(settings, clock)
+    api = build_api(components)
+    app = PublicPages(
+        api,
+        components.store,
+        components.load_published,
+        CachePolicy(
+            settings.public_max_age,
+            settings.public_s_maxage,
+            settings.public_stale_while_revalidate,
+        ),
+        render_not_found(settings.public_url).encode("utf-8"),
+    )
+    app.components = components  # type: ignore[attr-defined]
+    app.api = api  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from landform.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
+
+
+class AuthErrorCode(StrEnum):
+    EMAIL_TAKEN = "email_taken"
+    WEAK_PASSWORD = "weak_password"
+    INVALID_TOKEN = "invalid_token"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_ALREADY_USED = "token_already_used"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    LOGIN_THROTTLED = "login_throttled"
+    INVALID_REFRESH_TOKEN = "invalid_refresh_token"
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"
+    NOT_AUTHENTICATED = "not_authenticated"
+    INVALID_ACCESS_TOKEN = "invalid_access_token"
+    EMAIL_NOT_VERIFIED = "email_not_verified"
+    API_KEY_NOT_FOUND = "api_key_not_found"
+    ALREADY_VERIFIED = "already_verified"
+
+
+class EmailTaken(Conflict):
+    code = AuthErrorCode.EMAIL_TAKEN
+
+
+class WeakPassword(ValidationFailed):
+    code = AuthErrorCode.WEAK_PASSWORD
+
+
+class BadEmailToken(DomainError):
+    status = 400
+
+
+class InvalidCredentials(Unauthorized):
+    code = AuthErrorCode.INVALID_CREDENTIALS
+
+
+class LoginThrottled(TooManyRequests):
+    code = AuthErrorCode.LOGIN_THROTTLED
+
+
+class BadRefreshToken(Unauthorized):
+    code = AuthErrorCode.INVALID_REFRESH_TOKEN
+
+
+class NotAuthenticated(Unauthorized):
+    code = AuthErrorCode.NOT_AUTHENTICATED
+
+
+class EmailNotVerified(Forbidden):
+    code = AuthErrorCode.EMAIL_NOT_VERIFIED
+
+
+class ApiKeyNotFound(NotFound):
+    code = AuthErrorCode.API_KEY_NOT_FOUND

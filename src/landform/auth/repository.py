@@ -1,0 +1,102 @@
+"""All SQL of the auth domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from landform.auth.models import ApiKey, EmailToken, LoginAttempt, RefreshToken, User
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email.lower()))
+
+
+async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def is_email_verified(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    verified_at = await session.scalar(
+        select(User.email_verified_at).where(User.id == user_id)
+    )
+    return verified_at is not None
+
+
+async def email_token(session: AsyncSession, digest: str, purpose: str) -> EmailToken | None:
+    return await session.scalar(
+        select(EmailToken)
+        .where(EmailToken.token_hash == digest, EmailToken.purpose == purpose)
+        .with_for_update()
+    )
+
+
+async def refresh_token(session: AsyncSession, digest: str) -> RefreshToken | None:
+    return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest))
+
+
+async def mark_refresh_used(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:
+    """Claim a refresh token; False when another request claimed it first."""
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def recent_failures(
+    session: AsyncSession, email: str, client_ip: str, since: datetime
+) -> tuple[int, datetime | None]:
+    """Failed logins since ``since`` for this account or this address, and the
+    oldest of them (to tell the client when to retry)."""
+    row = (
+        await session.execute(
+            select(func.count(), func.min(LoginAttempt.created_at)).where(
+                LoginAttempt.succeeded.is_(False),
+                LoginAttempt.created_at >= since,
+                or_(LoginAttempt.email == email, LoginAttempt.client_ip == client_ip),
+            )
+        )
+    ).one()
+    return int(row[0]), row[1]
+
+
+async def mark_login_succeeded(session: AsyncSession, attempt_id: int) -> None:
+    await session.execute(
+        update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=True)
+    )
+
+
+async def prune_login_attempts(session: AsyncSession, before: datetime) -> None:
+    await session.execute(delete(LoginAttempt).where(LoginAttempt.created_at < before))
+
+
+async def api_key_by_digest(session: AsyncSession, digest: str) -> ApiKey | None:
+    return await session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+    )
+
+
+async def api_keys_of(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:
+    result = await session.scalars(
+        select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id.desc())
+    )
+    return list(result.all())
+
+
+async def api_key_of(session: AsyncSession, user_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
+    return await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id)
+    )

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from landform.auth.deps import AuthServiceDep, PrincipalDep
+from landform.auth.models import User
+from landform.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    LoginIn,
+    RefreshIn,
+    RegisterIn,
+    ResendVerificationIn,
+    TokenPair,
+    UserPublic,
+    VerifyEmailIn,
+)
+from landform.auth.service import Tokens
+from landform.core.http import client_ip
+
+router = APIRouter(tags=["auth"])
+
+
+def _user(user: User) -> UserPublic:
+    return UserPublic(
+        id=user.id,
+        email=user.email,
+        role=user.role,
+        email_verified=user.email_verified_at is not None,
+        created_at=user.created_at,
+    )
+
+
+def _pair(tokens: Tokens) -> TokenPair:
+    return TokenPair(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
+
+
+@router.post("/auth/register", status_code=201, response_model=UserPublic)
+async def register(body: RegisterIn, service: AuthServiceDep) -> UserPublic:
+    """Create an account and mail a verification link. Returns the account, never a token."""
+    return _user(await service.register(body.email, body.password))
+
+
+@router.post("/auth/verify-email", response_model=UserPublic)
+async def verify_email(body: VerifyEmailIn, service: AuthServiceDep) -> UserPublic:
+    return _user(await service.verify_email(body.token))
+
+
+@router.post("/auth/resend-verification", status_code=202)
+async def resend_verification(body: ResendVerificationIn, service: AuthServiceDep) -> dict[str, str]:
+    """Always 202, whether or not the address has an account."""
+    await service.resend_verification(body.email)
+    return {"status": "accepted"}
+
+
+@router.post("/auth/login", response_model=TokenPair)
+async def login(body: LoginIn, request: Request, service: AuthServiceDep) -> TokenPair:
+    return _pair(await service.login(body.email, body.password, client_ip(request)))
+
+
+@router.post("/auth/refresh", response_model=TokenPair)
+async def refresh(body: RefreshIn, service: AuthServiceDep) -> TokenPair:
+    return _pair(await service.refresh(body.refresh_token))
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(body: RefreshIn, service: AuthServiceDep) -> Response:
+    """Revoke the refresh token's whole family (this login on every device it reached)."""
+    await service.logout(body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.get("/auth/me", response_model=UserPublic)
+async def me(principal: PrincipalDep, service: AuthServiceDep) -> UserPublic:
+    return _user(await service.me(principal))
+
+
+@router.post("/auth/api-keys", status_code=201, response_model=ApiKeyCreated)
+async def create_api_key(
+    body: ApiKeyCreate, principal: PrincipalDep, service: AuthServiceDep
+) -> ApiKeyCreated:
+    key, secret = await service.create_api_key(principal, body.name)
+    return ApiKeyCreated.model_validate({**ApiKeyPublic.model_validate(key).model_dump(), "key": secret})
+
+
+@router.get("/auth/api-keys", response_model=list[ApiKeyPublic])
+async def list_api_keys(principal: PrincipalDep, service: AuthServiceDep) -> list[ApiKeyPublic]:
+    return [ApiKeyPublic.model_validate(k) for k in await service.list_api_keys(principal)]
+
+
+@router.delete("/auth/api-keys/{key_id}", status_code=204)
+async def revoke_api_key(
+    key_id: uuid.UUID, principal: PrincipalDep, service: AuthServiceDep
+) -> Response:
+    await service.revoke_api_key(principal, key_id)
+    return Response(status_code=204)

@@ -1,0 +1,280 @@
+"""Accounts: registration, email verification, login with throttling,
+refresh-token rotation with reuse detection, and API keys."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
+from sqlalchemy.exc import IntegrityError
+
+from landform.auth import repository as repo
+from landform.auth.errors import (
+    ApiKeyNotFound,
+    AuthErrorCode,
+    BadEmailToken,
+    BadRefreshToken,
+    EmailTaken,
+    InvalidCredentials,
+    LoginThrottled,
+    NotAuthenticated,
+    WeakPassword,
+)
+from landform.auth.models import ApiKey, EmailToken, LoginAttempt, RefreshToken, User
+from landform.auth.passwords import hash_password, password_problems, verify_password
+from landform.auth.tokens import AccessTokens
+from landform.core.clock import Clock
+from landform.core.db import Database
+from landform.core.mail import Mailer, compose
+from landform.core.secrets import looks_like_token, new_token, token_digest
+from landform.settings import Settings
+
+VERIFY_EMAIL = "verify_email"
+API_KEY_PREFIX = "lf_"
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: resolved from an access token or an API key."""
+
+    user_id: uuid.UUID
+    via_api_key: bool = False
+
+
+class AuthService:
+    def __init__(self, db: Database, settings: Settings, mailer: Mailer, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.mailer = mailer
+        self.clock = clock
+        self.access_tokens = AccessTokens(settings.secret_key, settings.access_token_ttl)
+
+    # Registration and verification
+
+    async def register(self, email: str, password: str) -> User:
+        email = email.lower()
+        problems = password_problems(password, email)
+        if problems:
+            raise WeakPassword(
+                "password is too weak: " + "; ".join(problems),
+                details=[{"path": "password", "message": p} for p in problems],
+            )
+        password_hash = await hash_password(password)
+        now = self.clock.now()
+        try:
+            async with self.db.write() as session:
+                if await repo.user_by_email(session, email) is not None:
+                    raise EmailTaken("an account with this email already exists")
+                user = User(email=email, password_hash=password_hash, created_at=now)
+                session.add(user)
+                await session.flush()
+                token = self._new_email_token(session, user.id)
+        except IntegrityError as exc:  # a concurrent registration won the race
+            raise EmailTaken("an account with this email already exists") from exc
+        await self._send_verification(user.email, token)
+        return user
+
+    def _new_email_token(self, session: object, user_id: uuid.UUID) -> str:
+        token = new_token()
+        now = self.clock.now()
+        session.add(  # type: ignore[attr-defined]
+            EmailToken(
+                user_id=user_id,
+                purpose=VERIFY_EMAIL,
+                token_hash=token_digest(token),
+                expires_at=now + timedelta(seconds=self.settings.verification_token_ttl),
+                created_at=now,
+            )
+        )
+        return token
+
+    async def _send_verification(self, email: str, token: str) -> None:
+        link = f"{self.settings.public_url.rstrip('/')}/auth/verify-email?token={quote(token)}"
+        hours = self.settings.verification_token_ttl // 3600
+        text = (
+            "Welcome to Landform!\n\n"
+            "Confirm your email address to publish your landing pages:\n\n"
+            f"{link}\n\n"
+            f"Or send this token to POST /auth/verify-email: token={token}\n\n"
+            f"The link works once and expires in {hours} hours. If you did not sign up, "
+            "ignore this message.\n"
+        )
+        await self.mailer.send(
+            compose(self.settings.mail_from, email, "Confirm your email for Landform", text)
+        )
+
+    async def verify_email(self, token: str) -> User:
+        if not looks_like_token(token):
+            raise BadEmailToken("this token is not valid", code=AuthErrorCode.INVALID_TOKEN)
+        now = self.clock.now()
+        async with self.db.write() as session:
+            record = await repo.email_token(session, token_digest(token), VERIFY_EMAIL)
+            if record is None:
+                raise BadEmailToken("this token is not valid", code=AuthErrorCode.INVALID_TOKEN)
+            if record.used_at is not None:
+                raise BadEmailToken(
+                    "this token was already used", code=AuthErrorCode.TOKEN_ALREADY_USED
+                )
+            if record.expires_at <= now:
+                raise BadEmailToken(
+                    "this token has expired; ask for a new one",
+                    code=AuthErrorCode.TOKEN_EXPIRED,
+                )
+            record.used_at = now
+            user = await repo.user_by_id(session, record.user_id)
+            assert user is not None  # the foreign key cascades
+            if user.email_verified_at is None:
+                user.email_verified_at = now
+        return user
+
+    async def resend_verification(self, email: str) -> None:
+        """Send a fresh token. Says nothing about whether the account exists."""
+        async with self.db.write() as session:
+            user = await repo.user_by_email(session, email)
+            if user is None or user.email_verified_at is not None:
+                return
+            token = self._new_email_token(session, user.id)
+        await self._send_verification(user.email, token)
+
+    # Login, refresh, logout
+
+    async def login(self, email: str, password: str, client_ip: str) -> Tokens:
+        """Check the throttle and record the attempt as failed in one
+        transaction, before the slow password check, so concurrent guesses
+        are counted too; a correct password then turns it into a success."""
+        email = email.lower()
+        now = self.clock.now()
+        window = timedelta(seconds=self.settings.login_window_seconds)
+        async with self.db.write() as session:
+            failures, oldest = await repo.recent_failures(session, email, client_ip, now - window)
+            if failures >= self.settings.login_max_failures:
+                retry_after = max(1, int(((oldest or now) + window - now).total_seconds()) + 1)
+                raise LoginThrottled(
+                    "too many failed logins; try again later",
+                    details={"retry_after": retry_after},
+                    headers={"Retry-After": str(retry_after)},
+                )
+            attempt = LoginAttempt(
+                email=email, client_ip=client_ip, succeeded=False, created_at=now
+            )
+            session.add(attempt)
+            if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
+                await repo.prune_login_attempts(session, now - timedelta(days=1))
+            user = await repo.user_by_email(session, email)
+        if not await verify_password(user.password_hash if user else None, password):
+            raise InvalidCredentials("email or password is wrong")
+        assert user is not None
+        async with self.db.write(actor=user.id) as session:
+            await repo.mark_login_succeeded(session, attempt.id)
+            return self._issue(session, user.id, uuid.uuid4())
+
+    def _issue(self, session: object, user_id: uuid.UUID, family_id: uuid.UUID) -> Tokens:
+        now = self.clock.now()
+        refresh = new_token()
+        session.add(  # type: ignore[attr-defined]
+            RefreshToken(
+                user_id=user_id,
+                family_id=family_id,
+                token_hash=token_digest(refresh),
+                expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl),
+                created_at=now,
+            )
+        )
+        return Tokens(
+            access_token=self.access_tokens.issue(user_id, now),
+            refresh_token=refresh,
+            expires_in=self.access_tokens.ttl_seconds,
+        )
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        if not looks_like_token(refresh_token):
+            raise BadRefreshToken("refresh token is not valid")
+        now = self.clock.now()
+        tokens: Tokens | None = None
+        async with self.db.write() as session:
+            record = await repo.refresh_token(session, token_digest(refresh_token))
+            if record is None or record.revoked_at is not None or record.expires_at <= now:
+                raise BadRefreshToken("refresh token is not valid; log in again")
+            if record.used_at is not None or not await repo.mark_refresh_used(
+                session, record.id, now
+            ):
+                # A rotated token came back: it leaked. End the whole family.
+                await repo.revoke_family(session, record.family_id, now)
+            else:
+                tokens = self._issue(session, record.user_id, record.family_id)
+        if tokens is None:
+            raise BadRefreshToken(
+                "refresh token was already used; every session of this login is revoked",
+                code=AuthErrorCode.REFRESH_TOKEN_REUSED,
+            )
+        return tokens
+
+    async def logout(self, refresh_token: str) -> None:
+        if not looks_like_token(refresh_token):
+            return
+        now = self.clock.now()
+        async with self.db.write() as session:
+            record = await repo.refresh_token(session, token_digest(refresh_token))
+            if record is not None:
+                await repo.revoke_family(session, record.family_id, now)
+
+    # Who is calling
+
+    async def authenticate(self, credential: str) -> Principal:
+        if credential.startswith(API_KEY_PREFIX):
+            async with self.db.read() as session:
+                key = await repo.api_key_by_digest(session, token_digest(credential))
+            if key is None:
+                raise NotAuthenticated(
+                    "API key is not valid", code=AuthErrorCode.INVALID_ACCESS_TOKEN
+                )
+            return Principal(user_id=key.user_id, via_api_key=True)
+        return Principal(user_id=self.access_tokens.user_id(credential, self.clock.now()))
+
+    async def me(self, principal: Principal) -> User:
+        async with self.db.read(actor=principal.user_id) as session:
+            user = await repo.user_by_id(session, principal.user_id)
+        if user is None:
+            raise NotAuthenticated("this account no longer exists")
+        return user
+
+    async def is_email_verified(self, user_id: uuid.UUID) -> bool:
+        async with self.db.read(actor=user_id) as session:
+            return await repo.is_email_verified(session, user_id)
+
+    # API keys
+
+    async def create_api_key(self, principal: Principal, name: str) -> tuple[ApiKey, str]:
+        secret = API_KEY_PREFIX + new_token()
+        key = ApiKey(
+            user_id=principal.user_id,
+            name=name,
+            prefix=secret[:10],
+            key_hash=token_digest(secret),
+            created_at=self.clock.now(),
+        )
+        async with self.db.write(actor=principal.user_id) as session:
+            session.add(key)
+        return key, secret
+
+    async def list_api_keys(self, principal: Principal) -> list[ApiKey]:
+        async with self.db.read(actor=principal.user_id) as session:
+            return await repo.api_keys_of(session, principal.user_id)
+
+    async def revoke_api_key(self, principal: Principal, key_id: uuid.UUID) -> None:
+        async with self.db.write(actor=principal.user_id) as session:
+            key = await repo.api_key_of(session, principal.user_id, key_id)
+            if key is None:
+                raise ApiKeyNotFound("no such API key")
+            if key.revoked_at is None:
+                key.revoked_at = self.clock.now()

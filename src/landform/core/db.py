@@ -1,0 +1,146 @@
+"""Database engines and sessions with primary/replica routing.
+
+``Database.write()`` opens a transaction on the primary. ``Database.read()``
+goes to a replica when there is one, unless the caller wrote recently: then it
+is pinned to the primary for ``read_your_writes_seconds`` so a user always
+reads their own writes. Reads that belong to a write use the write's session.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from landform.settings import Settings
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def make_engine(url: str, settings: Settings) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(
+            url,
+            pool_size=settings.database_pool_size,
+            pool_timeout=settings.database_pool_timeout,
+            connect_args={"timeout": settings.database_statement_timeout},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=max(1, settings.database_pool_size // 2),
+        pool_timeout=settings.database_pool_timeout,
+        pool_pre_ping=True,
+        connect_args={
+            "server_settings": {
+                "statement_timeout": str(int(settings.database_statement_timeout * 1000)),
+            }
+        },
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, foreign keys, and explicit transactions.
+
+    pysqlite's implicit transactions defer the write lock until the first
+    write, so two concurrent read-then-write transactions can deadlock with
+    an immediate SQLITE_BUSY. Write transactions therefore start with
+    ``BEGIN IMMEDIATE`` and wait on the busy timeout instead."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class ReadPins:
+    """Who wrote recently, so their reads stay on the primary for a while.
+
+    Kept per process: a pin only matters when replicas exist, and the
+    cross-replica version (Redis) arrives with the shared cache."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._until: dict[uuid.UUID, float] = {}
+
+    def pin(self, actor: uuid.UUID) -> None:
+        self._until[actor] = time.monotonic() + self.seconds
+        if len(self._until) > 10_000:
+            now = time.monotonic()
+            self._until = {k: v for k, v in self._until.items() if v > now}
+
+    def is_pinned(self, actor: uuid.UUID) -> bool:
+        until = self._until.get(actor)
+        return until is not None and until > time.monotonic()
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.primary = make_engine(settings.primary_database_url, settings)
+        self.replicas = [make_engine(url, settings) for url in settings.database_replica_urls]
+        self._replica_cycle = itertools.cycle(self.replicas) if self.replicas else None
+        self.pins = ReadPins(settings.read_your_writes_seconds)
+        writer = (
+            self.primary.execution_options(sqlite_immediate=True)
+            if settings.is_sqlite
+            else self.primary
+        )
+        self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
+        self._primary_reads = async_sessionmaker(self.primary, expire_on_commit=False)
+        self._replica_reads = [
+            async_sessionmaker(engine, expire_on_commit=False) for engine in self.replicas
+        ]
+
+    @property
+    def dialect(self) -> str:
+        return self.primary.dialect.name
+
+    def read_engine_for(self, actor: uuid.UUID | None) -> AsyncEngine:
+        """The engine a plain read by ``actor`` goes to."""
+        if self._replica_cycle is None or (actor is not None and self.pins.is_pinned(actor)):
+            return self.primary
+        return next(self._replica_cycle)
+
+    @asynccontextmanager
+    async def write(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
+        async with self._write_sessions() as session, session.begin():
+            yield session
+        if actor is not None:
+            self.pins.pin(actor)
+
+    @asynccontextmanager
+    async def read(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
+        engine = self.read_engine_for(actor)
+        if engine is self.primary:
+            maker = self._primary_reads
+        else:
+            maker = self._replica_reads[self.replicas.index(engine)]
+        async with maker() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.primary.dispose()
+        for engine in self.replicas:
+            await engine.dispose()

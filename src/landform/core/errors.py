@@ -1,0 +1,94 @@
+"""Domain errors and the one JSON error shape.
+
+Services raise ``DomainError`` subclasses; they become HTTP responses in
+exactly one place (``core.http_errors``) and GraphQL errors in another.
+Each error carries a stable machine-readable code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+        self.headers = headers or {}
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+    code = "precondition_failed"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    code = "validation_failed"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    code = "rate_limited"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "service_unavailable"
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def format_loc(loc: tuple[Any, ...] | list[Any], skip: frozenset[str] = frozenset()) -> str:
+    """``('blocks', 3, 'features', 'items', 1, 'title')`` → ``blocks[3].items[1].title``.
+
+    A name in ``skip`` right after a list index is the tag pydantic inserts
+    for a member of a tagged union; it is left out, so the path names the
+    user's data rather than our model. A leading ``body`` (FastAPI's) goes too."""
+    out = ""
+    previous: Any = None
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif (isinstance(previous, int) and part in skip) or (index == 0 and part == "body"):
+            pass
+        else:
+            out += f".{part}" if out else str(part)
+        previous = part
+    return out

@@ -1,0 +1,150 @@
+"""HTTP plumbing shared by every domain's routes: the one error shape, the
+error handlers that map every error to it, the body size limit, and the
+client address."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+import orjson
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from landform.core.errors import DomainError, error_body, format_loc
+
+log = logging.getLogger(__name__)
+
+# Names pydantic puts into an error location for tagged unions; see format_loc.
+_validation_skip: set[str] = set()
+
+
+def skip_in_error_paths(names: frozenset[str]) -> None:
+    _validation_skip.update(names)
+
+
+class ErrorResponse(JSONResponse):
+    """A JSON response serialized with orjson (errors carry arbitrary details)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> ErrorResponse:
+    return ErrorResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    skip = frozenset(_validation_skip)
+    details = []
+    for error in errors:
+        message = str(error.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        details.append({"path": format_loc(error.get("loc", ()), skip), "message": message})
+    return details
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    411: "length_required",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_request: Request, exc: DomainError) -> ErrorResponse:
+        return error_response(exc.status, str(exc.code), exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> ErrorResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(422, "malformed_json", "request body is not valid JSON")
+        details = validation_details(errors)
+        first = details[0] if details else {"path": "", "message": "invalid"}
+        where = f"{first['path']}: " if first["path"] else ""
+        return error_response(
+            422, "validation_failed", f"{where}{first['message']}", details
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> ErrorResponse:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> ErrorResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal_error", "something went wrong on our side")
+
+
+class BodyTooLarge(StarletteHTTPException):
+    # An HTTPException, because FastAPI turns any other error raised while it
+    # reads the body into a generic 400.
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than {limit} bytes")
+
+
+class BodyLimit:
+    """Refuse request bodies over a byte limit with 413 in the one error
+    shape: at once when the declared Content-Length is too big, and as soon
+    as a streamed (chunked) body passes the limit otherwise.
+
+    (FastAPI's own ``max_body_size`` answers in plain text instead.)"""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit():
+                    await _send(send, error_response(400, "bad_request", "Content-Length is not a number"))
+                    return
+                if int(value) > self.max_bytes:
+                    await _send(send, error_response(413, "payload_too_large", BodyTooLarge(self.max_bytes).detail))
+                    return
+                break
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+async def _send(send: Send, response: ErrorResponse) -> None:
+    await send(
+        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

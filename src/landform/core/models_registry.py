@@ -1,0 +1,9 @@
+"""Imports every domain's models so ``Base.metadata`` knows all tables
+(for Alembic and for tests)."""
+
+from landform.auth import models as _auth_models  # noqa: F401
+from landform.core import mail_models as _mail_models  # noqa: F401
+from landform.core.db import Base
+from landform.pages import models as _page_models  # noqa: F401
+
+metadata = Base.metadata

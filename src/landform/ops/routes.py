@@ -1,0 +1,28 @@
+"""Health probes: liveness says the process answers; readiness says it can
+reach its database and is not shutting down."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlalchemy import text
+
+from landform.core.db import Database
+from landform.core.http import ErrorResponse, error_response
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+async def readyz(request: Request) -> ErrorResponse | dict[str, str]:
+    db: Database = request.app.state.db
+    try:
+        async with db.primary.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception:
+        return error_response(503, "not_ready", "the database cannot be reached")
+    return {"status": "ready"}

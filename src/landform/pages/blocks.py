@@ -1,0 +1,296 @@
+"""The typed, versioned block schema of a landing page.
+
+A page's content is ``PageContent``: a schema version, a theme, and a list of
+blocks, each tagged by ``type``. Everything is validated on write; rich text
+and raw HTML are sanitized on the way in, so what is stored is already safe.
+Bump ``SCHEMA_VERSION`` and add an upgrade step when a block changes shape.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
+
+from landform.pages.sanitize import clean_raw_html, clean_rich_text
+
+SCHEMA_VERSION = 1
+MAX_BLOCKS = 200
+
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\s]")
+
+
+def _check_url(value: str) -> str:
+    """http(s), mailto, tel, a site-relative path or an in-page anchor."""
+    if _UNSAFE_CHARS.search(value):
+        raise ValueError("URL must not contain spaces or control characters")
+    if value.startswith("#") or (value.startswith("/") and not value.startswith("//")):
+        return value
+    scheme = urlsplit(value).scheme.lower()
+    if scheme in ("http", "https"):
+        if not urlsplit(value).netloc:
+            raise ValueError("URL needs a host")
+        return value
+    if scheme in ("mailto", "tel"):
+        return value
+    raise ValueError("URL must be http(s), mailto:, tel:, a path starting with / or an #anchor")
+
+
+def _check_image_url(value: str) -> str:
+    _check_url(value)
+    if value.startswith("#") or urlsplit(value).scheme in ("mailto", "tel"):
+        raise ValueError("image URL must be http(s) or a path starting with /")
+    return value
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
+RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+LongText = Annotated[str, StringConstraints(max_length=5000)]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_check_url)]
+ImageUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_check_image_url)
+]
+RichHtml = Annotated[str, StringConstraints(max_length=50_000), AfterValidator(clean_rich_text)]
+RawHtml = Annotated[str, StringConstraints(max_length=100_000), AfterValidator(clean_raw_html)]
+BlockId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$")]
+HexColor = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Block(_Model):
+    id: BlockId | None = Field(default=None, description="Optional anchor id (#id)")
+
+
+class HeroBlock(_Block):
+    type: Literal["hero"]
+    eyebrow: ShortText = ""
+    headline: RequiredText
+    subheadline: Text = ""
+    cta_label: ShortText = ""
+    cta_url: Url | None = None
+    secondary_label: ShortText = ""
+    secondary_url: Url | None = None
+    image_url: ImageUrl | None = None
+    image_alt: Text = ""
+    align: Literal["left", "center"] = "center"
+
+
+class HeadingBlock(_Block):
+    type: Literal["heading"]
+    text: RequiredText
+    level: Literal[1, 2, 3, 4] = 2
+    align: Literal["left", "center"] = "left"
+
+
+class RichTextBlock(_Block):
+    type: Literal["rich_text"]
+    html: RichHtml
+
+
+class ImageBlock(_Block):
+    type: Literal["image"]
+    url: ImageUrl
+    alt: Text
+    caption: Text = ""
+    width: int | None = Field(default=None, ge=1, le=10000)
+    height: int | None = Field(default=None, ge=1, le=10000)
+    link_url: Url | None = None
+
+
+class FeatureItem(_Model):
+    title: RequiredText
+    text: Text = ""
+    icon: ShortText = Field(default="", description="An emoji or a short symbol")
+
+
+class FeaturesBlock(_Block):
+    type: Literal["features"]
+    title: Text = ""
+    intro: Text = ""
+    columns: Literal[2, 3, 4] = 3
+    items: list[FeatureItem] = Field(min_length=1, max_length=24)
+
+
+class TestimonialBlock(_Block):
+    type: Literal["testimonial"]
+    quote: RequiredText
+    author: RequiredText
+    role: Text = ""
+    avatar_url: ImageUrl | None = None
+
+
+class PricingPlan(_Model):
+    name: RequiredText
+    price: ShortText
+    period: ShortText = ""
+    description: Text = ""
+    features: list[Text] = Field(default_factory=list, max_length=30)
+    cta_label: ShortText = ""
+    cta_url: Url | None = None
+    highlighted: bool = False
+
+
+class PricingBlock(_Block):
+    type: Literal["pricing"]
+    title: Text = ""
+    intro: Text = ""
+    plans: list[PricingPlan] = Field(min_length=1, max_length=6)
+
+
+class CtaBlock(_Block):
+    type: Literal["cta"]
+    title: Text = ""
+    text: Text = ""
+    label: RequiredText
+    url: Url
+    style: Literal["primary", "secondary"] = "primary"
+    note: Text = ""
+
+
+class FaqItem(_Model):
+    question: RequiredText
+    answer: LongText
+
+
+class FaqBlock(_Block):
+    type: Literal["faq"]
+    title: Text = ""
+    items: list[FaqItem] = Field(min_length=1, max_length=50)
+
+
+class SpacerBlock(_Block):
+    type: Literal["spacer"]
+    size: Literal["sm", "md", "lg", "xl"] = "md"
+
+
+VIDEO_PROVIDERS = {
+    "youtube": "https://www.youtube-nocookie.com/embed/{id}",
+    "vimeo": "https://player.vimeo.com/video/{id}",
+    "loom": "https://www.loom.com/embed/{id}",
+}
+_VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def parse_video_url(url: str) -> tuple[str, str]:
+    """(provider, video id) for an allowed provider's URL, else ValueError."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().removeprefix("www.").removeprefix("m.")
+    path = [p for p in parts.path.split("/") if p]
+    video_id = ""
+    provider = ""
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("video URL must be http(s)")
+    if host in ("youtube.com", "youtube-nocookie.com"):
+        provider = "youtube"
+        if path[:1] == ["watch"]:
+            video_id = parse_qs(parts.query).get("v", [""])[0]
+        elif len(path) == 2 and path[0] in ("embed", "shorts", "live"):
+            video_id = path[1]
+    elif host == "youtu.be" and len(path) == 1:
+        provider, video_id = "youtube", path[0]
+    elif host in ("vimeo.com", "player.vimeo.com"):
+        provider = "vimeo"
+        video_id = path[-1] if path and path[-1].isdigit() else ""
+    elif host == "loom.com" and len(path) == 2 and path[0] in ("share", "embed"):
+        provider, video_id = "loom", path[1]
+    if not provider:
+        raise ValueError(f"video provider not allowed; use one of: {', '.join(VIDEO_PROVIDERS)}")
+    if not _VIDEO_ID.match(video_id):
+        raise ValueError("could not find a video id in the URL")
+    return provider, video_id
+
+
+class VideoBlock(_Block):
+    type: Literal["video"]
+    url: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)]
+    title: RequiredText
+    caption: Text = ""
+
+    @model_validator(mode="after")
+    def _allowed_provider(self) -> VideoBlock:
+        parse_video_url(self.url)
+        return self
+
+    @property
+    def embed_url(self) -> str:
+        provider, video_id = parse_video_url(self.url)
+        return VIDEO_PROVIDERS[provider].format(id=video_id)
+
+
+class HtmlBlock(_Block):
+    type: Literal["html"]
+    html: RawHtml
+
+
+LeafBlock = Annotated[
+    HeroBlock
+    | HeadingBlock
+    | RichTextBlock
+    | ImageBlock
+    | FeaturesBlock
+    | TestimonialBlock
+    | PricingBlock
+    | CtaBlock
+    | FaqBlock
+    | SpacerBlock
+    | VideoBlock
+    | HtmlBlock,
+    Field(discriminator="type"),
+]
+
+
+class Column(_Model):
+    blocks: list[LeafBlock] = Field(default_factory=list, max_length=20)
+
+
+class ColumnsBlock(_Block):
+    """Side-by-side columns of blocks (one level deep: no columns in columns)."""
+
+    type: Literal["columns"]
+    columns: list[Column] = Field(min_length=2, max_length=4)
+
+
+Block = Annotated[LeafBlock | ColumnsBlock, Field(discriminator="type")]
+
+BLOCK_TYPES = frozenset(
+    {
+        "hero", "heading", "rich_text", "image", "features", "testimonial", "pricing",
+        "cta", "faq", "spacer", "video", "html", "columns",
+    }
+)
+
+
+class Theme(_Model):
+    accent: HexColor = "#4f46e5"
+    mode: Literal["light", "dark"] = "light"
+    font: Literal["sans", "serif", "rounded"] = "sans"
+
+
+class PageContent(_Model):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    theme: Theme = Field(default_factory=Theme)
+    blocks: list[Block] = Field(default_factory=list, max_length=MAX_BLOCKS)
+
+
+PAGE_CONTENT = TypeAdapter(PageContent)
+
+
+def block_json_schema() -> dict[str, Any]:
+    schema = PAGE_CONTENT.json_schema()
+    schema["$id"] = f"https://landform.dev/schemas/page-content/v{SCHEMA_VERSION}.json"
+    schema["title"] = "Landform page content"
+    return schema

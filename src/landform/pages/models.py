@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from landform.core.db import Base
+from landform.core.ids import new_id
+from landform.core.types import JSONDocument, UTCDateTime
+
+
+class LandingPage(Base):
+    """The editable draft of a page, and a pointer to what is published.
+
+    ``version`` counts every write, for optimistic concurrency;
+    ``published_number`` names the immutable ``PageVersion`` visitors see."""
+
+    __tablename__ = "landing_pages"
+    __table_args__ = (Index("ix_landing_pages_owner_id_id", "owner_id", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    content: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    seo: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    template_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    published_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The draft version that was last published, to tell whether the draft
+    # has changes visitors do not see yet.
+    published_from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PageVersion(Base):
+    """An immutable published version: the content and its rendered bytes."""
+
+    __tablename__ = "page_versions"
+    __table_args__ = (UniqueConstraint("page_id", "number", name="uq_page_versions_page_number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    page_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("landing_pages.id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(64))
+    content: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    seo: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    html: Mapped[bytes] = mapped_column(LargeBinary)
+    html_gzip: Mapped[bytes] = mapped_column(LargeBinary)
+    html_br: Mapped[bytes] = mapped_column(LargeBinary)
+    etag: Mapped[str] = mapped_column(String(64))
+    csp: Mapped[str] = mapped_column(String(2000))
+    created_by: Mapped[uuid.UUID] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PageChange(Base):
+    """A log of changes to what is public at a slug. Every worker polls it and
+    drops what it holds for those slugs: that is how a publish reaches all
+    workers and replicas without a restart or a shared cache."""
+
+    __tablename__ = "page_changes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

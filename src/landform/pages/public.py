@@ -1,0 +1,349 @@
+"""The hot path: ``GET``/``HEAD /{slug}`` answered from published bytes held
+in memory, in front of the API framework.
+
+A hit is a dictionary lookup and one write: no routing, no validation, no
+ORM, no template rendering, no database. Headers for every variant
+(identity, gzip, brotli) are built once when a page is loaded. A miss loads
+the published version's bytes with one query (single-flight per slug), and
+slugs that have no published page are remembered too, so unknown slugs do
+not reach the database on every request. Both memories are dropped per slug
+when the change log (``PageChangeFollower``) says the slug changed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from landform.pages.slugs import RESERVED, SLUG_PATTERN
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[str], Awaitable[Any]]
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+]
+
+
+@dataclass(slots=True)
+class PublicPage:
+    etag: bytes
+    identity: tuple[list[tuple[bytes, bytes]], bytes]
+    gzip: tuple[list[tuple[bytes, bytes]], bytes]
+    br: tuple[list[tuple[bytes, bytes]], bytes]
+    not_modified: list[tuple[bytes, bytes]]
+    size: int
+
+
+class CachePolicy:
+    def __init__(self, max_age: int, s_maxage: int, stale_while_revalidate: int) -> None:
+        self.value = (
+            f"public, max-age={max_age}, s-maxage={s_maxage}, "
+            f"stale-while-revalidate={stale_while_revalidate}, stale-if-error=86400"
+        ).encode()
+
+
+def build_public_page(row: Any, cache: CachePolicy) -> PublicPage:
+    html, html_gzip, html_br, etag, csp = row
+    etag_b = etag.encode()
+    common = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"etag", etag_b),
+        (b"cache-control", cache.value),
+        (b"vary", b"Accept-Encoding"),
+        (b"content-security-policy", csp.encode()),
+        *_SECURITY_HEADERS,
+    ]
+
+    def variant(body: bytes, encoding: bytes | None) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        headers = [*common, (b"content-length", str(len(body)).encode())]
+        if encoding:
+            headers.append((b"content-encoding", encoding))
+        return headers, bytes(body)
+
+    return PublicPage(
+        etag=etag_b,
+        identity=variant(html, None),
+        gzip=variant(html_gzip, b"gzip"),
+        br=variant(html_br, b"br"),
+        not_modified=[
+            (b"etag", etag_b),
+            (b"cache-control", cache.value),
+            (b"vary", b"Accept-Encoding"),
+        ],
+        size=len(html) + len(html_gzip) + len(html_br) + 1024,
+    )
+
+
+class PublicPageStore:
+    """Published pages by slug, least recently used first out, within a byte
+    budget; plus a bounded memory of slugs known to have no published page."""
+
+    MAX_MISSING = 50_000
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self.used = 0
+        self._pages: OrderedDict[str, PublicPage] = OrderedDict()
+        self._missing: OrderedDict[str, None] = OrderedDict()
+        self.evictions = 0
+        # Bumped on every discard: a load that raced with a change must not
+        # put what it read (it may be the old version) into the store.
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def get(self, slug: str) -> PublicPage | None:
+        page = self._pages.get(slug)
+        if page is not None:
+            self._pages.move_to_end(slug)
+        return page
+
+    def is_missing(self, slug: str) -> bool:
+        return slug in self._missing
+
+    def put(self, slug: str, page: PublicPage) -> None:
+        self.discard(slug)
+        if page.size > self.budget:
+            return
+        self._pages[slug] = page
+        self.used += page.size
+        while self.used > self.budget:
+            _, old = self._pages.popitem(last=False)
+            self.used -= old.size
+            self.evictions += 1
+
+    def mark_missing(self, slug: str) -> None:
+        self._missing[slug] = None
+        if len(self._missing) > self.MAX_MISSING:
+            self._missing.popitem(last=False)
+
+    def discard(self, slug: str) -> None:
+        self.generation += 1
+        old = self._pages.pop(slug, None)
+        if old is not None:
+            self.used -= old.size
+        self._missing.pop(slug, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._pages.clear()
+        self._missing.clear()
+        self.used = 0
+
+
+def _accepted(accept_encoding: bytes) -> tuple[bool, bool]:
+    """(brotli acceptable, gzip acceptable), honouring ``;q=0``."""
+    br = gz = False
+    for item in accept_encoding.lower().split(b","):
+        name, _, params = item.strip().partition(b";")
+        refused = params.replace(b" ", b"") in (b"q=0", b"q=0.0", b"q=0.00", b"q=0.000")
+        if name == b"br":
+            br = not refused
+        elif name == b"gzip":
+            gz = not refused
+        elif name == b"*" and not refused:
+            br = br or True
+            gz = gz or True
+    return br, gz
+
+
+def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    if if_none_match.strip() == b"*":
+        return True
+    for candidate in if_none_match.split(b","):
+        if candidate.strip().removeprefix(b"W/") == etag:
+            return True
+    return False
+
+
+class PublicPages:
+    """ASGI layer: serves ``/{slug}`` itself and passes everything else on."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        store: PublicPageStore,
+        loader: Loader,
+        cache: CachePolicy,
+        not_found_html: bytes,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.loader = loader
+        self.cache = cache
+        self._inflight: dict[str, asyncio.Future[PublicPage | None]] = {}
+        self._encodings: dict[bytes, tuple[bool, bool]] = {}
+        self._not_found = (
+            [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(not_found_html)).encode()),
+                (b"cache-control", b"public, max-age=10, s-maxage=10"),
+                (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'"),
+                *_SECURITY_HEADERS,
+            ],
+            not_found_html,
+        )
+
+        unavailable = b"Service temporarily unavailable; please retry shortly.\n"
+        self._unavailable = (
+            [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(unavailable)).encode()),
+                (b"retry-after", b"5"),
+                (b"cache-control", b"no-store"),
+            ],
+            unavailable,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        slug = path[1:]
+        if not slug or "/" in slug or slug in RESERVED or not SLUG_PATTERN.match(slug):
+            await self.app(scope, receive, send)
+            return
+
+        page = self.store.get(slug)
+        if page is None:
+            try:
+                page = await self._load(slug)
+            except Exception:
+                log.exception("could not load the published page %r", slug)
+                await self._send(send, scope, 503, self._unavailable)
+                return
+            if page is None:
+                await self._send(send, scope, 404, self._not_found)
+                return
+
+        accept = if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"accept-encoding":
+                accept = value
+            elif name == b"if-none-match":
+                if_none_match = value
+        if if_none_match is not None and _etag_matches(if_none_match, page.etag):
+            await send({"type": "http.response.start", "status": 304, "headers": page.not_modified})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        variant = page.identity
+        if accept:
+            encodings = self._encodings.get(accept)
+            if encodings is None:
+                encodings = _accepted(accept)
+                if len(self._encodings) < 1000:
+                    self._encodings[accept] = encodings
+            if encodings[0]:
+                variant = page.br
+            elif encodings[1]:
+                variant = page.gzip
+        await self._send(send, scope, 200, variant)
+
+    @staticmethod
+    async def _send(
+        send: Send, scope: Scope, status: int, variant: tuple[list[tuple[bytes, bytes]], bytes]
+    ) -> None:
+        headers, body = variant
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+
+    async def _load(self, slug: str) -> PublicPage | None:
+        if self.store.is_missing(slug):
+            return None
+        pending = self._inflight.get(slug)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[PublicPage | None] = asyncio.get_running_loop().create_future()
+        self._inflight[slug] = future
+        generation = self.store.generation
+        try:
+            row = await self.loader(slug)
+            page = build_public_page(row, self.cache) if row is not None else None
+            if generation == self.store.generation:
+                if page is None:
+                    self.store.mark_missing(slug)
+                else:
+                    self.store.put(slug, page)
+            future.set_result(page)
+            return page
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so no "never retrieved" warning
+            raise
+        finally:
+            del self._inflight[slug]
+
+
+class PageChangeFollower:
+    """Follows the page change log and drops changed slugs from this
+    process's store. Runs in every worker; the poll is one indexed range
+    query on the primary every ``interval`` seconds."""
+
+    PRUNE_EVERY = 600.0
+    KEEP_SECONDS = 3600
+
+    def __init__(
+        self,
+        store: PublicPageStore,
+        last_seq: Callable[[], Awaitable[int]],
+        changes_since: Callable[[int], Awaitable[list[tuple[int, str]]]],
+        prune: Callable[[], Awaitable[None]],
+        interval: float,
+    ) -> None:
+        self.store = store
+        self._last_seq = last_seq
+        self._changes_since = changes_since
+        self._prune = prune
+        self.interval = interval
+        self.seq = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.seq = await self._last_seq()
+        self._task = asyncio.create_task(self._run(), name="page-change-follower")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def poll_once(self) -> int:
+        changes = await self._changes_since(self.seq)
+        for seq, slug in changes:
+            self.store.discard(slug)
+            self.seq = max(self.seq, seq)
+        return len(changes)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time() + self.PRUNE_EVERY
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.poll_once()
+                if loop.time() >= next_prune:
+                    next_prune = loop.time() + self.PRUNE_EVERY
+                    await self._prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The database may be restarting: what we hold may be stale,
+                # so drop it and keep following once it is back.
+                log.exception("could not read the page change log")
+                self.store.clear()

@@ -1,0 +1,128 @@
+"""All SQL of the pages domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from landform.pages.models import LandingPage, PageChange, PageVersion
+
+
+async def owned_page(
+    session: AsyncSession, owner_id: uuid.UUID, page_id: uuid.UUID, *, for_update: bool = False
+) -> LandingPage | None:
+    query = select(LandingPage).where(LandingPage.id == page_id, LandingPage.owner_id == owner_id)
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def list_owned(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    *,
+    status: str | None,
+    search: str | None,
+    before_id: uuid.UUID | None,
+    limit: int,
+) -> list[LandingPage]:
+    query = select(LandingPage).where(LandingPage.owner_id == owner_id)
+    if status:
+        query = query.where(LandingPage.status == status)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(LandingPage.title.ilike(f"%{escaped}%", escape="\\"))
+    if before_id is not None:
+        query = query.where(LandingPage.id < before_id)
+    query = query.order_by(LandingPage.id.desc()).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+async def slug_taken(session: AsyncSession, slug: str, except_id: uuid.UUID | None = None) -> bool:
+    query = select(LandingPage.id).where(LandingPage.slug == slug)
+    if except_id is not None:
+        query = query.where(LandingPage.id != except_id)
+    return await session.scalar(query) is not None
+
+
+async def slugs_like(session: AsyncSession, base: str) -> set[str]:
+    rows = await session.scalars(select(LandingPage.slug).where(LandingPage.slug.like(f"{base}%")))
+    return set(rows.all())
+
+
+async def last_version_number(session: AsyncSession, page_id: uuid.UUID) -> int:
+    number = await session.scalar(
+        select(func.max(PageVersion.number)).where(PageVersion.page_id == page_id)
+    )
+    return int(number or 0)
+
+
+async def versions_of(session: AsyncSession, page_id: uuid.UUID) -> list[Any]:
+    rows = await session.execute(
+        select(PageVersion.number, PageVersion.title, PageVersion.slug, PageVersion.created_at)
+        .where(PageVersion.page_id == page_id)
+        .order_by(PageVersion.number.desc())
+    )
+    return list(rows.all())
+
+
+async def version(session: AsyncSession, page_id: uuid.UUID, number: int) -> PageVersion | None:
+    return await session.scalar(
+        select(PageVersion).where(PageVersion.page_id == page_id, PageVersion.number == number)
+    )
+
+
+async def delete_page(session: AsyncSession, page_id: uuid.UUID) -> None:
+    await session.execute(delete(PageVersion).where(PageVersion.page_id == page_id))
+    await session.execute(delete(LandingPage).where(LandingPage.id == page_id))
+
+
+def record_public_change(session: AsyncSession, slug: str, now: datetime) -> None:
+    session.add(PageChange(slug=slug, created_at=now))
+
+
+# The public path's queries: plain SQL, no ORM objects, as little as it needs.
+
+_PUBLISHED_BY_SLUG = text(
+    "SELECT v.html, v.html_gzip, v.html_br, v.etag, v.csp FROM landing_pages p "
+    "JOIN page_versions v ON v.page_id = p.id AND v.number = p.published_number "
+    "WHERE p.slug = :slug AND p.status = 'published'"
+)
+
+
+async def published_by_slug(session: AsyncSession, slug: str) -> Any:
+    return (await session.execute(_PUBLISHED_BY_SLUG, {"slug": slug})).first()
+
+
+async def changes_since(session: AsyncSession, seq: int) -> list[tuple[int, str]]:
+    rows = await session.execute(
+        select(PageChange.seq, PageChange.slug).where(PageChange.seq > seq).order_by(PageChange.seq)
+    )
+    return [(int(r[0]), str(r[1])) for r in rows.all()]
+
+
+async def last_change_seq(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.max(PageChange.seq))) or 0)
+
+
+async def prune_changes(session: AsyncSession, before: datetime) -> None:
+    await session.execute(delete(PageChange).where(PageChange.created_at < before))
+
+
+async def indexable_published(session: AsyncSession, limit: int) -> list[Any]:
+    rows = await session.execute(
+        select(LandingPage.slug, LandingPage.published_at, PageVersion.seo)
+        .join(
+            PageVersion,
+            (PageVersion.page_id == LandingPage.id)
+            & (PageVersion.number == LandingPage.published_number),
+        )
+        .where(LandingPage.status == "published")
+        .order_by(LandingPage.published_at.desc())
+        .limit(limit)
+    )
+    return [r for r in rows.all() if not (r.seo or {}).get("noindex")]

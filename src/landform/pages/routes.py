@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from xml.sax.saxutils import escape as xml_escape
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from landform.auth.deps import PrincipalDep
+from landform.core.errors import DomainError
+from landform.pages.blocks import block_json_schema
+from landform.pages.models import LandingPage
+from landform.pages.schemas import (
+    ContentUpdate,
+    PageCreate,
+    PageDetail,
+    PageList,
+    PageSummary,
+    PageUpdate,
+    Seo,
+    VersionedWrite,
+    VersionList,
+    VersionSummary,
+)
+from landform.pages.service import ExpectedVersion, PageService
+
+router = APIRouter(tags=["landing pages"])
+
+
+def page_service(request: Request) -> PageService:
+    service: PageService = request.app.state.pages
+    return service
+
+
+PageServiceDep = Annotated[PageService, Depends(page_service)]
+IfMatch = Annotated[
+    str | None,
+    Header(description='The page version this write is based on, e.g. "3" (from ETag)'),
+]
+
+
+def expected_version(if_match: str | None, body_version: int | None) -> ExpectedVersion | None:
+    if if_match is not None:
+        raw = if_match.strip().removeprefix("W/").strip('"')
+        if not raw.isdigit():
+            raise DomainError(
+                'If-Match must be a page version such as "3", as sent in the ETag header',
+                code="invalid_if_match",
+            )
+        return ExpectedVersion(int(raw), "if_match")
+    if body_version is not None:
+        return ExpectedVersion(body_version, "body")
+    return None
+
+
+def summary(service: PageService, page: LandingPage) -> PageSummary:
+    return PageSummary(
+        id=page.id,
+        title=page.title,
+        slug=page.slug,
+        status=page.status,  # type: ignore[arg-type]
+        version=page.version,
+        published_version=page.published_number if page.status == "published" else None,
+        has_unpublished_changes=page.status != "published"
+        or page.published_from_version != page.version,
+        template_id=page.template_id,
+        url=service.public_link(page.slug),
+        created_at=page.created_at,
+        updated_at=page.updated_at,
+        published_at=page.published_at,
+    )
+
+
+def detail(service: PageService, page: LandingPage, response: Response) -> PageDetail:
+    response.headers["ETag"] = f'"{page.version}"'
+    return PageDetail(
+        **summary(service, page).model_dump(),
+        seo=Seo.model_validate(page.seo),
+        content=page.content,
+    )
+
+
+@router.post("/landing-pages", status_code=201, response_model=PageDetail)
+async def create_page(
+    body: PageCreate, principal: PrincipalDep, service: PageServiceDep, response: Response
+) -> PageDetail:
+    """A new draft, empty or starting with a copy of a template's blocks."""
+    page = await service.create(principal.user_id, body)
+    response.headers["Location"] = f"/landing-pages/{page.id}"
+    return detail(service, page, response)
+
+
+@router.get("/landing-pages", response_model=PageList)
+async def list_pages(
+    principal: PrincipalDep,
+    service: PageServiceDep,
+    status: Literal["draft", "published"] | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Search in titles")] = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100)] = None,
+) -> PageList:
+    page = await service.list(principal.user_id, status=status, search=q, cursor=cursor, limit=limit)
+    return PageList(items=[summary(service, p) for p in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/landing-pages/{page_id}", response_model=PageDetail)
+async def get_page(
+    page_id: uuid.UUID, principal: PrincipalDep, service: PageServiceDep, response: Response
+) -> PageDetail:
+    return detail(service, await service.get(principal.user_id, page_id), response)
+
+
+@router.put("/landing-pages/{page_id}", response_model=PageDetail)
+async def update_page(
+    page_id: uuid.UUID,
+    body: PageUpdate,
+    principal: PrincipalDep,
+    service: PageServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PageDetail:
+    """Title, slug and SEO. Fields left out are unchanged."""
+    expected = expected_version(if_match, body.version)
+    return detail(service, await service.update(principal.user_id, page_id, body, expected), response)
+
+
+@router.put("/landing-pages/{page_id}/content", response_model=PageDetail)
+async def update_content(
+    page_id: uuid.UUID,
+    body: ContentUpdate,
+    principal: PrincipalDep,
+    service: PageServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PageDetail:
+    """Replace the draft's blocks (and optionally its theme). Visitors see it after the next publish."""
+    expected = expected_version(if_match, body.version)
+    page = await service.update_content(principal.user_id, page_id, body, expected)
+    return detail(service, page, response)
+
+
+@router.delete("/landing-pages/{page_id}", status_code=204)
+async def delete_page(
+    page_id: uuid.UUID, principal: PrincipalDep, service: PageServiceDep, if_match: IfMatch = None
+) -> Response:
+    await service.delete(principal.user_id, page_id, expected_version(if_match, None))
+    return Response(status_code=204)
+
+
+@router.post("/landing-pages/{page_id}/publish", response_model=PageDetail)
+async def publish_page(
+    page_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: PageServiceDep,
+    response: Response,
+    body: VersionedWrite | None = None,
+    if_match: IfMatch = None,
+) -> PageDetail:
+    expected = expected_version(if_match, body.version if body else None)
+    return detail(service, await service.publish(principal.user_id, page_id, expected), response)
+
+
+@router.post("/landing-pages/{page_id}/unpublish", response_model=PageDetail)
+async def unpublish_page(
+    page_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: PageServiceDep,
+    response: Response,
+    body: VersionedWrite | None = None,
+    if_match: IfMatch = None,
+) -> PageDetail:
+    expected = expected_version(if_match, body.version if body else None)
+    return detail(service, await service.unpublish(principal.user_id, page_id, expected), response)
+
+
+@router.get("/landing-pages/{page_id}/versions", response_model=VersionList)
+async def list_versions(
+    page_id: uuid.UUID, principal: PrincipalDep, service: PageServiceDep
+) -> VersionList:
+    page, rows = await service.versions(principal.user_id, page_id)
+    live = page.published_number if page.status == "published" else None
+    return VersionList(
+        items=[
+            VersionSummary(
+                number=r.number, title=r.title, slug=r.slug, created_at=r.created_at,
+                is_live=r.number == live,
+            )
+            for r in rows
+        ]
+    )
+
+
+@router.post("/landing-pages/{page_id}/versions/{number}/restore", response_model=PageDetail)
+async def restore_version(
+    page_id: uuid.UUID,
+    number: Annotated[int, Path(ge=1, le=1_000_000)],
+    principal: PrincipalDep,
+    service: PageServiceDep,
+    response: Response,
+    body: VersionedWrite | None = None,
+    if_match: IfMatch = None,
+) -> PageDetail:
+    """Copy a published version into the draft. Publish again to make it live."""
+    expected = expected_version(if_match, body.version if body else None)
+    page = await service.restore(principal.user_id, page_id, number, expected)
+    return detail(service, page, response)
+
+
+@router.get("/blocks/schema", tags=["blocks"])
+async def blocks_schema() -> dict[str, object]:
+    """The JSON Schema of a page's content (theme and blocks)."""
+    return block_json_schema()
+
+
+public_router = APIRouter(tags=["public"])
+
+
+@public_router.get("/robots.txt", response_class=PlainTextResponse)
+async def robots(service: PageServiceDep) -> PlainTextResponse:
+    body = f"User-agent: *\nAllow: /\nSitemap: {service.public_url}/sitemap.xml\n"
+    return PlainTextResponse(body, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@public_router.get("/sitemap.xml")
+async def sitemap(service: PageServiceDep) -> Response:
+    """Published pages that allow indexing."""
+    entries = await service.sitemap_entries()
+    urls = "".join(
+        f"<url><loc>{xml_escape(service.public_link(slug))}</loc>"
+        f"<lastmod>{published_at.date().isoformat()}</lastmod></url>"
+        for slug, published_at in entries
+    )
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>\n'
+    )
+    return Response(
+        body, media_type="application/xml", headers={"Cache-Control": "public, max-age=300"}
+    )

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from landform.pages.blocks import Block, ImageUrl, Theme, Url
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+SlugIn = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Seo(_In):
+    meta_title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    meta_description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    og_image: ImageUrl | None = None
+    canonical_url: Url | None = None
+    noindex: bool = False
+
+
+class PageCreate(_In):
+    title: Title
+    slug: SlugIn | None = Field(default=None, description="Defaults to one made from the title")
+    template_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class PageUpdate(_In):
+    """Fields left out stay as they are."""
+
+    title: Title | None = None
+    slug: SlugIn | None = None
+    seo: Seo | None = None
+    version: int | None = Field(
+        default=None, description="The version this edit is based on (or send If-Match)"
+    )
+
+
+class ContentUpdate(_In):
+    blocks: list[Block] = Field(max_length=200)
+    theme: Theme | None = None
+    version: int | None = Field(
+        default=None, description="The version this edit is based on (or send If-Match)"
+    )
+
+
+class VersionedWrite(_In):
+    version: int | None = None
+
+
+class PageSummary(BaseModel):
+    id: uuid.UUID
+    title: str
+    slug: str
+    status: Literal["draft", "published"]
+    version: int
+    published_version: int | None
+    has_unpublished_changes: bool
+    template_id: str | None
+    url: str
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+
+
+class PageDetail(PageSummary):
+    seo: Seo
+    content: dict[str, Any]
+
+
+class PageList(BaseModel):
+    items: list[PageSummary]
+    next_cursor: str | None
+
+
+class VersionSummary(BaseModel):
+    number: int
+    title: str
+    slug: str
+    created_at: datetime
+    is_live: bool
+
+
+class VersionList(BaseModel):
+    items: list[VersionSummary]

@@ -1,0 +1,372 @@
+"""Landing pages: drafts, optimistic versioning, slugs, publishing immutable
+rendered versions, restoring, and deleting. Owner-scoped throughout: another
+user's page does not exist (404)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import brotli
+from sqlalchemy.exc import IntegrityError
+
+from landform.auth import repository as auth_repo
+from landform.auth.errors import EmailNotVerified
+from landform.core.clock import Clock
+from landform.core.db import Database
+from landform.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from landform.pages import repository as repo
+from landform.pages.blocks import BLOCK_TYPES, PageContent
+from landform.pages.errors import (
+    InvalidSlug,
+    PageErrorCode,
+    PageNotFound,
+    SlugTaken,
+    StaleVersion,
+    StaleVersionPrecondition,
+    VersionNotFound,
+)
+from landform.pages.models import LandingPage, PageVersion
+from landform.pages.render import RenderInput, render_page
+from landform.pages.render import Seo as RenderSeo
+from landform.pages.schemas import ContentUpdate, PageCreate, PageUpdate, Seo
+from landform.pages.slugs import RESERVED, slug_problem, slugify
+from landform.templates.service import TemplateCatalogue
+
+# Rendering and compressing take milliseconds of CPU; beyond this size they
+# move off the event loop so other requests keep flowing.
+_OFFLOAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedVersion:
+    """The version a write is based on, and where the client said it."""
+
+    value: int
+    source: Literal["if_match", "body"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    html: bytes
+    html_gzip: bytes
+    html_br: bytes
+    etag: str
+    csp: str
+
+
+def render_version(page_id: uuid.UUID, slug: str, title: str, seo: dict[str, Any],
+                   content: dict[str, Any], public_url: str) -> Rendered:
+    """Render a page to its final bytes: HTML, gzip and brotli, strong ETag."""
+    parsed = PageContent.model_validate(content)
+    seo_model = Seo.model_validate(seo)
+    page = render_page(
+        RenderInput(
+            page_id=str(page_id),
+            slug=slug,
+            title=title,
+            seo=RenderSeo(**seo_model.model_dump()),
+            content=parsed,
+            public_url=public_url.rstrip("/"),
+        )
+    )
+    html = page.html.encode("utf-8")
+    return Rendered(
+        html=html,
+        html_gzip=gzip.compress(html, compresslevel=9, mtime=0),
+        html_br=brotli.compress(html, quality=11, mode=brotli.MODE_TEXT),
+        etag='"' + hashlib.sha256(html).hexdigest()[:40] + '"',
+        csp=page.csp,
+    )
+
+
+class PageService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        templates: TemplateCatalogue,
+        public_url: str,
+        on_public_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.templates = templates
+        self.public_url = public_url.rstrip("/")
+        # Called after a commit that changed what a slug serves, so this
+        # process drops its copy at once (others learn it from the change log).
+        self.on_public_change = on_public_change or (lambda _slug: None)
+
+    def public_link(self, slug: str) -> str:
+        return f"{self.public_url}/{slug}"
+
+    # Reading
+
+    async def get(self, owner: uuid.UUID, page_id: uuid.UUID) -> LandingPage:
+        async with self.db.read(actor=owner) as session:
+            page = await repo.owned_page(session, owner, page_id)
+        if page is None:
+            raise PageNotFound("no such landing page")
+        return page
+
+    async def list(
+        self,
+        owner: uuid.UUID,
+        *,
+        status: str | None = None,
+        search: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[LandingPage]:
+        size = clamp_limit(limit)
+        before = decode_cursor(cursor)
+        async with self.db.read(actor=owner) as session:
+            rows = await repo.list_owned(
+                session, owner, status=status, search=search, before_id=before, limit=size + 1
+            )
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page(items=rows, next_cursor=encode_cursor(rows[-1].id) if more else None)
+
+    async def versions(self, owner: uuid.UUID, page_id: uuid.UUID) -> tuple[LandingPage, list[Any]]:
+        async with self.db.read(actor=owner) as session:
+            page = await repo.owned_page(session, owner, page_id)
+            if page is None:
+                raise PageNotFound("no such landing page")
+            return page, await repo.versions_of(session, page_id)
+
+    async def sitemap_entries(self, limit: int = 50_000) -> list[tuple[str, Any]]:
+        async with self.db.read() as session:
+            rows = await repo.indexable_published(session, limit)
+        return [(r.slug, r.published_at) for r in rows]
+
+    # Writing
+
+    async def create(self, owner: uuid.UUID, data: PageCreate) -> LandingPage:
+        content = (
+            self.templates.get(data.template_id).content_json()
+            if data.template_id
+            else PageContent().model_dump(mode="json")
+        )
+        now = self.clock.now()
+        try:
+            async with self.db.write(actor=owner) as session:
+                if data.slug is not None:
+                    slug = _checked_slug(data.slug)
+                    if await repo.slug_taken(session, slug):
+                        raise SlugTaken(f"the slug '{slug}' is already in use")
+                else:
+                    slug = await _free_slug(session, slugify(data.title))
+                page = LandingPage(
+                    owner_id=owner,
+                    title=data.title,
+                    slug=slug,
+                    status="draft",
+                    version=1,
+                    content=content,
+                    seo=Seo().model_dump(mode="json"),
+                    template_id=data.template_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(page)
+        except IntegrityError as exc:
+            raise SlugTaken("that slug was just taken; choose another") from exc
+        return page
+
+    async def update(
+        self, owner: uuid.UUID, page_id: uuid.UUID, data: PageUpdate, expected: ExpectedVersion | None
+    ) -> LandingPage:
+        changes = data.model_dump(exclude_unset=True, exclude={"version"})
+        old_slug: str | None = None
+        try:
+            async with self.db.write(actor=owner) as session:
+                page = await self._writable(session, owner, page_id, expected)
+                if "title" in changes and data.title is not None:
+                    page.title = data.title
+                if "slug" in changes and data.slug is not None:
+                    slug = _checked_slug(data.slug)
+                    if slug != page.slug:
+                        if await repo.slug_taken(session, slug, except_id=page.id):
+                            raise SlugTaken(f"the slug '{slug}' is already in use")
+                        old_slug, page.slug = page.slug, slug
+                if "seo" in changes and data.seo is not None:
+                    page.seo = data.seo.model_dump(mode="json")
+                self._touch(page)
+                if old_slug is not None and page.status == "published":
+                    # The live page moves with its slug: the old URL stops serving now.
+                    now = self.clock.now()
+                    repo.record_public_change(session, old_slug, now)
+                    repo.record_public_change(session, page.slug, now)
+        except IntegrityError as exc:
+            raise SlugTaken("that slug was just taken; choose another") from exc
+        if old_slug is not None and page.status == "published":
+            self.on_public_change(old_slug)
+            self.on_public_change(page.slug)
+        return page
+
+    async def update_content(
+        self, owner: uuid.UUID, page_id: uuid.UUID, data: ContentUpdate, expected: ExpectedVersion | None
+    ) -> LandingPage:
+        async with self.db.write(actor=owner) as session:
+            page = await self._writable(session, owner, page_id, expected)
+            theme = data.theme if data.theme is not None else PageContent.model_validate(
+                {"theme": page.content.get("theme", {})}
+            ).theme
+            page.content = PageContent(theme=theme, blocks=data.blocks).model_dump(mode="json")
+            self._touch(page)
+        return page
+
+    async def delete(
+        self, owner: uuid.UUID, page_id: uuid.UUID, expected: ExpectedVersion | None
+    ) -> None:
+        async with self.db.write(actor=owner) as session:
+            page = await self._writable(session, owner, page_id, expected)
+            slug, was_public = page.slug, page.status == "published"
+            await repo.delete_page(session, page.id)
+            if was_public:
+                repo.record_public_change(session, slug, self.clock.now())
+        if was_public:
+            self.on_public_change(slug)
+
+    async def publish(
+        self, owner: uuid.UUID, page_id: uuid.UUID, expected: ExpectedVersion | None
+    ) -> LandingPage:
+        """Render the draft to an immutable version and make it the live one.
+
+        Rendering happens outside the transaction; the write then checks that
+        the draft did not change meanwhile, so the version published is
+        exactly the one rendered."""
+        draft = await self.get(owner, page_id)
+        _check_expected(draft, expected)
+        async with self.db.read(actor=owner) as session:
+            verified = await auth_repo.is_email_verified(session, owner)
+        if not verified:
+            raise EmailNotVerified("verify your email address before publishing")
+        rendered = await self._render(draft.id, draft.slug, draft.title, draft.seo, draft.content)
+        now = self.clock.now()
+        async with self.db.write(actor=owner) as session:
+            page = await self._writable(session, owner, page_id, None)
+            if page.version != draft.version:
+                raise StaleVersion(
+                    "the page changed while it was being published; publish again",
+                    details={"current_version": page.version},
+                )
+            number = await repo.last_version_number(session, page.id) + 1
+            session.add(
+                PageVersion(
+                    page_id=page.id,
+                    number=number,
+                    title=page.title,
+                    slug=page.slug,
+                    content=page.content,
+                    seo=page.seo,
+                    html=rendered.html,
+                    html_gzip=rendered.html_gzip,
+                    html_br=rendered.html_br,
+                    etag=rendered.etag,
+                    csp=rendered.csp,
+                    created_by=owner,
+                    created_at=now,
+                )
+            )
+            page.status = "published"
+            page.published_number = number
+            page.published_at = now
+            self._touch(page)
+            page.published_from_version = page.version
+            repo.record_public_change(session, page.slug, now)
+        self.on_public_change(page.slug)
+        return page
+
+    async def unpublish(
+        self, owner: uuid.UUID, page_id: uuid.UUID, expected: ExpectedVersion | None
+    ) -> LandingPage:
+        async with self.db.write(actor=owner) as session:
+            page = await self._writable(session, owner, page_id, expected)
+            was_public = page.status == "published"
+            if was_public:
+                page.status = "draft"
+                self._touch(page)
+                repo.record_public_change(session, page.slug, self.clock.now())
+        if was_public:
+            self.on_public_change(page.slug)
+        return page
+
+    async def restore(
+        self, owner: uuid.UUID, page_id: uuid.UUID, number: int, expected: ExpectedVersion | None
+    ) -> LandingPage:
+        """Copy a published version's content, title and SEO into the draft.
+        What visitors see changes only with the next publish."""
+        async with self.db.write(actor=owner) as session:
+            page = await self._writable(session, owner, page_id, expected)
+            version = await repo.version(session, page.id, number)
+            if version is None:
+                raise VersionNotFound(f"this page has no version {number}")
+            page.content = version.content
+            page.seo = version.seo
+            page.title = version.title
+            self._touch(page)
+        return page
+
+    # Helpers
+
+    async def _writable(
+        self, session: Any, owner: uuid.UUID, page_id: uuid.UUID, expected: ExpectedVersion | None
+    ) -> LandingPage:
+        page = await repo.owned_page(session, owner, page_id, for_update=True)
+        if page is None:
+            raise PageNotFound("no such landing page")
+        _check_expected(page, expected)
+        return page
+
+    def _touch(self, page: LandingPage) -> None:
+        page.version += 1
+        page.updated_at = self.clock.now()
+
+    async def _render(
+        self, page_id: uuid.UUID, slug: str, title: str, seo: dict[str, Any], content: dict[str, Any]
+    ) -> Rendered:
+        args = (page_id, slug, title, seo, content, self.public_url)
+        if len(str(content)) > _OFFLOAD_BYTES:
+            return await asyncio.to_thread(render_version, *args)
+        return render_version(*args)
+
+
+def _check_expected(page: LandingPage, expected: ExpectedVersion | None) -> None:
+    if expected is None or expected.value == page.version:
+        return
+    message = (
+        f"this edit is based on version {expected.value}, but the page is at version "
+        f"{page.version}; reload it and apply your change again"
+    )
+    details = {"current_version": page.version, "expected_version": expected.value}
+    if expected.source == "if_match":
+        raise StaleVersionPrecondition(message, details=details)
+    raise StaleVersion(message, details=details)
+
+
+def _checked_slug(slug: str) -> str:
+    problem = slug_problem(slug)
+    if problem:
+        code = PageErrorCode.SLUG_RESERVED if slug in RESERVED else PageErrorCode.SLUG_INVALID
+        raise InvalidSlug(problem, code=code, details=[{"path": "slug", "message": problem}])
+    return slug
+
+
+async def _free_slug(session: Any, base: str) -> str:
+    taken = await repo.slugs_like(session, base)
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+__all__ = ["BLOCK_TYPES", "ExpectedVersion", "PageService", "Rendered", "render_version"]

@@ -1,0 +1,47 @@
+"""Public slugs: the shape they must have and the words they must not be."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+# Every top-level path Landform serves now or is keeping for later features.
+RESERVED = frozenset(
+    {
+        # served today or by planned features
+        "auth", "landing-pages", "templates", "blocks", "files", "assets", "analytics",
+        "graphql", "ws", "ops", "metrics", "healthz", "readyz", "livez", "docs", "redoc",
+        "openapi.json", "app", "static", "api", "admin", "sitemap.xml", "robots.txt",
+        "favicon.ico", "loadtest", "web", "users", "account", "accounts", "login",
+        "logout", "register", "signup", "signin", "settings", "dashboard", "status",
+        "health", "public", "p", "s", "preview", "previews", "media", "uploads",
+        "cdn", "well-known", ".well-known", "webhooks", "webhook", "oauth", "sso",
+        "billing", "pricing", "support", "help", "about", "terms", "privacy", "legal",
+        "security", "contact", "blog", "new", "edit", "search", "index", "home",
+        "www", "mail", "email", "system", "internal", "debug", "test", "null",
+        "undefined", "landform",
+    }
+)
+
+
+def slug_problem(slug: str) -> str | None:
+    if not SLUG_PATTERN.match(slug):
+        return (
+            "slug must be 1-64 lowercase letters, digits and hyphens, "
+            "not starting or ending with a hyphen"
+        )
+    if slug in RESERVED:
+        return f"'{slug}' is reserved for Landform's own paths; choose another slug"
+    return None
+
+
+def slugify(text: str) -> str:
+    """A slug derived from a title: ASCII-folded, lower-cased, hyphenated."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    slug = slug[:56].rstrip("-") or "page"
+    if slug in RESERVED:
+        slug = f"{slug}-page"
+    return slug

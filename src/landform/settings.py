@@ -1,0 +1,94 @@
+"""The one settings object. Built once at start-up from ``LANDFORM_*`` variables
+and passed in; nothing reads the environment after that."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LANDFORM_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("data")
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+
+    # Database
+    database_url: str = ""
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    database_pool_size: int = 10
+    database_pool_timeout: float = 5.0
+    database_statement_timeout: float = 5.0
+    read_your_writes_seconds: float = 5.0
+    migrate_on_start: bool | None = None
+
+    redis_url: str = ""
+
+    # Mail
+    smtp_url: str = ""
+    mail_from: str = "Landform <no-reply@landform.local>"
+
+    # Accounts
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    verification_token_ttl: int = 24 * 3600
+    login_max_failures: int = 10
+    login_window_seconds: int = 60
+
+    # HTTP
+    max_body_bytes: int = 1024 * 1024
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Public pages
+    page_store_bytes: int = 64 * 1024 * 1024
+    page_change_poll_interval: float = 0.25
+    public_max_age: int = 60
+    public_s_maxage: int = 300
+    public_stale_while_revalidate: int = 86400
+
+    @field_validator("database_replica_urls", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def primary_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'landform.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.primary_database_url.startswith("sqlite")
+
+    @property
+    def should_migrate_on_start(self) -> bool:
+        return self.is_sqlite if self.migrate_on_start is None else self.migrate_on_start
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once, make the data folder, and settle the secret key.
+
+    With no ``LANDFORM_SECRET_KEY`` the embedded default keeps a generated key in
+    the data folder, so tokens survive restarts and every worker agrees on it."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.secret_key:
+        key_file = settings.data_dir / "secret.key"
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        settings.secret_key = key_file.read_text().strip()
+    return settings

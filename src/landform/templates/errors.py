@@ -1,0 +1,3 @@
+from landform.pages.errors import TemplateNotFound
+
+__all__ = ["TemplateNotFound"]

@@ -1,0 +1,79 @@
+"""The template catalogue. Built-in templates ship as JSON data files next to
+this module and are validated against the block schema when loaded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from landform.pages.blocks import PageContent
+from landform.pages.errors import TemplateNotFound
+from landform.pages.render import RenderInput, Seo, render_page
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    id: str
+    name: str
+    category: str
+    description: str
+    content: PageContent
+
+    def content_json(self) -> dict[str, Any]:
+        return self.content.model_dump(mode="json")
+
+
+class TemplateCatalogue:
+    def __init__(self, templates: list[Template]) -> None:
+        self._by_id = {t.id: t for t in templates}
+        self._previews: dict[str, tuple[str, str]] = {}
+
+    @classmethod
+    def load(cls, folder: Path = DATA_DIR) -> TemplateCatalogue:
+        templates = []
+        for path in sorted(folder.glob("*.json")):
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            content = PageContent.model_validate(
+                {"theme": raw.get("theme", {}), "blocks": raw["blocks"]}
+            )
+            templates.append(
+                Template(
+                    id=raw["id"],
+                    name=raw["name"],
+                    category=raw["category"],
+                    description=raw["description"],
+                    content=content,
+                )
+            )
+        return cls(templates)
+
+    def all(self, category: str | None = None) -> list[Template]:
+        items = sorted(self._by_id.values(), key=lambda t: t.name)
+        return [t for t in items if category is None or t.category == category]
+
+    def preview(self, template: Template, public_url: str) -> tuple[str, str]:
+        """(HTML, CSP) of the template rendered as a page; cached, templates never change."""
+        cached = self._previews.get(template.id)
+        if cached is None:
+            page = render_page(
+                RenderInput(
+                    page_id="preview",
+                    slug=template.id,
+                    title=template.name,
+                    seo=Seo(meta_description=template.description, noindex=True),
+                    content=template.content,
+                    public_url=public_url.rstrip("/"),
+                )
+            )
+            cached = self._previews[template.id] = (page.html, page.csp)
+        return cached
+
+    def get(self, template_id: str) -> Template:
+        template = self._by_id.get(template_id)
+        if template is None:
+            raise TemplateNotFound(f"no template '{template_id}'")
+        return template

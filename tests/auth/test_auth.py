@@ -1,0 +1,302 @@
+"""Accounts: registration, verification, login, throttling, refresh rotation,
+logout, API keys — with every failure path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from landform.core.clock import Clock, FrozenClock
+from tests.conftest import PASSWORD, assert_error, login, outbox_token, register, signed_in
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return FrozenClock()
+
+
+async def test_register_returns_account_without_token(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/auth/register", json={"email": "Ada@Example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["email"] == "ada@example.com"
+    assert body["email_verified"] is False
+    assert "token" not in str(body).lower()
+    assert "password" not in str(body).lower()
+
+
+async def test_duplicate_email_is_409_case_insensitive(client: httpx.AsyncClient) -> None:
+    await register(client, "ada@example.com")
+    response = await client.post(
+        "/auth/register", json={"email": "ADA@example.COM", "password": PASSWORD}
+    )
+    assert_error(response, 409, "email_taken")
+
+
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [
+        ("short", "at least 10"),
+        ("aaaaaaaaaaaa", "4 different"),
+        ("password123", "most common"),
+        ("grace-hopper-2024!", "email"),
+        ("x" * 200, "at most 128"),
+    ],
+)
+async def test_weak_password_is_422_saying_why(
+    client: httpx.AsyncClient, password: str, says: str
+) -> None:
+    response = await client.post(
+        "/auth/register", json={"email": "grace-hopper@example.com", "password": password}
+    )
+    error = assert_error(response, 422, "weak_password")
+    assert says in error["message"]
+    assert error["details"][0]["path"] == "password"
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "a@", "@b.com", "a b@c.com", ""])
+async def test_invalid_email_is_422_naming_the_field(client: httpx.AsyncClient, email: str) -> None:
+    response = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+    error = assert_error(response, 422, "validation_failed")
+    assert error["details"][0]["path"] == "email"
+
+
+async def test_verification_mail_link_verifies_once(client: httpx.AsyncClient, app: Any) -> None:
+    await register(client, "ada@example.com")
+    messages = await app.components.mailer.list(recipient="ada@example.com")
+    assert len(messages) == 1
+    assert "http://testserver/auth/verify-email?token=" in messages[0].message
+    token = await outbox_token(app, "ada@example.com")
+    assert len(token) >= 43  # 256 random bits, URL-safe base64
+
+    response = await client.post("/auth/verify-email", json={"token": token})
+    assert response.status_code == 200
+    assert response.json()["email_verified"] is True
+
+    again = await client.post("/auth/verify-email", json={"token": token})
+    assert_error(again, 400, "token_already_used")
+
+
+async def test_verification_token_is_stored_hashed(client: httpx.AsyncClient, app: Any) -> None:
+    from sqlalchemy import select
+
+    from landform.auth.models import EmailToken
+
+    await register(client, "ada@example.com")
+    token = await outbox_token(app, "ada@example.com")
+    async with app.components.db.read() as session:
+        stored = (await session.scalars(select(EmailToken.token_hash))).all()
+    assert stored and token not in stored
+    assert all(len(h) == 64 for h in stored)
+
+
+async def test_expired_token_is_400(client: httpx.AsyncClient, app: Any, clock: FrozenClock) -> None:
+    await register(client, "ada@example.com")
+    token = await outbox_token(app, "ada@example.com")
+    clock.advance(24 * 3600 + 1)
+    response = await client.post("/auth/verify-email", json={"token": token})
+    assert_error(response, 400, "token_expired")
+
+
+@pytest.mark.parametrize("token", ["garbage", "x" * 43, "'; DROP TABLE users; --", "🙂" * 30])
+async def test_garbage_token_is_400(client: httpx.AsyncClient, token: str) -> None:
+    response = await client.post("/auth/verify-email", json={"token": token})
+    assert_error(response, 400, "invalid_token")
+
+
+async def test_resend_verification_sends_a_new_working_token(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    await register(client, "ada@example.com")
+    response = await client.post("/auth/resend-verification", json={"email": "ada@example.com"})
+    assert response.status_code == 202
+    messages = await app.components.mailer.list(recipient="ada@example.com")
+    assert len(messages) == 2
+    token = await outbox_token(app, "ada@example.com")
+    assert (await client.post("/auth/verify-email", json={"token": token})).status_code == 200
+    # Unknown addresses get the same answer and no mail.
+    unknown = await client.post("/auth/resend-verification", json={"email": "nobody@example.com"})
+    assert unknown.status_code == 202
+    assert await app.components.mailer.list(recipient="nobody@example.com") == []
+
+
+async def test_login_refresh_logout(client: httpx.AsyncClient) -> None:
+    await register(client, "ada@example.com")
+    response = await client.post(
+        "/auth/login", json={"email": "ADA@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    pair = response.json()
+    assert pair["token_type"] == "bearer" and pair["expires_in"] == 900
+    me = await client.get("/auth/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert me.json()["email"] == "ada@example.com"
+
+    rotated = await client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert rotated.status_code == 200
+    new_pair = rotated.json()
+    assert new_pair["refresh_token"] != pair["refresh_token"]
+
+    assert (await client.post("/auth/logout", json={"refresh_token": new_pair["refresh_token"]})).status_code == 204
+    after = await client.post("/auth/refresh", json={"refresh_token": new_pair["refresh_token"]})
+    assert_error(after, 401, "invalid_refresh_token")
+
+
+async def test_refresh_token_reuse_revokes_the_family(client: httpx.AsyncClient) -> None:
+    await register(client, "ada@example.com")
+    first = (await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})).json()
+    second = (await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})).json()
+    # The rotated (old) token comes back: someone copied it.
+    reuse = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert_error(reuse, 401, "refresh_token_reused")
+    # ...so the legitimate newest token of that family no longer works either.
+    newest = await client.post("/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert_error(newest, 401, "invalid_refresh_token")
+    # Another login (another family) is unaffected.
+    other = (await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})).json()
+    assert (await client.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})).status_code == 200
+
+
+async def test_wrong_password_and_unknown_email_look_the_same(client: httpx.AsyncClient) -> None:
+    await register(client, "ada@example.com")
+    wrong = await client.post("/auth/login", json={"email": "ada@example.com", "password": "nope-nope-nope"})
+    unknown = await client.post("/auth/login", json={"email": "who@example.com", "password": PASSWORD})
+    assert_error(wrong, 401, "invalid_credentials")
+    assert_error(unknown, 401, "invalid_credentials")
+    assert wrong.json()["error"]["message"] == unknown.json()["error"]["message"]
+
+
+async def test_eleventh_failed_login_in_a_minute_is_429(
+    client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    await register(client, "ada@example.com")
+    for _ in range(10):
+        r = await client.post("/auth/login", json={"email": "ada@example.com", "password": "wrong-password!"})
+        assert r.status_code == 401
+    throttled = await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    error = assert_error(throttled, 429, "login_throttled")
+    retry_after = int(throttled.headers["Retry-After"])
+    assert 1 <= retry_after <= 61
+    assert error["details"]["retry_after"] == retry_after
+    clock.advance(61)
+    assert (await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})).status_code == 200
+
+
+async def test_throttle_counts_per_client_address_across_accounts(client: httpx.AsyncClient) -> None:
+    for i in range(10):
+        r = await client.post("/auth/login", json={"email": f"u{i}@example.com", "password": "wrong-password!"})
+        assert r.status_code == 401
+    await register(client, "fresh@example.com")
+    throttled = await client.post("/auth/login", json={"email": "fresh@example.com", "password": PASSWORD})
+    assert_error(throttled, 429, "login_throttled")
+
+
+async def test_access_token_expires(client: httpx.AsyncClient, clock: FrozenClock) -> None:
+    await register(client, "ada@example.com")
+    headers = await login(client, "ada@example.com")
+    assert (await client.get("/auth/me", headers=headers)).status_code == 200
+    clock.advance(901)
+    assert_error(await client.get("/auth/me", headers=headers), 401, "invalid_access_token")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer not-a-token"},
+        {"Authorization": "Basic YWRhOnB3"},
+        {"Authorization": "Bearer lf_unknown_key"},
+        {"X-API-Key": "lf_unknown_key"},
+    ],
+)
+async def test_missing_or_bad_credentials_are_401(client: httpx.AsyncClient, header: dict[str, str]) -> None:
+    response = await client.get("/auth/me", headers=header)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] in ("not_authenticated", "invalid_access_token")
+
+
+async def test_api_keys_create_list_use_revoke(client: httpx.AsyncClient, app: Any) -> None:
+    headers = await signed_in(client, app, "ada@example.com")
+    created = await client.post("/auth/api-keys", json={"name": "load tests"}, headers=headers)
+    assert created.status_code == 201
+    key = created.json()["key"]
+    assert key.startswith("lf_")
+    listed = (await client.get("/auth/api-keys", headers=headers)).json()
+    assert [k["name"] for k in listed] == ["load tests"]
+    assert "key" not in listed[0]  # shown once only
+
+    for auth in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
+        me = await client.get("/auth/me", headers=auth)
+        assert me.status_code == 200 and me.json()["email"] == "ada@example.com"
+        pages = await client.post("/landing-pages", json={"title": "Via key"}, headers=auth)
+        assert pages.status_code == 201
+
+    # Another user cannot see or revoke it.
+    other = await signed_in(client, app, "bob@example.com")
+    key_id = created.json()["id"]
+    assert_error(await client.delete(f"/auth/api-keys/{key_id}", headers=other), 404, "api_key_not_found")
+    assert (await client.get("/auth/api-keys", headers=other)).json() == []
+
+    assert (await client.delete(f"/auth/api-keys/{key_id}", headers=headers)).status_code == 204
+    assert (await client.get("/auth/me", headers={"X-API-Key": key})).status_code == 401
+
+
+async def test_api_key_is_stored_hashed(client: httpx.AsyncClient, app: Any) -> None:
+    from sqlalchemy import select
+
+    from landform.auth.models import ApiKey
+
+    headers = await signed_in(client, app, "ada@example.com")
+    key = (await client.post("/auth/api-keys", json={"name": "k"}, headers=headers)).json()["key"]
+    async with app.components.db.read() as session:
+        hashes = (await session.scalars(select(ApiKey.key_hash))).all()
+    assert key not in hashes
+
+
+async def test_password_is_hashed_with_argon2id(client: httpx.AsyncClient, app: Any) -> None:
+    from sqlalchemy import select
+
+    from landform.auth.models import User
+
+    await register(client, "ada@example.com")
+    async with app.components.db.read() as session:
+        stored = await session.scalar(select(User.password_hash))
+    assert stored is not None and stored.startswith("$argon2id$")
+    assert "m=19456" in stored and "t=2" in stored
+    assert PASSWORD not in stored
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/auth/register", {"email": "a@example.com", "password": PASSWORD, "admin": True}),
+        ("/auth/register", {"email": 5, "password": PASSWORD}),
+        ("/auth/register", ["not", "an", "object"]),
+        ("/auth/login", {"email": "a@example.com"}),
+        ("/auth/refresh", {"refresh_token": None}),
+        ("/auth/verify-email", {}),
+    ],
+)
+async def test_bad_bodies_are_422(client: httpx.AsyncClient, path: str, body: Any) -> None:
+    response = await client.post(path, json=body)
+    assert_error(response, 422)
+
+
+async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/auth/register", content=b'{"email": "a@b.c", ', headers={"Content-Type": "application/json"}
+    )
+    assert_error(response, 422, "malformed_json")
+
+
+async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/auth/register",
+        content=b'{"email": "a@b.c", "password": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert_error(response, 413, "payload_too_large")

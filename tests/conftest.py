@@ -1,0 +1,159 @@
+"""Test fixtures. Every test gets a fresh, migrated database: SQLite by
+default, PostgreSQL when LANDFORM_TEST_DATABASE_URL names one (the README's
+test command runs the suite both ways)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from landform.app import create_app
+from landform.core.clock import Clock
+from landform.core.migrate import upgrade
+from landform.core.models_registry import metadata
+from landform.settings import Settings
+
+TEST_DATABASE_URL = os.environ.get("LANDFORM_TEST_DATABASE_URL", "")
+ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
+REDIS_URL = os.environ.get("LANDFORM_TEST_REDIS_URL", "")
+
+PASSWORD = "correct horse battery staple"
+
+
+async def reset_postgres(url: str) -> None:
+    """Drop everything and migrate from scratch (once per session)."""
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await upgrade(engine)
+    await engine.dispose()
+
+
+async def truncate_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    tables = ", ".join(t.name for t in metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file to copy for each test: migrating once is faster."""
+    path = tmp_path_factory.mktemp("template") / "landform.db"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+
+    async def _migrate() -> None:
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(_migrate())
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> str | None:
+    if not ON_POSTGRES:
+        return None
+    asyncio.run(reset_postgres(TEST_DATABASE_URL))
+    return TEST_DATABASE_URL
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "data_dir": data_dir,
+        "secret_key": "test-secret-key-0123456789abcdef0123456789",
+        "public_url": "http://testserver",
+        "migrate_on_start": False,
+        "page_change_poll_interval": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def settings(
+    tmp_path: Path, migrated_sqlite: Path, migrated_postgres: str | None
+) -> Settings:
+    if migrated_postgres:
+        await truncate_postgres(migrated_postgres)
+        return make_settings(tmp_path, database_url=migrated_postgres)
+    shutil.copy(migrated_sqlite, tmp_path / "landform.db")
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: Clock) -> AsyncIterator[Any]:
+    application = create_app(settings, clock)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+# Helpers used across test modules
+
+
+async def outbox_token(app: Any, email: str) -> str:
+    messages = await app.components.mailer.list(recipient=email)
+    assert messages, f"no mail for {email}"
+    match = re.search(r"token=([A-Za-z0-9_%-]+)", messages[0].message)
+    assert match
+    return match.group(1).replace("%2D", "-")
+
+
+async def register(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = await client.post("/auth/register", json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, str]:
+    response = await client.post("/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def signed_in(
+    client: httpx.AsyncClient, app: Any, email: str, *, verified: bool = True
+) -> dict[str, str]:
+    await register(client, email)
+    if verified:
+        token = await outbox_token(app, email)
+        response = await client.post("/auth/verify-email", json={"token": token})
+        assert response.status_code == 200, response.text
+    return await login(client, email)
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]  # type: ignore[no-any-return]
