@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
 from starlette.types import ASGIApp
 
 from landform import __version__
@@ -24,6 +25,7 @@ from landform.auth.service import AuthService
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.http import BodyLimit, install_error_handlers, skip_in_error_paths
+from landform.core.pins import RedisReadPins
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.migrate import upgrade
 from landform.ops.routes import router as ops_router
@@ -47,7 +49,13 @@ class Components:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or Clock()
-        self.db = Database(settings)
+        self.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        pins = (
+            RedisReadPins(self.redis, settings.read_your_writes_seconds)
+            if self.redis is not None
+            else None
+        )
+        self.db = Database(settings, pins)
         self.mailer: Mailer = (
             SmtpMailer(settings.smtp_url) if settings.smtp_url else OutboxMailer(self.db, self.clock)
         )
@@ -104,6 +112,8 @@ class Components:
     async def stop(self) -> None:
         await self.follower.stop()
         await self.db.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 def build_api(components: Components) -> FastAPI:

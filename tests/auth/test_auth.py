@@ -300,3 +300,25 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert_error(response, 413, "payload_too_large")
+
+
+async def test_mail_link_opens_a_confirmation_page_that_verifies_on_click(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    await register(client, "ada@example.com")
+    token = await outbox_token(app, "ada@example.com")
+    page = await client.get("/auth/verify-email", params={"token": token})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'value="{token}"' in page.text
+    # Opening the link (as a mail scanner would) verified nothing yet.
+    me = await login(client, "ada@example.com")
+    assert (await client.get("/auth/me", headers=me)).json()["email_verified"] is False
+
+    confirmed = await client.post("/auth/verify-email/confirm", data={"token": token})
+    assert confirmed.status_code == 200 and "Email confirmed" in confirmed.text
+    assert (await client.get("/auth/me", headers=me)).json()["email_verified"] is True
+    again = await client.post("/auth/verify-email/confirm", data={"token": token})
+    assert again.status_code == 400 and "already used" in again.text
+
+    hostile = await client.get("/auth/verify-email", params={"token": '"><script>alert(1)</script>'})
+    assert "<script>" not in hostile.text

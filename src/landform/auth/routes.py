@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse
 
 from landform.auth.deps import AuthServiceDep, PrincipalDep
 from landform.auth.models import User
+from landform.auth.pages import CSP, confirm_page, result_page
 from landform.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -19,6 +22,7 @@ from landform.auth.schemas import (
     VerifyEmailIn,
 )
 from landform.auth.service import Tokens
+from landform.core.errors import DomainError
 from landform.core.http import client_ip
 
 router = APIRouter(tags=["auth"])
@@ -51,6 +55,27 @@ async def register(body: RegisterIn, service: AuthServiceDep) -> UserPublic:
 @router.post("/auth/verify-email", response_model=UserPublic)
 async def verify_email(body: VerifyEmailIn, service: AuthServiceDep) -> UserPublic:
     return _user(await service.verify_email(body.token))
+
+
+@router.get("/auth/verify-email", response_class=HTMLResponse, include_in_schema=False)
+async def verify_email_page(token: Annotated[str, Query(max_length=512)] = "") -> HTMLResponse:
+    """Where the mail's link lands: a page with a button that confirms."""
+    return HTMLResponse(confirm_page(token), headers={"Content-Security-Policy": CSP})
+
+
+@router.post("/auth/verify-email/confirm", response_class=HTMLResponse, include_in_schema=False)
+async def verify_email_form(
+    token: Annotated[str, Form(max_length=512)], service: AuthServiceDep
+) -> HTMLResponse:
+    headers = {"Content-Security-Policy": CSP}
+    try:
+        await service.verify_email(token)
+    except DomainError as exc:
+        return HTMLResponse(result_page(False, exc.message), status_code=exc.status, headers=headers)
+    return HTMLResponse(
+        result_page(True, "Your email address is confirmed. You can publish your pages now."),
+        headers=headers,
+    )
 
 
 @router.post("/auth/resend-verification", status_code=202)

@@ -9,7 +9,6 @@ reads their own writes. Reads that belong to a write use the write's session.
 from __future__ import annotations
 
 import itertools
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from landform.core.pins import MemoryReadPins, ReadPins
 from landform.settings import Settings
 
 
@@ -74,34 +74,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class ReadPins:
-    """Who wrote recently, so their reads stay on the primary for a while.
-
-    Kept per process: a pin only matters when replicas exist, and the
-    cross-replica version (Redis) arrives with the shared cache."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._until: dict[uuid.UUID, float] = {}
-
-    def pin(self, actor: uuid.UUID) -> None:
-        self._until[actor] = time.monotonic() + self.seconds
-        if len(self._until) > 10_000:
-            now = time.monotonic()
-            self._until = {k: v for k, v in self._until.items() if v > now}
-
-    def is_pinned(self, actor: uuid.UUID) -> bool:
-        until = self._until.get(actor)
-        return until is not None and until > time.monotonic()
-
-
 class Database:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pins: ReadPins | None = None) -> None:
         self.settings = settings
         self.primary = make_engine(settings.primary_database_url, settings)
         self.replicas = [make_engine(url, settings) for url in settings.database_replica_urls]
         self._replica_cycle = itertools.cycle(self.replicas) if self.replicas else None
-        self.pins = ReadPins(settings.read_your_writes_seconds)
+        self.pins: ReadPins = pins or MemoryReadPins(settings.read_your_writes_seconds)
         writer = (
             self.primary.execution_options(sqlite_immediate=True)
             if settings.is_sqlite
@@ -117,9 +96,11 @@ class Database:
     def dialect(self) -> str:
         return self.primary.dialect.name
 
-    def read_engine_for(self, actor: uuid.UUID | None) -> AsyncEngine:
+    async def read_engine_for(self, actor: uuid.UUID | None) -> AsyncEngine:
         """The engine a plain read by ``actor`` goes to."""
-        if self._replica_cycle is None or (actor is not None and self.pins.is_pinned(actor)):
+        if self._replica_cycle is None:
+            return self.primary
+        if actor is not None and await self.pins.is_pinned(actor):
             return self.primary
         return next(self._replica_cycle)
 
@@ -127,17 +108,23 @@ class Database:
     async def write(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
         async with self._write_sessions() as session, session.begin():
             yield session
-        if actor is not None:
-            self.pins.pin(actor)
+        if actor is not None and self.replicas:
+            await self.pins.pin(actor)
 
     @asynccontextmanager
     async def read(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
-        engine = self.read_engine_for(actor)
+        engine = await self.read_engine_for(actor)
         if engine is self.primary:
             maker = self._primary_reads
         else:
             maker = self._replica_reads[self.replicas.index(engine)]
         async with maker() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read_primary(self) -> AsyncIterator[AsyncSession]:
+        """A read that must see the latest committed state (operators' views)."""
+        async with self._primary_reads() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

@@ -54,7 +54,7 @@ class OutboxMailer:
             )
 
     async def list(self, limit: int = 20, recipient: str | None = None) -> list[OutboxMessage]:
-        async with self.db.read() as session:
+        async with self.db.read_primary() as session:
             query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
             if recipient:
                 query = query.where(OutboxMessage.recipient == recipient.lower())

@@ -96,7 +96,8 @@ def _minify_js(js: str) -> str:
 _CSS = _minify_css((_THEME_DIR / "page.css").read_text("utf-8"))
 _BEACON = _minify_js((_THEME_DIR / "beacon.js").read_text("utf-8"))
 _PAGE_ID_SLOT = "__LF_PAGE_ID__"
-assert _BEACON.count(_PAGE_ID_SLOT) == 1  # noqa: S101 - packaging invariant
+if _BEACON.count(_PAGE_ID_SLOT) != 1:  # pragma: no cover - packaging invariant
+    raise RuntimeError("beacon.js must contain the page id slot exactly once")
 
 _FONTS = {
     "sans": (
@@ -204,10 +205,8 @@ def _style(accent: str, mode: str, font: str) -> tuple[str, str]:
         "on-accent-deep": readable_on(deep),
         "font": _FONTS[font],
     }
-    root = ":root{color-scheme:%s;%s}" % (  # noqa: UP031 - braces in CSS
-        mode,
-        ";".join(f"--{k}:{v}" for k, v in variables.items()),
-    )
+    declarations = ";".join(f"--{k}:{v}" for k, v in variables.items())
+    root = ":root{color-scheme:" + mode + ";" + declarations + "}"
     text = root + _CSS
     return text, _csp_hash(text)
 
@@ -304,9 +303,7 @@ def render_page(page: RenderInput) -> RenderedPage:
 
 # --- 404 -----------------------------------------------------------------------
 
-_NOT_FOUND_STYLE, _NOT_FOUND_STYLE_HASH = _style(
-    Theme().accent.lower(), Theme().mode, Theme().font
-)
+_NOT_FOUND_STYLE, _NOT_FOUND_STYLE_HASH = _style(Theme().accent.lower(), Theme().mode, Theme().font)
 # The CSP to send with render_not_found()'s page (no script, no frames).
 NOT_FOUND_CSP = _csp(_NOT_FOUND_STYLE_HASH, None, ())
 

@@ -1,0 +1,128 @@
+"""Read-replica routing against two real PostgreSQL databases: one plays the
+primary, the other a replica that (deliberately) receives nothing, so where a
+read went is visible in what it returns."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from landform.app import create_app
+from tests.conftest import (
+    ON_POSTGRES,
+    REDIS_URL,
+    TEST_DATABASE_URL,
+    make_settings,
+    reset_postgres,
+    signed_in,
+    truncate_postgres,
+)
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not ON_POSTGRES, reason="replica routing needs PostgreSQL"),
+]
+
+PIN_SECONDS = 0.6
+
+
+def replica_url() -> str:
+    return make_url(TEST_DATABASE_URL).set(database="test_replica").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def migrated_replica() -> str:
+    async def _prepare() -> None:
+        admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = 'test_replica'")
+            )
+            if not exists:
+                await connection.execute(text("CREATE DATABASE test_replica"))
+        await admin.dispose()
+        await reset_postgres(replica_url())
+
+    asyncio.run(_prepare())
+    return replica_url()
+
+
+@pytest.fixture(params=["memory-pins", "redis-pins"])
+async def routed(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_postgres: str, migrated_replica: str
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    if request.param == "redis-pins" and not REDIS_URL:
+        pytest.skip("Redis pins: LANDFORM_TEST_REDIS_URL is not set")
+    await truncate_postgres(migrated_postgres)
+    await truncate_postgres(migrated_replica)
+    settings = make_settings(
+        tmp_path,
+        database_url=migrated_postgres,
+        database_replica_urls=[migrated_replica],
+        read_your_writes_seconds=PIN_SECONDS,
+        redis_url=REDIS_URL if request.param == "redis-pins" else "",
+    )
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield app, client
+
+
+async def test_reads_go_to_the_replica_writes_to_the_primary_and_users_read_their_writes(
+    routed: tuple[Any, httpx.AsyncClient], migrated_replica: str
+) -> None:
+    app, client = routed
+    ada = await signed_in(client, app, "ada@example.com")
+    created = await client.post("/landing-pages", json={"title": "Mine"}, headers=ada)
+    assert created.status_code == 201
+    page_id = created.json()["id"]
+
+    # Right after writing, Ada reads her own write (pinned to the primary).
+    listed = (await client.get("/landing-pages", headers=ada)).json()["items"]
+    assert [p["id"] for p in listed] == [page_id]
+    assert (await client.get(f"/landing-pages/{page_id}", headers=ada)).status_code == 200
+
+    # Once the pin lapses, plain reads go to the replica, which never got the page.
+    await asyncio.sleep(PIN_SECONDS + 0.3)
+    assert (await client.get("/landing-pages", headers=ada)).json()["items"] == []
+    assert (await client.get(f"/landing-pages/{page_id}", headers=ada)).status_code == 404
+
+    # Writes (and the reads inside them) still go to the primary.
+    updated = await client.put(f"/landing-pages/{page_id}", json={"title": "Renamed"}, headers=ada)
+    assert updated.status_code == 200 and updated.json()["title"] == "Renamed"
+    # ...and that write pins Ada to the primary again.
+    assert (await client.get(f"/landing-pages/{page_id}", headers=ada)).json()["title"] == "Renamed"
+
+
+async def test_a_row_only_on_the_replica_is_what_plain_reads_see(
+    routed: tuple[Any, httpx.AsyncClient], migrated_replica: str
+) -> None:
+    app, client = routed
+    ada = await signed_in(client, app, "ada@example.com")
+    await asyncio.sleep(PIN_SECONDS + 0.3)
+    # /auth/me is a plain read: the replica has no such user yet.
+    assert (await client.get("/auth/me", headers=ada)).status_code == 401
+    engine = create_async_engine(migrated_replica)
+    me = await app.components.auth.authenticate(ada["Authorization"].split()[1])
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO users (id, email, password_hash, role, created_at) "
+                "VALUES (:id, 'replica-copy@example.com', 'x', 'member', now())"
+            ),
+            {"id": me.user_id},
+        )
+    await engine.dispose()
+    response = await client.get("/auth/me", headers=ada)
+    assert response.status_code == 200
+    assert response.json()["email"] == "replica-copy@example.com"

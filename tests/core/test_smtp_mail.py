@@ -1,0 +1,95 @@
+"""Verification mail over a real SMTP exchange (aiosmtpd as the server)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from asgi_lifespan import LifespanManager
+
+from landform.app import create_app
+from landform.core.mail import SmtpMailer
+from landform.settings import Settings
+from tests.conftest import PASSWORD
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.messages.append(
+            email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[arg-type]
+        )
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+async def smtp_client(
+    settings: Settings, smtp_server: tuple[Inbox, int], tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    _, port = smtp_server
+    configured = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
+    app = create_app(configured)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def test_registration_mail_arrives_over_smtp_and_its_link_verifies(
+    smtp_client: httpx.AsyncClient, smtp_server: tuple[Inbox, int]
+) -> None:
+    inbox, _ = smtp_server
+    response = await smtp_client.post(
+        "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 201
+    assert len(inbox.messages) == 1
+    message = inbox.messages[0]
+    assert inbox.envelopes[0][1] == ["ada@example.com"]
+    assert message["To"] == "ada@example.com"
+    assert "Confirm your email" in message["Subject"]
+    body = message.get_content()
+    link = re.search(r"http://testserver/auth/verify-email\?token=([A-Za-z0-9_-]+)", body)
+    assert link, body
+
+    verified = await smtp_client.post("/auth/verify-email", json={"token": link.group(1)})
+    assert verified.status_code == 200
+    assert verified.json()["email_verified"] is True
+
+
+def test_smtp_url_parsing() -> None:
+    mailer = SmtpMailer("smtps://user%40x:p%3Ass@mail.example.com")
+    assert (mailer.host, mailer.port, mailer.implicit_tls) == ("mail.example.com", 465, True)
+    assert (mailer.username, mailer.password) == ("user@x", "p:ss")
+    plain = SmtpMailer("smtp://mail.example.com:2525?starttls=true")
+    assert (plain.port, plain.starttls, plain.implicit_tls) == (2525, True, False)
+    with pytest.raises(ValueError):
+        SmtpMailer("http://mail.example.com")

@@ -1,0 +1,415 @@
+"""Page generation: built-in templates, document head, escaping, CSP hashes,
+the analytics beacon, video frames and the 404 page."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import landform
+from landform.pages.blocks import ColumnsBlock, PageContent
+from landform.pages.render import (
+    NOT_FOUND_CSP,
+    RenderedPage,
+    RenderInput,
+    Seo,
+    contrast_ratio,
+    js_string,
+    readable_on,
+    render_not_found,
+    render_page,
+)
+
+TEMPLATE_DIR = Path(landform.__file__).parent / "templates" / "data"
+TEMPLATE_FILES = sorted(TEMPLATE_DIR.glob("*.json"))
+REQUIRED_TEMPLATES = {
+    "saas-launch",
+    "webinar-signup",
+    "ebook-download",
+    "mobile-app",
+    "event",
+    "product-promo",
+    "coming-soon",
+    "agency-services",
+}
+PUBLIC_URL = "https://pages.example.com"
+
+
+def make_input(
+    blocks: list[dict[str, Any]] | None = None,
+    *,
+    theme: dict[str, Any] | None = None,
+    seo: Seo | None = None,
+    page_id: str = "0190b0c0-1111-7000-8000-000000000001",
+    title: str = "Acme launch",
+) -> RenderInput:
+    content = PageContent.model_validate(
+        {
+            "theme": theme or {},
+            "blocks": blocks
+            if blocks is not None
+            else [{"type": "hero", "headline": "Hello", "cta_label": "Go", "cta_url": "#go"}],
+        }
+    )
+    return RenderInput(
+        page_id=page_id,
+        slug="acme",
+        title=title,
+        seo=seo or Seo(),
+        content=content,
+        public_url=PUBLIC_URL,
+    )
+
+
+class _Doc(HTMLParser):
+    """Collects what the tests look at: tags with attributes, inline code."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.title = ""
+        self._in: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag == "title":
+            self._in = "title"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "title":
+            self.title += data
+
+    def find(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
+        return [
+            a
+            for t, a in self.tags
+            if t == tag and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())
+        ]
+
+    def meta(self, key: str) -> str | None:
+        for _, a in self.tags:
+            if _ == "meta" and (a.get("name") == key or a.get("property") == key):
+                return a.get("content")
+        return None
+
+
+def parse(html: str) -> _Doc:
+    doc = _Doc()
+    doc.feed(html)
+    return doc
+
+
+def inline(html: str, tag: str) -> list[str]:
+    return re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
+
+
+def sha256_source(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def csp_directives(csp: str) -> dict[str, str]:
+    out = {}
+    for part in csp.split(";"):
+        name, _, value = part.strip().partition(" ")
+        out[name] = value
+    return out
+
+
+# --- built-in templates ------------------------------------------------------------
+
+
+def test_required_templates_exist() -> None:
+    ids = {p.stem for p in TEMPLATE_FILES}
+    assert ids >= REQUIRED_TEMPLATES
+    assert len(ids) >= 8
+
+
+@pytest.mark.parametrize("path", TEMPLATE_FILES, ids=lambda p: p.stem)
+def test_template_validates_and_renders(path: Path) -> None:
+    data = json.loads(path.read_text("utf-8"))
+    assert set(data) == {"id", "name", "category", "description", "theme", "blocks"}
+    assert data["id"] == path.stem
+    assert data["name"] and data["category"] and data["description"]
+    content = PageContent.model_validate({"theme": data["theme"], "blocks": data["blocks"]})
+
+    types = {b.type for b in content.blocks}
+    assert {"hero", "cta", "faq"} <= types
+    assert len(types) >= 5
+    text = json.dumps(data).lower()
+    assert "lorem" not in text and "ipsum" not in text
+    # No external images: nothing the page would fetch from another host.
+    leaves: list[Any] = []
+    for block in content.blocks:
+        if isinstance(block, ColumnsBlock):
+            leaves += [leaf for column in block.columns for leaf in column.blocks]
+        else:
+            leaves.append(block)
+    for leaf in leaves:
+        for field in ("image_url", "avatar_url") + (("url",) if leaf.type == "image" else ()):
+            assert not str(getattr(leaf, field, None) or "").startswith(("http:", "https:"))
+
+    page = render_page(
+        RenderInput(
+            page_id=f"tpl-{data['id']}",
+            slug=data["id"],
+            title=data["name"],
+            seo=Seo(),
+            content=content,
+            public_url=PUBLIC_URL,
+        )
+    )
+    assert page.html.startswith("<!doctype html>")
+    doc = parse(page.html)
+    assert len(doc.find("h1")) == 1
+    assert doc.find("header") and doc.find("main") and doc.find("footer")
+    assert doc.find("a", data_lf_cta=content.blocks[0].cta_label)  # type: ignore[union-attr]
+    for img in doc.find("img"):
+        assert img.get("alt") is not None
+
+
+# --- the document head -----------------------------------------------------------
+
+
+def test_head_has_title_meta_canonical_og_and_twitter() -> None:
+    seo = Seo(
+        meta_title="Acme — ship faster",
+        meta_description="The fastest way to ship.",
+        og_image="/assets/og.png",
+    )
+    doc = parse(render_page(make_input(seo=seo)).html)
+    assert doc.find("html", lang="en")
+    assert doc.find("meta", charset="utf-8")
+    assert doc.find("meta", name="viewport")
+    assert doc.title == "Acme — ship faster"
+    assert doc.meta("description") == "The fastest way to ship."
+    assert doc.find("link", rel="canonical", href=f"{PUBLIC_URL}/acme")
+    assert doc.meta("og:title") == "Acme — ship faster"
+    assert doc.meta("og:description") == "The fastest way to ship."
+    assert doc.meta("og:type") == "website"
+    assert doc.meta("og:url") == f"{PUBLIC_URL}/acme"
+    assert doc.meta("og:image") == f"{PUBLIC_URL}/assets/og.png"
+    assert doc.meta("twitter:card") == "summary_large_image"
+    assert doc.meta("twitter:title") == "Acme — ship faster"
+    assert doc.meta("twitter:image") == f"{PUBLIC_URL}/assets/og.png"
+    assert doc.meta("robots") is None
+
+
+def test_head_falls_back_to_title_and_explicit_canonical() -> None:
+    seo = Seo(canonical_url="https://acme.example/launch")
+    doc = parse(render_page(make_input(seo=seo, title="Acme & Co")).html)
+    assert doc.title == "Acme & Co"
+    assert doc.find("link", rel="canonical", href="https://acme.example/launch")
+    assert doc.meta("og:url") == "https://acme.example/launch"
+    assert doc.meta("og:image") is None
+    assert doc.meta("twitter:card") == "summary"
+
+
+def test_noindex() -> None:
+    doc = parse(render_page(make_input(seo=Seo(noindex=True))).html)
+    assert doc.meta("robots") == "noindex"
+
+
+# --- escaping --------------------------------------------------------------------
+
+
+def test_user_strings_are_escaped() -> None:
+    evil = "<script>alert(1)</script>"
+    blocks = [
+        {"type": "hero", "headline": evil, "subheadline": '"><img src=x onerror=alert(1)>'},
+        {"type": "features", "title": evil, "items": [{"title": evil, "icon": "<b>"}]},
+        {"type": "faq", "items": [{"question": evil, "answer": evil}]},
+        {"type": "cta", "label": 'Go" onclick="alert(1)', "url": "/go"},
+    ]
+    html = render_page(make_input(blocks, title=evil, seo=Seo(meta_description=evil))).html
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
+    assert 'onclick="alert(1)' not in html
+    assert html.count("<script>") == 1  # only the beacon
+
+
+def test_rich_text_and_html_are_inserted_sanitized() -> None:
+    blocks = [
+        {"type": "rich_text", "html": "<p>Hi <strong>there</strong><script>x()</script></p>"},
+        {
+            "type": "html",
+            "html": '<div class="box"><h5>Raw</h5><iframe src="https://e.x"></iframe></div>',
+        },
+    ]
+    html = render_page(make_input(blocks)).html
+    assert "<p>Hi <strong>there</strong></p>" in html
+    assert '<div class="box"><h5>Raw</h5></div>' in html
+    assert "x()" not in html and "<iframe" not in html
+
+
+# --- CSP and the beacon ------------------------------------------------------------
+
+
+def test_csp_hashes_match_the_emitted_inline_style_and_script() -> None:
+    page = render_page(make_input())
+    styles, scripts = inline(page.html, "style"), inline(page.html, "script")
+    assert len(styles) == 1 and len(scripts) == 1
+    d = csp_directives(page.csp)
+    assert d["default-src"] == "'none'"
+    assert d["style-src"] == sha256_source(styles[0])
+    assert d["script-src"] == sha256_source(scripts[0])
+    assert d["img-src"] == "'self' https: data:"
+    assert d["connect-src"] == "'self'"
+    assert d["base-uri"] == "'none'"
+    assert d["form-action"] == "'self'"
+    assert d["frame-ancestors"] == "'self'"
+    assert "style=" not in page.html  # inline style attributes would be blocked
+
+
+def test_csp_hashes_follow_theme_and_page_id() -> None:
+    light = render_page(make_input())
+    dark = render_page(make_input(theme={"accent": "#22c55e", "mode": "dark"}, page_id="other"))
+    assert csp_directives(light.csp)["style-src"] != csp_directives(dark.csp)["style-src"]
+    assert csp_directives(light.csp)["script-src"] != csp_directives(dark.csp)["script-src"]
+    style = inline(dark.html, "style")[0]
+    assert "color-scheme:dark" in style and "--accent:#22c55e" in style
+    assert csp_directives(dark.csp)["style-src"] == sha256_source(style)
+
+
+def test_beacon_embeds_json_escaped_page_id() -> None:
+    page_id = '</script><script>alert("x")&'
+    page = render_page(make_input(page_id=page_id))
+    script = inline(page.html, "script")[0]
+    assert js_string(page_id) in script
+    assert '\\u003c/script\\u003e\\u003cscript\\u003ealert(\\"x\\")\\u0026' in script
+    assert "</script><script>alert" not in page.html
+    assert json.loads(js_string(page_id)) == page_id
+    for needle in (
+        "/analytics/track-view",
+        "/analytics/track-event",
+        "sendBeacon",
+        "keepalive",
+        "cta_click",
+        "data-lf-cta",
+        "utm_source",
+        "utm_content",
+        "screen.width",
+        "referrer",
+    ):
+        assert needle in script
+    assert "cookie" not in script and "localStorage" not in script
+
+
+def test_ctas_carry_data_lf_cta() -> None:
+    blocks = [
+        {
+            "type": "hero",
+            "headline": "H",
+            "cta_label": "Start",
+            "cta_url": "/start",
+            "secondary_label": "Learn",
+            "secondary_url": "#more",
+        },
+        {"type": "cta", "label": "Buy now", "url": "/buy"},
+        {
+            "type": "pricing",
+            "plans": [{"name": "Pro", "price": "$9", "cta_label": "Choose Pro", "cta_url": "/p"}],
+        },
+    ]
+    doc = parse(render_page(make_input(blocks)).html)
+    labels = {a["data-lf-cta"] for _, a in doc.tags if "data-lf-cta" in a}
+    assert {"Start", "Learn", "Buy now", "Choose Pro"} <= labels
+
+
+# --- video -------------------------------------------------------------------------
+
+
+def test_frame_src_only_for_videos_used() -> None:
+    no_video = render_page(make_input())
+    assert "frame-src" not in no_video.csp
+    assert "<iframe" not in no_video.html
+
+    blocks = [
+        {"type": "hero", "headline": "H"},
+        {"type": "video", "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "title": "Demo"},
+        {
+            "type": "columns",
+            "columns": [
+                {"blocks": [{"type": "video", "url": "https://youtu.be/abc", "title": "Again"}]},
+                {"blocks": [{"type": "video", "url": "https://vimeo.com/123", "title": "Vim"}]},
+            ],
+        },
+    ]
+    page: RenderedPage = render_page(make_input(blocks))
+    frames = csp_directives(page.csp)["frame-src"].split()
+    assert frames == ["https://www.youtube-nocookie.com", "https://player.vimeo.com"]
+    doc = parse(page.html)
+    iframes = doc.find("iframe")
+    assert len(iframes) == 3
+    first = iframes[0]
+    assert first["src"] == "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"
+    assert first["title"] == "Demo"
+    assert first["loading"] == "lazy"
+    assert first.get("referrerpolicy")
+
+
+# --- structure and accessibility ----------------------------------------------------
+
+
+def test_one_h1_and_heading_levels() -> None:
+    blocks = [
+        {"type": "hero", "headline": "First"},
+        {"type": "hero", "headline": "Second"},
+        {"type": "heading", "text": "Sub", "level": 3},
+        {"type": "faq", "items": [{"question": "Q?", "answer": "A."}]},
+    ]
+    html = render_page(make_input(blocks)).html
+    assert re.findall(r"<h1[^>]*>(.*?)</h1>", html) == ["First"]
+    assert '<h2 class="hero-title">Second</h2>' in html
+    assert "<h3 " in html and ">Sub</h3>" in html
+    assert "<details>" in html and "<summary>Q?</summary>" in html
+
+
+def test_page_without_hero_still_has_one_h1() -> None:
+    html = render_page(make_input([{"type": "rich_text", "html": "<p>x</p>"}])).html
+    assert len(re.findall(r"<h1[\s>]", html)) == 1
+
+
+def test_accent_text_colour_is_readable() -> None:
+    assert readable_on("#ffffff") != "#ffffff"
+    assert readable_on("#4f46e5") == "#ffffff"
+    assert readable_on("#facc15") != "#ffffff"
+    for accent in ("#4f46e5", "#facc15", "#22c55e", "#0e7490", "#000000", "#ffffff"):
+        assert contrast_ratio(readable_on(accent), accent) >= 4.5
+        style = inline(render_page(make_input(theme={"accent": accent})).html, "style")[0]
+        ink = re.search(r"--accent-ink:(#[0-9a-f]{6})", style)
+        assert ink and contrast_ratio(ink.group(1), "#ffffff") >= 4.5
+
+
+def test_no_external_resources() -> None:
+    html = render_page(make_input()).html
+    assert "@import" not in html and "@font-face" not in html
+    assert not re.search(r'<link[^>]+rel="(stylesheet|preload|preconnect|dns-prefetch)"', html)
+    assert not re.search(r"<script[^>]+src=", html)
+    assert not re.search(r"url\(", inline(html, "style")[0])
+
+
+# --- 404 ---------------------------------------------------------------------------
+
+
+def test_not_found_page() -> None:
+    html = render_not_found(PUBLIC_URL)
+    doc = parse(html)
+    assert html.startswith("<!doctype html>")
+    assert doc.meta("robots") == "noindex"
+    assert doc.find("a", href="/")
+    assert len(doc.find("h1")) == 1
+    assert "pages.example.com" in html
+    styles = inline(html, "style")
+    assert len(styles) == 1 and "<script" not in html
+    assert csp_directives(NOT_FOUND_CSP)["style-src"] == sha256_source(styles[0])
