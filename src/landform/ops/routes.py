@@ -3,6 +3,8 @@ reach its database and is not shutting down."""
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 
@@ -13,8 +15,10 @@ router = APIRouter(tags=["ops"])
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> dict[str, str | int]:
+    # The worker's pid tells an operator (and the multi-worker tests) which
+    # process answered.
+    return {"status": "ok", "worker": os.getpid()}
 
 
 @router.get("/readyz", response_model=None)

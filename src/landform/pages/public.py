@@ -20,6 +20,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from landform.pages.render import NOT_FOUND_CSP
 from landform.pages.slugs import RESERVED, SLUG_PATTERN
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class PublicPages:
                 (b"content-type", b"text/html; charset=utf-8"),
                 (b"content-length", str(len(not_found_html)).encode()),
                 (b"cache-control", b"public, max-age=10, s-maxage=10"),
-                (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'"),
+                (b"content-security-policy", NOT_FOUND_CSP.encode()),
                 *_SECURITY_HEADERS,
             ],
             not_found_html,
