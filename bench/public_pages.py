@@ -172,6 +172,20 @@ def wait_http(proc: Proc, url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{proc.name} did not answer {url} within {timeout:.0f}s:\n{proc.tail()}")
 
 
+def server_errors(proc: Proc) -> list[str]:
+    """The exception line of each traceback in a server log, counted."""
+    try:
+        text = proc.log_path.read_text(errors="replace")
+    except OSError:
+        return []
+    counts: dict[str, int] = {}
+    for block in text.split("Traceback (most recent call last):")[1:]:
+        lines = [ln for ln in block.splitlines() if ln and not ln.startswith((" ", "\t"))]
+        last = lines[0][:200] if lines else "?"
+        counts[last] = counts.get(last, 0) + 1
+    return [f"{n}× {line}" for line, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+
 def descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -581,24 +595,55 @@ async def publish_many(s: Session, count: int, concurrency: int, budget: float) 
     }
 
 
-async def read_all(base: str, slugs: list[str], passes: int, concurrency: int) -> dict[str, Any]:
-    statuses: dict[int, int] = {}
-    work = [slug for _ in range(passes) for slug in slugs]
-    position = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+READ_LUA = r"""
+local paths = {}
+for line in io.lines(os.getenv("LF_BENCH_SLUGS")) do paths[#paths + 1] = "/" .. line end
+local threads = 0
+setup = function(thread)
+  thread:set("thread_index", threads)
+  threads = threads + 1
+end
+local i = 0
+init = function(args)
+  local start, count = tonumber(args[1]), tonumber(args[2])
+  i = (start + thread_index * math.floor(#paths / count)) % #paths
+end
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i], {["Accept-Encoding"] = "gzip, br"})
+end
+"""
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal position
-        while position < len(work):
-            slug = work[position]
-            position += 1
-            r = await client.get(f"/{slug}", headers={"Accept-Encoding": "gzip, br"})
-            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
 
+def read_all(
+    base: str, slugs: list[str], args: argparse.Namespace, tmp: Path
+) -> dict[str, Any]:
+    """Request every slug about ``--read-passes`` times with wrk, each wrk
+    thread walking the whole list from its own offset, in short runs until
+    enough requests were made."""
+    slug_file = tmp / "slugs.txt"
+    slug_file.write_text("\n".join(slugs) + "\n")
+    lua = tmp / "read.lua"
+    lua.write_text(READ_LUA + WRK_LUA)
+    env = {**os.environ, "LF_BENCH_SLUGS": str(slug_file)}
+    wanted = args.read_passes * len(slugs)
+    done = errors = non_2xx = 0
     t0 = time.monotonic()
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return {"requests": len(work), "seconds": time.monotonic() - t0, "statuses": statuses}
+    while done < wanted:
+        start = done // args.threads
+        argv = [
+            find_tool("wrk") or "wrk", "-t", str(args.threads), "-c", str(args.read_connections),
+            "-d", "5s", "--timeout", "10s", "-s", str(lua), f"{base}/", "--",
+            str(start), str(args.threads),
+        ]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout
+        data = json.loads(re.search(r"^WRKJSON (\{.*\})$", out, re.M).group(1))  # type: ignore[union-attr]
+        done += int(data["requests"])
+        errors += sum(int(v) for k, v in data.items() if k.startswith("err_") and k != "err_status")
+        non_2xx += int(data["err_status"])
+    return {
+        "requests": done, "seconds": time.monotonic() - t0, "errors": errors, "non_2xx": non_2xx,
+    }
 
 
 def seed_copies(db_path: Path, sources: list[str], count: int) -> list[str]:
@@ -652,7 +697,9 @@ def seed_copies(db_path: Path, sources: list[str], count: int) -> list[str]:
         con.close()
 
 
-def memory_bench(s: Session, landform: Proc, args: argparse.Namespace) -> dict[str, Any]:
+def memory_bench(
+    s: Session, landform: Proc, args: argparse.Namespace, tmp: Path
+) -> dict[str, Any]:
     def snapshot() -> list[dict[str, Any]]:
         rows = []
         for pid in descendants(landform.pid):
@@ -661,6 +708,9 @@ def memory_bench(s: Session, landform: Proc, args: argparse.Namespace) -> dict[s
                 "pid": pid,
                 "cmd": cmdline(pid)[:80],
                 "rss_mb": kb(status.get("VmRSS", "")) / 1024,
+                "anon_mb": kb(status.get("RssAnon", "")) / 1024,
+                "file_mb": kb(status.get("RssFile", "")) / 1024
+                + kb(status.get("RssShmem", "")) / 1024,
                 "hwm_mb": kb(status.get("VmHWM", "")) / 1024,
             })
         return rows
@@ -685,11 +735,10 @@ def memory_bench(s: Session, landform: Proc, args: argparse.Namespace) -> dict[s
             Path(s.env["LANDFORM_DATA_DIR"]) / "landform.db", published["slugs"], missing
         )
         seeded = {"count": missing, "seconds": time.monotonic() - t0}
-    reads = asyncio.run(
-        read_all(s.base, published["slugs"], args.read_passes, args.read_concurrency)
-    )
-    log(f"read each slug {args.read_passes}x: {reads['requests']} requests in "
-        f"{reads['seconds']:.1f}s statuses={reads['statuses']}")
+    reads = read_all(s.base, published["slugs"], args, tmp)
+    log(f"read each slug ~{args.read_passes}x: {reads['requests']} requests in "
+        f"{reads['seconds']:.1f}s ({reads['requests'] / reads['seconds']:.0f}/s), "
+        f"errors {reads['errors']}, non-2xx {reads['non_2xx']}")
     after = snapshot()
     main_status = proc_status(landform.pid)
     log(f"workers after: {[(r['pid'], round(r['rss_mb'], 1)) for r in after]}")
@@ -750,6 +799,7 @@ def build_section(
     page: Session,
     nginx_version: str,
     load_after: str,
+    errors: list[str],
 ) -> str:
     command = ".venv/bin/python bench/public_pages.py" + "".join(
         f" {OPTION[k]}"
@@ -867,22 +917,24 @@ def build_section(
                 if seeded["count"] else
                 (" — **stopped at the time budget**" if pub["stopped_at_budget"] else "")
             )
-            + f". Then every slug was read {args.read_passes}× "
-            f"({reads['requests']:,} requests, {args.read_concurrency} connections, "
-            f"{reads['seconds']:.0f} s, statuses {reads['statuses']}) so each worker loads "
+            + f". Then every slug was read about {args.read_passes}× with wrk "
+            f"({reads['requests']:,} requests, {args.read_connections} connections, "
+            f"{reads['seconds']:.0f} s = {reads['requests'] / reads['seconds']:,.0f} req/s, "
+            f"errors {reads['errors']}, non-2xx {reads['non_2xx']}) so each worker loads "
             f"every page (as far as its store budget allows). RSS from `/proc/<pid>/status`.",
             "",
-            "| Process | RSS before MB | RSS after MB | peak (VmHWM) MB |",
-            "|---|---:|---:|---:|",
+            "| Process | RSS before MB | RSS after MB | of which anon / file MB | peak (VmHWM) MB |",
+            "|---|---:|---:|---:|---:|",
         ]
         before_by_pid = {w["pid"]: w["rss_mb"] for w in memory["before"]}
         for w in workers:
             lines.append(
-                f"| pid {w['pid']} `{w['cmd'][:48]}` | {before_by_pid.get(w['pid'], 0):.1f} | "
-                f"{w['rss_mb']:.1f} | {w['hwm_mb']:.1f} |"
+                f"| worker pid {w['pid']} | {before_by_pid.get(w['pid'], 0):.1f} | "
+                f"{w['rss_mb']:.1f} | {w['anon_mb']:.1f} / {w['file_mb']:.1f} | "
+                f"{w['hwm_mb']:.1f} |"
             )
         lines.append(f"| `landform serve` (pid {memory['landform_pid']}) | | "
-                     f"{memory['main_rss_mb']:.1f} | |")
+                     f"{memory['main_rss_mb']:.1f} | | |")
         lines += [
             "",
             f"Max worker RSS {max_rss:.1f} MB (was {before:.1f} MB with one page; "
@@ -894,6 +946,10 @@ def build_section(
             f"{max_rss:.1f} MB" + ("" if complete else f" (only {total:,} published)"),
             max_rss <= TARGET_RSS_MB and complete,
         ))
+    if errors:
+        lines += ["### Errors in the Landform log during the run", ""]
+        lines += [f"- `{line}`" for line in errors[:10]]
+        lines.append("")
     lines += ["### Targets", "", "| Target | Measured | Result |", "|---|---:|---|"]
     lines += [f"| {name} | {value} | {verdict(ok)} |" for name, value, ok in targets]
     lines += ["", END]
@@ -950,7 +1006,7 @@ def parse_args() -> argparse.Namespace:
         "copying published pages in the database up to --pages",
     )
     p.add_argument("--read-passes", type=int, default=4, help="reads of each slug (4)")
-    p.add_argument("--read-concurrency", type=int, default=32, help="(32)")
+    p.add_argument("--read-connections", type=int, default=32, help="wrk connections (32)")
     p.add_argument("--skip-wrk", action="store_true")
     p.add_argument("--skip-render", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
@@ -1021,14 +1077,17 @@ def main() -> int:
 
         memory = None
         if not args.skip_memory:
-            memory = memory_bench(session, landform, args)
+            memory = memory_bench(session, landform, args, tmp)
             memory["landform_pid"] = landform.pid
 
         if landform.popen.poll() is not None:
             raise RuntimeError(f"landform exited during the run:\n{landform.tail()}")
         load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        errors = server_errors(landform)
+        for line in errors:
+            log(f"landform log: {line}")
         section = build_section(
-            args, info, wrk_results, render, memory, session, nginx_version, load_after
+            args, info, wrk_results, render, memory, session, nginx_version, load_after, errors
         )
         print()
         print(section)

@@ -125,7 +125,9 @@ async def outbox_token(app: Any, email: str) -> str:
     return match.group(1).replace("%2D", "-")
 
 
-async def register(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+async def register(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+) -> dict[str, Any]:
     response = await client.post("/auth/register", json={"email": email, "password": password})
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]

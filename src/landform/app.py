@@ -25,9 +25,9 @@ from landform.auth.service import AuthService
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.http import BodyLimit, install_error_handlers, skip_in_error_paths
-from landform.core.pins import RedisReadPins
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.migrate import upgrade
+from landform.core.pins import RedisReadPins
 from landform.ops.routes import router as ops_router
 from landform.pages import repository as page_repo
 from landform.pages.blocks import BLOCK_TYPES
@@ -57,13 +57,19 @@ class Components:
         )
         self.db = Database(settings, pins)
         self.mailer: Mailer = (
-            SmtpMailer(settings.smtp_url) if settings.smtp_url else OutboxMailer(self.db, self.clock)
+            SmtpMailer(settings.smtp_url)
+            if settings.smtp_url
+            else OutboxMailer(self.db, self.clock)
         )
         self.templates = TemplateCatalogue.load()
         self.store = PublicPageStore(settings.page_store_bytes)
         self.auth = AuthService(self.db, settings, self.mailer, self.clock)
         self.pages = PageService(
-            self.db, self.clock, self.templates, settings.public_url, on_public_change=self.store.discard
+            self.db,
+            self.clock,
+            self.templates,
+            settings.public_url,
+            on_public_change=self.store.discard,
         )
         self.follower = PageChangeFollower(
             self.store,
@@ -97,7 +103,8 @@ class Components:
         """Bring the schema up to date. A file lock keeps the workers of one
         machine from migrating at the same time."""
         lock_path = self.settings.data_dir / "migrate.lock"
-        with open(lock_path, "w") as lock:
+        # Blocking is fine here: this runs at start-up, before any request.
+        with open(lock_path, "w") as lock:  # noqa: ASYNC230
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 await upgrade(self.db.primary)

@@ -94,7 +94,9 @@ async def test_verification_token_is_stored_hashed(client: httpx.AsyncClient, ap
     assert all(len(h) == 64 for h in stored)
 
 
-async def test_expired_token_is_400(client: httpx.AsyncClient, app: Any, clock: FrozenClock) -> None:
+async def test_expired_token_is_400(
+    client: httpx.AsyncClient, app: Any, clock: FrozenClock
+) -> None:
     await register(client, "ada@example.com")
     token = await outbox_token(app, "ada@example.com")
     clock.advance(24 * 3600 + 1)
@@ -140,15 +142,21 @@ async def test_login_refresh_logout(client: httpx.AsyncClient) -> None:
     new_pair = rotated.json()
     assert new_pair["refresh_token"] != pair["refresh_token"]
 
-    assert (await client.post("/auth/logout", json={"refresh_token": new_pair["refresh_token"]})).status_code == 204
+    assert (
+        await client.post("/auth/logout", json={"refresh_token": new_pair["refresh_token"]})
+    ).status_code == 204
     after = await client.post("/auth/refresh", json={"refresh_token": new_pair["refresh_token"]})
     assert_error(after, 401, "invalid_refresh_token")
 
 
 async def test_refresh_token_reuse_revokes_the_family(client: httpx.AsyncClient) -> None:
     await register(client, "ada@example.com")
-    first = (await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})).json()
-    second = (await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})).json()
+    first = (
+        await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    ).json()
+    second = (
+        await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    ).json()
     # The rotated (old) token comes back: someone copied it.
     reuse = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert_error(reuse, 401, "refresh_token_reused")
@@ -156,14 +164,22 @@ async def test_refresh_token_reuse_revokes_the_family(client: httpx.AsyncClient)
     newest = await client.post("/auth/refresh", json={"refresh_token": second["refresh_token"]})
     assert_error(newest, 401, "invalid_refresh_token")
     # Another login (another family) is unaffected.
-    other = (await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})).json()
-    assert (await client.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})).status_code == 200
+    other = (
+        await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    ).json()
+    assert (
+        await client.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    ).status_code == 200
 
 
 async def test_wrong_password_and_unknown_email_look_the_same(client: httpx.AsyncClient) -> None:
     await register(client, "ada@example.com")
-    wrong = await client.post("/auth/login", json={"email": "ada@example.com", "password": "nope-nope-nope"})
-    unknown = await client.post("/auth/login", json={"email": "who@example.com", "password": PASSWORD})
+    wrong = await client.post(
+        "/auth/login", json={"email": "ada@example.com", "password": "nope-nope-nope"}
+    )
+    unknown = await client.post(
+        "/auth/login", json={"email": "who@example.com", "password": PASSWORD}
+    )
     assert_error(wrong, 401, "invalid_credentials")
     assert_error(unknown, 401, "invalid_credentials")
     assert wrong.json()["error"]["message"] == unknown.json()["error"]["message"]
@@ -174,23 +190,35 @@ async def test_eleventh_failed_login_in_a_minute_is_429(
 ) -> None:
     await register(client, "ada@example.com")
     for _ in range(10):
-        r = await client.post("/auth/login", json={"email": "ada@example.com", "password": "wrong-password!"})
+        r = await client.post(
+            "/auth/login", json={"email": "ada@example.com", "password": "wrong-password!"}
+        )
         assert r.status_code == 401
-    throttled = await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    throttled = await client.post(
+        "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
+    )
     error = assert_error(throttled, 429, "login_throttled")
     retry_after = int(throttled.headers["Retry-After"])
     assert 1 <= retry_after <= 61
     assert error["details"]["retry_after"] == retry_after
     clock.advance(61)
-    assert (await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})).status_code == 200
+    assert (
+        await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    ).status_code == 200
 
 
-async def test_throttle_counts_per_client_address_across_accounts(client: httpx.AsyncClient) -> None:
+async def test_throttle_counts_per_client_address_across_accounts(
+    client: httpx.AsyncClient,
+) -> None:
     for i in range(10):
-        r = await client.post("/auth/login", json={"email": f"u{i}@example.com", "password": "wrong-password!"})
+        r = await client.post(
+            "/auth/login", json={"email": f"u{i}@example.com", "password": "wrong-password!"}
+        )
         assert r.status_code == 401
     await register(client, "fresh@example.com")
-    throttled = await client.post("/auth/login", json={"email": "fresh@example.com", "password": PASSWORD})
+    throttled = await client.post(
+        "/auth/login", json={"email": "fresh@example.com", "password": PASSWORD}
+    )
     assert_error(throttled, 429, "login_throttled")
 
 
@@ -213,7 +241,9 @@ async def test_access_token_expires(client: httpx.AsyncClient, clock: FrozenCloc
         {"X-API-Key": "lf_unknown_key"},
     ],
 )
-async def test_missing_or_bad_credentials_are_401(client: httpx.AsyncClient, header: dict[str, str]) -> None:
+async def test_missing_or_bad_credentials_are_401(
+    client: httpx.AsyncClient, header: dict[str, str]
+) -> None:
     response = await client.get("/auth/me", headers=header)
     assert response.status_code == 401
     assert response.json()["error"]["code"] in ("not_authenticated", "invalid_access_token")
@@ -238,7 +268,9 @@ async def test_api_keys_create_list_use_revoke(client: httpx.AsyncClient, app: A
     # Another user cannot see or revoke it.
     other = await signed_in(client, app, "bob@example.com")
     key_id = created.json()["id"]
-    assert_error(await client.delete(f"/auth/api-keys/{key_id}", headers=other), 404, "api_key_not_found")
+    assert_error(
+        await client.delete(f"/auth/api-keys/{key_id}", headers=other), 404, "api_key_not_found"
+    )
     assert (await client.get("/auth/api-keys", headers=other)).json() == []
 
     assert (await client.delete(f"/auth/api-keys/{key_id}", headers=headers)).status_code == 204
@@ -288,7 +320,9 @@ async def test_bad_bodies_are_422(client: httpx.AsyncClient, path: str, body: An
 
 async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
     response = await client.post(
-        "/auth/register", content=b'{"email": "a@b.c", ', headers={"Content-Type": "application/json"}
+        "/auth/register",
+        content=b'{"email": "a@b.c", ',
+        headers={"Content-Type": "application/json"},
     )
     assert_error(response, 422, "malformed_json")
 
@@ -320,5 +354,7 @@ async def test_mail_link_opens_a_confirmation_page_that_verifies_on_click(
     again = await client.post("/auth/verify-email/confirm", data={"token": token})
     assert again.status_code == 400 and "already used" in again.text
 
-    hostile = await client.get("/auth/verify-email", params={"token": '"><script>alert(1)</script>'})
+    hostile = await client.get(
+        "/auth/verify-email", params={"token": '"><script>alert(1)</script>'}
+    )
     assert "<script>" not in hostile.text

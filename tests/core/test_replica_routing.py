@@ -36,7 +36,11 @@ PIN_SECONDS = 0.6
 
 
 def replica_url() -> str:
-    return make_url(TEST_DATABASE_URL).set(database="test_replica").render_as_string(hide_password=False)
+    return (
+        make_url(TEST_DATABASE_URL)
+        .set(database="test_replica")
+        .render_as_string(hide_password=False)
+    )
 
 
 @pytest.fixture(scope="module")

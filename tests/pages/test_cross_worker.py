@@ -21,7 +21,13 @@ import pytest
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.mail import OutboxMailer
-from tests.conftest import ON_POSTGRES, PASSWORD, TEST_DATABASE_URL, make_settings, truncate_postgres
+from tests.conftest import (
+    ON_POSTGRES,
+    PASSWORD,
+    TEST_DATABASE_URL,
+    make_settings,
+    truncate_postgres,
+)
 
 pytestmark = pytest.mark.server
 
@@ -37,7 +43,11 @@ def free_port() -> int:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "LANDFORM_DATA_DIR": str(tmp_path), "LANDFORM_PAGE_CHANGE_POLL_INTERVAL": "0.25"}
+    env = {
+        **os.environ,
+        "LANDFORM_DATA_DIR": str(tmp_path),
+        "LANDFORM_PAGE_CHANGE_POLL_INTERVAL": "0.25",
+    }
     if ON_POSTGRES:
         asyncio.run(truncate_postgres(TEST_DATABASE_URL))
         env["LANDFORM_DATABASE_URL"] = TEST_DATABASE_URL
@@ -110,13 +120,22 @@ def test_publish_unpublish_restore_delete_reach_every_worker_within_a_second(
     assert len(pids) == 2, "fresh connections should reach both workers"
 
     with httpx.Client(base_url=server, timeout=10) as api:
-        assert api.post("/auth/register", json={"email": "ada@example.com", "password": PASSWORD}).status_code == 201
+        assert (
+            api.post(
+                "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
+            ).status_code
+            == 201
+        )
         token = outbox_token(tmp_path, "ada@example.com")
         assert api.post("/auth/verify-email", json={"token": token}).status_code == 200
-        access = api.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}).json()
+        access = api.post(
+            "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
+        ).json()
         api.headers["Authorization"] = f"Bearer {access['access_token']}"
 
-        page = api.post("/landing-pages", json={"title": "Propagation", "slug": "propagation"}).json()
+        page = api.post(
+            "/landing-pages", json={"title": "Propagation", "slug": "propagation"}
+        ).json()
         url = f"/landing-pages/{page['id']}"
 
         def publish(headline: str) -> None:
@@ -129,7 +148,9 @@ def test_publish_unpublish_restore_delete_reach_every_worker_within_a_second(
         assert all(s == 200 and "Version one" in t for s, t in answers(server, "/propagation", 40))
 
         publish("Version two")
-        took = seconds_until_all(server, "/propagation", lambda s, t: s == 200 and "Version two" in t)
+        took = seconds_until_all(
+            server, "/propagation", lambda s, t: s == 200 and "Version two" in t
+        )
         assert took <= 1.0, f"publish took {took:.2f}s to reach every worker"
 
         assert api.post(f"{url}/unpublish").status_code == 200
@@ -138,7 +159,9 @@ def test_publish_unpublish_restore_delete_reach_every_worker_within_a_second(
 
         assert api.post(f"{url}/versions/1/restore").status_code == 200
         assert api.post(f"{url}/publish").status_code == 200
-        took = seconds_until_all(server, "/propagation", lambda s, t: s == 200 and "Version one" in t)
+        took = seconds_until_all(
+            server, "/propagation", lambda s, t: s == 200 and "Version one" in t
+        )
         assert took <= 1.0, f"restore-and-publish took {took:.2f}s to reach every worker"
 
         assert api.delete(url).status_code == 204

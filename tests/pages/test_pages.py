@@ -32,7 +32,9 @@ async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: Any
 HERO = {"type": "hero", "headline": "Ship faster", "subheadline": "The best launch of the year"}
 
 
-async def test_create_from_template_copies_its_blocks(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_create_from_template_copies_its_blocks(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     template = (await client.get("/templates/saas-launch")).json()
     page = await create(client, ada, title="My SaaS", template_id="saas-launch")
     assert page["slug"] == "my-saas"
@@ -43,30 +45,75 @@ async def test_create_from_template_copies_its_blocks(client: httpx.AsyncClient,
 
 
 async def test_unknown_template_is_404(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
-    response = await client.post("/landing-pages", json={"title": "x", "template_id": "nope"}, headers=ada)
+    response = await client.post(
+        "/landing-pages", json={"title": "x", "template_id": "nope"}, headers=ada
+    )
     assert_error(response, 404, "template_not_found")
 
 
-async def test_slug_made_from_title_is_unique(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_slug_made_from_title_is_unique(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     first = await create(client, ada, title="Spring Sale!")
     second = await create(client, ada, title="Spring sale")
     third = await create(client, ada, title="Ünïcode Spring — Sale")
-    assert [first["slug"], second["slug"], third["slug"]] == ["spring-sale", "spring-sale-2", "unicode-spring-sale"]
+    assert [first["slug"], second["slug"], third["slug"]] == [
+        "spring-sale",
+        "spring-sale-2",
+        "unicode-spring-sale",
+    ]
 
 
-@pytest.mark.parametrize("slug", ["auth", "landing-pages", "templates", "assets", "analytics", "graphql",
-                                  "metrics", "healthz", "docs", "openapi.json", "robots.txt", "sitemap.xml",
-                                  "admin", "api", "static", "ws", "ops"])
-async def test_reserved_slugs_are_refused(client: httpx.AsyncClient, ada: dict[str, str], slug: str) -> None:
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "auth",
+        "landing-pages",
+        "templates",
+        "assets",
+        "analytics",
+        "graphql",
+        "metrics",
+        "healthz",
+        "docs",
+        "openapi.json",
+        "robots.txt",
+        "sitemap.xml",
+        "admin",
+        "api",
+        "static",
+        "ws",
+        "ops",
+    ],
+)
+async def test_reserved_slugs_are_refused(
+    client: httpx.AsyncClient, ada: dict[str, str], slug: str
+) -> None:
     response = await client.post("/landing-pages", json={"title": "x", "slug": slug}, headers=ada)
     error = assert_error(response, 422)
     assert error["code"] in ("slug_reserved", "slug_invalid")
     assert error["details"][0]["path"] == "slug"
 
 
-@pytest.mark.parametrize("slug", ["", "UPPER", "has space", "-lead", "trail-", "a" * 65, "dots.dots",
-                                  "ünï", "../etc", "a/b", "<script>"])
-async def test_malformed_slugs_are_refused(client: httpx.AsyncClient, ada: dict[str, str], slug: str) -> None:
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "",
+        "UPPER",
+        "has space",
+        "-lead",
+        "trail-",
+        "a" * 65,
+        "dots.dots",
+        "ünï",
+        "../etc",
+        "a/b",
+        "<script>",
+    ],
+)
+async def test_malformed_slugs_are_refused(
+    client: httpx.AsyncClient, ada: dict[str, str], slug: str
+) -> None:
     response = await client.post("/landing-pages", json={"title": "x", "slug": slug}, headers=ada)
     assert_error(response, 422, "slug_invalid")
 
@@ -75,7 +122,9 @@ async def test_duplicate_slug_is_409_even_across_users(
     client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
 ) -> None:
     await create(client, ada, slug="launch")
-    response = await client.post("/landing-pages", json={"title": "x", "slug": "launch"}, headers=bob)
+    response = await client.post(
+        "/landing-pages", json={"title": "x", "slug": "launch"}, headers=bob
+    )
     assert_error(response, 409, "slug_taken")
     other = await create(client, bob, slug="other")
     moved = await client.put(f"/landing-pages/{other['id']}", json={"slug": "launch"}, headers=bob)
@@ -86,9 +135,17 @@ async def test_update_title_slug_and_seo(client: httpx.AsyncClient, ada: dict[st
     page = await create(client, ada)
     response = await client.put(
         f"/landing-pages/{page['id']}",
-        json={"title": "New title", "slug": "new-slug",
-              "seo": {"meta_title": "Meta", "meta_description": "Desc", "og_image": "https://cdn.example.com/og.png",
-                      "canonical_url": "https://example.com/launch", "noindex": True}},
+        json={
+            "title": "New title",
+            "slug": "new-slug",
+            "seo": {
+                "meta_title": "Meta",
+                "meta_description": "Desc",
+                "og_image": "https://cdn.example.com/og.png",
+                "canonical_url": "https://example.com/launch",
+                "noindex": True,
+            },
+        },
         headers=ada,
     )
     assert response.status_code == 200
@@ -101,28 +158,50 @@ async def test_update_title_slug_and_seo(client: httpx.AsyncClient, ada: dict[st
 async def test_seo_urls_are_validated(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
     page = await create(client, ada)
     response = await client.put(
-        f"/landing-pages/{page['id']}", json={"seo": {"og_image": "javascript:alert(1)"}}, headers=ada
+        f"/landing-pages/{page['id']}",
+        json={"seo": {"og_image": "javascript:alert(1)"}},
+        headers=ada,
     )
     error = assert_error(response, 422, "validation_failed")
     assert error["details"][0]["path"] == "seo.og_image"
 
 
-async def test_content_validation_names_the_path(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_content_validation_names_the_path(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     page = await create(client, ada)
-    blocks = [HERO, {"type": "heading", "text": "Why"}, {"type": "spacer"},
-              {"type": "features", "items": [{"title": "Fast"}, {"title": ""}]}]
-    response = await client.put(f"/landing-pages/{page['id']}/content", json={"blocks": blocks}, headers=ada)
+    blocks = [
+        HERO,
+        {"type": "heading", "text": "Why"},
+        {"type": "spacer"},
+        {"type": "features", "items": [{"title": "Fast"}, {"title": ""}]},
+    ]
+    response = await client.put(
+        f"/landing-pages/{page['id']}/content", json={"blocks": blocks}, headers=ada
+    )
     error = assert_error(response, 422, "validation_failed")
     assert error["details"][0]["path"] == "blocks[3].items[1].title"
 
-    unknown = await client.put(f"/landing-pages/{page['id']}/content",
-                               json={"blocks": [{"type": "marquee", "text": "x"}]}, headers=ada)
+    unknown = await client.put(
+        f"/landing-pages/{page['id']}/content",
+        json={"blocks": [{"type": "marquee", "text": "x"}]},
+        headers=ada,
+    )
     assert_error(unknown, 422)
 
     nested = await client.put(
         f"/landing-pages/{page['id']}/content",
-        json={"blocks": [{"type": "columns", "columns": [{"blocks": [{"type": "cta", "label": "Go", "url": "javascript:x"}]},
-                                                          {"blocks": []}]}]},
+        json={
+            "blocks": [
+                {
+                    "type": "columns",
+                    "columns": [
+                        {"blocks": [{"type": "cta", "label": "Go", "url": "javascript:x"}]},
+                        {"blocks": []},
+                    ],
+                }
+            ]
+        },
         headers=ada,
     )
     error = assert_error(nested, 422)
@@ -132,27 +211,53 @@ async def test_content_validation_names_the_path(client: httpx.AsyncClient, ada:
     assert current["version"] == 1 and current["content"]["blocks"] == []
 
 
-async def test_video_only_from_allowed_providers(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_video_only_from_allowed_providers(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     page = await create(client, ada)
-    ok = await client.put(f"/landing-pages/{page['id']}/content", json={"blocks": [
-        {"type": "video", "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "title": "Demo"}]}, headers=ada)
+    ok = await client.put(
+        f"/landing-pages/{page['id']}/content",
+        json={
+            "blocks": [
+                {
+                    "type": "video",
+                    "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+                    "title": "Demo",
+                }
+            ]
+        },
+        headers=ada,
+    )
     assert ok.status_code == 200
-    bad = await client.put(f"/landing-pages/{page['id']}/content", json={"blocks": [
-        {"type": "video", "url": "https://evil.example.com/embed/1", "title": "Demo"}]}, headers=ada)
+    bad = await client.put(
+        f"/landing-pages/{page['id']}/content",
+        json={
+            "blocks": [
+                {"type": "video", "url": "https://evil.example.com/embed/1", "title": "Demo"}
+            ]
+        },
+        headers=ada,
+    )
     error = assert_error(bad, 422)
     assert "provider" in error["message"]
 
 
-async def test_stale_writes_overwrite_nothing(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_stale_writes_overwrite_nothing(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     page = await create(client, ada)
     url = f"/landing-pages/{page['id']}"
-    assert (await client.put(f"{url}/content", json={"blocks": [HERO], "version": 1}, headers=ada)).status_code == 200
+    assert (
+        await client.put(f"{url}/content", json={"blocks": [HERO], "version": 1}, headers=ada)
+    ).status_code == 200
 
     stale_body = await client.put(f"{url}/content", json={"blocks": [], "version": 1}, headers=ada)
     error = assert_error(stale_body, 409, "version_conflict")
     assert error["details"]["current_version"] == 2
 
-    stale_header = await client.put(url, json={"title": "Overwrite"}, headers={**ada, "If-Match": '"1"'})
+    stale_header = await client.put(
+        url, json={"title": "Overwrite"}, headers={**ada, "If-Match": '"1"'}
+    )
     assert_error(stale_header, 412, "version_conflict")
 
     bad_header = await client.put(url, json={"title": "x"}, headers={**ada, "If-Match": "banana"})
@@ -162,12 +267,17 @@ async def test_stale_writes_overwrite_nothing(client: httpx.AsyncClient, ada: di
     assert_error(stale_delete, 412)
 
     current = (await client.get(url, headers=ada)).json()
-    assert current["title"] == "Launch week" and current["content"]["blocks"][0]["headline"] == "Ship faster"
+    assert (
+        current["title"] == "Launch week"
+        and current["content"]["blocks"][0]["headline"] == "Ship faster"
+    )
     fresh = await client.put(url, json={"title": "Fresh"}, headers={**ada, "If-Match": '"2"'})
     assert fresh.status_code == 200 and fresh.json()["version"] == 3
 
 
-async def test_list_paginates_filters_and_searches(client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]) -> None:
+async def test_list_paginates_filters_and_searches(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
     for i in range(5):
         await create(client, ada, title=f"Ada page {i}")
     await create(client, ada, title="Summer 100% off_sale")
@@ -186,26 +296,49 @@ async def test_list_paginates_filters_and_searches(client: httpx.AsyncClient, ad
 
     found = (await client.get("/landing-pages", params={"q": "100%"}, headers=ada)).json()["items"]
     assert [p["title"] for p in found] == ["Summer 100% off_sale"]
-    assert (await client.get("/landing-pages", params={"q": "_"}, headers=ada)).json()["items"][0]["title"].startswith("Summer")
-    assert (await client.get("/landing-pages", params={"status": "published"}, headers=ada)).json()["items"] == []
-    assert len((await client.get("/landing-pages", params={"status": "draft"}, headers=ada)).json()["items"]) == 6
+    assert (
+        (await client.get("/landing-pages", params={"q": "_"}, headers=ada))
+        .json()["items"][0]["title"]
+        .startswith("Summer")
+    )
+    assert (await client.get("/landing-pages", params={"status": "published"}, headers=ada)).json()[
+        "items"
+    ] == []
+    assert (
+        len(
+            (await client.get("/landing-pages", params={"status": "draft"}, headers=ada)).json()[
+                "items"
+            ]
+        )
+        == 6
+    )
 
-    assert_error(await client.get("/landing-pages", params={"cursor": "!!!"}, headers=ada), 422, "invalid_cursor")
+    assert_error(
+        await client.get("/landing-pages", params={"cursor": "!!!"}, headers=ada),
+        422,
+        "invalid_cursor",
+    )
     assert_error(await client.get("/landing-pages", params={"limit": 1000}, headers=ada), 422)
     assert_error(await client.get("/landing-pages", params={"status": "deleted"}, headers=ada), 422)
 
 
-async def test_unverified_user_builds_drafts_but_cannot_publish(client: httpx.AsyncClient, app: Any) -> None:
+async def test_unverified_user_builds_drafts_but_cannot_publish(
+    client: httpx.AsyncClient, app: Any
+) -> None:
     headers = await signed_in(client, app, "new@example.com", verified=False)
     page = await create(client, headers)
-    ok = await client.put(f"/landing-pages/{page['id']}/content", json={"blocks": [HERO]}, headers=headers)
+    ok = await client.put(
+        f"/landing-pages/{page['id']}/content", json={"blocks": [HERO]}, headers=headers
+    )
     assert ok.status_code == 200
     response = await client.post(f"/landing-pages/{page['id']}/publish", headers=headers)
     assert_error(response, 403, "email_not_verified")
     assert (await client.get(f"/{page['slug']}")).status_code == 404
 
 
-async def test_publish_serves_rendered_page_and_drafts_stay_private(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_publish_serves_rendered_page_and_drafts_stay_private(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     page = await create(client, ada, slug="launch")
     url = f"/landing-pages/{page['id']}"
     assert (await client.get("/launch")).status_code == 404
@@ -222,7 +355,9 @@ async def test_publish_serves_rendered_page_and_drafts_stay_private(client: http
     assert "Ship faster" in public.text and public.text.lower().startswith("<!doctype html>")
 
     # Editing the draft changes nothing for visitors until the next publish.
-    edited = await client.put(f"{url}/content", json={"blocks": [{**HERO, "headline": "Draft only"}]}, headers=ada)
+    edited = await client.put(
+        f"{url}/content", json={"blocks": [{**HERO, "headline": "Draft only"}]}, headers=ada
+    )
     assert edited.json()["has_unpublished_changes"] is True
     again = await client.get("/launch")
     assert "Ship faster" in again.text and "Draft only" not in again.text
@@ -231,7 +366,9 @@ async def test_publish_serves_rendered_page_and_drafts_stay_private(client: http
     assert "Draft only" in (await client.get("/launch")).text
 
 
-async def test_public_page_headers_etag_and_encodings(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_public_page_headers_etag_and_encodings(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     page = await create(client, ada, slug="launch", template_id="saas-launch")
     await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)
 
@@ -250,12 +387,16 @@ async def test_public_page_headers_etag_and_encodings(client: httpx.AsyncClient,
     gz = await client.get("/launch", headers={"Accept-Encoding": "gzip"})
     assert gz.headers["content-encoding"] == "gzip"
     assert gz.content == plain.content  # httpx decodes; same document
-    raw_gz = await client.send(client.build_request("GET", "/launch", headers={"Accept-Encoding": "gzip"}), stream=True)
+    raw_gz = await client.send(
+        client.build_request("GET", "/launch", headers={"Accept-Encoding": "gzip"}), stream=True
+    )
     compressed = b"".join([chunk async for chunk in raw_gz.aiter_raw()])
     assert int(raw_gz.headers["content-length"]) == len(compressed) < len(plain.content)
     assert gzip.decompress(compressed) == plain.content
 
-    br = await client.send(client.build_request("GET", "/launch", headers={"Accept-Encoding": "gzip, br"}), stream=True)
+    br = await client.send(
+        client.build_request("GET", "/launch", headers={"Accept-Encoding": "gzip, br"}), stream=True
+    )
     assert br.headers["content-encoding"] == "br"
     compressed = b"".join([chunk async for chunk in br.aiter_raw()])
     assert brotli.decompress(compressed) == plain.content
@@ -275,7 +416,9 @@ async def test_public_page_headers_etag_and_encodings(client: httpx.AsyncClient,
     assert head.headers["content-length"] == plain.headers["content-length"]
 
 
-async def test_unknown_and_unpublished_slugs_get_a_real_404_page(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_unknown_and_unpublished_slugs_get_a_real_404_page(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     response = await client.get("/no-such-page")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
@@ -293,9 +436,13 @@ async def test_unknown_and_unpublished_slugs_get_a_real_404_page(client: httpx.A
 async def test_versions_and_restore(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
     page = await create(client, ada, slug="versions")
     url = f"/landing-pages/{page['id']}"
-    await client.put(f"{url}/content", json={"blocks": [{**HERO, "headline": "First"}]}, headers=ada)
+    await client.put(
+        f"{url}/content", json={"blocks": [{**HERO, "headline": "First"}]}, headers=ada
+    )
     await client.post(f"{url}/publish", headers=ada)
-    await client.put(f"{url}/content", json={"blocks": [{**HERO, "headline": "Second"}]}, headers=ada)
+    await client.put(
+        f"{url}/content", json={"blocks": [{**HERO, "headline": "Second"}]}, headers=ada
+    )
     await client.post(f"{url}/publish", headers=ada)
 
     versions = (await client.get(f"{url}/versions", headers=ada)).json()["items"]
@@ -309,11 +456,15 @@ async def test_versions_and_restore(client: httpx.AsyncClient, ada: dict[str, st
     assert "First" in (await client.get("/versions")).text
     assert len((await client.get(f"{url}/versions", headers=ada)).json()["items"]) == 3
 
-    assert_error(await client.post(f"{url}/versions/99/restore", headers=ada), 404, "version_not_found")
+    assert_error(
+        await client.post(f"{url}/versions/99/restore", headers=ada), 404, "version_not_found"
+    )
     assert_error(await client.post(f"{url}/versions/0/restore", headers=ada), 422)
 
 
-async def test_slug_change_moves_the_live_page(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_slug_change_moves_the_live_page(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     page = await create(client, ada, slug="old-name")
     url = f"/landing-pages/{page['id']}"
     await client.post(f"{url}/publish", headers=ada)
@@ -323,7 +474,9 @@ async def test_slug_change_moves_the_live_page(client: httpx.AsyncClient, ada: d
     assert (await client.get("/new-name")).status_code == 200
 
 
-async def test_delete_removes_the_page_and_its_public_url(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_delete_removes_the_page_and_its_public_url(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     page = await create(client, ada, slug="bye")
     url = f"/landing-pages/{page['id']}"
     await client.post(f"{url}/publish", headers=ada)
@@ -360,22 +513,37 @@ async def test_other_users_pages_are_invisible_on_every_route(
     assert listed == []
     # Nothing changed for Ada or for visitors.
     mine = (await client.get(url, headers=ada)).json()
-    assert mine["title"] == "Launch week" and mine["status"] == "published" and mine["version"] == page["version"] + 1
+    assert (
+        mine["title"] == "Launch week"
+        and mine["status"] == "published"
+        and mine["version"] == page["version"] + 1
+    )
     assert (await client.get("/adas-page")).status_code == 200
 
 
 async def test_malformed_ids_and_bodies(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
     assert_error(await client.get("/landing-pages/not-a-uuid", headers=ada), 422)
     assert_error(await client.post("/landing-pages", json={"title": ""}, headers=ada), 422)
-    assert_error(await client.post("/landing-pages", json={"title": "x", "owner_id": "y"}, headers=ada), 422)
+    assert_error(
+        await client.post("/landing-pages", json={"title": "x", "owner_id": "y"}, headers=ada), 422
+    )
     assert_error(await client.post("/landing-pages", json={"title": "x" * 201}, headers=ada), 422)
-    assert_error(await client.post("/landing-pages", content=b"{", headers={**ada, "Content-Type": "application/json"}), 422)
+    assert_error(
+        await client.post(
+            "/landing-pages", content=b"{", headers={**ada, "Content-Type": "application/json"}
+        ),
+        422,
+    )
     page = await create(client, ada)
     too_many = {"blocks": [{"type": "spacer"}] * 201}
-    assert_error(await client.put(f"/landing-pages/{page['id']}/content", json=too_many, headers=ada), 422)
+    assert_error(
+        await client.put(f"/landing-pages/{page['id']}/content", json=too_many, headers=ada), 422
+    )
 
 
-async def test_robots_and_sitemap_list_indexable_published_pages(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+async def test_robots_and_sitemap_list_indexable_published_pages(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
     visible = await create(client, ada, slug="visible")
     hidden = await create(client, ada, slug="hidden")
     await create(client, ada, slug="draft-only")
@@ -383,7 +551,9 @@ async def test_robots_and_sitemap_list_indexable_published_pages(client: httpx.A
     for page in (visible, hidden):
         await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)
     sitemap = await client.get("/sitemap.xml")
-    assert sitemap.status_code == 200 and sitemap.headers["content-type"].startswith("application/xml")
+    assert sitemap.status_code == 200 and sitemap.headers["content-type"].startswith(
+        "application/xml"
+    )
     assert "http://testserver/visible" in sitemap.text
     assert "hidden" not in sitemap.text and "draft-only" not in sitemap.text
     robots = await client.get("/robots.txt")
@@ -395,8 +565,21 @@ async def test_robots_and_sitemap_list_indexable_published_pages(client: httpx.A
 async def test_blocks_schema_and_templates(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/blocks/schema")).json()
     text = str(schema)
-    for block in ("hero", "heading", "rich_text", "image", "features", "testimonial", "pricing", "cta",
-                  "faq", "columns", "spacer", "video", "html"):
+    for block in (
+        "hero",
+        "heading",
+        "rich_text",
+        "image",
+        "features",
+        "testimonial",
+        "pricing",
+        "cta",
+        "faq",
+        "columns",
+        "spacer",
+        "video",
+        "html",
+    ):
         assert f"'{block}'" in text, block
     templates = (await client.get("/templates")).json()
     assert len(templates) >= 8

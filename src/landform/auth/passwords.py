@@ -21,11 +21,31 @@ _DUMMY_HASH = _hasher.hash("landform-dummy-password")
 # pass the length rule; a full list would belong in a data file.
 _COMMON = frozenset(
     {
-        "password123", "password1234", "1234567890", "12345678910", "qwertyuiop",
-        "iloveyou123", "passw0rd123", "administrator", "letmein1234", "welcome123",
-        "qwerty12345", "abc1234567", "0987654321", "1q2w3e4r5t", "1qaz2wsx3edc",
-        "password!!", "changeme123", "football123", "baseball123", "superman123",
-        "trustno1234", "monkey12345", "dragon12345", "sunshine123", "princess123",
+        "password123",
+        "password1234",
+        "1234567890",
+        "12345678910",
+        "qwertyuiop",
+        "iloveyou123",
+        "passw0rd123",
+        "administrator",
+        "letmein1234",
+        "welcome123",
+        "qwerty12345",
+        "abc1234567",
+        "0987654321",
+        "1q2w3e4r5t",
+        "1qaz2wsx3edc",
+        "password!!",
+        "changeme123",
+        "football123",
+        "baseball123",
+        "superman123",
+        "trustno1234",
+        "monkey12345",
+        "dragon12345",
+        "sunshine123",
+        "princess123",
     }
 )
 

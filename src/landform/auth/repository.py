@@ -20,9 +20,7 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 async def is_email_verified(session: AsyncSession, user_id: uuid.UUID) -> bool:
-    verified_at = await session.scalar(
-        select(User.email_verified_at).where(User.id == user_id)
-    )
+    verified_at = await session.scalar(select(User.email_verified_at).where(User.id == user_id))
     return verified_at is not None
 
 

@@ -71,7 +71,9 @@ async def verify_email_form(
     try:
         await service.verify_email(token)
     except DomainError as exc:
-        return HTMLResponse(result_page(False, exc.message), status_code=exc.status, headers=headers)
+        return HTMLResponse(
+            result_page(False, exc.message), status_code=exc.status, headers=headers
+        )
     return HTMLResponse(
         result_page(True, "Your email address is confirmed. You can publish your pages now."),
         headers=headers,
@@ -79,7 +81,9 @@ async def verify_email_form(
 
 
 @router.post("/auth/resend-verification", status_code=202)
-async def resend_verification(body: ResendVerificationIn, service: AuthServiceDep) -> dict[str, str]:
+async def resend_verification(
+    body: ResendVerificationIn, service: AuthServiceDep
+) -> dict[str, str]:
     """Always 202, whether or not the address has an account."""
     await service.resend_verification(body.email)
     return {"status": "accepted"}
@@ -112,7 +116,9 @@ async def create_api_key(
     body: ApiKeyCreate, principal: PrincipalDep, service: AuthServiceDep
 ) -> ApiKeyCreated:
     key, secret = await service.create_api_key(principal, body.name)
-    return ApiKeyCreated.model_validate({**ApiKeyPublic.model_validate(key).model_dump(), "key": secret})
+    return ApiKeyCreated.model_validate(
+        {**ApiKeyPublic.model_validate(key).model_dump(), "key": secret}
+    )
 
 
 @router.get("/auth/api-keys", response_model=list[ApiKeyPublic])

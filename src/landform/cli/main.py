@@ -21,9 +21,7 @@ app.add_typer(mail_app, name="mail")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[
-        int, typer.Option(help="Worker processes (default: one per CPU core).")
-    ] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes (default: one per CPU core).")] = 0,
     server: Annotated[
         str, typer.Option(help="ASGI server: granian (measured fastest here) or uvicorn.")
     ] = "granian",
@@ -40,16 +38,22 @@ def serve(
     os.environ["LANDFORM_MIGRATE_ON_START"] = "false"
     os.environ["LANDFORM_SECRET_KEY"] = settings.secret_key
     os.environ["LANDFORM_DATA_DIR"] = str(settings.data_dir.resolve())
-    typer.echo(
-        f"Landform on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}, "
-        f"{'SQLite ' + str(settings.data_dir / 'landform.db') if settings.is_sqlite else 'PostgreSQL'})"
+    database = (
+        f"SQLite {settings.data_dir / 'landform.db'}" if settings.is_sqlite else "PostgreSQL"
     )
+    plural = "s" if workers > 1 else ""
+    typer.echo(f"Landform on http://{host}:{port} ({workers} worker{plural}, {database})")
     if server == "uvicorn":
         import uvicorn
 
         uvicorn.run(
-            "landform.app:create_app", factory=True, host=host, port=port, workers=workers,
-            log_level="warning", access_log=False,
+            "landform.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
         )
         return
     from granian.constants import Interfaces, Loops

@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-import orjson
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -78,15 +78,13 @@ def install_error_handlers(app: FastAPI) -> None:
         details = validation_details(errors)
         first = details[0] if details else {"path": "", "message": "invalid"}
         where = f"{first['path']}: " if first["path"] else ""
-        return error_response(
-            422, "validation_failed", f"{where}{first['message']}", details
-        )
+        return error_response(422, "validation_failed", f"{where}{first['message']}", details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> ErrorResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message, headers=exc.headers)
+        return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> ErrorResponse:
@@ -119,10 +117,17 @@ class BodyLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
-                    await _send(send, error_response(400, "bad_request", "Content-Length is not a number"))
+                    await _send(
+                        send, error_response(400, "bad_request", "Content-Length is not a number")
+                    )
                     return
                 if int(value) > self.max_bytes:
-                    await _send(send, error_response(413, "payload_too_large", BodyTooLarge(self.max_bytes).detail))
+                    await _send(
+                        send,
+                        error_response(
+                            413, "payload_too_large", BodyTooLarge(self.max_bytes).detail
+                        ),
+                    )
                     return
                 break
         seen = 0
@@ -141,7 +146,11 @@ class BodyLimit:
 
 async def _send(send: Send, response: ErrorResponse) -> None:
     await send(
-        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
     )
     await send({"type": "http.response.body", "body": response.body})
 

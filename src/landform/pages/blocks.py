@@ -24,7 +24,7 @@ from pydantic import (
 
 from landform.pages.sanitize import clean_raw_html, clean_rich_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 MAX_BLOCKS = 200
 
 _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\s]")
@@ -55,9 +55,13 @@ def _check_image_url(value: str) -> str:
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
-RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+RequiredText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
+]
 LongText = Annotated[str, StringConstraints(max_length=5000)]
-Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_check_url)]
+Url = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_check_url)
+]
 ImageUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_check_image_url)
 ]
@@ -268,8 +272,19 @@ Block = Annotated[LeafBlock | ColumnsBlock, Field(discriminator="type")]
 
 BLOCK_TYPES = frozenset(
     {
-        "hero", "heading", "rich_text", "image", "features", "testimonial", "pricing",
-        "cta", "faq", "spacer", "video", "html", "columns",
+        "hero",
+        "heading",
+        "rich_text",
+        "image",
+        "features",
+        "testimonial",
+        "pricing",
+        "cta",
+        "faq",
+        "spacer",
+        "video",
+        "html",
+        "columns",
     }
 )
 

@@ -12,6 +12,7 @@ when the change log (``PageChangeFollower``) says the slug changed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -319,10 +320,8 @@ class PageChangeFollower:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def poll_once(self) -> int:
         changes = await self._changes_since(self.seq)

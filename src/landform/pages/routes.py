@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Literal
-
 from xml.sax.saxutils import escape as xml_escape
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -60,7 +59,7 @@ def summary(service: PageService, page: LandingPage) -> PageSummary:
         id=page.id,
         title=page.title,
         slug=page.slug,
-        status=page.status,  # type: ignore[arg-type]
+        status=page.status,
         version=page.version,
         published_version=page.published_number if page.status == "published" else None,
         has_unpublished_changes=page.status != "published"
@@ -101,7 +100,9 @@ async def list_pages(
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> PageList:
-    page = await service.list(principal.user_id, status=status, search=q, cursor=cursor, limit=limit)
+    page = await service.list_pages(
+        principal.user_id, status=status, search=q, cursor=cursor, limit=limit
+    )
     return PageList(items=[summary(service, p) for p in page.items], next_cursor=page.next_cursor)
 
 
@@ -123,7 +124,9 @@ async def update_page(
 ) -> PageDetail:
     """Title, slug and SEO. Fields left out are unchanged."""
     expected = expected_version(if_match, body.version)
-    return detail(service, await service.update(principal.user_id, page_id, body, expected), response)
+    return detail(
+        service, await service.update(principal.user_id, page_id, body, expected), response
+    )
 
 
 @router.put("/landing-pages/{page_id}/content", response_model=PageDetail)
@@ -135,7 +138,8 @@ async def update_content(
     response: Response,
     if_match: IfMatch = None,
 ) -> PageDetail:
-    """Replace the draft's blocks (and optionally its theme). Visitors see it after the next publish."""
+    """Replace the draft's blocks (and optionally its theme).
+    Visitors see the change after the next publish."""
     expected = expected_version(if_match, body.version)
     page = await service.update_content(principal.user_id, page_id, body, expected)
     return detail(service, page, response)
@@ -184,7 +188,10 @@ async def list_versions(
     return VersionList(
         items=[
             VersionSummary(
-                number=r.number, title=r.title, slug=r.slug, created_at=r.created_at,
+                number=r.number,
+                title=r.title,
+                slug=r.slug,
+                created_at=r.created_at,
                 is_live=r.number == live,
             )
             for r in rows

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import brotli
+import brotli  # type: ignore[import-untyped]
 from sqlalchemy.exc import IntegrityError
 
 from landform.auth import repository as auth_repo
@@ -60,8 +60,14 @@ class Rendered:
     csp: str
 
 
-def render_version(page_id: uuid.UUID, slug: str, title: str, seo: dict[str, Any],
-                   content: dict[str, Any], public_url: str) -> Rendered:
+def render_version(
+    page_id: uuid.UUID,
+    slug: str,
+    title: str,
+    seo: dict[str, Any],
+    content: dict[str, Any],
+    public_url: str,
+) -> Rendered:
     """Render a page to its final bytes: HTML, gzip and brotli, strong ETag."""
     parsed = PageContent.model_validate(content)
     seo_model = Seo.model_validate(seo)
@@ -114,7 +120,7 @@ class PageService:
             raise PageNotFound("no such landing page")
         return page
 
-    async def list(
+    async def list_pages(
         self,
         owner: uuid.UUID,
         *,
@@ -180,7 +186,11 @@ class PageService:
         return page
 
     async def update(
-        self, owner: uuid.UUID, page_id: uuid.UUID, data: PageUpdate, expected: ExpectedVersion | None
+        self,
+        owner: uuid.UUID,
+        page_id: uuid.UUID,
+        data: PageUpdate,
+        expected: ExpectedVersion | None,
     ) -> LandingPage:
         changes = data.model_dump(exclude_unset=True, exclude={"version"})
         old_slug: str | None = None
@@ -211,13 +221,19 @@ class PageService:
         return page
 
     async def update_content(
-        self, owner: uuid.UUID, page_id: uuid.UUID, data: ContentUpdate, expected: ExpectedVersion | None
+        self,
+        owner: uuid.UUID,
+        page_id: uuid.UUID,
+        data: ContentUpdate,
+        expected: ExpectedVersion | None,
     ) -> LandingPage:
         async with self.db.write(actor=owner) as session:
             page = await self._writable(session, owner, page_id, expected)
-            theme = data.theme if data.theme is not None else PageContent.model_validate(
-                {"theme": page.content.get("theme", {})}
-            ).theme
+            theme = (
+                data.theme
+                if data.theme is not None
+                else PageContent.model_validate({"theme": page.content.get("theme", {})}).theme
+            )
             page.content = PageContent(theme=theme, blocks=data.blocks).model_dump(mode="json")
             self._touch(page)
         return page
@@ -330,7 +346,12 @@ class PageService:
         page.updated_at = self.clock.now()
 
     async def _render(
-        self, page_id: uuid.UUID, slug: str, title: str, seo: dict[str, Any], content: dict[str, Any]
+        self,
+        page_id: uuid.UUID,
+        slug: str,
+        title: str,
+        seo: dict[str, Any],
+        content: dict[str, Any],
     ) -> Rendered:
         args = (page_id, slug, title, seo, content, self.public_url)
         if len(str(content)) > _OFFLOAD_BYTES:

@@ -42,11 +42,17 @@ async def list_templates(
 async def get_template(template_id: str, templates: CatalogueDep) -> TemplateDetail:
     template = templates.get(template_id)
     content = template.content_json()
-    return TemplateDetail(**_summary(template).model_dump(), theme=content["theme"], blocks=content["blocks"])
+    return TemplateDetail(
+        **_summary(template).model_dump(), theme=content["theme"], blocks=content["blocks"]
+    )
 
 
 @router.get("/templates/{template_id}/preview", response_class=HTMLResponse)
-async def preview_template(template_id: str, templates: CatalogueDep, request: Request) -> HTMLResponse:
+async def preview_template(
+    template_id: str, templates: CatalogueDep, request: Request
+) -> HTMLResponse:
     """The template rendered as a page, as a visitor would see it."""
     html, csp = templates.preview(templates.get(template_id), request.app.state.settings.public_url)
-    return HTMLResponse(html, headers={"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff"})
+    return HTMLResponse(
+        html, headers={"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff"}
+    )
