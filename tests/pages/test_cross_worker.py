@@ -5,12 +5,6 @@ kernel spreads them over both workers) until every answer is the new one."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,76 +12,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from landform.core.clock import Clock
-from landform.core.db import Database
-from landform.core.mail import OutboxMailer
-from tests.conftest import (
-    ON_POSTGRES,
-    PASSWORD,
-    TEST_DATABASE_URL,
-    make_settings,
-    truncate_postgres,
-)
+from tests.live_server import live_server, verified_login
 
 pytestmark = pytest.mark.server
 
 FRESH = {"Connection": "close"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "LANDFORM_DATA_DIR": str(tmp_path),
-        "LANDFORM_PAGE_CHANGE_POLL_INTERVAL": "0.25",
-    }
-    if ON_POSTGRES:
-        asyncio.run(truncate_postgres(TEST_DATABASE_URL))
-        env["LANDFORM_DATABASE_URL"] = TEST_DATABASE_URL
-    process = subprocess.Popen(
-        [sys.executable, "-m", "landform.cli.main", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError(process.communicate()[0].decode())
-    yield base
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-def outbox_token(data_dir: Path, email: str) -> str:
-    settings = make_settings(data_dir, database_url=TEST_DATABASE_URL if ON_POSTGRES else "")
-
-    async def _read() -> str:
-        db = Database(settings)
-        messages = await OutboxMailer(db, Clock()).list(recipient=email)
-        await db.dispose()
-        match = re.search(r"token=([A-Za-z0-9_-]+)", messages[0].message)
-        assert match
-        return match.group(1)
-
-    return asyncio.run(_read())
+    with live_server(tmp_path, workers=2, LANDFORM_PAGE_CHANGE_POLL_INTERVAL="0.25") as base:
+        yield base
 
 
 def answers(base: str, path: str, n: int = 24) -> list[tuple[int, str]]:
@@ -119,19 +54,9 @@ def test_publish_unpublish_restore_delete_reach_every_worker_within_a_second(
     pids = {httpx.get(f"{server}/healthz", headers=FRESH).json()["worker"] for _ in range(30)}
     assert len(pids) == 2, "fresh connections should reach both workers"
 
+    access = verified_login(server, tmp_path, "ada@example.com")
     with httpx.Client(base_url=server, timeout=10) as api:
-        assert (
-            api.post(
-                "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
-            ).status_code
-            == 201
-        )
-        token = outbox_token(tmp_path, "ada@example.com")
-        assert api.post("/auth/verify-email", json={"token": token}).status_code == 200
-        access = api.post(
-            "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
-        ).json()
-        api.headers["Authorization"] = f"Bearer {access['access_token']}"
+        api.headers["Authorization"] = f"Bearer {access}"
 
         page = api.post(
             "/landing-pages", json={"title": "Propagation", "slug": "propagation"}

@@ -111,7 +111,9 @@ async def test_pages_beyond_the_budget_are_served_from_the_database(
             assert store.evictions > 0 and len(store) < len(slugs)
 
 
-async def test_unknown_slugs_do_not_reach_the_database_twice(client: httpx.AsyncClient, app: Any) -> None:
+async def test_unknown_slugs_do_not_reach_the_database_twice(
+    client: httpx.AsyncClient, app: Any
+) -> None:
     calls: list[str] = []
     public = app  # the outer layer is the public-page app
     original = public.loader

@@ -1,0 +1,105 @@
+"""Start a real ``landform serve`` process for tests that need one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from landform.core.clock import Clock
+from landform.core.db import Database
+from landform.core.mail import OutboxMailer
+from tests.conftest import (
+    ON_POSTGRES,
+    PASSWORD,
+    TEST_DATABASE_URL,
+    make_settings,
+    truncate_postgres,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_server(data_dir: Path, workers: int = 2, **env: str) -> Iterator[str]:
+    """A server on a free port, on this run's database; yields its base URL."""
+    port = free_port()
+    environment = {**os.environ, "LANDFORM_DATA_DIR": str(data_dir), **env}
+    if ON_POSTGRES:
+        asyncio.run(truncate_postgres(TEST_DATABASE_URL))
+        environment["LANDFORM_DATABASE_URL"] = TEST_DATABASE_URL
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "landform.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError(process.communicate()[0].decode())
+    try:
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def outbox_token(data_dir: Path, email: str) -> str:
+    """The verification token mailed to ``email`` by a live server."""
+    settings = make_settings(data_dir, database_url=TEST_DATABASE_URL if ON_POSTGRES else "")
+
+    async def _read() -> str:
+        db = Database(settings)
+        messages = await OutboxMailer(db, Clock()).list(recipient=email)
+        await db.dispose()
+        match = re.search(r"token=([A-Za-z0-9_-]+)", messages[0].message)
+        assert match
+        return match.group(1)
+
+    return asyncio.run(_read())
+
+
+def verified_login(base: str, data_dir: Path, email: str) -> str:
+    """Register, verify and log in over HTTP; returns an access token."""
+    with httpx.Client(base_url=base, timeout=10) as api:
+        assert (
+            api.post("/auth/register", json={"email": email, "password": PASSWORD}).status_code
+            == 201
+        )
+        token = outbox_token(data_dir, email)
+        assert api.post("/auth/verify-email", json={"token": token}).status_code == 200
+        response = api.post("/auth/login", json={"email": email, "password": PASSWORD})
+        return str(response.json()["access_token"])
