@@ -358,3 +358,15 @@ async def test_mail_link_opens_a_confirmation_page_that_verifies_on_click(
         "/auth/verify-email", params={"token": '"><script>alert(1)</script>'}
     )
     assert "<script>" not in hostile.text
+
+
+async def test_oversized_streamed_body_without_length_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> Any:
+        for _ in range(40):
+            yield b"x" * 65536
+
+    response = await client.post(
+        "/auth/register", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert "content-length" not in response.request.headers
+    assert_error(response, 413, "payload_too_large")
