@@ -83,8 +83,7 @@ class Components:
     # log that told this worker to reload.
     async def load_published(self, slug: str) -> Any:
         async with self.db.primary.connect() as connection:
-            session_row = await page_repo.published_by_slug(connection, slug)  # type: ignore[arg-type]
-        return session_row
+            return await page_repo.published_by_slug(connection, slug)
 
     async def _last_change_seq(self) -> int:
         async with self.db.write() as session:
@@ -92,7 +91,7 @@ class Components:
 
     async def _changes_since(self, seq: int) -> list[tuple[int, str]]:
         async with self.db.primary.connect() as connection:
-            return await page_repo.changes_since(connection, seq)  # type: ignore[arg-type]
+            return await page_repo.changes_since(connection, seq)
 
     async def _prune_changes(self) -> None:
         async with self.db.write() as session:

@@ -93,3 +93,22 @@ def test_smtp_url_parsing() -> None:
     assert (plain.port, plain.starttls, plain.implicit_tls) == (2525, True, False)
     with pytest.raises(ValueError):
         SmtpMailer("http://mail.example.com")
+
+
+async def test_registration_survives_a_dead_smtp_server_and_resend_says_503(
+    settings: Settings,
+) -> None:
+    dead = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{free_port()}"})
+    app = create_app(dead)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.post(
+                "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
+            )
+            assert response.status_code == 201  # the account exists; the mail can be resent
+            resend = await client.post(
+                "/auth/resend-verification", json={"email": "ada@example.com"}
+            )
+            assert resend.status_code == 503
+            assert resend.json()["error"]["code"] == "mail_unavailable"

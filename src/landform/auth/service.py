@@ -3,6 +3,7 @@ refresh-token rotation with reuse detection, and API keys."""
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from dataclasses import dataclass
@@ -28,9 +29,12 @@ from landform.auth.passwords import hash_password, password_problems, verify_pas
 from landform.auth.tokens import AccessTokens
 from landform.core.clock import Clock
 from landform.core.db import Database
+from landform.core.errors import ServiceUnavailable
 from landform.core.mail import Mailer, compose
 from landform.core.secrets import looks_like_token, new_token, token_digest
 from landform.settings import Settings
+
+log = logging.getLogger(__name__)
 
 VERIFY_EMAIL = "verify_email"
 API_KEY_PREFIX = "lf_"
@@ -81,7 +85,11 @@ class AuthService:
                 token = self._new_email_token(session, user.id)
         except IntegrityError as exc:  # a concurrent registration won the race
             raise EmailTaken("an account with this email already exists") from exc
-        await self._send_verification(user.email, token)
+        try:
+            await self._send_verification(user.email, token)
+        except Exception:
+            # The account exists either way; the user can ask for the mail again.
+            log.exception("could not send the verification mail to %s", user.email)
         return user
 
     def _new_email_token(self, session: object, user_id: uuid.UUID) -> str:
@@ -144,7 +152,14 @@ class AuthService:
             if user is None or user.email_verified_at is not None:
                 return
             token = self._new_email_token(session, user.id)
-        await self._send_verification(user.email, token)
+        try:
+            await self._send_verification(user.email, token)
+        except Exception as exc:
+            log.exception("could not send the verification mail to %s", user.email)
+            raise ServiceUnavailable(
+                "the mail could not be sent just now; try again in a minute",
+                code="mail_unavailable",
+            ) from exc
 
     # Login, refresh, logout
 

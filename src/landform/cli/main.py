@@ -38,9 +38,7 @@ def serve(
     os.environ["LANDFORM_MIGRATE_ON_START"] = "false"
     os.environ["LANDFORM_SECRET_KEY"] = settings.secret_key
     os.environ["LANDFORM_DATA_DIR"] = str(settings.data_dir.resolve())
-    database = (
-        f"SQLite {settings.data_dir / 'landform.db'}" if settings.is_sqlite else "PostgreSQL"
-    )
+    database = f"SQLite {settings.data_dir / 'landform.db'}" if settings.is_sqlite else "PostgreSQL"
     plural = "s" if workers > 1 else ""
     typer.echo(f"Landform on http://{host}:{port} ({workers} worker{plural}, {database})")
     if server == "uvicorn":

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from landform.pages.models import LandingPage, PageChange, PageVersion
 
@@ -94,11 +94,11 @@ _PUBLISHED_BY_SLUG = text(
 )
 
 
-async def published_by_slug(session: AsyncSession, slug: str) -> Any:
+async def published_by_slug(session: AsyncSession | AsyncConnection, slug: str) -> Any:
     return (await session.execute(_PUBLISHED_BY_SLUG, {"slug": slug})).first()
 
 
-async def changes_since(session: AsyncSession, seq: int) -> list[tuple[int, str]]:
+async def changes_since(session: AsyncSession | AsyncConnection, seq: int) -> list[tuple[int, str]]:
     rows = await session.execute(
         select(PageChange.seq, PageChange.slug).where(PageChange.seq > seq).order_by(PageChange.seq)
     )

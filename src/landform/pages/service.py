@@ -258,10 +258,14 @@ class PageService:
         Rendering happens outside the transaction; the write then checks that
         the draft did not change meanwhile, so the version published is
         exactly the one rendered."""
-        draft = await self.get(owner, page_id)
-        _check_expected(draft, expected)
-        async with self.db.read(actor=owner) as session:
+        # From the primary: publishing what a lagging replica holds would
+        # only end in a version conflict.
+        async with self.db.read_primary() as session:
+            draft = await repo.owned_page(session, owner, page_id)
             verified = await auth_repo.is_email_verified(session, owner)
+        if draft is None:
+            raise PageNotFound("no such landing page")
+        _check_expected(draft, expected)
         if not verified:
             raise EmailNotVerified("verify your email address before publishing")
         rendered = await self._render(draft.id, draft.slug, draft.title, draft.seo, draft.content)
