@@ -126,3 +126,21 @@ async def test_unknown_slugs_do_not_reach_the_database_twice(
     for _ in range(5):
         assert (await client.get("/no-such-slug")).status_code == 404
     assert calls == ["no-such-slug"]
+
+
+async def test_concurrent_loads_of_different_slugs_are_all_kept(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    import asyncio
+
+    headers = await signed_in(client, app, "ada@example.com")
+    slugs = [f"many-{i}" for i in range(12)]
+    for slug in slugs:
+        page = (
+            await client.post("/landing-pages", json={"title": slug, "slug": slug}, headers=headers)
+        ).json()
+        await client.post(f"/landing-pages/{page['id']}/publish", headers=headers)
+    app.components.store.clear()
+    responses = await asyncio.gather(*(client.get(f"/{slug}") for slug in slugs))
+    assert all(r.status_code == 200 for r in responses)
+    assert len(app.components.store) == len(slugs)

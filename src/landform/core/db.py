@@ -8,6 +8,7 @@ reads their own writes. Reads that belong to a write use the write's session.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator
@@ -92,6 +93,7 @@ class Database:
             else self.primary
         )
         self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
+        self._sqlite_writer = asyncio.Lock() if settings.is_sqlite else None
         self._primary_reads = async_sessionmaker(self.primary, expire_on_commit=False)
         self._replica_reads = [
             async_sessionmaker(engine, expire_on_commit=False) for engine in self.replicas
@@ -111,8 +113,15 @@ class Database:
 
     @asynccontextmanager
     async def write(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
-        async with self._write_sessions() as session, session.begin():
-            yield session
+        if self._sqlite_writer is not None:
+            # SQLite has one writer at a time. Queue this process's writers
+            # here, in order, instead of all of them spinning on the file lock
+            # (where waiting is unfair and ends in "database is locked").
+            async with self._sqlite_writer, self._write_sessions() as session, session.begin():
+                yield session
+        else:
+            async with self._write_sessions() as session, session.begin():
+                yield session
         if actor is not None and self.replicas:
             await self.pins.pin(actor)
 

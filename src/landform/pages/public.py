@@ -114,7 +114,12 @@ class PublicPageStore:
         return slug in self._missing
 
     def put(self, slug: str, page: PublicPage) -> None:
-        self.discard(slug)
+        # Not discard(): that would bump the generation and make every load
+        # still in flight throw its result away.
+        old = self._pages.pop(slug, None)
+        if old is not None:
+            self.used -= old.size
+        self._missing.pop(slug, None)
         if page.size > self.budget:
             return
         self._pages[slug] = page
