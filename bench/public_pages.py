@@ -137,8 +137,8 @@ class Proc:
         if self.popen.poll() is not None:
             return
         log(f"stopping {self.name} (pid {self.pid})")
-        # Started in its own session: the group id is its pid, and holds only
-        # the processes it spawned (workers).
+        # Started in its own process group: the group id is its pid, and holds
+        # only the processes it spawned (workers).
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, sig)
         try:
@@ -152,7 +152,16 @@ class Proc:
 def start_proc(name: str, argv: list[str], env: dict[str, str], log_path: Path) -> Proc:
     handle = open(log_path, "wb")  # noqa: SIM115 - owned by the child
     popen = subprocess.Popen(
-        argv, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        argv,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        # A process group, not a new session: with the kernel's autogroup
+        # scheduling (on by default) each session gets an equal CPU share, so
+        # a server in its own session would be held to one core against wrk
+        # whatever its worker count. In one session every process competes
+        # as itself, as on a machine without autogroup.
+        process_group=0,
     )
     handle.close()
     log(f"started {name} (pid {popen.pid}): {' '.join(argv)}")

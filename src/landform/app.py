@@ -12,11 +12,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio import Redis
 from starlette.types import ASGIApp
 
 from landform import __version__
@@ -26,7 +25,6 @@ from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.http import BodyLimit, install_error_handlers, skip_in_error_paths
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
-from landform.core.migrate import upgrade
 from landform.core.pins import RedisReadPins
 from landform.ops.routes import router as ops_router
 from landform.pages import repository as page_repo
@@ -40,6 +38,9 @@ from landform.settings import Settings, load_settings
 from landform.templates.routes import router as templates_router
 from landform.templates.service import TemplateCatalogue
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 log = logging.getLogger("landform")
 
 
@@ -49,12 +50,14 @@ class Components:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or Clock()
-        self.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        pins = (
-            RedisReadPins(self.redis, settings.read_your_writes_seconds)
-            if self.redis is not None
-            else None
-        )
+        self.redis: Redis | None = None
+        pins = None
+        if settings.redis_url:
+            # Imported only when configured: redis-py costs each worker ~6 MB.
+            from redis.asyncio import Redis
+
+            self.redis = Redis.from_url(settings.redis_url)
+            pins = RedisReadPins(self.redis, settings.read_your_writes_seconds)
         self.db = Database(settings, pins)
         self.mailer: Mailer = (
             SmtpMailer(settings.smtp_url)
@@ -101,6 +104,10 @@ class Components:
     async def migrate(self) -> None:
         """Bring the schema up to date. A file lock keeps the workers of one
         machine from migrating at the same time."""
+        # Alembic is imported here, not at the top: workers that do not
+        # migrate are spared its ~11 MB.
+        from landform.core.migrate import upgrade
+
         lock_path = self.settings.data_dir / "migrate.lock"
         # Blocking is fine here: this runs at start-up, before any request.
         with open(lock_path, "w") as lock:  # noqa: ASYNC230

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 class ReadPins(Protocol):

@@ -47,9 +47,11 @@ def _check_url(value: str) -> str:
 
 
 def _check_image_url(value: str) -> str:
+    """https or a site-relative path: published pages allow only those images
+    (their CSP), and a plain-http image on an https page would be blocked."""
     _check_url(value)
-    if value.startswith("#") or urlsplit(value).scheme in ("mailto", "tel"):
-        raise ValueError("image URL must be http(s) or a path starting with /")
+    if value.startswith("#") or urlsplit(value).scheme.lower() in ("mailto", "tel", "http"):
+        raise ValueError("image URL must be https:// or a path starting with /")
     return value
 
 
