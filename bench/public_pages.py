@@ -1075,7 +1075,8 @@ def build_section(
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
+def write_doc(section: str, start: str = START, end: str = END) -> None:
+    """Put ``section`` between its markers in docs/benchmarks.md (appended the first time)."""
     DOC.parent.mkdir(parents=True, exist_ok=True)
     text = (
         DOC.read_text()
@@ -1087,9 +1088,9 @@ def write_doc(section: str) -> None:
             "what to compare across machines.\n"
         )
     )
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
         text = head + section + tail
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"

@@ -39,9 +39,9 @@ from landform.pages.slugs import RESERVED, slug_problem, slugify
 from landform.templates.service import TemplateCatalogue
 
 # Brotli holds the GIL. Quality 11 takes ~57 ms for a 40 KB page and would
-# stall every request of the worker meanwhile; quality 6 takes ~1.5 ms and
-# is 13 % larger (10.3 KB against 9.1 KB), still smaller than gzip -9.
-BROTLI_QUALITY = 6
+# stall every request of the worker meanwhile; quality 5 takes ~0.7 ms and is
+# 14 % larger (10.4 KB against 9.1 KB), still smaller than gzip -9 (10.9 KB).
+BROTLI_QUALITY = 5
 
 # Rendering and compressing take milliseconds of CPU; beyond this size they
 # move off the event loop so other requests keep flowing.
