@@ -26,6 +26,11 @@ from landform.core.db import Database
 from landform.core.http import BodyLimit, install_error_handlers, skip_in_error_paths
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.pins import RedisReadPins
+from landform.files.assets import PREFIX as ASSET_PREFIX
+from landform.files.assets import AssetCache, Assets
+from landform.files.routes import router as files_router
+from landform.files.service import FileService
+from landform.files.storage import LocalStorage
 from landform.ops.routes import router as ops_router
 from landform.pages import repository as page_repo
 from landform.pages.blocks import BLOCK_TYPES
@@ -65,6 +70,11 @@ class Components:
             else OutboxMailer(self.db, self.clock)
         )
         self.templates = TemplateCatalogue.load()
+        self.storage = LocalStorage(settings.files_dir)
+        self.files = FileService(
+            self.db, self.storage, settings, self.clock, on_public_change=self._forget
+        )
+        self.assets = AssetCache(budget_bytes=32 * 1024 * 1024, small_file_bytes=256 * 1024)
         self.store = PublicPageStore(settings.page_store_bytes)
         self.auth = AuthService(self.db, settings, self.mailer, self.clock)
         self.pages = PageService(
@@ -75,12 +85,20 @@ class Components:
             on_public_change=self.store.discard,
         )
         self.follower = PageChangeFollower(
-            self.store,
+            self._forget,
+            self.store.clear,
             last_seq=self._last_change_seq,
             changes_since=self._changes_since,
             prune=self._prune_changes,
             interval=settings.page_change_poll_interval,
         )
+
+    def _forget(self, key: str) -> None:
+        """Drop what this process holds for a changed slug or deleted asset."""
+        if key.startswith(ASSET_PREFIX):
+            self.assets.discard(key[len(ASSET_PREFIX) :])
+        else:
+            self.store.discard(key)
 
     # The public path reads the primary: a replica may lag behind the change
     # log that told this worker to reload.
@@ -156,6 +174,7 @@ def build_api(components: Components) -> FastAPI:
     api.state.pages = components.pages
     api.state.templates = components.templates
     api.state.mailer = components.mailer
+    api.state.files = components.files
     install_error_handlers(api)
     skip_in_error_paths(BLOCK_TYPES)
     if settings.cors_origins:
@@ -166,8 +185,14 @@ def build_api(components: Components) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location"],
         )
-    api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for router in (auth_router, pages_router, templates_router, ops_router, public_router):
+    api.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        # The multipart envelope around the file needs a little room.
+        per_path={"/files/upload": settings.max_upload_bytes + 64 * 1024},
+    )
+    routers = (auth_router, pages_router, templates_router, files_router, ops_router, public_router)
+    for router in routers:
         api.include_router(router)
     return api
 
@@ -177,7 +202,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     components = Components(settings, clock)
     api = build_api(components)
     app = PublicPages(
-        api,
+        Assets(api, components.storage, components.assets),
         components.store,
         components.load_published,
         CachePolicy(

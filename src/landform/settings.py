@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Files
+    storage_url: str = ""
+    max_upload_bytes: int = 10 * 1024 * 1024
+    storage_quota_bytes: int = 1024 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+
     # Public pages
     page_store_bytes: int = 64 * 1024 * 1024
     page_change_poll_interval: float = 0.25
@@ -63,6 +69,14 @@ class Settings(BaseSettings):
     @property
     def primary_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'landform.db'}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
 
     @property
     def is_sqlite(self) -> bool:

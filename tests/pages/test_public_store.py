@@ -46,15 +46,24 @@ def test_store_never_holds_a_page_larger_than_its_budget() -> None:
     assert store.get("big") is None and store.used == 0
 
 
-def test_discard_forgets_pages_and_missing_marks_and_bumps_generation() -> None:
+def test_discard_forgets_pages_and_missing_marks() -> None:
     store = PublicPageStore(budget_bytes=10**6)
     store.put("a", page_of(10))
     store.mark_missing("ghost")
-    generation = store.generation
     store.discard("a")
     store.discard("ghost")
     assert store.get("a") is None and not store.is_missing("ghost")
-    assert store.used == 0 and store.generation > generation
+    assert store.used == 0
+
+
+def test_a_load_that_raced_with_a_change_is_not_kept() -> None:
+    store = PublicPageStore(budget_bytes=10**6)
+    store.begin_load("a")
+    store.begin_load("b")
+    store.discard("a")  # "a" was republished while its old bytes were being read
+    store.end_load("a", page_of(10, "old"))
+    store.end_load("b", page_of(10, "b"))
+    assert store.get("a") is None and store.get("b") is not None
 
 
 @pytest.mark.parametrize(

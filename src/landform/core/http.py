@@ -106,14 +106,19 @@ class BodyLimit:
 
     (FastAPI's own ``max_body_size`` answers in plain text instead.)"""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default = max_bytes
+        # Paths that take bigger bodies (uploads), with their own limit.
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.default)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
@@ -121,12 +126,9 @@ class BodyLimit:
                         send, error_response(400, "bad_request", "Content-Length is not a number")
                     )
                     return
-                if int(value) > self.max_bytes:
+                if int(value) > limit:
                     await _send(
-                        send,
-                        error_response(
-                            413, "payload_too_large", BodyTooLarge(self.max_bytes).detail
-                        ),
+                        send, error_response(413, "payload_too_large", BodyTooLarge(limit).detail)
                     )
                     return
                 break
@@ -137,8 +139,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -4,6 +4,7 @@
 from landform.auth import models as _auth_models  # noqa: F401
 from landform.core import mail_models as _mail_models  # noqa: F401
 from landform.core.db import Base
+from landform.files import models as _file_models  # noqa: F401
 from landform.pages import models as _page_models  # noqa: F401
 
 metadata = Base.metadata

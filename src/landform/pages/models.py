@@ -71,5 +71,6 @@ class PageChange(Base):
     __tablename__ = "page_changes"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    slug: Mapped[str] = mapped_column(String(64))
+    # A page slug, or "/assets/<key>" for a deleted asset.
+    slug: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -97,9 +97,9 @@ class PublicPageStore:
         self._pages: OrderedDict[str, PublicPage] = OrderedDict()
         self._missing: OrderedDict[str, None] = OrderedDict()
         self.evictions = 0
-        # Bumped on every discard: a load that raced with a change must not
-        # put what it read (it may be the old version) into the store.
-        self.generation = 0
+        # Slugs being loaded, and whether what the load reads may still be
+        # kept: a change that arrives meanwhile means it may be the old version.
+        self._loading: dict[str, bool] = {}
 
     def __len__(self) -> int:
         return len(self._pages)
@@ -113,13 +113,23 @@ class PublicPageStore:
     def is_missing(self, slug: str) -> bool:
         return slug in self._missing
 
+    def begin_load(self, slug: str) -> None:
+        self._loading[slug] = True
+
+    def end_load(self, slug: str, page: PublicPage | None) -> None:
+        """Keep what a load found, unless the slug changed while it ran."""
+        if not self._loading.pop(slug, False):
+            return
+        if page is None:
+            self.mark_missing(slug)
+        else:
+            self.put(slug, page)
+
+    def abandon_load(self, slug: str) -> None:
+        self._loading.pop(slug, None)
+
     def put(self, slug: str, page: PublicPage) -> None:
-        # Not discard(): that would bump the generation and make every load
-        # still in flight throw its result away.
-        old = self._pages.pop(slug, None)
-        if old is not None:
-            self.used -= old.size
-        self._missing.pop(slug, None)
+        self._forget(slug)
         if page.size > self.budget:
             return
         self._pages[slug] = page
@@ -135,14 +145,20 @@ class PublicPageStore:
             self._missing.popitem(last=False)
 
     def discard(self, slug: str) -> None:
-        self.generation += 1
+        """The slug changed: forget it, and what any load of it now reads."""
+        if slug in self._loading:
+            self._loading[slug] = False
+        self._forget(slug)
+
+    def _forget(self, slug: str) -> None:
         old = self._pages.pop(slug, None)
         if old is not None:
             self.used -= old.size
         self._missing.pop(slug, None)
 
     def clear(self) -> None:
-        self.generation += 1
+        for slug in self._loading:
+            self._loading[slug] = False
         self._pages.clear()
         self._missing.clear()
         self.used = 0
@@ -275,18 +291,15 @@ class PublicPages:
             return await asyncio.shield(pending)
         future: asyncio.Future[PublicPage | None] = asyncio.get_running_loop().create_future()
         self._inflight[slug] = future
-        generation = self.store.generation
+        self.store.begin_load(slug)
         try:
             row = await self.loader(slug)
             page = build_public_page(row, self.cache) if row is not None else None
-            if generation == self.store.generation:
-                if page is None:
-                    self.store.mark_missing(slug)
-                else:
-                    self.store.put(slug, page)
+            self.store.end_load(slug, page)
             future.set_result(page)
             return page
         except BaseException as exc:
+            self.store.abandon_load(slug)
             future.set_exception(exc)
             future.exception()  # retrieved here, so no "never retrieved" warning
             raise
@@ -295,8 +308,8 @@ class PublicPages:
 
 
 class PageChangeFollower:
-    """Follows the page change log and drops changed slugs from this
-    process's store. Runs in every worker; the poll is one indexed range
+    """Follows the change log and has this process forget what changed (a
+    page slug, or a deleted asset). Runs in every worker; the poll is one indexed range
     query on the primary every ``interval`` seconds."""
 
     PRUNE_EVERY = 600.0
@@ -304,13 +317,15 @@ class PageChangeFollower:
 
     def __init__(
         self,
-        store: PublicPageStore,
+        forget: Callable[[str], None],
+        forget_all: Callable[[], None],
         last_seq: Callable[[], Awaitable[int]],
         changes_since: Callable[[int], Awaitable[list[tuple[int, str]]]],
         prune: Callable[[], Awaitable[None]],
         interval: float,
     ) -> None:
-        self.store = store
+        self.forget = forget
+        self.forget_all = forget_all
         self._last_seq = last_seq
         self._changes_since = changes_since
         self._prune = prune
@@ -330,8 +345,8 @@ class PageChangeFollower:
 
     async def poll_once(self) -> int:
         changes = await self._changes_since(self.seq)
-        for seq, slug in changes:
-            self.store.discard(slug)
+        for seq, key in changes:
+            self.forget(key)
             self.seq = max(self.seq, seq)
         return len(changes)
 
@@ -351,4 +366,4 @@ class PageChangeFollower:
                 # The database may be restarting: what we hold may be stale,
                 # so drop it and keep following once it is back.
                 log.exception("could not read the page change log")
-                self.store.clear()
+                self.forget_all()

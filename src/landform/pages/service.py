@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +21,9 @@ from landform.auth import repository as auth_repo
 from landform.auth.errors import EmailNotVerified
 from landform.core.clock import Clock
 from landform.core.db import Database
+from landform.core.ids import new_id
 from landform.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from landform.files.models import VersionAsset
 from landform.pages import repository as repo
 from landform.pages.blocks import BLOCK_TYPES, PageContent
 from landform.pages.errors import (
@@ -283,8 +287,10 @@ class PageService:
                     details={"current_version": page.version},
                 )
             number = await repo.last_version_number(session, page.id) + 1
+            version_id = new_id()
             session.add(
                 PageVersion(
+                    id=version_id,
                     page_id=page.id,
                     number=number,
                     title=page.title,
@@ -299,6 +305,11 @@ class PageService:
                     created_by=owner,
                     created_at=now,
                 )
+            )
+            await session.flush()
+            session.add_all(
+                VersionAsset(version_id=version_id, storage_key=key)
+                for key in assets_shown(page.content, page.seo)
             )
             page.status = "published"
             page.published_number = number
@@ -366,6 +377,14 @@ class PageService:
         if len(str(content)) > _OFFLOAD_BYTES:
             return await asyncio.to_thread(render_version, *args)
         return render_version(*args)
+
+
+_ASSET_REFERENCE = re.compile(r"/assets/([0-9a-f]{64}\.[a-z0-9]{2,5})")
+
+
+def assets_shown(content: dict[str, Any], seo: dict[str, Any]) -> set[str]:
+    """The storage keys of the assets a page shows (any /assets/ URL in it)."""
+    return set(_ASSET_REFERENCE.findall(json.dumps([content, seo])))
 
 
 def _check_expected(page: LandingPage, expected: ExpectedVersion | None) -> None:

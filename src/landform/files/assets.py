@@ -1,0 +1,225 @@
+"""The asset hot path: ``GET``/``HEAD /assets/{key}`` in front of the API.
+
+Keys are content-addressed (``<sha256>.<ext>``), so the URL alone gives the
+type, a strong ETag and immutability: no database query, ever. Small files
+are held in a byte-bounded in-memory LRU; large ones are sent by the server
+straight from disk (the ASGI ``pathsend`` extension, zero-copy in granian)
+or streamed in chunks. Single byte ranges get 206, unsatisfiable ones 416.
+SVG and PDF are sent with a CSP that blocks script; everything with nosniff."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from landform.files.kinds import BY_EXTENSION
+from landform.files.storage import KEY_PATTERN, Storage
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/assets/"
+IMMUTABLE = b"public, max-age=31536000, immutable"
+# Active content inside an asset cannot run: no script, no plugins, no forms,
+# and the document is sandboxed (its own opaque origin).
+ACTIVE_CONTENT_CSP = b"default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass(slots=True)
+class AssetMeta:
+    size: int
+    headers: list[tuple[bytes, bytes]]  # everything but Content-Length/Range
+    etag: bytes
+
+
+class AssetCache:
+    """Asset facts by key, and the bytes of small assets, within a byte budget."""
+
+    def __init__(self, budget_bytes: int, small_file_bytes: int) -> None:
+        self.budget = budget_bytes
+        self.small = small_file_bytes
+        self.used = 0
+        self.meta: OrderedDict[str, AssetMeta] = OrderedDict()
+        self.bodies: OrderedDict[str, bytes] = OrderedDict()
+
+    def put_body(self, key: str, body: bytes) -> None:
+        if len(body) > self.small:
+            return
+        self.bodies[key] = body
+        self.used += len(body)
+        while self.used > self.budget and self.bodies:
+            _, old = self.bodies.popitem(last=False)
+            self.used -= len(old)
+
+    def get_body(self, key: str) -> bytes | None:
+        body = self.bodies.get(key)
+        if body is not None:
+            self.bodies.move_to_end(key)
+        return body
+
+    def put_meta(self, key: str, meta: AssetMeta) -> None:
+        self.meta[key] = meta
+        if len(self.meta) > 100_000:
+            self.meta.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        self.meta.pop(key, None)
+        body = self.bodies.pop(key, None)
+        if body is not None:
+            self.used -= len(body)
+
+
+def asset_headers(key: str) -> list[tuple[bytes, bytes]]:
+    extension = key.rsplit(".", 1)[1]
+    kind = BY_EXTENSION.get(extension)
+    mime = kind.mime if kind else "application/octet-stream"
+    headers = [
+        (b"content-type", mime.encode()),
+        (b"etag", b'"' + key[:40].encode() + b'"'),
+        (b"cache-control", IMMUTABLE),
+        (b"accept-ranges", b"bytes"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"cross-origin-resource-policy", b"cross-origin"),
+    ]
+    if mime in ("image/svg+xml", "application/pdf"):
+        headers.append((b"content-security-policy", ACTIVE_CONTENT_CSP))
+    return headers
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+    """(start, end exclusive) for one satisfiable range; None to ignore the
+    header (serve everything); False when it cannot be satisfied."""
+    match = _RANGE.match(header.strip())
+    if not match:
+        return None  # several ranges or another unit: the whole file is a valid answer
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        length = int(last)
+        if length == 0 or size == 0:
+            return False
+        return max(0, size - length), size
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or (last and int(last) < start):
+        return False
+    return start, end
+
+
+class Assets:
+    """ASGI layer: serves ``/assets/…`` itself and passes everything else on."""
+
+    def __init__(self, app: ASGIApp, storage: Storage, cache: AssetCache) -> None:
+        self.app = app
+        self.storage = storage
+        self.cache = cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or not scope["path"].startswith(PREFIX)
+        ):
+            await self.app(scope, receive, send)
+            return
+        key = scope["path"][len(PREFIX) :]
+        if not KEY_PATTERN.match(key):
+            await _plain(send, 404, b"Not found\n")
+            return
+        meta = self.cache.meta.get(key)
+        if meta is None:
+            try:
+                size = await self.storage.size(key)
+            except Exception:
+                log.exception("could not reach storage for %s", key)
+                await _plain(send, 503, b"Storage unavailable; retry shortly\n")
+                return
+            if size is None:
+                await _plain(send, 404, b"Not found\n")
+                return
+            headers = asset_headers(key)
+            meta = AssetMeta(size=size, headers=headers, etag=headers[1][1])
+            self.cache.put_meta(key, meta)
+
+        if_none_match = range_header = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value
+            elif name == b"range":
+                range_header = value
+        if if_none_match is not None and (
+            if_none_match.strip() == b"*"
+            or meta.etag in (tag.strip().removeprefix(b"W/") for tag in if_none_match.split(b","))
+        ):
+            await send({"type": "http.response.start", "status": 304, "headers": meta.headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        start, end, status = 0, meta.size, 200
+        if range_header is not None:
+            wanted = parse_range(range_header.decode("latin-1"), meta.size)
+            if wanted is False:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 416,
+                        "headers": [
+                            (b"content-range", f"bytes */{meta.size}".encode()),
+                            (b"content-length", b"0"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
+            if wanted is not None:
+                assert isinstance(wanted, tuple)
+                start, end = wanted
+                status = 206
+        headers = [*meta.headers, (b"content-length", str(end - start).encode())]
+        if status == 206:
+            headers.append((b"content-range", f"bytes {start}-{end - 1}/{meta.size}".encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self._send_body(scope, send, key, meta, start, end)
+
+    async def _send_body(
+        self, scope: Scope, send: Send, key: str, meta: AssetMeta, start: int, end: int
+    ) -> None:
+        if meta.size <= self.cache.small:
+            body = self.cache.get_body(key)
+            if body is None:
+                body = b"".join([chunk async for chunk in self.storage.read(key)])
+                self.cache.put_body(key, body)
+            await send({"type": "http.response.body", "body": body[start:end]})
+            return
+        path = self.storage.local_path(key)
+        whole = start == 0 and end == meta.size
+        if whole and path is not None and "http.response.pathsend" in scope.get("extensions", {}):
+            await send({"type": "http.response.pathsend", "path": str(path)})
+            return
+        async for chunk in self.storage.read(key, start, end):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-content-type-options", b"nosniff"),
+                (b"cache-control", b"no-store" if status >= 500 else b"public, max-age=60"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

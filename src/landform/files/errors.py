@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from landform.core.errors import Conflict, DomainError, NotFound
+
+
+class FileErrorCode(StrEnum):
+    FILE_NOT_FOUND = "file_not_found"
+    FILE_TOO_LARGE = "file_too_large"
+    QUOTA_EXCEEDED = "storage_quota_exceeded"
+    UNSUPPORTED_TYPE = "unsupported_file_type"
+    TYPE_MISMATCH = "file_type_mismatch"
+    UNSAFE_FILE = "unsafe_file"
+    IMAGE_TOO_LARGE = "image_dimensions_too_large"
+    CORRUPT_FILE = "corrupt_file"
+    NO_FILE = "no_file"
+    FILE_IN_USE = "file_in_use"
+
+
+class FileNotFound(NotFound):
+    code = FileErrorCode.FILE_NOT_FOUND
+
+
+class FileTooLarge(DomainError):
+    status = 413
+    code = FileErrorCode.FILE_TOO_LARGE
+
+
+class QuotaExceeded(DomainError):
+    status = 413
+    code = FileErrorCode.QUOTA_EXCEEDED
+
+
+class UnsupportedFile(DomainError):
+    """The bytes are not an allowed type, or not the type they claim, or not safe."""
+
+    status = 415
+    code = FileErrorCode.UNSUPPORTED_TYPE
+
+
+class BadUpload(DomainError):
+    status = 400
+    code = FileErrorCode.NO_FILE
+
+
+class FileInUse(Conflict):
+    code = FileErrorCode.FILE_IN_USE

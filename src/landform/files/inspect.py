@@ -1,0 +1,366 @@
+"""Hostile-file checks: each allowed kind is parsed enough to know it is
+what it claims, whole, not something else besides, and safe to serve.
+
+Raster images are opened with Pillow after their dimensions are checked
+(decompression bombs are refused before any pixel is decoded), then decoded
+fully (truncation shows). Bytes after an image's end mark a polyglot. JPEG
+metadata (EXIF, GPS, XMP, IPTC, comments) is removed without re-encoding,
+unless the EXIF orientation must first be applied to the pixels. SVG that
+could run or fetch anything is refused; so are PDFs with scripts or
+launch/embedded-file actions. Videos are checked box by box (MP4) or by
+their element sizes (WebM) against the file's real length."""
+
+from __future__ import annotations
+
+import re
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from xml.etree.ElementTree import Element
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as parse_xml
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from landform.files.errors import FileErrorCode, UnsupportedFile
+from landform.files.kinds import Kind
+
+MAX_SVG_BYTES = 2 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    width: int | None = None
+    height: int | None = None
+    rewritten: bool = False  # the file's bytes were changed (metadata removed)
+
+
+def refuse(message: str, code: FileErrorCode = FileErrorCode.UNSAFE_FILE) -> UnsupportedFile:
+    return UnsupportedFile(message, code=code)
+
+
+def inspect_file(path: Path, kind: Kind, max_pixels: int) -> Inspection:
+    """Check (and where needed neutralise, in place) a file of the given kind."""
+    if kind.mime == "image/svg+xml":
+        return _inspect_svg(path)
+    if kind.mime == "application/pdf":
+        _inspect_pdf(path)
+        return Inspection()
+    if kind.mime == "video/mp4":
+        _inspect_mp4(path)
+        return Inspection()
+    if kind.mime == "video/webm":
+        _inspect_webm(path)
+        return Inspection()
+    return _inspect_raster(path, kind, max_pixels)
+
+
+# Raster images ----------------------------------------------------------------
+
+_PILLOW_FORMATS = {
+    "image/png": "PNG",
+    "image/jpeg": "JPEG",
+    "image/gif": "GIF",
+    "image/webp": "WEBP",
+    "image/avif": "AVIF",
+    "image/x-icon": "ICO",
+}
+_MARKUP = re.compile(rb"<\s*(script|html|body|iframe|svg|\?php)\b|javascript:", re.I)
+
+
+def _inspect_raster(path: Path, kind: Kind, max_pixels: int) -> Inspection:
+    _refuse_markup(path)
+    _refuse_trailing_data(path, kind)
+    expected = _PILLOW_FORMATS[kind.mime]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=[expected]) as image:
+                width, height = image.size
+                frames = getattr(image, "n_frames", 1)
+                if width * height > max_pixels or width * height * frames > max_pixels * 4:
+                    raise refuse(
+                        f"the image is {width}×{height} pixels ({frames} frame(s)); "
+                        f"the limit is {max_pixels:,} pixels",
+                        FileErrorCode.IMAGE_TOO_LARGE,
+                    )
+                # Decode every frame: truncated or corrupt data shows here.
+                for index in range(frames):
+                    image.seek(index)
+                    image.load()
+    except UnsupportedFile:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise refuse("the image's dimensions are too large", FileErrorCode.IMAGE_TOO_LARGE) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise refuse(
+            f"the file is not a complete, valid {kind.extension.upper()} image",
+            FileErrorCode.CORRUPT_FILE,
+        ) from exc
+    rewritten = False
+    if kind.mime == "image/jpeg":
+        rewritten = _strip_jpeg_metadata(path)
+        if rewritten:
+            with Image.open(path) as image:
+                width, height = image.size
+    return Inspection(width=width, height=height, rewritten=rewritten)
+
+
+def _refuse_markup(path: Path) -> None:
+    """Markup where an image's header or tail should be: an HTML/image polyglot."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(2048)
+        handle.seek(max(0, size - 2048))
+        tail = handle.read()
+    if _MARKUP.search(head) or _MARKUP.search(tail):
+        raise refuse("the image carries markup or script: refused as a polyglot")
+
+
+def _refuse_trailing_data(path: Path, kind: Kind) -> None:
+    with path.open("rb") as handle:
+        if kind.mime == "image/png":
+            end = _png_end(handle)
+        elif kind.mime == "image/gif":
+            data = handle.read()
+            end = len(data) if data.endswith(b";") else -1
+        elif kind.mime == "image/jpeg":
+            data = handle.read()
+            end = len(data) if data.endswith(b"\xff\xd9") else -1
+        elif kind.mime == "image/webp":
+            header = handle.read(12)
+            end = struct.unpack("<I", header[4:8])[0] + 8 if len(header) == 12 else -1
+            end += end % 2  # RIFF chunks are padded to even length
+        elif kind.mime == "image/avif":
+            end = _iso_boxes_end(handle)
+        else:
+            return
+    if end != path.stat().st_size:
+        raise refuse(
+            "the image does not end where its format says it ends (truncated, or other "
+            "data appended: a polyglot)",
+            FileErrorCode.CORRUPT_FILE,
+        )
+
+
+def _png_end(handle: BinaryIO) -> int:
+    if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+        return -1
+    offset = 8
+    while True:
+        header = handle.read(8)
+        if len(header) < 8:
+            return -1
+        length, chunk_type = struct.unpack(">I4s", header)
+        offset += 12 + int(length)
+        handle.seek(offset)
+        if chunk_type == b"IEND":
+            return offset
+
+
+def _strip_jpeg_metadata(path: Path) -> bool:
+    """Drop APP1 (EXIF, XMP), APP12, APP13 (IPTC) and COM segments, keeping
+    JFIF, ICC profiles and Adobe colour information. Lossless, except that a
+    rotated image's orientation is first applied to the pixels."""
+    data = path.read_bytes()
+    with Image.open(path) as image:
+        orientation = image.getexif().get(0x0112, 1)
+        if orientation not in (None, 1):
+            rotated = ImageOps.exif_transpose(image)
+            icc = image.info.get("icc_profile")
+            rotated.save(path, "JPEG", quality=92, optimize=True, icc_profile=icc)
+            data = path.read_bytes()
+    out = bytearray(data[:2])
+    offset = 2
+    changed = False
+    while offset + 4 <= len(data) and data[offset] == 0xFF:
+        marker = data[offset + 1]
+        if marker == 0xDA:  # start of scan: the rest is image data
+            break
+        length = struct.unpack(">H", data[offset + 2 : offset + 4])[0]
+        segment = data[offset : offset + 2 + length]
+        if marker in (0xE1, 0xEC, 0xED, 0xFE):
+            changed = True
+        else:
+            out += segment
+        offset += 2 + length
+    if not changed:
+        return orientation not in (None, 1)
+    out += data[offset:]
+    path.write_bytes(bytes(out))
+    return True
+
+
+# SVG ------------------------------------------------------------------------------
+
+_SVG_FORBIDDEN_ELEMENTS = {
+    "script",
+    "foreignobject",
+    "iframe",
+    "embed",
+    "object",
+    "audio",
+    "video",
+    "handler",
+    "listener",
+    "set",
+    "animate",
+    "animatemotion",
+    "animatetransform",
+}
+_DANGEROUS_VALUE = re.compile(r"javascript:|vbscript:|data:text/html|expression\s*\(|@import", re.I)
+_EXTERNAL_URL = re.compile(r"url\(\s*['\"]?\s*(?!#)", re.I)
+
+
+def _inspect_svg(path: Path) -> Inspection:
+    if path.stat().st_size > MAX_SVG_BYTES:
+        raise refuse(f"SVG files may be at most {MAX_SVG_BYTES // 1024 // 1024} MiB")
+    raw = path.read_bytes()
+    try:
+        root = parse_xml(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise refuse("SVG with a DOCTYPE or entities is refused") from exc
+    except Exception as exc:  # ParseError and friends
+        raise refuse("the SVG is not well-formed XML", FileErrorCode.CORRUPT_FILE) from exc
+    if _local(root.tag) != "svg":
+        raise refuse("the file is XML but not an SVG image", FileErrorCode.TYPE_MISMATCH)
+    for element in root.iter():
+        name = _local(element.tag)
+        if name in _SVG_FORBIDDEN_ELEMENTS:
+            raise refuse(f"SVG with <{name}> is refused: it could run script or load content")
+        for attribute, value in element.attrib.items():
+            attr = _local(attribute)
+            if attr.startswith("on"):
+                raise refuse(f"SVG with an event handler ({attr}) is refused")
+            if attr == "href" and not value.strip().startswith("#"):
+                raise refuse("SVG that refers to anything outside itself is refused")
+            if _DANGEROUS_VALUE.search(value) or (attr == "style" and _EXTERNAL_URL.search(value)):
+                raise refuse(f"SVG with a dangerous {attr} value is refused")
+        if (
+            name == "style"
+            and element.text
+            and (_DANGEROUS_VALUE.search(element.text) or _EXTERNAL_URL.search(element.text))
+        ):
+            raise refuse("SVG whose style loads anything outside itself is refused")
+    return Inspection(width=_svg_length(root.get("width")), height=_svg_length(root.get("height")))
+
+
+def _local(tag: str | Element) -> str:
+    text = tag if isinstance(tag, str) else str(tag)
+    return text.rsplit("}", 1)[-1].lower()
+
+
+def _svg_length(value: str | None) -> int | None:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(px)?\s*", value or "")
+    return round(float(match.group(1))) if match else None
+
+
+# PDF ------------------------------------------------------------------------------
+
+_PDF_ACTIVE = re.compile(rb"/(JavaScript|JS|Launch|EmbeddedFiles?|RichMedia|XFA|SubmitForm)\b")
+_PDF_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+
+
+def _inspect_pdf(path: Path) -> None:
+    with path.open("rb") as handle:
+        if not handle.read(5) == b"%PDF-":
+            raise refuse("not a PDF", FileErrorCode.TYPE_MISMATCH)
+        handle.seek(0)
+        carry = b""
+        while chunk := handle.read(_CHUNK):
+            window = _PDF_NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), carry + chunk)
+            found = _PDF_ACTIVE.search(window)
+            if found:
+                raise refuse(f"PDF with active content ({found.group(1).decode()}) is refused")
+            carry = chunk[-64:]
+        handle.seek(max(0, path.stat().st_size - 1024))
+        if b"%%EOF" not in handle.read():
+            raise refuse("the PDF is truncated (no %%EOF at its end)", FileErrorCode.CORRUPT_FILE)
+
+
+# Video ----------------------------------------------------------------------------
+
+
+def _iso_boxes_end(handle: BinaryIO) -> int:
+    """Where the last top-level ISO-BMFF box (MP4, AVIF) ends, or -1."""
+    handle.seek(0, 2)
+    size = handle.tell()
+    offset = 0
+    handle.seek(0)
+    first = True
+    while offset < size:
+        handle.seek(offset)
+        header = handle.read(8)
+        if len(header) < 8:
+            return -1
+        box_size, box_type = struct.unpack(">I4s", header)
+        if first and box_type != b"ftyp":
+            return -1
+        first = False
+        if box_size == 1:
+            large = handle.read(8)
+            if len(large) < 8:
+                return -1
+            box_size = struct.unpack(">Q", large)[0]
+        elif box_size == 0:
+            return size
+        if box_size < 8:
+            return -1
+        offset += box_size
+    return offset
+
+
+def _inspect_mp4(path: Path) -> None:
+    with path.open("rb") as handle:
+        end = _iso_boxes_end(handle)
+    if end != path.stat().st_size:
+        raise refuse(
+            "the MP4 file's boxes do not add up to its length (truncated or appended data)",
+            FileErrorCode.CORRUPT_FILE,
+        )
+
+
+def _ebml_varint(handle: BinaryIO, keep_marker: bool) -> tuple[int, int] | None:
+    first = handle.read(1)
+    if not first:
+        return None
+    byte = first[0]
+    length = 1
+    mask = 0x80
+    while length <= 8 and not byte & mask:
+        mask >>= 1
+        length += 1
+    if length > 8:
+        return None
+    rest = handle.read(length - 1)
+    if len(rest) < length - 1:
+        return None
+    value = byte if keep_marker else byte & (mask - 1)
+    for extra in rest:
+        value = (value << 8) | extra
+    return value, length
+
+
+def _inspect_webm(path: Path) -> None:
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        offset = 0
+        while offset < size:
+            handle.seek(offset)
+            element = _ebml_varint(handle, keep_marker=True)
+            length = _ebml_varint(handle, keep_marker=False)
+            if element is None or length is None:
+                raise refuse("the WebM file is truncated", FileErrorCode.CORRUPT_FILE)
+            data_size, size_len = length
+            unknown = data_size == (1 << (7 * size_len)) - 1
+            header = element[1] + size_len
+            if unknown:  # a live stream's segment: runs to the end of the file
+                return
+            offset += header + data_size
+    if offset != size:
+        raise refuse(
+            "the WebM file's elements do not add up to its length", FileErrorCode.CORRUPT_FILE
+        )

@@ -1,0 +1,79 @@
+"""Streams a multipart/form-data body into an ``Upload`` as it arrives, so a
+file is never held in memory whole and a limit cuts it off mid-stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from python_multipart import MultipartParser
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import parse_options_header
+
+from landform.files.errors import BadUpload
+from landform.files.service import Upload
+
+FILE_FIELD = "file"
+
+
+async def receive_into(upload: Upload, content_type: str, body: AsyncIterator[bytes]) -> None:
+    media, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if media != b"multipart/form-data" or not boundary:
+        raise BadUpload(
+            "send the file as multipart/form-data in a field named 'file'",
+            code="expected_multipart",
+        )
+    headers: dict[bytes, bytes] = {}
+    field = b""
+    value = b""
+    in_file = False
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        nonlocal field
+        field += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        nonlocal value
+        value += data[start:end]
+
+    def on_header_end() -> None:
+        nonlocal field, value
+        headers[field.lower()] = value
+        field = value = b""
+
+    def on_headers_finished() -> None:
+        nonlocal in_file
+        disposition, params = parse_options_header(headers.get(b"content-disposition", b""))
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        in_file = disposition == b"form-data" and name == FILE_FIELD and filename is not None
+        if in_file:
+            upload.start_file(
+                (filename or b"").decode("utf-8", "replace"),
+                headers.get(b"content-type", b"").decode("latin-1"),
+            )
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if in_file:
+            upload.write(data[start:end])
+
+    def on_part_begin() -> None:
+        headers.clear()
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+        },
+    )
+    try:
+        async for chunk in body:
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise BadUpload("the multipart body is malformed", code="malformed_multipart") from exc

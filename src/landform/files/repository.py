@@ -1,0 +1,79 @@
+"""All SQL of the files domain."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from landform.files.models import StoredFile, VersionAsset
+from landform.pages.models import LandingPage, PageVersion
+
+
+async def owned_file(
+    session: AsyncSession, owner_id: uuid.UUID, file_id: uuid.UUID
+) -> StoredFile | None:
+    return await session.scalar(
+        select(StoredFile).where(StoredFile.id == file_id, StoredFile.owner_id == owner_id)
+    )
+
+
+async def by_sha256(session: AsyncSession, owner_id: uuid.UUID, sha256: str) -> StoredFile | None:
+    return await session.scalar(
+        select(StoredFile).where(StoredFile.owner_id == owner_id, StoredFile.sha256 == sha256)
+    )
+
+
+async def used_bytes(session: AsyncSession, owner_id: uuid.UUID) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(StoredFile.size), 0)).where(StoredFile.owner_id == owner_id)
+    )
+    return int(total or 0)
+
+
+async def list_owned(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    *,
+    category: str | None,
+    before_id: uuid.UUID | None,
+    limit: int,
+) -> list[StoredFile]:
+    query = select(StoredFile).where(StoredFile.owner_id == owner_id)
+    if category:
+        query = query.where(StoredFile.category == category)
+    if before_id is not None:
+        query = query.where(StoredFile.id < before_id)
+    return list((await session.scalars(query.order_by(StoredFile.id.desc()).limit(limit))).all())
+
+
+async def others_using_key(session: AsyncSession, storage_key: str, except_id: uuid.UUID) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(StoredFile)
+        .where(StoredFile.storage_key == storage_key, StoredFile.id != except_id)
+    )
+    return int(count or 0)
+
+
+async def live_pages_showing(
+    session: AsyncSession, owner_id: uuid.UUID, storage_key: str
+) -> list[tuple[uuid.UUID, str]]:
+    """The owner's published pages whose live version shows this asset."""
+    rows = await session.execute(
+        select(LandingPage.id, LandingPage.slug)
+        .join(PageVersion, PageVersion.page_id == LandingPage.id)
+        .join(VersionAsset, VersionAsset.version_id == PageVersion.id)
+        .where(
+            LandingPage.owner_id == owner_id,
+            LandingPage.status == "published",
+            PageVersion.number == LandingPage.published_number,
+            VersionAsset.storage_key == storage_key,
+        )
+    )
+    return [(r[0], r[1]) for r in rows.all()]
+
+
+async def delete_file(session: AsyncSession, file_id: uuid.UUID) -> None:
+    await session.execute(delete(StoredFile).where(StoredFile.id == file_id))

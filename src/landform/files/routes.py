@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from landform.auth.deps import PrincipalDep
+from landform.files.models import StoredFile
+from landform.files.multipart import receive_into
+from landform.files.schemas import FileList, FilePublic
+from landform.files.service import FileService, asset_url
+
+router = APIRouter(tags=["files"])
+
+
+def file_service(request: Request) -> FileService:
+    service: FileService = request.app.state.files
+    return service
+
+
+FileServiceDep = Annotated[FileService, Depends(file_service)]
+
+
+def public(record: StoredFile) -> FilePublic:
+    return FilePublic(
+        id=record.id,
+        url=asset_url(record.storage_key),
+        content_type=record.content_type,
+        category=record.category,
+        size=record.size,
+        sha256=record.sha256,
+        width=record.width,
+        height=record.height,
+        label=record.label,
+        created_at=record.created_at,
+    )
+
+
+@router.post(
+    "/files/upload",
+    status_code=201,
+    response_model=FilePublic,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload_file(
+    request: Request, principal: PrincipalDep, service: FileServiceDep
+) -> FilePublic:
+    """Upload one file (multipart field `file`). Its type is read from its bytes.
+    Uploading the same bytes again returns the file you already have."""
+    async with service.begin_upload() as upload:
+        await receive_into(upload, request.headers.get("content-type", ""), request.stream())
+        return public(await service.store(principal.user_id, upload))
+
+
+@router.get("/files", response_model=FileList)
+async def list_files(
+    principal: PrincipalDep,
+    service: FileServiceDep,
+    category: Literal["image", "video", "document"] | None = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100)] = None,
+) -> FileList:
+    page = await service.list_files(
+        principal.user_id, category=category, cursor=cursor, limit=limit
+    )
+    return FileList(items=[public(f) for f in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/files/{file_id}", response_model=FilePublic)
+async def get_file(
+    file_id: uuid.UUID, principal: PrincipalDep, service: FileServiceDep
+) -> FilePublic:
+    return public(await service.get(principal.user_id, file_id))
+
+
+@router.delete("/files/{file_id}", status_code=204)
+async def delete_file(
+    file_id: uuid.UUID, principal: PrincipalDep, service: FileServiceDep
+) -> Response:
+    await service.delete(principal.user_id, file_id)
+    return Response(status_code=204)

@@ -1,0 +1,264 @@
+"""Files: receive an upload as a stream, know it by its bytes, neutralise or
+refuse what is hostile, store it once under a content-addressed key, and
+list and delete a user's files."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from sqlalchemy.exc import IntegrityError
+
+from landform.core.clock import Clock
+from landform.core.db import Database
+from landform.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from landform.files import repository as repo
+from landform.files.errors import (
+    BadUpload,
+    FileErrorCode,
+    FileInUse,
+    FileNotFound,
+    FileTooLarge,
+    QuotaExceeded,
+    UnsupportedFile,
+)
+from landform.files.inspect import inspect_file
+from landform.files.kinds import ALLOWED, Kind, detect, normalise_mime
+from landform.files.models import StoredFile
+from landform.files.storage import Storage
+from landform.pages.repository import record_public_change
+from landform.settings import Settings
+
+SNIFF_BYTES = 4096
+LABEL_MAX = 255
+
+
+def asset_url(storage_key: str) -> str:
+    return f"/assets/{storage_key}"
+
+
+class Upload:
+    """One upload on its way in: bytes go to a spool file (never all in
+    memory), hashed and counted as they come; the size limit and the type
+    check cut the upload off as soon as they fail."""
+
+    def __init__(self, spool_dir: Path, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=spool_dir, prefix="upload-")
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "wb")
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.label = ""
+        self.claimed_type = ""
+        self.kind: Kind | None = None
+        self._head = b""
+        self.received_file = False
+
+    def start_file(self, filename: str, content_type: str) -> None:
+        if self.received_file:
+            raise BadUpload("send one file per upload, in the form field 'file'")
+        self.received_file = True
+        # A label only: path parts and control characters go.
+        name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+        self.label = "".join(ch for ch in name if ch.isprintable())[:LABEL_MAX] or "upload"
+        self.claimed_type = normalise_mime(content_type or "")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise FileTooLarge(
+                f"the file is larger than the {self.max_bytes:,}-byte limit",
+                details={"limit": self.max_bytes},
+            )
+        if self.kind is None and len(self._head) < SNIFF_BYTES:
+            self._head += chunk[: SNIFF_BYTES - len(self._head)]
+            if len(self._head) >= SNIFF_BYTES:
+                self._identify()
+        self._hash.update(chunk)
+        self._file.write(chunk)
+
+    def finish(self) -> None:
+        self._file.close()
+        if not self.received_file or self.size == 0:
+            raise BadUpload("no file: send multipart/form-data with a non-empty 'file' field")
+        if self.kind is None:
+            self._identify()
+
+    def _identify(self) -> None:
+        kind = detect(self._head)
+        if kind is None:
+            allowed = ", ".join(sorted(k.extension.upper() for k in ALLOWED.values()))
+            raise UnsupportedFile(f"this type of file is not accepted; allowed: {allowed}")
+        claimed = self.claimed_type
+        if claimed and claimed != "application/octet-stream" and claimed != kind.mime:
+            raise UnsupportedFile(
+                f"the file says it is {claimed}, but its bytes are {kind.mime}",
+                code=FileErrorCode.TYPE_MISMATCH,
+            )
+        self.kind = kind
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class FileService:
+    def __init__(
+        self,
+        db: Database,
+        storage: Storage,
+        settings: Settings,
+        clock: Clock,
+        on_public_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.settings = settings
+        self.clock = clock
+        # Told the asset URL whose bytes went, so this process forgets them at
+        # once (other processes learn it from the change log).
+        self.on_public_change = on_public_change or (lambda _url: None)
+
+    def begin_upload(self) -> UploadSession:
+        return UploadSession(Upload(self.settings.spool_dir, self.settings.max_upload_bytes))
+
+    async def store(self, owner: uuid.UUID, upload: Upload) -> StoredFile:
+        """Inspect a finished upload and keep it (or the user's existing copy)."""
+        upload.finish()
+        kind = upload.kind
+        assert kind is not None
+        inspection = await asyncio.to_thread(
+            inspect_file, upload.path, kind, self.settings.max_image_pixels
+        )
+        sha256, size = upload.sha256, upload.size
+        if inspection.rewritten:
+            sha256, size = await asyncio.to_thread(_digest, upload.path)
+        key = f"{sha256}.{kind.extension}"
+        async with self.db.read_primary() as session:
+            existing = await repo.by_sha256(session, owner, sha256)
+            if existing is not None:
+                return existing
+            used = await repo.used_bytes(session, owner)
+        quota = self.settings.storage_quota_bytes
+        if used + size > quota:
+            raise QuotaExceeded(
+                f"this file would take your storage past its {quota:,}-byte quota "
+                f"({used:,} bytes used)",
+                details={"quota": quota, "used": used, "size": size},
+            )
+        if not await self.storage.exists(key):
+            await self.storage.put(key, upload.path, kind.mime)
+        record = StoredFile(
+            owner_id=owner,
+            sha256=sha256,
+            storage_key=key,
+            content_type=kind.mime,
+            category=kind.category,
+            size=size,
+            width=inspection.width,
+            height=inspection.height,
+            label=upload.label,
+            created_at=self.clock.now(),
+        )
+        try:
+            async with self.db.write(actor=owner) as session:
+                session.add(record)
+        except IntegrityError:  # the same bytes, uploaded twice at once
+            async with self.db.read_primary() as session:
+                existing = await repo.by_sha256(session, owner, sha256)
+            if existing is None:
+                raise
+            return existing
+        return record
+
+    async def get(self, owner: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
+        async with self.db.read(actor=owner) as session:
+            record = await repo.owned_file(session, owner, file_id)
+        if record is None:
+            raise FileNotFound("no such file")
+        return record
+
+    async def list_files(
+        self,
+        owner: uuid.UUID,
+        *,
+        category: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[StoredFile]:
+        size = clamp_limit(limit)
+        async with self.db.read(actor=owner) as session:
+            rows = await repo.list_owned(
+                session, owner, category=category, before_id=decode_cursor(cursor), limit=size + 1
+            )
+        more = len(rows) > size
+        rows = rows[:size]
+        return Page(items=rows, next_cursor=encode_cursor(rows[-1].id) if more else None)
+
+    async def delete(self, owner: uuid.UUID, file_id: uuid.UUID) -> None:
+        """Delete a file, unless a live published page shows it (409 naming
+        those pages: unpublish or republish them without it first). The bytes
+        go when no other user's file has the same content."""
+        async with self.db.write(actor=owner) as session:
+            record = await repo.owned_file(session, owner, file_id)
+            if record is None:
+                raise FileNotFound("no such file")
+            pages = await repo.live_pages_showing(session, owner, record.storage_key)
+            if pages:
+                slugs = ", ".join(f"/{slug}" for _, slug in pages)
+                raise FileInUse(
+                    f"this file is shown by published pages ({slugs}); publish them without "
+                    "it, or unpublish them, first",
+                    details={"pages": [{"id": str(i), "slug": s} for i, s in pages]},
+                )
+            shared = await repo.others_using_key(session, record.storage_key, record.id)
+            await repo.delete_file(session, record.id)
+            key = record.storage_key
+            if not shared:
+                # Every worker drops what it holds of these bytes.
+                record_public_change(session, asset_url(key), self.clock.now())
+        if not shared:
+            await self.storage.delete(key)
+            self.on_public_change(asset_url(key))
+
+
+class UploadSession:
+    """``async with service.begin_upload() as upload:`` — the spool file is
+    removed whatever happens."""
+
+    def __init__(self, upload: Upload) -> None:
+        self.upload = upload
+
+    async def __aenter__(self) -> Upload:
+        return self.upload
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.upload.discard)
+
+
+def _digest(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

@@ -1,0 +1,97 @@
+"""Where file bytes live, behind one small interface. The local folder is the
+embedded default; an S3-compatible store is the scale-out choice. Keys are
+content-addressed (``<sha256>.<ext>``) and never come from user input."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+
+KEY_PATTERN = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{2,5}$")
+
+
+def check_key(key: str) -> str:
+    if not KEY_PATTERN.match(key):
+        raise ValueError(f"not a storage key: {key!r}")
+    return key
+
+
+class Storage(Protocol):
+    async def put(self, key: str, source: Path, content_type: str) -> None:
+        """Store the file at ``source`` under ``key`` (``source`` may be consumed)."""
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def size(self, key: str) -> int | None: ...
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes from ``start`` to ``end`` (exclusive), in chunks."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
+    def local_path(self, key: str) -> Path | None:
+        """A path the server can send from directly (zero-copy), if there is one."""
+
+
+class LocalStorage:
+    CHUNK = 256 * 1024
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        check_key(key)
+        return self.root / key[:2] / key
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    async def put(self, key: str, source: Path, content_type: str) -> None:
+        target = self._path(key)
+
+        def _move() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(target.suffix + ".partial")
+            shutil.move(source, partial)
+            with open(partial, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(partial, target)  # readers see the whole file or none
+
+        await asyncio.to_thread(_move)
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._path(key).is_file)
+
+    async def size(self, key: str) -> int | None:
+        try:
+            return (await asyncio.to_thread(self._path(key).stat)).st_size
+        except FileNotFoundError:
+            return None
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        handle = await asyncio.to_thread(open, path, "rb")
+        try:
+            await asyncio.to_thread(handle.seek, start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                size = self.CHUNK if remaining is None else min(self.CHUNK, remaining)
+                chunk = await asyncio.to_thread(handle.read, size)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            await asyncio.to_thread(handle.close)
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        await asyncio.to_thread(path.unlink, True)

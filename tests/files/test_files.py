@@ -1,0 +1,345 @@
+"""Uploads, hostile files, listing, deletion and asset serving over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.conftest import assert_error, signed_in
+from tests.files import samples
+
+
+@pytest.fixture
+async def ada(client: httpx.AsyncClient, app: Any) -> dict[str, str]:
+    return await signed_in(client, app, "ada@example.com")
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient, app: Any) -> dict[str, str]:
+    return await signed_in(client, app, "bob@example.com")
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    data: bytes,
+    name: str = "file.bin",
+    content_type: str = "application/octet-stream",
+) -> httpx.Response:
+    return await client.post(
+        "/files/upload", files={"file": (name, data, content_type)}, headers=headers
+    )
+
+
+VALID = [
+    ("photo.png", samples.png(), "image/png", (64, 48)),
+    ("anim.gif", samples.animated_gif(), "image/gif", (32, 32)),
+    ("pic.webp", samples.image("WEBP"), "image/webp", (64, 48)),
+    ("pic.avif", samples.image("AVIF"), "image/avif", (64, 48)),
+    ("favicon.ico", samples.image("ICO", (32, 32)), "image/x-icon", (32, 32)),
+    ("logo.svg", samples.svg(), "image/svg+xml", (10, 10)),
+    ("brochure.pdf", samples.pdf(), "application/pdf", None),
+    ("clip.mp4", samples.mp4(), "video/mp4", None),
+    ("clip.webm", samples.webm(), "video/webm", None),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "mime", "dimensions"), VALID)
+async def test_every_allowed_kind_uploads_and_serves(
+    client: httpx.AsyncClient,
+    ada: dict[str, str],
+    name: str,
+    data: bytes,
+    mime: str,
+    dimensions: tuple[int, int] | None,
+) -> None:
+    # The client's claim is ignored in favour of the bytes (octet-stream is no claim).
+    response = await upload(client, ada, data, name)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["content_type"] == mime and body["size"] == len(data)
+    assert body["sha256"] == hashlib.sha256(data).hexdigest()
+    assert body["label"] == name
+    assert body["url"] == f"/assets/{body['sha256']}.{body['url'].rsplit('.', 1)[1]}"
+    if dimensions:
+        assert (body["width"], body["height"]) == dimensions
+    served = await client.get(body["url"])
+    assert served.status_code == 200 and served.content == data
+    assert served.headers["content-type"] == mime
+    assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    if mime in ("image/svg+xml", "application/pdf"):
+        csp = served.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "sandbox" in csp and "script" not in csp
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "claimed"), samples.HOSTILE, ids=[h[0] for h in samples.HOSTILE]
+)
+async def test_hostile_files_are_refused(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str], name: str, data: bytes, claimed: str
+) -> None:
+    response = await upload(client, ada, data, f"{name}.bin", claimed)
+    error = assert_error(response, 415)
+    assert error["code"] in (
+        "unsupported_file_type",
+        "file_type_mismatch",
+        "unsafe_file",
+        "image_dimensions_too_large",
+        "corrupt_file",
+    )
+    # Nothing was kept: no record, no stored bytes, no spool file left behind.
+    assert (await client.get("/files", headers=ada)).json()["items"] == []
+    files_dir = app.components.settings.files_dir
+    assert not [p for p in files_dir.rglob("*") if p.is_file()]
+    assert not list(app.components.settings.spool_dir.iterdir())
+
+
+async def test_jpeg_metadata_is_stripped(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+    original = samples.jpeg_with_gps()
+    assert b"SpyCam" in original and b"secret comment" in original
+    body = (await upload(client, ada, original, "holiday.jpg", "image/jpeg")).json()
+    stored = (await client.get(body["url"])).content
+    assert b"SpyCam" not in stored and b"secret comment" not in stored and b"Exif" not in stored
+    with Image.open(io.BytesIO(stored)) as picture:
+        assert picture.size == (80, 60)
+        assert not picture.getexif()
+    assert body["sha256"] == hashlib.sha256(stored).hexdigest() and body["size"] == len(stored)
+
+
+async def test_file_name_is_a_label_only(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    body = (
+        await upload(client, ada, samples.png(), "../../etc/passwd\x00.png", "image/png")
+    ).json()
+    label = body["label"]
+    assert label.startswith("passwd") and "/" not in label and ".." not in label
+    assert "passwd" not in body["url"]
+    stored = [p.name for p in app.components.settings.files_dir.rglob("*") if p.is_file()]
+    assert stored == [f"{body['sha256']}.png"]
+
+
+async def test_same_bytes_twice_are_stored_once(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    first = (await upload(client, ada, samples.png(), "a.png")).json()
+    again = (await upload(client, ada, samples.png(), "b.png")).json()
+    assert again["id"] == first["id"]
+    other = (await upload(client, bob, samples.png(), "c.png")).json()
+    assert other["id"] != first["id"] and other["url"] == first["url"]
+    stored = [p for p in app.components.settings.files_dir.rglob("*") if p.is_file()]
+    assert len(stored) == 1
+
+
+async def test_oversized_upload_is_cut_off_early(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    limit = app.components.settings.max_upload_bytes
+    chunk = 64 * 1024
+    sent = 0
+    boundary = "lfboundary"
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+            "Content-Type: video/mp4\r\n\r\n"
+        ).encode() + samples.mp4()[:64]
+        for _ in range(3 * limit // chunk):
+            sent += chunk
+            yield b"\x00" * chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = await client.post(
+        "/files/upload",
+        content=body(),
+        headers={**ada, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    error = assert_error(response, 413)
+    assert error["code"] in ("file_too_large", "payload_too_large")
+    # The server stopped reading soon after the limit, not at the end of the body.
+    assert sent < limit + 4 * chunk, (sent, limit)
+
+
+async def test_declared_oversized_upload_is_refused_before_reading(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    limit = app.components.settings.max_upload_bytes
+    response = await client.post(
+        "/files/upload",
+        content=b"x" * 100,
+        headers={
+            **ada,
+            "Content-Type": "multipart/form-data; boundary=x",
+            "Content-Length": str(limit * 2),
+        },
+    )
+    assert_error(response, 413, "payload_too_large")
+
+
+async def test_quota_has_its_own_413(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    app.components.settings.storage_quota_bytes = len(samples.png()) + 100
+    assert (await upload(client, ada, samples.png(), "a.png")).status_code == 201
+    response = await upload(client, ada, samples.png((65, 48)), "b.png")
+    error = assert_error(response, 413, "storage_quota_exceeded")
+    assert error["details"]["quota"] == len(samples.png()) + 100
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "code"),
+    [
+        (b"{}", {"Content-Type": "application/json"}, "expected_multipart"),
+        (
+            b'--x\r\nContent-Disposition: form-data; name="other"\r\n\r\nv\r\n--x--\r\n',
+            {"Content-Type": "multipart/form-data; boundary=x"},
+            "no_file",
+        ),
+        (
+            b"--x\r\nContent-Disposition: form-data; "
+            b'name="file"; filename="e.png"\r\n\r\n\r\n--x--\r\n',
+            {"Content-Type": "multipart/form-data; boundary=x"},
+            "no_file",
+        ),
+        (b"garbage without boundaries", {"Content-Type": "multipart/form-data; boundary=x"}, None),
+    ],
+)
+async def test_malformed_uploads_are_4xx(
+    client: httpx.AsyncClient,
+    ada: dict[str, str],
+    content: bytes,
+    headers: dict[str, str],
+    code: str | None,
+) -> None:
+    response = await client.post("/files/upload", content=content, headers={**ada, **headers})
+    assert 400 <= response.status_code < 500, response.text
+    if code:
+        assert response.json()["error"]["code"] == code
+
+
+async def test_upload_needs_a_user(client: httpx.AsyncClient) -> None:
+    response = await upload(client, {}, samples.png())
+    assert_error(response, 401)
+
+
+async def test_list_get_filter_and_paginate(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    ids = []
+    for width in range(10, 15):
+        ids.append(
+            (await upload(client, ada, samples.png((width, 10)), f"{width}.png")).json()["id"]
+        )
+    pdf_id = (await upload(client, ada, samples.pdf(), "doc.pdf")).json()["id"]
+    await upload(client, bob, samples.png((99, 10)))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 4, **({"cursor": cursor} if cursor else {})}
+        body = (await client.get("/files", params=params, headers=ada)).json()
+        seen += [f["id"] for f in body["items"]]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [pdf_id, *reversed(ids)]
+    documents = (await client.get("/files", params={"category": "document"}, headers=ada)).json()
+    assert [f["id"] for f in documents["items"]] == [pdf_id]
+    one = (await client.get(f"/files/{ids[0]}", headers=ada)).json()
+    assert one["width"] == 10
+    assert_error(await client.get(f"/files/{ids[0]}", headers=bob), 404, "file_not_found")
+    assert_error(await client.delete(f"/files/{ids[0]}", headers=bob), 404, "file_not_found")
+    assert_error(await client.get("/files", params={"category": "exe"}, headers=ada), 422)
+
+
+async def test_delete_removes_bytes_unless_someone_else_has_them(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    mine = (await upload(client, ada, samples.png())).json()
+    theirs = (await upload(client, bob, samples.png())).json()
+    assert (await client.delete(f"/files/{mine['id']}", headers=ada)).status_code == 204
+    assert (await client.get(mine["url"])).status_code == 200  # Bob still has these bytes
+    assert (await client.delete(f"/files/{theirs['id']}", headers=bob)).status_code == 204
+    assert (await client.get(theirs["url"])).status_code == 404
+
+
+async def test_file_on_a_live_page_cannot_be_deleted(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    file = (await upload(client, ada, samples.png())).json()
+    page = (
+        await client.post("/landing-pages", json={"title": "Shop", "slug": "shop"}, headers=ada)
+    ).json()
+    url = f"/landing-pages/{page['id']}"
+    block = {"type": "image", "url": file["url"], "alt": "Product"}
+    await client.put(f"{url}/content", json={"blocks": [block]}, headers=ada)
+    await client.post(f"{url}/publish", headers=ada)
+    refused = await client.delete(f"/files/{file['id']}", headers=ada)
+    error = assert_error(refused, 409, "file_in_use")
+    assert "/shop" in error["message"] and error["details"]["pages"][0]["slug"] == "shop"
+    assert (await client.get(file["url"])).status_code == 200
+    # Republished without the image, it can go.
+    await client.put(f"{url}/content", json={"blocks": []}, headers=ada)
+    await client.post(f"{url}/publish", headers=ada)
+    assert (await client.delete(f"/files/{file['id']}", headers=ada)).status_code == 204
+    assert (await client.get(file["url"])).status_code == 404
+
+
+async def test_asset_conditional_range_and_head(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    data = samples.pdf()
+    file = (await upload(client, ada, data, "doc.pdf")).json()
+    full = await client.get(file["url"])
+    etag = full.headers["etag"]
+    assert etag.startswith('"') and full.headers["accept-ranges"] == "bytes"
+    assert (await client.get(file["url"], headers={"If-None-Match": etag})).status_code == 304
+
+    part = await client.get(file["url"], headers={"Range": "bytes=5-14"})
+    assert part.status_code == 206 and part.content == data[5:15]
+    assert part.headers["content-range"] == f"bytes 5-14/{len(data)}"
+    tail = await client.get(file["url"], headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == data[-10:]
+    open_ended = await client.get(file["url"], headers={"Range": f"bytes={len(data) - 3}-"})
+    assert open_ended.content == data[-3:]
+    unsatisfiable = await client.get(file["url"], headers={"Range": f"bytes={len(data)}-"})
+    assert unsatisfiable.status_code == 416
+    assert unsatisfiable.headers["content-range"] == f"bytes */{len(data)}"
+    several = await client.get(file["url"], headers={"Range": "bytes=0-1,5-6"})
+    assert several.status_code == 200 and several.content == data
+
+    head = await client.head(file["url"])
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(data))
+
+
+async def test_large_asset_streams_in_full_and_by_range(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    media = bytes(range(256)) * 4096  # 1 MiB: above the in-memory size
+    data = samples.mp4(media)
+    file = (await upload(client, ada, data, "clip.mp4")).json()
+    assert (await client.get(file["url"])).content == data
+    middle = await client.get(file["url"], headers={"Range": "bytes=500000-700000"})
+    assert middle.status_code == 206 and middle.content == data[500000:700001]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/assets/nope",
+        "/assets/" + "0" * 64 + ".png",
+        "/assets/../secret.key",
+        "/assets/" + "A" * 64 + ".png",
+    ],
+)
+async def test_unknown_assets_are_404(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 404
