@@ -30,7 +30,7 @@ from landform.files.assets import PREFIX as ASSET_PREFIX
 from landform.files.assets import AssetCache, Assets
 from landform.files.routes import router as files_router
 from landform.files.service import FileService
-from landform.files.storage import LocalStorage
+from landform.files.storage import make_storage
 from landform.ops.routes import router as ops_router
 from landform.pages import repository as page_repo
 from landform.pages.blocks import BLOCK_TYPES
@@ -70,7 +70,7 @@ class Components:
             else OutboxMailer(self.db, self.clock)
         )
         self.templates = TemplateCatalogue.load()
-        self.storage = LocalStorage(settings.files_dir)
+        self.storage = make_storage(settings)
         self.files = FileService(
             self.db, self.storage, settings, self.clock, on_public_change=self._forget
         )

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
 
     # Files
     storage_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_region: str = ""
+    s3_asset_delivery: Literal["proxy", "redirect"] = "proxy"
+    s3_signed_url_ttl: int = 3600
     max_upload_bytes: int = 10 * 1024 * 1024
     storage_quota_bytes: int = 1024 * 1024 * 1024
     max_image_pixels: int = 40_000_000

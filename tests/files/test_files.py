@@ -13,6 +13,7 @@ from PIL import Image
 
 from tests.conftest import assert_error, signed_in
 from tests.files import samples
+from tests.files.conftest import stored_objects
 
 
 @pytest.fixture
@@ -96,8 +97,7 @@ async def test_hostile_files_are_refused(
     )
     # Nothing was kept: no record, no stored bytes, no spool file left behind.
     assert (await client.get("/files", headers=ada)).json()["items"] == []
-    files_dir = app.components.settings.files_dir
-    assert not [p for p in files_dir.rglob("*") if p.is_file()]
+    assert stored_objects(app) == []
     assert not list(app.components.settings.spool_dir.iterdir())
 
 
@@ -122,8 +122,7 @@ async def test_file_name_is_a_label_only(
     label = body["label"]
     assert label.startswith("passwd") and "/" not in label and ".." not in label
     assert "passwd" not in body["url"]
-    stored = [p.name for p in app.components.settings.files_dir.rglob("*") if p.is_file()]
-    assert stored == [f"{body['sha256']}.png"]
+    assert stored_objects(app) == [f"{body['sha256']}.png"]
 
 
 async def test_same_bytes_twice_are_stored_once(
@@ -134,8 +133,7 @@ async def test_same_bytes_twice_are_stored_once(
     assert again["id"] == first["id"]
     other = (await upload(client, bob, samples.png(), "c.png")).json()
     assert other["id"] != first["id"] and other["url"] == first["url"]
-    stored = [p for p in app.components.settings.files_dir.rglob("*") if p.is_file()]
-    assert len(stored) == 1
+    assert len(stored_objects(app)) == 1
 
 
 async def test_oversized_upload_is_cut_off_early(
@@ -343,3 +341,29 @@ async def test_large_asset_streams_in_full_and_by_range(
 async def test_unknown_assets_are_404(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 404
+
+
+async def test_s3_redirect_delivery_sends_visitors_to_a_signed_url(
+    settings: Any, s3_endpoint: str
+) -> None:
+    if not settings.storage_url:
+        pytest.skip("redirect delivery is an S3 setting")
+    from asgi_lifespan import LifespanManager
+
+    from landform.app import create_app
+    from tests.conftest import signed_in as sign_in
+
+    app = create_app(settings.model_copy(update={"s3_asset_delivery": "redirect"}))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            headers = await sign_in(client, app, "ada@example.com")
+            data = samples.png()
+            file = (await upload(client, headers, data, "a.png")).json()
+            response = await client.get(file["url"])
+            assert response.status_code == 307
+            location = response.headers["location"]
+            assert location.startswith(s3_endpoint) and "Signature" in location
+            async with httpx.AsyncClient() as outside:  # a visitor following the redirect
+                assert (await outside.get(location)).content == data
+            assert (await client.get("/assets/" + "0" * 64 + ".png")).status_code == 404

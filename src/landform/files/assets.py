@@ -160,6 +160,22 @@ class Assets:
             await send({"type": "http.response.body", "body": b""})
             return
 
+        redirect = self.storage.signed_url(key)
+        if redirect is not None:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 307,
+                    "headers": [
+                        (b"location", redirect.encode()),
+                        (b"cache-control", b"private, max-age=300"),
+                        (b"content-length", b"0"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+
         start, end, status = 0, meta.size, 200
         if range_header is not None:
             wanted = parse_range(range_header.decode("latin-1"), meta.size)

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
+from landform.settings import Settings
+
 KEY_PATTERN = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{2,5}$")
 
 
@@ -38,6 +40,19 @@ class Storage(Protocol):
     def local_path(self, key: str) -> Path | None:
         """A path the server can send from directly (zero-copy), if there is one."""
 
+    def signed_url(self, key: str) -> str | None:
+        """A URL to redirect visitors to instead of sending the bytes, if any."""
+
+
+def make_storage(settings: Settings) -> Storage:
+    if settings.storage_url.startswith("s3://"):
+        from landform.files.s3 import S3Storage
+
+        return S3Storage(settings)
+    if settings.storage_url:
+        raise ValueError("LANDFORM_STORAGE_URL must be empty (local folder) or s3://bucket/prefix")
+    return LocalStorage(settings.files_dir)
+
 
 class LocalStorage:
     CHUNK = 256 * 1024
@@ -52,6 +67,9 @@ class LocalStorage:
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def signed_url(self, key: str) -> str | None:
+        return None
 
     async def put(self, key: str, source: Path, content_type: str) -> None:
         target = self._path(key)
