@@ -587,3 +587,34 @@ async def test_blocks_schema_and_templates(client: httpx.AsyncClient) -> None:
     preview = await client.get(templates[0]["preview_url"])
     assert preview.status_code == 200 and "<!doctype html>" in preview.text.lower()
     assert_error(await client.get("/templates/nope"), 404, "template_not_found")
+
+
+async def test_nul_characters_are_refused_everywhere(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """PostgreSQL cannot store NUL in text or JSON: it must be a 422, not a crash."""
+    page = await create(client, ada)
+    attempts = [
+        ("POST", "/landing-pages", {"title": "a\x00b"}),
+        ("PUT", f"/landing-pages/{page['id']}", {"seo": {"meta_title": "x\x00"}}),
+        ("PUT", f"/landing-pages/{page['id']}/content", {"blocks": [{**HERO, "headline": "\x00"}]}),
+        (
+            "PUT",
+            f"/landing-pages/{page['id']}/content",
+            {
+                "blocks": [
+                    {
+                        "type": "pricing",
+                        "plans": [{"name": "P", "price": "1", "features": ["a\x00"]}],
+                    }
+                ]
+            },
+        ),
+        ("POST", "/auth/api-keys", {"name": "key\x00"}),
+        ("POST", "/auth/login", {"email": "a\x00@example.com", "password": "x"}),
+    ]
+    for method, path, body in attempts:
+        response = await client.request(method, path, json=body, headers=ada)
+        assert_error(response, 422)
+    assert_error(await client.get("/landing-pages", params={"q": "a\x00"}, headers=ada), 422)
+    assert (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()["version"] == 1

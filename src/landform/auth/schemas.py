@@ -5,9 +5,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from landform.core.schemas import InputModel
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+class _In(InputModel):
+    pass
 
 
 class RegisterIn(_In):

@@ -14,14 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     TypeAdapter,
     model_validator,
 )
 
+from landform.core.schemas import InputModel
 from landform.pages.sanitize import clean_raw_html, clean_rich_text
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -73,8 +72,8 @@ BlockId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$")]
 HexColor = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Model(InputModel):
+    pass
 
 
 class _Block(_Model):

@@ -96,7 +96,9 @@ async def list_pages(
     principal: PrincipalDep,
     service: PageServiceDep,
     status: Literal["draft", "published"] | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="Search in titles")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=r"^[^\x00]*$", description="Search in titles")
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> PageList:

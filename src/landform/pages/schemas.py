@@ -4,16 +4,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
+from landform.core.schemas import InputModel
 from landform.pages.blocks import Block, ImageUrl, Theme, Url
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 SlugIn = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _In(InputModel):
+    pass
 
 
 class Seo(_In):
