@@ -910,7 +910,11 @@ def build_section(
             f"`gzip_static on` and the same headers. "
             f"wrk `-t{args.threads} -c{args.connections} -d{args.duration:g}s --latency`, "
             f"{args.warmup:g}s warm-up each, runs alternating nginx/Landform, "
-            f"median of {args.repeats} runs.",
+            f"median of {args.repeats} runs. wrk, nginx and Landform share the machine's "
+            f"cores and one session: with the kernel's autogroup scheduling, a server "
+            f"started in a session of its own is held to one core's share against wrk "
+            f"(Landform measured ~23k req/s that way against ~35k here), so neither "
+            f"server gets one.",
             "",
             "| Encoding | Server | req/s | p50 ms | p90 ms | p99 ms | errors / non-2xx |",
             "|---|---|---:|---:|---:|---:|---:|",
