@@ -114,6 +114,18 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+@pytest.fixture
+async def ada(client: httpx.AsyncClient, app: Any) -> dict[str, str]:
+    """Headers of a signed-in, verified user."""
+    return await signed_in(client, app, "ada@example.com")
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient, app: Any) -> dict[str, str]:
+    """Headers of a second signed-in, verified user."""
+    return await signed_in(client, app, "bob@example.com")
+
+
 # Helpers used across test modules
 
 

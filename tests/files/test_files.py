@@ -11,19 +11,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import assert_error, signed_in
+from tests.conftest import assert_error
 from tests.files import samples
 from tests.files.conftest import stored_objects
-
-
-@pytest.fixture
-async def ada(client: httpx.AsyncClient, app: Any) -> dict[str, str]:
-    return await signed_in(client, app, "ada@example.com")
-
-
-@pytest.fixture
-async def bob(client: httpx.AsyncClient, app: Any) -> dict[str, str]:
-    return await signed_in(client, app, "bob@example.com")
 
 
 async def upload(

@@ -12,16 +12,6 @@ import pytest
 from tests.conftest import assert_error, signed_in
 
 
-@pytest.fixture
-async def ada(client: httpx.AsyncClient, app: Any) -> dict[str, str]:
-    return await signed_in(client, app, "ada@example.com")
-
-
-@pytest.fixture
-async def bob(client: httpx.AsyncClient, app: Any) -> dict[str, str]:
-    return await signed_in(client, app, "bob@example.com")
-
-
 async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
     body.setdefault("title", "Launch week")
     response = await client.post("/landing-pages", json=body, headers=headers)

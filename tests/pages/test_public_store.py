@@ -10,11 +10,11 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from landform.app import create_app
+from landform.core.conditional import etag_matches
 from landform.pages.public import (
     CachePolicy,
     PublicPageStore,
     _accepted,
-    _etag_matches,
     build_public_page,
 )
 from landform.settings import Settings
@@ -85,11 +85,11 @@ def test_accept_encoding_negotiation(header: bytes, expected: tuple[bool, bool])
 
 def test_if_none_match_forms() -> None:
     etag = b'"abc"'
-    assert _etag_matches(b'"abc"', etag)
-    assert _etag_matches(b'W/"abc"', etag)
-    assert _etag_matches(b'"x", "abc"', etag)
-    assert _etag_matches(b"*", etag)
-    assert not _etag_matches(b'"abcd"', etag)
+    assert etag_matches(b'"abc"', etag)
+    assert etag_matches(b'W/"abc"', etag)
+    assert etag_matches(b'"x", "abc"', etag)
+    assert etag_matches(b"*", etag)
+    assert not etag_matches(b'"abcd"', etag)
 
 
 async def test_pages_beyond_the_budget_are_served_from_the_database(

@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from landform.core.errors import ValidationFailed
 
@@ -38,6 +38,22 @@ def decode_cursor(cursor: str | None) -> uuid.UUID | None:
             code="invalid_cursor",
             details=[{"path": "cursor", "message": "invalid cursor"}],
         ) from exc
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+R = TypeVar("R", bound=HasId)
+
+
+def page_of(rows: list[R], size: int) -> Page[R]:
+    """A page from rows fetched with ``limit=size + 1`` (the extra row says
+    whether another page follows)."""
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(items=rows, next_cursor=encode_cursor(rows[-1].id) if more else None)
 
 
 def clamp_limit(limit: int | None) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from landform.core.conditional import etag_matches
 from landform.files.kinds import BY_EXTENSION
 from landform.files.storage import KEY_PATTERN, Storage
 
@@ -152,10 +153,7 @@ class Assets:
                 if_none_match = value
             elif name == b"range":
                 range_header = value
-        if if_none_match is not None and (
-            if_none_match.strip() == b"*"
-            or meta.etag in (tag.strip().removeprefix(b"W/") for tag in if_none_match.split(b","))
-        ):
+        if if_none_match is not None and etag_matches(if_none_match, meta.etag):
             await send({"type": "http.response.start", "status": 304, "headers": meta.headers})
             await send({"type": "http.response.body", "body": b""})
             return

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from landform.core.clock import Clock
 from landform.core.db import Database
-from landform.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
 from landform.files import repository as repo
 from landform.files.errors import (
     BadUpload,
@@ -204,9 +204,7 @@ class FileService:
             rows = await repo.list_owned(
                 session, owner, category=category, before_id=decode_cursor(cursor), limit=size + 1
             )
-        more = len(rows) > size
-        rows = rows[:size]
-        return Page(items=rows, next_cursor=encode_cursor(rows[-1].id) if more else None)
+        return page_of(rows, size)
 
     async def delete(self, owner: uuid.UUID, file_id: uuid.UUID) -> None:
         """Delete a file, unless a live published page shows it (409 naming

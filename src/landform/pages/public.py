@@ -21,6 +21,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from landform.core.conditional import etag_matches
 from landform.pages.render import NOT_FOUND_CSP
 from landform.pages.slugs import RESERVED, SLUG_PATTERN
 
@@ -180,15 +181,6 @@ def _accepted(accept_encoding: bytes) -> tuple[bool, bool]:
     return br, gz
 
 
-def _etag_matches(if_none_match: bytes, etag: bytes) -> bool:
-    if if_none_match.strip() == b"*":
-        return True
-    for candidate in if_none_match.split(b","):
-        if candidate.strip().removeprefix(b"W/") == etag:
-            return True
-    return False
-
-
 class PublicPages:
     """ASGI layer: serves ``/{slug}`` itself and passes everything else on."""
 
@@ -256,7 +248,7 @@ class PublicPages:
                 accept = value
             elif name == b"if-none-match":
                 if_none_match = value
-        if if_none_match is not None and _etag_matches(if_none_match, page.etag):
+        if if_none_match is not None and etag_matches(if_none_match, page.etag):
             await send({"type": "http.response.start", "status": 304, "headers": page.not_modified})
             await send({"type": "http.response.body", "body": b""})
             return

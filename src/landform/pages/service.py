@@ -22,7 +22,7 @@ from landform.auth.errors import EmailNotVerified
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.ids import new_id
-from landform.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
 from landform.files.models import VersionAsset
 from landform.pages import repository as repo
 from landform.pages.blocks import BLOCK_TYPES, PageContent
@@ -144,9 +144,7 @@ class PageService:
             rows = await repo.list_owned(
                 session, owner, status=status, search=search, before_id=before, limit=size + 1
             )
-        more = len(rows) > size
-        rows = rows[:size]
-        return Page(items=rows, next_cursor=encode_cursor(rows[-1].id) if more else None)
+        return page_of(rows, size)
 
     async def versions(self, owner: uuid.UUID, page_id: uuid.UUID) -> tuple[LandingPage, list[Any]]:
         async with self.db.read(actor=owner) as session:
