@@ -28,9 +28,11 @@ from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.pins import RedisReadPins
 from landform.files.assets import PREFIX as ASSET_PREFIX
 from landform.files.assets import AssetCache, Assets
+from landform.files.models import StoredFile
 from landform.files.routes import router as files_router
 from landform.files.service import FileService
 from landform.files.storage import make_storage
+from landform.files.variants import RESIZABLE, WIDTHS, VariantMaker
 from landform.ops.routes import router as ops_router
 from landform.pages import repository as page_repo
 from landform.pages.blocks import BLOCK_TYPES
@@ -71,8 +73,14 @@ class Components:
         )
         self.templates = TemplateCatalogue.load()
         self.storage = make_storage(settings)
+        self.variants = VariantMaker(self.db, self.storage, settings.spool_dir)
         self.files = FileService(
-            self.db, self.storage, settings, self.clock, on_public_change=self._forget
+            self.db,
+            self.storage,
+            settings,
+            self.clock,
+            on_public_change=self._forget,
+            on_stored=self._new_file,
         )
         self.assets = AssetCache(budget_bytes=32 * 1024 * 1024, small_file_bytes=256 * 1024)
         self.store = PublicPageStore(settings.page_store_bytes)
@@ -92,6 +100,10 @@ class Components:
             prune=self._prune_changes,
             interval=settings.page_change_poll_interval,
         )
+
+    def _new_file(self, record: StoredFile) -> None:
+        if record.content_type in RESIZABLE and (record.width or 0) > WIDTHS[0]:
+            self.variants.enqueue(record.storage_key)
 
     def _forget(self, key: str) -> None:
         """Drop what this process holds for a changed slug or deleted asset."""
@@ -139,8 +151,10 @@ class Components:
         if self.settings.should_migrate_on_start:
             await self.migrate()
         await self.follower.start()
+        await self.variants.start()
 
     async def stop(self) -> None:
+        await self.variants.stop()
         await self.follower.stop()
         await self.db.dispose()
         if self.redis is not None:

@@ -80,7 +80,7 @@ def asset_headers(key: str) -> list[tuple[bytes, bytes]]:
     mime = kind.mime if kind else "application/octet-stream"
     headers = [
         (b"content-type", mime.encode()),
-        (b"etag", b'"' + key[:40].encode() + b'"'),
+        (b"etag", b'"' + key.encode() + b'"'),
         (b"cache-control", IMMUTABLE),
         (b"accept-ranges", b"bytes"),
         (b"x-content-type-options", b"nosniff"),

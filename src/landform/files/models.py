@@ -47,3 +47,17 @@ class VersionAsset(Base):
         Uuid, ForeignKey("page_versions.id", ondelete="CASCADE"), primary_key=True
     )
     storage_key: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)
+
+
+class AssetVariant(Base):
+    """A resized copy of a raster original (same content address plus width),
+    made in the background for responsive images."""
+
+    __tablename__ = "asset_variants"
+
+    source_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(100), primary_key=True)
+    storage_key: Mapped[str] = mapped_column(String(100))
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from landform.files.models import StoredFile, VersionAsset
+from landform.files.models import AssetVariant, StoredFile, VersionAsset
 from landform.pages.models import LandingPage, PageVersion
 
 
@@ -77,3 +77,42 @@ async def live_pages_showing(
 
 async def delete_file(session: AsyncSession, file_id: uuid.UUID) -> None:
     await session.execute(delete(StoredFile).where(StoredFile.id == file_id))
+
+
+async def image_facts(
+    session: AsyncSession, keys: set[str]
+) -> dict[str, tuple[int, int, list[tuple[str, int, str]]]]:
+    """For these storage keys: (width, height, [(variant key, width, type)])."""
+    if not keys:
+        return {}
+    sizes = await session.execute(
+        select(StoredFile.storage_key, StoredFile.width, StoredFile.height)
+        .where(StoredFile.storage_key.in_(keys), StoredFile.width.is_not(None))
+        .distinct()
+    )
+    facts: dict[str, tuple[int, int, list[tuple[str, int, str]]]] = {
+        key: (int(width or 0), int(height or 0), []) for key, width, height in sizes.all()
+    }
+    variants = await session.execute(
+        select(
+            AssetVariant.source_key,
+            AssetVariant.storage_key,
+            AssetVariant.width,
+            AssetVariant.content_type,
+        )
+        .where(AssetVariant.source_key.in_(list(facts)))
+        .order_by(AssetVariant.width)
+    )
+    for source, key, width, mime in variants.all():
+        facts[source][2].append((key, int(width), mime))
+    return facts
+
+
+async def take_variants(session: AsyncSession, source_key: str) -> list[str]:
+    """Forget an original's variants; their storage keys, to delete the bytes."""
+    keys = await session.scalars(
+        select(AssetVariant.storage_key).where(AssetVariant.source_key == source_key)
+    )
+    taken = list(keys.all())
+    await session.execute(delete(AssetVariant).where(AssetVariant.source_key == source_key))
+    return taken

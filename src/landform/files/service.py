@@ -123,6 +123,7 @@ class FileService:
         settings: Settings,
         clock: Clock,
         on_public_change: Callable[[str], None] | None = None,
+        on_stored: Callable[[StoredFile], None] | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -131,6 +132,8 @@ class FileService:
         # Told the asset URL whose bytes went, so this process forgets them at
         # once (other processes learn it from the change log).
         self.on_public_change = on_public_change or (lambda _url: None)
+        # Told of every newly stored file (to make its image variants).
+        self.on_stored = on_stored or (lambda _file: None)
 
     def begin_upload(self) -> UploadSession:
         return UploadSession(Upload(self.settings.spool_dir, self.settings.max_upload_bytes))
@@ -182,6 +185,7 @@ class FileService:
             if existing is None:
                 raise
             return existing
+        self.on_stored(record)
         return record
 
     async def get(self, owner: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
@@ -225,12 +229,15 @@ class FileService:
             shared = await repo.others_using_key(session, record.storage_key, record.id)
             await repo.delete_file(session, record.id)
             key = record.storage_key
+            gone: list[str] = []
             if not shared:
+                gone = [key, *await repo.take_variants(session, key)]
                 # Every worker drops what it holds of these bytes.
-                record_public_change(session, asset_url(key), self.clock.now())
-        if not shared:
-            await self.storage.delete(key)
-            self.on_public_change(asset_url(key))
+                for each in gone:
+                    record_public_change(session, asset_url(each), self.clock.now())
+        for each in gone:
+            await self.storage.delete(each)
+            self.on_public_change(asset_url(each))
 
 
 class UploadSession:

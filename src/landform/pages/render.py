@@ -19,8 +19,8 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,27 @@ class Seo:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageSource:
+    url: str
+    width: int
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What is known of an uploaded image a page shows: its size (so the
+    browser reserves the space) and its resized variants (for srcset)."""
+
+    width: int
+    height: int
+    variants: tuple[ImageSource, ...] = ()
+
+    def srcset(self, content_type: str, original: str) -> str:
+        widths = [f"{v.url} {v.width}w" for v in self.variants if v.content_type == content_type]
+        return ", ".join([*widths, f"{original} {self.width}w"]) if widths else ""
+
+
+@dataclass(frozen=True, slots=True)
 class RenderInput:
     page_id: str  # the landing page's id, as the beacon reports it
     slug: str
@@ -56,6 +77,8 @@ class RenderInput:
     seo: Seo
     content: PageContent
     public_url: str  # e.g. "https://pages.example.com" (no trailing slash)
+    # Uploaded images the page shows, by their /assets/ URL.
+    images: Mapping[str, ImageInfo] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +320,7 @@ def render_page(page: RenderInput) -> RenderedPage:
         h1_hero=first_hero,
         h1_fallback=first_hero is None and not has_h1,
         header_cta=header_cta,
+        images=page.images,
     )
     return RenderedPage(html=html, csp=_csp(style_hash, script_hash, frame_origins))
 

@@ -23,6 +23,7 @@ from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.ids import new_id
 from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
+from landform.files import repository as file_repo
 from landform.files.models import VersionAsset
 from landform.pages import repository as repo
 from landform.pages.blocks import BLOCK_TYPES, PageContent
@@ -36,7 +37,7 @@ from landform.pages.errors import (
     VersionNotFound,
 )
 from landform.pages.models import LandingPage, PageVersion
-from landform.pages.render import RenderInput, render_page
+from landform.pages.render import ImageInfo, ImageSource, RenderInput, render_page
 from landform.pages.render import Seo as RenderSeo
 from landform.pages.schemas import ContentUpdate, PageCreate, PageUpdate, Seo
 from landform.pages.slugs import RESERVED, slug_problem, slugify
@@ -76,6 +77,7 @@ def render_version(
     seo: dict[str, Any],
     content: dict[str, Any],
     public_url: str,
+    images: dict[str, ImageInfo] | None = None,
 ) -> Rendered:
     """Render a page to its final bytes: HTML, gzip and brotli, strong ETag."""
     parsed = PageContent.model_validate(content)
@@ -88,6 +90,7 @@ def render_version(
             seo=RenderSeo(**seo_model.model_dump()),
             content=parsed,
             public_url=public_url.rstrip("/"),
+            images=images or {},
         )
     )
     html = page.html.encode("utf-8")
@@ -275,7 +278,19 @@ class PageService:
         _check_expected(draft, expected)
         if not verified:
             raise EmailNotVerified("verify your email address before publishing")
-        rendered = await self._render(draft.id, draft.slug, draft.title, draft.seo, draft.content)
+        async with self.db.read_primary() as session:
+            facts = await file_repo.image_facts(session, assets_shown(draft.content, draft.seo))
+        images = {
+            f"/assets/{key}": ImageInfo(
+                width,
+                height,
+                tuple(ImageSource(f"/assets/{v}", w, mime) for v, w, mime in variants),
+            )
+            for key, (width, height, variants) in facts.items()
+        }
+        rendered = await self._render(
+            draft.id, draft.slug, draft.title, draft.seo, draft.content, images
+        )
         now = self.clock.now()
         async with self.db.write(actor=owner) as session:
             page = await self._writable(session, owner, page_id, None)
@@ -370,8 +385,9 @@ class PageService:
         title: str,
         seo: dict[str, Any],
         content: dict[str, Any],
+        images: dict[str, ImageInfo],
     ) -> Rendered:
-        args = (page_id, slug, title, seo, content, self.public_url)
+        args = (page_id, slug, title, seo, content, self.public_url, images)
         if len(str(content)) > _OFFLOAD_BYTES:
             return await asyncio.to_thread(render_version, *args)
         return render_version(*args)

@@ -1,0 +1,104 @@
+"""Responsive images: variants made in the background, used by published pages."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from tests.files import samples
+from tests.files.conftest import stored_objects
+
+
+async def upload(client: httpx.AsyncClient, headers: dict[str, str], data: bytes) -> dict[str, Any]:
+    response = await client.post(
+        "/files/upload", files={"file": ("photo.png", data, "image/png")}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def settled(app: Any) -> None:
+    await asyncio.wait_for(app.components.variants.idle.wait(), timeout=60)
+
+
+async def test_variants_at_smaller_widths_never_upscaled(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    file = await upload(client, ada, samples.png((1200, 600)))
+    await settled(app)
+    sha = file["sha256"]
+    objects = stored_objects(app)
+    widths = sorted({int(name.split("-w")[1].split(".")[0]) for name in objects if "-w" in name})
+    assert widths == [320, 640, 1024]  # 1600 would be an upscale
+    for width in widths:
+        served = await client.get(f"/assets/{sha}-w{width}.webp")
+        assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+        with Image.open(io.BytesIO(served.content)) as picture:
+            assert picture.size == (width, width // 2)
+    # A small image gets none.
+    await upload(client, ada, samples.png((200, 100)))
+    await settled(app)
+    assert len([n for n in stored_objects(app) if "-w" in n]) == len(
+        [n for n in objects if "-w" in n]
+    )
+
+
+async def test_published_page_uses_picture_srcset_and_dimensions(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    file = await upload(client, ada, samples.png((1200, 600)))
+    plain = await upload(client, ada, samples.png((100, 50)))
+    await settled(app)
+    page = (
+        await client.post("/landing-pages", json={"title": "P", "slug": "pics"}, headers=ada)
+    ).json()
+    blocks = [
+        {"type": "hero", "headline": "H", "image_url": file["url"], "image_alt": "Hero"},
+        {"type": "image", "url": file["url"], "alt": "Wide"},
+        {"type": "image", "url": plain["url"], "alt": "Small"},
+    ]
+    await client.put(f"/landing-pages/{page['id']}/content", json={"blocks": blocks}, headers=ada)
+    await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)
+    html = (await client.get("/pics")).text
+    sha = file["sha256"]
+    assert html.count("<picture>") == 2
+    assert f"/assets/{sha}-w320.webp 320w" in html and f"{file['url']} 1200w" in html
+    assert 'type="image/webp"' in html
+    assert f'src="{file["url"]}" alt="Wide" width="1200" height="600" loading="lazy"' in html
+    assert 'alt="Hero" width="1200" height="600" fetchpriority="high"' in html
+    # No variants yet (or ever): the original, still with its dimensions.
+    assert f'src="{plain["url"]}" alt="Small" width="100" height="50" loading="lazy"' in html
+
+
+async def test_missing_variants_are_made_after_a_restart(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    """The queue is in memory; the database is the record. A worker that
+    starts finds originals still without variants and makes them."""
+    maker = app.components.variants
+    await maker.stop()  # as if the worker died with work queued
+    file = await upload(client, ada, samples.png((700, 700)))
+    assert [n for n in stored_objects(app) if "-w" in n] == []
+    assert await maker.missing() == [file["url"].rsplit("/", 1)[1]]
+    await maker.start()  # the next start picks it up
+    await settled(app)
+    assert sorted(n for n in stored_objects(app) if n.endswith(".webp")) == [
+        f"{file['sha256']}-w320.webp",
+        f"{file['sha256']}-w640.webp",
+    ]
+    assert await maker.missing() == []
+
+
+async def test_deleting_the_original_deletes_its_variants(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    file = await upload(client, ada, samples.png((800, 400)))
+    await settled(app)
+    assert any("-w" in n for n in stored_objects(app))
+    assert (await client.delete(f"/files/{file['id']}", headers=ada)).status_code == 204
+    assert stored_objects(app) == []
+    assert (await client.get(f"/assets/{file['sha256']}-w320.webp")).status_code == 404
