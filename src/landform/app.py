@@ -11,7 +11,6 @@ import fcntl
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -21,6 +20,7 @@ from starlette.types import ASGIApp
 from landform import __version__
 from landform.auth.routes import router as auth_router
 from landform.auth.service import AuthService
+from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.http import BodyLimit, install_error_handlers, skip_in_error_paths
@@ -36,7 +36,7 @@ from landform.files.variants import RESIZABLE, WIDTHS, VariantMaker
 from landform.ops.routes import router as ops_router
 from landform.pages import repository as page_repo
 from landform.pages.blocks import BLOCK_TYPES
-from landform.pages.public import CachePolicy, PageChangeFollower, PublicPages, PublicPageStore
+from landform.pages.public import CachePolicy, PublicPages, PublicPageStore
 from landform.pages.render import render_not_found
 from landform.pages.routes import public_router
 from landform.pages.routes import router as pages_router
@@ -92,12 +92,11 @@ class Components:
             settings.public_url,
             on_public_change=self.store.discard,
         )
-        self.follower = PageChangeFollower(
-            self._forget,
-            self.store.clear,
-            last_seq=self._last_change_seq,
-            changes_since=self._changes_since,
-            prune=self._prune_changes,
+        self.follower = ChangeFollower(
+            self.db,
+            self.clock,
+            forget=self._forget,
+            forget_all=self.store.clear,
             interval=settings.page_change_poll_interval,
         )
 
@@ -117,19 +116,6 @@ class Components:
     async def load_published(self, slug: str) -> Any:
         async with self.db.primary.connect() as connection:
             return await page_repo.published_by_slug(connection, slug)
-
-    async def _last_change_seq(self) -> int:
-        async with self.db.write() as session:
-            return await page_repo.last_change_seq(session)
-
-    async def _changes_since(self, seq: int) -> list[tuple[int, str]]:
-        async with self.db.primary.connect() as connection:
-            return await page_repo.changes_since(connection, seq)
-
-    async def _prune_changes(self) -> None:
-        async with self.db.write() as session:
-            keep = timedelta(seconds=PageChangeFollower.KEEP_SECONDS)
-            await page_repo.prune_changes(session, self.clock.now() - keep)
 
     async def migrate(self) -> None:
         """Bring the schema up to date. A file lock keeps the workers of one

@@ -370,3 +370,15 @@ async def test_oversized_streamed_body_without_length_is_413(client: httpx.Async
     )
     assert "content-length" not in response.request.headers
     assert_error(response, 413, "payload_too_large")
+
+
+async def test_api_key_routes_need_a_user(client: httpx.AsyncClient, app: Any) -> None:
+    headers = await signed_in(client, app, "ada@example.com")
+    key_id = (await client.post("/auth/api-keys", json={"name": "k"}, headers=headers)).json()["id"]
+    for method, path, body in (
+        ("POST", "/auth/api-keys", {"name": "x"}),
+        ("GET", "/auth/api-keys", None),
+        ("DELETE", f"/auth/api-keys/{key_id}", None),
+    ):
+        assert_error(await client.request(method, path, json=body), 401)
+    assert len((await client.get("/auth/api-keys", headers=headers)).json()) == 1

@@ -357,3 +357,17 @@ async def test_s3_redirect_delivery_sends_visitors_to_a_signed_url(
             async with httpx.AsyncClient() as outside:  # a visitor following the redirect
                 assert (await outside.get(location)).content == data
             assert (await client.get("/assets/" + "0" * 64 + ".png")).status_code == 404
+
+
+async def test_every_files_route_needs_a_user(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    file = (await upload(client, ada, samples.png())).json()
+    for method, path in (
+        ("GET", "/files"),
+        ("GET", f"/files/{file['id']}"),
+        ("DELETE", f"/files/{file['id']}"),
+    ):
+        assert_error(await client.request(method, path), 401)
+        assert_error(await client.request(method, path, headers={"X-API-Key": "lf_nope"}), 401)
+    assert (await client.get(f"/files/{file['id']}", headers=ada)).status_code == 200

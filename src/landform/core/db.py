@@ -99,10 +99,6 @@ class Database:
             async_sessionmaker(engine, expire_on_commit=False) for engine in self.replicas
         ]
 
-    @property
-    def dialect(self) -> str:
-        return self.primary.dialect.name
-
     async def read_engine_for(self, actor: uuid.UUID | None) -> AsyncEngine:
         """The engine a plain read by ``actor`` goes to."""
         if self._replica_cycle is None:

@@ -15,6 +15,7 @@ from types import TracebackType
 
 from sqlalchemy.exc import IntegrityError
 
+from landform.core.change_log import record_change
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
@@ -32,7 +33,6 @@ from landform.files.inspect import inspect_file
 from landform.files.kinds import ALLOWED, Kind, detect, normalise_mime
 from landform.files.models import StoredFile
 from landform.files.storage import Storage
-from landform.pages.repository import record_public_change
 from landform.settings import Settings
 
 SNIFF_BYTES = 4096
@@ -234,7 +234,7 @@ class FileService:
                 gone = [key, *await repo.take_variants(session, key)]
                 # Every worker drops what it holds of these bytes.
                 for each in gone:
-                    record_public_change(session, asset_url(each), self.clock.now())
+                    record_change(session, asset_url(each), self.clock.now())
         for each in gone:
             await self.storage.delete(each)
             self.on_public_change(asset_url(each))

@@ -8,7 +8,6 @@ from landform.core.errors import Conflict, NotFound, PreconditionFailed, Validat
 class PageErrorCode(StrEnum):
     PAGE_NOT_FOUND = "page_not_found"
     VERSION_NOT_FOUND = "version_not_found"
-    TEMPLATE_NOT_FOUND = "template_not_found"
     SLUG_TAKEN = "slug_taken"
     SLUG_INVALID = "slug_invalid"
     SLUG_RESERVED = "slug_reserved"
@@ -22,10 +21,6 @@ class PageNotFound(NotFound):
 
 class VersionNotFound(NotFound):
     code = PageErrorCode.VERSION_NOT_FOUND
-
-
-class TemplateNotFound(NotFound):
-    code = PageErrorCode.TEMPLATE_NOT_FOUND
 
 
 class SlugTaken(Conflict):

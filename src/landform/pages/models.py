@@ -61,16 +61,3 @@ class PageVersion(Base):
     csp: Mapped[str] = mapped_column(String(2000))
     created_by: Mapped[uuid.UUID] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class PageChange(Base):
-    """A log of changes to what is public at a slug. Every worker polls it and
-    drops what it holds for those slugs: that is how a publish reaches all
-    workers and replicas without a restart or a shared cache."""
-
-    __tablename__ = "page_changes"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # A page slug, or "/assets/<key>" for a deleted asset.
-    slug: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

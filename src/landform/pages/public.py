@@ -7,12 +7,11 @@ ORM, no template rendering, no database. Headers for every variant
 the published version's bytes with one query (single-flight per slug), and
 slugs that have no published page are remembered too, so unknown slugs do
 not reach the database on every request. Both memories are dropped per slug
-when the change log (``PageChangeFollower``) says the slug changed."""
+when the change log (``core.change_log``) says the slug changed."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -297,65 +296,3 @@ class PublicPages:
             raise
         finally:
             del self._inflight[slug]
-
-
-class PageChangeFollower:
-    """Follows the change log and has this process forget what changed (a
-    page slug, or a deleted asset). Runs in every worker; the poll is one indexed range
-    query on the primary every ``interval`` seconds."""
-
-    PRUNE_EVERY = 600.0
-    KEEP_SECONDS = 3600
-
-    def __init__(
-        self,
-        forget: Callable[[str], None],
-        forget_all: Callable[[], None],
-        last_seq: Callable[[], Awaitable[int]],
-        changes_since: Callable[[int], Awaitable[list[tuple[int, str]]]],
-        prune: Callable[[], Awaitable[None]],
-        interval: float,
-    ) -> None:
-        self.forget = forget
-        self.forget_all = forget_all
-        self._last_seq = last_seq
-        self._changes_since = changes_since
-        self._prune = prune
-        self.interval = interval
-        self.seq = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.seq = await self._last_seq()
-        self._task = asyncio.create_task(self._run(), name="page-change-follower")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def poll_once(self) -> int:
-        changes = await self._changes_since(self.seq)
-        for seq, key in changes:
-            self.forget(key)
-            self.seq = max(self.seq, seq)
-        return len(changes)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_prune = loop.time() + self.PRUNE_EVERY
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.poll_once()
-                if loop.time() >= next_prune:
-                    next_prune = loop.time() + self.PRUNE_EVERY
-                    await self._prune()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The database may be restarting: what we hold may be stale,
-                # so drop it and keep following once it is back.
-                log.exception("could not read the page change log")
-                self.forget_all()

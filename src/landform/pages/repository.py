@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from landform.pages.models import LandingPage, PageChange, PageVersion
+from landform.pages.models import LandingPage, PageVersion
 
 
 async def owned_page(
@@ -81,10 +80,6 @@ async def delete_page(session: AsyncSession, page_id: uuid.UUID) -> None:
     await session.execute(delete(LandingPage).where(LandingPage.id == page_id))
 
 
-def record_public_change(session: AsyncSession, slug: str, now: datetime) -> None:
-    session.add(PageChange(slug=slug, created_at=now))
-
-
 # The public path's queries: plain SQL, no ORM objects, as little as it needs.
 
 _PUBLISHED_BY_SLUG = text(
@@ -96,21 +91,6 @@ _PUBLISHED_BY_SLUG = text(
 
 async def published_by_slug(session: AsyncSession | AsyncConnection, slug: str) -> Any:
     return (await session.execute(_PUBLISHED_BY_SLUG, {"slug": slug})).first()
-
-
-async def changes_since(session: AsyncSession | AsyncConnection, seq: int) -> list[tuple[int, str]]:
-    rows = await session.execute(
-        select(PageChange.seq, PageChange.slug).where(PageChange.seq > seq).order_by(PageChange.seq)
-    )
-    return [(int(r[0]), str(r[1])) for r in rows.all()]
-
-
-async def last_change_seq(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.max(PageChange.seq))) or 0)
-
-
-async def prune_changes(session: AsyncSession, before: datetime) -> None:
-    await session.execute(delete(PageChange).where(PageChange.created_at < before))
 
 
 async def indexable_published(session: AsyncSession, limit: int) -> list[Any]:

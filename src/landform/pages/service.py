@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from landform.auth import repository as auth_repo
 from landform.auth.errors import EmailNotVerified
+from landform.core.change_log import record_change
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.ids import new_id
@@ -26,7 +27,7 @@ from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
 from landform.files import repository as file_repo
 from landform.files.models import VersionAsset
 from landform.pages import repository as repo
-from landform.pages.blocks import BLOCK_TYPES, PageContent
+from landform.pages.blocks import PageContent
 from landform.pages.errors import (
     InvalidSlug,
     PageErrorCode,
@@ -221,8 +222,8 @@ class PageService:
                 if old_slug is not None and page.status == "published":
                     # The live page moves with its slug: the old URL stops serving now.
                     now = self.clock.now()
-                    repo.record_public_change(session, old_slug, now)
-                    repo.record_public_change(session, page.slug, now)
+                    record_change(session, old_slug, now)
+                    record_change(session, page.slug, now)
         except IntegrityError as exc:
             raise SlugTaken("that slug was just taken; choose another") from exc
         if old_slug is not None and page.status == "published":
@@ -256,7 +257,7 @@ class PageService:
             slug, was_public = page.slug, page.status == "published"
             await repo.delete_page(session, page.id)
             if was_public:
-                repo.record_public_change(session, slug, self.clock.now())
+                record_change(session, slug, self.clock.now())
         if was_public:
             self.on_public_change(slug)
 
@@ -272,13 +273,11 @@ class PageService:
         # only end in a version conflict.
         async with self.db.read_primary() as session:
             draft = await repo.owned_page(session, owner, page_id)
-            verified = await auth_repo.is_email_verified(session, owner)
-        if draft is None:
-            raise PageNotFound("no such landing page")
-        _check_expected(draft, expected)
-        if not verified:
-            raise EmailNotVerified("verify your email address before publishing")
-        async with self.db.read_primary() as session:
+            if draft is None:
+                raise PageNotFound("no such landing page")
+            _check_expected(draft, expected)
+            if not await auth_repo.is_email_verified(session, owner):
+                raise EmailNotVerified("verify your email address before publishing")
             facts = await file_repo.image_facts(session, assets_shown(draft.content, draft.seo))
         images = {
             f"/assets/{key}": ImageInfo(
@@ -329,7 +328,7 @@ class PageService:
             page.published_at = now
             self._touch(page)
             page.published_from_version = page.version
-            repo.record_public_change(session, page.slug, now)
+            record_change(session, page.slug, now)
         self.on_public_change(page.slug)
         return page
 
@@ -342,7 +341,7 @@ class PageService:
             if was_public:
                 page.status = "draft"
                 self._touch(page)
-                repo.record_public_change(session, page.slug, self.clock.now())
+                record_change(session, page.slug, self.clock.now())
         if was_public:
             self.on_public_change(page.slug)
         return page
@@ -430,6 +429,3 @@ async def _free_slug(session: Any, base: str) -> str:
     while f"{base}-{n}" in taken:
         n += 1
     return f"{base}-{n}"
-
-
-__all__ = ["BLOCK_TYPES", "ExpectedVersion", "PageService", "Rendered", "render_version"]

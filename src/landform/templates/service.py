@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from landform.pages.blocks import PageContent
-from landform.pages.errors import TemplateNotFound
 from landform.pages.render import RenderInput, Seo, render_page
+from landform.templates.errors import TemplateNotFound
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 

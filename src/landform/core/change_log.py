@@ -1,0 +1,111 @@
+"""The public change log: what visitors see that just changed — a page slug
+that was published, unpublished, moved or deleted, or an asset whose bytes
+were deleted. Writers append a row in the same transaction as the change;
+every worker of every replica follows the log and forgets what it holds for
+those keys. That is how a change reaches all of them within the poll
+interval, with no restart and no shared cache."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Integer, String, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from landform.core.clock import Clock
+from landform.core.db import Base, Database
+from landform.core.types import UTCDateTime
+
+log = logging.getLogger(__name__)
+
+
+class PublicChange(Base):
+    __tablename__ = "page_changes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # A page slug, or "/assets/<key>" for a deleted asset.
+    key: Mapped[str] = mapped_column("slug", String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def record_change(session: AsyncSession, key: str, now: datetime) -> None:
+    session.add(PublicChange(key=key, created_at=now))
+
+
+class ChangeFollower:
+    """Polls the log (one indexed range query on the primary every
+    ``interval`` seconds; a replica may lag behind it) and calls ``forget``
+    for each changed key, or ``forget_all`` when the log cannot be read."""
+
+    PRUNE_EVERY = 600.0
+    KEEP = timedelta(hours=1)
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        forget: Callable[[str], None],
+        forget_all: Callable[[], None],
+        interval: float,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.forget = forget
+        self.forget_all = forget_all
+        self.interval = interval
+        self.seq = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self.db.primary.connect() as connection:
+            self.seq = int(await connection.scalar(select(func.max(PublicChange.seq))) or 0)
+        self._task = asyncio.create_task(self._run(), name="change-follower")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def poll_once(self) -> int:
+        async with self.db.primary.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(PublicChange.seq, PublicChange.key)
+                    .where(PublicChange.seq > self.seq)
+                    .order_by(PublicChange.seq)
+                )
+            ).all()
+        for seq, key in rows:
+            self.forget(key)
+            self.seq = max(self.seq, seq)
+        return len(rows)
+
+    async def prune(self) -> None:
+        async with self.db.write() as session:
+            await session.execute(
+                delete(PublicChange).where(PublicChange.created_at < self.clock.now() - self.KEEP)
+            )
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time() + self.PRUNE_EVERY
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.poll_once()
+                if loop.time() >= next_prune:
+                    next_prune = loop.time() + self.PRUNE_EVERY
+                    await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The database may be restarting: what we hold may be stale,
+                # so drop it and keep following once it is back.
+                log.exception("could not read the public change log")
+                self.forget_all()
