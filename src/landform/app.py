@@ -18,14 +18,21 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from landform import __version__
+from landform.analytics.ingest import Ingestion
+from landform.analytics.tracker import PageDirectory, Tracker
+from landform.analytics.tracking import Tracking
+from landform.analytics.visitors import VisitorHasher
 from landform.auth.routes import router as auth_router
 from landform.auth.service import AuthService
 from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
 from landform.core.db import Database
-from landform.core.http import BodyLimit, install_error_handlers, skip_in_error_paths
+from landform.core.errors import skip_in_error_paths
+from landform.core.http import BodyLimit, install_error_handlers
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.pins import RedisReadPins
+from landform.core.proxies import ClientAddress
+from landform.core.ratelimit import TokenBuckets
 from landform.files.assets import PREFIX as ASSET_PREFIX
 from landform.files.assets import AssetCache, Assets
 from landform.files.models import StoredFile
@@ -92,6 +99,17 @@ class Components:
             settings.public_url,
             on_public_change=self.store.discard,
         )
+        self.client_address = ClientAddress(settings.trusted_proxies)
+        self.hasher = VisitorHasher(self.db, self.clock)
+        self.ingestion = Ingestion(self.db, self.clock, settings, self.hasher, self.redis)
+        self.tracker = Tracker(
+            PageDirectory(self.db),
+            self.hasher,
+            self.ingestion,
+            self.clock,
+            TokenBuckets(settings.analytics_rate_per_second, settings.analytics_rate_burst),
+            settings.public_url,
+        )
         self.follower = ChangeFollower(
             self.db,
             self.clock,
@@ -138,8 +156,10 @@ class Components:
             await self.migrate()
         await self.follower.start()
         await self.variants.start()
+        await self.ingestion.start()
 
     async def stop(self) -> None:
+        await self.ingestion.stop()
         await self.variants.stop()
         await self.follower.stop()
         await self.db.dispose()
@@ -175,6 +195,7 @@ def build_api(components: Components) -> FastAPI:
     api.state.templates = components.templates
     api.state.mailer = components.mailer
     api.state.files = components.files
+    api.state.client_address = components.client_address
     install_error_handlers(api)
     skip_in_error_paths(BLOCK_TYPES)
     if settings.cors_origins:
@@ -201,8 +222,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or load_settings()
     components = Components(settings, clock)
     api = build_api(components)
+    tracking = Tracking(
+        api,
+        components.tracker,
+        components.client_address,
+        settings.analytics_max_body_bytes,
+        settings.analytics_country_header,
+    )
     app = PublicPages(
-        Assets(api, components.storage, components.assets),
+        Assets(tracking, components.storage, components.assets),
         components.store,
         components.load_published,
         CachePolicy(

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # HTTP
     max_body_bytes: int = 1024 * 1024
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Peers whose X-Forwarded-For is believed (addresses or CIDR networks).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Files
     storage_url: str = ""
@@ -65,7 +67,22 @@ class Settings(BaseSettings):
     public_s_maxage: int = 300
     public_stale_while_revalidate: int = 86400
 
-    @field_validator("database_replica_urls", "cors_origins", mode="before")
+    # Analytics
+    analytics_batch_size: int = Field(default=1000, ge=1)
+    analytics_batch_interval: float = Field(default=1.0, gt=0)
+    analytics_max_pending: int = Field(default=1_000_000, ge=1)
+    analytics_max_body_bytes: int = Field(default=4096, ge=256)
+    analytics_rate_per_second: float = Field(default=20.0, gt=0)
+    analytics_rate_burst: int = Field(default=200, ge=1)
+    analytics_country_header: str = ""
+    analytics_retention_days: int = Field(default=180, ge=1)
+    analytics_report_cache_seconds: float = Field(default=10.0, ge=0)
+    analytics_query_max_cost: int = Field(default=2000, ge=1)
+    analytics_stream_claim_seconds: float = Field(default=30.0, gt=0)
+    analytics_ws_heartbeat: float = Field(default=20.0, gt=0)
+    analytics_ws_queue: int = Field(default=64, ge=1)
+
+    @field_validator("database_replica_urls", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -83,6 +100,15 @@ class Settings(BaseSettings):
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+    @property
+    def analytics_spool_dir(self) -> Path:
+        return self.data_dir / "analytics-spool"
+
+    @property
+    def run_dir(self) -> Path:
+        """Sockets through which this machine's workers talk to each other."""
+        return self.data_dir / "run"
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,6 +7,10 @@ class Clock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def now_ms(self) -> int:
+        """Milliseconds since the Unix epoch."""
+        return int(self.now().timestamp() * 1000)
+
 
 class FrozenClock(Clock):
     """A clock that moves only when told to; for tests of expiry."""

@@ -92,3 +92,21 @@ def format_loc(loc: tuple[Any, ...] | list[Any], skip: frozenset[str] = frozense
             out += f".{part}" if out else str(part)
         previous = part
     return out
+
+
+# Names pydantic puts into an error location for tagged unions; see format_loc.
+_validation_skip: set[str] = set()
+
+
+def skip_in_error_paths(names: frozenset[str]) -> None:
+    _validation_skip.update(names)
+
+
+def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    skip = frozenset(_validation_skip)
+    details = []
+    for error in errors:
+        message = str(error.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        details.append({"path": format_loc(error.get("loc", ()), skip), "message": message})
+    return details

@@ -14,16 +14,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from landform.core.errors import DomainError, error_body, format_loc
+from landform.core.errors import DomainError, error_body, validation_details
 
 log = logging.getLogger(__name__)
-
-# Names pydantic puts into an error location for tagged unions; see format_loc.
-_validation_skip: set[str] = set()
-
-
-def skip_in_error_paths(names: frozenset[str]) -> None:
-    _validation_skip.update(names)
 
 
 class ErrorResponse(JSONResponse):
@@ -37,16 +30,6 @@ def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> ErrorResponse:
     return ErrorResponse(error_body(code, message, details), status_code=status, headers=headers)
-
-
-def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
-    skip = frozenset(_validation_skip)
-    details = []
-    for error in errors:
-        message = str(error.get("msg", "invalid"))
-        message = message.removeprefix("Value error, ")
-        details.append({"path": format_loc(error.get("loc", ()), skip), "message": message})
-    return details
 
 
 _STATUS_CODES = {
@@ -158,4 +141,9 @@ async def _send(send: Send, response: ErrorResponse) -> None:
 
 
 def client_ip(request: Request) -> str:
+    """The client's address, through trusted proxies when configured."""
+    resolver = getattr(request.app.state, "client_address", None)
+    if resolver is not None:
+        address: str = resolver.of(request.scope)
+        return address
     return request.client.host if request.client else "unknown"

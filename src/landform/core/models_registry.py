@@ -1,6 +1,7 @@
 """Imports every domain's models so ``Base.metadata`` knows all tables
 (for Alembic and for tests)."""
 
+from landform.analytics import models as _analytics_models  # noqa: F401
 from landform.auth import models as _auth_models  # noqa: F401
 from landform.core import change_log as _change_log  # noqa: F401
 from landform.core import mail_models as _mail_models  # noqa: F401

@@ -106,3 +106,27 @@ async def indexable_published(session: AsyncSession, limit: int) -> list[Any]:
         .limit(limit)
     )
     return [r for r in rows.all() if not (r.seo or {}).get("noindex")]
+
+
+# What analytics needs to know about pages.
+
+async def published_owner(
+    connection: AsyncSession | AsyncConnection, *, page_id: uuid.UUID | None, slug: str | None
+) -> Any:
+    """``(id, owner_id)`` of a published page given its id or slug."""
+    query = select(LandingPage.id, LandingPage.owner_id).where(LandingPage.status == "published")
+    if page_id is not None:
+        query = query.where(LandingPage.id == page_id)
+    else:
+        query = query.where(LandingPage.slug == slug)
+    return (await connection.execute(query)).first()
+
+
+async def owned_titles(session: AsyncSession, owner_id: uuid.UUID) -> dict[uuid.UUID, Any]:
+    """Every page of an owner: id → (title, slug, status)."""
+    rows = await session.execute(
+        select(LandingPage.id, LandingPage.title, LandingPage.slug, LandingPage.status).where(
+            LandingPage.owner_id == owner_id
+        )
+    )
+    return {row.id: row for row in rows}

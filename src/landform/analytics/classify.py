@@ -1,0 +1,73 @@
+"""What a user agent and a referrer say about a visit: bot or person,
+browser, operating system, device class, referring host.
+
+Bots are recognised by CrawlerDetect's maintained pattern list; browser and
+OS families come from uap-core's (ua-parser). Both are regex-heavy, and user
+agents repeat a lot, so results are cached."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from crawlerdetect import CrawlerDetect
+from ua_parser import parse
+
+_crawlers = CrawlerDetect()
+
+MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "KaiOS", "BlackBerry OS"})
+
+
+class Agent(NamedTuple):
+    is_bot: bool
+    browser: str
+    os: str
+    device: str  # "mobile", "tablet", "desktop" or "" when unknown
+
+
+@lru_cache(maxsize=4096)
+def classify_agent(user_agent: str) -> Agent:
+    if not user_agent.strip() or _crawlers.isCrawler(user_agent):
+        return Agent(True, "", "", "")
+    result = parse(user_agent)
+    if result.device is not None and result.device.family == "Spider":
+        return Agent(True, "", "", "")
+    browser = result.user_agent.family if result.user_agent else ""
+    os = result.os.family if result.os else ""
+    if "iPad" in user_agent or "Tablet" in user_agent:
+        device = "tablet"
+    elif os in MOBILE_OS or "Mobile" in user_agent:
+        device = "mobile"
+    elif os:
+        device = "desktop"
+    else:
+        device = ""
+    return Agent(False, browser[:64], os[:64], device)
+
+
+def device_from_width(width: int | None, agent: Agent) -> str:
+    """Screen width, when the beacon sent one, decides the device class
+    (Plausible's breakpoints); the user agent otherwise."""
+    if width is None or width <= 0:
+        return agent.device
+    if width < 576:
+        return "mobile"
+    if width < 992:
+        return "tablet"
+    return "desktop"
+
+
+def referrer_host(referrer: str, own_host: str) -> str:
+    """The referring host, lower-case, without ``www.``; empty for direct
+    visits and for links from the page's own site."""
+    if not referrer:
+        return ""
+    try:
+        host = urlsplit(referrer).hostname or ""
+    except ValueError:
+        return ""
+    host = host.lower().removeprefix("www.")
+    if host == own_host:
+        return ""
+    return host[:255]

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from landform.core.errors import NotFound, ServiceUnavailable, TooManyRequests, ValidationFailed
+
+
+class AnalyticsErrorCode(StrEnum):
+    PAGE_NOT_FOUND = "page_not_found"
+    RATE_LIMITED = "rate_limited"
+    INVALID_QUERY = "invalid_query"
+    QUERY_TOO_COSTLY = "query_too_costly"
+    INGESTION_BACKLOG = "ingestion_backlog"
+
+
+class TrackedPageNotFound(NotFound):
+    code = AnalyticsErrorCode.PAGE_NOT_FOUND
+
+
+class TrackingRateLimited(TooManyRequests):
+    code = AnalyticsErrorCode.RATE_LIMITED
+
+
+class InvalidQuery(ValidationFailed):
+    code = AnalyticsErrorCode.INVALID_QUERY
+
+
+class QueryTooCostly(ValidationFailed):
+    code = AnalyticsErrorCode.QUERY_TOO_COSTLY
+
+
+class IngestionBacklog(ServiceUnavailable):
+    code = AnalyticsErrorCode.INGESTION_BACKLOG

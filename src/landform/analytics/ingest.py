@@ -1,0 +1,131 @@
+"""Where accepted events go, and how they reach the database.
+
+With Redis configured, events go through the Redis stream (``stream``);
+otherwise — and whenever Redis fails to take one — through this machine's
+local spool (``spool``). Either way the database sees them in batches,
+through ``write_batch``, which skips events it already has."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from landform.analytics import repository
+from landform.analytics.errors import IngestionBacklog
+from landform.analytics.events import MS_PER_HOUR, Event
+from landform.analytics.spool import LocalSpool
+from landform.analytics.stream import RedisStream
+from landform.analytics.visitors import VisitorHasher
+from landform.core.clock import Clock
+from landform.core.db import Database
+from landform.settings import Settings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_EVERY = 600.0
+
+
+class Ingestion:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        hasher: VisitorHasher,
+        redis: Redis | None = None,
+        on_written: Callable[[Sequence[Event]], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.hasher = hasher
+        self.on_written = on_written or (lambda _events: None)
+        self.spool = LocalSpool(
+            settings.analytics_spool_dir,
+            self.write_batch,
+            settings.analytics_batch_size,
+            settings.analytics_batch_interval,
+            settings.analytics_max_pending,
+        )
+        self.stream = (
+            RedisStream(
+                redis,
+                self.write_batch,
+                settings.analytics_batch_size,
+                settings.analytics_batch_interval,
+                settings.analytics_stream_claim_seconds,
+            )
+            if redis is not None
+            else None
+        )
+        self._housekeeping: asyncio.Task[None] | None = None
+        self.written = 0
+
+    async def start(self) -> None:
+        await self.spool.start()
+        if self.stream is not None:
+            try:
+                await self.stream.start()
+            except Exception:
+                log.exception("analytics: Redis stream unavailable; using the local spool")
+                self.stream = None
+        self._housekeeping = asyncio.create_task(self._housekeeping_loop())
+
+    async def stop(self) -> None:
+        """Flush everything accepted (graceful shutdown)."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        if self.stream is not None:
+            await self.stream.stop()
+        await self.spool.stop()
+
+    async def put(self, event: Event) -> None:
+        """Hand over an accepted event; once this returns it is not lost."""
+        if self.stream is not None:
+            try:
+                await self.stream.put(event)
+                return
+            except Exception:
+                log.warning("analytics: Redis refused an event; spooling it locally", exc_info=True)
+        if not self.spool.accepts():
+            raise IngestionBacklog(
+                "analytics ingestion is behind; retry later", headers={"Retry-After": "5"}
+            )
+        self.spool.put(event)
+
+    async def flush(self) -> None:
+        """Write what this worker holds now (tests and shutdown)."""
+        await self.spool.flush()
+
+    async def write_batch(self, events: Sequence[Event]) -> int:
+        async with self.db.write() as session:
+            written = await repository.write_batch(session, events, self.clock.now_ms())
+        self.written += written
+        if written:
+            self.on_written(events)
+        return written
+
+    async def housekeeping(self) -> None:
+        """Rotate salts; drop raw events past retention."""
+        await self.hasher.rotate()
+        oldest_hour = (
+            self.clock.now_ms() // MS_PER_HOUR - self.settings.analytics_retention_days * 24
+        )
+        async with self.db.write() as session:
+            await repository.delete_expired_events(session, oldest_hour)
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            try:
+                await self.housekeeping()
+            except Exception:
+                log.exception("analytics: housekeeping failed; will retry")
+            await asyncio.sleep(HOUSEKEEPING_EVERY)

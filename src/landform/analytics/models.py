@@ -1,0 +1,119 @@
+"""Analytics tables. None of them has a foreign key: they take thousands of
+rows a second, and a batch must never fail because a page was deleted while
+it was in flight. Reports reach rows only through the caller's own pages, and
+the retention sweep removes rows whose page is gone."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from landform.core.db import Base
+
+# Time is kept as whole hours (and days) since the Unix epoch, UTC: the same
+# integer arithmetic buckets hours, days and weeks on SQLite and PostgreSQL.
+
+
+class AnalyticsSalt(Base):
+    """The random key of one UTC day's visitor hashes; deleted after 48 h."""
+
+    __tablename__ = "analytics_salts"
+
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    salt: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AnalyticsEvent(Base):
+    """One raw event, kept for the retention period. Its id is the ingestion
+    dedup key. Referrer, UTM and device fields are the visitor's entry
+    attributes for the day (see ``aggregate``)."""
+
+    __tablename__ = "analytics_events"
+    __table_args__ = (
+        Index("ix_analytics_events_page_hour", "page_id", "hour"),
+        Index("ix_analytics_events_owner_hour", "owner_id", "hour"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    page_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(8))  # "view" or "event"
+    name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    hour: Mapped[int] = mapped_column(Integer)
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+    ingested_ms: Mapped[int] = mapped_column(BigInteger)
+    visitor: Mapped[str] = mapped_column(String(16))
+    is_bot: Mapped[bool] = mapped_column(Boolean)
+    path: Mapped[str] = mapped_column(String(512))
+    screen_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    referrer: Mapped[str] = mapped_column(String(255))
+    utm_source: Mapped[str] = mapped_column(String(200))
+    utm_medium: Mapped[str] = mapped_column(String(200))
+    utm_campaign: Mapped[str] = mapped_column(String(200))
+    device: Mapped[str] = mapped_column(String(16))
+    browser: Mapped[str] = mapped_column(String(64))
+    os: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+
+
+class AnalyticsVisitor(Base):
+    """A visitor's day on one page: the hours they were seen and converted in
+    (24-bit masks), and their entry attributes. Needed only while that day's
+    events can arrive, so it is deleted with the day's salt."""
+
+    __tablename__ = "analytics_visitors"
+
+    # Visitor first: ingestion looks rows up by visitor hash.
+    visitor: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    page_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    hours: Mapped[int] = mapped_column(Integer)
+    conversion_hours: Mapped[int] = mapped_column(Integer)
+    referrer: Mapped[str] = mapped_column(String(255))
+    utm_source: Mapped[str] = mapped_column(String(200))
+    utm_medium: Mapped[str] = mapped_column(String(200))
+    utm_campaign: Mapped[str] = mapped_column(String(200))
+    device: Mapped[str] = mapped_column(String(16))
+    browser: Mapped[str] = mapped_column(String(64))
+    os: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+
+
+class AnalyticsRollup(Base):
+    """Hourly counts per page: the page's totals (``dimension`` = "") and one
+    row per value of each breakdown dimension. Our materialized view, kept
+    current by ingestion.
+
+    ``visitors_h``/``converters_h`` count distinct visitors within the hour;
+    ``visitors_d``/``converters_d`` count each visitor once per day, in the
+    hour they were first seen (or first converted), so summing them over
+    days gives the sum of daily uniques."""
+
+    __tablename__ = "analytics_rollups"
+    __table_args__ = (Index("ix_analytics_rollups_owner", "owner_id", "dimension", "hour"),)
+
+    page_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    views: Mapped[int] = mapped_column(Integer, default=0)
+    visitors_h: Mapped[int] = mapped_column(Integer, default=0)
+    visitors_d: Mapped[int] = mapped_column(Integer, default=0)
+    conversions: Mapped[int] = mapped_column(Integer, default=0)
+    converters_h: Mapped[int] = mapped_column(Integer, default=0)
+    converters_d: Mapped[int] = mapped_column(Integer, default=0)
+    bot_views: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AnalyticsStamp(Base):
+    """When an owner's analytics last changed: cached reports older than it
+    are stale, on every worker and replica."""
+
+    __tablename__ = "analytics_stamps"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    stamp: Mapped[int] = mapped_column(BigInteger)

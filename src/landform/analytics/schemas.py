@@ -1,0 +1,45 @@
+"""Pydantic I/O of the analytics domain: tracking payloads and reports."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from landform.core.schemas import InputModel
+
+Utm = Annotated[str, Field(max_length=200)]
+
+
+class _Tracked(InputModel):
+    page_id: uuid.UUID | None = None
+    slug: str | None = Field(default=None, min_length=1, max_length=64)
+    path: str = Field(default="/", max_length=512)
+
+    @model_validator(mode="after")
+    def _one_page(self) -> _Tracked:
+        if (self.page_id is None) == (self.slug is None):
+            raise ValueError("give exactly one of page_id and slug")
+        return self
+
+
+class ViewIn(_Tracked):
+    """The beacon's page view."""
+
+    referrer: str = Field(default="", max_length=2048)
+    utm_source: Utm = ""
+    utm_medium: Utm = ""
+    utm_campaign: Utm = ""
+    utm_term: Utm = ""
+    utm_content: Utm = ""
+    screen_width: int | None = Field(default=None, ge=0, le=100_000)
+
+
+class EventIn(_Tracked):
+    """A conversion: a call-to-action click, a form submission, or any named
+    goal the page reports."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    value: float | None = Field(default=None, ge=-1e12, le=1e12, allow_inf_nan=False)
+    label: str = Field(default="", max_length=120)

@@ -1,0 +1,196 @@
+"""Ingestion with Redis: a stream with a consumer group.
+
+The request path adds each event to the stream before answering 202. Adds
+from concurrent requests are pipelined together (group commit), so a busy
+worker makes one round trip for many events. Every worker also consumes: it
+reads batches for its own consumer name, writes them to the database, and
+only then acknowledges and deletes them. Entries a dead consumer read but
+never acknowledged are claimed by a live one once idle for ``claim_idle``
+seconds; the batch writer skips event ids already stored, so a redelivery
+never counts twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from landform.analytics.events import Event
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+STREAM = "landform:analytics:events"
+GROUP = "landform-ingest"
+
+WriteBatch = Callable[[Sequence[Event]], Awaitable[int]]
+
+
+class RedisStream:
+    def __init__(
+        self,
+        redis: Redis,
+        write_batch: WriteBatch,
+        batch_size: int,
+        interval: float,
+        claim_idle: float,
+    ) -> None:
+        self.redis = redis
+        self.write_batch = write_batch
+        self.batch_size = batch_size
+        self.interval = interval
+        self.claim_idle_ms = int(claim_idle * 1000)
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self._waiting: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._adding: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        try:
+            await self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except Exception as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._task = asyncio.create_task(self._consume(), name="analytics-stream-consume")
+
+    async def put(self, event: Event) -> None:
+        """Returns once the event is in Redis."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((event.encode(), future))
+        if self._adding is None:
+            self._adding = asyncio.create_task(self._add_waiting())
+        await future
+
+    async def _add_waiting(self) -> None:
+        try:
+            while self._waiting:
+                waiting, self._waiting = self._waiting, []
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for data, _ in waiting:
+                            pipe.xadd(STREAM, {"e": data})
+                        await pipe.execute()
+                except Exception as exc:
+                    for _, future in waiting:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for _, future in waiting:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._adding = None
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, then stop consuming. Unconsumed entries
+        stay in the stream for the other workers, or the next start."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._adding is not None:
+            with contextlib.suppress(Exception):
+                await self._adding
+
+    async def _consume(self) -> None:
+        last_claim = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if loop.time() - last_claim > max(self.claim_idle_ms / 2000, self.interval):
+                    last_claim = loop.time()
+                    await self._claim_abandoned()
+                entries = await self._read_batch()
+                if entries:
+                    await asyncio.shield(self._process(entries))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("analytics: stream consumer failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _read_batch(self) -> list[tuple[bytes, bytes]]:
+        """Up to ``batch_size`` entries, waiting at most ``interval`` seconds
+        after the first one for the batch to fill."""
+        entries: list[tuple[bytes, bytes]] = []
+        loop = asyncio.get_running_loop()
+        deadline = None
+        while len(entries) < self.batch_size:
+            block = (
+                int(self.interval * 1000)
+                if deadline is None
+                else max(1, int((deadline - loop.time()) * 1000))
+            )
+            if deadline is not None and loop.time() >= deadline:
+                break
+            reply = await self.redis.xreadgroup(
+                GROUP,
+                self.consumer,
+                {STREAM: ">"},
+                count=self.batch_size - len(entries),
+                block=block,
+            )
+            got = _entries(reply)
+            if not got:
+                if deadline is None and not entries:
+                    return []
+                break
+            entries.extend(got)
+            if deadline is None:
+                deadline = loop.time() + self.interval
+        return entries
+
+    async def _process(self, entries: list[tuple[bytes, bytes]]) -> None:
+        events = []
+        for _, data in entries:
+            try:
+                events.append(Event.decode(data))
+            except (ValueError, TypeError):
+                log.warning("analytics: dropped an unreadable stream entry")
+        if events:
+            await self.write_batch(events)
+        ids = [entry_id for entry_id, _ in entries]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(STREAM, GROUP, *ids)
+            pipe.xdel(STREAM, *ids)
+            await pipe.execute()
+
+    async def _claim_abandoned(self) -> None:
+        start = "0-0"
+        while True:
+            reply = await self.redis.xautoclaim(
+                STREAM,
+                GROUP,
+                self.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id=start,
+                count=self.batch_size,
+            )
+            start = _decode(reply[0])
+            entries = [(entry_id, fields[b"e"]) for entry_id, fields in reply[1] if fields]
+            if entries:
+                log.info("analytics: claimed %d events from a stopped consumer", len(entries))
+                await asyncio.shield(self._process(entries))
+            if start == "0-0":
+                return
+
+
+def _entries(reply: Any) -> list[tuple[bytes, bytes]]:
+    entries = []
+    for _stream, items in reply or []:
+        for entry_id, fields in items:
+            entries.append((entry_id, fields[b"e"]))
+    return entries
+
+
+def _decode(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

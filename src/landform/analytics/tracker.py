@@ -1,0 +1,187 @@
+"""Accepting a tracking beacon: validate, find the page, hash the visitor,
+hand the event to ingestion. No database write happens here; the page
+lookup and the day's salt are cached."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from landform.analytics.classify import classify_agent, referrer_host
+from landform.analytics.errors import TrackedPageNotFound, TrackingRateLimited
+from landform.analytics.events import EVENT, VIEW, Event
+from landform.analytics.ingest import Ingestion
+from landform.analytics.schemas import EventIn, ViewIn
+from landform.analytics.visitors import VisitorHasher, day_of
+from landform.core.clock import Clock
+from landform.core.db import Database
+from landform.core.errors import ValidationFailed, validation_details
+from landform.core.ids import new_id
+from landform.core.ratelimit import TokenBuckets
+from landform.pages import repository as page_repo
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedPage:
+    page_id: str
+    owner_id: str
+
+
+class PageDirectory:
+    """Published pages by id and by slug, remembered for a minute (unknown
+    ones for ten seconds), so beacons do not query the database."""
+
+    FOUND_TTL = 60.0
+    MISSING_TTL = 10.0
+    MAX_ENTRIES = 100_000
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._known: dict[tuple[str, str], tuple[TrackedPage | None, float]] = {}
+        self._loading: dict[tuple[str, str], asyncio.Task[TrackedPage | None]] = {}
+
+    async def resolve(self, page_id: uuid.UUID | None, slug: str | None) -> TrackedPage | None:
+        key = ("id", str(page_id)) if page_id is not None else ("slug", slug or "")
+        known = self._known.get(key)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        task = self._loading.get(key)
+        if task is None:
+            task = self._loading[key] = asyncio.create_task(self._load(key, page_id, slug))
+            task.add_done_callback(lambda _t: self._loading.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _load(
+        self, key: tuple[str, str], page_id: uuid.UUID | None, slug: str | None
+    ) -> TrackedPage | None:
+        async with self.db.primary.connect() as connection:
+            row = await page_repo.published_owner(connection, page_id=page_id, slug=slug)
+        page = TrackedPage(str(row.id), str(row.owner_id)) if row is not None else None
+        if len(self._known) >= self.MAX_ENTRIES:
+            self._known.clear()
+        ttl = self.FOUND_TTL if page is not None else self.MISSING_TTL
+        self._known[key] = (page, time.monotonic() + ttl)
+        return page
+
+    def forget(self) -> None:
+        self._known.clear()
+
+
+class Tracker:
+    def __init__(
+        self,
+        directory: PageDirectory,
+        hasher: VisitorHasher,
+        ingestion: Ingestion,
+        clock: Clock,
+        limiter: TokenBuckets,
+        public_url: str,
+        on_accepted: Callable[[Event, bool], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.hasher = hasher
+        self.ingestion = ingestion
+        self.clock = clock
+        self.limiter = limiter
+        self.own_host = (urlsplit(public_url).hostname or "").lower().removeprefix("www.")
+        self.on_accepted = on_accepted or (lambda _event, _bot: None)
+
+    async def track_view(self, body: bytes, address: str, user_agent: str, country: str) -> None:
+        self._limit(address)
+        view = _parse(ViewIn, body)
+        page = await self._page(view.page_id, view.slug)
+        await self._accept(
+            page,
+            address,
+            user_agent,
+            country,
+            kind=VIEW,
+            path=view.path,
+            referrer=referrer_host(view.referrer, self.own_host),
+            utm=(view.utm_source, view.utm_medium, view.utm_campaign),
+            screen_width=view.screen_width,
+        )
+
+    async def track_event(self, body: bytes, address: str, user_agent: str, country: str) -> None:
+        self._limit(address)
+        event = _parse(EventIn, body)
+        page = await self._page(event.page_id, event.slug)
+        await self._accept(
+            page,
+            address,
+            user_agent,
+            country,
+            kind=EVENT,
+            path=event.path,
+            name=event.name,
+            value=event.value,
+        )
+
+    def _limit(self, address: str) -> None:
+        if not self.limiter.allow(address):
+            retry = max(1, round(self.limiter.retry_after(address)))
+            raise TrackingRateLimited(
+                "too many tracking requests from this address",
+                headers={"Retry-After": str(retry)},
+            )
+
+    async def _page(self, page_id: uuid.UUID | None, slug: str | None) -> TrackedPage:
+        page = await self.directory.resolve(page_id, slug)
+        if page is None:
+            raise TrackedPageNotFound("no published page has that id or slug")
+        return page
+
+    async def _accept(
+        self,
+        page: TrackedPage,
+        address: str,
+        user_agent: str,
+        country: str,
+        *,
+        kind: str,
+        path: str,
+        referrer: str = "",
+        utm: tuple[str, str, str] = ("", "", ""),
+        screen_width: int | None = None,
+        name: str | None = None,
+        value: float | None = None,
+    ) -> None:
+        now_ms = self.clock.now_ms()
+        salt = await self.hasher.salt(day_of(now_ms))
+        event = Event(
+            id=new_id().hex,
+            received_ms=now_ms,
+            kind=kind,
+            page_id=page.page_id,
+            owner_id=page.owner_id,
+            visitor=VisitorHasher.visitor_id(salt, page.owner_id, address, user_agent),
+            user_agent=user_agent[:512],
+            path=path,
+            referrer=referrer,
+            utm_source=utm[0],
+            utm_medium=utm[1],
+            utm_campaign=utm[2],
+            screen_width=screen_width,
+            country=country,
+            name=name,
+            value=value,
+        )
+        await self.ingestion.put(event)
+        self.on_accepted(event, classify_agent(event.user_agent).is_bot)
+
+
+def _parse(model: Any, body: bytes) -> Any:
+    if not body.strip():
+        raise ValidationFailed("the request body is empty; send a JSON object")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        details = validation_details(exc.errors(include_url=False))  # type: ignore[arg-type]
+        raise ValidationFailed("the tracking payload is invalid", details=details) from exc

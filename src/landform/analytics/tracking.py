@@ -1,0 +1,141 @@
+"""The tracking endpoints as a lean ASGI layer in front of the API, like the
+public pages: ``POST /analytics/track-view`` and ``POST
+/analytics/track-event``, CORS-open (any origin, no credentials), with the
+beacon's ``text/plain`` bodies as well as JSON. Answers 202 with no body."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from landform.analytics.tracker import Tracker
+from landform.core.errors import DomainError, error_body
+from landform.core.proxies import ClientAddress
+
+log = logging.getLogger(__name__)
+
+PATHS = {b"/analytics/track-view": "view", b"/analytics/track-event": "event"}
+_PATHS_STR = {path.decode(): kind for path, kind in PATHS.items()}
+
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+]
+_ACCEPTED = [*_CORS, (b"content-length", b"0"), (b"cache-control", b"no-store")]
+_PREFLIGHT = [
+    *_CORS,
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"content-type"),
+    (b"access-control-max-age", b"86400"),
+    (b"content-length", b"0"),
+]
+_CONTENT_TYPES = (b"application/json", b"text/plain", b"")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+class Tracking:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tracker: Tracker,
+        client_address: ClientAddress,
+        max_body_bytes: int,
+        country_header: str = "",
+    ) -> None:
+        self.app = app
+        self.tracker = tracker
+        self.client_address = client_address
+        self.max_body_bytes = max_body_bytes
+        self.country_header = country_header.lower().encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = _PATHS_STR.get(scope["path"]) if scope["type"] == "http" else None
+        if kind is None:
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        if method == "OPTIONS":
+            await _respond(send, 204, _PREFLIGHT, b"")
+            return
+        if method != "POST":
+            await _error(
+                send, 405, "method_not_allowed", "use POST", [(b"allow", b"POST, OPTIONS")]
+            )
+            return
+        user_agent = ""
+        country = ""
+        content_type = b""
+        declared = -1
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.split(b";", 1)[0].strip().lower()
+            elif name == b"content-length":
+                declared = int(value) if value.isdigit() else -1
+            elif self.country_header and name == self.country_header:
+                code = value.decode("latin-1").upper()
+                country = code if _COUNTRY.match(code) else ""
+        if content_type not in _CONTENT_TYPES:
+            await _error(send, 415, "unsupported_media_type", "send JSON or text/plain")
+            return
+        if declared > self.max_body_bytes:
+            await _error(send, 413, "payload_too_large", self._too_large)
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body_bytes:
+                await _error(send, 413, "payload_too_large", self._too_large)
+                return
+        address = self.client_address.of(scope)
+        try:
+            if kind == "view":
+                await self.tracker.track_view(body, address, user_agent, country)
+            else:
+                await self.tracker.track_event(body, address, user_agent, country)
+        except DomainError as exc:
+            headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+            await _error(send, exc.status, str(exc.code), exc.message, headers, exc.details)
+            return
+        except Exception:
+            log.exception("analytics: could not accept an event")
+            await _error(send, 503, "service_unavailable", "could not record the event; retry")
+            return
+        await _respond(send, 202, _ACCEPTED, b"")
+
+    @property
+    def _too_large(self) -> str:
+        return f"tracking payloads are limited to {self.max_body_bytes} bytes"
+
+
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    details: object = None,
+) -> None:
+    body = orjson.dumps(error_body(code, message, details))
+    headers = [
+        *_CORS,
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await _respond(send, status, headers, body)

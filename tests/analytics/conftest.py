@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+async def publish_page(
+    client: httpx.AsyncClient, headers: dict[str, str], slug: str, title: str = "Launch"
+) -> dict[str, Any]:
+    page = await client.post("/landing-pages", json={"title": title, "slug": slug}, headers=headers)
+    assert page.status_code == 201, page.text
+    published = await client.post(f"/landing-pages/{page.json()['id']}/publish", headers=headers)
+    assert published.status_code == 200, published.text
+    return page.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def page(client: httpx.AsyncClient, ada: dict[str, str]) -> dict[str, Any]:
+    """A published page of ada's."""
+    return await publish_page(client, ada, "spring-sale")
+
+
+async def track_view(
+    client: httpx.AsyncClient,
+    page_id: str,
+    *,
+    user_agent: str = BROWSER,
+    address: str | None = None,
+    **fields: Any,
+) -> httpx.Response:
+    headers = {"User-Agent": user_agent}
+    if address:
+        headers["X-Forwarded-For"] = address
+    return await client.post(
+        "/analytics/track-view", json={"page_id": page_id, **fields}, headers=headers
+    )
+
+
+async def track_event(
+    client: httpx.AsyncClient,
+    page_id: str,
+    name: str = "cta_click",
+    *,
+    user_agent: str = BROWSER,
+    address: str | None = None,
+    **fields: Any,
+) -> httpx.Response:
+    headers = {"User-Agent": user_agent}
+    if address:
+        headers["X-Forwarded-For"] = address
+    return await client.post(
+        "/analytics/track-event",
+        json={"page_id": page_id, "name": name, **fields},
+        headers=headers,
+    )

@@ -1,0 +1,214 @@
+"""The tracking endpoints: what they accept, what they refuse, and that
+what they accept is counted once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from landform.analytics.models import AnalyticsEvent, AnalyticsRollup
+from tests.analytics.conftest import BROWSER, GOOGLEBOT, IPHONE, track_event, track_view
+from tests.conftest import assert_error
+
+
+async def stored_events(app: Any) -> list[AnalyticsEvent]:
+    await app.components.ingestion.flush()
+    async with app.components.db.read_primary() as session:
+        return list((await session.scalars(select(AnalyticsEvent))).all())
+
+
+async def totals(app: Any, page_id: str) -> dict[str, int]:
+    async with app.components.db.read_primary() as session:
+        rows = (
+            await session.scalars(select(AnalyticsRollup).where(AnalyticsRollup.dimension == ""))
+        ).all()
+    sums = {"views": 0, "visitors_d": 0, "conversions": 0, "bot_views": 0}
+    for row in rows:
+        if str(row.page_id) == page_id:
+            for name in sums:
+                sums[name] += getattr(row, name)
+    return sums
+
+
+async def test_a_view_is_accepted_and_counted(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any]
+) -> None:
+    response = await track_view(
+        client,
+        page["id"],
+        path="/spring-sale",
+        referrer="https://www.Google.com/search?q=x",
+        utm_source="newsletter",
+        utm_campaign="spring",
+        screen_width=390,
+        user_agent=IPHONE,
+    )
+    assert response.status_code == 202
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.content == b""
+    (event,) = await stored_events(app)
+    assert str(event.page_id) == page["id"]
+    assert event.kind == "view"
+    assert event.referrer == "google.com"
+    assert event.utm_source == "newsletter"
+    assert event.utm_campaign == "spring"
+    assert event.device == "mobile"
+    assert event.browser == "Mobile Safari"
+    assert event.os == "iOS"
+    assert not event.is_bot
+    assert len(event.visitor) == 16
+    assert await totals(app, page["id"]) == {
+        "views": 1,
+        "visitors_d": 1,
+        "conversions": 0,
+        "bot_views": 0,
+    }
+
+
+async def test_the_beacon_text_plain_body_and_slug_are_accepted(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any]
+) -> None:
+    response = await client.post(
+        "/analytics/track-view",
+        content=b'{"slug": "spring-sale", "path": "/spring-sale"}',
+        headers={"Content-Type": "text/plain;charset=UTF-8", "User-Agent": BROWSER},
+    )
+    assert response.status_code == 202, response.text
+    (event,) = await stored_events(app)
+    assert str(event.page_id) == page["id"]
+
+
+async def test_cors_preflight_is_open(client: httpx.AsyncClient) -> None:
+    response = await client.options(
+        "/analytics/track-event",
+        headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "POST" in response.headers["access-control-allow-methods"]
+
+
+async def test_conversions_are_counted_per_visitor(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any]
+) -> None:
+    assert (await track_view(client, page["id"])).status_code == 202
+    assert (await track_event(client, page["id"], label="Buy now")).status_code == 202
+    assert (await track_event(client, page["id"], "form_submit", value=49.5)).status_code == 202
+    events = await stored_events(app)
+    assert sorted(e.kind for e in events) == ["event", "event", "view"]
+    assert {e.visitor for e in events} == {events[0].visitor}
+    assert {e.name for e in events if e.kind == "event"} == {"cta_click", "form_submit"}
+    assert await totals(app, page["id"]) == {
+        "views": 1,
+        "visitors_d": 1,
+        "conversions": 2,
+        "bot_views": 0,
+    }
+
+
+async def test_bots_are_counted_apart_from_visitors(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any]
+) -> None:
+    for agent in (GOOGLEBOT, "curl/8.5.0", "python-requests/2.32", ""):
+        assert (await track_view(client, page["id"], user_agent=agent)).status_code == 202
+    await track_view(client, page["id"])
+    events = await stored_events(app)
+    assert sum(e.is_bot for e in events) == 4
+    assert await totals(app, page["id"]) == {
+        "views": 1,
+        "visitors_d": 1,
+        "conversions": 0,
+        "bot_views": 4,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b"", "application/json", 422, "validation_failed"),
+        (b"not json", "text/plain", 422, "validation_failed"),
+        (b"[1, 2]", "application/json", 422, "validation_failed"),
+        (b'{"path": "/"}', "application/json", 422, "validation_failed"),
+        (b'{"page_id": "nope"}', "application/json", 422, "validation_failed"),
+        (b'{"slug": "x", "screen_width": -3}', "application/json", 422, "validation_failed"),
+        (b'{"slug": "x", "extra": 1}', "application/json", 422, "validation_failed"),
+        (b'{"slug": "x", "path": "a\\u0000b"}', "application/json", 422, "validation_failed"),
+        (b'{"slug": "x"}', "multipart/form-data", 415, "unsupported_media_type"),
+        (b'{"slug": "x", "referrer": "' + b"a" * 5000 + b'"}', "text/plain", 413, None),
+    ],
+)
+async def test_malformed_views_are_refused_and_not_stored(
+    client: httpx.AsyncClient,
+    app: Any,
+    page: dict[str, Any],
+    body: bytes,
+    content_type: str,
+    status: int,
+    code: str | None,
+) -> None:
+    response = await client.post(
+        "/analytics/track-view", content=body, headers={"Content-Type": content_type}
+    )
+    assert_error(response, status, code)
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert await stored_events(app) == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"name": ""},
+        {"name": "has spaces"},
+        {"name": "x" * 65},
+        {"name": "buy", "value": "a lot"},
+        {"name": "buy", "value": 1e300},
+        {"name": "buy", "label": "x" * 500},
+    ],
+)
+async def test_malformed_events_are_refused(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any], payload: dict[str, Any]
+) -> None:
+    response = await client.post(
+        "/analytics/track-event", json={"page_id": page["id"], **payload}
+    )
+    error = assert_error(response, 422, "validation_failed")
+    assert error["details"]
+    assert await stored_events(app) == []
+
+
+async def test_unknown_and_unpublished_pages_are_404(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    assert_error(
+        await track_view(client, "0190a5e4-0000-7000-8000-000000000000"), 404, "page_not_found"
+    )
+    draft = await client.post(
+        "/landing-pages", json={"title": "Draft", "slug": "draft-only"}, headers=ada
+    )
+    assert_error(await track_view(client, draft.json()["id"]), 404, "page_not_found")
+    assert_error(
+        await client.post("/analytics/track-view", json={"slug": "no-such-page"}),
+        404,
+        "page_not_found",
+    )
+    assert await stored_events(app) == []
+
+
+async def test_other_methods_are_refused(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/analytics/track-view"), 405, "method_not_allowed")
+
+
+async def test_a_flood_from_one_address_is_rate_limited(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any]
+) -> None:
+    burst = app.components.settings.analytics_rate_burst
+    statuses = [(await track_view(client, page["id"])).status_code for _ in range(burst + 5)]
+    assert statuses[:burst] == [202] * burst
+    limited = await track_view(client, page["id"])
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["retry-after"]) >= 1
+    # Tokens refill while the test runs; what was refused is never stored.
+    assert len(await stored_events(app)) == statuses.count(202)
