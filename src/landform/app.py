@@ -19,6 +19,9 @@ from starlette.types import ASGIApp
 
 from landform import __version__
 from landform.analytics.ingest import Ingestion
+from landform.analytics.live import LiveHub
+from landform.analytics.routes import router as analytics_router
+from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import PageDirectory, Tracker
 from landform.analytics.tracking import Tracking
 from landform.analytics.visitors import VisitorHasher
@@ -102,6 +105,13 @@ class Components:
         self.client_address = ClientAddress(settings.trusted_proxies)
         self.hasher = VisitorHasher(self.db, self.clock)
         self.ingestion = Ingestion(self.db, self.clock, settings, self.hasher, self.redis)
+        self.live = LiveHub(
+            settings.run_dir,
+            lambda owner_id: self.analytics.current_visitors(owner_id),
+            self.redis,
+            settings.analytics_ws_queue,
+        )
+        self.analytics = AnalyticsService(self.db, self.clock, settings, self.auth, self.live)
         self.tracker = Tracker(
             PageDirectory(self.db),
             self.hasher,
@@ -109,6 +119,7 @@ class Components:
             self.clock,
             TokenBuckets(settings.analytics_rate_per_second, settings.analytics_rate_burst),
             settings.public_url,
+            on_accepted=self.live.record,
         )
         self.follower = ChangeFollower(
             self.db,
@@ -157,8 +168,10 @@ class Components:
         await self.follower.start()
         await self.variants.start()
         await self.ingestion.start()
+        await self.live.start()
 
     async def stop(self) -> None:
+        await self.live.stop()
         await self.ingestion.stop()
         await self.variants.stop()
         await self.follower.stop()
@@ -196,6 +209,7 @@ def build_api(components: Components) -> FastAPI:
     api.state.mailer = components.mailer
     api.state.files = components.files
     api.state.client_address = components.client_address
+    api.state.analytics = components.analytics
     install_error_handlers(api)
     skip_in_error_paths(BLOCK_TYPES)
     if settings.cors_origins:
@@ -212,7 +226,15 @@ def build_api(components: Components) -> FastAPI:
         # The multipart envelope around the file needs a little room.
         per_path={"/files/upload": settings.max_upload_bytes + 64 * 1024},
     )
-    routers = (auth_router, pages_router, templates_router, files_router, ops_router, public_router)
+    routers = (
+        auth_router,
+        pages_router,
+        templates_router,
+        files_router,
+        analytics_router,
+        ops_router,
+        public_router,
+    )
     for router in routers:
         api.include_router(router)
     return api

@@ -5,6 +5,8 @@ from typing import Any
 import httpx
 import pytest
 
+from landform.settings import Settings
+
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -14,6 +16,13 @@ IPHONE = (
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 )
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test client's peer (127.0.0.1) is a trusted proxy here, so tests
+    can play several visitors with X-Forwarded-For."""
+    return settings.model_copy(update={"trusted_proxies": ["127.0.0.0/8", "::1"]})
 
 
 async def publish_page(

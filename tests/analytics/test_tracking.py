@@ -212,3 +212,17 @@ async def test_a_flood_from_one_address_is_rate_limited(
     assert int(limited.headers["retry-after"]) >= 1
     # Tokens refill while the test runs; what was refused is never stored.
     assert len(await stored_events(app)) == statuses.count(202)
+
+
+async def test_forwarded_addresses_are_believed_only_from_trusted_proxies(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any]
+) -> None:
+    await track_view(client, page["id"], address="198.51.100.7")
+    await track_view(client, page["id"], address="198.51.100.8")
+    app.components.client_address.networks = []  # the peer is no longer trusted
+    app.components.client_address._trusted_cache.clear()
+    await track_view(client, page["id"], address="198.51.100.9")
+    await track_view(client, page["id"], address="198.51.100.10")
+    events = await stored_events(app)
+    # Two addresses from the proxy; then the peer's own address, twice.
+    assert len({e.visitor for e in events}) == 3

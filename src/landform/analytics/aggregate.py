@@ -53,6 +53,9 @@ COUNTERS = (
 VisitorKey = tuple[str, int, str]  # (visitor, day, page_id)
 RollupKey = tuple[str, str, int, str]  # (page_id, dimension, hour, value)
 
+# What a bot's raw rows store: bots are counted on no breakdown.
+NO_ATTRIBUTES = ("",) * len(DIMENSIONS)
+
 
 @dataclass(slots=True)
 class VisitorDay:
@@ -75,57 +78,29 @@ def aggregate(
     """Count ``events`` (in arrival order) into a new batch, updating
     ``visitors`` in place; entries marked ``changed`` need writing back."""
     batch = Batch(raw=[], rollups={}, owners={})
-    rollups = batch.rollups
     for event in sorted(events, key=lambda e: (e.received_ms, e.id)):
         hour = event.received_ms // 3_600_000
         agent = classify_agent(event.user_agent)
-        is_view = event.kind == VIEW
         batch.owners[event.page_id] = event.owner_id
-        if agent.is_bot:
-            attributes: tuple[str, ...] = ("",) * len(DIMENSIONS)
-            if is_view:
-                _add(rollups, (event.page_id, "", hour, ""), 6, 1)
-        else:
-            day = hour // 24
-            bit = 1 << (hour % 24)
-            key = (event.visitor, day, event.page_id)
-            state = visitors.get(key)
-            new_day = state is None
-            if state is None:
-                state = VisitorDay(
-                    0,
-                    0,
-                    (
-                        event.referrer,
-                        event.utm_source,
-                        event.utm_medium,
-                        event.utm_campaign,
-                        device_from_width(event.screen_width, agent),
-                        agent.browser,
-                        agent.os,
-                        event.country,
-                    ),
-                )
-                visitors[key] = state
-            attributes = state.attributes
-            counts = [0] * 7
-            if not state.hours & bit:
-                counts[1] = 1
-                state.hours |= bit
-            counts[2] = 1 if new_day else 0
-            if is_view:
-                counts[0] = 1
-            else:
-                counts[3] = 1
-                if not state.conversion_hours & bit:
-                    counts[4] = 1
-                if not state.conversion_hours:
-                    counts[5] = 1
-                state.conversion_hours |= bit
-            state.changed = True
-            _add_all(rollups, (event.page_id, "", hour, ""), counts)
-            for dimension, value in zip(DIMENSIONS, attributes, strict=True):
-                _add_all(rollups, (event.page_id, dimension, hour, value), counts)
+        attributes = count_event(
+            batch.rollups,
+            visitors,
+            event.page_id,
+            hour,
+            event.visitor,
+            is_view=event.kind == VIEW,
+            is_bot=agent.is_bot,
+            entry=(
+                event.referrer,
+                event.utm_source,
+                event.utm_medium,
+                event.utm_campaign,
+                device_from_width(event.screen_width, agent),
+                agent.browser,
+                agent.os,
+                event.country,
+            ),
+        )
         batch.raw.append(
             {
                 "id": uuid.UUID(event.id),
@@ -145,6 +120,57 @@ def aggregate(
             }
         )
     return batch
+
+
+def count_event(
+    rollups: dict[RollupKey, list[int]],
+    visitors: dict[VisitorKey, VisitorDay],
+    page_id: str,
+    hour: int,
+    visitor: str,
+    *,
+    is_view: bool,
+    is_bot: bool,
+    entry: tuple[str, ...],
+) -> tuple[str, ...]:
+    """Count one event, already classified, into ``rollups``; the counting
+    core of ``aggregate``. Events must come in arrival order. ``entry`` is the
+    event's own attributes (in ``DIMENSIONS`` order), used if it opens its
+    visitor's day. Returns the attributes it was counted under, which its raw
+    row stores.
+
+    Rebuild and the generator call this directly: stored rows keep no user
+    agent to classify, but they keep what classifying it gave."""
+    if is_bot:
+        if is_view:
+            _add(rollups, (page_id, "", hour, ""), 6, 1)
+        return NO_ATTRIBUTES
+    day = hour // 24
+    bit = 1 << (hour % 24)
+    key = (visitor, day, page_id)
+    state = visitors.get(key)
+    new_day = state is None
+    if state is None:
+        state = visitors[key] = VisitorDay(0, 0, entry)
+    counts = [0] * 7
+    if not state.hours & bit:
+        counts[1] = 1
+        state.hours |= bit
+    counts[2] = 1 if new_day else 0
+    if is_view:
+        counts[0] = 1
+    else:
+        counts[3] = 1
+        if not state.conversion_hours & bit:
+            counts[4] = 1
+        if not state.conversion_hours:
+            counts[5] = 1
+        state.conversion_hours |= bit
+    state.changed = True
+    _add_all(rollups, (page_id, "", hour, ""), counts)
+    for dimension, value in zip(DIMENSIONS, state.attributes, strict=True):
+        _add_all(rollups, (page_id, dimension, hour, value), counts)
+    return state.attributes
 
 
 def _add(rollups: dict[RollupKey, list[int]], key: RollupKey, index: int, amount: int) -> None:

@@ -201,3 +201,93 @@ async def count_events(session: AsyncSession, page_ids: Iterable[uuid.UUID] | No
     if page_ids is not None:
         query = query.where(AnalyticsEvent.page_id.in_(list(page_ids)))
     return int(await session.scalar(query) or 0)
+
+
+# Reads behind the reports. All of them go through rollups, except the
+# count of visitors in the last minutes, which only raw events can answer.
+
+_R = AnalyticsRollup
+
+
+def _sums() -> list[Any]:
+    return [
+        func.coalesce(func.sum(_R.views), 0).label("views"),
+        func.coalesce(func.sum(_R.visitors_h), 0).label("visitors_h"),
+        func.coalesce(func.sum(_R.visitors_d), 0).label("visitors_d"),
+        func.coalesce(func.sum(_R.conversions), 0).label("conversions"),
+        func.coalesce(func.sum(_R.converters_h), 0).label("converters_h"),
+        func.coalesce(func.sum(_R.converters_d), 0).label("converters_d"),
+        func.coalesce(func.sum(_R.bot_views), 0).label("bot_views"),
+    ]
+
+
+def _bucket(bucket_hours: int) -> Any:
+    if bucket_hours == 1:
+        return _R.hour.label("bucket")
+    return (_R.hour // bucket_hours).label("bucket")
+
+
+async def page_series(
+    session: AsyncSession, page_id: uuid.UUID, first_hour: int, end_hour: int, bucket_hours: int
+) -> list[Any]:
+    bucket = _bucket(bucket_hours)
+    query = (
+        select(bucket, *_sums())
+        .where(_R.page_id == page_id, _R.dimension == "", _R.hour >= first_hour, _R.hour < end_hour)
+        .group_by(bucket)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def page_breakdowns(
+    session: AsyncSession, page_id: uuid.UUID, first_hour: int, end_hour: int
+) -> list[Any]:
+    query = (
+        select(_R.dimension, _R.value, *_sums())
+        .where(_R.page_id == page_id, _R.dimension != "", _R.hour >= first_hour, _R.hour < end_hour)
+        .group_by(_R.dimension, _R.value)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def owner_totals_by_page(
+    session: AsyncSession, owner_id: uuid.UUID, first_hour: int, end_hour: int
+) -> list[Any]:
+    query = (
+        select(_R.page_id, *_sums())
+        .where(
+            _R.owner_id == owner_id, _R.dimension == "", _R.hour >= first_hour, _R.hour < end_hour
+        )
+        .group_by(_R.page_id)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def owner_series(
+    session: AsyncSession, owner_id: uuid.UUID, first_hour: int, end_hour: int, bucket_hours: int
+) -> list[Any]:
+    bucket = _bucket(bucket_hours)
+    query = (
+        select(_R.page_id, bucket, *_sums())
+        .where(
+            _R.owner_id == owner_id, _R.dimension == "", _R.hour >= first_hour, _R.hour < end_hour
+        )
+        .group_by(_R.page_id, bucket)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def recent_visitors(session: AsyncSession, owner_id: uuid.UUID, since_ms: int) -> list[Any]:
+    """(page_id, visitor) pairs seen since ``since_ms``, bots excluded."""
+    _E = AnalyticsEvent
+    query = (
+        select(_E.page_id, _E.visitor)
+        .where(
+            _E.owner_id == owner_id,
+            _E.hour >= since_ms // 3_600_000,
+            _E.received_ms >= since_ms,
+            _E.is_bot.is_(False),
+        )
+        .distinct()
+    )
+    return list((await session.execute(query)).all())

@@ -110,6 +110,7 @@ async def indexable_published(session: AsyncSession, limit: int) -> list[Any]:
 
 # What analytics needs to know about pages.
 
+
 async def published_owner(
     connection: AsyncSession | AsyncConnection, *, page_id: uuid.UUID | None, slug: str | None
 ) -> Any:

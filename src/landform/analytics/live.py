@@ -1,0 +1,251 @@
+"""The live view: views per second per page, and current visitors, for the
+owners watching.
+
+Each worker counts the views it accepts and, once a second, publishes its
+counts: through Redis pub/sub when Redis is configured (reaching every
+worker of every replica), otherwise as a datagram to each worker of this
+machine (a Unix socket per worker in the run folder). Every worker merges
+what it hears and, once a second, pushes the merged counts to its own
+subscribers. Subscribers have a bounded queue: one that falls behind is
+dropped, not buffered without end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from landform.analytics.events import VIEW, Event
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "landform:analytics:live"
+VISITORS_EVERY = 5.0
+
+CurrentVisitors = Callable[[str], Awaitable[int]]
+
+
+class Subscription:
+    def __init__(self, owner_id: str, page_id: str | None, queue_size: int) -> None:
+        self.owner_id = owner_id
+        self.page_id = page_id
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)
+        self.too_slow = False
+
+    def offer(self, message: dict[str, Any]) -> None:
+        if self.too_slow:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.too_slow = True
+            # Wake the reader so it sees the flag and closes.
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.queue.put_nowait({"type": "dropped"})
+
+
+class LiveHub:
+    def __init__(
+        self,
+        run_dir: Path,
+        current_visitors: CurrentVisitors,
+        redis: Redis | None = None,
+        queue_size: int = 64,
+    ) -> None:
+        self.run_dir = run_dir
+        self.current_visitors = current_visitors
+        self.redis = redis
+        self.queue_size = queue_size
+        self._local: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self._heard: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
+        self._visitors: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._socket: socket.socket | None = None
+        self._socket_path = run_dir / f"live-{os.getpid()}.sock"
+
+    # Counting (the tracking path)
+
+    def record(self, event: Event, is_bot: bool) -> None:
+        if event.kind == VIEW and not is_bot:
+            self._local[event.owner_id][event.page_id] += 1
+
+    # Subscribing (the WebSocket path)
+
+    def subscribe(self, owner_id: str, page_id: str | None = None) -> Subscription:
+        subscription = Subscription(owner_id, page_id, self.queue_size)
+        self._subscriptions[owner_id].add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self._subscriptions.get(subscription.owner_id)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscriptions[subscription.owner_id]
+
+    @property
+    def connections(self) -> int:
+        return sum(len(subscribers) for subscribers in self._subscriptions.values())
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        if self.redis is not None:
+            self._tasks.append(asyncio.create_task(self._listen_redis()))
+        else:
+            self._bind_socket()
+        self._tasks.append(asyncio.create_task(self._tick_loop()))
+        self._tasks.append(asyncio.create_task(self._visitors_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._socket is not None:
+            asyncio.get_running_loop().remove_reader(self._socket.fileno())
+            self._socket.close()
+            self._socket_path.unlink(missing_ok=True)
+            self._socket = None
+
+    # Publishing and hearing counts
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0 - time.time() % 1.0)
+            try:
+                await self._publish()
+            except Exception:
+                log.warning("analytics: live counts not published", exc_info=True)
+            self._push()
+
+    async def _publish(self) -> None:
+        if not self._local:
+            return
+        counts, self._local = self._local, defaultdict(lambda: defaultdict(int))
+        message = orjson.dumps(counts)
+        # A datagram holds 64 KB; many busy owners are sent one by one.
+        messages = (
+            [message]
+            if len(message) < 60_000
+            else [orjson.dumps({owner: pages}) for owner, pages in counts.items()]
+        )
+        if self.redis is not None:
+            for part in messages:
+                await self.redis.publish(CHANNEL, part)
+            return
+        for part in messages:
+            self._hear(part)
+        for path in self.run_dir.glob("live-*.sock"):
+            if path == self._socket_path:
+                continue
+            try:
+                assert self._socket is not None
+                for part in messages:
+                    self._socket.sendto(part, str(path))
+            except (ConnectionRefusedError, FileNotFoundError):
+                path.unlink(missing_ok=True)  # a worker that is gone
+            except (BlockingIOError, OSError):
+                pass  # a peer too busy to read misses a second of counts
+
+    def _hear(self, message: bytes) -> None:
+        try:
+            counts = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            return
+        for owner_id, pages in counts.items():
+            if owner_id not in self._subscriptions:
+                continue
+            heard = self._heard[owner_id]
+            for page_id, views in pages.items():
+                heard[page_id] += int(views)
+
+    def _push(self) -> None:
+        heard, self._heard = self._heard, defaultdict(lambda: defaultdict(int))
+        at = int(time.time())
+        for owner_id, subscribers in list(self._subscriptions.items()):
+            pages = heard.get(owner_id, {})
+            for subscription in list(subscribers):
+                shown = (
+                    {subscription.page_id: pages.get(subscription.page_id, 0)}
+                    if subscription.page_id
+                    else dict(pages)
+                )
+                subscription.offer(
+                    {
+                        "type": "views",
+                        "at": at,
+                        "views_per_second": shown,
+                        "total_views_per_second": sum(shown.values()),
+                        "current_visitors": self._visitors.get(owner_id, 0),
+                    }
+                )
+
+    async def _visitors_loop(self) -> None:
+        while True:
+            for owner_id in list(self._subscriptions):
+                try:
+                    self._visitors[owner_id] = await self.current_visitors(owner_id)
+                except Exception:
+                    log.warning("analytics: current visitors not counted", exc_info=True)
+            for owner_id in [known for known in self._visitors if known not in self._subscriptions]:
+                del self._visitors[owner_id]
+            await asyncio.sleep(VISITORS_EVERY)
+
+    async def refresh_visitors(self, owner_id: str) -> int:
+        count = await self.current_visitors(owner_id)
+        self._visitors[owner_id] = count
+        return count
+
+    def _bind_socket(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._socket_path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(self._socket_path))
+        sock.setblocking(False)
+        self._socket = sock
+
+        def readable() -> None:
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    return
+                self._hear(data)
+
+        asyncio.get_running_loop().add_reader(sock.fileno(), readable)
+
+    async def _listen_redis(self) -> None:
+        assert self.redis is not None
+        while True:
+            try:
+                pubsub = self.redis.pubsub()
+                await pubsub.subscribe(CHANNEL)
+                try:
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._hear(message["data"])
+                finally:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("analytics: live channel lost; reconnecting", exc_info=True)
+                await asyncio.sleep(1.0)

@@ -1,0 +1,285 @@
+"""Page and dashboard reports, read from the hourly rollups.
+
+Each report is cached per owner for a short time, and stamped with the
+owner's analytics stamp (bumped by every ingestion batch that touched their
+pages): a cached report is used only while no new data has arrived, on any
+worker or replica."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from landform.analytics import repository
+from landform.analytics.events import MS_PER_HOUR
+from landform.core.clock import Clock
+from landform.core.db import Database
+from landform.core.errors import ValidationFailed
+from landform.pages import repository as page_repo
+from landform.pages.errors import PageNotFound
+
+Interval = Literal["hour", "day"]
+
+BREAKDOWNS = (
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "device",
+    "browser",
+    "os",
+    "country",
+)
+TOP = 10
+MAX_HOURLY_DAYS = 31
+MAX_RANGE_DAYS = 731
+LIVE_WINDOW_MS = 5 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    first_hour: int
+    end_hour: int  # exclusive
+
+    @property
+    def hours(self) -> int:
+        return self.end_hour - self.first_hour
+
+    def previous(self) -> Range:
+        return Range(self.first_hour - self.hours, self.first_hour)
+
+
+def resolve_range(
+    start: datetime | None, end: datetime | None, now: datetime, default_days: int = 7
+) -> Range:
+    """``[from, to)`` in whole UTC hours; naive datetimes are UTC."""
+    end = _utc(end) if end is not None else now
+    start = _utc(start) if start is not None else end - timedelta(days=default_days)
+    if start >= end:
+        raise ValidationFailed(
+            "`from` must be before `to`", details=[{"path": "from", "message": "after `to`"}]
+        )
+    if end - start > timedelta(days=MAX_RANGE_DAYS):
+        raise ValidationFailed(
+            f"a report covers at most {MAX_RANGE_DAYS} days",
+            details=[{"path": "from", "message": "range too long"}],
+        )
+    first = int(start.timestamp() * 1000) // MS_PER_HOUR
+    # ``to`` rounds up, so the current, partial hour is included.
+    last = -(-int(end.timestamp() * 1000) // MS_PER_HOUR)
+    return Range(first, max(last, first + 1))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def hour_label(hour: int) -> str:
+    return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%dT%H:00:00Z")
+
+
+def day_label(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
+
+
+def metrics(row: Any, hourly: bool = False) -> dict[str, Any]:
+    """The report metrics of a row of rollup sums. Visitors are daily
+    uniques (summed over days) unless ``hourly``."""
+    visitors = int(row.visitors_h if hourly else row.visitors_d)
+    converters = int(row.converters_h if hourly else row.converters_d)
+    return {
+        "views": int(row.views),
+        "visitors": visitors,
+        "conversions": int(row.conversions),
+        "conversion_rate": round(converters / visitors, 4) if visitors else 0.0,
+    }
+
+
+class ReportCache:
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float, clock: Clock) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[tuple[Any, ...], tuple[int, float, dict[str, Any]]] = {}
+
+    async def get_or_compute(
+        self,
+        key: tuple[Any, ...],
+        stamp: int,
+        compute: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        now = self.clock.now().timestamp()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == stamp and entry[1] > now:
+            return entry[2]
+        result = await compute()
+        if self.ttl > 0:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (stamp, now + self.ttl, result)
+        return result
+
+
+class Reports:
+    def __init__(self, db: Database, clock: Clock, cache_seconds: float) -> None:
+        self.db = db
+        self.clock = clock
+        self.cache = ReportCache(cache_seconds, clock)
+
+    async def page_report(
+        self,
+        owner: uuid.UUID,
+        page_id: uuid.UUID,
+        start: datetime | None,
+        end: datetime | None,
+        interval: Interval | None,
+    ) -> dict[str, Any]:
+        span = resolve_range(start, end, self.clock.now())
+        interval = interval or ("hour" if span.hours <= 48 else "day")
+        if interval == "hour" and span.hours > MAX_HOURLY_DAYS * 24:
+            raise ValidationFailed(
+                f"hourly reports cover at most {MAX_HOURLY_DAYS} days; use interval=day",
+                details=[{"path": "interval", "message": "range too long for hourly buckets"}],
+            )
+        async with self.db.read(actor=owner) as session:
+            page = await page_repo.owned_page(session, owner, page_id)
+            if page is None:
+                raise PageNotFound("no such landing page")
+            stamp = await repository.owner_stamp(session, owner)
+
+            async def compute() -> dict[str, Any]:
+                return await self._page_report(session, page, span, interval)
+
+            key = ("page", page_id, span, interval)
+            return await self.cache.get_or_compute(key, stamp, compute)
+
+    async def _page_report(
+        self, session: Any, page: Any, span: Range, interval: Interval
+    ) -> dict[str, Any]:
+        bucket_hours = 1 if interval == "hour" else 24
+        series_rows = await repository.page_series(
+            session, page.id, span.first_hour, span.end_hour, bucket_hours
+        )
+        breakdown_rows = await repository.page_breakdowns(
+            session, page.id, span.first_hour, span.end_hour
+        )
+        totals = _total(series_rows)
+        by_bucket = {int(row.bucket): row for row in series_rows}
+        first = span.first_hour // bucket_hours
+        last = (span.end_hour - 1) // bucket_hours
+        label = hour_label if interval == "hour" else day_label
+        series = [
+            {"time": label(bucket), **_metrics_or_zero(by_bucket.get(bucket), interval == "hour")}
+            for bucket in range(first, last + 1)
+        ]
+        breakdowns: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in breakdown_rows:
+            breakdowns[row.dimension].append({"value": row.value, **metrics(row)})
+        for dimension in BREAKDOWNS:
+            breakdowns[dimension].sort(key=lambda item: (-item["visitors"], -item["views"]))
+        return {
+            "page": {"id": str(page.id), "title": page.title, "slug": page.slug},
+            "from": hour_label(span.first_hour),
+            "to": hour_label(span.end_hour),
+            "interval": interval,
+            "totals": {**metrics(totals), "bot_views": int(totals.bot_views)},
+            "series": series,
+            "top_referrers": breakdowns["referrer"][:TOP],
+            "utm_sources": breakdowns["utm_source"][:TOP],
+            "utm_mediums": breakdowns["utm_medium"][:TOP],
+            "utm_campaigns": breakdowns["utm_campaign"][:TOP],
+            "devices": breakdowns["device"][:TOP],
+            "browsers": breakdowns["browser"][:TOP],
+            "operating_systems": breakdowns["os"][:TOP],
+            "countries": breakdowns["country"][:TOP],
+        }
+
+    async def dashboard(
+        self, owner: uuid.UUID, start: datetime | None, end: datetime | None
+    ) -> dict[str, Any]:
+        span = resolve_range(start, end, self.clock.now(), default_days=30)
+        async with self.db.read(actor=owner) as session:
+            stamp = await repository.owner_stamp(session, owner)
+
+            async def compute() -> dict[str, Any]:
+                return await self._dashboard(session, owner, span)
+
+            return await self.cache.get_or_compute(("dashboard", owner, span), stamp, compute)
+
+    async def _dashboard(self, session: Any, owner: uuid.UUID, span: Range) -> dict[str, Any]:
+        pages = await page_repo.owned_titles(session, owner)
+        current = [
+            row
+            for row in await repository.owner_totals_by_page(
+                session, owner, span.first_hour, span.end_hour
+            )
+            if row.page_id in pages
+        ]
+        previous_span = span.previous()
+        previous = [
+            row
+            for row in await repository.owner_totals_by_page(
+                session, owner, previous_span.first_hour, previous_span.end_hour
+            )
+            if row.page_id in pages
+        ]
+        now_ms = self.clock.now_ms()
+        recent = await repository.recent_visitors(session, owner, now_ms - LIVE_WINDOW_MS)
+        totals = metrics(_total(current))
+        before = metrics(_total(previous))
+        top = sorted(current, key=lambda row: (-int(row.views), str(row.page_id)))[:TOP]
+        return {
+            "from": hour_label(span.first_hour),
+            "to": hour_label(span.end_hour),
+            "totals": totals,
+            "previous_totals": before,
+            "change": {name: _change(totals[name], before[name]) for name in totals},
+            "top_pages": [
+                {
+                    "id": str(row.page_id),
+                    "title": pages[row.page_id].title,
+                    "slug": pages[row.page_id].slug,
+                    **metrics(row),
+                }
+                for row in top
+            ],
+            "visitors_last_5_minutes": len(
+                {(row.page_id, row.visitor) for row in recent if row.page_id in pages}
+            ),
+            "pages": len(pages),
+        }
+
+
+@dataclass(slots=True)
+class _Sums:
+    views: int = 0
+    visitors_h: int = 0
+    visitors_d: int = 0
+    conversions: int = 0
+    converters_h: int = 0
+    converters_d: int = 0
+    bot_views: int = 0
+
+
+def _total(rows: list[Any]) -> _Sums:
+    total = _Sums()
+    for row in rows:
+        for name in _Sums.__dataclass_fields__:
+            setattr(total, name, getattr(total, name) + int(getattr(row, name)))
+    return total
+
+
+def _metrics_or_zero(row: Any, hourly: bool) -> dict[str, Any]:
+    return metrics(row if row is not None else _Sums(), hourly)
+
+
+def _change(now: float, before: float) -> float | None:
+    """Relative change against the previous period; None when it had none."""
+    if not before:
+        return None
+    return round((now - before) / before, 4)

@@ -1,0 +1,132 @@
+"""Thin HTTP and WebSocket handlers for analytics reads. (The tracking
+endpoints are a lean ASGI layer of their own: ``tracking``.)"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request, WebSocket, WebSocketDisconnect
+
+from landform.analytics.service import AnalyticsService
+from landform.auth.deps import PrincipalDep
+from landform.core.errors import DomainError
+
+router = APIRouter(tags=["analytics"])
+
+
+def analytics_service(request: Request) -> AnalyticsService:
+    service: AnalyticsService = request.app.state.analytics
+    return service
+
+
+ServiceDep = Annotated[AnalyticsService, Depends(analytics_service)]
+From = Annotated[
+    datetime | None,
+    Query(alias="from", description="Start, ISO 8601 date or datetime (UTC); inclusive"),
+]
+To = Annotated[
+    datetime | None, Query(alias="to", description="End, ISO 8601 (UTC); exclusive; default now")
+]
+
+
+@router.get("/analytics/pages/{page_id}", summary="A page's analytics")
+async def page_analytics(
+    page_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    start: From = None,
+    end: To = None,
+    interval: Annotated[Literal["hour", "day"] | None, Query()] = None,
+) -> dict[str, Any]:
+    """Totals (views, unique visitors, conversions, conversion rate), a time
+    series, and the top referrers, UTM parameters, devices, browsers,
+    operating systems and countries. Default range: the last 7 days."""
+    return await service.page_report(principal.user_id, page_id, start, end, interval)
+
+
+@router.get("/analytics/dashboard", summary="Analytics across all your pages")
+async def dashboard(
+    principal: PrincipalDep, service: ServiceDep, start: From = None, end: To = None
+) -> dict[str, Any]:
+    """Totals with the change against the previous period of the same
+    length, top pages, and visitors in the last 5 minutes. Default range:
+    the last 30 days."""
+    return await service.dashboard(principal.user_id, start, end)
+
+
+@router.post("/analytics/custom-query", summary="Run a custom analytics query")
+async def custom_query(
+    principal: PrincipalDep,
+    service: ServiceDep,
+    query: Annotated[dict[str, Any], Body(description="See docs/custom-queries.md")],
+) -> dict[str, Any]:
+    """A JSON query language (metrics, dimensions, filters, range, order,
+    limit) over your pages' analytics; never SQL."""
+    return await service.custom_query(principal.user_id, query)
+
+
+@router.websocket("/ws/analytics")
+async def live_analytics(
+    websocket: WebSocket,
+    access_token: Annotated[str | None, Query()] = None,
+    page_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> None:
+    """Live counts, one message a second: ``{"type": "views", "at",
+    "views_per_second": {page id: n}, "total_views_per_second",
+    "current_visitors"}``. Authenticate with ``?access_token=`` (an access
+    token or API key) or an ``Authorization: Bearer`` header. The server
+    sends ``{"type": "ping"}`` every heartbeat; a client that sends nothing
+    for three heartbeats is disconnected."""
+    service: AnalyticsService = websocket.app.state.analytics
+    credential = access_token or _bearer(websocket.headers.get("authorization", ""))
+    if not credential:
+        await websocket.close(code=4401, reason="authentication required")
+        return
+    try:
+        subscription = await service.watch(credential, page_id)
+    except DomainError as exc:
+        await websocket.close(code=4404 if exc.status == 404 else 4401, reason=exc.message[:120])
+        return
+    heartbeat = service.settings.analytics_ws_heartbeat
+    try:
+        await websocket.accept()
+        await websocket.send_json({"type": "hello", "heartbeat": heartbeat})
+        last_heard = asyncio.get_running_loop().time()
+
+        async def listen() -> None:
+            nonlocal last_heard
+            while True:
+                await websocket.receive_text()
+                last_heard = asyncio.get_running_loop().time()
+
+        listener = asyncio.create_task(listen())
+        try:
+            while not listener.done():
+                try:
+                    message = await asyncio.wait_for(subscription.queue.get(), heartbeat)
+                except TimeoutError:
+                    if asyncio.get_running_loop().time() - last_heard > 3 * heartbeat:
+                        await websocket.close(code=1001, reason="no heartbeat")
+                        return
+                    message = {"type": "ping"}
+                if subscription.too_slow:
+                    await websocket.close(code=1008, reason="too slow: messages were dropped")
+                    return
+                await websocket.send_json(message)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                await listener
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        service.live.unsubscribe(subscription)
+
+
+def _bearer(header: str) -> str:
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""

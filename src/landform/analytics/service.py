@@ -1,0 +1,87 @@
+"""The analytics service as the API sees it: reports, custom queries and
+the live view's authentication. Transport-free."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from landform.analytics import repository
+from landform.analytics.live import LiveHub, Subscription
+from landform.analytics.reports import LIVE_WINDOW_MS, Interval, Reports
+from landform.auth.service import AuthService
+from landform.core.clock import Clock
+from landform.core.db import Database
+from landform.pages import repository as page_repo
+from landform.pages.errors import PageNotFound
+from landform.settings import Settings
+
+
+class AnalyticsService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        auth: AuthService,
+        live: LiveHub,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.auth = auth
+        self.live = live
+        self.reports = Reports(db, clock, settings.analytics_report_cache_seconds)
+
+    async def page_report(
+        self,
+        owner: uuid.UUID,
+        page_id: uuid.UUID,
+        start: datetime | None,
+        end: datetime | None,
+        interval: Interval | None,
+    ) -> dict[str, Any]:
+        return await self.reports.page_report(owner, page_id, start, end, interval)
+
+    async def dashboard(
+        self, owner: uuid.UUID, start: datetime | None, end: datetime | None
+    ) -> dict[str, Any]:
+        return await self.reports.dashboard(owner, start, end)
+
+    async def custom_query(self, owner: uuid.UUID, payload: Any) -> dict[str, Any]:
+        # Imported here: the query compiler is only needed by this route.
+        from landform.analytics.query.runner import parse_custom_query, run_custom_query
+
+        query = parse_custom_query(payload)
+        async with self.db.read(actor=owner) as session:
+            owned = set(await page_repo.owned_titles(session, owner))
+            return await run_custom_query(
+                session,
+                owner,
+                owned,
+                query,
+                self.clock.now_ms(),
+                self.settings.analytics_query_max_cost,
+            )
+
+    async def current_visitors(self, owner_id: str) -> int:
+        """Distinct visitors of the owner's pages in the last five minutes."""
+        owner = uuid.UUID(owner_id)
+        since = self.clock.now_ms() - LIVE_WINDOW_MS
+        async with self.db.read() as session:
+            recent = await repository.recent_visitors(session, owner, since)
+        return len({(row.page_id, row.visitor) for row in recent})
+
+    async def watch(self, credential: str, page_id: uuid.UUID | None) -> Subscription:
+        """Subscribe the credential's owner to their live counts (one page's,
+        when given). Raises NotAuthenticated or PageNotFound."""
+        principal = await self.auth.authenticate(credential)
+        if page_id is not None:
+            async with self.db.read(actor=principal.user_id) as session:
+                if await page_repo.owned_page(session, principal.user_id, page_id) is None:
+                    raise PageNotFound("no such landing page")
+        owner_id = str(principal.user_id)
+        subscription = self.live.subscribe(owner_id, str(page_id) if page_id else None)
+        await self.live.refresh_visitors(owner_id)
+        return subscription
