@@ -34,12 +34,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(data_dir: Path, workers: int = 2, **env: str) -> Iterator[str]:
-    """A server on a free port, on this run's database; yields its base URL."""
+def live_server(
+    data_dir: Path, workers: int = 2, *, fresh: bool = True, **env: str
+) -> Iterator[str]:
+    """A server on a free port, on this run's database (emptied first unless
+    not ``fresh``); yields its base URL."""
     port = free_port()
     environment = {**os.environ, "LANDFORM_DATA_DIR": str(data_dir), **env}
     if ON_POSTGRES:
-        asyncio.run(truncate_postgres(TEST_DATABASE_URL))
+        if fresh:
+            asyncio.run(truncate_postgres(TEST_DATABASE_URL))
         environment["LANDFORM_DATABASE_URL"] = TEST_DATABASE_URL
     process = subprocess.Popen(
         [

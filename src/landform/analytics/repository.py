@@ -291,3 +291,99 @@ async def recent_visitors(session: AsyncSession, owner_id: uuid.UUID, since_ms: 
         .distinct()
     )
     return list((await session.execute(query)).all())
+
+
+# Bulk loading and rebuilding (``landform analytics generate`` / ``rebuild``).
+
+
+async def lock_ingestion(session: AsyncSession) -> None:
+    """Hold off live ingestion for this transaction (PostgreSQL; SQLite has
+    one writer anyway), so a rebuild never interleaves with a batch."""
+    if _dialect(session) == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK_KEY})
+
+
+async def copy_rows(
+    session: AsyncSession, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Append ``rows`` (tuples in ``columns`` order, uuids as 32-hex strings)
+    in the session's transaction: COPY on PostgreSQL, one executemany on
+    SQLite. Bypasses the ORM and conflict handling: ten times faster, for
+    rows known to be new."""
+    if not rows:
+        return
+    if _dialect(session) == "postgresql":
+        # asyncpg opens SQLAlchemy's transaction lazily, on the first
+        # statement: run one so the COPY lands inside it.
+        await session.execute(text("SELECT 1"))
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if _dialect(session) == "postgresql":
+        await driver.copy_records_to_table(table, records=rows, columns=list(columns))
+    else:
+        marks = ", ".join("?" * len(columns))
+        statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+        await driver.executemany(statement, rows)
+
+
+async def has_rollups(
+    session: AsyncSession, page_ids: Iterable[uuid.UUID], first_hour: int
+) -> bool:
+    query = select(AnalyticsRollup.page_id).where(
+        AnalyticsRollup.page_id.in_(list(page_ids)), AnalyticsRollup.hour >= first_hour
+    )
+    return await session.scalar(query.limit(1)) is not None
+
+
+async def set_stamps(session: AsyncSession, owner_ids: Iterable[uuid.UUID], now_ms: int) -> None:
+    """Mark owners' analytics as changed: their cached reports are stale."""
+    rows = [{"owner_id": owner, "stamp": now_ms} for owner in set(owner_ids)]
+    if not rows:
+        return
+    statement = _insert(session, AnalyticsStamp)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["owner_id"], set_={"stamp": statement.excluded.stamp}
+        ),
+        rows,
+    )
+
+
+async def event_hours(session: AsyncSession) -> tuple[int, int] | None:
+    """The first and last hour holding raw events."""
+    row = (
+        await session.execute(select(func.min(AnalyticsEvent.hour), func.max(AnalyticsEvent.hour)))
+    ).one()
+    return None if row[0] is None else (int(row[0]), int(row[1]))
+
+
+async def delete_rollups(session: AsyncSession, first_hour: int, end_hour: int) -> int:
+    result = await session.execute(
+        delete(AnalyticsRollup).where(
+            AnalyticsRollup.hour >= first_hour, AnalyticsRollup.hour < end_hour
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def stream_events(session: AsyncSession, first_hour: int, end_hour: int) -> Any:
+    """Raw events of an hour range in arrival order, as the rows rebuild
+    counts: (page_id, owner_id, kind, hour, visitor, is_bot, *DIMENSIONS).
+    Streamed: a day of a busy site does not fit in memory as objects."""
+    _E = AnalyticsEvent
+    query = (
+        select(
+            _E.page_id,
+            _E.owner_id,
+            _E.kind,
+            _E.hour,
+            _E.visitor,
+            _E.is_bot,
+            *(getattr(_E, name) for name in DIMENSIONS),
+        )
+        .where(_E.hour >= first_hour, _E.hour < end_hour)
+        .order_by(_E.hour, _E.received_ms, _E.id)
+        .execution_options(yield_per=20_000)
+    )
+    return await session.stream(query)

@@ -13,6 +13,9 @@ Utm = Annotated[str, Field(max_length=200)]
 
 
 class _Tracked(InputModel):
+    # A client may name its event (a random UUID) so that resending it after
+    # a failed request can never count it twice.
+    id: uuid.UUID | None = None
     page_id: uuid.UUID | None = None
     slug: str | None = Field(default=None, min_length=1, max_length=64)
     path: str = Field(default="/", max_length=512)

@@ -102,6 +102,7 @@ class Tracker:
             address,
             user_agent,
             country,
+            event_id=view.id,
             kind=VIEW,
             path=view.path,
             referrer=referrer_host(view.referrer, self.own_host),
@@ -118,6 +119,7 @@ class Tracker:
             address,
             user_agent,
             country,
+            event_id=event.id,
             kind=EVENT,
             path=event.path,
             name=event.name,
@@ -145,6 +147,7 @@ class Tracker:
         user_agent: str,
         country: str,
         *,
+        event_id: uuid.UUID | None,
         kind: str,
         path: str,
         referrer: str = "",
@@ -156,7 +159,7 @@ class Tracker:
         now_ms = self.clock.now_ms()
         salt = await self.hasher.salt(day_of(now_ms))
         event = Event(
-            id=new_id().hex,
+            id=(event_id or new_id()).hex,
             received_ms=now_ms,
             kind=kind,
             page_id=page.page_id,

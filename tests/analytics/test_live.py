@@ -1,0 +1,141 @@
+"""The live view over a real server with two workers: counts reach a
+watcher whichever worker took the views, only the owner's, and the
+connection is refused without credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from landform.analytics.live import Subscription
+from tests.analytics.conftest import BROWSER
+from tests.conftest import REDIS_URL
+from tests.live_server import live_server, verified_login
+
+
+def publish(base: str, token: str, slug: str) -> str:
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as api:
+        page = api.post("/landing-pages", json={"title": slug, "slug": slug}).json()
+        assert api.post(f"/landing-pages/{page['id']}/publish").status_code == 200
+    return str(page["id"])
+
+
+async def views_seen(ws: Any, page_id: str, wanted: int, timeout: float = 10) -> dict[str, Any]:
+    """Sum views per second for ``page_id`` until ``wanted`` are seen."""
+    seen = 0
+    last: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while seen < wanted and time.monotonic() < deadline:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if message["type"] == "views":
+            seen += message["views_per_second"].get(page_id, 0)
+            last = message
+    last["seen"] = seen
+    return last
+
+
+@pytest.mark.parametrize("mode", ["local", "redis"])
+def test_live_counts_reach_the_owner_from_every_worker(tmp_path: Path, mode: str) -> None:
+    env = {"LANDFORM_ANALYTICS_RATE_BURST": "100000"}
+    if mode == "redis":
+        if not REDIS_URL:
+            pytest.skip("live view over Redis: LANDFORM_TEST_REDIS_URL is not set")
+        env["LANDFORM_REDIS_URL"] = REDIS_URL
+    with live_server(tmp_path, workers=2, **env) as base:
+        ada = verified_login(base, tmp_path, "ada@example.com")
+        bob = verified_login(base, tmp_path, "bob@example.com")
+        page_id = publish(base, ada, "live-page")
+        ws_base = base.replace("http://", "ws://")
+
+        async def scenario() -> None:
+            async with (
+                websockets.connect(f"{ws_base}/ws/analytics?access_token={ada}") as ada_ws,
+                websockets.connect(
+                    f"{ws_base}/ws/analytics", additional_headers={"Authorization": f"Bearer {bob}"}
+                ) as bob_ws,
+            ):
+                hello = json.loads(await ada_ws.recv())
+                assert hello["type"] == "hello"
+                assert json.loads(await bob_ws.recv())["type"] == "hello"
+                # Fresh connections spread the views over both workers.
+                async with httpx.AsyncClient(base_url=base) as client:
+                    for _ in range(20):
+                        response = await client.post(
+                            "/analytics/track-view",
+                            json={"page_id": page_id},
+                            headers={"User-Agent": BROWSER, "Connection": "close"},
+                        )
+                        assert response.status_code == 202
+                last = await views_seen(ada_ws, page_id, 20)
+                assert last["seen"] == 20
+                assert last["current_visitors"] in (0, 1)  # counted every few seconds
+                # Bob watches too, but never sees ada's page.
+                for _ in range(2):
+                    message = json.loads(await asyncio.wait_for(bob_ws.recv(), 5))
+                    if message["type"] == "views":
+                        assert page_id not in message["views_per_second"]
+
+        asyncio.run(scenario())
+
+
+def test_unauthenticated_and_foreign_watchers_are_refused(tmp_path: Path) -> None:
+    with live_server(tmp_path, workers=1) as base:
+        ada = verified_login(base, tmp_path, "ada@example.com")
+        bob = verified_login(base, tmp_path, "bob@example.com")
+        page_id = publish(base, ada, "private-page")
+        ws_base = base.replace("http://", "ws://")
+
+        async def scenario() -> None:
+            for url in (
+                f"{ws_base}/ws/analytics",
+                f"{ws_base}/ws/analytics?access_token=not-a-token",
+                f"{ws_base}/ws/analytics?access_token={bob}&page_id={page_id}",
+            ):
+                with pytest.raises(InvalidStatus) as refused:
+                    async with websockets.connect(url):
+                        pass
+                assert refused.value.response.status_code == 403
+            async with websockets.connect(
+                f"{ws_base}/ws/analytics?access_token={ada}&page_id={page_id}"
+            ) as ws:
+                assert json.loads(await ws.recv())["type"] == "hello"
+
+        asyncio.run(scenario())
+
+
+def test_a_silent_client_is_pinged_then_dropped(tmp_path: Path) -> None:
+    with live_server(tmp_path, workers=1, LANDFORM_ANALYTICS_WS_HEARTBEAT="0.3") as base:
+        ada = verified_login(base, tmp_path, "ada@example.com")
+
+        async def scenario() -> list[str]:
+            kinds = []
+            # The client library answers protocol pings; it sends no messages.
+            async with websockets.connect(
+                f"{base.replace('http://', 'ws://')}/ws/analytics?access_token={ada}"
+            ) as ws:
+                try:
+                    while True:
+                        kinds.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["type"])
+                except ConnectionClosed as closed:
+                    assert closed.rcvd is not None and closed.rcvd.code == 1001
+            return kinds
+
+        kinds = asyncio.run(scenario())
+        assert kinds[0] == "hello"
+        assert "ping" in kinds
+
+
+async def test_a_slow_subscriber_is_dropped_not_buffered() -> None:
+    subscription = Subscription("owner", None, queue_size=3)
+    for second in range(10):
+        subscription.offer({"type": "views", "at": second})
+    assert subscription.too_slow
+    assert subscription.queue.qsize() <= 3
