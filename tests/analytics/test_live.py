@@ -28,13 +28,13 @@ def publish(base: str, token: str, slug: str) -> str:
     return str(page["id"])
 
 
-async def views_seen(ws: Any, page_id: str, wanted: int, timeout: float = 10) -> dict[str, Any]:
-    """Sum views per second for ``page_id`` until ``wanted`` are seen."""
+async def views_seen(ws: Any, page_id: str, wanted: int) -> dict[str, Any]:
+    """Sum views per second for ``page_id`` until ``wanted`` are seen (10 s at most)."""
     seen = 0
     last: dict[str, Any] = {}
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + 10
     while seen < wanted and time.monotonic() < deadline:
-        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
         if message["type"] == "views":
             seen += message["views_per_second"].get(page_id, 0)
             last = message

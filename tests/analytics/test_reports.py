@@ -26,7 +26,9 @@ async def traffic(client: httpx.AsyncClient, app: Any, page_id: str) -> None:
         utm_campaign="spring",
         screen_width=390,
     )
-    await track_view(client, page_id, address="203.0.113.3", referrer="https://news.ycombinator.com/")
+    await track_view(
+        client, page_id, address="203.0.113.3", referrer="https://news.ycombinator.com/"
+    )
     await app.components.ingestion.flush()
 
 

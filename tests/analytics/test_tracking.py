@@ -171,9 +171,7 @@ async def test_malformed_views_are_refused_and_not_stored(
 async def test_malformed_events_are_refused(
     client: httpx.AsyncClient, app: Any, page: dict[str, Any], payload: dict[str, Any]
 ) -> None:
-    response = await client.post(
-        "/analytics/track-event", json={"page_id": page["id"], **payload}
-    )
+    response = await client.post("/analytics/track-event", json={"page_id": page["id"], **payload})
     error = assert_error(response, 422, "validation_failed")
     assert error["details"]
     assert await stored_events(app) == []

@@ -29,5 +29,12 @@
           label: (t.getAttribute("data-lf-cta") || "").slice(0, 120)});
       } catch (e2) {}
     }, true);
+    d.addEventListener("submit", function (e) {
+      try {
+        var f = e.target;
+        if (f && f.tagName === "FORM") send("/analytics/track-event", {page_id: P,
+          name: "form_submit", label: (f.getAttribute("name") || f.id || "").slice(0, 120)});
+      } catch (e2) {}
+    }, true);
   } catch (e) {}
 })();

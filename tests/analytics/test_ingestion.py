@@ -1,0 +1,260 @@
+"""Ingestion internals: batch bounds, redelivery, salts, and rollups that
+agree exactly with the raw events they were counted from."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from landform.analytics import repository
+from landform.analytics.events import EVENT, VIEW, Event
+from landform.analytics.models import AnalyticsEvent, AnalyticsRollup, AnalyticsSalt
+from landform.analytics.spool import LocalSpool
+from landform.analytics.visitors import VisitorHasher
+from landform.core.clock import FrozenClock
+from landform.core.db import Database
+from tests.analytics.conftest import BROWSER, GOOGLEBOT, IPHONE
+
+DAY_MS = 86_400_000
+START_MS = 1_790_000_000_000  # a fixed moment, so days and hours are stable
+
+
+def event(index: int, **fields: Any) -> Event:
+    values: dict[str, Any] = {
+        "id": uuid.UUID(int=index + 1).hex,
+        "received_ms": START_MS + index,
+        "kind": VIEW,
+        "page_id": str(uuid.UUID(int=1)),
+        "owner_id": str(uuid.UUID(int=2)),
+        "visitor": f"{index:016x}",
+        "user_agent": BROWSER,
+        "path": "/",
+        "referrer": "",
+        "utm_source": "",
+        "utm_medium": "",
+        "utm_campaign": "",
+        "screen_width": None,
+        "country": "",
+        "name": None,
+        "value": None,
+    }
+    values.update(fields)
+    return Event(**values)
+
+
+def spool_files(folder: Path) -> list[Path]:
+    return list(folder.glob("*.spool"))
+
+
+async def test_the_spool_flushes_on_size_and_on_time(tmp_path: Path) -> None:
+    batches: list[int] = []
+
+    async def write(events: Any) -> int:
+        batches.append(len(events))
+        return len(events)
+
+    spool = LocalSpool(tmp_path, write, batch_size=10, interval=0.3, max_pending=1000)
+    await spool.start()
+    try:
+        for index in range(25):
+            spool.put(event(index))
+        await asyncio.sleep(0.1)  # the size bound wakes the flusher at once
+        assert sum(batches) >= 10
+        assert all(size <= 10 for size in batches)
+        await asyncio.sleep(0.5)  # the rest goes on the time bound
+        assert sum(batches) == 25
+        assert spool.pending == 0
+        assert len(spool_files(tmp_path)) == 1  # only the open, empty one
+    finally:
+        await spool.stop()
+    assert not spool_files(tmp_path)
+
+
+async def test_a_full_backlog_refuses_instead_of_growing(tmp_path: Path) -> None:
+    async def failing(_events: Any) -> int:
+        raise ConnectionError("database away")
+
+    spool = LocalSpool(tmp_path, failing, batch_size=5, interval=60, max_pending=3)
+    await spool.start()
+    for index in range(3):
+        spool.put(event(index))
+    assert not spool.accepts()
+    # Shutdown cannot flush: the events stay in the spool for the next start.
+    await spool.stop()
+    assert spool_files(tmp_path)
+
+
+async def test_redelivered_events_are_not_counted_twice(app: Any) -> None:
+    db: Database = app.components.db
+    events = [event(index) for index in range(5)]
+    async with db.write() as session:
+        assert await repository.write_batch(session, events, START_MS) == 5
+    async with db.write() as session:
+        assert await repository.write_batch(session, [*events, event(5)], START_MS) == 1
+    async with db.read_primary() as session:
+        assert await session.scalar(select(func.count()).select_from(AnalyticsEvent)) == 6
+        views = await session.scalar(
+            select(func.sum(AnalyticsRollup.views)).where(AnalyticsRollup.dimension == "")
+        )
+    assert views == 6
+
+
+async def test_salts_rotate_daily_and_are_deleted_after_two_days(app: Any) -> None:
+    clock = FrozenClock(datetime(2026, 3, 1, 12, tzinfo=UTC))
+    hasher = VisitorHasher(app.components.db, clock)
+    day = clock.now_ms() // DAY_MS
+    first = await hasher.salt(day)
+    assert first == await hasher.salt(day)
+    # Another worker sees the same salt.
+    assert await VisitorHasher(app.components.db, clock).salt(day) == first
+    same = VisitorHasher.visitor_id(first, "owner", "203.0.113.9", BROWSER)
+    assert same == VisitorHasher.visitor_id(first, "owner", "203.0.113.9", BROWSER)
+    assert same != VisitorHasher.visitor_id(first, "other-owner", "203.0.113.9", BROWSER)
+    second = await hasher.salt(day + 1)
+    assert second != first
+    assert VisitorHasher.visitor_id(second, "owner", "203.0.113.9", BROWSER) != same
+    clock.advance(86_400)  # day + 1: today's and yesterday's salts are kept
+    await hasher.rotate()
+    async with app.components.db.read_primary() as session:
+        assert set(await repository.salt_days(session)) == {day, day + 1}
+    clock.advance(86_400)  # day + 2: the first salt is 48 h old and goes
+    await hasher.rotate()
+    async with app.components.db.read_primary() as session:
+        days = set(await repository.salt_days(session))
+        kept = await session.scalar(select(AnalyticsSalt.salt).where(AnalyticsSalt.day == day))
+    assert day not in days and kept is None
+
+
+# Random traffic: rollups must agree exactly with a count made straight
+# from the events, however the events were split into batches.
+
+PAGES = [str(uuid.UUID(int=10 + n)) for n in range(2)]
+traffic = st.lists(
+    st.tuples(
+        st.integers(0, 3 * DAY_MS // 1000),  # seconds after START_MS
+        st.sampled_from(PAGES),
+        st.integers(0, 6),  # visitor
+        st.sampled_from([VIEW, VIEW, EVENT]),
+        st.sampled_from([BROWSER, IPHONE, GOOGLEBOT]),
+        st.sampled_from(["", "google.com", "t.co"]),
+        st.sampled_from(["", "mail"]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+def reference(events: list[Event], bots: set[str]) -> dict[str, int]:
+    """Counts straight from the events, by the definitions in aggregate."""
+    people = [e for e in events if e.user_agent not in bots]
+    hour = lambda e: e.received_ms // 3_600_000  # noqa: E731
+    conversions = [e for e in people if e.kind == EVENT]
+    return {
+        "views": sum(e.kind == VIEW for e in people),
+        "conversions": len(conversions),
+        "visitors_h": len({(e.page_id, hour(e), e.visitor) for e in people}),
+        "visitors_d": len({(e.page_id, hour(e) // 24, e.visitor) for e in people}),
+        "converters_h": len({(e.page_id, hour(e), e.visitor) for e in conversions}),
+        "converters_d": len({(e.page_id, hour(e) // 24, e.visitor) for e in conversions}),
+        "bot_views": sum(e.kind == VIEW for e in events if e.user_agent in bots),
+    }
+
+
+@hypothesis_settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=traffic, cuts=st.lists(st.integers(0, 60), max_size=4))
+async def test_rollups_match_the_raw_events_exactly(
+    app: Any, rows: list[tuple[Any, ...]], cuts: list[int]
+) -> None:
+    db: Database = app.components.db
+    base = uuid.uuid4().int >> 64  # fresh ids and visitors per example
+    events = [
+        event(
+            index,
+            id=uuid.UUID(int=(base << 32) + index).hex,
+            received_ms=START_MS + seconds * 1000,
+            page_id=page,
+            visitor=f"{base % 10**6:06d}{visitor:010d}",
+            kind=kind,
+            name="cta_click" if kind == EVENT else None,
+            user_agent=agent,
+            referrer=referrer,
+            utm_source=source,
+        )
+        for index, (seconds, page, visitor, kind, agent, referrer, source) in enumerate(rows)
+    ]
+    async with db.write() as session:
+        await session.execute(AnalyticsRollup.__table__.delete())
+    bounds = sorted({0, len(events), *[cut for cut in cuts if cut < len(events)]})
+    # Batches arrive in any order, and one is delivered twice.
+    batches = [events[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    for batch in [*reversed(batches), batches[0]]:
+        async with db.write() as session:
+            await repository.write_batch(session, batch, START_MS)
+    async with db.read_primary() as session:
+        rows_by_dimension = (
+            await session.execute(
+                select(
+                    AnalyticsRollup.dimension,
+                    *[
+                        func.sum(getattr(AnalyticsRollup, name))
+                        for name in (
+                            "views",
+                            "conversions",
+                            "visitors_h",
+                            "visitors_d",
+                            "converters_h",
+                            "converters_d",
+                            "bot_views",
+                        )
+                    ],
+                )
+                .where(AnalyticsRollup.page_id.in_([uuid.UUID(p) for p in PAGES]))
+                .group_by(AnalyticsRollup.dimension)
+            )
+        ).all()
+        raw_referrers = Counter(
+            row.referrer
+            for row in (
+                await session.execute(
+                    select(AnalyticsEvent.referrer).where(
+                        AnalyticsEvent.id.in_([uuid.UUID(e.id) for e in events]),
+                        AnalyticsEvent.is_bot.is_(False),
+                        AnalyticsEvent.kind == VIEW,
+                    )
+                )
+            ).all()
+        )
+        referrer_views = dict(
+            (
+                await session.execute(
+                    select(AnalyticsRollup.value, func.sum(AnalyticsRollup.views))
+                    .where(
+                        AnalyticsRollup.dimension == "referrer",
+                        AnalyticsRollup.page_id.in_([uuid.UUID(p) for p in PAGES]),
+                    )
+                    .group_by(AnalyticsRollup.value)
+                )
+            ).all()
+        )
+    expected = reference(events, {GOOGLEBOT})
+    names = list(expected)
+    order = ["views", "conversions", "visitors_h", "visitors_d", "converters_h", "converters_d"]
+    for dimension, *sums in rows_by_dimension:
+        counted = dict(zip([*order, "bot_views"], (int(s or 0) for s in sums), strict=True))
+        # Every breakdown partitions the page totals; bots stay out of them.
+        expected_here = {**expected, "bot_views": 0} if dimension else expected
+        assert counted == {name: expected_here[name] for name in names}, dimension
+    assert {k: v for k, v in referrer_views.items() if v} == {
+        k: v for k, v in raw_referrers.items() if v
+    }
