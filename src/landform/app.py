@@ -210,6 +210,7 @@ def build_api(components: Components) -> FastAPI:
     api.state.files = components.files
     api.state.client_address = components.client_address
     api.state.analytics = components.analytics
+    api.state.tracker = components.tracker
     install_error_handlers(api)
     skip_in_error_paths(BLOCK_TYPES)
     if settings.cors_origins:

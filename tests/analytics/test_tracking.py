@@ -224,3 +224,23 @@ async def test_forwarded_addresses_are_believed_only_from_trusted_proxies(
     events = await stored_events(app)
     # Two addresses from the proxy; then the peer's own address, twice.
     assert len({e.visitor for e in events}) == 3
+
+
+async def test_the_api_app_alone_tracks_the_same_way(app: Any, page: dict[str, Any]) -> None:
+    """The documented routes behind the tracking layer behave like it."""
+    transport = httpx.ASGITransport(app=app.api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        accepted = await api.post(
+            "/analytics/track-view",
+            content=b'{"slug": "spring-sale"}',
+            headers={"Content-Type": "text/plain", "User-Agent": BROWSER},
+        )
+        assert accepted.status_code == 202
+        assert_error(
+            await api.post("/analytics/track-event", json={"slug": "spring-sale"}),
+            422,
+            "validation_failed",
+        )
+        schema = (await api.get("/openapi.json")).json()
+    assert "/analytics/track-view" in schema["paths"]
+    assert len(await stored_events(app)) == 1

@@ -7,6 +7,7 @@ agents repeat a lot, so results are cached."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -71,3 +72,12 @@ def referrer_host(referrer: str, own_host: str) -> str:
     if host == own_host:
         return ""
     return host[:255]
+
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def country_code(header_value: str) -> str:
+    """An ISO 3166 alpha-2 code from a geo header, or empty."""
+    code = header_value.strip().upper()
+    return code if _COUNTRY.match(code) else ""

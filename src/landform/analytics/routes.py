@@ -9,11 +9,24 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    Query,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+)
 
+from landform.analytics.classify import country_code
+from landform.analytics.schemas import EventIn, ViewIn
 from landform.analytics.service import AnalyticsService
+from landform.analytics.tracker import Tracker
 from landform.auth.deps import PrincipalDep
 from landform.core.errors import DomainError
+from landform.core.http import client_ip
 
 router = APIRouter(tags=["analytics"])
 
@@ -31,6 +44,61 @@ From = Annotated[
 To = Annotated[
     datetime | None, Query(alias="to", description="End, ISO 8601 (UTC); exclusive; default now")
 ]
+
+
+# The two tracking endpoints are answered by the lean layer in front of the
+# API (``tracking.Tracking``); these routes document them, and serve them the
+# same way should the API app ever be mounted without that layer.
+
+
+def _beacon_body(model: Any) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}, "text/plain": {"schema": schema}},
+        }
+    }
+
+
+async def _track(request: Request, kind: str) -> Response:
+    tracker: Tracker = request.app.state.tracker
+    header = request.app.state.settings.analytics_country_header
+    country = country_code(request.headers.get(header, "")) if header else ""
+    address = client_ip(request)
+    user_agent = request.headers.get("user-agent", "")
+    body = await request.body()
+    if kind == "view":
+        await tracker.track_view(body, address, user_agent, country)
+    else:
+        await tracker.track_event(body, address, user_agent, country)
+    return Response(status_code=202, headers={"Access-Control-Allow-Origin": "*"})
+
+
+@router.post(
+    "/analytics/track-view",
+    status_code=202,
+    response_class=Response,
+    summary="Track a page view (public; the page beacon's)",
+    openapi_extra=_beacon_body(ViewIn),
+)
+async def track_view(request: Request) -> Response:
+    """Public and CORS-open. JSON or ``text/plain``; 202 with no body. Give
+    ``page_id`` or ``slug`` of a published page. See docs/analytics.md."""
+    return await _track(request, "view")
+
+
+@router.post(
+    "/analytics/track-event",
+    status_code=202,
+    response_class=Response,
+    summary="Track a conversion (public; the page beacon's)",
+    openapi_extra=_beacon_body(EventIn),
+)
+async def track_event(request: Request) -> Response:
+    """A call-to-action click, form submission or any named goal; counted as
+    a conversion. Public and CORS-open; 202 with no body."""
+    return await _track(request, "event")
 
 
 @router.get("/analytics/pages/{page_id}", summary="A page's analytics")

@@ -6,11 +6,11 @@ beacon's ``text/plain`` bodies as well as JSON. Answers 202 with no body."""
 from __future__ import annotations
 
 import logging
-import re
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from landform.analytics.classify import country_code
 from landform.analytics.tracker import Tracker
 from landform.core.errors import DomainError, error_body
 from landform.core.proxies import ClientAddress
@@ -32,7 +32,6 @@ _PREFLIGHT = [
     (b"content-length", b"0"),
 ]
 _CONTENT_TYPES = (b"application/json", b"text/plain", b"")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 class Tracking:
@@ -76,8 +75,7 @@ class Tracking:
             elif name == b"content-length":
                 declared = int(value) if value.isdigit() else -1
             elif self.country_header and name == self.country_header:
-                code = value.decode("latin-1").upper()
-                country = code if _COUNTRY.match(code) else ""
+                country = country_code(value.decode("latin-1"))
         if content_type not in _CONTENT_TYPES:
             await _error(send, 415, "unsupported_media_type", "send JSON or text/plain")
             return
