@@ -295,6 +295,19 @@ async def recent_visitors(session: AsyncSession, owner_id: uuid.UUID, since_ms: 
 
 # Bulk loading and rebuilding (``landform analytics generate`` / ``rebuild``).
 
+# Column orders of the rows ``copy_rows`` takes.
+EVENT_COLUMNS = (
+    "id", "page_id", "owner_id", "kind", "name", "value", "hour", "received_ms", "ingested_ms",
+    "visitor", "is_bot", "path", "screen_width", *DIMENSIONS,
+)  # fmt: skip
+ROLLUP_COLUMNS = ("page_id", "dimension", "hour", "value", "owner_id", *COUNTERS)
+VISITOR_COLUMNS = ("visitor", "day", "page_id", "hours", "conversion_hours", *DIMENSIONS)
+_COPY_COLUMNS = {
+    "analytics_events": EVENT_COLUMNS,
+    "analytics_rollups": ROLLUP_COLUMNS,
+    "analytics_visitors": VISITOR_COLUMNS,
+}
+
 
 async def lock_ingestion(session: AsyncSession) -> None:
     """Hold off live ingestion for this transaction (PostgreSQL; SQLite has
@@ -303,15 +316,23 @@ async def lock_ingestion(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK_KEY})
 
 
-async def copy_rows(
-    session: AsyncSession, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    """Append ``rows`` (tuples in ``columns`` order, uuids as 32-hex strings)
-    in the session's transaction: COPY on PostgreSQL, one executemany on
-    SQLite. Bypasses the ORM and conflict handling: ten times faster, for
-    rows known to be new."""
+async def begin_bulk(session: AsyncSession) -> None:
+    """Lift the statement timeout for this transaction (PostgreSQL): it
+    guards requests, but a bulk load or rebuild (commands, not requests)
+    may legitimately run a statement for longer, on a busy machine."""
+    if _dialect(session) == "postgresql":
+        await session.execute(text("SET LOCAL statement_timeout = 0"))
+
+
+async def copy_rows(session: AsyncSession, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Append ``rows`` to an analytics table (tuples in its ``*_COLUMNS``
+    order above, uuids as 32-hex strings) in the session's transaction: COPY
+    on PostgreSQL, one executemany on SQLite. No ORM and no conflict
+    handling, for rows known to be new: bulk loads spend their time in the
+    database, not in building statements."""
     if not rows:
         return
+    columns = _COPY_COLUMNS[table]
     if _dialect(session) == "postgresql":
         # asyncpg opens SQLAlchemy's transaction lazily, on the first
         # statement: run one so the COPY lands inside it.
