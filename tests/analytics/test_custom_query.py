@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from landform.analytics import repository
+from landform.analytics import writes
 from landform.analytics.events import Event
 from landform.analytics.models import AnalyticsEvent
 from landform.analytics.query import parse_custom_query, run_custom_query
@@ -103,7 +103,7 @@ def event(
 
 async def store(app: Any, events: list[Event]) -> None:
     async with app.components.db.write() as session:
-        await repository.write_batch(session, events, NOW_MS)
+        await writes.write_batch(session, events, NOW_MS)
 
 
 async def run(

@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from landform.analytics import repository
+from landform.analytics import repository, writes
 from landform.analytics.events import EVENT, VIEW, Event
 from landform.analytics.models import AnalyticsEvent, AnalyticsRollup, AnalyticsSalt
 from landform.analytics.spool import LocalSpool
@@ -97,9 +97,9 @@ async def test_redelivered_events_are_not_counted_twice(app: Any) -> None:
     db: Database = app.components.db
     events = [event(index) for index in range(5)]
     async with db.write() as session:
-        assert await repository.write_batch(session, events, START_MS) == 5
+        assert await writes.write_batch(session, events, START_MS) == 5
     async with db.write() as session:
-        assert await repository.write_batch(session, [*events, event(5)], START_MS) == 1
+        assert await writes.write_batch(session, [*events, event(5)], START_MS) == 1
     async with db.read_primary() as session:
         assert await session.scalar(select(func.count()).select_from(AnalyticsEvent)) == 6
         views = await session.scalar(
@@ -200,7 +200,7 @@ async def test_rollups_match_the_raw_events_exactly(
     batches = [events[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
     for batch in [*reversed(batches), batches[0]]:
         async with db.write() as session:
-            await repository.write_batch(session, batch, START_MS)
+            await writes.write_batch(session, batch, START_MS)
     async with db.read_primary() as session:
         rows_by_dimension = (
             await session.execute(

@@ -18,7 +18,6 @@ Definitions (also in docs/analytics.md):
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -66,9 +65,22 @@ class VisitorDay:
     changed: bool = False
 
 
+# The raw row of an event, in this column order.
+EVENT_COLUMNS = (
+    "id", "page_id", "owner_id", "kind", "name", "value", "hour", "received_ms", "ingested_ms",
+    "visitor", "is_bot", "path", "screen_width", *DIMENSIONS,
+)  # fmt: skip
+
+# Daily rollup counters: the day-level ones of COUNTERS, by index.
+DAILY_COUNTERS = ("views", "visitors", "conversions", "converters", "bot_views")
+_DAILY_FROM_HOURLY = (0, 2, 3, 5, 6)
+
+DailyKey = tuple[str, str, int, str]  # (page_id, dimension, day, value)
+
+
 @dataclass(slots=True)
 class Batch:
-    raw: list[dict[str, Any]]
+    raw: list[tuple[Any, ...]]
     rollups: dict[RollupKey, list[int]]
     owners: dict[str, str]  # page id -> owner id, for the rollup rows
 
@@ -103,22 +115,22 @@ def aggregate(
             ),
         )
         batch.raw.append(
-            {
-                "id": uuid.UUID(event.id),
-                "page_id": uuid.UUID(event.page_id),
-                "owner_id": uuid.UUID(event.owner_id),
-                "kind": event.kind,
-                "name": event.name,
-                "value": event.value,
-                "hour": hour,
-                "received_ms": event.received_ms,
-                "ingested_ms": ingested_ms,
-                "visitor": event.visitor,
-                "is_bot": agent.is_bot,
-                "path": event.path,
-                "screen_width": event.screen_width,
-                **dict(zip(DIMENSIONS, attributes, strict=True)),
-            }
+            (
+                event.id,
+                event.page_id,
+                event.owner_id,
+                event.kind,
+                event.name,
+                event.value,
+                hour,
+                event.received_ms,
+                ingested_ms,
+                event.visitor,
+                agent.is_bot,
+                event.path,
+                event.screen_width,
+                *attributes,
+            )
         )
     return batch
 
@@ -186,3 +198,17 @@ def _add(rollups: dict[RollupKey, list[int]], key: RollupKey, index: int, amount
     if counts is None:
         counts = rollups[key] = [0] * 7
     counts[index] += amount
+
+
+def daily(rollups: dict[RollupKey, list[int]]) -> dict[DailyKey, list[int]]:
+    """Hourly rollup counts folded into days (``DAILY_COUNTERS``)."""
+    days: dict[DailyKey, list[int]] = {}
+    for (page_id, dimension, hour, value), counts in rollups.items():
+        key = (page_id, dimension, hour // 24, value)
+        total = days.get(key)
+        if total is None:
+            days[key] = [counts[index] for index in _DAILY_FROM_HOURLY]
+        else:
+            for slot, index in enumerate(_DAILY_FROM_HOURLY):
+                total[slot] += counts[index]
+    return days

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from landform.analytics import repository
+from landform.analytics import repository, writes
 from landform.analytics.errors import IngestionBacklog
 from landform.analytics.events import MS_PER_HOUR, Event
 from landform.analytics.spool import LocalSpool
@@ -107,7 +107,7 @@ class Ingestion:
 
     async def write_batch(self, events: Sequence[Event]) -> int:
         async with self.db.write() as session:
-            written = await repository.write_batch(session, events, self.clock.now_ms())
+            written = await writes.write_batch(session, events, self.clock.now_ms())
         self.written += written
         if written:
             self.on_written(events)

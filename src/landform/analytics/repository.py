@@ -1,19 +1,20 @@
-"""All SQL of the analytics domain: the batch write, salts, stamps, and the
-reads behind reports."""
+"""The analytics domain's SQL through SQLAlchemy: salts, stamps, the reads
+behind reports, and what rebuild needs. (The high-volume writes are in
+``writes``.)"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from landform.analytics.aggregate import COUNTERS, DIMENSIONS, VisitorDay, VisitorKey, aggregate
-from landform.analytics.events import Event
+from landform.analytics.aggregate import DIMENSIONS
 from landform.analytics.models import (
+    AnalyticsDailyRollup,
     AnalyticsEvent,
     AnalyticsRollup,
     AnalyticsSalt,
@@ -37,127 +38,6 @@ def _insert(session: AsyncSession, table: Any) -> Any:
     if _dialect(session) == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
-
-
-async def write_batch(session: AsyncSession, events: Sequence[Event], now_ms: int) -> int:
-    """Store ``events`` and count them into the rollups, skipping any already
-    stored (redeliveries). Returns how many were new."""
-    if _dialect(session) == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK_KEY})
-    unique: dict[str, Event] = {event.id: event for event in events}
-    stored: set[uuid.UUID] = set()
-    ids = [uuid.UUID(event_id) for event_id in unique]
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        stored.update(
-            (
-                await session.scalars(select(AnalyticsEvent.id).where(AnalyticsEvent.id.in_(chunk)))
-            ).all()
-        )
-    fresh = [event for event in unique.values() if uuid.UUID(event.id) not in stored]
-    if not fresh:
-        return 0
-    visitors = await _load_visitors(session, {(e.visitor, e.hour // 24, e.page_id) for e in fresh})
-    batch = aggregate(fresh, visitors, now_ms)
-    for start in range(0, len(batch.raw), _CHUNK):
-        await session.execute(_insert(session, AnalyticsEvent), batch.raw[start : start + _CHUNK])
-    await _save_visitors(session, visitors)
-    await _add_rollups(session, batch.rollups, batch.owners)
-    owners = {uuid.UUID(owner) for owner in batch.owners.values()}
-    statement = _insert(session, AnalyticsStamp)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["owner_id"], set_={"stamp": statement.excluded.stamp}
-        ),
-        [{"owner_id": owner, "stamp": now_ms} for owner in owners],
-    )
-    return len(fresh)
-
-
-async def _load_visitors(
-    session: AsyncSession, keys: set[VisitorKey]
-) -> dict[VisitorKey, VisitorDay]:
-    found: dict[VisitorKey, VisitorDay] = {}
-    hashes = sorted({key[0] for key in keys})
-    days = sorted({key[1] for key in keys})
-    for start in range(0, len(hashes), _CHUNK):
-        rows = await session.execute(
-            select(AnalyticsVisitor).where(
-                AnalyticsVisitor.visitor.in_(hashes[start : start + _CHUNK]),
-                AnalyticsVisitor.day.in_(days),
-            )
-        )
-        for (row,) in rows:
-            key = (row.visitor, row.day, str(row.page_id))
-            if key in keys:
-                found[key] = VisitorDay(
-                    row.hours,
-                    row.conversion_hours,
-                    tuple(getattr(row, name) for name in DIMENSIONS),
-                )
-    return found
-
-
-async def _save_visitors(session: AsyncSession, visitors: dict[VisitorKey, VisitorDay]) -> None:
-    rows = [
-        {
-            "visitor": key[0],
-            "day": key[1],
-            "page_id": uuid.UUID(key[2]),
-            "hours": state.hours,
-            "conversion_hours": state.conversion_hours,
-            **dict(zip(DIMENSIONS, state.attributes, strict=True)),
-        }
-        for key, state in visitors.items()
-        if state.changed
-    ]
-    if not rows:
-        return
-    statement = _insert(session, AnalyticsVisitor)
-    statement = statement.on_conflict_do_update(
-        index_elements=["visitor", "day", "page_id"],
-        set_={
-            "hours": statement.excluded.hours,
-            "conversion_hours": statement.excluded.conversion_hours,
-        },
-    )
-    for start in range(0, len(rows), _CHUNK):
-        await session.execute(statement, rows[start : start + _CHUNK])
-
-
-async def _add_rollups(
-    session: AsyncSession,
-    rollups: dict[tuple[str, str, int, str], list[int]],
-    owners: dict[str, str],
-) -> None:
-    rows = [
-        {
-            "page_id": uuid.UUID(page_id),
-            "dimension": dimension,
-            "hour": hour,
-            "value": value,
-            "owner_id": uuid.UUID(owners[page_id]),
-            **dict(zip(COUNTERS, counts, strict=True)),
-        }
-        for (page_id, dimension, hour, value), counts in sorted(rollups.items())
-    ]
-    statement = _insert(session, AnalyticsRollup)
-    table = AnalyticsRollup.__table__
-    statement = statement.on_conflict_do_update(
-        index_elements=["page_id", "dimension", "hour", "value"],
-        set_={name: table.c[name] + statement.excluded[name] for name in COUNTERS},
-    )
-    for start in range(0, len(rows), _CHUNK):
-        await session.execute(statement, rows[start : start + _CHUNK])
-
-
-async def insert_rollups(
-    session: AsyncSession,
-    rollups: dict[tuple[str, str, int, str], list[int]],
-    owners: dict[str, str],
-) -> None:
-    """Add counts to the rollups (used by rebuild and the generator)."""
-    await _add_rollups(session, rollups, owners)
 
 
 # Salts
@@ -295,19 +175,6 @@ async def recent_visitors(session: AsyncSession, owner_id: uuid.UUID, since_ms: 
 
 # Bulk loading and rebuilding (``landform analytics generate`` / ``rebuild``).
 
-# Column orders of the rows ``copy_rows`` takes.
-EVENT_COLUMNS = (
-    "id", "page_id", "owner_id", "kind", "name", "value", "hour", "received_ms", "ingested_ms",
-    "visitor", "is_bot", "path", "screen_width", *DIMENSIONS,
-)  # fmt: skip
-ROLLUP_COLUMNS = ("page_id", "dimension", "hour", "value", "owner_id", *COUNTERS)
-VISITOR_COLUMNS = ("visitor", "day", "page_id", "hours", "conversion_hours", *DIMENSIONS)
-_COPY_COLUMNS = {
-    "analytics_events": EVENT_COLUMNS,
-    "analytics_rollups": ROLLUP_COLUMNS,
-    "analytics_visitors": VISITOR_COLUMNS,
-}
-
 
 async def lock_ingestion(session: AsyncSession) -> None:
     """Hold off live ingestion for this transaction (PostgreSQL; SQLite has
@@ -324,37 +191,21 @@ async def begin_bulk(session: AsyncSession) -> None:
         await session.execute(text("SET LOCAL statement_timeout = 0"))
 
 
-async def copy_rows(session: AsyncSession, table: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Append ``rows`` to an analytics table (tuples in its ``*_COLUMNS``
-    order above, uuids as 32-hex strings) in the session's transaction: COPY
-    on PostgreSQL, one executemany on SQLite. No ORM and no conflict
-    handling, for rows known to be new: bulk loads spend their time in the
-    database, not in building statements."""
-    if not rows:
-        return
-    columns = _COPY_COLUMNS[table]
-    if _dialect(session) == "postgresql":
-        # asyncpg opens SQLAlchemy's transaction lazily, on the first
-        # statement: run one so the COPY lands inside it.
-        await session.execute(text("SELECT 1"))
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    if _dialect(session) == "postgresql":
-        await driver.copy_records_to_table(table, records=rows, columns=list(columns))
-    else:
-        marks = ", ".join("?" * len(columns))
-        statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-        await driver.executemany(statement, rows)
-
-
 async def has_rollups(
     session: AsyncSession, page_ids: Iterable[uuid.UUID], first_hour: int
 ) -> bool:
-    query = select(AnalyticsRollup.page_id).where(
-        AnalyticsRollup.page_id.in_(list(page_ids)), AnalyticsRollup.hour >= first_hour
+    """Whether any hourly or daily rollup of these pages exists from an hour on."""
+    pages = list(page_ids)
+    hourly = select(AnalyticsRollup.page_id).where(
+        AnalyticsRollup.page_id.in_(pages), AnalyticsRollup.hour >= first_hour
     )
-    return await session.scalar(query.limit(1)) is not None
+    days = select(AnalyticsDailyRollup.page_id).where(
+        AnalyticsDailyRollup.page_id.in_(pages), AnalyticsDailyRollup.day >= first_hour // 24
+    )
+    return (
+        await session.scalar(hourly.limit(1)) is not None
+        or await session.scalar(days.limit(1)) is not None
+    )
 
 
 async def set_stamps(session: AsyncSession, owner_ids: Iterable[uuid.UUID], now_ms: int) -> None:
@@ -379,10 +230,16 @@ async def event_hours(session: AsyncSession) -> tuple[int, int] | None:
     return None if row[0] is None else (int(row[0]), int(row[1]))
 
 
-async def delete_rollups(session: AsyncSession, first_hour: int, end_hour: int) -> int:
+async def delete_rollups(session: AsyncSession, first_day: int, end_day: int) -> int:
+    """Delete the hourly and daily rollups of whole days; returns hourly rows."""
     result = await session.execute(
         delete(AnalyticsRollup).where(
-            AnalyticsRollup.hour >= first_hour, AnalyticsRollup.hour < end_hour
+            AnalyticsRollup.hour >= first_day * 24, AnalyticsRollup.hour < end_day * 24
+        )
+    )
+    await session.execute(
+        delete(AnalyticsDailyRollup).where(
+            AnalyticsDailyRollup.day >= first_day, AnalyticsDailyRollup.day < end_day
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
