@@ -5,7 +5,7 @@ than the request."""
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -15,8 +15,7 @@ EVENT = "event"
 MS_PER_HOUR = 3_600_000
 
 
-@dataclass(slots=True)
-class Event:
+class Event(NamedTuple):
     id: str  # uuid7 hex, the dedup key
     received_ms: int
     kind: str  # VIEW or EVENT
@@ -39,7 +38,7 @@ class Event:
         return self.received_ms // MS_PER_HOUR
 
     def encode(self) -> bytes:
-        return orjson.dumps(astuple(self))
+        return orjson.dumps(tuple(self))
 
     @classmethod
     def decode(cls, data: bytes | str) -> Event:
