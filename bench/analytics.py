@@ -268,7 +268,12 @@ def landform_env(data: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 def start_landform(
-    name: str, env: dict[str, str], port: int, workers: int, log_path: Path
+    name: str,
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    log_path: Path,
+    server: str = "granian",
 ) -> tuple[Proc, str]:
     proc = start_proc(
         name,
@@ -281,6 +286,8 @@ def start_landform(
             str(port),
             "--workers",
             str(workers),
+            "--server",
+            server,
         ],
         env,
         log_path,
@@ -545,7 +552,7 @@ def track_bench(mode: str, args: argparse.Namespace, tmp: Path) -> TrackResult:
     procs: list[Proc] = []
     try:
         landform, base = start_landform(
-            f"landform ({mode})", env, port, args.workers, tmp / "landform.log"
+            f"landform ({mode})", env, port, args.workers, tmp / "landform.log", args.server
         )
         procs.append(landform)
         session = Session(base=base, env=env)
@@ -934,7 +941,7 @@ def build_section(
         lines += [
             "### POST /analytics/track-view against nginx answering 204",
             "",
-            f"`landform serve --workers {args.workers}` (granian) with "
+            f"`landform serve --workers {args.workers} --server {args.server}` with "
             "`LANDFORM_TRUSTED_PROXIES=127.0.0.1`, each mode on a fresh database. wrk "
             f"`-t{args.threads} -c{args.connections} -d{args.duration:g}s` with a Lua script "
             'POSTing `{"page_id", "path": "/x", "referrer": "https://google.com/", '
@@ -1128,6 +1135,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=64, help="track wrk connections (64)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--workers", type=int, default=2, help="landform serve --workers (2)")
+    p.add_argument(
+        "--server",
+        choices=("granian", "uvicorn"),
+        default="granian",
+        help="landform serve --server for the tracking runs (granian)",
+    )
     p.add_argument(
         "--track-modes",
         default="sqlite,postgres",
