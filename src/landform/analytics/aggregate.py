@@ -212,3 +212,17 @@ def daily(rollups: dict[RollupKey, list[int]]) -> dict[DailyKey, list[int]]:
             for slot, index in enumerate(_DAILY_FROM_HOURLY):
                 total[slot] += counts[index]
     return days
+
+
+def split_by_days(
+    first_hour: int, end_hour: int
+) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+    """``[first_hour, end_hour)`` as the whole days in it (``(first_day,
+    end_day)``, or None), plus the hour ranges left at either end. Whole
+    days read the daily rollups, the rest the hourly ones."""
+    first_day = -(-first_hour // 24)
+    end_day = end_hour // 24
+    if first_day >= end_day:
+        return None, [(first_hour, end_hour)]
+    edges = [(first_hour, first_day * 24), (end_day * 24, end_hour)]
+    return (first_day, end_day), [(start, end) for start, end in edges if start < end]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from landform.analytics import repository
+from landform.analytics.aggregate import COUNTERS
 from landform.analytics.events import MS_PER_HOUR
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -255,27 +256,16 @@ class Reports:
         }
 
 
-@dataclass(slots=True)
-class _Sums:
-    views: int = 0
-    visitors_h: int = 0
-    visitors_d: int = 0
-    conversions: int = 0
-    converters_h: int = 0
-    converters_d: int = 0
-    bot_views: int = 0
-
-
-def _total(rows: list[Any]) -> _Sums:
-    total = _Sums()
+def _total(rows: list[Any]) -> repository.Sums:
+    total = repository.Sums({})
     for row in rows:
-        for name in _Sums.__dataclass_fields__:
+        for name in COUNTERS:
             setattr(total, name, getattr(total, name) + int(getattr(row, name)))
     return total
 
 
 def _metrics_or_zero(row: Any, hourly: bool) -> dict[str, Any]:
-    return metrics(row if row is not None else _Sums(), hourly)
+    return metrics(row if row is not None else repository.Sums({}), hourly)
 
 
 def _change(now: float, before: float) -> float | None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import and_, delete, func, literal, or_, select, text, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from landform.analytics.aggregate import DIMENSIONS
+from landform.analytics.aggregate import DIMENSIONS, split_by_days
 from landform.analytics.models import (
     AnalyticsDailyRollup,
     AnalyticsEvent,
@@ -83,78 +84,156 @@ async def count_events(session: AsyncSession, page_ids: Iterable[uuid.UUID] | No
     return int(await session.scalar(query) or 0)
 
 
-# Reads behind the reports. All of them go through rollups, except the
-# count of visitors in the last minutes, which only raw events can answer.
+# Reads behind the reports. All of them go through rollups — daily ones for
+# whole days, hourly ones for the hours at either end of a range — except
+# the count of visitors in the last minutes, which only raw events answer.
 
 _R = AnalyticsRollup
+_D = AnalyticsDailyRollup
+
+# What a row of sums holds, named as in the hourly rollups. Daily rows hold
+# day-level counts only: their hour-level ones read as zero.
+COUNTERS = (
+    "views",
+    "visitors_h",
+    "visitors_d",
+    "conversions",
+    "converters_h",
+    "converters_d",
+    "bot_views",
+)
 
 
-def _sums() -> list[Any]:
+def _hourly_sums() -> list[Any]:
+    return [func.coalesce(func.sum(getattr(_R, name)), 0).label(name) for name in COUNTERS]
+
+
+def _daily_sums() -> list[Any]:
+    columns = {
+        "views": _D.views,
+        "visitors_d": _D.visitors,
+        "conversions": _D.conversions,
+        "converters_d": _D.converters,
+        "bot_views": _D.bot_views,
+    }
     return [
-        func.coalesce(func.sum(_R.views), 0).label("views"),
-        func.coalesce(func.sum(_R.visitors_h), 0).label("visitors_h"),
-        func.coalesce(func.sum(_R.visitors_d), 0).label("visitors_d"),
-        func.coalesce(func.sum(_R.conversions), 0).label("conversions"),
-        func.coalesce(func.sum(_R.converters_h), 0).label("converters_h"),
-        func.coalesce(func.sum(_R.converters_d), 0).label("converters_d"),
-        func.coalesce(func.sum(_R.bot_views), 0).label("bot_views"),
+        func.coalesce(func.sum(columns[name]), 0).label(name)
+        if name in columns
+        else literal(0).label(name)
+        for name in COUNTERS
     ]
 
 
-def _bucket(bucket_hours: int) -> Any:
-    if bucket_hours == 1:
-        return _R.hour.label("bucket")
-    return (_R.hour // bucket_hours).label("bucket")
+Scope = Literal["page", "owner"]
+Grouping = Literal["day", "dimension", "page"]
+
+
+def _grouped(
+    scope: Scope,
+    scope_id: uuid.UUID,
+    first_hour: int,
+    end_hour: int,
+    group: Grouping,
+    breakdowns: bool,
+) -> Any:
+    """One statement: the sums over ``[first_hour, end_hour)``, from daily
+    and hourly rollups, per ``group`` (the parts are merged by the caller:
+    a group may get one row from each part)."""
+    days, hour_ranges = split_by_days(first_hour, end_hour)
+    parts = []
+    for table, sums, time_column, ranges in (
+        (_D, _daily_sums(), _D.day, [days] if days else []),
+        (_R, _hourly_sums(), _R.hour, hour_ranges),
+    ):
+        if not ranges:
+            continue
+        key = {
+            "day": (time_column if table is _D else time_column // 24).label("bucket"),
+            "dimension": table.dimension,
+            "page": table.page_id,
+        }[group]
+        keys = [key, table.value] if group == "dimension" else [key]
+        owner_column = table.page_id if scope == "page" else table.owner_id
+        parts.append(
+            select(*keys, *sums)
+            .where(
+                owner_column == scope_id,
+                table.dimension != "" if breakdowns else table.dimension == "",
+                or_(*(and_(time_column >= start, time_column < end) for start, end in ranges)),
+            )
+            .group_by(*keys)
+        )
+    return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
 async def page_series(
     session: AsyncSession, page_id: uuid.UUID, first_hour: int, end_hour: int, bucket_hours: int
 ) -> list[Any]:
-    bucket = _bucket(bucket_hours)
-    query = (
-        select(bucket, *_sums())
-        .where(_R.page_id == page_id, _R.dimension == "", _R.hour >= first_hour, _R.hour < end_hour)
-        .group_by(bucket)
-    )
-    return list((await session.execute(query)).all())
+    """A page's sums per hour (``bucket_hours`` 1) or per day (24)."""
+    if bucket_hours == 1:
+        query = (
+            select(_R.hour.label("bucket"), *_hourly_sums())
+            .where(
+                _R.page_id == page_id,
+                _R.dimension == "",
+                _R.hour >= first_hour,
+                _R.hour < end_hour,
+            )
+            .group_by(_R.hour)
+        )
+        return list((await session.execute(query)).all())
+    statement = _grouped("page", page_id, first_hour, end_hour, "day", breakdowns=False)
+    return _merge(await session.execute(statement), 1)
 
 
 async def page_breakdowns(
     session: AsyncSession, page_id: uuid.UUID, first_hour: int, end_hour: int
 ) -> list[Any]:
-    query = (
-        select(_R.dimension, _R.value, *_sums())
-        .where(_R.page_id == page_id, _R.dimension != "", _R.hour >= first_hour, _R.hour < end_hour)
-        .group_by(_R.dimension, _R.value)
-    )
-    return list((await session.execute(query)).all())
+    """A page's sums per breakdown dimension and value."""
+    statement = _grouped("page", page_id, first_hour, end_hour, "dimension", breakdowns=True)
+    return _merge(await session.execute(statement), 2)
 
 
 async def owner_totals_by_page(
     session: AsyncSession, owner_id: uuid.UUID, first_hour: int, end_hour: int
 ) -> list[Any]:
-    query = (
-        select(_R.page_id, *_sums())
-        .where(
-            _R.owner_id == owner_id, _R.dimension == "", _R.hour >= first_hour, _R.hour < end_hour
-        )
-        .group_by(_R.page_id)
-    )
-    return list((await session.execute(query)).all())
+    """An owner's sums per page."""
+    statement = _grouped("owner", owner_id, first_hour, end_hour, "page", breakdowns=False)
+    return _merge(await session.execute(statement), 1)
 
 
-async def owner_series(
-    session: AsyncSession, owner_id: uuid.UUID, first_hour: int, end_hour: int, bucket_hours: int
-) -> list[Any]:
-    bucket = _bucket(bucket_hours)
-    query = (
-        select(_R.page_id, bucket, *_sums())
-        .where(
-            _R.owner_id == owner_id, _R.dimension == "", _R.hour >= first_hour, _R.hour < end_hour
-        )
-        .group_by(_R.page_id, bucket)
-    )
-    return list((await session.execute(query)).all())
+@dataclass(slots=True)
+class Sums:
+    """A merged row: the group's key columns by name, and ``COUNTERS``."""
+
+    keys: dict[str, Any]
+    views: int = 0
+    visitors_h: int = 0
+    visitors_d: int = 0
+    conversions: int = 0
+    converters_h: int = 0
+    converters_d: int = 0
+    bot_views: int = 0
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.keys[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _merge(result: Any, key_count: int) -> list[Any]:
+    """Rows of the parts of a ``_grouped`` statement, summed per key."""
+    names = list(result.keys())[:key_count]
+    merged: dict[tuple[Any, ...], Sums] = {}
+    for row in result:
+        key = tuple(row[:key_count])
+        total = merged.get(key)
+        if total is None:
+            total = merged[key] = Sums(dict(zip(names, key, strict=True)))
+        for name in COUNTERS:
+            setattr(total, name, getattr(total, name) + int(getattr(row, name)))
+    return list(merged.values())
 
 
 async def recent_visitors(session: AsyncSession, owner_id: uuid.UUID, since_ms: int) -> list[Any]:
