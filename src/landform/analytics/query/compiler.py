@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    CompoundSelect,
     Float,
     Select,
     Uuid,
@@ -27,11 +28,13 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from landform.analytics.aggregate import split_by_days
 from landform.analytics.events import EVENT, VIEW
-from landform.analytics.models import AnalyticsEvent, AnalyticsRollup
+from landform.analytics.models import AnalyticsDailyRollup, AnalyticsEvent, AnalyticsRollup
 from landform.analytics.query.schemas import TIME_DIMENSIONS, Filter
 
 ROLLUPS = "rollups"
@@ -98,7 +101,20 @@ def _sortable(plan: Plan, dimension: str, key: ColumnElement[Any]) -> ColumnElem
     return key
 
 
-def _rollup_rows(plan: Plan) -> Select[Any]:
+def _rollup_rows(plan: Plan) -> Select[Any] | CompoundSelect[Any]:
+    """Hourly rollups when the query is by hour; otherwise daily rollups for
+    the whole days of the range (24 times fewer rows) and hourly ones for
+    the hours at either end."""
+    if plan.hourly:
+        return _hourly_rows(plan, plan.start_hour, plan.end_hour)
+    days, hour_ranges = split_by_days(plan.start_hour, plan.end_hour)
+    parts = [_hourly_rows(plan, start, end) for start, end in hour_ranges]
+    if days is not None:
+        parts.append(_daily_rows(plan, *days))
+    return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def _hourly_rows(plan: Plan, start_hour: int, end_hour: int) -> Select[Any]:
     table = AnalyticsRollup.__table__.c
     keys = [
         _key(plan, dimension, table.hour, table.page_id, table.value).label(f"k{index}")
@@ -114,8 +130,32 @@ def _rollup_rows(plan: Plan) -> Select[Any]:
         # The owner index: (owner_id, dimension, hour).
         table.owner_id == plan.owner_id,
         table.dimension == plan.breakdown,
-        table.hour >= plan.start_hour,
-        table.hour < plan.end_hour,
+        table.hour >= start_hour,
+        table.hour < end_hour,
+        _within(plan, table.page_id),
+        *(_condition(table.value, item) for item in plan.filters),
+    )
+
+
+def _daily_rows(plan: Plan, first_day: int, end_day: int) -> Select[Any]:
+    table = AnalyticsDailyRollup.__table__.c
+    hour = table.day * 24  # the time keys are made from hours
+    keys = [
+        _key(plan, dimension, hour, table.page_id, table.value).label(f"k{index}")
+        for index, dimension in enumerate(plan.dimensions)
+    ]
+    return select(
+        *keys,
+        table.views.label("views"),
+        table.conversions.label("conversions"),
+        table.visitors.label("visitors"),
+        table.converters.label("converters"),
+    ).where(
+        # The owner index: (owner_id, dimension, day).
+        table.owner_id == plan.owner_id,
+        table.dimension == plan.breakdown,
+        table.day >= first_day,
+        table.day < end_day,
         _within(plan, table.page_id),
         *(_condition(table.value, item) for item in plan.filters),
     )
