@@ -257,7 +257,7 @@ class Reports:
 
 
 def _total(rows: list[Any]) -> repository.Sums:
-    total = repository.Sums({})
+    total = repository.Sums()
     for row in rows:
         for name in COUNTERS:
             setattr(total, name, getattr(total, name) + int(getattr(row, name)))
@@ -265,7 +265,7 @@ def _total(rows: list[Any]) -> repository.Sums:
 
 
 def _metrics_or_zero(row: Any, hourly: bool) -> dict[str, Any]:
-    return metrics(row if row is not None else repository.Sums({}), hourly)
+    return metrics(row if row is not None else repository.Sums(), hourly)
 
 
 def _change(now: float, before: float) -> float | None:

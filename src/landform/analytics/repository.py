@@ -136,9 +136,9 @@ def _grouped(
     group: Grouping,
     breakdowns: bool,
 ) -> Any:
-    """One statement: the sums over ``[first_hour, end_hour)``, from daily
-    and hourly rollups, per ``group`` (the parts are merged by the caller:
-    a group may get one row from each part)."""
+    """One statement: the sums over ``[first_hour, end_hour)`` per
+    ``group``, from the daily rollups of whole days and the hourly ones of
+    the hours at either end."""
     days, hour_ranges = split_by_days(first_hour, end_hour)
     parts = []
     for table, sums, time_column, ranges in (
@@ -163,7 +163,12 @@ def _grouped(
             )
             .group_by(*keys)
         )
-    return union_all(*parts) if len(parts) > 1 else parts[0]
+    if len(parts) == 1:
+        return parts[0]
+    # A group may have a row from each part: add them up.
+    both = union_all(*parts).subquery("parts")
+    keys = [column for column in both.c if column.name not in COUNTERS]
+    return select(*keys, *(func.sum(both.c[name]).label(name) for name in COUNTERS)).group_by(*keys)
 
 
 async def page_series(
@@ -183,7 +188,7 @@ async def page_series(
         )
         return list((await session.execute(query)).all())
     statement = _grouped("page", page_id, first_hour, end_hour, "day", breakdowns=False)
-    return _merge(await session.execute(statement), 1)
+    return list((await session.execute(statement)).all())
 
 
 async def page_breakdowns(
@@ -191,7 +196,7 @@ async def page_breakdowns(
 ) -> list[Any]:
     """A page's sums per breakdown dimension and value."""
     statement = _grouped("page", page_id, first_hour, end_hour, "dimension", breakdowns=True)
-    return _merge(await session.execute(statement), 2)
+    return list((await session.execute(statement)).all())
 
 
 async def owner_totals_by_page(
@@ -199,14 +204,13 @@ async def owner_totals_by_page(
 ) -> list[Any]:
     """An owner's sums per page."""
     statement = _grouped("owner", owner_id, first_hour, end_hour, "page", breakdowns=False)
-    return _merge(await session.execute(statement), 1)
+    return list((await session.execute(statement)).all())
 
 
 @dataclass(slots=True)
 class Sums:
-    """A merged row: the group's key columns by name, and ``COUNTERS``."""
+    """Counts added up in Python, named like a row of sums."""
 
-    keys: dict[str, Any]
     views: int = 0
     visitors_h: int = 0
     visitors_d: int = 0
@@ -214,26 +218,6 @@ class Sums:
     converters_h: int = 0
     converters_d: int = 0
     bot_views: int = 0
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.keys[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def _merge(result: Any, key_count: int) -> list[Any]:
-    """Rows of the parts of a ``_grouped`` statement, summed per key."""
-    names = list(result.keys())[:key_count]
-    merged: dict[tuple[Any, ...], Sums] = {}
-    for row in result:
-        key = tuple(row[:key_count])
-        total = merged.get(key)
-        if total is None:
-            total = merged[key] = Sums(dict(zip(names, key, strict=True)))
-        for name in COUNTERS:
-            setattr(total, name, getattr(total, name) + int(getattr(row, name)))
-    return list(merged.values())
 
 
 async def recent_visitors(session: AsyncSession, owner_id: uuid.UUID, since_ms: int) -> list[Any]:

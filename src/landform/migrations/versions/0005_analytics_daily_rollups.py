@@ -1,4 +1,4 @@
-"""analytics daily rollups
+"""analytics daily rollups, and the indexes reports read by
 
 Revision ID: 0005
 Revises: 0004
@@ -30,11 +30,23 @@ def upgrade() -> None:
         sa.Column("bot_views", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("page_id", "dimension", "day", "value"),
     )
+    counts = ["views", "visitors", "conversions", "converters", "bot_views"]
     op.create_index(
         "ix_analytics_daily_rollups_owner",
         "analytics_daily_rollups",
         ["owner_id", "dimension", "day"],
         unique=False,
+        postgresql_include=["page_id", "value", *counts],
+    )
+    op.create_index(
+        "ix_analytics_daily_rollups_page_day",
+        "analytics_daily_rollups",
+        ["page_id", "day"],
+        unique=False,
+        postgresql_include=["dimension", "value", *counts],
+    )
+    op.create_index(
+        "ix_analytics_rollups_page_hour", "analytics_rollups", ["page_id", "hour"], unique=False
     )
     # Daily rows for what the hourly rollups already hold.
     op.execute(
@@ -48,5 +60,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_analytics_rollups_page_hour", table_name="analytics_rollups")
+    op.drop_index("ix_analytics_daily_rollups_page_day", table_name="analytics_daily_rollups")
     op.drop_index("ix_analytics_daily_rollups_owner", table_name="analytics_daily_rollups")
     op.drop_table("analytics_daily_rollups")
