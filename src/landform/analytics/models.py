@@ -32,8 +32,9 @@ class AnalyticsEvent(Base):
 
     __tablename__ = "analytics_events"
     __table_args__ = (
-        Index("ix_analytics_events_page_hour", "page_id", "hour"),
         Index("ix_analytics_events_owner_hour", "owner_id", "hour"),
+        # Retention deletes and rebuild scan by hour alone.
+        Index("ix_analytics_events_hour", "hour"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -65,6 +66,8 @@ class AnalyticsVisitor(Base):
     events can arrive, so it is deleted with the day's salt."""
 
     __tablename__ = "analytics_visitors"
+    # Deleted by day with the day's salt.
+    __table_args__ = (Index("ix_analytics_visitors_day", "day"),)
 
     # Visitor first: ingestion looks rows up by visitor hash.
     visitor: Mapped[str] = mapped_column(String(16), primary_key=True)

@@ -1,4 +1,4 @@
-"""analytics daily rollups, and the indexes reports read by
+"""analytics read paths: daily rollups and indexes
 
 Revision ID: 0005
 Revises: 0004
@@ -48,6 +48,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_analytics_rollups_page_hour", "analytics_rollups", ["page_id", "hour"], unique=False
     )
+    # Retention and rebuild read raw events by hour alone; nothing reads them
+    # by page and hour.
+    op.drop_index("ix_analytics_events_page_hour", table_name="analytics_events")
+    op.create_index("ix_analytics_events_hour", "analytics_events", ["hour"], unique=False)
+    op.create_index("ix_analytics_visitors_day", "analytics_visitors", ["day"], unique=False)
     # Daily rows for what the hourly rollups already hold.
     op.execute(
         "INSERT INTO analytics_daily_rollups "
@@ -60,6 +65,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_analytics_visitors_day", table_name="analytics_visitors")
+    op.drop_index("ix_analytics_events_hour", table_name="analytics_events")
+    op.create_index(
+        "ix_analytics_events_page_hour", "analytics_events", ["page_id", "hour"], unique=False
+    )
     op.drop_index("ix_analytics_rollups_page_hour", table_name="analytics_rollups")
     op.drop_index("ix_analytics_daily_rollups_page_day", table_name="analytics_daily_rollups")
     op.drop_index("ix_analytics_daily_rollups_owner", table_name="analytics_daily_rollups")
