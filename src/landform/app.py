@@ -8,6 +8,7 @@ Run it with ``landform serve``, or with any ASGI server as the factory
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -169,6 +170,12 @@ class Components:
         await self.variants.start()
         await self.ingestion.start()
         await self.live.start()
+        # Everything made so far (modules, compiled patterns, templates,
+        # metadata) lives as long as the process: keep the collector from
+        # walking it again and again. Full collections over it paused
+        # requests for 60-90 ms (measured on analytics reports).
+        gc.collect()
+        gc.freeze()
 
     async def stop(self) -> None:
         await self.live.stop()
