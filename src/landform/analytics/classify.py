@@ -59,6 +59,7 @@ def device_from_width(width: int | None, agent: Agent) -> str:
     return "desktop"
 
 
+@lru_cache(maxsize=4096)
 def referrer_host(referrer: str, own_host: str) -> str:
     """The referring host, lower-case, without ``www.``; empty for direct
     visits and for links from the page's own site."""

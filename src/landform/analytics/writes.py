@@ -65,10 +65,6 @@ async def _driver(session: AsyncSession) -> Any:
     return (await connection.get_raw_connection()).driver_connection
 
 
-def _id(value: str, postgres: bool) -> str:
-    return value if postgres else uuid.UUID(value).hex
-
-
 async def write_batch(session: AsyncSession, events: Sequence[Event], now_ms: int) -> int:
     """Store ``events`` and count them into the rollups, skipping ids already
     stored (replays, redeliveries). Returns how many were new. Runs under
@@ -161,9 +157,12 @@ async def copy_rows(session: AsyncSession, table: str, rows: Sequence[Sequence[A
 
 
 def _sqlite_row(row: Sequence[Any], uuids: list[int]) -> tuple[Any, ...]:
+    # SQLite keeps uuids as 32 hex digits. Ours are well-formed (they came
+    # from the database or the tracker), so dropping dashes is enough, and
+    # ten times cheaper than parsing them: this runs for every row.
     values = list(row)
     for index in uuids:
-        values[index] = uuid.UUID(values[index]).hex
+        values[index] = values[index].replace("-", "")
     return tuple(values)
 
 
@@ -173,7 +172,7 @@ async def _stored_ids(driver: Any, postgres: bool, ids: list[str]) -> set[str]:
         known = {row[0] for row in rows}
         return {event_id for event_id in ids if uuid.UUID(event_id) in known}
     found: set[str] = set()
-    hexes = {uuid.UUID(event_id).hex: event_id for event_id in ids}
+    hexes = {event_id.replace("-", ""): event_id for event_id in ids}
     keys = list(hexes)
     for start in range(0, len(keys), _SQLITE_CHUNK):
         chunk = keys[start : start + _SQLITE_CHUNK]
