@@ -95,6 +95,7 @@ class Ingestion:
                 return
             except Exception:
                 log.warning("analytics: Redis refused an event; spooling it locally", exc_info=True)
+        await self.spool.wait_for_room(within=1.0)
         if not self.spool.accepts():
             raise IngestionBacklog(
                 "analytics ingestion is behind; retry later", headers={"Retry-After": "5"}

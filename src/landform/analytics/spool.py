@@ -59,6 +59,12 @@ class LocalSpool:
         self._unwritten: list[_Segment] = []  # swapped out, not yet in the database
         self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        # Past this many unwritten events, new ones wait (briefly) for a
+        # batch to be written: when the machine is saturated, acceptance
+        # slows to what the database takes, instead of the lag growing.
+        self.high_water = batch_size * 4
         self._tasks: list[asyncio.Task[None]] = []
         self.pending = 0
 
@@ -75,6 +81,17 @@ class LocalSpool:
         """False when the database has been away so long that the backlog
         reached its bound: new events are refused (503) rather than held."""
         return self.pending < self.max_pending
+
+    async def wait_for_room(self, within: float) -> None:
+        """Return when the backlog is under the high-water mark, or after
+        ``within`` seconds (a database that is away must not hold requests
+        for long: ``accepts`` bounds the backlog instead)."""
+        if self.pending < self.high_water:
+            return
+        self._room.clear()
+        self._wake.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._room.wait(), within)
 
     def put(self, event: Event) -> None:
         segment = self._current
@@ -99,6 +116,8 @@ class LocalSpool:
                 self._unwritten.pop(0)
                 self.pending -= len(segment.events)
                 self._discard(segment)
+                if self.pending < self.high_water:
+                    self._room.set()
 
     async def stop(self) -> None:
         for task in self._tasks:
