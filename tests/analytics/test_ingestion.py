@@ -22,7 +22,7 @@ from landform.analytics.spool import LocalSpool
 from landform.analytics.visitors import VisitorHasher
 from landform.core.clock import FrozenClock
 from landform.core.db import Database
-from tests.analytics.conftest import BROWSER, GOOGLEBOT, IPHONE
+from tests.analytics.conftest import BROWSER, GOOGLEBOT, IPHONE, publish_page, track_view
 
 DAY_MS = 86_400_000
 START_MS = 1_790_000_000_000  # a fixed moment, so days and hours are stable
@@ -258,3 +258,18 @@ async def test_rollups_match_the_raw_events_exactly(
     assert {k: v for k, v in referrer_views.items() if v} == {
         k: v for k, v in raw_referrers.items() if v
     }
+
+
+async def test_housekeeping_forgets_the_rollups_of_deleted_pages(
+    client: Any, app: Any, ada: dict[str, str]
+) -> None:
+    kept = await publish_page(client, ada, "kept-page")
+    gone = await publish_page(client, ada, "gone-page")
+    for page in (kept, gone):
+        assert (await track_view(client, page["id"])).status_code == 202
+    await app.components.ingestion.flush()
+    assert (await client.delete(f"/landing-pages/{gone['id']}", headers=ada)).status_code == 204
+    await app.components.ingestion.housekeeping()
+    async with app.components.db.read_primary() as session:
+        pages = set((await session.scalars(select(AnalyticsRollup.page_id).distinct())).all())
+    assert pages == {uuid.UUID(kept["id"])}

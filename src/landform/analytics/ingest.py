@@ -115,13 +115,15 @@ class Ingestion:
         return written
 
     async def housekeeping(self) -> None:
-        """Rotate salts; drop raw events past retention."""
+        """Rotate salts; drop raw events past retention, and the rollups of
+        deleted pages."""
         await self.hasher.rotate()
         oldest_hour = (
             self.clock.now_ms() // MS_PER_HOUR - self.settings.analytics_retention_days * 24
         )
         async with self.db.write() as session:
             await repository.delete_expired_events(session, oldest_hour)
+            await repository.forget_deleted_pages(session)
 
     async def _housekeeping_loop(self) -> None:
         while True:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import socket
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -35,6 +37,15 @@ CHANNEL = "landform:analytics:live"
 VISITORS_EVERY = 5.0
 
 CurrentVisitors = Callable[[str], Awaitable[int]]
+
+
+def _socket_dir(run_dir: Path) -> Path:
+    """``run_dir``, unless its socket paths would pass the 107 bytes a Unix
+    socket path may have: then a folder in /tmp named after it."""
+    if len(str(run_dir.resolve())) <= 80:
+        return run_dir
+    digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"landform-{digest}"
 
 
 class Subscription:
@@ -65,7 +76,7 @@ class LiveHub:
         redis: Redis | None = None,
         queue_size: int = 64,
     ) -> None:
-        self.run_dir = run_dir
+        self.run_dir = _socket_dir(run_dir)
         self.current_visitors = current_visitors
         self.redis = redis
         self.queue_size = queue_size
@@ -75,7 +86,7 @@ class LiveHub:
         self._visitors: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._socket: socket.socket | None = None
-        self._socket_path = run_dir / f"live-{os.getpid()}.sock"
+        self._socket_path = self.run_dir / f"live-{os.getpid()}.sock"
 
     # Counting (the tracking path)
 

@@ -1,7 +1,8 @@
 """Analytics tables. None of them has a foreign key: they take thousands of
 rows a second, and a batch must never fail because a page was deleted while
-it was in flight. Reports reach rows only through the caller's own pages, and
-the retention sweep removes rows whose page is gone."""
+it was in flight. Reports reach rows only through the caller's own pages;
+housekeeping deletes the rollups of deleted pages, and their raw events
+expire with the rest."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from landform.analytics.models import (
     AnalyticsStamp,
     AnalyticsVisitor,
 )
+from landform.pages.models import LandingPage
 
 # Serializes ingestion transactions on PostgreSQL: two writers counting the
 # same visitor at once would both see them as new. (SQLite has one writer.)
@@ -70,18 +71,33 @@ async def delete_expired_events(session: AsyncSession, before_hour: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def forget_deleted_pages(session: AsyncSession) -> int:
+    """Delete the rollups and visitor days of pages that no longer exist;
+    returns how many pages. (Their raw events go with retention; no report
+    reaches them meanwhile.)"""
+    known = select(LandingPage.id)
+    gone = list(
+        (
+            await session.scalars(
+                select(AnalyticsDailyRollup.page_id)
+                .where(
+                    AnalyticsDailyRollup.dimension == "", AnalyticsDailyRollup.page_id.not_in(known)
+                )
+                .distinct()
+            )
+        ).all()
+    )
+    if gone:
+        for model in (AnalyticsRollup, AnalyticsDailyRollup, AnalyticsVisitor):
+            await session.execute(delete(model).where(model.page_id.in_(gone)))
+    return len(gone)
+
+
 async def owner_stamp(session: AsyncSession, owner_id: uuid.UUID) -> int:
     stamp = await session.scalar(
         select(AnalyticsStamp.stamp).where(AnalyticsStamp.owner_id == owner_id)
     )
     return int(stamp or 0)
-
-
-async def count_events(session: AsyncSession, page_ids: Iterable[uuid.UUID] | None = None) -> int:
-    query = select(func.count()).select_from(AnalyticsEvent)
-    if page_ids is not None:
-        query = query.where(AnalyticsEvent.page_id.in_(list(page_ids)))
-    return int(await session.scalar(query) or 0)
 
 
 # Reads behind the reports. All of them go through rollups — daily ones for

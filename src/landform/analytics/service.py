@@ -9,6 +9,7 @@ from typing import Any
 
 from landform.analytics import repository
 from landform.analytics.live import LiveHub, Subscription
+from landform.analytics.query.runner import parse_custom_query, run_custom_query
 from landform.analytics.reports import LIVE_WINDOW_MS, Interval, Reports
 from landform.auth.service import AuthService
 from landform.core.clock import Clock
@@ -50,9 +51,6 @@ class AnalyticsService:
         return await self.reports.dashboard(owner, start, end)
 
     async def custom_query(self, owner: uuid.UUID, payload: Any) -> dict[str, Any]:
-        # Imported here: the query compiler is only needed by this route.
-        from landform.analytics.query.runner import parse_custom_query, run_custom_query
-
         query = parse_custom_query(payload)
         async with self.db.read(actor=owner) as session:
             owned = set(await page_repo.owned_titles(session, owner))
