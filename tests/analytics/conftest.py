@@ -41,6 +41,20 @@ async def page(client: httpx.AsyncClient, ada: dict[str, str]) -> dict[str, Any]
     return await publish_page(client, ada, "spring-sale")
 
 
+async def track(
+    client: httpx.AsyncClient,
+    path: str,
+    body: dict[str, Any],
+    user_agent: str = BROWSER,
+    address: str | None = None,
+) -> httpx.Response:
+    """POST a beacon as a browser at ``address`` (through the trusted proxy)."""
+    headers = {"User-Agent": user_agent}
+    if address:
+        headers["X-Forwarded-For"] = address
+    return await client.post(path, json=body, headers=headers)
+
+
 async def track_view(
     client: httpx.AsyncClient,
     page_id: str,
@@ -49,12 +63,8 @@ async def track_view(
     address: str | None = None,
     **fields: Any,
 ) -> httpx.Response:
-    headers = {"User-Agent": user_agent}
-    if address:
-        headers["X-Forwarded-For"] = address
-    return await client.post(
-        "/analytics/track-view", json={"page_id": page_id, **fields}, headers=headers
-    )
+    body = {"page_id": page_id, **fields}
+    return await track(client, "/analytics/track-view", body, user_agent, address)
 
 
 async def track_event(
@@ -66,11 +76,5 @@ async def track_event(
     address: str | None = None,
     **fields: Any,
 ) -> httpx.Response:
-    headers = {"User-Agent": user_agent}
-    if address:
-        headers["X-Forwarded-For"] = address
-    return await client.post(
-        "/analytics/track-event",
-        json={"page_id": page_id, "name": name, **fields},
-        headers=headers,
-    )
+    body = {"page_id": page_id, "name": name, **fields}
+    return await track(client, "/analytics/track-event", body, user_agent, address)

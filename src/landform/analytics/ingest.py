@@ -8,7 +8,6 @@ through ``write_batch``, which skips events it already has."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from landform.analytics.stream import RedisStream
 from landform.analytics.visitors import VisitorHasher
 from landform.core.clock import Clock
 from landform.core.db import Database
+from landform.core.tasks import cancel_and_wait
 from landform.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,10 +79,7 @@ class Ingestion:
 
     async def stop(self) -> None:
         """Flush everything accepted (graceful shutdown)."""
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        await cancel_and_wait(self._housekeeping)
         if self.stream is not None:
             await self.stream.stop()
         await self.spool.stop()
@@ -126,9 +123,11 @@ class Ingestion:
             await repository.forget_deleted_pages(session)
 
     async def _housekeeping_loop(self) -> None:
+        # Not at start: a fleet restarting at once would all sweep together,
+        # and nothing here is urgent (today's salt is made when needed).
         while True:
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
             try:
                 await self.housekeeping()
             except Exception:
                 log.exception("analytics: housekeeping failed; will retry")
-            await asyncio.sleep(HOUSEKEEPING_EVERY)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from landform.analytics.events import VIEW, Event
+from landform.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -123,11 +124,7 @@ class LiveHub:
         self._tasks.append(asyncio.create_task(self._visitors_loop()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         if self._socket is not None:
             asyncio.get_running_loop().remove_reader(self._socket.fileno())

@@ -26,7 +26,21 @@ class AnalyticsSalt(Base):
     salt: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class AnalyticsEvent(Base):
+class EntryAttributes:
+    """A visitor's entry attributes for the day: the breakdown dimensions
+    (``aggregate.DIMENSIONS``)."""
+
+    referrer: Mapped[str] = mapped_column(String(255))
+    utm_source: Mapped[str] = mapped_column(String(200))
+    utm_medium: Mapped[str] = mapped_column(String(200))
+    utm_campaign: Mapped[str] = mapped_column(String(200))
+    device: Mapped[str] = mapped_column(String(16))
+    browser: Mapped[str] = mapped_column(String(64))
+    os: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+
+
+class AnalyticsEvent(EntryAttributes, Base):
     """One raw event, kept for the retention period. Its id is the ingestion
     dedup key. Referrer, UTM and device fields are the visitor's entry
     attributes for the day (see ``aggregate``)."""
@@ -51,17 +65,9 @@ class AnalyticsEvent(Base):
     is_bot: Mapped[bool] = mapped_column(Boolean)
     path: Mapped[str] = mapped_column(String(512))
     screen_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    referrer: Mapped[str] = mapped_column(String(255))
-    utm_source: Mapped[str] = mapped_column(String(200))
-    utm_medium: Mapped[str] = mapped_column(String(200))
-    utm_campaign: Mapped[str] = mapped_column(String(200))
-    device: Mapped[str] = mapped_column(String(16))
-    browser: Mapped[str] = mapped_column(String(64))
-    os: Mapped[str] = mapped_column(String(64))
-    country: Mapped[str] = mapped_column(String(2))
 
 
-class AnalyticsVisitor(Base):
+class AnalyticsVisitor(EntryAttributes, Base):
     """A visitor's day on one page: the hours they were seen and converted in
     (24-bit masks), and their entry attributes. Needed only while that day's
     events can arrive, so it is deleted with the day's salt."""
@@ -76,14 +82,6 @@ class AnalyticsVisitor(Base):
     page_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     hours: Mapped[int] = mapped_column(Integer)
     conversion_hours: Mapped[int] = mapped_column(Integer)
-    referrer: Mapped[str] = mapped_column(String(255))
-    utm_source: Mapped[str] = mapped_column(String(200))
-    utm_medium: Mapped[str] = mapped_column(String(200))
-    utm_campaign: Mapped[str] = mapped_column(String(200))
-    device: Mapped[str] = mapped_column(String(16))
-    browser: Mapped[str] = mapped_column(String(64))
-    os: Mapped[str] = mapped_column(String(64))
-    country: Mapped[str] = mapped_column(String(2))
 
 
 class AnalyticsRollup(Base):

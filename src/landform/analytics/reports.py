@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from landform.analytics import repository
-from landform.analytics.aggregate import COUNTERS
+from landform.analytics.aggregate import COUNTERS, DIMENSIONS
 from landform.analytics.events import MS_PER_HOUR
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -25,16 +25,6 @@ from landform.pages.errors import PageNotFound
 
 Interval = Literal["hour", "day"]
 
-BREAKDOWNS = (
-    "referrer",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "device",
-    "browser",
-    "os",
-    "country",
-)
 TOP = 10
 MAX_HOURLY_DAYS = 31
 MAX_RANGE_DAYS = 731
@@ -181,7 +171,7 @@ class Reports:
         breakdowns: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in breakdown_rows:
             breakdowns[row.dimension].append({"value": row.value, **metrics(row)})
-        for dimension in BREAKDOWNS:
+        for dimension in DIMENSIONS:
             breakdowns[dimension].sort(key=lambda item: (-item["visitors"], -item["views"]))
         return {
             "page": {"id": str(page.id), "title": page.title, "slug": page.slug},

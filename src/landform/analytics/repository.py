@@ -13,7 +13,7 @@ from sqlalchemy import and_, delete, func, literal, or_, select, text, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from landform.analytics.aggregate import DIMENSIONS, split_by_days
+from landform.analytics.aggregate import COUNTERS, DIMENSIONS, split_by_days
 from landform.analytics.models import (
     AnalyticsDailyRollup,
     AnalyticsEvent,
@@ -107,17 +107,8 @@ async def owner_stamp(session: AsyncSession, owner_id: uuid.UUID) -> int:
 _R = AnalyticsRollup
 _D = AnalyticsDailyRollup
 
-# What a row of sums holds, named as in the hourly rollups. Daily rows hold
-# day-level counts only: their hour-level ones read as zero.
-COUNTERS = (
-    "views",
-    "visitors_h",
-    "visitors_d",
-    "conversions",
-    "converters_h",
-    "converters_d",
-    "bot_views",
-)
+# A row of sums holds the hourly rollups' COUNTERS; daily rows hold the
+# day-level ones only, and read zero for the hour-level ones.
 
 
 def _hourly_sums() -> list[Any]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from landform.analytics.events import Event
+from landform.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +121,7 @@ class LocalSpool:
                     self._room.set()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         try:
             await self.flush()

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from landform.analytics.events import Event
+from landform.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -92,11 +93,8 @@ class RedisStream:
         """Finish the batch in hand, then stop consuming. Unconsumed entries
         stay in the stream for the other workers, or the next start."""
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._adding is not None:
             with contextlib.suppress(Exception):
                 await self._adding

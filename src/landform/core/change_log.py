@@ -8,7 +8,6 @@ interval, with no restart and no shared cache."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from landform.core.clock import Clock
 from landform.core.db import Base, Database
+from landform.core.tasks import cancel_and_wait
 from landform.core.types import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,7 @@ class ChangeFollower:
         self._task = asyncio.create_task(self._run(), name="change-follower")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def poll_once(self) -> int:
         async with self.db.primary.connect() as connection:

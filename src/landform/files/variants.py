@@ -9,7 +9,6 @@ again (with or without Redis)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from landform.core.db import Database
+from landform.core.tasks import cancel_and_wait
 from landform.files.models import AssetVariant, StoredFile
 from landform.files.storage import Storage
 
@@ -81,10 +81,7 @@ class VariantMaker:
             self.enqueue(key)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def missing(self) -> list[str]:
         """Originals that can have variants and have none yet."""
