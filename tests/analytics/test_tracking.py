@@ -244,3 +244,19 @@ async def test_the_api_app_alone_tracks_the_same_way(app: Any, page: dict[str, A
         schema = (await api.get("/openapi.json")).json()
     assert "/analytics/track-view" in schema["paths"]
     assert len(await stored_events(app)) == 1
+
+
+async def test_a_conversion_counted_before_its_view_still_knows_the_source(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any]
+) -> None:
+    """Both beacons carry the page load's referrer and UTM parameters, so the
+    visitor's entry attributes are the same whichever batch lands first."""
+    source = {"referrer": "https://news.ycombinator.com/item?id=1", "utm_campaign": "launch"}
+    assert (await track_event(client, page["id"], **source)).status_code == 202
+    await app.components.ingestion.flush()
+    assert (await track_view(client, page["id"], **source)).status_code == 202
+    events = await stored_events(app)
+    assert {(e.kind, e.referrer, e.utm_campaign) for e in events} == {
+        ("event", "news.ycombinator.com", "launch"),
+        ("view", "news.ycombinator.com", "launch"),
+    }

@@ -27,8 +27,10 @@ class _Tracked(InputModel):
         return self
 
 
-class ViewIn(_Tracked):
-    """The beacon's page view."""
+class _Visit(_Tracked):
+    """Where the page load came from. Views and conversions both carry it:
+    whichever of a visitor's events is counted first sets their entry
+    attributes for the day."""
 
     referrer: str = Field(default="", max_length=2048)
     utm_source: Utm = ""
@@ -39,7 +41,11 @@ class ViewIn(_Tracked):
     screen_width: int | None = Field(default=None, ge=0, le=100_000)
 
 
-class EventIn(_Tracked):
+class ViewIn(_Visit):
+    """The beacon's page view."""
+
+
+class EventIn(_Visit):
     """A conversion: a call-to-action click, a form submission, or any named
     goal the page reports."""
 

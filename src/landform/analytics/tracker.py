@@ -122,6 +122,9 @@ class Tracker:
             event_id=event.id,
             kind=EVENT,
             path=event.path,
+            referrer=referrer_host(event.referrer, self.own_host),
+            utm=(event.utm_source, event.utm_medium, event.utm_campaign),
+            screen_width=event.screen_width,
             name=event.name,
             value=event.value,
         )
