@@ -21,6 +21,7 @@ from fastapi import (
 )
 
 from landform.analytics.classify import country_code
+from landform.analytics.events import EVENT, VIEW
 from landform.analytics.schemas import EventIn, ViewIn
 from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import Tracker
@@ -67,11 +68,7 @@ async def _track(request: Request, kind: str) -> Response:
     country = country_code(request.headers.get(header, "")) if header else ""
     address = client_ip(request)
     user_agent = request.headers.get("user-agent", "")
-    body = await request.body()
-    if kind == "view":
-        await tracker.track_view(body, address, user_agent, country)
-    else:
-        await tracker.track_event(body, address, user_agent, country)
+    await tracker.track(kind, await request.body(), address, user_agent, country)
     return Response(status_code=202, headers={"Access-Control-Allow-Origin": "*"})
 
 
@@ -85,7 +82,7 @@ async def _track(request: Request, kind: str) -> Response:
 async def track_view(request: Request) -> Response:
     """Public and CORS-open. JSON or ``text/plain``; 202 with no body. Give
     ``page_id`` or ``slug`` of a published page. See docs/analytics.md."""
-    return await _track(request, "view")
+    return await _track(request, VIEW)
 
 
 @router.post(
@@ -98,7 +95,7 @@ async def track_view(request: Request) -> Response:
 async def track_event(request: Request) -> Response:
     """A call-to-action click, form submission or any named goal; counted as
     a conversion. Public and CORS-open; 202 with no body."""
-    return await _track(request, "event")
+    return await _track(request, EVENT)
 
 
 @router.get("/analytics/pages/{page_id}", summary="A page's analytics")

@@ -93,41 +93,37 @@ class Tracker:
         self.own_host = (urlsplit(public_url).hostname or "").lower().removeprefix("www.")
         self.on_accepted = on_accepted or (lambda _event, _bot: None)
 
-    async def track_view(self, body: bytes, address: str, user_agent: str, country: str) -> None:
+    async def track(
+        self, kind: str, body: bytes, address: str, user_agent: str, country: str
+    ) -> None:
+        """Accept a view (``kind`` VIEW) or a conversion (EVENT) from its
+        beacon body, or raise a domain error (nothing is then stored)."""
         self._limit(address)
-        view = _parse(ViewIn, body)
-        page = await self._page(view.page_id, view.slug)
-        await self._accept(
-            page,
-            address,
-            user_agent,
-            country,
-            event_id=view.id,
-            kind=VIEW,
-            path=view.path,
-            referrer=referrer_host(view.referrer, self.own_host),
-            utm=(view.utm_source, view.utm_medium, view.utm_campaign),
-            screen_width=view.screen_width,
+        payload: ViewIn | EventIn = _parse(ViewIn if kind == VIEW else EventIn, body)
+        page = await self._page(payload.page_id, payload.slug)
+        now_ms = self.clock.now_ms()
+        salt = await self.hasher.salt(day_of(now_ms))
+        is_event = isinstance(payload, EventIn)
+        event = Event(
+            id=(payload.id or new_id()).hex,
+            received_ms=now_ms,
+            kind=EVENT if is_event else VIEW,
+            page_id=page.page_id,
+            owner_id=page.owner_id,
+            visitor=VisitorHasher.visitor_id(salt, page.owner_id, address, user_agent),
+            user_agent=user_agent[:512],
+            path=payload.path,
+            referrer=referrer_host(payload.referrer, self.own_host),
+            utm_source=payload.utm_source,
+            utm_medium=payload.utm_medium,
+            utm_campaign=payload.utm_campaign,
+            screen_width=payload.screen_width,
+            country=country,
+            name=payload.name if isinstance(payload, EventIn) else None,
+            value=payload.value if isinstance(payload, EventIn) else None,
         )
-
-    async def track_event(self, body: bytes, address: str, user_agent: str, country: str) -> None:
-        self._limit(address)
-        event = _parse(EventIn, body)
-        page = await self._page(event.page_id, event.slug)
-        await self._accept(
-            page,
-            address,
-            user_agent,
-            country,
-            event_id=event.id,
-            kind=EVENT,
-            path=event.path,
-            referrer=referrer_host(event.referrer, self.own_host),
-            utm=(event.utm_source, event.utm_medium, event.utm_campaign),
-            screen_width=event.screen_width,
-            name=event.name,
-            value=event.value,
-        )
+        await self.ingestion.put(event)
+        self.on_accepted(event, classify_agent(event.user_agent).is_bot)
 
     def _limit(self, address: str) -> None:
         if not self.limiter.allow(address):
@@ -142,45 +138,6 @@ class Tracker:
         if page is None:
             raise TrackedPageNotFound("no published page has that id or slug")
         return page
-
-    async def _accept(
-        self,
-        page: TrackedPage,
-        address: str,
-        user_agent: str,
-        country: str,
-        *,
-        event_id: uuid.UUID | None,
-        kind: str,
-        path: str,
-        referrer: str = "",
-        utm: tuple[str, str, str] = ("", "", ""),
-        screen_width: int | None = None,
-        name: str | None = None,
-        value: float | None = None,
-    ) -> None:
-        now_ms = self.clock.now_ms()
-        salt = await self.hasher.salt(day_of(now_ms))
-        event = Event(
-            id=(event_id or new_id()).hex,
-            received_ms=now_ms,
-            kind=kind,
-            page_id=page.page_id,
-            owner_id=page.owner_id,
-            visitor=VisitorHasher.visitor_id(salt, page.owner_id, address, user_agent),
-            user_agent=user_agent[:512],
-            path=path,
-            referrer=referrer,
-            utm_source=utm[0],
-            utm_medium=utm[1],
-            utm_campaign=utm[2],
-            screen_width=screen_width,
-            country=country,
-            name=name,
-            value=value,
-        )
-        await self.ingestion.put(event)
-        self.on_accepted(event, classify_agent(event.user_agent).is_bot)
 
 
 def _parse(model: Any, body: bytes) -> Any:

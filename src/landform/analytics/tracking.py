@@ -11,14 +11,14 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from landform.analytics.classify import country_code
+from landform.analytics.events import EVENT, VIEW
 from landform.analytics.tracker import Tracker
 from landform.core.errors import DomainError, error_body
 from landform.core.proxies import ClientAddress
 
 log = logging.getLogger(__name__)
 
-PATHS = {b"/analytics/track-view": "view", b"/analytics/track-event": "event"}
-_PATHS_STR = {path.decode(): kind for path, kind in PATHS.items()}
+PATHS = {"/analytics/track-view": VIEW, "/analytics/track-event": EVENT}
 
 _CORS = [
     (b"access-control-allow-origin", b"*"),
@@ -50,7 +50,7 @@ class Tracking:
         self.country_header = country_header.lower().encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = _PATHS_STR.get(scope["path"]) if scope["type"] == "http" else None
+        kind = PATHS.get(scope["path"]) if scope["type"] == "http" else None
         if kind is None:
             await self.app(scope, receive, send)
             return
@@ -95,10 +95,7 @@ class Tracking:
                 return
         address = self.client_address.of(scope)
         try:
-            if kind == "view":
-                await self.tracker.track_view(body, address, user_agent, country)
-            else:
-                await self.tracker.track_event(body, address, user_agent, country)
+            await self.tracker.track(kind, body, address, user_agent, country)
         except DomainError as exc:
             headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
             await _error(send, exc.status, str(exc.code), exc.message, headers, exc.details)
