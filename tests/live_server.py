@@ -45,6 +45,8 @@ def live_server(
         if fresh:
             asyncio.run(truncate_postgres(TEST_DATABASE_URL))
         environment["LANDFORM_DATABASE_URL"] = TEST_DATABASE_URL
+    log_path = data_dir / f"server-{port}.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -57,7 +59,9 @@ def live_server(
             str(workers),
         ],
         env=environment,
-        stdout=subprocess.PIPE,
+        # A file, not a pipe nobody reads: a server that logs more than the
+        # pipe holds (tracebacks) would block on its next write.
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -70,7 +74,9 @@ def live_server(
             time.sleep(0.2)
     else:
         process.kill()
-        raise RuntimeError(process.communicate()[0].decode())
+        process.wait()
+        log.close()
+        raise RuntimeError(log_path.read_text())
     try:
         yield base
     finally:
@@ -79,6 +85,7 @@ def live_server(
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 def outbox_token(data_dir: Path, email: str) -> str:

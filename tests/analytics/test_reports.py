@@ -201,3 +201,17 @@ async def test_reports_over_days_agree_with_the_events_they_count(
     ).json()
     assert board["totals"]["views"] == report["totals"]["views"]
     assert board["totals"]["visitors"] == report["totals"]["visitors"]
+
+
+async def test_dates_outside_the_calendar_we_keep_are_refused(
+    client: httpx.AsyncClient, ada: dict[str, str], page: dict[str, Any]
+) -> None:
+    for url in (f"/analytics/pages/{page['id']}", "/analytics/dashboard"):
+        for params, field in (
+            ({"to": "0001-01-05"}, "from"),
+            ({"from": "0001-01-01", "to": "0002-06-01"}, "from"),
+            ({"from": "1969-12-30", "to": "1970-01-02"}, "from"),
+            ({"from": "9998-01-01", "to": "9999-12-31T23:30:00"}, "to"),
+        ):
+            error = assert_error(await client.get(url, params=params, headers=ada), 422)
+            assert error["details"][0]["path"] == field, (url, params, error)

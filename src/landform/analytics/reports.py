@@ -11,7 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from landform.analytics import repository
@@ -29,6 +29,7 @@ TOP = 10
 MAX_HOURLY_DAYS = 31
 MAX_RANGE_DAYS = 731
 LIVE_WINDOW_MS = 5 * 60 * 1000
+LAST_HOUR = int(datetime(9000, 1, 1, tzinfo=UTC).timestamp()) // 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,22 +48,30 @@ class Range:
 def resolve_range(
     start: datetime | None, end: datetime | None, now: datetime, default_days: int = 7
 ) -> Range:
-    """``[from, to)`` in whole UTC hours; naive datetimes are UTC."""
-    end = _utc(end) if end is not None else now
-    start = _utc(start) if start is not None else end - timedelta(days=default_days)
-    if start >= end:
+    """``[from, to)`` in whole UTC hours (``to`` rounded up, so the current,
+    partial hour counts); naive datetimes are UTC."""
+    end_hour = -(-_ms(_utc(end) if end is not None else now) // MS_PER_HOUR)
+    first_hour = (
+        _ms(_utc(start)) // MS_PER_HOUR if start is not None else end_hour - default_days * 24
+    )
+    problem = None
+    if first_hour < 0:
+        problem = ("from", "must not be before 1970-01-01")
+    elif end_hour > LAST_HOUR:
+        problem = ("to", "must be before the year 9000")
+    elif first_hour >= end_hour:
+        problem = ("from", "must be before `to`")
+    elif end_hour - first_hour > MAX_RANGE_DAYS * 24:
+        problem = ("from", f"a report covers at most {MAX_RANGE_DAYS} days")
+    if problem is not None:
         raise ValidationFailed(
-            "`from` must be before `to`", details=[{"path": "from", "message": "after `to`"}]
+            f"`{problem[0]}` {problem[1]}", details=[{"path": problem[0], "message": problem[1]}]
         )
-    if end - start > timedelta(days=MAX_RANGE_DAYS):
-        raise ValidationFailed(
-            f"a report covers at most {MAX_RANGE_DAYS} days",
-            details=[{"path": "from", "message": "range too long"}],
-        )
-    first = int(start.timestamp() * 1000) // MS_PER_HOUR
-    # ``to`` rounds up, so the current, partial hour is included.
-    last = -(-int(end.timestamp() * 1000) // MS_PER_HOUR)
-    return Range(first, max(last, first + 1))
+    return Range(first_hour, end_hour)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _utc(moment: datetime) -> datetime:
