@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from landform.analytics import repository, writes
@@ -39,13 +39,11 @@ class Ingestion:
         settings: Settings,
         hasher: VisitorHasher,
         redis: Redis | None = None,
-        on_written: Callable[[Sequence[Event]], None] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
         self.hasher = hasher
-        self.on_written = on_written or (lambda _events: None)
         self.spool = LocalSpool(
             settings.analytics_spool_dir,
             self.write_batch,
@@ -65,7 +63,6 @@ class Ingestion:
             else None
         )
         self._housekeeping: asyncio.Task[None] | None = None
-        self.written = 0
 
     async def start(self) -> None:
         await self.spool.start()
@@ -105,11 +102,7 @@ class Ingestion:
 
     async def write_batch(self, events: Sequence[Event]) -> int:
         async with self.db.write() as session:
-            written = await writes.write_batch(session, events, self.clock.now_ms())
-        self.written += written
-        if written:
-            self.on_written(events)
-        return written
+            return await writes.write_batch(session, events, self.clock.now_ms())
 
     async def housekeeping(self) -> None:
         """Rotate salts; drop raw events past retention, and the rollups of

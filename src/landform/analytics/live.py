@@ -109,10 +109,6 @@ class LiveHub:
             if not subscribers:
                 del self._subscriptions[subscription.owner_id]
 
-    @property
-    def connections(self) -> int:
-        return sum(len(subscribers) for subscribers in self._subscriptions.values())
-
     # Lifecycle
 
     async def start(self) -> None:

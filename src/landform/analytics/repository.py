@@ -22,6 +22,7 @@ from landform.analytics.models import (
     AnalyticsStamp,
     AnalyticsVisitor,
 )
+from landform.core.db import dialect_of
 from landform.pages.models import LandingPage
 
 # Serializes ingestion transactions on PostgreSQL: two writers counting the
@@ -31,13 +32,8 @@ _INGEST_LOCK_KEY = 0x4C414E44  # "LAND"
 _CHUNK = 500
 
 
-def _dialect(session: AsyncSession) -> str:
-    name: str = session.get_bind().dialect.name
-    return name
-
-
 def _insert(session: AsyncSession, table: Any) -> Any:
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
@@ -249,7 +245,7 @@ async def recent_visitors(session: AsyncSession, owner_id: uuid.UUID, since_ms: 
 async def lock_ingestion(session: AsyncSession) -> None:
     """Hold off live ingestion for this transaction (PostgreSQL; SQLite has
     one writer anyway), so a rebuild never interleaves with a batch."""
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK_KEY})
 
 
@@ -257,7 +253,7 @@ async def begin_bulk(session: AsyncSession) -> None:
     """Lift the statement timeout for this transaction (PostgreSQL): it
     guards requests, but a bulk load or rebuild (commands, not requests)
     may legitimately run a statement for longer, on a busy machine."""
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         await session.execute(text("SET LOCAL statement_timeout = 0"))
 
 

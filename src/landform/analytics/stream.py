@@ -51,7 +51,6 @@ class RedisStream:
         self._waiting: list[tuple[bytes, asyncio.Future[None]]] = []
         self._adding: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._stopping = False
 
     async def start(self) -> None:
         try:
@@ -92,7 +91,6 @@ class RedisStream:
     async def stop(self) -> None:
         """Finish the batch in hand, then stop consuming. Unconsumed entries
         stay in the stream for the other workers, or the next start."""
-        self._stopping = True
         await cancel_and_wait(self._task)
         self._task = None
         if self._adding is not None:

@@ -70,9 +70,6 @@ class PageDirectory:
         self._known[key] = (page, time.monotonic() + ttl)
         return page
 
-    def forget(self) -> None:
-        self._known.clear()
-
 
 class Tracker:
     def __init__(
@@ -104,6 +101,9 @@ class Tracker:
         now_ms = self.clock.now_ms()
         salt = await self.hasher.salt(day_of(now_ms))
         is_event = isinstance(payload, EventIn)
+        name, value = (
+            (payload.name, payload.value) if isinstance(payload, EventIn) else (None, None)
+        )
         event = Event(
             id=(payload.id or new_id()).hex,
             received_ms=now_ms,
@@ -119,8 +119,8 @@ class Tracker:
             utm_campaign=payload.utm_campaign,
             screen_width=payload.screen_width,
             country=country,
-            name=payload.name if isinstance(payload, EventIn) else None,
-            value=payload.value if isinstance(payload, EventIn) else None,
+            name=name,
+            value=value,
         )
         await self.ingestion.put(event)
         self.on_accepted(event, classify_agent(event.user_agent).is_bot)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from landform.analytics.classify import country_code
 from landform.analytics.events import EVENT, VIEW
 from landform.analytics.tracker import Tracker
-from landform.core.errors import DomainError, error_body
+from landform.core.errors import DomainError
+from landform.core.http import error_response, send_error
 from landform.core.proxies import ClientAddress
 
 log = logging.getLogger(__name__)
@@ -126,11 +126,6 @@ async def _error(
     extra: list[tuple[bytes, bytes]] | None = None,
     details: object = None,
 ) -> None:
-    body = orjson.dumps(error_body(code, message, details))
-    headers = [
-        *_CORS,
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *(extra or []),
-    ]
-    await _respond(send, status, headers, body)
+    headers = {"Access-Control-Allow-Origin": "*"}
+    headers.update((name.decode(), value.decode()) for name, value in extra or [])
+    await send_error(send, error_response(status, code, message, details, headers))

@@ -30,6 +30,7 @@ from landform.analytics.aggregate import (
     daily,
 )
 from landform.analytics.events import Event
+from landform.core.db import dialect_of
 
 ROLLUP_COLUMNS = ("page_id", "dimension", "hour", "value", "owner_id", *COUNTERS)
 DAILY_COLUMNS = ("page_id", "dimension", "day", "value", "owner_id", *DAILY_COUNTERS)
@@ -54,15 +55,22 @@ _SQLITE_CHUNK = 500  # ids per IN (...) list
 
 
 def _is_postgres(session: AsyncSession) -> bool:
-    return bool(session.get_bind().dialect.name == "postgresql")
+    return dialect_of(session) == "postgresql"
 
 
 async def _driver(session: AsyncSession) -> Any:
-    """The driver connection under the session's transaction. On PostgreSQL
-    SQLAlchemy opens the transaction lazily, so a statement runs first."""
+    """The driver connection under the session's transaction. SQLAlchemy
+    opens the transaction lazily on PostgreSQL, so the first call in a
+    transaction runs a statement first; later calls reuse what it found."""
+    transaction = session.get_transaction()
+    known = session.info.get("analytics_driver")
+    if known is not None and known[0] is transaction:
+        return known[1]
     await session.execute(text("SELECT 1"))
     connection = await session.connection()
-    return (await connection.get_raw_connection()).driver_connection
+    driver = (await connection.get_raw_connection()).driver_connection
+    session.info["analytics_driver"] = (session.get_transaction(), driver)
+    return driver
 
 
 async def write_batch(session: AsyncSession, events: Sequence[Event], now_ms: int) -> int:

@@ -35,6 +35,12 @@ class Base(DeclarativeBase):
     pass
 
 
+def dialect_of(session: AsyncSession) -> str:
+    """``"postgresql"`` or ``"sqlite"``: for the few statements that differ."""
+    name: str = session.get_bind().dialect.name
+    return name
+
+
 def make_engine(url: str, settings: Settings) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(

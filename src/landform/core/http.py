@@ -105,12 +105,12 @@ class BodyLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
-                    await _send(
+                    await send_error(
                         send, error_response(400, "bad_request", "Content-Length is not a number")
                     )
                     return
                 if int(value) > limit:
-                    await _send(
+                    await send_error(
                         send, error_response(413, "payload_too_large", BodyTooLarge(limit).detail)
                     )
                     return
@@ -129,7 +129,8 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
-async def _send(send: Send, response: ErrorResponse) -> None:
+async def send_error(send: Send, response: ErrorResponse) -> None:
+    """Answer with an error response from a plain ASGI layer."""
     await send(
         {
             "type": "http.response.start",

@@ -20,6 +20,7 @@ from landform.analytics.query.schemas import (
     Filter,
     semantic_problems,
 )
+from landform.core.db import dialect_of
 from landform.core.errors import ValidationFailed, validation_details
 
 DEFAULT_RANGE_DAYS = 30
@@ -84,7 +85,7 @@ async def run_custom_query(
         page_ids=tuple(sorted(pages)),
         start_hour=start_hour,
         end_hour=end_hour,
-        dialect=session.get_bind().dialect.name,
+        dialect=dialect_of(session),
     )
     rows: list[list[Any]] = []
     if pages:
