@@ -59,9 +59,7 @@ class Tracking:
             await _respond(send, 204, _PREFLIGHT, b"")
             return
         if method != "POST":
-            await _error(
-                send, 405, "method_not_allowed", "use POST", [(b"allow", b"POST, OPTIONS")]
-            )
+            await _error(send, 405, "method_not_allowed", "use POST", {"Allow": "POST, OPTIONS"})
             return
         user_agent = ""
         country = ""
@@ -97,8 +95,7 @@ class Tracking:
         try:
             await self.tracker.track(kind, body, address, user_agent, country)
         except DomainError as exc:
-            headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-            await _error(send, exc.status, str(exc.code), exc.message, headers, exc.details)
+            await _error(send, exc.status, str(exc.code), exc.message, exc.headers, exc.details)
             return
         except Exception:
             log.exception("analytics: could not accept an event")
@@ -123,9 +120,8 @@ async def _error(
     status: int,
     code: str,
     message: str,
-    extra: list[tuple[bytes, bytes]] | None = None,
+    extra: dict[str, str] | None = None,
     details: object = None,
 ) -> None:
-    headers = {"Access-Control-Allow-Origin": "*"}
-    headers.update((name.decode(), value.decode()) for name, value in extra or [])
+    headers = {"Access-Control-Allow-Origin": "*", **(extra or {})}
     await send_error(send, error_response(status, code, message, details, headers))
