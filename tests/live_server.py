@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from redis import Redis
 
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -38,13 +39,18 @@ def live_server(
     data_dir: Path, workers: int = 2, *, fresh: bool = True, **env: str
 ) -> Iterator[str]:
     """A server on a free port, on this run's database (emptied first unless
-    not ``fresh``); yields its base URL."""
+    not ``fresh``, and so is the test Redis database when the server uses
+    it: entries another test's server left in the stream belong to another
+    database); yields its base URL. A failing body gets the server's log."""
     port = free_port()
     environment = {**os.environ, "LANDFORM_DATA_DIR": str(data_dir), **env}
     if ON_POSTGRES:
         if fresh:
             asyncio.run(truncate_postgres(TEST_DATABASE_URL))
         environment["LANDFORM_DATABASE_URL"] = TEST_DATABASE_URL
+    if fresh and env.get("LANDFORM_REDIS_URL"):
+        with Redis.from_url(env["LANDFORM_REDIS_URL"]) as redis:
+            redis.flushdb()
     log_path = data_dir / f"server-{port}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
@@ -79,6 +85,10 @@ def live_server(
         raise RuntimeError(log_path.read_text())
     try:
         yield base
+    except BaseException:
+        log.flush()
+        sys.stderr.write(f"--- server log ({log_path}):\n{log_path.read_text()[-20_000:]}\n")
+        raise
     finally:
         process.terminate()
         try:

@@ -51,6 +51,7 @@ class RedisStream:
         self._waiting: list[tuple[bytes, asyncio.Future[None]]] = []
         self._adding: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._processing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         try:
@@ -93,30 +94,43 @@ class RedisStream:
         stay in the stream for the other workers, or the next start."""
         await cancel_and_wait(self._task)
         self._task = None
+        if self._processing is not None:
+            with contextlib.suppress(Exception):
+                await self._processing
         if self._adding is not None:
             with contextlib.suppress(Exception):
                 await self._adding
 
     async def _consume(self) -> None:
-        last_claim = 0.0
+        # A pass over abandoned entries starts every claim period and takes
+        # one batch per turn, between reads of new entries: a large backlog
+        # left by dead consumers must not hold up live events.
+        claim_every = max(self.claim_idle_ms / 2000, self.interval)
         loop = asyncio.get_running_loop()
+        last_claim = -claim_every
+        cursor: str | None = None
         while True:
             try:
-                if loop.time() - last_claim > max(self.claim_idle_ms / 2000, self.interval):
+                if cursor is None and loop.time() - last_claim > claim_every:
                     last_claim = loop.time()
-                    await self._claim_abandoned()
-                entries = await self._read_batch()
+                    cursor = "0-0"
+                if cursor is not None:
+                    cursor = await self._claim_abandoned(cursor)
+                # Reading must not wait while a backlog remains to claim.
+                entries = await self._read_batch(wait=cursor is None)
                 if entries:
-                    await asyncio.shield(self._process(entries))
+                    await self._process_to_the_end(entries)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                cursor = None
                 log.exception("analytics: stream consumer failed; retrying")
                 await asyncio.sleep(1.0)
 
-    async def _read_batch(self) -> list[tuple[bytes, bytes]]:
+    async def _read_batch(self, wait: bool = True) -> list[tuple[bytes, bytes]]:
         """Up to ``batch_size`` entries, waiting at most ``interval`` seconds
-        after the first one for the batch to fill."""
+        for the first one and as long again for the batch to fill; or, not
+        to ``wait``, what is there now."""
         entries: list[tuple[bytes, bytes]] = []
         loop = asyncio.get_running_loop()
         deadline = None
@@ -133,9 +147,11 @@ class RedisStream:
                 self.consumer,
                 {STREAM: ">"},
                 count=self.batch_size - len(entries),
-                block=block,
+                block=block if wait else None,
             )
             got = _entries(reply)
+            if not wait:
+                return got
             if not got:
                 if deadline is None and not entries:
                     return []
@@ -144,6 +160,16 @@ class RedisStream:
             if deadline is None:
                 deadline = loop.time() + self.interval
         return entries
+
+    async def _process_to_the_end(self, entries: list[tuple[bytes, bytes]]) -> None:
+        """Process ``entries``; a stop meanwhile waits for it (``stop``)
+        rather than cutting a batch between its commit and its ack."""
+        self._processing = asyncio.create_task(self._process(entries))
+        try:
+            await asyncio.shield(self._processing)
+        finally:
+            if self._processing.done():
+                self._processing = None
 
     async def _process(self, entries: list[tuple[bytes, bytes]]) -> None:
         events = []
@@ -160,24 +186,23 @@ class RedisStream:
             pipe.xdel(STREAM, *ids)
             await pipe.execute()
 
-    async def _claim_abandoned(self) -> None:
-        start = "0-0"
-        while True:
-            reply = await self.redis.xautoclaim(
-                STREAM,
-                GROUP,
-                self.consumer,
-                min_idle_time=self.claim_idle_ms,
-                start_id=start,
-                count=self.batch_size,
-            )
-            start = _decode(reply[0])
-            entries = [(entry_id, fields[b"e"]) for entry_id, fields in reply[1] if fields]
-            if entries:
-                log.info("analytics: claimed %d events from a stopped consumer", len(entries))
-                await asyncio.shield(self._process(entries))
-            if start == "0-0":
-                return
+    async def _claim_abandoned(self, cursor: str) -> str | None:
+        """Claim and process one batch of entries idle for ``claim_idle``
+        from ``cursor`` on; returns where to go on, or None when done."""
+        reply = await self.redis.xautoclaim(
+            STREAM,
+            GROUP,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id=cursor,
+            count=self.batch_size,
+        )
+        entries = [(entry_id, fields[b"e"]) for entry_id, fields in reply[1] if fields]
+        if entries:
+            log.info("analytics: claimed %d events from a stopped consumer", len(entries))
+            await self._process_to_the_end(entries)
+        following = _decode(reply[0])
+        return None if following == "0-0" else following
 
 
 def _entries(reply: Any) -> list[tuple[bytes, bytes]]:

@@ -1,0 +1,68 @@
+"""The Redis stream consumer against a real Redis: entries a dead consumer
+left behind are taken over, and a large backlog of them never holds up
+events that arrive meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from redis.asyncio import Redis
+
+from landform.analytics.events import VIEW, Event
+from landform.analytics.stream import GROUP, STREAM, RedisStream
+from tests.conftest import REDIS_URL
+
+pytestmark = pytest.mark.skipif(not REDIS_URL, reason="LANDFORM_TEST_REDIS_URL is not set")
+
+
+def event(n: int) -> Event:
+    return Event(
+        uuid.uuid4().hex, 1_800_000_000_000 + n, VIEW, "p", "o", "v", "", "/", "", "", "", "",
+        None, "", None, None,
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+async def test_a_dead_consumers_backlog_does_not_hold_up_new_events(redis: Redis) -> None:
+    # 5 batches' worth, read by a consumer that then died without acknowledging.
+    backlog = [event(n) for n in range(500)]
+    await redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    for item in backlog:
+        await redis.xadd(STREAM, {"e": item.encode()})
+    await redis.xreadgroup(GROUP, "dead-consumer", {STREAM: ">"}, count=1000)
+
+    written: list[list[str]] = []
+    all_written = asyncio.Event()
+
+    async def write_batch(events: Sequence[Event]) -> int:
+        written.append([e.id for e in events])
+        await asyncio.sleep(0.05)  # a database round trip
+        if sum(map(len, written)) == len(backlog) + 1:
+            all_written.set()
+        return len(events)
+
+    stream = RedisStream(redis, write_batch, batch_size=100, interval=0.1, claim_idle=0)
+    fresh = event(10_000)
+    await stream.put(fresh)
+    await stream.start()
+    try:
+        await asyncio.wait_for(all_written.wait(), 10)
+    finally:
+        await stream.stop()
+
+    batch_with_fresh = next(i for i, ids in enumerate(written) if fresh.id in ids)
+    assert batch_with_fresh <= 1, "the new event waited for the whole backlog"
+    everything = [i for ids in written for i in ids]
+    assert sorted(everything) == sorted([e.id for e in backlog] + [fresh.id])
+    assert await redis.xlen(STREAM) == 0
