@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from landform import __version__
@@ -44,6 +45,10 @@ from landform.files.routes import router as files_router
 from landform.files.service import FileService
 from landform.files.storage import make_storage
 from landform.files.variants import RESIZABLE, WIDTHS, VariantMaker
+from landform.graphql.context import Services
+from landform.graphql.persisted import PersistedQueries
+from landform.graphql.schema import build_schema
+from landform.graphql.view import GraphQLView
 from landform.ops.routes import router as ops_router
 from landform.pages import repository as page_repo
 from landform.pages.blocks import BLOCK_TYPES
@@ -121,6 +126,20 @@ class Components:
             TokenBuckets(settings.analytics_rate_per_second, settings.analytics_rate_burst),
             settings.public_url,
             on_accepted=self.live.record,
+        )
+        self.graphql = GraphQLView(
+            build_schema(
+                settings, PersistedQueries(settings.graphql_persisted_queries, self.redis)
+            ),
+            Services(
+                settings=settings,
+                auth=self.auth,
+                pages=self.pages,
+                templates=self.templates,
+                files=self.files,
+                analytics=self.analytics,
+                client_address=self.client_address,
+            ),
         )
         self.follower = ChangeFollower(
             self.db,
@@ -243,6 +262,9 @@ def build_api(components: Components) -> FastAPI:
         ops_router,
         public_router,
     )
+    # GraphQL first: the route list is searched in order, and it is busy.
+    api.router.routes.append(Route("/graphql", components.graphql, methods=["GET", "POST"]))
+    api.router.routes.append(WebSocketRoute("/graphql", components.graphql))
     for router in routers:
         api.include_router(router)
     return api

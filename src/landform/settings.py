@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     analytics_ws_heartbeat: float = Field(default=20.0, gt=0)
     analytics_ws_queue: int = Field(default=64, ge=1)
 
+    # GraphQL abuse limits (see docs/graphql.md)
+    graphql_max_depth: int = Field(default=10, ge=1)
+    graphql_max_aliases: int = Field(default=15, ge=0)
+    graphql_max_tokens: int = Field(default=2000, ge=10)
+    graphql_max_cost: int = Field(default=1000, ge=1)
+    graphql_max_batch: int = Field(default=10, ge=1)
+    graphql_persisted_queries: int = Field(default=1000, ge=0)
+
     @field_validator("database_replica_urls", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:

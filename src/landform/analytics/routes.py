@@ -189,7 +189,7 @@ async def live_analytics(
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        service.live.unsubscribe(subscription)
+        service.unwatch(subscription)
 
 
 def _bearer(header: str) -> str:

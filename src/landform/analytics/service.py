@@ -10,13 +10,15 @@ from typing import Any
 from landform.analytics import repository
 from landform.analytics.live import LiveHub, Subscription
 from landform.analytics.query.runner import parse_custom_query, run_custom_query
-from landform.analytics.reports import LIVE_WINDOW_MS, Interval, Reports
+from landform.analytics.reports import LIVE_WINDOW_MS, Interval, Reports, metrics
 from landform.auth.service import AuthService
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.pages import repository as page_repo
 from landform.pages.errors import PageNotFound
 from landform.settings import Settings
+
+ZERO_SUMMARY = metrics(repository.Sums())
 
 
 class AnalyticsService:
@@ -49,6 +51,18 @@ class AnalyticsService:
         self, owner: uuid.UUID, start: datetime | None, end: datetime | None
     ) -> dict[str, Any]:
         return await self.reports.dashboard(owner, start, end)
+
+    async def page_summaries(
+        self,
+        owner: uuid.UUID,
+        page_ids: list[uuid.UUID],
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> dict[uuid.UUID, dict[str, Any]]:
+        """Views, visitors, conversions and conversion rate of each of
+        ``page_ids`` (the owner's) over a range; zeros for a quiet page."""
+        totals = await self.reports.page_summaries(owner, start, end)
+        return {page_id: totals.get(str(page_id), ZERO_SUMMARY) for page_id in page_ids}
 
     async def custom_query(self, owner: uuid.UUID, payload: Any) -> dict[str, Any]:
         query = parse_custom_query(payload)
@@ -83,3 +97,6 @@ class AnalyticsService:
         subscription = self.live.subscribe(owner_id, str(page_id) if page_id else None)
         await self.live.refresh_visitors(owner_id)
         return subscription
+
+    def unwatch(self, subscription: Subscription) -> None:
+        self.live.unsubscribe(subscription)

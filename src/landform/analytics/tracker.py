@@ -146,5 +146,5 @@ def _parse(model: Any, body: bytes) -> Any:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        details = validation_details(exc.errors(include_url=False))  # type: ignore[arg-type]
+        details = validation_details(exc.errors(include_url=False))
         raise ValidationFailed("the tracking payload is invalid", details=details) from exc

@@ -263,6 +263,14 @@ class AuthService:
             raise NotAuthenticated("this account no longer exists")
         return user
 
+    async def visible_users(
+        self, principal: Principal, user_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, User]:
+        """Those of ``user_ids`` the principal may see: only themselves."""
+        if principal.user_id not in user_ids:
+            return {}
+        return {principal.user_id: await self.me(principal)}
+
     async def is_email_verified(self, user_id: uuid.UUID) -> bool:
         async with self.db.read(actor=user_id) as session:
             return await repo.is_email_verified(session, user_id)

@@ -7,6 +7,7 @@ import ctypes
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -241,3 +242,24 @@ def analytics_rebuild(
 
 if __name__ == "__main__":
     app()
+
+
+graphql_app = typer.Typer(help="The GraphQL schema.", no_args_is_help=True)
+app.add_typer(graphql_app, name="graphql")
+
+
+@graphql_app.command("schema")
+def graphql_schema(
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file (e.g. schema.graphql), not stdout.")
+    ] = None,
+) -> None:
+    """Print the schema in SDL (the committed schema.graphql is this)."""
+    from landform.graphql.schema import schema_sdl
+
+    sdl = schema_sdl()
+    if output is None:
+        typer.echo(sdl, nl=False)
+    else:
+        output.write_text(sdl)
+        typer.echo(f"wrote {output}")

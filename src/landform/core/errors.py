@@ -6,6 +6,7 @@ Each error carries a stable machine-readable code."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -102,7 +103,7 @@ def skip_in_error_paths(names: frozenset[str]) -> None:
     _validation_skip.update(names)
 
 
-def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+def validation_details(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     skip = frozenset(_validation_skip)
     details = []
     for error in errors:

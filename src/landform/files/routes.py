@@ -6,10 +6,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from landform.auth.deps import PrincipalDep
-from landform.files.models import StoredFile
 from landform.files.multipart import receive_into
 from landform.files.schemas import FileList, FilePublic
-from landform.files.service import FileService, asset_url
+from landform.files.service import FileService
 
 router = APIRouter(tags=["files"])
 
@@ -20,21 +19,6 @@ def file_service(request: Request) -> FileService:
 
 
 FileServiceDep = Annotated[FileService, Depends(file_service)]
-
-
-def public(record: StoredFile) -> FilePublic:
-    return FilePublic(
-        id=record.id,
-        url=asset_url(record.storage_key),
-        content_type=record.content_type,
-        category=record.category,
-        size=record.size,
-        sha256=record.sha256,
-        width=record.width,
-        height=record.height,
-        label=record.label,
-        created_at=record.created_at,
-    )
 
 
 @router.post(
@@ -63,7 +47,7 @@ async def upload_file(
     Uploading the same bytes again returns the file you already have."""
     async with service.begin_upload() as upload:
         await receive_into(upload, request.headers.get("content-type", ""), request.stream())
-        return public(await service.store(principal.user_id, upload))
+        return FilePublic.of(await service.store(principal.user_id, upload))
 
 
 @router.get("/files", response_model=FileList)
@@ -77,14 +61,14 @@ async def list_files(
     page = await service.list_files(
         principal.user_id, category=category, cursor=cursor, limit=limit
     )
-    return FileList(items=[public(f) for f in page.items], next_cursor=page.next_cursor)
+    return FileList(items=[FilePublic.of(f) for f in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/files/{file_id}", response_model=FilePublic)
 async def get_file(
     file_id: uuid.UUID, principal: PrincipalDep, service: FileServiceDep
 ) -> FilePublic:
-    return public(await service.get(principal.user_id, file_id))
+    return FilePublic.of(await service.get(principal.user_id, file_id))
 
 
 @router.delete("/files/{file_id}", status_code=204)

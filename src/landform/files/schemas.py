@@ -5,6 +5,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from landform.files.models import StoredFile
+from landform.files.service import asset_url
+
 
 class FilePublic(BaseModel):
     id: uuid.UUID
@@ -17,6 +20,21 @@ class FilePublic(BaseModel):
     height: int | None
     label: str
     created_at: datetime
+
+    @classmethod
+    def of(cls, record: StoredFile) -> FilePublic:
+        return cls(
+            id=record.id,
+            url=asset_url(record.storage_key),
+            content_type=record.content_type,
+            category=record.category,
+            size=record.size,
+            sha256=record.sha256,
+            width=record.width,
+            height=record.height,
+            label=record.label,
+            created_at=record.created_at,
+        )
 
 
 class FileList(BaseModel):

@@ -38,6 +38,15 @@ class LandingPage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    @property
+    def live_version(self) -> int | None:
+        """The version visitors see, if the page is published."""
+        return self.published_number if self.status == "published" else None
+
+    @property
+    def has_unpublished_changes(self) -> bool:
+        return self.status != "published" or self.published_from_version != self.version
+
 
 class PageVersion(Base):
     """An immutable published version: the content and its rendered bytes."""

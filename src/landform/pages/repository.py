@@ -20,6 +20,16 @@ async def owned_page(
     return await session.scalar(query)
 
 
+async def owned_pages(
+    session: AsyncSession, owner_id: uuid.UUID, page_ids: list[uuid.UUID]
+) -> list[LandingPage]:
+    """Those of ``page_ids`` the owner has, in one statement."""
+    query = select(LandingPage).where(
+        LandingPage.owner_id == owner_id, LandingPage.id.in_(page_ids)
+    )
+    return list((await session.scalars(query)).all())
+
+
 async def list_owned(
     session: AsyncSession,
     owner_id: uuid.UUID,
@@ -65,6 +75,26 @@ async def versions_of(session: AsyncSession, page_id: uuid.UUID) -> list[Any]:
         select(PageVersion.number, PageVersion.title, PageVersion.slug, PageVersion.created_at)
         .where(PageVersion.page_id == page_id)
         .order_by(PageVersion.number.desc())
+    )
+    return list(rows.all())
+
+
+async def owned_versions_of_pages(
+    session: AsyncSession, owner_id: uuid.UUID, page_ids: list[uuid.UUID]
+) -> list[Any]:
+    """``versions_of`` for those of ``page_ids`` the owner has, in one
+    statement, each row with its ``page_id``."""
+    rows = await session.execute(
+        select(
+            PageVersion.page_id,
+            PageVersion.number,
+            PageVersion.title,
+            PageVersion.slug,
+            PageVersion.created_at,
+        )
+        .join(LandingPage, LandingPage.id == PageVersion.page_id)
+        .where(PageVersion.page_id.in_(page_ids), LandingPage.owner_id == owner_id)
+        .order_by(PageVersion.page_id, PageVersion.number.desc())
     )
     return list(rows.all())
 

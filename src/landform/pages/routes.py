@@ -61,9 +61,8 @@ def summary(service: PageService, page: LandingPage) -> PageSummary:
         slug=page.slug,
         status=page.status,
         version=page.version,
-        published_version=page.published_number if page.status == "published" else None,
-        has_unpublished_changes=page.status != "published"
-        or page.published_from_version != page.version,
+        published_version=page.live_version,
+        has_unpublished_changes=page.has_unpublished_changes,
         template_id=page.template_id,
         url=service.public_link(page.slug),
         created_at=page.created_at,
@@ -186,7 +185,7 @@ async def list_versions(
     page_id: uuid.UUID, principal: PrincipalDep, service: PageServiceDep
 ) -> VersionList:
     page, rows = await service.versions(principal.user_id, page_id)
-    live = page.published_number if page.status == "published" else None
+    live = page.live_version
     return VersionList(
         items=[
             VersionSummary(

@@ -133,6 +133,14 @@ class PageService:
             raise PageNotFound("no such landing page")
         return page
 
+    async def get_many(
+        self, owner: uuid.UUID, page_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, LandingPage]:
+        """Those of ``page_ids`` the owner has (others are simply absent)."""
+        async with self.db.read(actor=owner) as session:
+            pages = await repo.owned_pages(session, owner, page_ids)
+        return {page.id: page for page in pages}
+
     async def list_pages(
         self,
         owner: uuid.UUID,
@@ -156,6 +164,16 @@ class PageService:
             if page is None:
                 raise PageNotFound("no such landing page")
             return page, await repo.versions_of(session, page_id)
+
+    async def versions_of_many(
+        self, owner: uuid.UUID, page_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Any]]:
+        """``versions`` of many of the owner's pages at once, newest first."""
+        found: dict[uuid.UUID, list[Any]] = {page_id: [] for page_id in page_ids}
+        async with self.db.read(actor=owner) as session:
+            for row in await repo.owned_versions_of_pages(session, owner, page_ids):
+                found[row.page_id].append(row)
+        return found
 
     async def sitemap_entries(self, limit: int = 50_000) -> list[tuple[str, Any]]:
         async with self.db.read() as session:

@@ -26,7 +26,7 @@ def _summary(template: Template) -> TemplateSummary:
         category=template.category,
         description=template.description,
         block_count=len(template.content.blocks),
-        preview_url=f"/templates/{template.id}/preview",
+        preview_url=template.preview_path,
     )
 
 

@@ -26,6 +26,10 @@ class Template:
     def content_json(self) -> dict[str, Any]:
         return self.content.model_dump(mode="json")
 
+    @property
+    def preview_path(self) -> str:
+        return f"/templates/{self.id}/preview"
+
 
 class TemplateCatalogue:
     def __init__(self, templates: list[Template]) -> None:
@@ -71,6 +75,9 @@ class TemplateCatalogue:
             )
             cached = self._previews[template.id] = (page.html, page.csp)
         return cached
+
+    def find(self, template_id: str) -> Template | None:
+        return self._by_id.get(template_id)
 
     def get(self, template_id: str) -> Template:
         template = self._by_id.get(template_id)

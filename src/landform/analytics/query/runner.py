@@ -35,7 +35,7 @@ def parse_custom_query(payload: Any) -> CustomQuery:
     try:
         query = CustomQuery.model_validate(payload)
     except ValidationError as exc:
-        details = validation_details(exc.errors(include_url=False))  # type: ignore[arg-type]
+        details = validation_details(exc.errors(include_url=False))
         raise ValidationFailed("the query is not valid", details=details) from None
     problems = semantic_problems(query)
     if problems:

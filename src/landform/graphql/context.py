@@ -1,0 +1,93 @@
+"""What a GraphQL operation runs with: the services, the caller (found
+lazily, once per request), and the request's DataLoaders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import HTTPConnection
+
+from landform.auth.errors import NotAuthenticated
+from landform.auth.service import AuthService, Principal
+from landform.graphql.loaders import Loaders
+
+if TYPE_CHECKING:
+    from landform.analytics.service import AnalyticsService
+    from landform.core.proxies import ClientAddress
+    from landform.files.service import FileService
+    from landform.pages.service import PageService
+    from landform.settings import Settings
+    from landform.templates.service import TemplateCatalogue
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The services GraphQL resolvers call (the same the REST API uses)."""
+
+    settings: Settings
+    auth: AuthService
+    pages: PageService
+    templates: TemplateCatalogue
+    files: FileService
+    analytics: AnalyticsService
+    client_address: ClientAddress
+
+
+def request_credential(connection: HTTPConnection) -> str | None:
+    """As REST takes it: ``Authorization: Bearer …`` or ``X-API-Key``; on a
+    WebSocket also ``?access_token=`` (browsers cannot set headers there)."""
+    scheme, _, value = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return connection.headers.get("x-api-key") or connection.query_params.get("access_token")
+
+
+def init_credential(payload: Any) -> str | None:
+    """From a ``connection_init`` payload: ``{"access_token": …}`` or
+    ``{"Authorization": "Bearer …"}``."""
+    if not isinstance(payload, dict):
+        return None
+    token = payload.get("access_token")
+    if isinstance(token, str) and token:
+        return token
+    header = payload.get("Authorization") or payload.get("authorization")
+    if isinstance(header, str):
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return None
+
+
+@dataclass(eq=False)
+class Context:
+    services: Services
+    connection: HTTPConnection
+    response: Any
+    credential: str | None
+    connection_params: Any = None
+    _principal: Principal | None = field(default=None, repr=False)
+
+    @property
+    def client_ip(self) -> str:
+        return self.services.client_address.of(self.connection.scope)
+
+    async def principal(self) -> Principal:
+        """The caller; NotAuthenticated when the request carries no valid
+        credential."""
+        if self._principal is None:
+            if not self.credential:
+                raise NotAuthenticated(
+                    "sign in: send Authorization: Bearer <access token or API key>"
+                )
+            self._principal = await self.services.auth.authenticate(self.credential)
+        return self._principal
+
+    async def owner(self) -> uuid.UUID:
+        return (await self.principal()).user_id
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        return Loaders(self.services, self.principal)

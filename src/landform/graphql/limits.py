@@ -1,0 +1,232 @@
+"""Abuse limits, checked before anything runs.
+
+- Depth and aliases are validation rules (cached with the validation of
+  each document): depth counts nested selections, aliases count every
+  aliased field, fragments included wherever they are spread.
+- Cost needs the operation's variables, so it is checked just before
+  execution: every field that returns an object costs 1, some fields more
+  (``FIELD_COSTS``), and a list field multiplies what it selects by its
+  ``first`` argument (a variable's value counts; a connection's own lists
+  then count once) or, without one, by ``LIST_SIZE``. Introspection
+  fields (``__schema``…) cost nothing.
+- Tokens are limited while parsing (graphql-core's ``max_tokens``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from strawberry.extensions import SchemaExtension
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+    get_named_type,
+    value_from_ast_untyped,
+)
+
+LIST_SIZE = 10
+
+# Fields that cost more than the 1 of any object-returning field.
+FIELD_COSTS = {
+    "Query.pageAnalytics": 10,
+    "Query.dashboard": 10,
+    "Query.customQuery": 50,
+    "LandingPage.analytics": 2,
+    "Subscription.liveViews": 10,
+}
+MUTATION_COST = 10
+
+
+def _fragments(document_definitions: Any) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document_definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+def _fields(
+    selection_set: SelectionSetNode | None,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    seen: frozenset[str] = frozenset(),
+) -> Iterator[tuple[FieldNode, str | None]]:
+    """The fields of a selection set with fragments spread in, each with the
+    type condition it sits under (None: the enclosing type)."""
+    if selection_set is None:
+        return
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            yield selection, None
+        elif isinstance(selection, InlineFragmentNode):
+            condition = selection.type_condition.name.value if selection.type_condition else None
+            for field, inner in _fields(selection.selection_set, fragments, seen):
+                yield field, inner or condition
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is None or name in seen:  # reported by the standard rules
+                continue
+            for field, inner in _fields(fragment.selection_set, fragments, seen | {name}):
+                yield field, inner or fragment.type_condition.name.value
+
+
+def _depth(
+    selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]
+) -> int:
+    deepest = 0
+    for field, _ in _fields(selection_set, fragments):
+        if field.name.value.startswith("__"):
+            continue
+        deepest = max(deepest, 1 + _depth(field.selection_set, fragments))
+    return deepest
+
+
+def _aliases(
+    selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]
+) -> int:
+    return sum(
+        (1 if field.alias else 0) + _aliases(field.selection_set, fragments)
+        for field, _ in _fields(selection_set, fragments)
+    )
+
+
+def shape_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
+    """One validation rule for the depth and alias limits."""
+
+    class ShapeLimits(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            definitions = context.document.definitions
+            fragments = _fragments(definitions)
+            operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
+            aliases = sum(_aliases(op.selection_set, fragments) for op in operations)
+            if aliases > max_aliases:
+                context.report_error(
+                    GraphQLError(
+                        f"{aliases} aliases; at most {max_aliases} are allowed",
+                        extensions={"code": "too_many_aliases"},
+                    )
+                )
+            for operation in operations:
+                depth = _depth(operation.selection_set, fragments)
+                if depth > max_depth:
+                    name = operation.name.value if operation.name else "the operation"
+                    context.report_error(
+                        GraphQLError(
+                            f"{name} is {depth} levels deep; at most {max_depth} are allowed",
+                            nodes=[operation],
+                            extensions={"code": "query_too_deep"},
+                        )
+                    )
+
+    return ShapeLimits
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+) -> int:
+    root = {
+        "query": schema.query_type,
+        "mutation": schema.mutation_type,
+        "subscription": schema.subscription_type,
+    }[operation.operation.value]
+    if root is None:
+        return 0
+    mutation = operation.operation.value == "mutation"
+    return _cost(schema, root, operation.selection_set, fragments, variables, mutation)
+
+
+def _cost(
+    schema: GraphQLSchema,
+    parent: GraphQLNamedType,
+    selection_set: SelectionSetNode | None,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+    top_level_mutation: bool = False,
+) -> int:
+    total = 0
+    for field, condition in _fields(selection_set, fragments):
+        name = field.name.value
+        if name.startswith("__"):
+            continue
+        owner = schema.get_type(condition) if condition else parent
+        if not isinstance(owner, GraphQLObjectType) or name not in owner.fields:
+            continue  # an interface or union member, or an unknown field (validation says)
+        definition = owner.fields[name]
+        named = get_named_type(definition.type)
+        own = FIELD_COSTS.get(f"{owner.name}.{name}")
+        if own is None:
+            own = MUTATION_COST if top_level_mutation else int(isinstance(named, GraphQLObjectType))
+        inner = _cost(schema, named, field.selection_set, fragments, variables)
+        # A connection's lists hold the page its field's `first` asked for,
+        # already multiplied in.
+        paged = owner.name.endswith("Connection")
+        total += own + (1 if paged else _multiplier(field, definition.type, variables)) * inner
+    return total
+
+
+def _multiplier(field: FieldNode, field_type: Any, variables: Mapping[str, Any]) -> int:
+    for argument in field.arguments or ():
+        if argument.name.value in ("first", "representations"):
+            value = (
+                variables.get(argument.value.name.value)
+                if isinstance(argument.value, VariableNode)
+                else value_from_ast_untyped(argument.value)
+            )
+            if isinstance(value, int):
+                return max(value, 1)
+            if isinstance(value, list):
+                return max(len(value), 1)
+    if isinstance(field_type, GraphQLNonNull):
+        field_type = field_type.of_type
+    return LIST_SIZE if isinstance(field_type, GraphQLList) else 1
+
+
+def cost_extension(max_cost: int) -> type[SchemaExtension]:
+    """An extension that refuses an operation costing more than
+    ``max_cost``, before it executes."""
+
+    class CostLimit(SchemaExtension):
+        def on_execute(self) -> Iterator[None]:
+            context = self.execution_context
+            document = context.graphql_document
+            if document is not None and context.result is None:
+                fragments = _fragments(document.definitions)
+                operations = [
+                    d
+                    for d in document.definitions
+                    if isinstance(d, OperationDefinitionNode)
+                    and (
+                        context.operation_name is None
+                        or d.name
+                        and d.name.value == context.operation_name
+                    )
+                ]
+                schema = context.schema._schema
+                variables = context.variables or {}
+                cost = max(
+                    (operation_cost(schema, op, fragments, variables) for op in operations),
+                    default=0,
+                )
+                if cost > max_cost:
+                    raise GraphQLError(
+                        f"this operation costs {cost}; at most {max_cost} is allowed "
+                        "(ask for fewer items or fields)",
+                        extensions={"code": "query_too_costly", "cost": cost, "max_cost": max_cost},
+                    )
+            yield
+
+    return CostLimit

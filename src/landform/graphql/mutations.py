@@ -1,0 +1,198 @@
+"""The graph's mutations: each validates its input with the REST API's
+own model and calls the same service method."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from landform.auth.schemas import (
+    ApiKeyCreate,
+    LoginIn,
+    RefreshIn,
+    RegisterIn,
+    VerifyEmailIn,
+)
+from landform.auth.service import Tokens
+from landform.graphql.errors import parse_input, within_argument
+from landform.graphql.types import (
+    ApiKey,
+    CreatedApiKey,
+    Info,
+    LandingPage,
+    TokenPair,
+    User,
+    page_of,
+    parse_id,
+)
+from landform.pages.schemas import ContentUpdate, PageCreate, PageUpdate
+from landform.pages.service import ExpectedVersion
+
+VERSION = "The version this write is based on; a stale one is refused (conflict)."
+
+
+@strawberry.input
+class CreateLandingPageInput:
+    title: str
+    slug: str | None = strawberry.UNSET
+    template_id: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="Fields left out stay as they are.")
+class UpdateLandingPageInput:
+    title: str | None = strawberry.UNSET
+    slug: str | None = strawberry.UNSET
+    seo: JSON | None = strawberry.UNSET
+
+
+def _given(data: object) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in vars(data).items()
+        if value is not strawberry.UNSET and not name.startswith("_")
+    }
+
+
+def _expected(version: int | None) -> ExpectedVersion | None:
+    return ExpectedVersion(version, "body") if version is not None else None
+
+
+def _pair(tokens: Tokens) -> TokenPair:
+    return TokenPair(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create an account; a verification link is mailed.")
+    async def register(self, info: Info, email: str, password: str) -> User:
+        data = parse_input(RegisterIn, {"email": email, "password": password})
+        return User.of(await info.context.services.auth.register(data.email, data.password))
+
+    @strawberry.mutation
+    async def verify_email(self, info: Info, token: str) -> User:
+        data = parse_input(VerifyEmailIn, {"token": token})
+        return User.of(await info.context.services.auth.verify_email(data.token))
+
+    @strawberry.mutation(
+        description="Each login, aliased or batched, counts against the throttle "
+        "(null, with an error, when refused)."
+    )
+    async def login(self, info: Info, email: str, password: str) -> TokenPair | None:
+        data = parse_input(LoginIn, {"email": email, "password": password})
+        auth = info.context.services.auth
+        return _pair(await auth.login(data.email, data.password, info.context.client_ip))
+
+    @strawberry.mutation
+    async def refresh(self, info: Info, refresh_token: str) -> TokenPair:
+        data = parse_input(RefreshIn, {"refresh_token": refresh_token})
+        return _pair(await info.context.services.auth.refresh(data.refresh_token))
+
+    @strawberry.mutation(description="A new draft, empty or from a template.")
+    async def create_landing_page(self, info: Info, input: CreateLandingPageInput) -> LandingPage:
+        data = parse_input(PageCreate, _given(input), "input")
+        with within_argument("input"):
+            page = await info.context.services.pages.create(await info.context.owner(), data)
+        return page_of(info, page)
+
+    @strawberry.mutation(description="Title, slug and SEO.")
+    async def update_landing_page(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: UpdateLandingPageInput,
+        version: Annotated[int | None, strawberry.argument(description=VERSION)] = None,
+    ) -> LandingPage:
+        data = parse_input(PageUpdate, _given(input), "input")
+        with within_argument("input"):
+            page = await info.context.services.pages.update(
+                await info.context.owner(), parse_id(id), data, _expected(version)
+            )
+        return page_of(info, page)
+
+    @strawberry.mutation(description="Replace the draft's blocks (and optionally its theme).")
+    async def update_landing_page_content(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        content: Annotated[JSON, strawberry.argument(description="`{blocks, theme?}`")],
+        version: Annotated[int | None, strawberry.argument(description=VERSION)] = None,
+    ) -> LandingPage:
+        data = parse_input(ContentUpdate, content, "content")
+        with within_argument("content"):
+            page = await info.context.services.pages.update_content(
+                await info.context.owner(), parse_id(id), data, _expected(version)
+            )
+        return page_of(info, page)
+
+    @strawberry.mutation(description="Make the draft live at the page's slug.")
+    async def publish_landing_page(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        version: Annotated[int | None, strawberry.argument(description=VERSION)] = None,
+    ) -> LandingPage:
+        page = await info.context.services.pages.publish(
+            await info.context.owner(), parse_id(id), _expected(version)
+        )
+        return page_of(info, page)
+
+    @strawberry.mutation
+    async def unpublish_landing_page(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        version: Annotated[int | None, strawberry.argument(description=VERSION)] = None,
+    ) -> LandingPage:
+        page = await info.context.services.pages.unpublish(
+            await info.context.owner(), parse_id(id), _expected(version)
+        )
+        return page_of(info, page)
+
+    @strawberry.mutation(description="Copy a published version into the draft.")
+    async def restore_landing_page_version(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        number: int,
+        version: Annotated[int | None, strawberry.argument(description=VERSION)] = None,
+    ) -> LandingPage:
+        page = await info.context.services.pages.restore(
+            await info.context.owner(), parse_id(id), number, _expected(version)
+        )
+        return page_of(info, page)
+
+    @strawberry.mutation(description="Returns the deleted page's id.")
+    async def delete_landing_page(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        version: Annotated[int | None, strawberry.argument(description=VERSION)] = None,
+    ) -> strawberry.ID:
+        await info.context.services.pages.delete(
+            await info.context.owner(), parse_id(id), _expected(version)
+        )
+        return id
+
+    @strawberry.mutation(description="Refused while a live page shows the file.")
+    async def delete_file(self, info: Info, id: strawberry.ID) -> strawberry.ID:
+        await info.context.services.files.delete(await info.context.owner(), parse_id(id))
+        return id
+
+    @strawberry.mutation
+    async def create_api_key(self, info: Info, name: str) -> CreatedApiKey:
+        data = parse_input(ApiKeyCreate, {"name": name})
+        principal = await info.context.principal()
+        key, secret = await info.context.services.auth.create_api_key(principal, data.name)
+        return CreatedApiKey(api_key=ApiKey.of(key), key=secret)
+
+    @strawberry.mutation(description="Returns the revoked key's id.")
+    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> strawberry.ID:
+        principal = await info.context.principal()
+        await info.context.services.auth.revoke_api_key(principal, parse_id(id))
+        return id

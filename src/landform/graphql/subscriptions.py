@@ -1,0 +1,49 @@
+"""The graph's subscription: the live analytics stream, over the
+``graphql-transport-ws`` protocol, authenticated as the REST live view."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry.scalars import JSON
+
+from landform.auth.errors import NotAuthenticated
+from landform.core.errors import DomainError
+from landform.graphql.errors import domain_graphql_error
+from landform.graphql.types import Info, LiveViews, parse_id
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Views per second and current visitors, once a second; one page's "
+        "when `pageId` is given. Authenticate with `connection_init` "
+        '`{"access_token": …}`, `?access_token=` or an Authorization header.'
+    )
+    async def live_views(
+        self, info: Info, page_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[LiveViews, None]:
+        context = info.context
+        analytics = context.services.analytics
+        try:
+            if not context.credential:
+                raise NotAuthenticated("sign in: send an access token or API key")
+            watched = await analytics.watch(
+                context.credential, parse_id(page_id) if page_id is not None else None
+            )
+        except DomainError as exc:
+            raise domain_graphql_error(exc) from exc
+        try:
+            while True:
+                message = await watched.queue.get()
+                if watched.too_slow or message["type"] != "views":
+                    return
+                yield LiveViews(
+                    at=message["at"],
+                    views_per_second=JSON(message["views_per_second"]),
+                    total_views_per_second=message["total_views_per_second"],
+                    current_visitors=message["current_visitors"],
+                )
+        finally:
+            analytics.unwatch(watched)

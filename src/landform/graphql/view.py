@@ -1,0 +1,116 @@
+"""``/graphql`` over HTTP (GET and POST, batches of operations) and over
+WebSocket (``graphql-transport-ws``, for the subscription)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+
+from landform.core.errors import DomainError, error_body
+from landform.graphql.context import Context, Services, init_credential, request_credential
+from landform.graphql.errors import formatted
+
+# Transport failures (not GraphQL results) in the API's one error shape.
+_HTTP_CODES = {400: "bad_graphql_request", 404: "not_found", 405: "method_not_allowed"}
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, schema: BaseSchema, services: Services) -> None:
+        production = services.settings.env == "production"
+        super().__init__(
+            schema,
+            graphql_ide=None if production else "graphiql",
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as exc:
+            code = _HTTP_CODES.get(exc.status_code, "bad_graphql_request")
+            response = _error_response(exc.status_code, code, exc.reason)
+        except DomainError as exc:
+            response = _error_response(exc.status, exc.code, exc.message, exc.details)
+        await response(scope, receive, send)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        """A batch runs its operations one after another, in order (as a
+        mutation runs its fields): later ones see earlier writes, and each
+        login attempt meets the throttle as counted so far."""
+        if not isinstance(request_data, list):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        return [
+            await self.execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=data,
+            )
+            for data in request_data
+        ]
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        return Context(
+            services=self.services,
+            connection=request,
+            response=response,
+            credential=request_credential(request),
+        )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """Refuse the connection (4403) without a valid credential, from the
+        ``connection_init`` payload or the handshake."""
+        context.credential = init_credential(context.connection_params) or context.credential
+        try:
+            await context.principal()
+        except DomainError as exc:
+            raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from exc
+
+    async def process_result(
+        self, request: Request | WebSocket, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            response["errors"] = [formatted(error) for error in result.errors]
+        if result.extensions:
+            response["extensions"] = result.extensions
+        return response
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+
+def _error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    return Response(
+        orjson.dumps(error_body(code, message, details)),
+        status_code=status,
+        media_type="application/json",
+    )

@@ -1,0 +1,211 @@
+"""Abuse limits: each refused with its own code before anything runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from landform.app import create_app
+from landform.settings import Settings
+from tests.conftest import PASSWORD, assert_error, register
+from tests.graphql.conftest import codes, gql
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "graphql_max_depth": 4,
+            "graphql_max_aliases": 3,
+            "graphql_max_tokens": 200,
+            "graphql_max_cost": 150,
+            "graphql_max_batch": 6,
+            "login_max_failures": 3,
+        }
+    )
+
+
+async def test_depth_is_limited_through_fragments(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    fine = await gql(client, "{ landingPages { nodes { owner { email } } } }", headers=ada)
+    assert "errors" not in fine
+    deep = await gql(
+        client,
+        """query Deep { ...Pages }
+        fragment Pages on Query { landingPages { edges { node { latestVersion { number } } } } }""",
+        headers=ada,
+    )
+    assert deep["data"] is None
+    assert codes(deep) == ["query_too_deep"]
+    assert "Deep is 5 levels deep" in deep["errors"][0]["message"]
+
+
+async def test_aliases_count_inside_fragments(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    three = await gql(client, "{ a: me { id } b: me { id } c: me { id } }", headers=ada)
+    assert set(three["data"]) == {"a", "b", "c"}
+    through_fragments = await gql(
+        client,
+        """{ a: me { id } ...Two }
+        fragment Two on Query { b: me { id } ...One }
+        fragment One on Query { c: me { id } d: me { id } }""",
+        headers=ada,
+    )
+    assert through_fragments["data"] is None
+    assert codes(through_fragments) == ["too_many_aliases"]
+    assert through_fragments["errors"][0]["message"].startswith("4 aliases")
+
+
+async def test_tokens_are_limited_while_parsing(client: httpx.AsyncClient) -> None:
+    long = "{ " + " ".join("templates { id name }" for _ in range(60)) + " }"
+    result = await gql(client, long)
+    assert result["data"] is None
+    assert codes(result) == ["too_many_tokens"]
+
+
+async def test_cost_counts_page_sizes_and_variables(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    query = "query($n: Int!) { landingPages(first: $n) { nodes { latestVersion { number } analytics { views } } } }"
+    # 1 + n × (1 + 1 + 2): the connection, and per node the list entry,
+    # the version and the summary; 20 pages cost 81, 50 cost 201.
+    cheap = await gql(client, query, {"n": 20}, headers=ada)
+    assert "errors" not in cheap
+    costly = await gql(client, query, {"n": 50}, headers=ada)
+    assert costly["data"] is None
+    assert codes(costly) == ["query_too_costly"]
+    assert costly["errors"][0]["extensions"]["cost"] == 201
+    assert costly["errors"][0]["extensions"]["max_cost"] == 150
+    # Reports cost more than fields: 50 + 10 + 10 + 50 + 50.
+    heavy = await gql(
+        client,
+        '{ customQuery(query: {metrics: ["views"]}) dashboard { pages } pageAnalytics(id: "x") { interval } x: customQuery(query: {}) y: customQuery(query: {}) }',
+        headers=ada,
+    )
+    assert codes(heavy) == ["query_too_costly"]
+    assert heavy["errors"][0]["extensions"]["cost"] == 170
+
+
+async def test_nothing_runs_when_a_limit_refuses(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """A refused mutation document creates nothing."""
+    mutation = (
+        "mutation { "
+        + " ".join(
+            f'p{n}: createLandingPage(input: {{title: "Page {n}"}}) {{ id }}' for n in range(4)
+        )
+        + " }"
+    )
+    result = await gql(client, mutation, headers=ada)
+    assert codes(result) == ["too_many_aliases"]
+    listed = await client.get("/landing-pages", headers=ada)
+    assert listed.json()["items"] == []
+
+
+async def test_batches_are_bounded_and_run_in_order(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    batch = [
+        {
+            "query": 'mutation { createLandingPage(input: {title: "First", slug: "first"}) { slug } }'
+        },
+        {"query": "{ landingPages { nodes { slug } } }"},
+    ]
+    response = await client.post("/graphql", json=batch, headers=ada)
+    assert response.status_code == 200
+    first, second = response.json()
+    assert first["data"]["createLandingPage"]["slug"] == "first"
+    assert second["data"]["landingPages"]["nodes"] == [{"slug": "first"}]
+
+    too_many = await client.post("/graphql", json=[{"query": "{ templates { id } }"}] * 7)
+    error = assert_error(too_many, 400, "bad_graphql_request")
+    assert "Too many operations" in error["message"]
+
+
+async def test_logins_in_a_batch_or_behind_aliases_count_one_by_one(
+    client: httpx.AsyncClient,
+) -> None:
+    await register(client, "target@example.com")
+    attempt = 'mutation { login(email: "target@example.com", password: "guess-%d-guess") { accessToken } }'
+    batch = [{"query": attempt % n} for n in range(5)]
+    results = (await client.post("/graphql", json=batch)).json()
+    assert [codes(result) for result in results] == [["invalid_credentials"]] * 3 + [
+        ["login_throttled"]
+    ] * 2
+
+    await register(client, "other@example.com")
+    aliased = (
+        "mutation { "
+        + " ".join(
+            f'a{n}: login(email: "other@example.com", password: "guess-{n}-guess") {{ accessToken }}'
+            for n in range(3)
+        )
+        + " }"
+    )
+    elsewhere = {"X-Forwarded-For": "203.0.113.9"}  # not the address throttled above
+    result = await gql(client, aliased, headers=elsewhere)
+    assert codes(result) == ["invalid_credentials"] * 3
+    right = await gql(
+        client,
+        f'mutation {{ login(email: "other@example.com", password: "{PASSWORD}") {{ accessToken }} }}',
+        headers=elsewhere,
+    )
+    assert codes(right) == ["login_throttled"], (
+        "even the right password waits once the throttle is on"
+    )
+
+
+async def test_transport_errors_use_the_api_error_shape(client: httpx.AsyncClient) -> None:
+    bad_json = await client.post(
+        "/graphql", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert_error(bad_json, 400, "bad_graphql_request")
+    no_query = await client.post("/graphql", json={"variables": {}})
+    assert_error(no_query, 400, "bad_graphql_request")
+    wrong_type = await client.post(
+        "/graphql", content=b"query { me { id } }", headers={"Content-Type": "text/plain"}
+    )
+    assert_error(wrong_type, 400, "bad_graphql_request")
+    mutation_by_get = await client.get(
+        "/graphql", params={"query": 'mutation { refresh(refreshToken: "x") { accessToken } }'}
+    )
+    assert mutation_by_get.status_code in (400, 405)
+    assert mutation_by_get.json()["error"]["code"]
+    huge = await client.post(
+        "/graphql", content=b" " * 2_000_000, headers={"Content-Type": "application/json"}
+    )
+    assert_error(huge, 413)
+    syntax = await gql(client, "{ templates { id ")
+    assert codes(syntax) == ["graphql_parse_failed"]
+    unknown = await gql(client, "{ templates { nope } }")
+    assert codes(unknown) == ["graphql_validation_failed"]
+    wrong_argument = await gql(
+        client, "query($n: Int!) { landingPages(first: $n) { nodes { id } } }", {"n": "ten"}
+    )
+    assert codes(wrong_argument) == ["graphql_validation_failed"]
+    assert "$n" in wrong_argument["errors"][0]["message"]
+
+
+async def test_introspection_is_off_in_production(settings: Settings, tmp_path: Any) -> None:
+    introspection = "{ __schema { queryType { name } } }"
+    for env, allowed in (("development", True), ("production", False)):
+        app = create_app(settings.model_copy(update={"env": env}))
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                result = await gql(client, introspection)
+                ide = await client.get("/graphql", headers={"Accept": "text/html"})
+        if allowed:
+            assert result["data"]["__schema"]["queryType"]["name"] == "Query"
+            assert ide.status_code == 200 and "graphiql" in ide.text.lower()
+        else:
+            assert result["data"] is None
+            assert set(codes(result)) == {"graphql_validation_failed"}
+            assert "introspection" in result["errors"][0]["message"].lower()
+            assert ide.status_code == 404

@@ -1,0 +1,240 @@
+"""Every mutation, through HTTP: the same rules and error codes as REST."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import PASSWORD, outbox_token
+from tests.files.samples import png
+from tests.graphql.conftest import codes, gql
+
+PAGE = "id title slug status version publishedVersion hasUnpublishedChanges content seo"
+
+
+async def test_register_verify_login_and_refresh(client: httpx.AsyncClient, app: Any) -> None:
+    registered = await gql(
+        client,
+        "mutation($e: String!, $p: String!) { register(email: $e, password: $p) { id email emailVerified } }",
+        {"e": "grace@example.com", "p": PASSWORD},
+    )
+    assert registered["data"]["register"]["emailVerified"] is False
+    again = await gql(
+        client,
+        'mutation { register(email: "grace@example.com", password: "Another-Long-Secret-1") { id } }',
+    )
+    assert codes(again) == ["email_taken"]
+    not_an_email = await gql(
+        client, f'mutation {{ register(email: "nope", password: "{PASSWORD}") {{ id }} }}'
+    )
+    assert codes(not_an_email) == ["validation_failed"]
+    assert not_an_email["errors"][0]["extensions"]["details"][0]["path"] == "email"
+
+    unverified = await gql(
+        client,
+        f'mutation {{ login(email: "grace@example.com", password: "{PASSWORD}") {{ accessToken }} }}',
+    )
+    assert unverified["data"]["login"]["accessToken"]  # login works; publishing needs verification
+
+    token = await outbox_token(app, "grace@example.com")
+    verified = await gql(
+        client, "mutation($t: String!) { verifyEmail(token: $t) { emailVerified } }", {"t": token}
+    )
+    assert verified["data"]["verifyEmail"]["emailVerified"] is True
+    reused = await gql(
+        client, "mutation($t: String!) { verifyEmail(token: $t) { id } }", {"t": token}
+    )
+    assert codes(reused) != []
+
+    login = await gql(
+        client,
+        f'mutation {{ login(email: "grace@example.com", password: "{PASSWORD}") {{ accessToken refreshToken tokenType expiresIn }} }}',
+    )
+    pair = login["data"]["login"]
+    assert pair["tokenType"] == "bearer" and pair["expiresIn"] > 0
+    wrong = await gql(
+        client,
+        'mutation { login(email: "grace@example.com", password: "wrong-password-0") { accessToken } }',
+    )
+    assert codes(wrong) == ["invalid_credentials"]
+
+    refreshed = await gql(
+        client,
+        "mutation($r: String!) { refresh(refreshToken: $r) { accessToken refreshToken } }",
+        {"r": pair["refreshToken"]},
+    )
+    new_access = refreshed["data"]["refresh"]["accessToken"]
+    me = await gql(client, "{ me { email } }", headers={"Authorization": f"Bearer {new_access}"})
+    assert me["data"]["me"]["email"] == "grace@example.com"
+    replayed = await gql(
+        client, "mutation($r: String!) { refresh(refreshToken: $r) { accessToken } }",
+        {"r": pair["refreshToken"]},
+    )  # fmt: skip
+    assert codes(replayed) == ["refresh_token_reused"]  # as in REST: the whole family is revoked
+
+
+async def test_a_page_through_its_whole_life(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    created = await gql(
+        client,
+        f'mutation {{ createLandingPage(input: {{title: "Spring sale", templateId: "saas-launch"}}) {{ {PAGE} }} }}',
+        headers=ada,
+    )
+    page = created["data"]["createLandingPage"]
+    assert page["slug"] == "spring-sale" and page["status"] == "DRAFT" and page["version"] == 1
+    assert page["content"]["blocks"], "the template's blocks were copied"
+    page_id = page["id"]
+
+    updated = await gql(
+        client,
+        f"""mutation($id: ID!) {{ updateLandingPage(id: $id, version: 1,
+            input: {{title: "Spring sale!", seo: {{meta_title: "Sale"}}}}) {{ {PAGE} }} }}""",
+        {"id": page_id},
+        headers=ada,
+    )
+    page = updated["data"]["updateLandingPage"]
+    assert (page["title"], page["version"], page["seo"]["meta_title"]) == (
+        "Spring sale!",
+        2,
+        "Sale",
+    )
+    stale = await gql(
+        client,
+        'mutation($id: ID!) { updateLandingPage(id: $id, version: 1, input: {title: "x"}) { id } }',
+        {"id": page_id},
+        headers=ada,
+    )
+    assert codes(stale) == ["version_conflict"]
+    bad_slug = await gql(
+        client,
+        'mutation($id: ID!) { updateLandingPage(id: $id, input: {slug: "Not A Slug!"}) { id } }',
+        {"id": page_id},
+        headers=ada,
+    )
+    assert codes(bad_slug) in (["validation_failed"], ["slug_invalid"])
+    assert bad_slug["errors"][0]["extensions"]["details"][0]["path"].startswith("input.slug")
+
+    content = {"blocks": [{"type": "hero", "headline": "Half price"}]}
+    with_content = await gql(
+        client,
+        f"mutation($id: ID!, $c: JSON!) {{ updateLandingPageContent(id: $id, content: $c) {{ {PAGE} }} }}",
+        {"id": page_id, "c": content},
+        headers=ada,
+    )
+    assert (
+        with_content["data"]["updateLandingPageContent"]["content"]["blocks"][0]["headline"]
+        == "Half price"
+    )
+    invalid_content = await gql(
+        client,
+        "mutation($id: ID!, $c: JSON!) { updateLandingPageContent(id: $id, content: $c) { id } }",
+        {"id": page_id, "c": {"blocks": [{"type": "hero"}]}},
+        headers=ada,
+    )
+    assert codes(invalid_content) == ["validation_failed"]
+    assert invalid_content["errors"][0]["extensions"]["details"][0]["path"].startswith(
+        "content.blocks[0]"
+    )
+
+    published = await gql(
+        client, f"mutation($id: ID!) {{ publishLandingPage(id: $id) {{ {PAGE} }} }}", {"id": page_id},
+        headers=ada,
+    )  # fmt: skip
+    assert published["data"]["publishLandingPage"]["status"] == "PUBLISHED"
+    assert (await client.get("/spring-sale")).status_code == 200
+    await gql(
+        client,
+        "mutation($id: ID!, $c: JSON!) { updateLandingPageContent(id: $id, content: $c) { id } }",
+        {"id": page_id, "c": {"blocks": [{"type": "hero", "headline": "Sold out"}]}},
+        headers=ada,
+    )
+    restored = await gql(
+        client,
+        "mutation($id: ID!) { restoreLandingPageVersion(id: $id, number: 1) { content hasUnpublishedChanges } }",
+        {"id": page_id},
+        headers=ada,
+    )
+    assert (
+        restored["data"]["restoreLandingPageVersion"]["content"]["blocks"][0]["headline"]
+        == "Half price"
+    )
+    missing_version = await gql(
+        client, "mutation($id: ID!) { restoreLandingPageVersion(id: $id, number: 9) { id } }",
+        {"id": page_id}, headers=ada,
+    )  # fmt: skip
+    assert codes(missing_version) == ["version_not_found"]
+
+    for mutation in (
+        "publishLandingPage(id: $id) { id }",
+        "unpublishLandingPage(id: $id) { id }",
+        "deleteLandingPage(id: $id)",
+        'updateLandingPage(id: $id, input: {title: "mine"}) { id }',
+    ):
+        theirs = await gql(
+            client, f"mutation($id: ID!) {{ {mutation} }}", {"id": page_id}, headers=bob
+        )
+        assert codes(theirs) == ["page_not_found"], mutation
+
+    unpublished = await gql(
+        client, "mutation($id: ID!) { unpublishLandingPage(id: $id) { status } }", {"id": page_id},
+        headers=ada,
+    )  # fmt: skip
+    assert unpublished["data"]["unpublishLandingPage"]["status"] == "DRAFT"
+    assert (await client.get("/spring-sale")).status_code == 404
+    deleted = await gql(
+        client, "mutation($id: ID!) { deleteLandingPage(id: $id) }", {"id": page_id}, headers=ada
+    )
+    assert deleted["data"]["deleteLandingPage"] == page_id
+    assert (await client.get(f"/landing-pages/{page_id}", headers=ada)).status_code == 404
+
+
+async def test_files_and_api_keys(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    uploaded = await client.post(
+        "/files/upload", files={"file": ("a.png", png(), "image/png")}, headers=ada
+    )
+    file_id = uploaded.json()["id"]
+    theirs = await gql(
+        client, "mutation($id: ID!) { deleteFile(id: $id) }", {"id": file_id}, headers=bob
+    )
+    assert codes(theirs) == ["file_not_found"]
+    mine = await gql(
+        client, "mutation($id: ID!) { deleteFile(id: $id) }", {"id": file_id}, headers=ada
+    )
+    assert mine["data"]["deleteFile"] == file_id
+    assert (await client.get(f"/files/{file_id}", headers=ada)).status_code == 404
+
+    created = await gql(
+        client,
+        'mutation { createApiKey(name: "deploy") { key apiKey { id name prefix } } }',
+        headers=ada,
+    )
+    key = created["data"]["createApiKey"]
+    assert key["key"].startswith(key["apiKey"]["prefix"])
+    with_key = await gql(client, "{ me { email } }", headers={"X-API-Key": key["key"]})
+    assert with_key["data"]["me"]["email"] == "ada@example.com"
+    empty_name = await gql(client, 'mutation { createApiKey(name: "") { key } }', headers=ada)
+    assert empty_name["errors"][0]["extensions"]["details"][0]["path"] == "name"
+
+    key_id = key["apiKey"]["id"]
+    not_bobs = await gql(
+        client, "mutation($id: ID!) { revokeApiKey(id: $id) }", {"id": key_id}, headers=bob
+    )
+    assert codes(not_bobs) == ["api_key_not_found"]
+    revoked = await gql(
+        client, "mutation($id: ID!) { revokeApiKey(id: $id) }", {"id": key_id}, headers=ada
+    )
+    assert revoked["data"]["revokeApiKey"] == key_id
+    refused = await gql(client, "{ me { email } }", headers={"X-API-Key": key["key"]})
+    rest = await client.get("/auth/me", headers={"X-API-Key": key["key"]})
+    assert rest.status_code == 401
+    assert codes(refused) == [rest.json()["error"]["code"]]
+
+
+async def test_mutations_need_a_credential(client: httpx.AsyncClient) -> None:
+    result = await gql(client, 'mutation { createLandingPage(input: {title: "x"}) { id } }')
+    assert result["data"] is None
+    assert codes(result) == ["not_authenticated"]
