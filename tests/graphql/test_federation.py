@@ -1,0 +1,140 @@
+"""The subgraph a gateway composes: `_service { sdl }` and `_entities`
+resolving LandingPage, Template and User by key, owner-scoped; automatic
+persisted queries; and the committed schema.graphql matching the code."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from landform.graphql.schema import schema_sdl
+from tests.analytics.conftest import publish_page
+from tests.graphql.conftest import codes, gql
+
+ENTITIES = """query($representations: [_Any!]!) {
+  _entities(representations: $representations) {
+    __typename
+    ... on LandingPage { id title slug }
+    ... on Template { id name }
+    ... on User { id email }
+  }
+}"""
+
+
+async def test_service_sdl_is_a_federation_2_subgraph(client: httpx.AsyncClient) -> None:
+    result = await gql(client, "{ _service { sdl } }")
+    sdl = result["data"]["_service"]["sdl"]
+    assert '@link(url: "https://specs.apollo.dev/federation/v2' in sdl
+    for entity in ("LandingPage", "Template", "User"):
+        assert f'type {entity} @key(fields: "id")' in sdl
+
+
+async def test_entities_resolve_by_key_for_their_owner_only(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    page = await publish_page(client, ada, "federated", "Federated")
+    ada_id = (await client.get("/auth/me", headers=ada)).json()["id"]
+    template_id = (await client.get("/templates")).json()[0]["id"]
+    representations = [
+        {"__typename": "LandingPage", "id": page["id"]},
+        {"__typename": "Template", "id": template_id},
+        {"__typename": "User", "id": ada_id},
+    ]
+    mine = await gql(client, ENTITIES, {"representations": representations}, headers=ada)
+    assert mine["data"]["_entities"] == [
+        {"__typename": "LandingPage", "id": page["id"], "title": "Federated", "slug": "federated"},
+        {"__typename": "Template", "id": template_id, "name": mine["data"]["_entities"][1]["name"]},
+        {"__typename": "User", "id": ada_id, "email": "ada@example.com"},
+    ]
+    theirs = await gql(client, ENTITIES, {"representations": representations}, headers=bob)
+    entities = theirs["data"]["_entities"]
+    assert entities[0] is None and entities[2] is None, (
+        "another user's page and account stay hidden"
+    )
+    assert entities[1]["__typename"] == "Template"  # the catalogue is public
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def test_automatic_persisted_queries(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+    query = "query Mine { me { email } }"
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha256(query)}}
+    unknown = (await client.post("/graphql", json={"extensions": extensions}, headers=ada)).json()
+    assert codes(unknown) == ["PERSISTED_QUERY_NOT_FOUND"]
+    assert unknown["errors"][0]["message"] == "PersistedQueryNotFound"
+    registered = await gql(client, query, headers=ada, extensions=extensions)
+    assert registered["data"]["me"]["email"] == "ada@example.com"
+    by_hash = (await client.post("/graphql", json={"extensions": extensions}, headers=ada)).json()
+    assert by_hash == registered
+    as_get = await client.get(
+        "/graphql",
+        params={"extensions": json.dumps(extensions)},
+        headers={**ada, "Accept": "application/json"},
+    )
+    assert as_get.json() == registered
+
+    wrong_hash = {"persistedQuery": {"version": 1, "sha256Hash": sha256("something else")}}
+    mismatch = await gql(client, query, headers=ada, extensions=wrong_hash)
+    assert codes(mismatch) == ["BAD_PERSISTED_QUERY"]
+    for bad in (
+        {"version": 2, "sha256Hash": sha256(query)},
+        {"version": 1, "sha256Hash": "xyz"},
+        "nope",
+    ):
+        refused = (
+            await client.post("/graphql", json={"extensions": {"persistedQuery": bad}}, headers=ada)
+        ).json()
+        assert codes(refused) == ["BAD_PERSISTED_QUERY"], bad
+
+
+async def test_persisted_queries_are_shared_through_redis(settings: Any, tmp_path: Path) -> None:
+    """Two apps (two replicas) on one Redis: what one learnt, the other knows."""
+    import pytest
+
+    from tests.conftest import REDIS_URL
+
+    if not REDIS_URL:
+        pytest.skip("LANDFORM_TEST_REDIS_URL is not set")
+    from asgi_lifespan import LifespanManager
+    from redis.asyncio import Redis
+
+    from landform.app import create_app
+
+    redis = Redis.from_url(REDIS_URL)
+    await redis.flushdb()
+    query = "{ templates { id } }"
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha256(query)}}
+    replicas = []
+    for name in ("a", "b"):
+        # Each replica has a folder of its own (spools are per process and folder).
+        (tmp_path / name).mkdir()
+        if settings.is_sqlite:
+            shutil.copy(settings.data_dir / "landform.db", tmp_path / name / "landform.db")
+        update = {"redis_url": REDIS_URL, "data_dir": tmp_path / name}
+        replicas.append(create_app(settings.model_copy(update=update)))
+    first, second = replicas
+    async with (
+        LifespanManager(first),
+        LifespanManager(second),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://a") as a,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://b") as b,
+    ):
+        assert "data" in await gql(a, query, extensions=extensions)
+        by_hash = (await b.post("/graphql", json={"extensions": extensions})).json()
+        assert by_hash["data"]["templates"]
+    await redis.flushdb()
+    await redis.aclose()
+
+
+def test_committed_schema_matches_the_code() -> None:
+    committed = (Path(__file__).parents[2] / "schema.graphql").read_text()
+    assert committed == schema_sdl(), (
+        "schema.graphql is stale: run `landform graphql schema --output schema.graphql`"
+    )
