@@ -7,6 +7,7 @@ worker or replica."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -100,12 +101,17 @@ def metrics(row: Any, hourly: bool = False) -> dict[str, Any]:
 
 
 class ReportCache:
+    """Reports by key, each valid while its stamp is the owner's and for
+    ``ttl`` seconds. Concurrent misses of one key and stamp compute once:
+    the others wait for that result (a burst at expiry is one query)."""
+
     MAX_ENTRIES = 10_000
 
     def __init__(self, ttl: float, clock: Clock) -> None:
         self.ttl = ttl
         self.clock = clock
         self._entries: dict[tuple[Any, ...], tuple[int, float, dict[str, Any]]] = {}
+        self._computing: dict[tuple[Any, ...], tuple[int, asyncio.Future[dict[str, Any]]]] = {}
 
     async def get_or_compute(
         self,
@@ -117,7 +123,21 @@ class ReportCache:
         entry = self._entries.get(key)
         if entry is not None and entry[0] == stamp and entry[1] > now:
             return entry[2]
-        result = await compute()
+        running = self._computing.get(key)
+        if running is not None and running[0] == stamp:
+            return await asyncio.shield(running[1])
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._computing[key] = (stamp, future)
+        try:
+            result = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody may be waiting
+            raise
+        finally:
+            if self._computing.get(key, (0, None))[1] is future:
+                del self._computing[key]
+        future.set_result(result)
         if self.ttl > 0:
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()

@@ -27,7 +27,7 @@ from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import Tracker
 from landform.auth.deps import PrincipalDep
 from landform.core.errors import DomainError
-from landform.core.http import client_ip
+from landform.core.http import bearer_credential, client_ip
 
 router = APIRouter(tags=["analytics"])
 
@@ -147,7 +147,7 @@ async def live_analytics(
     sends ``{"type": "ping"}`` every heartbeat; a client that sends nothing
     for three heartbeats is disconnected."""
     service: AnalyticsService = websocket.app.state.analytics
-    credential = access_token or _bearer(websocket.headers.get("authorization", ""))
+    credential = access_token or bearer_credential(websocket.headers.get("authorization", ""))
     if not credential:
         await websocket.close(code=4401, reason="authentication required")
         return
@@ -190,8 +190,3 @@ async def live_analytics(
         pass
     finally:
         service.unwatch(subscription)
-
-
-def _bearer(header: str) -> str:
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""

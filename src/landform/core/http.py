@@ -141,6 +141,12 @@ async def send_error(send: Send, response: ErrorResponse) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
+def bearer_credential(header: str) -> str:
+    """The credential of an ``Authorization: Bearer …`` header, or ""."""
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
 def client_ip(request: Request) -> str:
     """The client's address, through trusted proxies when configured."""
     resolver = getattr(request.app.state, "client_address", None)

@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 
 from landform.auth.errors import NotAuthenticated
 from landform.auth.service import AuthService, Principal
+from landform.core.http import bearer_credential
 from landform.graphql.loaders import Loaders
 
 if TYPE_CHECKING:
@@ -39,10 +40,11 @@ class Services:
 def request_credential(connection: HTTPConnection) -> str | None:
     """As REST takes it: ``Authorization: Bearer …`` or ``X-API-Key``; on a
     WebSocket also ``?access_token=`` (browsers cannot set headers there)."""
-    scheme, _, value = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return connection.headers.get("x-api-key") or connection.query_params.get("access_token")
+    return (
+        bearer_credential(connection.headers.get("authorization", ""))
+        or connection.headers.get("x-api-key")
+        or connection.query_params.get("access_token")
+    )
 
 
 def init_credential(payload: Any) -> str | None:
@@ -55,9 +57,7 @@ def init_credential(payload: Any) -> str | None:
         return token
     header = payload.get("Authorization") or payload.get("authorization")
     if isinstance(header, str):
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
+        return bearer_credential(header) or None
     return None
 
 

@@ -95,7 +95,6 @@ class Query:
         )
         edges = []
         for page in result.items:
-            info.context.loaders.page.prime(page.id, page)
             edges.append(LandingPageEdge(cursor=cursor_of(page.id), node=page_of(info, page)))
         return LandingPageConnection(
             edges=edges,

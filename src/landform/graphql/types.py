@@ -8,18 +8,20 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy
 import strawberry
 from strawberry.scalars import JSON
 
 from landform.core.pagination import encode_cursor
 from landform.files.schemas import FilePublic
 from landform.graphql.context import Context
+from landform.pages.errors import PageNotFound
+from landform.pages.models import LandingPage as PageModel
 
 if TYPE_CHECKING:
     from landform.auth.models import ApiKey as ApiKeyModel
     from landform.auth.models import User as UserModel
     from landform.files.models import StoredFile
-    from landform.pages.models import LandingPage as PageModel
     from landform.templates.service import Template as TemplateModel
 
 Info = strawberry.Info[Context, None]
@@ -138,10 +140,9 @@ class LandingPage:
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
-    seo: JSON
-    content: JSON = strawberry.field(description="Theme and blocks (schema: GET /blocks/schema).")
     page_id: strawberry.Private[uuid.UUID]
     owner_id: strawberry.Private[uuid.UUID]
+    model: strawberry.Private[PageModel]
 
     @classmethod
     def of(cls, page: PageModel, url: str) -> LandingPage:
@@ -158,16 +159,33 @@ class LandingPage:
             created_at=page.created_at,
             updated_at=page.updated_at,
             published_at=page.published_at,
-            seo=JSON(page.seo),
-            content=JSON(page.content),
             page_id=page.id,
             owner_id=page.owner_id,
+            model=page,
         )
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> LandingPage | None:
         page = await info.context.loaders.page.load(parse_id(id))
         return page_of(info, page) if page is not None else None
+
+    @strawberry.field(description="Theme and blocks (schema: GET /blocks/schema).")
+    async def content(self, info: Info) -> JSON:
+        return JSON((await self._whole(info)).content)
+
+    @strawberry.field
+    async def seo(self, info: Info) -> JSON:
+        return JSON((await self._whole(info)).seo)
+
+    async def _whole(self, info: Info) -> PageModel:
+        """The page with its content: a listed page comes without (lists
+        leave it out), and is then loaded, with the others, in one go."""
+        if not {"content", "seo"} & sqlalchemy.inspect(self.model).unloaded:
+            return self.model
+        page = await info.context.loaders.page.load(self.page_id)
+        if page is None:
+            raise PageNotFound("no such landing page")
+        return page
 
     @strawberry.field(description="Published versions, newest first.")
     async def versions(self, info: Info) -> list[PageVersion]:

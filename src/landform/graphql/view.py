@@ -45,8 +45,6 @@ class GraphQLView(GraphQL[Context, None]):
         except HTTPException as exc:
             code = _HTTP_CODES.get(exc.status_code, "bad_graphql_request")
             response = _error_response(exc.status_code, code, exc.reason)
-        except DomainError as exc:
-            response = _error_response(exc.status, exc.code, exc.message, exc.details)
         await response(scope, receive, send)
 
     async def execute_operation(
@@ -108,9 +106,9 @@ class GraphQLView(GraphQL[Context, None]):
         return orjson.dumps(data)
 
 
-def _error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+def _error_response(status: int, code: str, message: str) -> Response:
     return Response(
-        orjson.dumps(error_body(code, message, details)),
+        orjson.dumps(error_body(code, message)),
         status_code=status,
         media_type="application/json",
     )

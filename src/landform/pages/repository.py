@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import defer
 
 from landform.pages.models import LandingPage, PageVersion
 
@@ -39,7 +40,13 @@ async def list_owned(
     before_id: uuid.UUID | None,
     limit: int,
 ) -> list[LandingPage]:
-    query = select(LandingPage).where(LandingPage.owner_id == owner_id)
+    # A listing shows no content: decoding every page's blocks cost a
+    # 20-page list most of its time.
+    query = (
+        select(LandingPage)
+        .options(defer(LandingPage.content), defer(LandingPage.seo))
+        .where(LandingPage.owner_id == owner_id)
+    )
     if status:
         query = query.where(LandingPage.status == status)
     if search:

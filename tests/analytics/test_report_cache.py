@@ -1,0 +1,54 @@
+"""The report cache: a burst of misses computes a report once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from landform.analytics.reports import ReportCache
+from landform.core.clock import Clock
+
+
+async def test_concurrent_misses_compute_once_per_stamp() -> None:
+    cache = ReportCache(ttl=10, clock=Clock())
+    computed = 0
+
+    async def compute() -> dict[str, Any]:
+        nonlocal computed
+        computed += 1
+        await asyncio.sleep(0.05)
+        return {"n": computed}
+
+    results = await asyncio.gather(*(cache.get_or_compute(("k",), 1, compute) for _ in range(50)))
+    assert computed == 1
+    assert all(result == {"n": 1} for result in results)
+    # Cached now; a new stamp (new data) computes again, once.
+    assert await cache.get_or_compute(("k",), 1, compute) == {"n": 1}
+    results = await asyncio.gather(*(cache.get_or_compute(("k",), 2, compute) for _ in range(10)))
+    assert computed == 2 and all(result == {"n": 2} for result in results)
+
+
+async def test_a_failed_computation_fails_its_waiters_and_is_not_kept() -> None:
+    cache = ReportCache(ttl=10, clock=Clock())
+    calls = 0
+
+    async def failing() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        raise RuntimeError("database away")
+
+    outcomes = await asyncio.gather(
+        *(cache.get_or_compute(("k",), 1, failing) for _ in range(5)), return_exceptions=True
+    )
+    assert calls == 1
+    assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
+
+    async def working() -> dict[str, Any]:
+        return {"ok": True}
+
+    assert await cache.get_or_compute(("k",), 1, working) == {"ok": True}
+    with pytest.raises(RuntimeError):
+        await cache.get_or_compute(("other",), 1, failing)
