@@ -343,7 +343,7 @@ def build_section(
     problems = (
         "\nServer errors:\n\n" + "\n".join(f"    {e}" for e in errors) + "\n" if errors else ""
     )
-    return head + table + "\n" + middle + targets + "\n" + tail + problems
+    return START + "\n" + head + table + "\n" + middle + targets + "\n" + tail + problems + END
 
 
 if __name__ == "__main__":

@@ -181,6 +181,26 @@ async def test_transport_errors_use_the_api_error_shape(client: httpx.AsyncClien
         "/graphql", content=b" " * 2_000_000, headers={"Content-Type": "application/json"}
     )
     assert_error(huge, 413)
+    deep = "[" * 100_000 + "]" * 100_000
+    for hostile in (
+        deep.encode(),
+        (
+            '{"query": "query($v: JSON!) { customQuery(query: $v) }", "variables": {"v": '
+            + deep
+            + "}}"
+        ).encode(),
+        b'"just a string"',
+        b"[1, 2]",
+        b"[]",
+        b'[{"query": 5}]',
+        b'[{"query": "{ templates { id } }", "variables": [1]}]',
+        b'[{"query": "{ templates { id } }", "extensions": 3}]',
+        b'{"query": "{ templates { id } }", "variables": "x"}',
+    ):
+        refused = await client.post(
+            "/graphql", content=hostile, headers={"Content-Type": "application/json"}
+        )
+        assert_error(refused, 400, "bad_graphql_request")
     syntax = await gql(client, "{ templates { id ")
     assert codes(syntax) == ["graphql_parse_failed"]
     unknown = await gql(client, "{ templates { nope } }")

@@ -102,6 +102,45 @@ class GraphQLView(GraphQL[Context, None]):
             response["extensions"] = result.extensions
         return response
 
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson: faster, and its nesting limit turns a hostile body into
+        a 400 (a JSONDecodeError) instead of a RecursionError."""
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A body, or a GET's variables or extensions: an object, or (a
+        batch) an array of objects."""
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, dict) and not (
+            isinstance(parsed, list) and all(isinstance(item, dict) for item in parsed)
+        ):
+            raise HTTPException(
+                400, "expected a JSON object (an operation), or a batch: an array of operations"
+            )
+        return parsed
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry checks the fields of one operation; those of a
+        batch's operations are checked here, each field of its type."""
+        parsed = await super().parse_http_body(request)
+        if not isinstance(parsed, list):
+            return parsed
+        if not parsed:
+            raise HTTPException(400, "a batch is a non-empty array of operations (objects)")
+        for position, operation in enumerate(parsed):
+            for name, value, kind in (
+                ("query", operation.query, str),
+                ("operationName", operation.operation_name, str),
+                ("variables", operation.variables, dict),
+                ("extensions", operation.extensions, dict),
+            ):
+                if value is not None and not isinstance(value, kind):
+                    article = "a string" if kind is str else "an object"
+                    raise HTTPException(
+                        400, f"operation {position}: `{name}` must be {article} or null"
+                    )
+        return parsed
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
