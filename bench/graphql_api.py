@@ -338,6 +338,15 @@ def build_section(
         dashboards/s is half its requests/s. Against the list alone, which
         carries less, GraphQL makes {graphql_rps / list_rps if list_rps else 0:.0%} of its
         requests/s.
+
+        Reading it: at {args.connections} connections on 2 cores shared with wrk,
+        latency is queueing (p50 ≈ connections ÷ requests/s), so a p99 of 50 ms
+        needs about 600 requests/s, what the bare REST list makes. Each GraphQL
+        dashboard does the list's work plus a read of the owner's analytics stamp
+        (to use cached totals only while no new data arrived) and resolves 20
+        summaries; both statements are constant however many pages (DataLoaders).
+        Caching whole answers with pushed invalidation (the cache issue) is what
+        would close the gap.
         """
     )
     problems = (

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from landform.core.errors import ValidationFailed
-from landform.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from landform.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, clamp_limit
 from landform.graphql.types import (
     ApiKey,
     Breakdown,
@@ -42,13 +42,13 @@ FIRST_DESCRIPTION = f"Page size, 1..{MAX_LIMIT}."
 
 
 def page_size(first: int) -> int:
-    if not 1 <= first <= MAX_LIMIT:
-        raise ValidationFailed(
-            f"first must be between 1 and {MAX_LIMIT}",
-            code="invalid_limit",
-            details=[{"path": "first", "message": f"must be 1..{MAX_LIMIT}"}],
-        )
-    return first
+    """REST's page-size rule, its error naming this argument."""
+    try:
+        return clamp_limit(first)
+    except ValidationFailed as exc:
+        exc.message = exc.message.replace("limit", "first")
+        exc.details = [{**detail, "path": "first"} for detail in exc.details]
+        raise
 
 
 def _range(range: DateRange | None) -> tuple[Any, Any]:
