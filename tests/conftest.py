@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -171,3 +172,15 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     if code is not None:
         assert body["error"]["code"] == code, body
     return body["error"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    """The test Redis database (LANDFORM_TEST_REDIS_URL), emptied before and after."""
+    if not REDIS_URL:
+        pytest.skip("LANDFORM_TEST_REDIS_URL is not set")
+    client = Redis.from_url(REDIS_URL)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from redis.asyncio import Redis
@@ -23,15 +23,6 @@ def event(n: int) -> Event:
         uuid.uuid4().hex, 1_800_000_000_000 + n, VIEW, "p", "o", "v", "", "/", "", "", "", "",
         None, "", None, None,
     )  # fmt: skip
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
 
 
 async def test_a_dead_consumers_backlog_does_not_hold_up_new_events(redis: Redis) -> None:

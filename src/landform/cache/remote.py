@@ -1,0 +1,86 @@
+"""L2: Redis, with a timeout on every call and a circuit breaker. A failure
+or an open circuit reads as a miss (and a write that did not happen): the
+caller goes on with L1 and the database, never with an error or a wait on
+a dead server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from landform.cache.breaker import CircuitBreaker
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+# What a call that did not happen (error, timeout, open circuit) returns.
+FAILED: Any = object()
+
+PREFIX = "landform:cache:"
+LOCK_PREFIX = "landform:cache-lock:"
+
+
+class RemoteCache:
+    def __init__(self, redis: Redis, timeout: float, breaker: CircuitBreaker) -> None:
+        self.redis = redis
+        self.timeout = timeout
+        self.breaker = breaker
+        self.errors = 0
+
+    @property
+    def available(self) -> bool:
+        return self.breaker.state != "open"
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self._call("GET", self.redis.get(PREFIX + key))
+        return bytes(value) if isinstance(value, bytes | bytearray) else None
+
+    async def set(self, key: str, value: bytes, ttl: float) -> bool:
+        done = await self._call("SET", self.redis.set(PREFIX + key, value, px=_ms(ttl)))
+        return done is not FAILED and bool(done)
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self._call("DEL", self.redis.delete(*(PREFIX + key for key in keys)))
+
+    async def lock(self, key: str, ttl: float) -> bool | None:
+        """Take a short lock on ``key``: True, or False when another holds
+        it; None when Redis could not be asked."""
+        taken = await self._call(
+            "SET NX", self.redis.set(LOCK_PREFIX + key, b"1", nx=True, px=_ms(ttl))
+        )
+        return None if taken is FAILED else bool(taken)
+
+    async def unlock(self, key: str) -> None:
+        await self._call("DEL lock", self.redis.delete(LOCK_PREFIX + key))
+
+    async def _call(self, what: str, command: Awaitable[Any]) -> Any:
+        if not self.breaker.allow():
+            _close(command)
+            return FAILED
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await command
+        except Exception as exc:  # noqa: BLE001 - any failure reads as a miss
+            self.errors += 1
+            self.breaker.failed()
+            if self.breaker.state == "open":
+                log.warning("cache: Redis %s failed (%s); circuit open", what, exc)
+            return FAILED
+        self.breaker.succeeded()
+        return result
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _close(command: object) -> None:
+    """A command not awaited: close its coroutine, so it is not reported."""
+    close = getattr(command, "close", None)
+    if callable(close):
+        close()
