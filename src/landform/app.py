@@ -29,6 +29,8 @@ from landform.analytics.tracking import Tracking
 from landform.analytics.visitors import VisitorHasher
 from landform.auth.routes import router as auth_router
 from landform.auth.service import AuthService
+from landform.cache.breaker import CircuitBreaker
+from landform.cache.remote import RemoteCache
 from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -74,6 +76,7 @@ class Components:
         self.settings = settings
         self.clock = clock or Clock()
         self.redis: Redis | None = None
+        self.remote_cache: RemoteCache | None = None
         pins = None
         if settings.redis_url:
             # Imported only when configured: redis-py costs each worker ~6 MB.
@@ -81,6 +84,18 @@ class Components:
 
             self.redis = Redis.from_url(settings.redis_url)
             pins = RedisReadPins(self.redis, settings.read_your_writes_seconds)
+            # The cache's own client: its calls give up quickly (the stream's
+            # blocking reads share no timeout with it).
+            timeout = settings.cache_redis_timeout
+            self.remote_cache = RemoteCache(
+                Redis.from_url(
+                    settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+                ),
+                timeout,
+                CircuitBreaker(
+                    settings.cache_breaker_failures, settings.cache_breaker_reset_seconds
+                ),
+            )
         self.db = Database(settings, pins)
         self.mailer: Mailer = (
             SmtpMailer(settings.smtp_url)
@@ -129,7 +144,7 @@ class Components:
         )
         self.graphql = GraphQLView(
             build_schema(
-                settings, PersistedQueries(settings.graphql_persisted_queries, self.redis)
+                settings, PersistedQueries(settings.graphql_persisted_queries, self.remote_cache)
             ),
             Services(
                 settings=settings,
@@ -204,6 +219,8 @@ class Components:
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.remote_cache is not None:
+            await self.remote_cache.redis.aclose()
 
 
 def build_api(components: Components) -> FastAPI:

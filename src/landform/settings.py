@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     analytics_ws_heartbeat: float = Field(default=20.0, gt=0)
     analytics_ws_queue: int = Field(default=64, ge=1)
 
+    # Cache (see cache/): Redis calls time out and trip a circuit breaker
+    cache_redis_timeout: float = Field(default=0.1, gt=0)
+    cache_breaker_failures: int = Field(default=5, ge=1)
+    cache_breaker_reset_seconds: float = Field(default=5.0, gt=0)
+
     # GraphQL abuse limits (see docs/graphql.md)
     graphql_max_depth: int = Field(default=10, ge=1)
     graphql_max_aliases: int = Field(default=15, ge=0)

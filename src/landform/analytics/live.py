@@ -131,12 +131,20 @@ class LiveHub:
     # Publishing and hearing counts
 
     async def _tick_loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(1.0 - time.time() % 1.0)
             try:
                 await self._publish()
-            except Exception:
-                log.warning("analytics: live counts not published", exc_info=True)
+            except Exception as exc:
+                # Once per outage, not once a second.
+                if not failing:
+                    log.warning("analytics: live counts not published (%s); retrying", exc)
+                failing = True
+            else:
+                if failing:
+                    log.info("analytics: live counts published again")
+                failing = False
             self._push()
 
     async def _publish(self) -> None:
@@ -237,10 +245,14 @@ class LiveHub:
 
     async def _listen_redis(self) -> None:
         assert self.redis is not None
+        lost = False
         while True:
             try:
                 pubsub = self.redis.pubsub()
                 await pubsub.subscribe(CHANNEL)
+                if lost:
+                    log.info("analytics: live channel back")
+                lost = False
                 try:
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
@@ -250,6 +262,8 @@ class LiveHub:
                         await pubsub.aclose()  # type: ignore[no-untyped-call]
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("analytics: live channel lost; reconnecting", exc_info=True)
+            except Exception as exc:
+                if not lost:  # once per outage
+                    log.warning("analytics: live channel lost (%s); reconnecting", exc)
+                lost = True
                 await asyncio.sleep(1.0)

@@ -3,12 +3,12 @@
 hash, it runs that query, otherwise it answers ``PERSISTED_QUERY_NOT_FOUND``
 and the client sends the hash with the query once, which is checked and
 remembered. Remembered per worker (bounded, least recently used first out)
-and, with Redis, across workers and replicas."""
+and, with Redis, across workers and replicas (through the cache's L2, so a
+Redis outage costs a resend, not an error or a wait)."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -18,18 +18,16 @@ from strawberry.extensions import SchemaExtension
 from graphql import GraphQLError
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from landform.cache.remote import RemoteCache
 
-log = logging.getLogger(__name__)
-
-REDIS_PREFIX = "landform:apq:"
-REDIS_TTL_SECONDS = 7 * 86400
+REMOTE_PREFIX = "apq:"
+REMOTE_TTL_SECONDS = 7 * 86400
 
 
 class PersistedQueries:
-    def __init__(self, capacity: int, redis: Redis | None = None) -> None:
+    def __init__(self, capacity: int, remote: RemoteCache | None = None) -> None:
         self.capacity = capacity
-        self.redis = redis
+        self.remote = remote
         self._local: OrderedDict[str, str] = OrderedDict()
 
     async def get(self, digest: str) -> str | None:
@@ -37,24 +35,17 @@ class PersistedQueries:
         if query is not None:
             self._local.move_to_end(digest)
             return query
-        if self.redis is not None:
-            try:
-                stored = await self.redis.get(REDIS_PREFIX + digest)
-            except Exception:
-                log.warning("graphql: persisted query lookup in Redis failed", exc_info=True)
-                stored = None
+        if self.remote is not None:
+            stored = await self.remote.get(REMOTE_PREFIX + digest)
             if stored is not None:
-                query = stored.decode() if isinstance(stored, bytes) else str(stored)
+                query = stored.decode()
                 self._remember(digest, query)
         return query
 
     async def put(self, digest: str, query: str) -> None:
         self._remember(digest, query)
-        if self.redis is not None:
-            try:
-                await self.redis.set(REDIS_PREFIX + digest, query, ex=REDIS_TTL_SECONDS)
-            except Exception:
-                log.warning("graphql: persisted query not shared through Redis", exc_info=True)
+        if self.remote is not None:
+            await self.remote.set(REMOTE_PREFIX + digest, query.encode(), REMOTE_TTL_SECONDS)
 
     def _remember(self, digest: str, query: str) -> None:
         if self.capacity <= 0:
