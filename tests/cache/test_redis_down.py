@@ -20,7 +20,9 @@ from tests.conftest import signed_in
 
 
 @pytest.fixture
-async def client_without_redis(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+async def client_without_redis(
+    settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     dead = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     app = create_app(dead)
     async with LifespanManager(app):
@@ -35,8 +37,12 @@ async def test_everything_answers_with_redis_down(
     client, app = client_without_redis
     caplog.set_level(logging.INFO)
     ada = await signed_in(client, app, "ada@example.com")
-    page = (await client.post("/landing-pages", json={"title": "Up", "slug": "up"}, headers=ada)).json()
-    assert (await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)).status_code == 200
+    page = (
+        await client.post("/landing-pages", json={"title": "Up", "slug": "up"}, headers=ada)
+    ).json()
+    assert (
+        await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)
+    ).status_code == 200
     assert (await client.get("/up")).status_code == 200
     for _ in range(20):
         tracked = await client.post(
@@ -51,8 +57,12 @@ async def test_everything_answers_with_redis_down(
     digest = hashlib.sha256(query.encode()).hexdigest()
     apq = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
     for _ in range(10):
-        answer = await client.post("/graphql", json={"query": query, "extensions": apq}, headers=ada)
-        assert answer.status_code == 200 and answer.json()["data"]["me"]["email"] == "ada@example.com"
+        answer = await client.post(
+            "/graphql", json={"query": query, "extensions": apq}, headers=ada
+        )
+        assert (
+            answer.status_code == 200 and answer.json()["data"]["me"]["email"] == "ada@example.com"
+        )
     assert app.components.remote_cache.breaker.state == "open"
 
     # Told, not shouted: no warning repeats for each request.

@@ -368,6 +368,11 @@ async def test_public_page_headers_etag_and_encodings(
     assert "content-encoding" not in plain.headers
     cache = plain.headers["cache-control"]
     assert "max-age=" in cache and "s-maxage=" in cache and "stale-while-revalidate=" in cache
+    assert "stale-if-error=" in cache
+    owner = (await client.get("/auth/me", headers=ada)).json()["id"]
+    # A CDN can purge by page or by owner (Surrogate-Key; Cloudflare's Cache-Tag).
+    assert plain.headers["surrogate-key"] == f"page-{page['id']} owner-{owner}"
+    assert plain.headers["cache-tag"] == f"page-{page['id']},owner-{owner}"
     assert plain.headers["vary"] == "Accept-Encoding"
     assert plain.headers["x-content-type-options"] == "nosniff"
     assert plain.headers["referrer-policy"]

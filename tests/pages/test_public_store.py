@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ CACHE = CachePolicy(60, 300, 86400)
 
 def page_of(size: int, tag: str = "a") -> Any:
     html = tag.encode() * size
-    return build_public_page((html, b"g" * 10, b"b" * 10, f'"{tag}"', "default-src 'none'"), CACHE)
+    row = (html, b"g" * 10, b"b" * 10, f'"{tag}"', "default-src 'none'", uuid.uuid4(), uuid.uuid4())
+    return build_public_page(row, CACHE)
 
 
 def test_store_evicts_least_recently_used_beyond_its_budget() -> None:

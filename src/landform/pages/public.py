@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -53,13 +54,28 @@ class CachePolicy:
         ).encode()
 
 
+def surrogate_keys(page_id: Any, owner_id: Any) -> list[str]:
+    """The tags a CDN can purge this page by: the page, and all of its
+    owner's pages (``page-…``, ``owner-…``)."""
+    return [f"page-{_uuid(page_id)}", f"owner-{_uuid(owner_id)}"]
+
+
+def _uuid(value: Any) -> str:
+    # SQLite gives the hex string, PostgreSQL a UUID.
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+
+
 def build_public_page(row: Any, cache: CachePolicy) -> PublicPage:
-    html, html_gzip, html_br, etag, csp = row
+    html, html_gzip, html_br, etag, csp, page_id, owner_id = row
     etag_b = etag.encode()
+    keys = surrogate_keys(page_id, owner_id)
     common = [
         (b"content-type", b"text/html; charset=utf-8"),
         (b"etag", etag_b),
         (b"cache-control", cache.value),
+        # Fastly and others read Surrogate-Key (spaces); Cloudflare Cache-Tag (commas).
+        (b"surrogate-key", " ".join(keys).encode()),
+        (b"cache-tag", ",".join(keys).encode()),
         (b"vary", b"Accept-Encoding"),
         (b"content-security-policy", csp.encode()),
         *_SECURITY_HEADERS,

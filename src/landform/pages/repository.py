@@ -120,7 +120,7 @@ async def delete_page(session: AsyncSession, page_id: uuid.UUID) -> None:
 # The public path's queries: plain SQL, no ORM objects, as little as it needs.
 
 _PUBLISHED_BY_SLUG = text(
-    "SELECT v.html, v.html_gzip, v.html_br, v.etag, v.csp FROM landing_pages p "
+    "SELECT v.html, v.html_gzip, v.html_br, v.etag, v.csp, p.id, p.owner_id FROM landing_pages p "
     "JOIN page_versions v ON v.page_id = p.id AND v.number = p.published_number "
     "WHERE p.slug = :slug AND p.status = 'published'"
 )
