@@ -30,6 +30,7 @@ from landform.analytics.visitors import VisitorHasher
 from landform.auth.routes import router as auth_router
 from landform.auth.service import AuthService
 from landform.cache.breaker import CircuitBreaker
+from landform.cache.purge import Purge, PurgeHook
 from landform.cache.remote import RemoteCache
 from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
@@ -54,11 +55,11 @@ from landform.graphql.view import GraphQLView
 from landform.ops.routes import router as ops_router
 from landform.pages import repository as page_repo
 from landform.pages.blocks import BLOCK_TYPES
-from landform.pages.public import CachePolicy, PublicPages, PublicPageStore
+from landform.pages.public import CachePolicy, PublicPages, PublicPageStore, surrogate_keys
 from landform.pages.render import render_not_found
 from landform.pages.routes import public_router
 from landform.pages.routes import router as pages_router
-from landform.pages.service import PageService
+from landform.pages.service import PageService, PublicChange
 from landform.settings import Settings, load_settings
 from landform.templates.routes import router as templates_router
 from landform.templates.service import TemplateCatalogue
@@ -115,13 +116,21 @@ class Components:
         )
         self.assets = AssetCache(budget_bytes=32 * 1024 * 1024, small_file_bytes=256 * 1024)
         self.store = PublicPageStore(settings.page_store_bytes)
+        self.purge = (
+            PurgeHook(
+                settings.cdn_purge_url,
+                (settings.cdn_purge_secret or settings.secret_key).encode(),
+            )
+            if settings.cdn_purge_url
+            else None
+        )
         self.auth = AuthService(self.db, settings, self.mailer, self.clock)
         self.pages = PageService(
             self.db,
             self.clock,
             self.templates,
             settings.public_url,
-            on_public_change=self.store.discard,
+            on_public_change=self._page_changed,
         )
         self.client_address = ClientAddress(settings.trusted_proxies)
         self.hasher = VisitorHasher(self.db, self.clock)
@@ -168,6 +177,20 @@ class Components:
         if record.content_type in RESIZABLE and (record.width or 0) > WIDTHS[0]:
             self.variants.enqueue(record.storage_key)
 
+    def _page_changed(self, change: PublicChange) -> None:
+        """A page's public face changed in this process: drop it here (other
+        workers follow the change log) and tell the CDN what to purge."""
+        for slug in change.slugs:
+            self.store.discard(slug)
+        if self.purge is not None:
+            self.purge.notify(
+                Purge(
+                    change.event,
+                    tuple(surrogate_keys(change.page_id, change.owner_id)),
+                    tuple(self.pages.public_link(slug) for slug in change.slugs),
+                )
+            )
+
     def _forget(self, key: str) -> None:
         """Drop what this process holds for a changed slug or deleted asset."""
         if key.startswith(ASSET_PREFIX):
@@ -204,6 +227,8 @@ class Components:
         await self.variants.start()
         await self.ingestion.start()
         await self.live.start()
+        if self.purge is not None:
+            await self.purge.start()
         # Everything made so far (modules, compiled patterns, templates,
         # metadata) lives as long as the process: keep the collector from
         # walking it again and again. Full collections over it paused
@@ -212,6 +237,8 @@ class Components:
         gc.freeze()
 
     async def stop(self) -> None:
+        if self.purge is not None:
+            await self.purge.stop()
         await self.live.stop()
         await self.ingestion.stop()
         await self.variants.stop()

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     cache_breaker_failures: int = Field(default=5, ge=1)
     cache_breaker_reset_seconds: float = Field(default=5.0, gt=0)
 
+    # CDN purge webhook (see cache/purge.py); signed with the secret key
+    # unless a secret of its own is given
+    cdn_purge_url: str = ""
+    cdn_purge_secret: str = ""
+
     # GraphQL abuse limits (see docs/graphql.md)
     graphql_max_depth: int = Field(default=10, ge=1)
     graphql_max_aliases: int = Field(default=15, ge=0)

@@ -55,6 +55,17 @@ _OFFLOAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
+class PublicChange:
+    """What visitors see at ``slugs`` changed: ``event`` is published,
+    unpublished, moved (a new slug) or deleted."""
+
+    event: str
+    page_id: uuid.UUID
+    owner_id: uuid.UUID
+    slugs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ExpectedVersion:
     """The version a write is based on, and where the client said it."""
 
@@ -111,15 +122,16 @@ class PageService:
         clock: Clock,
         templates: TemplateCatalogue,
         public_url: str,
-        on_public_change: Callable[[str], None] | None = None,
+        on_public_change: Callable[[PublicChange], None] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.templates = templates
         self.public_url = public_url.rstrip("/")
         # Called after a commit that changed what a slug serves, so this
-        # process drops its copy at once (others learn it from the change log).
-        self.on_public_change = on_public_change or (lambda _slug: None)
+        # process drops its copy at once (others learn it from the change
+        # log) and CDNs are told to purge.
+        self.on_public_change = on_public_change or (lambda _change: None)
 
     def public_link(self, slug: str) -> str:
         return f"{self.public_url}/{slug}"
@@ -245,8 +257,7 @@ class PageService:
         except IntegrityError as exc:
             raise SlugTaken("that slug was just taken; choose another") from exc
         if old_slug is not None and page.status == "published":
-            self.on_public_change(old_slug)
-            self.on_public_change(page.slug)
+            self.on_public_change(PublicChange("moved", page.id, owner, (old_slug, page.slug)))
         return page
 
     async def update_content(
@@ -277,7 +288,7 @@ class PageService:
             if was_public:
                 record_change(session, slug, self.clock.now())
         if was_public:
-            self.on_public_change(slug)
+            self.on_public_change(PublicChange("deleted", page_id, owner, (slug,)))
 
     async def publish(
         self, owner: uuid.UUID, page_id: uuid.UUID, expected: ExpectedVersion | None
@@ -347,7 +358,7 @@ class PageService:
             self._touch(page)
             page.published_from_version = page.version
             record_change(session, page.slug, now)
-        self.on_public_change(page.slug)
+        self.on_public_change(PublicChange("published", page.id, owner, (page.slug,)))
         return page
 
     async def unpublish(
@@ -361,7 +372,7 @@ class PageService:
                 self._touch(page)
                 record_change(session, page.slug, self.clock.now())
         if was_public:
-            self.on_public_change(page.slug)
+            self.on_public_change(PublicChange("unpublished", page.id, owner, (page.slug,)))
         return page
 
     async def restore(

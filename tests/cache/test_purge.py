@@ -1,0 +1,130 @@
+"""The CDN purge webhook against a real HTTP receiver: what publishing,
+moving, unpublishing and deleting a page tell it, signed; retried when the
+receiver fails, not when it refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from landform.app import create_app
+from landform.cache.purge import Purge, PurgeHook
+from landform.settings import Settings
+from tests.conftest import signed_in
+
+
+class Receiver:
+    """A webhook receiver on a free port; answers each request with the
+    next of ``statuses`` (then 200)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.statuses = list(statuses or [])
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.arrived:
+                    receiver.received.append((dict(self.headers), body))
+                    receiver.arrived.notify_all()
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/purge"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    async def wait_for(self, count: int, seconds: float = 10) -> list[dict[str, Any]]:
+        def arrived() -> bool:
+            with self.arrived:
+                return self.arrived.wait_for(lambda: len(self.received) >= count, seconds)
+
+        assert await asyncio.to_thread(arrived), f"{len(self.received)} of {count} arrived"
+        return [json.loads(body) for _, body in self.received]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    r.thread.start()
+    yield r
+    r.server.shutdown()
+
+
+@pytest.fixture
+async def purging_app(settings: Settings, receiver: Receiver) -> AsyncIterator[Any]:
+    app = create_app(settings.model_copy(update={"cdn_purge_url": receiver.url}))
+    async with LifespanManager(app):
+        yield app
+
+
+def check_signature(headers: dict[str, str], body: bytes, secret: str) -> None:
+    timestamp = headers["X-Landform-Timestamp"]
+    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    assert headers["X-Landform-Signature"] == f"sha256={expected.hexdigest()}"
+
+
+async def test_page_changes_reach_the_webhook_signed(
+    purging_app: Any, receiver: Receiver, settings: Settings
+) -> None:
+    transport = httpx.ASGITransport(app=purging_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        ada = await signed_in(client, purging_app, "ada@example.com")
+        owner = (await client.get("/auth/me", headers=ada)).json()["id"]
+        page = (
+            await client.post("/landing-pages", json={"title": "P", "slug": "promo"}, headers=ada)
+        ).json()
+        url = f"/landing-pages/{page['id']}"
+        await client.post(f"{url}/publish", headers=ada)
+        await client.put(url, json={"slug": "promo-2"}, headers=ada)
+        await client.post(f"{url}/unpublish", headers=ada)
+        await client.post(f"{url}/publish", headers=ada)
+        await client.delete(url, headers=ada)
+        page_tags = [f"page-{page['id']}", f"owner-{owner}"]
+        live = (await client.get("/promo-2")).headers.get("surrogate-key")
+
+    messages = await receiver.wait_for(5)
+    public = settings.public_url
+    assert messages == [
+        {"event": "published", "surrogate_keys": page_tags, "urls": [f"{public}/promo"]},
+        {
+            "event": "moved",
+            "surrogate_keys": page_tags,
+            "urls": [f"{public}/promo", f"{public}/promo-2"],
+        },
+        {"event": "unpublished", "surrogate_keys": page_tags, "urls": [f"{public}/promo-2"]},
+        {"event": "published", "surrogate_keys": page_tags, "urls": [f"{public}/promo-2"]},
+        {"event": "deleted", "surrogate_keys": page_tags, "urls": [f"{public}/promo-2"]},
+    ]
+    assert live is None, "deleted: no longer served"
+    for headers, body in receiver.received:
+        check_signature(headers, body, settings.secret_key)
+
+
+async def test_failures_are_retried_and_refusals_are_not(receiver: Receiver) -> None:
+    receiver.statuses = [503, 502, 200, 400]
+    hook = PurgeHook(receiver.url, b"secret")
+    await hook.start()
+    hook.notify(Purge("published", ("page-1",), ("http://x/a",)))
+    hook.notify(Purge("deleted", ("page-2",), ("http://x/b",)))
+    await hook.stop(grace=15)
+    events = [json.loads(body)["event"] for _, body in receiver.received]
+    assert events == ["published", "published", "published", "deleted"]
+    assert (hook.sent, hook.failed) == (1, 1)
