@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
+from starlette_compress import CompressMiddleware
 
 from landform import __version__
 from landform.analytics.ingest import Ingestion
@@ -291,6 +292,9 @@ def build_api(components: Components) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location"],
         )
+    # Compresses what routes and error handlers answer, by Accept-Encoding
+    # (published pages and assets bring their own variants, outside the API).
+    api.add_middleware(CompressMiddleware, minimum_size=settings.compress_min_bytes)
     api.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -16,6 +16,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LANDFORM_", extra="ignore")
 
     env: Literal["development", "production", "test"] = "development"
+
+    # The server (`landform serve`; its --workers wins over workers)
+    workers: int = Field(default=0, ge=0)  # 0: one per CPU core
+    backlog: int = Field(default=1024, ge=1)
+    header_read_timeout: float = Field(default=30.0, gt=0)
+    worker_kill_timeout: int = Field(default=30, ge=1)
+    # API responses at least this large are compressed (by Accept-Encoding)
+    compress_min_bytes: int = Field(default=1024, ge=0)
     data_dir: Path = Path("data")
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str = ""

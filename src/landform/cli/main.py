@@ -25,17 +25,20 @@ app.add_typer(mail_app, name="mail")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (default: one per CPU core).")] = 0,
+    workers: Annotated[
+        int,
+        typer.Option(help="Worker processes (default: LANDFORM_WORKERS, else one per CPU core)."),
+    ] = 0,
     server: Annotated[
         str, typer.Option(help="ASGI server: granian (measured fastest here) or uvicorn.")
     ] = "granian",
 ) -> None:
     """Start Landform. On the embedded defaults it migrates its SQLite database first."""
-    workers = workers or os.cpu_count() or 1
     if "LANDFORM_PUBLIC_URL" not in os.environ:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         os.environ["LANDFORM_PUBLIC_URL"] = f"http://{shown}:{port}"
     settings = load_settings()
+    workers = workers or settings.workers or os.cpu_count() or 1
     if settings.should_migrate_on_start:
         # In a child process: the workers fork from this one and would
         # otherwise each carry Alembic and the migration's memory.
@@ -59,9 +62,13 @@ def serve(
             workers=workers,
             log_level="warning",
             access_log=False,
+            backlog=settings.backlog,
+            timeout_keep_alive=int(settings.header_read_timeout),
+            timeout_graceful_shutdown=settings.worker_kill_timeout,
         )
         return
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.server import Server
 
     Server(
@@ -74,6 +81,12 @@ def serve(
         loop=Loops.auto,
         log_access=False,
         respawn_failed_workers=True,
+        backlog=settings.backlog,
+        # Keep-alive on; a client gets this long to send its headers.
+        http1_settings=HTTP1Settings(
+            keep_alive=True, header_read_timeout=int(settings.header_read_timeout * 1000)
+        ),
+        workers_kill_timeout=settings.worker_kill_timeout,
     ).serve()
 
 
