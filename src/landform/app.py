@@ -33,6 +33,7 @@ from landform.auth.service import AuthService
 from landform.cache.breaker import CircuitBreaker
 from landform.cache.purge import Purge, PurgeHook
 from landform.cache.remote import RemoteCache
+from landform.cache.warming import Warmer
 from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -166,6 +167,8 @@ class Components:
                 client_address=self.client_address,
             ),
         )
+        # Set by create_app, which builds the public layer it warms.
+        self.warmer: Warmer | None = None
         self.follower = ChangeFollower(
             self.db,
             self.clock,
@@ -230,6 +233,8 @@ class Components:
         await self.live.start()
         if self.purge is not None:
             await self.purge.start()
+        if self.warmer is not None:
+            await self.warmer.start()
         # Everything made so far (modules, compiled patterns, templates,
         # metadata) lives as long as the process: keep the collector from
         # walking it again and again. Full collections over it paused
@@ -238,6 +243,8 @@ class Components:
         gc.freeze()
 
     async def stop(self) -> None:
+        if self.warmer is not None:
+            await self.warmer.stop()
         if self.purge is not None:
             await self.purge.stop()
         await self.live.stop()
@@ -339,6 +346,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             settings.public_stale_while_revalidate,
         ),
         render_not_found(settings.public_url).encode("utf-8"),
+    )
+    components.warmer = Warmer(
+        lambda: components.analytics.most_viewed_slugs(24, settings.page_warm_count),
+        app.warm,
+        settings.page_warm_interval,
     )
     app.components = components  # type: ignore[attr-defined]
     app.api = api  # type: ignore[attr-defined]

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     public_max_age: int = 60
     public_s_maxage: int = 300
     public_stale_while_revalidate: int = 86400
+    # Warming: the most viewed pages are loaded at start and this often (0: off)
+    page_warm_interval: float = Field(default=300.0, ge=0)
+    page_warm_count: int = Field(default=1000, ge=1)
 
     # Analytics
     analytics_batch_size: int = Field(default=1000, ge=1)

@@ -223,6 +223,19 @@ class Sums:
     bot_views: int = 0
 
 
+async def most_viewed_pages(session: AsyncSession, since_hour: int, limit: int) -> list[Any]:
+    """Page ids, most viewed first since ``since_hour`` (all owners)."""
+    views = func.sum(_R.views).label("views")
+    query = (
+        select(_R.page_id, views)
+        .where(_R.dimension == "", _R.hour >= since_hour)
+        .group_by(_R.page_id)
+        .order_by(views.desc())
+        .limit(limit)
+    )
+    return [row.page_id for row in await session.execute(query)]
+
+
 async def recent_visitors(session: AsyncSession, owner_id: uuid.UUID, since_ms: int) -> list[Any]:
     """(page_id, visitor) pairs seen since ``since_ms``, bots excluded."""
     _E = AnalyticsEvent

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from landform.analytics import repository
+from landform.analytics.events import MS_PER_HOUR
 from landform.analytics.live import LiveHub, Subscription
 from landform.analytics.query.runner import parse_custom_query, run_custom_query
 from landform.analytics.reports import LIVE_WINDOW_MS, Interval, Reports, metrics
@@ -63,6 +64,15 @@ class AnalyticsService:
         ``page_ids`` (the owner's) over a range; zeros for a quiet page."""
         totals = await self.reports.page_summaries(owner, start, end)
         return {page_id: totals.get(str(page_id), ZERO_SUMMARY) for page_id in page_ids}
+
+    async def most_viewed_slugs(self, hours: int, limit: int) -> list[str]:
+        """Slugs of the published pages most viewed in the last ``hours``,
+        most viewed first (what is worth holding in memory)."""
+        since_hour = self.clock.now_ms() // MS_PER_HOUR - hours
+        async with self.db.read() as session:
+            page_ids = await repository.most_viewed_pages(session, since_hour, limit)
+            slugs = await page_repo.published_slugs(session, page_ids) if page_ids else {}
+        return [slugs[page_id] for page_id in page_ids if page_id in slugs]
 
     async def custom_query(self, owner: uuid.UUID, payload: Any) -> dict[str, Any]:
         query = parse_custom_query(payload)

@@ -120,6 +120,10 @@ class PublicPageStore:
     def __len__(self) -> int:
         return len(self._pages)
 
+    def slugs(self) -> list[str]:
+        """The slugs held, least recently used first."""
+        return list(self._pages)
+
     def get(self, slug: str) -> PublicPage | None:
         page = self._pages.get(slug)
         if page is not None:
@@ -289,6 +293,24 @@ class PublicPages:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
+
+    async def warm(self, slugs: list[str], fill: float = 0.8) -> int:
+        """Load ``slugs`` (most wanted first) that are not held yet, until
+        the store is ``fill`` full: warming never evicts what visitors
+        asked for. Returns how many were loaded."""
+        loaded = 0
+        for slug in slugs:
+            if self.store.used >= self.store.budget * fill:
+                break
+            if self.store.get(slug) is not None or self.store.is_missing(slug):
+                continue
+            try:
+                if await self._load(slug) is not None:
+                    loaded += 1
+            except Exception:
+                log.warning("warming: could not load %r", slug, exc_info=True)
+                break
+        return loaded
 
     async def _load(self, slug: str) -> PublicPage | None:
         if self.store.is_missing(slug):

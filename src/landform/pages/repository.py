@@ -126,6 +126,16 @@ _PUBLISHED_BY_SLUG = text(
 )
 
 
+async def published_slugs(session: AsyncSession, page_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The slugs of those of ``page_ids`` that are published."""
+    rows = await session.execute(
+        select(LandingPage.id, LandingPage.slug).where(
+            LandingPage.id.in_(page_ids), LandingPage.status == "published"
+        )
+    )
+    return {row.id: row.slug for row in rows}
+
+
 async def published_by_slug(session: AsyncSession | AsyncConnection, slug: str) -> Any:
     return (await session.execute(_PUBLISHED_BY_SLUG, {"slug": slug})).first()
 
