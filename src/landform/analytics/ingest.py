@@ -63,6 +63,7 @@ class Ingestion:
             else None
         )
         self._housekeeping: asyncio.Task[None] | None = None
+        self._stream_failing = False
 
     async def start(self) -> None:
         await self.spool.start()
@@ -86,9 +87,15 @@ class Ingestion:
         if self.stream is not None:
             try:
                 await self.stream.put(event)
+            except Exception as exc:
+                if not self._stream_failing:  # once per outage, not per event
+                    log.warning("analytics: Redis refused events (%s); spooling locally", exc)
+                self._stream_failing = True
+            else:
+                if self._stream_failing:
+                    log.info("analytics: Redis takes events again")
+                self._stream_failing = False
                 return
-            except Exception:
-                log.warning("analytics: Redis refused an event; spooling it locally", exc_info=True)
         await self.spool.wait_for_room(within=1.0)
         if not self.spool.accepts():
             raise IngestionBacklog(

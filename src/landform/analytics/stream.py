@@ -109,6 +109,7 @@ class RedisStream:
         loop = asyncio.get_running_loop()
         last_claim = -claim_every
         cursor: str | None = None
+        failing = False
         while True:
             try:
                 if cursor is None and loop.time() - last_claim > claim_every:
@@ -120,11 +121,16 @@ class RedisStream:
                 entries = await self._read_batch(wait=cursor is None)
                 if entries:
                     await self._process_to_the_end(entries)
+                if failing:
+                    log.info("analytics: stream consumer running again")
+                failing = False
             except asyncio.CancelledError:
                 raise
             except Exception:
                 cursor = None
-                log.exception("analytics: stream consumer failed; retrying")
+                if not failing:  # the first failure with its traceback; then quiet
+                    log.exception("analytics: stream consumer failed; retrying every second")
+                failing = True
                 await asyncio.sleep(1.0)
 
     async def _read_batch(self, wait: bool = True) -> list[tuple[bytes, bytes]]:
