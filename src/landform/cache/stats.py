@@ -12,7 +12,6 @@ class Counts:
     misses: int = 0
     sets: int = 0
     evictions: int = 0
-    errors: int = 0
 
     @property
     def hit_ratio(self) -> float:
@@ -28,7 +27,7 @@ class CacheStats:
         return self.by_tier_kind[(tier, kind)]
 
     def snapshot(self) -> dict[str, dict[str, dict[str, float]]]:
-        """``{tier: {kind: {hits, misses, sets, evictions, errors, hit_ratio}}}``."""
+        """``{tier: {kind: {hits, misses, sets, evictions, hit_ratio}}}``."""
         out: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
         for (tier, kind), counts in self.by_tier_kind.items():
             out[tier][kind] = {
@@ -36,7 +35,6 @@ class CacheStats:
                 "misses": counts.misses,
                 "sets": counts.sets,
                 "evictions": counts.evictions,
-                "errors": counts.errors,
                 "hit_ratio": round(counts.hit_ratio, 4),
             }
         return dict(out)

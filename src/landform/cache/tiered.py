@@ -80,9 +80,6 @@ class TieredCache:
         if self.remote is not None:
             await self.remote.delete(full)
 
-    def forget_locally(self, kind: str, key: str) -> None:
-        self.local.delete(f"{kind}:{key}")
-
     async def close(self) -> None:
         for task in list(self._refreshing):
             task.cancel()
