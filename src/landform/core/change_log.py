@@ -59,6 +59,7 @@ class ChangeFollower:
         self.forget_all = forget_all
         self.interval = interval
         self.seq = 0
+        self._polling = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -70,18 +71,21 @@ class ChangeFollower:
         await cancel_and_wait(self._task)
 
     async def poll_once(self) -> int:
-        async with self.db.primary.connect() as connection:
-            rows = (
-                await connection.execute(
-                    select(PublicChange.seq, PublicChange.key)
-                    .where(PublicChange.seq > self.seq)
-                    .order_by(PublicChange.seq)
-                )
-            ).all()
-        for seq, key in rows:
-            self.forget(key)
-            self.seq = max(self.seq, seq)
-        return len(rows)
+        # One poll at a time: two overlapping polls would both deliver the
+        # same changes, the later one dropping pages loaded meanwhile.
+        async with self._polling:
+            async with self.db.primary.connect() as connection:
+                rows = (
+                    await connection.execute(
+                        select(PublicChange.seq, PublicChange.key)
+                        .where(PublicChange.seq > self.seq)
+                        .order_by(PublicChange.seq)
+                    )
+                ).all()
+            for seq, key in rows:
+                self.forget(key)
+                self.seq = max(self.seq, seq)
+            return len(rows)
 
     async def prune(self) -> None:
         async with self.db.write() as session:
