@@ -7,7 +7,6 @@ worker or replica."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from landform.analytics.events import MS_PER_HOUR
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.errors import ValidationFailed
+from landform.core.singleflight import SingleFlight
 from landform.pages import repository as page_repo
 from landform.pages.errors import PageNotFound
 
@@ -111,7 +111,7 @@ class ReportCache:
         self.ttl = ttl
         self.clock = clock
         self._entries: dict[tuple[Any, ...], tuple[int, float, dict[str, Any]]] = {}
-        self._computing: dict[tuple[Any, ...], tuple[int, asyncio.Future[dict[str, Any]]]] = {}
+        self._computing: SingleFlight[dict[str, Any]] = SingleFlight()
 
     async def get_or_compute(
         self,
@@ -123,21 +123,7 @@ class ReportCache:
         entry = self._entries.get(key)
         if entry is not None and entry[0] == stamp and entry[1] > now:
             return entry[2]
-        running = self._computing.get(key)
-        if running is not None and running[0] == stamp:
-            return await asyncio.shield(running[1])
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._computing[key] = (stamp, future)
-        try:
-            result = await compute()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: nobody may be waiting
-            raise
-        finally:
-            if self._computing.get(key, (0, None))[1] is future:
-                del self._computing[key]
-        future.set_result(result)
+        result = await self._computing.run((key, stamp), compute)
         if self.ttl > 0:
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()

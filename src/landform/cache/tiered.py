@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from landform.cache.local import LocalCache
 from landform.cache.remote import RemoteCache
 from landform.cache.stats import CacheStats
+from landform.core.singleflight import SingleFlight
 
 Loader = Callable[[], Awaitable[bytes]]
 
@@ -42,7 +43,7 @@ class TieredCache:
         self.remote = remote
         self.stats = stats or CacheStats()
         self.clock = clock
-        self._flights: dict[str, asyncio.Future[bytes]] = {}
+        self._flights: SingleFlight[bytes] = SingleFlight()
         self._load_seconds: dict[str, float] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
 
@@ -55,22 +56,7 @@ class TieredCache:
                 self._refresh_in_background(kind, full, load, ttl)
             return value
         self.stats.of("l1", kind).misses += 1
-        running = self._flights.get(full)
-        if running is not None:
-            return await asyncio.shield(running)
-        flight: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._flights[full] = flight
-        try:
-            value = await self._fetch(kind, full, load, ttl)
-        except BaseException as exc:
-            flight.set_exception(exc)
-            flight.exception()  # retrieved: nobody may be waiting
-            raise
-        finally:
-            if self._flights.get(full) is flight:
-                del self._flights[full]
-        flight.set_result(value)
-        return value
+        return await self._flights.run(full, lambda: self._fetch(kind, full, load, ttl))
 
     async def invalidate(self, kind: str, key: str) -> None:
         """Forget ``key`` here and in L2 (other replicas' L1 learn it from
@@ -147,22 +133,13 @@ class TieredCache:
         return -delta * BETA * math.log(1.0 - random.random()) >= remaining  # noqa: S311
 
     def _refresh_in_background(self, kind: str, full: str, load: Loader, ttl: float) -> None:
-        if full in self._flights:
+        if self._flights.is_running(full):
             return
-        flight: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._flights[full] = flight
 
         async def refresh() -> None:
-            try:
-                value = await self._load_and_store(kind, full, load, ttl)
-            except Exception as exc:  # noqa: BLE001 - the old value stays until it expires
-                flight.set_exception(exc)
-                flight.exception()
-            else:
-                flight.set_result(value)
-            finally:
-                if self._flights.get(full) is flight:
-                    del self._flights[full]
+            # A failure keeps the old value until it expires.
+            with contextlib.suppress(Exception):
+                await self._flights.run(full, lambda: self._load_and_store(kind, full, load, ttl))
 
         task = asyncio.create_task(refresh())
         self._refreshing.add(task)
