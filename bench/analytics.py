@@ -54,6 +54,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from one_address import ROOMY_RATE_LIMITS  # noqa: E402 - a sibling module
 from public_pages import (  # noqa: E402 - the sibling benchmark's helpers
     LANDFORM,
     Proc,
@@ -263,6 +264,7 @@ def landform_env(data: Path, port: int, **extra: str) -> dict[str, str]:
         LANDFORM_PUBLIC_URL=f"http://127.0.0.1:{port}",
         LANDFORM_ACCESS_TOKEN_TTL="7200",
     )
+    env.update(ROOMY_RATE_LIMITS)
     env.update(extra)
     return env
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from one_address import ROOMY_RATE_LIMITS  # noqa: E402 - a sibling module
 from public_pages import (  # noqa: E402 - the sibling benchmark's helpers
     LANDFORM,
     WRK_LUA,
@@ -45,7 +46,7 @@ PATHS = {"GET /{slug} (gzip)": "slug", "GET /templates": "/templates"}
 
 def base_env(data: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANDFORM_")}
-    return {**env, "LANDFORM_DATA_DIR": str(data)}
+    return {**env, **ROOMY_RATE_LIMITS, "LANDFORM_DATA_DIR": str(data)}
 
 
 def start(server: str, data: Path, tmp: Path) -> tuple[Proc, str]:

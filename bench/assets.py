@@ -29,6 +29,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from one_address import ROOMY_RATE_LIMITS  # noqa: E402 - a sibling module
 from public_pages import (  # noqa: E402 - the sibling benchmark's helpers
     LANDFORM,
     WRK_LUA,
@@ -181,6 +182,7 @@ def main() -> int:
         env.update(
             LANDFORM_DATA_DIR=str(tmp / "data"), LANDFORM_PUBLIC_URL=f"http://127.0.0.1:{port}"
         )
+        env.update(ROOMY_RATE_LIMITS)
         env["LANDFORM_MAX_UPLOAD_BYTES"] = str(32 * MB)
         env["LANDFORM_STORAGE_QUOTA_BYTES"] = str(4096 * MB)
         landform = start_proc(

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from one_address import ROOMY_RATE_LIMITS
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -1175,6 +1176,7 @@ def main() -> int:
             **os.environ,
             "LANDFORM_DATA_DIR": str(tmp / "data"),
             "LANDFORM_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            **ROOMY_RATE_LIMITS,
         }
         for key in ("LANDFORM_DATABASE_URL", "LANDFORM_REDIS_URL", "LANDFORM_SMTP_URL"):
             env.pop(key, None)

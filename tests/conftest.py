@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,18 @@ def migrated_postgres() -> str | None:
     return TEST_DATABASE_URL
 
 
+# Tests send bursts from one address that no visitor would: their limits are
+# high, except where a test is about rate limits and sets its own.
+ROOMY_RATE_LIMITS: dict[str, Any] = {
+    "rate_limit_public_per_second": 100_000,
+    "rate_limit_public_burst": 100_000,
+    "rate_limit_auth_per_second": 100_000,
+    "rate_limit_auth_burst": 100_000,
+    "rate_limit_api_per_second": 100_000,
+    "rate_limit_api_burst": 100_000,
+}
+
+
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "env": "test",
@@ -80,20 +93,31 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "public_url": "http://testserver",
         "migrate_on_start": False,
         "page_change_poll_interval": 0.05,
+        **ROOMY_RATE_LIMITS,
     }
     values.update(overrides)
     return Settings(**values)
 
 
 @pytest.fixture
+def settings_update(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings a test changes: ``@pytest.mark.parametrize("settings_update",
+    [{...}], indirect=True)``."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
 async def settings(
-    tmp_path: Path, migrated_sqlite: Path, migrated_postgres: str | None
+    tmp_path: Path,
+    migrated_sqlite: Path,
+    migrated_postgres: str | None,
+    settings_update: dict[str, Any],
 ) -> Settings:
     if migrated_postgres:
         await truncate_postgres(migrated_postgres)
-        return make_settings(tmp_path, database_url=migrated_postgres)
+        return make_settings(tmp_path, database_url=migrated_postgres, **settings_update)
     shutil.copy(migrated_sqlite, tmp_path / "landform.db")
-    return make_settings(tmp_path)
+    return make_settings(tmp_path, **settings_update)
 
 
 @pytest.fixture
@@ -184,3 +208,31 @@ async def redis() -> AsyncIterator[Redis]:
     yield client
     await client.flushdb()
     await client.aclose()
+
+
+@asynccontextmanager
+async def two_replicas(
+    settings: Settings, tmp_path: Path, **update: Any
+) -> AsyncIterator[tuple[Any, Any, httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two apps (two replicas) on one database and the test Redis, each with
+    a folder of its own (spools are per process and folder); with a client
+    for each: ``(first, second, a, b)``."""
+    if not REDIS_URL:
+        pytest.skip("LANDFORM_TEST_REDIS_URL is not set")
+    apps = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        shared = {
+            "redis_url": REDIS_URL,
+            "database_url": settings.primary_database_url,
+            "data_dir": tmp_path / name,
+        }
+        apps.append(create_app(settings.model_copy(update={**shared, **update})))
+    first, second = apps
+    async with (
+        LifespanManager(first),
+        LifespanManager(second),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://a") as a,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://b") as b,
+    ):
+        yield first, second, a, b

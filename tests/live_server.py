@@ -22,6 +22,7 @@ from landform.core.mail import OutboxMailer
 from tests.conftest import (
     ON_POSTGRES,
     PASSWORD,
+    ROOMY_RATE_LIMITS,
     TEST_DATABASE_URL,
     make_settings,
     truncate_postgres,
@@ -43,7 +44,8 @@ def live_server(
     it: entries another test's server left in the stream belong to another
     database); yields its base URL. A failing body gets the server's log."""
     port = free_port()
-    environment = {**os.environ, "LANDFORM_DATA_DIR": str(data_dir), **env}
+    roomy = {f"LANDFORM_{name.upper()}": str(value) for name, value in ROOMY_RATE_LIMITS.items()}
+    environment = {**os.environ, **roomy, "LANDFORM_DATA_DIR": str(data_dir), **env}
     if ON_POSTGRES:
         if fresh:
             asyncio.run(truncate_postgres(TEST_DATABASE_URL))

@@ -31,8 +31,13 @@ from landform.analytics.visitors import VisitorHasher
 from landform.auth.routes import router as auth_router
 from landform.auth.service import AuthService
 from landform.cache.breaker import CircuitBreaker
+from landform.cache.bus import InvalidationBus
+from landform.cache.local import LocalCache
 from landform.cache.purge import Purge, PurgeHook
 from landform.cache.remote import RemoteCache
+from landform.cache.shared_buckets import SharedBuckets
+from landform.cache.stats import Counts
+from landform.cache.tiered import TieredCache
 from landform.cache.warming import Warmer
 from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
@@ -42,7 +47,8 @@ from landform.core.http import BodyLimit, install_error_handlers
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.pins import RedisReadPins
 from landform.core.proxies import ClientAddress
-from landform.core.ratelimit import TokenBuckets
+from landform.core.rate_limits import API, AUTH, PUBLIC, TRACKING, RateLimits
+from landform.core.token_buckets import Buckets, LocalBuckets, Rule
 from landform.files.assets import PREFIX as ASSET_PREFIX
 from landform.files.assets import AssetCache, Assets
 from landform.files.models import StoredFile
@@ -70,6 +76,10 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = logging.getLogger("landform")
+
+# How keys of the general cache travel on the invalidation bus, next to
+# slugs and asset paths (neither can contain a colon).
+CACHE_KEY = "cache:"
 
 
 class Components:
@@ -100,6 +110,14 @@ class Components:
                 ),
             )
         self.db = Database(settings, pins)
+        # The general cache (L1 here, L2 Redis when configured) that the
+        # domains read through; published pages and assets have their own
+        # L1 in the public layer (pages/public.py, files/assets.py).
+        self.cache = TieredCache(
+            LocalCache(settings.cache_l1_bytes),
+            self.remote_cache,
+            on_invalidate=lambda key: self._public_key_changed(CACHE_KEY + key),
+        )
         self.mailer: Mailer = (
             SmtpMailer(settings.smtp_url)
             if settings.smtp_url
@@ -113,11 +131,15 @@ class Components:
             self.storage,
             settings,
             self.clock,
-            on_public_change=self._forget,
+            on_public_change=self._public_key_changed,
             on_stored=self._new_file,
         )
-        self.assets = AssetCache(budget_bytes=32 * 1024 * 1024, small_file_bytes=256 * 1024)
-        self.store = PublicPageStore(settings.page_store_bytes)
+        self.assets = AssetCache(
+            budget_bytes=32 * 1024 * 1024,
+            small_file_bytes=256 * 1024,
+            ttl=settings.cache_ttl_assets,
+        )
+        self.store = PublicPageStore(settings.page_store_bytes, settings.cache_ttl_pages)
         self.purge = (
             PurgeHook(
                 settings.cdn_purge_url,
@@ -143,13 +165,14 @@ class Components:
             self.redis,
             settings.analytics_ws_queue,
         )
-        self.analytics = AnalyticsService(self.db, self.clock, settings, self.auth, self.live)
+        self.analytics = AnalyticsService(
+            self.db, self.clock, settings, self.auth, self.live, self.cache
+        )
         self.tracker = Tracker(
             PageDirectory(self.db),
             self.hasher,
             self.ingestion,
             self.clock,
-            TokenBuckets(settings.analytics_rate_per_second, settings.analytics_rate_burst),
             settings.public_url,
             on_accepted=self.live.record,
         )
@@ -167,25 +190,57 @@ class Components:
                 client_address=self.client_address,
             ),
         )
+        self.buckets: Buckets = (
+            SharedBuckets(self.remote_cache) if self.remote_cache is not None else LocalBuckets()
+        )
         # Set by create_app, which builds the public layer it warms.
         self.warmer: Warmer | None = None
         self.follower = ChangeFollower(
             self.db,
             self.clock,
             forget=self._forget,
-            forget_all=self.store.clear,
+            forget_all=self._forget_all,
             interval=settings.page_change_poll_interval,
         )
+        # With Redis, changes reach the other replicas at once through the
+        # bus; the change log above backs it up (and is all there is without).
+        self.bus = (
+            InvalidationBus(
+                self.redis,
+                self._forget,
+                self._forget_all,
+                check_interval=settings.cache_bus_check_interval,
+            )
+            if self.redis is not None
+            else None
+        )
+
+    def cache_stats(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Hits, misses, sets, evictions, hit ratio and (for L1) bytes, per
+        tier and kind: the general cache's, and the public layer's own L1
+        for published pages and assets. For the metrics export."""
+        tiers = self.cache.stats.snapshot()
+        l1 = tiers.setdefault("l1", {})
+        for kind, held in self.cache.local.bytes_by_kind().items():
+            l1.setdefault(kind, Counts().as_dict())["bytes"] = held
+        pages = Counts(self.store.hits, self.store.misses, evictions=self.store.evictions)
+        l1["pages"] = {**pages.as_dict(), "bytes": self.store.used}
+        assets = Counts(self.assets.hits, self.assets.misses)
+        l1["assets"] = {**assets.as_dict(), "bytes": self.assets.used}
+        return tiers
 
     def _new_file(self, record: StoredFile) -> None:
         if record.content_type in RESIZABLE and (record.width or 0) > WIDTHS[0]:
             self.variants.enqueue(record.storage_key)
 
     def _page_changed(self, change: PublicChange) -> None:
-        """A page's public face changed in this process: drop it here (other
-        workers follow the change log) and tell the CDN what to purge."""
+        """A page's public face changed in this process: drop it here, tell
+        the other workers and replicas (the bus; the change log follows) and
+        the CDN what to purge."""
         for slug in change.slugs:
             self.store.discard(slug)
+        if self.bus is not None:
+            self.bus.publish_soon(*change.slugs)
         if self.purge is not None:
             self.purge.notify(
                 Purge(
@@ -195,12 +250,26 @@ class Components:
                 )
             )
 
+    def _public_key_changed(self, key: str) -> None:
+        self._forget(key)
+        if self.bus is not None:
+            self.bus.publish_soon(key)
+
     def _forget(self, key: str) -> None:
-        """Drop what this process holds for a changed slug or deleted asset."""
+        """Drop what this process holds for a changed slug, a deleted asset
+        or an entry of the general cache."""
         if key.startswith(ASSET_PREFIX):
             self.assets.discard(key[len(ASSET_PREFIX) :])
+        elif key.startswith(CACHE_KEY):
+            self.cache.local.delete(key[len(CACHE_KEY) :])
         else:
             self.store.discard(key)
+
+    def _forget_all(self) -> None:
+        """What this process holds may be stale, and it cannot know which."""
+        self.store.clear()
+        self.assets.clear()
+        self.cache.local.clear()
 
     # The public path reads the primary: a replica may lag behind the change
     # log that told this worker to reload.
@@ -228,6 +297,8 @@ class Components:
         if self.settings.should_migrate_on_start:
             await self.migrate()
         await self.follower.start()
+        if self.bus is not None:
+            await self.bus.start()
         await self.variants.start()
         await self.ingestion.start()
         await self.live.start()
@@ -250,7 +321,11 @@ class Components:
         await self.live.stop()
         await self.ingestion.stop()
         await self.variants.stop()
+        await self.cache.close()
+        if self.bus is not None:
+            await self.bus.stop()
         await self.follower.stop()
+        await self.buckets.close()
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -289,6 +364,7 @@ def build_api(components: Components) -> FastAPI:
     api.state.client_address = components.client_address
     api.state.analytics = components.analytics
     api.state.tracker = components.tracker
+    api.state.cache_stats = components.cache_stats
     install_error_handlers(api)
     skip_in_error_paths(BLOCK_TYPES)
     if settings.cors_origins:
@@ -336,7 +412,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         settings.analytics_max_body_bytes,
         settings.analytics_country_header,
     )
-    app = PublicPages(
+    public = PublicPages(
         Assets(tracking, components.storage, components.assets),
         components.store,
         components.load_published,
@@ -349,9 +425,28 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     components.warmer = Warmer(
         lambda: components.analytics.most_viewed_slugs(24, settings.page_warm_count),
-        app.warm,
+        public.warm,
         settings.page_warm_interval,
     )
+    app: ASGIApp = public
+    if settings.rate_limit_enabled:
+        app = RateLimits(
+            public,
+            components.buckets,
+            rate_limit_rules(settings),
+            components.client_address,
+            components.auth.rate_limit_key,
+        )
     app.components = components  # type: ignore[attr-defined]
     app.api = api  # type: ignore[attr-defined]
+    app.public = public  # type: ignore[attr-defined]
     return app
+
+
+def rate_limit_rules(settings: Settings) -> dict[str, Rule]:
+    return {
+        PUBLIC: Rule(settings.rate_limit_public_per_second, settings.rate_limit_public_burst),
+        TRACKING: Rule(settings.analytics_rate_per_second, settings.analytics_rate_burst),
+        AUTH: Rule(settings.rate_limit_auth_per_second, settings.rate_limit_auth_burst),
+        API: Rule(settings.rate_limit_api_per_second, settings.rate_limit_api_burst),
+    }

@@ -97,6 +97,29 @@ class Settings(BaseSettings):
     cache_redis_timeout: float = Field(default=0.1, gt=0)
     cache_breaker_failures: int = Field(default=5, ge=1)
     cache_breaker_reset_seconds: float = Field(default=5.0, gt=0)
+    # Per-kind lifetimes in each worker's L1 (capped at five minutes, so a
+    # missed invalidation heals by itself); analytics results live
+    # analytics_report_cache_seconds; the template catalogue is served with
+    # this max-age (templates change only with a release)
+    cache_ttl_pages: float = Field(default=300.0, gt=0, le=300)
+    cache_ttl_assets: float = Field(default=300.0, gt=0, le=300)
+    cache_ttl_templates: int = Field(default=3600, ge=0)
+    # The general L1 in each worker (analytics results, …), in bytes
+    cache_l1_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+    # How often each replica checks it missed no invalidation (cache/bus.py)
+    cache_bus_check_interval: float = Field(default=1.0, gt=0)
+
+    # Rate limits per route group (docs/rate-limits.md): token buckets,
+    # `per_second` refill up to `burst` at once; shared by every replica
+    # through Redis when configured, per worker otherwise. Tracking has its
+    # own (analytics_rate_*).
+    rate_limit_enabled: bool = True
+    rate_limit_public_per_second: float = Field(default=50.0, gt=0)
+    rate_limit_public_burst: int = Field(default=500, ge=1)
+    rate_limit_auth_per_second: float = Field(default=1.0, gt=0)
+    rate_limit_auth_burst: int = Field(default=30, ge=1)
+    rate_limit_api_per_second: float = Field(default=50.0, gt=0)
+    rate_limit_api_burst: int = Field(default=300, ge=1)
 
     # CDN purge webhook (see cache/purge.py); signed with the secret key
     # unless a secret of its own is given

@@ -1,4 +1,5 @@
-"""The report cache: a burst of misses computes a report once."""
+"""The report cache (over the tiered cache): a burst of misses computes a
+report once; a new stamp computes again; failures are not kept."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ from typing import Any
 import pytest
 
 from landform.analytics.reports import ReportCache
-from landform.core.clock import Clock
+from landform.cache.local import LocalCache
+from landform.cache.tiered import TieredCache
+
+
+def report_cache() -> ReportCache:
+    return ReportCache(TieredCache(LocalCache(1 << 20)), ttl=10)
 
 
 async def test_concurrent_misses_compute_once_per_stamp() -> None:
-    cache = ReportCache(ttl=10, clock=Clock())
+    cache = report_cache()
     computed = 0
 
     async def compute() -> dict[str, Any]:
@@ -31,7 +37,7 @@ async def test_concurrent_misses_compute_once_per_stamp() -> None:
 
 
 async def test_a_failed_computation_fails_its_waiters_and_is_not_kept() -> None:
-    cache = ReportCache(ttl=10, clock=Clock())
+    cache = report_cache()
     calls = 0
 
     async def failing() -> dict[str, Any]:
@@ -52,3 +58,18 @@ async def test_a_failed_computation_fails_its_waiters_and_is_not_kept() -> None:
     assert await cache.get_or_compute(("k",), 1, working) == {"ok": True}
     with pytest.raises(RuntimeError):
         await cache.get_or_compute(("other",), 1, failing)
+
+
+async def test_no_caching_when_the_lifetime_is_zero() -> None:
+    cache = ReportCache(TieredCache(LocalCache(1 << 20)), ttl=0)
+    computed = 0
+
+    async def compute() -> dict[str, Any]:
+        nonlocal computed
+        computed += 1
+        return {"n": computed}
+
+    assert [await cache.get_or_compute(("k",), 1, compute) for _ in range(2)] == [
+        {"n": 1},
+        {"n": 2},
+    ]

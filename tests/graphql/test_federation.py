@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -94,43 +93,18 @@ async def test_automatic_persisted_queries(client: httpx.AsyncClient, ada: dict[
         assert codes(refused) == ["BAD_PERSISTED_QUERY"], bad
 
 
-async def test_persisted_queries_are_shared_through_redis(settings: Any, tmp_path: Path) -> None:
+async def test_persisted_queries_are_shared_through_redis(
+    settings: Any, tmp_path: Path, redis: Any
+) -> None:
     """Two apps (two replicas) on one Redis: what one learnt, the other knows."""
-    import pytest
+    from tests.conftest import two_replicas
 
-    from tests.conftest import REDIS_URL
-
-    if not REDIS_URL:
-        pytest.skip("LANDFORM_TEST_REDIS_URL is not set")
-    from asgi_lifespan import LifespanManager
-    from redis.asyncio import Redis
-
-    from landform.app import create_app
-
-    redis = Redis.from_url(REDIS_URL)
-    await redis.flushdb()
     query = "{ templates { id } }"
     extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha256(query)}}
-    replicas = []
-    for name in ("a", "b"):
-        # Each replica has a folder of its own (spools are per process and folder).
-        (tmp_path / name).mkdir()
-        if settings.is_sqlite:
-            shutil.copy(settings.data_dir / "landform.db", tmp_path / name / "landform.db")
-        update = {"redis_url": REDIS_URL, "data_dir": tmp_path / name}
-        replicas.append(create_app(settings.model_copy(update=update)))
-    first, second = replicas
-    async with (
-        LifespanManager(first),
-        LifespanManager(second),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://a") as a,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://b") as b,
-    ):
+    async with two_replicas(settings, tmp_path) as (_first, _second, a, b):
         assert "data" in await gql(a, query, extensions=extensions)
         by_hash = (await b.post("/graphql", json={"extensions": extensions})).json()
         assert by_hash["data"]["templates"]
-    await redis.flushdb()
-    await redis.aclose()
 
 
 def test_committed_schema_matches_the_code() -> None:

@@ -126,7 +126,7 @@ async def test_unknown_slugs_do_not_reach_the_database_twice(
     client: httpx.AsyncClient, app: Any
 ) -> None:
     calls: list[str] = []
-    public = app  # the outer layer is the public-page app
+    public = app.public
     original = public.loader
 
     async def counting(slug: str) -> Any:

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from landform.core.errors import NotFound, ServiceUnavailable, TooManyRequests, ValidationFailed
+from landform.core.errors import NotFound, ServiceUnavailable, ValidationFailed
 
 
 class AnalyticsErrorCode(StrEnum):
     PAGE_NOT_FOUND = "page_not_found"
-    RATE_LIMITED = "rate_limited"
     INVALID_QUERY = "invalid_query"
     QUERY_TOO_COSTLY = "query_too_costly"
     INGESTION_BACKLOG = "ingestion_backlog"
@@ -15,10 +14,6 @@ class AnalyticsErrorCode(StrEnum):
 
 class TrackedPageNotFound(NotFound):
     code = AnalyticsErrorCode.PAGE_NOT_FOUND
-
-
-class TrackingRateLimited(TooManyRequests):
-    code = AnalyticsErrorCode.RATE_LIMITED
 
 
 class InvalidQuery(ValidationFailed):

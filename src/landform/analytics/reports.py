@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
+
 from landform.analytics import repository
 from landform.analytics.aggregate import COUNTERS, DIMENSIONS
 from landform.analytics.events import MS_PER_HOUR
+from landform.cache.tiered import TieredCache
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.errors import ValidationFailed
-from landform.core.singleflight import SingleFlight
 from landform.pages import repository as page_repo
 from landform.pages.errors import PageNotFound
 
@@ -101,17 +103,16 @@ def metrics(row: Any, hourly: bool = False) -> dict[str, Any]:
 
 
 class ReportCache:
-    """Reports by key, each valid while its stamp is the owner's and for
-    ``ttl`` seconds. Concurrent misses of one key and stamp compute once:
-    the others wait for that result (a burst at expiry is one query)."""
+    """Reports as JSON in the tiered cache (kind ``analytics``), for ``ttl``
+    seconds and under the owner's stamp, so new data is never hidden: in
+    this worker, and with Redis in every replica's. Concurrent misses of one
+    key and stamp compute once (a burst at expiry is one query)."""
 
-    MAX_ENTRIES = 10_000
+    KIND = "analytics"
 
-    def __init__(self, ttl: float, clock: Clock) -> None:
+    def __init__(self, cache: TieredCache, ttl: float) -> None:
+        self.cache = cache
         self.ttl = ttl
-        self.clock = clock
-        self._entries: dict[tuple[Any, ...], tuple[int, float, dict[str, Any]]] = {}
-        self._computing: SingleFlight[dict[str, Any]] = SingleFlight()
 
     async def get_or_compute(
         self,
@@ -119,23 +120,24 @@ class ReportCache:
         stamp: int,
         compute: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
-        now = self.clock.now().timestamp()
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] == stamp and entry[1] > now:
-            return entry[2]
-        result = await self._computing.run((key, stamp), compute)
-        if self.ttl > 0:
-            if len(self._entries) >= self.MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[key] = (stamp, now + self.ttl, result)
-        return result
+        if self.ttl <= 0:
+            return await compute()
+
+        async def load() -> bytes:
+            return orjson.dumps(await compute())
+
+        text = "|".join(str(part) for part in (*key, stamp))
+        found: dict[str, Any] = orjson.loads(
+            await self.cache.get_or_load(self.KIND, text, load, self.ttl)
+        )
+        return found
 
 
 class Reports:
-    def __init__(self, db: Database, clock: Clock, cache_seconds: float) -> None:
+    def __init__(self, db: Database, clock: Clock, cache: ReportCache) -> None:
         self.db = db
         self.clock = clock
-        self.cache = ReportCache(cache_seconds, clock)
+        self.cache = cache
 
     async def page_report(
         self,

@@ -11,8 +11,9 @@ from landform.analytics import repository
 from landform.analytics.events import MS_PER_HOUR
 from landform.analytics.live import LiveHub, Subscription
 from landform.analytics.query.runner import parse_custom_query, run_custom_query
-from landform.analytics.reports import LIVE_WINDOW_MS, Interval, Reports, metrics
+from landform.analytics.reports import LIVE_WINDOW_MS, Interval, ReportCache, Reports, metrics
 from landform.auth.service import AuthService
+from landform.cache.tiered import TieredCache
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.pages import repository as page_repo
@@ -30,13 +31,16 @@ class AnalyticsService:
         settings: Settings,
         auth: AuthService,
         live: LiveHub,
+        cache: TieredCache,
     ) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
         self.auth = auth
         self.live = live
-        self.reports = Reports(db, clock, settings.analytics_report_cache_seconds)
+        self.reports = Reports(
+            db, clock, ReportCache(cache, settings.analytics_report_cache_seconds)
+        )
 
     async def page_report(
         self,

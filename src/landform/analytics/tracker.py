@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from landform.analytics.classify import classify_agent, referrer_host
-from landform.analytics.errors import TrackedPageNotFound, TrackingRateLimited
+from landform.analytics.errors import TrackedPageNotFound
 from landform.analytics.events import EVENT, VIEW, Event
 from landform.analytics.ingest import Ingestion
 from landform.analytics.schemas import EventIn, ViewIn
@@ -24,7 +24,6 @@ from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.errors import ValidationFailed, validation_details
 from landform.core.ids import new_id
-from landform.core.ratelimit import TokenBuckets
 from landform.pages import repository as page_repo
 
 
@@ -78,7 +77,6 @@ class Tracker:
         hasher: VisitorHasher,
         ingestion: Ingestion,
         clock: Clock,
-        limiter: TokenBuckets,
         public_url: str,
         on_accepted: Callable[[Event, bool], None] | None = None,
     ) -> None:
@@ -86,7 +84,6 @@ class Tracker:
         self.hasher = hasher
         self.ingestion = ingestion
         self.clock = clock
-        self.limiter = limiter
         self.own_host = (urlsplit(public_url).hostname or "").lower().removeprefix("www.")
         self.on_accepted = on_accepted or (lambda _event, _bot: None)
 
@@ -95,7 +92,6 @@ class Tracker:
     ) -> None:
         """Accept a view (``kind`` VIEW) or a conversion (EVENT) from its
         beacon body, or raise a domain error (nothing is then stored)."""
-        self._limit(address)
         payload: ViewIn | EventIn = _parse(ViewIn if kind == VIEW else EventIn, body)
         page = await self._page(payload.page_id, payload.slug)
         now_ms = self.clock.now_ms()
@@ -124,14 +120,6 @@ class Tracker:
         )
         await self.ingestion.put(event)
         self.on_accepted(event, classify_agent(event.user_agent).is_bot)
-
-    def _limit(self, address: str) -> None:
-        if not self.limiter.allow(address):
-            retry = max(1, round(self.limiter.retry_after(address)))
-            raise TrackingRateLimited(
-                "too many tracking requests from this address",
-                headers={"Retry-After": str(retry)},
-            )
 
     async def _page(self, page_id: uuid.UUID | None, slug: str | None) -> TrackedPage:
         page = await self.directory.resolve(page_id, slug)

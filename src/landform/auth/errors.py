@@ -28,6 +28,8 @@ class AuthErrorCode(StrEnum):
     EMAIL_NOT_VERIFIED = "email_not_verified"
     API_KEY_NOT_FOUND = "api_key_not_found"
     ALREADY_VERIFIED = "already_verified"
+    OPERATOR_ONLY = "operator_only"
+    USER_NOT_FOUND = "user_not_found"
 
 
 class EmailTaken(Conflict):
@@ -64,3 +66,11 @@ class EmailNotVerified(Forbidden):
 
 class ApiKeyNotFound(NotFound):
     code = AuthErrorCode.API_KEY_NOT_FOUND
+
+
+class OperatorOnly(Forbidden):
+    code = AuthErrorCode.OPERATOR_ONLY
+
+
+class UserNotFound(NotFound):
+    code = AuthErrorCode.USER_NOT_FOUND

@@ -22,6 +22,8 @@ from landform.auth.errors import (
     InvalidCredentials,
     LoginThrottled,
     NotAuthenticated,
+    OperatorOnly,
+    UserNotFound,
     WeakPassword,
 )
 from landform.auth.models import ApiKey, EmailToken, LoginAttempt, RefreshToken, User
@@ -29,7 +31,7 @@ from landform.auth.passwords import hash_password, password_problems, verify_pas
 from landform.auth.tokens import AccessTokens
 from landform.core.clock import Clock
 from landform.core.db import Database
-from landform.core.errors import ServiceUnavailable
+from landform.core.errors import ServiceUnavailable, ValidationFailed
 from landform.core.mail import Mailer, compose
 from landform.core.secrets import looks_like_token, new_token, token_digest
 from landform.settings import Settings
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 
 VERIFY_EMAIL = "verify_email"
 API_KEY_PREFIX = "lf_"
+OPERATOR = "operator"
+ROLES = ("member", OPERATOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,11 +260,49 @@ class AuthService:
             return Principal(user_id=key.user_id, via_api_key=True)
         return Principal(user_id=self.access_tokens.user_id(credential, self.clock.now()))
 
+    def rate_limit_key(self, credential: str) -> str | None:
+        """Whose allowance a request with ``credential`` spends, without a
+        database read: the account of a valid access token, or the API key
+        (a key that turns out not to exist is refused later; its requests
+        still spend an allowance of their own)."""
+        if credential.startswith(API_KEY_PREFIX):
+            return "key:" + token_digest(credential)[:32]
+        try:
+            return "user:" + str(self.access_tokens.user_id(credential, self.clock.now()))
+        except NotAuthenticated:
+            return None
+
     async def me(self, principal: Principal) -> User:
         async with self.db.read(actor=principal.user_id) as session:
             user = await repo.user_by_id(session, principal.user_id)
         if user is None:
             raise NotAuthenticated("this account no longer exists")
+        return user
+
+    async def require_operator(self, principal: Principal) -> User:
+        """The principal's account, if it is an operator's (routes under
+        ``/ops/`` that show the whole system)."""
+        user = await self.me(principal)
+        if user.role != OPERATOR:
+            raise OperatorOnly(
+                "only operators may see this; an operator grants the role with "
+                "`landform users set-role EMAIL operator`"
+            )
+        return user
+
+    async def set_role(self, email: str, role: str) -> User:
+        """Make the account with ``email`` an operator or a member again
+        (from the command line: roles are not granted over HTTP)."""
+        if role not in ROLES:
+            raise ValidationFailed(
+                f"role must be one of: {', '.join(ROLES)}",
+                details=[{"path": "role", "message": "unknown role"}],
+            )
+        async with self.db.write() as session:
+            user = await repo.user_by_email(session, email.lower())
+            if user is None:
+                raise UserNotFound(f"no account has the address {email}")
+            user.role = role
         return user
 
     async def visible_users(

@@ -68,6 +68,15 @@ class LocalCache:
             self.on_evict(oldest)
         return True
 
+    def bytes_by_kind(self) -> dict[str, int]:
+        """Bytes held per key prefix (``kind:…``); walks every entry, so for
+        metrics, not for requests."""
+        held: dict[str, int] = {}
+        for key, entry in self._entries.items():
+            kind = key.partition(":")[0]
+            held[kind] = held.get(kind, 0) + entry.size
+        return held
+
     def delete(self, key: str) -> None:
         if key in self._entries:
             self._drop(key)

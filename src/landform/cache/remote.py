@@ -36,29 +36,30 @@ class RemoteCache:
         return self.breaker.state != "open"
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._call("GET", self.redis.get(PREFIX + key))
+        value = await self.call("GET", self.redis.get(PREFIX + key))
         return bytes(value) if isinstance(value, bytes | bytearray) else None
 
     async def set(self, key: str, value: bytes, ttl: float) -> bool:
-        done = await self._call("SET", self.redis.set(PREFIX + key, value, px=_ms(ttl)))
+        done = await self.call("SET", self.redis.set(PREFIX + key, value, px=_ms(ttl)))
         return done is not FAILED and bool(done)
 
     async def delete(self, *keys: str) -> None:
         if keys:
-            await self._call("DEL", self.redis.delete(*(PREFIX + key for key in keys)))
+            await self.call("DEL", self.redis.delete(*(PREFIX + key for key in keys)))
 
     async def lock(self, key: str, ttl: float) -> bool | None:
         """Take a short lock on ``key``: True, or False when another holds
         it; None when Redis could not be asked."""
-        taken = await self._call(
+        taken = await self.call(
             "SET NX", self.redis.set(LOCK_PREFIX + key, b"1", nx=True, px=_ms(ttl))
         )
         return None if taken is FAILED else bool(taken)
 
     async def unlock(self, key: str) -> None:
-        await self._call("DEL lock", self.redis.delete(LOCK_PREFIX + key))
+        await self.call("DEL lock", self.redis.delete(LOCK_PREFIX + key))
 
-    async def _call(self, what: str, command: Awaitable[Any]) -> Any:
+    async def call(self, what: str, command: Awaitable[Any]) -> Any:
+        """Run a Redis command: its result, or FAILED."""
         if not self.breaker.allow():
             _close(command)
             return FAILED

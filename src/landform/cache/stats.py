@@ -18,6 +18,15 @@ class Counts:
         looked = self.hits + self.misses
         return self.hits / looked if looked else 0.0
 
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "sets": self.sets,
+            "evictions": self.evictions,
+            "hit_ratio": round(self.hit_ratio, 4),
+        }
+
 
 class CacheStats:
     def __init__(self) -> None:
@@ -30,11 +39,5 @@ class CacheStats:
         """``{tier: {kind: {hits, misses, sets, evictions, hit_ratio}}}``."""
         out: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
         for (tier, kind), counts in self.by_tier_kind.items():
-            out[tier][kind] = {
-                "hits": counts.hits,
-                "misses": counts.misses,
-                "sets": counts.sets,
-                "evictions": counts.evictions,
-                "hit_ratio": round(counts.hit_ratio, 4),
-            }
+            out[tier][kind] = counts.as_dict()
         return dict(out)

@@ -38,11 +38,14 @@ class TieredCache:
         remote: RemoteCache | None = None,
         stats: CacheStats | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_invalidate: Callable[[str], None] | None = None,
     ) -> None:
         self.local = local
         self.remote = remote
         self.stats = stats or CacheStats()
         self.clock = clock
+        # Tells the other replicas (the invalidation bus) which key to drop.
+        self.on_invalidate = on_invalidate or (lambda _key: None)
         self._flights: SingleFlight[bytes] = SingleFlight()
         self._load_seconds: dict[str, float] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
@@ -59,12 +62,12 @@ class TieredCache:
         return await self._flights.run(full, lambda: self._fetch(kind, full, load, ttl))
 
     async def invalidate(self, kind: str, key: str) -> None:
-        """Forget ``key`` here and in L2 (other replicas' L1 learn it from
-        the invalidation bus)."""
+        """Forget ``key`` here and in L2, and tell the other replicas."""
         full = f"{kind}:{key}"
         self.local.delete(full)
         if self.remote is not None:
             await self.remote.delete(full)
+        self.on_invalidate(full)
 
     async def close(self) -> None:
         for task in list(self._refreshing):

@@ -17,8 +17,10 @@ from landform.settings import load_settings
 app = typer.Typer(help="Landform: self-hosted landing pages.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 mail_app = typer.Typer(help="Mail sent in outbox mode.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(mail_app, name="mail")
+app.add_typer(users_app, name="users")
 
 
 @app.command()
@@ -151,6 +153,36 @@ def mail_outbox(
             typer.echo("")
 
     asyncio.run(_list())
+
+
+@users_app.command("set-role")
+def users_set_role(
+    email: Annotated[str, typer.Argument(help="The account's email address.")],
+    role: Annotated[str, typer.Argument(help="operator (may see /ops/…) or member.")],
+) -> None:
+    """Grant or take back the operator role."""
+
+    async def _set() -> None:
+        from landform.auth.service import AuthService
+        from landform.core.clock import Clock
+        from landform.core.db import Database
+        from landform.core.errors import DomainError
+        from landform.core.mail import OutboxMailer
+
+        settings = load_settings()
+        db = Database(settings)
+        try:
+            clock = Clock()
+            service = AuthService(db, settings, OutboxMailer(db, clock), clock)
+            user = await service.set_role(email, role)
+        except DomainError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1) from exc
+        finally:
+            await db.dispose()
+        typer.echo(f"{user.email} is now {user.role}")
+
+    asyncio.run(_set())
 
 
 analytics_app = typer.Typer(

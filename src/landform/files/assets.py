@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,15 +37,28 @@ class AssetMeta:
     size: int
     headers: list[tuple[bytes, bytes]]  # everything but Content-Length/Range
     etag: bytes
+    # When this worker stops trusting what it holds (monotonic seconds).
+    expires: float = 0.0
 
 
 class AssetCache:
-    """Asset facts by key, and the bytes of small assets, within a byte budget."""
+    """Asset facts by key, and the bytes of small assets, within a byte
+    budget; both for ``ttl`` seconds."""
 
-    def __init__(self, budget_bytes: int, small_file_bytes: int) -> None:
+    def __init__(
+        self,
+        budget_bytes: int,
+        small_file_bytes: int,
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.budget = budget_bytes
         self.small = small_file_bytes
+        self.ttl = ttl
+        self.clock = clock
         self.used = 0
+        self.hits = 0
+        self.misses = 0
         self.meta: OrderedDict[str, AssetMeta] = OrderedDict()
         self.bodies: OrderedDict[str, bytes] = OrderedDict()
 
@@ -62,10 +77,28 @@ class AssetCache:
             self.bodies.move_to_end(key)
         return body
 
+    def get_meta(self, key: str) -> AssetMeta | None:
+        meta = self.meta.get(key)
+        if meta is None:
+            self.misses += 1
+            return None
+        if meta.expires <= self.clock():
+            self.discard(key)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return meta
+
     def put_meta(self, key: str, meta: AssetMeta) -> None:
+        meta.expires = self.clock() + self.ttl
         self.meta[key] = meta
         if len(self.meta) > 100_000:
             self.meta.popitem(last=False)
+
+    def clear(self) -> None:
+        self.meta.clear()
+        self.bodies.clear()
+        self.used = 0
 
     def discard(self, key: str) -> None:
         self.meta.pop(key, None)
@@ -132,7 +165,7 @@ class Assets:
         if not KEY_PATTERN.match(key):
             await _plain(send, 404, b"Not found\n")
             return
-        meta = self.cache.meta.get(key)
+        meta = self.cache.get_meta(key)
         if meta is None:
             try:
                 size = await self.storage.size(key)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,9 @@ class PublicPage:
     br: tuple[list[tuple[bytes, bytes]], bytes]
     not_modified: list[tuple[bytes, bytes]]
     size: int
+    # When this worker stops trusting its copy (monotonic seconds; set by
+    # the store), so a missed invalidation heals by itself.
+    expires: float = 0.0
 
 
 class CachePolicy:
@@ -103,13 +107,20 @@ def build_public_page(row: Any, cache: CachePolicy) -> PublicPage:
 
 class PublicPageStore:
     """Published pages by slug, least recently used first out, within a byte
-    budget; plus a bounded memory of slugs known to have no published page."""
+    budget and for ``ttl`` seconds each; plus a bounded memory of slugs known
+    to have no published page."""
 
     MAX_MISSING = 50_000
 
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(
+        self, budget_bytes: int, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.budget = budget_bytes
+        self.ttl = ttl
+        self.clock = clock
         self.used = 0
+        self.hits = 0
+        self.misses = 0
         self._pages: OrderedDict[str, PublicPage] = OrderedDict()
         self._missing: OrderedDict[str, None] = OrderedDict()
         self.evictions = 0
@@ -126,8 +137,15 @@ class PublicPageStore:
 
     def get(self, slug: str) -> PublicPage | None:
         page = self._pages.get(slug)
-        if page is not None:
-            self._pages.move_to_end(slug)
+        if page is None:
+            self.misses += 1
+            return None
+        if page.expires <= self.clock():
+            self._forget(slug)
+            self.misses += 1
+            return None
+        self._pages.move_to_end(slug)
+        self.hits += 1
         return page
 
     def is_missing(self, slug: str) -> bool:
@@ -152,6 +170,7 @@ class PublicPageStore:
         self._forget(slug)
         if page.size > self.budget:
             return
+        page.expires = self.clock() + self.ttl
         self._pages[slug] = page
         self.used += page.size
         while self.used > self.budget:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from landform.templates.schemas import TemplateDetail, TemplateSummary
@@ -19,6 +19,15 @@ def catalogue(request: Request) -> TemplateCatalogue:
 CatalogueDep = Annotated[TemplateCatalogue, Depends(catalogue)]
 
 
+def cacheable(request: Request, response: Response) -> None:
+    """Templates ship with the release: browsers and CDNs may keep them."""
+    max_age = request.app.state.settings.cache_ttl_templates
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+
+
+Cacheable = Depends(cacheable)
+
+
 def _summary(template: Template) -> TemplateSummary:
     return TemplateSummary(
         id=template.id,
@@ -30,7 +39,7 @@ def _summary(template: Template) -> TemplateSummary:
     )
 
 
-@router.get("/templates", response_model=list[TemplateSummary])
+@router.get("/templates", response_model=list[TemplateSummary], dependencies=[Cacheable])
 async def list_templates(
     templates: CatalogueDep,
     category: Annotated[str | None, Query(max_length=64)] = None,
@@ -38,7 +47,7 @@ async def list_templates(
     return [_summary(t) for t in templates.all(category)]
 
 
-@router.get("/templates/{template_id}", response_model=TemplateDetail)
+@router.get("/templates/{template_id}", response_model=TemplateDetail, dependencies=[Cacheable])
 async def get_template(template_id: str, templates: CatalogueDep) -> TemplateDetail:
     template = templates.get(template_id)
     content = template.content_json()

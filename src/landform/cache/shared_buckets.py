@@ -1,0 +1,78 @@
+"""Token buckets shared by every replica, in Redis: one Lua script refills
+and takes atomically, on Redis's clock (replicas' clocks may disagree).
+
+A replica takes tokens in small leases (a twentieth of the burst, at least
+one) and spends them locally, so a busy client costs one Redis call per
+lease rather than per request; the shared bucket still caps the total,
+and a client sending to several replicas gets one allowance, not one per
+replica. When Redis cannot be asked (timeout, open circuit), this replica
+limits on its own buckets until it is back: degraded, never failing."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from landform.cache.remote import FAILED, RemoteCache
+from landform.core.token_buckets import Decision, LocalBuckets, Rule
+
+PREFIX = "landform:ratelimit:"
+
+# KEYS[1]: the bucket. ARGV: rate (tokens/s), burst, tokens wanted.
+# Returns {tokens granted, tokens left (as a string: Lua numbers become
+# integers in replies)}. The key expires once the bucket would be full.
+TAKE = """
+local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = tonumber(b[1]), tonumber(b[2])
+if tokens == nil then
+  tokens = burst
+else
+  tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+end
+local granted = math.min(want, math.floor(tokens))
+tokens = tokens - granted
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+return {granted, tostring(tokens)}
+"""
+
+
+class SharedBuckets:
+    MAX_LEASES = 100_000
+
+    def __init__(self, remote: RemoteCache) -> None:
+        self.remote = remote
+        self.fallback = LocalBuckets()
+        self._take = remote.redis.register_script(TAKE)
+        # key -> [tokens leased and not yet spent, shared tokens left then]
+        self._leases: OrderedDict[str, list[float]] = OrderedDict()
+
+    @staticmethod
+    def lease_size(rule: Rule) -> int:
+        return max(1, rule.burst // 20)
+
+    async def take(self, key: str, rule: Rule) -> Decision:
+        lease = self._leases.get(key)
+        if lease is not None and lease[0] >= 1:
+            lease[0] -= 1
+            return Decision.of(True, lease[0] + lease[1], rule)
+        reply = await self.remote.call(
+            "rate limit",
+            self._take(keys=[PREFIX + key], args=[rule.rate, rule.burst, self.lease_size(rule)]),
+        )
+        if reply is FAILED:
+            return self.fallback.take_now(key, rule)
+        granted, left = int(reply[0]), float(reply[1])
+        if granted == 0:
+            self._leases.pop(key, None)
+            return Decision.of(False, left, rule)
+        self._leases[key] = [granted - 1, left]
+        self._leases.move_to_end(key)
+        if len(self._leases) > self.MAX_LEASES:
+            self._leases.popitem(last=False)
+        return Decision.of(True, granted - 1 + left, rule)
+
+    async def close(self) -> None:
+        self._leases.clear()

@@ -1,0 +1,153 @@
+"""Rate limits by route group, as the outermost ASGI layer: a request over
+its group's limit is answered 429 before any work is done for it.
+
+Groups (each a ``Rule``: rate a second, burst; settings):
+
+- ``public`` — published pages and assets, per client address;
+- ``tracking`` — the analytics beacon, per client address;
+- ``auth`` — sign-up, sign-in, verification and refresh, per client address
+  (the login throttle per account comes on top, in the auth service);
+- ``api`` — everything else under the API, per account or API key (per
+  address when the request carries no valid credential).
+
+Health checks and operator routes are exempt. API responses carry
+``RateLimit`` headers; public ones do not (a CDN would cache one client's
+figures for everyone), except on the 429 itself, which always carries
+``Retry-After`` and the ``RateLimit`` fields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from landform.core.http import bearer_credential, error_response, send_error
+from landform.core.proxies import ClientAddress
+from landform.core.token_buckets import Buckets, Decision, Rule
+
+PUBLIC, TRACKING, AUTH, API = "public", "tracking", "auth", "api"
+
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PREFIXES = ("/ops/",)
+TRACKING_PATHS = frozenset({"/analytics/track-view", "/analytics/track-event"})
+# The first path segments that belong to the API; anything else is a
+# public page or asset.
+API_SEGMENTS = frozenset(
+    {
+        "auth",
+        "landing-pages",
+        "templates",
+        "files",
+        "analytics",
+        "graphql",
+        "blocks",
+        "docs",
+        "redoc",
+        "openapi.json",
+    }
+)
+# Under /auth/, what an account does once signed in counts as API use.
+ACCOUNT_AUTH_PATHS = ("/auth/me", "/auth/api-keys", "/auth/logout")
+
+# Turns a bearer credential into a stable key for its account or API key,
+# or None when it is not valid.
+Identify = Callable[[str], "str | None"]
+
+
+def route_group(path: str) -> str | None:
+    """The group that limits ``path``, or None when it is exempt."""
+    if path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES):
+        return None
+    if path in TRACKING_PATHS:
+        return TRACKING
+    segment = path[1:].partition("/")[0]
+    if segment not in API_SEGMENTS:
+        return PUBLIC
+    if segment == "auth" and not path.startswith(ACCOUNT_AUTH_PATHS):
+        return AUTH
+    return API
+
+
+def rate_limit_headers(decision: Decision, rule: Rule) -> list[tuple[bytes, bytes]]:
+    window = max(1, round(rule.burst / rule.rate))
+    headers = [
+        (b"ratelimit-limit", str(decision.limit).encode()),
+        (b"ratelimit-remaining", str(decision.remaining).encode()),
+        (b"ratelimit-reset", str(decision.reset).encode()),
+        (b"ratelimit-policy", f"{rule.burst};w={window}".encode()),
+        (
+            b"ratelimit",
+            f"limit={decision.limit}, remaining={decision.remaining}, "
+            f"reset={decision.reset}".encode(),
+        ),
+    ]
+    if not decision.allowed:
+        headers.append((b"retry-after", str(decision.retry_after).encode()))
+    return headers
+
+
+class RateLimits:
+    def __init__(
+        self,
+        app: ASGIApp,
+        buckets: Buckets,
+        rules: Mapping[str, Rule],
+        client_address: ClientAddress,
+        identify: Identify,
+    ) -> None:
+        self.app = app
+        self.buckets = buckets
+        self.rules = rules
+        self.client_address = client_address
+        self.identify = identify
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # WebSockets authenticate and are bounded per connection elsewhere;
+        # preflights do no work.
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        group = route_group(scope["path"])
+        rule = self.rules.get(group) if group is not None else None
+        if group is None or rule is None:
+            await self.app(scope, receive, send)
+            return
+        key = self._client_key(group, scope)
+        decision = await self.buckets.take(f"{group}:{key}", rule)
+        if not decision.allowed:
+            headers = {
+                name.decode(): value.decode() for name, value in rate_limit_headers(decision, rule)
+            }
+            await send_error(
+                send,
+                error_response(
+                    429,
+                    "rate_limited",
+                    f"too many requests; retry in {decision.retry_after} s",
+                    {"group": group, "limit": rule.burst, "retry_after": decision.retry_after},
+                    headers=headers,
+                ),
+            )
+            return
+        if group in (PUBLIC, TRACKING):
+            await self.app(scope, receive, send)
+            return
+        extra = rate_limit_headers(decision, rule)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _client_key(self, group: str, scope: Scope) -> str:
+        if group == API:
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    credential = bearer_credential(value.decode("latin-1"))
+                    account = self.identify(credential) if credential else None
+                    if account is not None:
+                        return account
+                    break
+        return "ip:" + self.client_address.of(scope)

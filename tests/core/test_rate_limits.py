@@ -1,0 +1,226 @@
+"""Rate limits per route group: token buckets with a burst allowance, 429
+with Retry-After and RateLimit headers in the one error shape, shared by
+replicas through Redis (and per process without it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from redis.asyncio import Redis
+
+from landform.app import create_app
+from landform.cache.breaker import CircuitBreaker
+from landform.cache.remote import RemoteCache
+from landform.cache.shared_buckets import SharedBuckets
+from landform.core.rate_limits import route_group
+from landform.core.token_buckets import Buckets, LocalBuckets, Rule
+from landform.settings import Settings
+from tests.conftest import REDIS_URL, assert_error, signed_in, two_replicas
+
+TIGHT = {
+    "rate_limit_public_per_second": 0.01,
+    "rate_limit_public_burst": 3,
+    "rate_limit_api_per_second": 0.01,
+    "rate_limit_api_burst": 5,
+    "rate_limit_auth_per_second": 0.01,
+    "rate_limit_auth_burst": 100,
+}
+
+
+@pytest.fixture
+async def tight(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    app = create_app(settings.model_copy(update=TIGHT))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client, app
+
+
+@pytest.mark.parametrize(
+    ("path", "group"),
+    [
+        ("/spring-sale", "public"),
+        ("/assets/ab/cd.png", "public"),
+        ("/", "public"),
+        ("/analytics/track-view", "tracking"),
+        ("/analytics/track-event", "tracking"),
+        ("/auth/login", "auth"),
+        ("/auth/register", "auth"),
+        ("/auth/verify-email", "auth"),
+        ("/auth/me", "api"),
+        ("/auth/api-keys/123", "api"),
+        ("/landing-pages/1/publish", "api"),
+        ("/analytics/dashboard", "api"),
+        ("/graphql", "api"),
+        ("/healthz", None),
+        ("/readyz", None),
+        ("/metrics", None),
+        ("/ops/performance", None),
+    ],
+)
+def test_each_path_belongs_to_its_group(path: str, group: str | None) -> None:
+    assert route_group(path) == group
+
+
+async def test_the_api_allows_a_burst_per_account_then_429s_with_headers(
+    tight: tuple[httpx.AsyncClient, Any],
+) -> None:
+    client, app = tight
+    ada = await signed_in(client, app, "ada@example.com")
+    remaining = []
+    for _ in range(5):
+        answer = await client.get("/landing-pages", headers=ada)
+        assert answer.status_code == 200
+        assert answer.headers["ratelimit-limit"] == "5"
+        assert answer.headers["ratelimit-policy"] == "5;w=500"
+        remaining.append(int(answer.headers["ratelimit-remaining"]))
+    assert remaining == [4, 3, 2, 1, 0]
+    refused = await client.get("/landing-pages", headers=ada)
+    error = assert_error(refused, 429, "rate_limited")
+    assert error["details"] == {"group": "api", "limit": 5, "retry_after": 100}
+    assert refused.headers["retry-after"] == "100"
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert refused.headers["ratelimit"].startswith("limit=5, remaining=0, reset=")
+    # Another account has an allowance of its own; so has an anonymous
+    # caller (by address), who is refused by authentication, not the limit.
+    bob = await signed_in(client, app, "bob@example.com")
+    assert (await client.get("/landing-pages", headers=bob)).status_code == 200
+    assert_error(await client.get("/landing-pages"), 401)
+
+
+async def test_public_pages_are_limited_per_address_without_cacheable_headers(
+    tight: tuple[httpx.AsyncClient, Any],
+) -> None:
+    client, _app = tight
+    answers = [await client.get("/no-such-page") for _ in range(3)]
+    assert [a.status_code for a in answers] == [404, 404, 404]
+    assert all("ratelimit-remaining" not in a.headers for a in answers)
+    refused = await client.get("/no-such-page")
+    assert_error(refused, 429, "rate_limited")
+    assert refused.headers["retry-after"] == "100"
+    # Another address (a different peer) is not affected.
+    other = httpx.ASGITransport(app=client._transport.app, client=("203.0.113.9", 5000))  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=other, base_url="http://testserver") as visitor:
+        assert (await visitor.get("/no-such-page")).status_code == 404
+
+
+async def test_health_checks_are_never_limited(tight: tuple[httpx.AsyncClient, Any]) -> None:
+    client, _app = tight
+    for _ in range(20):
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_sign_in_attempts_are_limited_per_address(settings: Settings) -> None:
+    app = create_app(
+        settings.model_copy(update={"rate_limit_auth_burst": 2, "rate_limit_auth_per_second": 0.01})
+    )
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            body = {"email": "nobody@example.com", "password": "wrong password here"}
+            first = [(await client.post("/auth/login", json=body)).status_code for _ in range(2)]
+            assert first == [401, 401]
+            assert_error(await client.post("/auth/login", json=body), 429, "rate_limited")
+
+
+async def test_no_limits_when_switched_off(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={**TIGHT, "rate_limit_enabled": False}))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            statuses = {(await client.get("/no-such-page")).status_code for _ in range(10)}
+            assert statuses == {404}
+
+
+# One contract for both implementations of Buckets.
+
+
+def local_buckets() -> LocalBuckets:
+    return LocalBuckets()
+
+
+async def shared_buckets() -> SharedBuckets:
+    if not REDIS_URL:
+        pytest.skip("LANDFORM_TEST_REDIS_URL is not set")
+    client = Redis.from_url(REDIS_URL)
+    await client.flushdb()
+    return SharedBuckets(RemoteCache(client, 1.0, CircuitBreaker()))
+
+
+@pytest.fixture(params=["local", "redis"])
+async def buckets(request: pytest.FixtureRequest) -> AsyncIterator[Buckets]:
+    made: Buckets = local_buckets() if request.param == "local" else await shared_buckets()
+    yield made
+    await made.close()
+    if isinstance(made, SharedBuckets):
+        await made.remote.redis.flushdb()
+        await made.remote.redis.aclose()
+
+
+async def test_buckets_allow_the_burst_then_refuse(buckets: Buckets) -> None:
+    rule = Rule(rate=0.5, burst=4)
+    decisions = [await buckets.take("t:a", rule) for _ in range(5)]
+    assert [d.allowed for d in decisions] == [True, True, True, True, False]
+    assert [d.remaining for d in decisions[:4]] == [3, 2, 1, 0]
+    assert decisions[-1].retry_after == 2  # one token at 0.5 a second
+    assert (await buckets.take("t:b", rule)).allowed  # keys do not share
+
+
+async def test_buckets_refill_at_their_rate(buckets: Buckets) -> None:
+    import asyncio
+
+    rule = Rule(rate=20, burst=2)
+    assert [(await buckets.take("t:r", rule)).allowed for _ in range(3)] == [True, True, False]
+    await asyncio.sleep(0.12)  # two tokens back at 20 a second
+    assert [(await buckets.take("t:r", rule)).allowed for _ in range(2)] == [True, True]
+
+
+async def test_shared_buckets_lease_tokens_to_save_round_trips() -> None:
+    buckets = await shared_buckets()
+    calls = 0
+    take = buckets._take
+
+    def counted(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return take(**kwargs)
+
+    buckets._take = counted  # type: ignore[method-assign]
+    rule = Rule(rate=0.01, burst=200)  # leases of 10
+    allowed = [(await buckets.take("t:lease", rule)).allowed for _ in range(205)]
+    assert allowed == [True] * 200 + [False] * 5
+    assert calls == 20 + 5
+    await buckets.remote.redis.flushdb()
+    await buckets.remote.redis.aclose()
+
+
+async def test_shared_buckets_fall_back_to_this_process_when_redis_is_down() -> None:
+    dead = Redis.from_url("redis://127.0.0.1:1/0")
+    buckets = SharedBuckets(RemoteCache(dead, 0.1, CircuitBreaker(failures=1)))
+    rule = Rule(rate=0.01, burst=3)
+    allowed = [(await buckets.take("t:down", rule)).allowed for _ in range(4)]
+    assert allowed == [True, True, True, False]
+    await dead.aclose()
+
+
+# Two replicas, one allowance.
+
+
+async def test_two_replicas_share_one_allowance_through_redis(
+    settings: Settings, tmp_path: Path, redis: Redis
+) -> None:
+    update = {**TIGHT, "rate_limit_public_burst": 10}
+    async with two_replicas(settings, tmp_path, **update) as (_first, _second, a, b):
+        statuses = []
+        for _ in range(10):
+            statuses.append((await a.get("/nothing-here")).status_code)
+            statuses.append((await b.get("/nothing-here")).status_code)
+    # The burst of 10 is spent across both, not 10 on each.
+    assert statuses.count(404) == 10
+    assert statuses.count(429) == 10
