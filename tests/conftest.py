@@ -8,7 +8,7 @@ import asyncio
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from landform.core.clock import Clock
 from landform.core.migrate import upgrade
 from landform.core.models_registry import metadata
 from landform.settings import Settings
+from tests.webhook_receiver import Receiver
 
 TEST_DATABASE_URL = os.environ.get("LANDFORM_TEST_DATABASE_URL", "")
 ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
@@ -93,6 +94,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "public_url": "http://testserver",
         "migrate_on_start": False,
         "page_change_poll_interval": 0.05,
+        # Tests read reports right after writing the data they count; the
+        # lag a report may have is tested on its own.
+        "analytics_report_max_lag": 0,
         **ROOMY_RATE_LIMITS,
     }
     values.update(overrides)
@@ -236,3 +240,12 @@ async def two_replicas(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://b") as b,
     ):
         yield first, second, a, b
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a free port (tests/webhook_receiver.py)."""
+    r = Receiver()
+    r.thread.start()
+    yield r
+    r.server.shutdown()

@@ -26,7 +26,8 @@ class Relay:
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
 
     def open(self) -> None:
-        self.server = self._run(self._listen())
+        if self.server is None:
+            self.server = self._run(self._listen())
 
     def close(self) -> None:
         self._run(self._close())

@@ -12,6 +12,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -44,11 +45,13 @@ from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.errors import skip_in_error_paths
 from landform.core.http import BodyLimit, install_error_handlers
+from landform.core.logs import configure_logging
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.pins import RedisReadPins
 from landform.core.proxies import ClientAddress
 from landform.core.rate_limits import API, AUTH, PUBLIC, TRACKING, RateLimits
 from landform.core.token_buckets import Buckets, LocalBuckets, Rule
+from landform.core.webhook import Webhook
 from landform.files.assets import PREFIX as ASSET_PREFIX
 from landform.files.assets import AssetCache, Assets
 from landform.files.models import StoredFile
@@ -60,7 +63,13 @@ from landform.graphql.context import Services
 from landform.graphql.persisted import PersistedQueries
 from landform.graphql.schema import build_schema
 from landform.graphql.view import GraphQLView
+from landform.ops.database import DatabaseMetrics, pool_utilization
+from landform.ops.fleet import Fleet
+from landform.ops.monitor import Monitor
+from landform.ops.recorder import Recorder
 from landform.ops.routes import router as ops_router
+from landform.ops.sla import Sla
+from landform.ops.timing import Timing
 from landform.pages import repository as page_repo
 from landform.pages.blocks import BLOCK_TYPES
 from landform.pages.public import CachePolicy, PublicPages, PublicPageStore, surrogate_keys
@@ -88,6 +97,8 @@ class Components:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or Clock()
+        # What every request, statement and cache call took (ops/).
+        self.recorder = Recorder()
         self.redis: Redis | None = None
         self.remote_cache: RemoteCache | None = None
         pins = None
@@ -108,8 +119,12 @@ class Components:
                 CircuitBreaker(
                     settings.cache_breaker_failures, settings.cache_breaker_reset_seconds
                 ),
+                observe=lambda micros: self.recorder.observe("cache", micros),
             )
         self.db = Database(settings, pins)
+        self.db_metrics = DatabaseMetrics(self.recorder, settings.ops_slow_query_ms)
+        for engine in (self.db.primary, *self.db.replicas):
+            self.db_metrics.watch(engine)
         # The general cache (L1 here, L2 Redis when configured) that the
         # domains read through; published pages and assets have their own
         # L1 in the public layer (pages/public.py, files/assets.py).
@@ -155,6 +170,7 @@ class Components:
             self.templates,
             settings.public_url,
             on_public_change=self._page_changed,
+            on_rendered=lambda micros: self.recorder.observe("page_generation", micros),
         )
         self.client_address = ClientAddress(settings.trusted_proxies)
         self.hasher = VisitorHasher(self.db, self.clock)
@@ -202,6 +218,21 @@ class Components:
             forget_all=self._forget_all,
             interval=settings.page_change_poll_interval,
         )
+        self.monitor = Monitor(
+            Fleet(self.recorder, settings.run_dir, self._gauges, self.redis),
+            Sla.load(Path(settings.sla_file) if settings.sla_file else None),
+            self.db_metrics,
+            self.db.replicas,
+            self.redis,
+            Webhook(
+                settings.sla_alert_url,
+                (settings.cdn_purge_secret or settings.secret_key).encode(),
+                "sla alert",
+            )
+            if settings.sla_alert_url
+            else None,
+            settings.sla_alert_hold_seconds,
+        )
         # With Redis, changes reach the other replicas at once through the
         # bus; the change log above backs it up (and is all there is without).
         self.bus = (
@@ -229,6 +260,19 @@ class Components:
         l1["assets"] = {**assets.as_dict(), "bytes": self.assets.used}
         return tiers
 
+    def _gauges(self) -> dict[str, Any]:
+        """What this worker's snapshot carries besides its histograms."""
+        return {
+            "database": {
+                "pool_utilization": pool_utilization([self.db.primary, *self.db.replicas]),
+                "slow_queries": self.db_metrics.slow_queries,
+                "deadlocks": self.db_metrics.deadlocks,
+                "replication_lag": self.db_metrics.replication_lag_seconds,
+            },
+            "cache": self.cache_stats(),
+            "redis_fragmentation": self.monitor.redis_fragmentation,
+        }
+
     def _new_file(self, record: StoredFile) -> None:
         if record.content_type in RESIZABLE and (record.width or 0) > WIDTHS[0]:
             self.variants.enqueue(record.storage_key)
@@ -239,10 +283,11 @@ class Components:
         the CDN what to purge."""
         for slug in change.slugs:
             self.store.discard(slug)
+        self.follower.applied(change.logged)
         if self.bus is not None:
             self.bus.publish_soon(*change.slugs)
         if self.purge is not None:
-            self.purge.notify(
+            self.purge.purge(
                 Purge(
                     change.event,
                     tuple(surrogate_keys(change.page_id, change.owner_id)),
@@ -306,6 +351,7 @@ class Components:
             await self.purge.start()
         if self.warmer is not None:
             await self.warmer.start()
+        await self.monitor.start()
         # Everything made so far (modules, compiled patterns, templates,
         # metadata) lives as long as the process: keep the collector from
         # walking it again and again. Full collections over it paused
@@ -314,6 +360,7 @@ class Components:
         gc.freeze()
 
     async def stop(self) -> None:
+        await self.monitor.stop()
         if self.warmer is not None:
             await self.warmer.stop()
         if self.purge is not None:
@@ -342,6 +389,8 @@ def build_api(components: Components) -> FastAPI:
         try:
             yield
         finally:
+            # Not ready from here on: whatever still asks is told to go elsewhere.
+            _app.state.draining = True
             await components.stop()
 
     api = FastAPI(
@@ -365,6 +414,10 @@ def build_api(components: Components) -> FastAPI:
     api.state.analytics = components.analytics
     api.state.tracker = components.tracker
     api.state.cache_stats = components.cache_stats
+    api.state.monitor = components.monitor
+    api.state.draining = False
+    api.state.redis = components.redis
+    api.state.storage = components.storage
     install_error_handlers(api)
     skip_in_error_paths(BLOCK_TYPES)
     if settings.cors_origins:
@@ -403,6 +456,8 @@ def build_api(components: Components) -> FastAPI:
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> ASGIApp:
     settings = settings or load_settings()
+    if settings.env != "test":  # tests keep pytest's own log capture
+        configure_logging(settings.log_level, settings.log_format == "json")
     components = Components(settings, clock)
     api = build_api(components)
     tracking = Tracking(
@@ -413,7 +468,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         settings.analytics_country_header,
     )
     public = PublicPages(
-        Assets(tracking, components.storage, components.assets),
+        Timing(
+            Assets(tracking, components.storage, components.assets),
+            components.recorder if settings.ops_metrics_enabled else None,
+        ),
         components.store,
         components.load_published,
         CachePolicy(
@@ -422,6 +480,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             settings.public_stale_while_revalidate,
         ),
         render_not_found(settings.public_url).encode("utf-8"),
+        components.recorder.observe if settings.ops_metrics_enabled else None,
     )
     components.warmer = Warmer(
         lambda: components.analytics.most_viewed_slugs(24, settings.page_warm_count),

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     analytics_country_header: str = ""
     analytics_retention_days: int = Field(default=180, ge=1)
     analytics_report_cache_seconds: float = Field(default=10.0, ge=0)
+    # How far behind new data a cached report may be (refreshed meanwhile)
+    analytics_report_max_lag: float = Field(default=5.0, ge=0)
     analytics_query_max_cost: int = Field(default=2000, ge=1)
     analytics_stream_claim_seconds: float = Field(default=30.0, gt=0)
     analytics_ws_heartbeat: float = Field(default=20.0, gt=0)
@@ -121,6 +123,25 @@ class Settings(BaseSettings):
     rate_limit_api_per_second: float = Field(default=50.0, gt=0)
     rate_limit_api_burst: int = Field(default=300, ge=1)
 
+    # Operations (docs/operations.md). The ops token lets scripts and
+    # Prometheus in without an account; probes and /metrics are open to these
+    # networks (comma-separated CIDRs)
+    ops_token: str = ""
+    # Logs: one JSON object per line (with the request id), or plain text
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Record latencies (off only to measure what recording costs)
+    ops_metrics_enabled: bool = True
+    ops_open_networks: list[str] = Field(
+        default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    )
+    ops_slow_query_ms: float = Field(default=100.0, gt=0)
+    # The SLA's thresholds, in the spec's terms (default: ops/sla.toml)
+    sla_file: str = ""
+    # A breach lasting this long fires the alert webhook once (and its end once)
+    sla_alert_hold_seconds: float = Field(default=60.0, ge=0)
+    sla_alert_url: str = ""
+
     # CDN purge webhook (see cache/purge.py); signed with the secret key
     # unless a secret of its own is given
     cdn_purge_url: str = ""
@@ -134,7 +155,13 @@ class Settings(BaseSettings):
     graphql_max_batch: int = Field(default=10, ge=1)
     graphql_persisted_queries: int = Field(default=1000, ge=0)
 
-    @field_validator("database_replica_urls", "cors_origins", "trusted_proxies", mode="before")
+    @field_validator(
+        "database_replica_urls",
+        "cors_origins",
+        "trusted_proxies",
+        "ops_open_networks",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -73,3 +73,43 @@ async def test_no_caching_when_the_lifetime_is_zero() -> None:
         {"n": 1},
         {"n": 2},
     ]
+
+
+class Counting:
+    """A report computation that counts its runs, and a clock to move."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.now = 1000.0
+
+    async def compute(self) -> dict[str, Any]:
+        self.runs += 1
+        return {"n": self.runs}
+
+    def cache(self) -> ReportCache:
+        return ReportCache(
+            TieredCache(LocalCache(1 << 20)), ttl=10, max_lag=5, clock=lambda: self.now
+        )
+
+
+async def test_new_data_within_the_lag_answers_the_old_report_and_refreshes_it() -> None:
+    counting = Counting()
+    cache = counting.cache()
+    assert await cache.get_or_compute(("k",), 1, counting.compute) == {"n": 1}
+    counting.now += 3  # new data (stamp 2), 3 s after the report was computed
+    assert await cache.get_or_compute(("k",), 2, counting.compute) == {"n": 1}
+    for _ in range(10):  # the background refresh
+        await asyncio.sleep(0)
+    assert counting.runs == 2
+    assert await cache.get_or_compute(("k",), 2, counting.compute) == {"n": 2}
+
+
+async def test_new_data_past_the_lag_computes_before_answering() -> None:
+    counting = Counting()
+    cache = counting.cache()
+    assert await cache.get_or_compute(("k",), 1, counting.compute) == {"n": 1}
+    counting.now += 6
+    assert await cache.get_or_compute(("k",), 2, counting.compute) == {"n": 2}
+    # A caller whose read of the stamp lagged (a replica) takes the newer report.
+    assert await cache.get_or_compute(("k",), 1, counting.compute) == {"n": 2}
+    assert counting.runs == 2

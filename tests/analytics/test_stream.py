@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from redis.asyncio import Redis
@@ -57,3 +57,33 @@ async def test_a_dead_consumers_backlog_does_not_hold_up_new_events(redis: Redis
     everything = [i for ids in written for i in ids]
     assert sorted(everything) == sorted([e.id for e in backlog] + [fresh.id])
     assert await redis.xlen(STREAM) == 0
+
+
+async def test_a_redis_restarted_empty_loses_the_group_and_the_consumer_makes_it_again(
+    redis: Redis,
+) -> None:
+    written: list[str] = []
+
+    async def write_batch(events: Sequence[Event]) -> int:
+        written.extend(e.id for e in events)
+        return len(events)
+
+    stream = RedisStream(redis, write_batch, batch_size=100, interval=0.05, claim_idle=0)
+    await stream.start()
+    try:
+        first, second = event(1), event(2)
+        await stream.put(first)
+        await until(lambda: first.id in written)
+        await redis.flushdb()  # what a restart without persistence leaves
+        await stream.put(second)
+        await until(lambda: second.id in written)
+    finally:
+        await stream.stop()
+    assert written == [first.id, second.id]
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)

@@ -4,13 +4,10 @@ receiver fails, not when it refuses."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
-import threading
-from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,51 +18,7 @@ from landform.app import create_app
 from landform.cache.purge import Purge, PurgeHook
 from landform.settings import Settings
 from tests.conftest import signed_in
-
-
-class Receiver:
-    """A webhook receiver on a free port; answers each request with the
-    next of ``statuses`` (then 200)."""
-
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.statuses = list(statuses or [])
-        self.arrived = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.arrived:
-                    receiver.received.append((dict(self.headers), body))
-                    receiver.arrived.notify_all()
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/purge"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    async def wait_for(self, count: int, seconds: float = 10) -> list[dict[str, Any]]:
-        def arrived() -> bool:
-            with self.arrived:
-                return self.arrived.wait_for(lambda: len(self.received) >= count, seconds)
-
-        assert await asyncio.to_thread(arrived), f"{len(self.received)} of {count} arrived"
-        return [json.loads(body) for _, body in self.received]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
+from tests.webhook_receiver import Receiver
 
 
 @pytest.fixture
@@ -122,8 +75,8 @@ async def test_failures_are_retried_and_refusals_are_not(receiver: Receiver) -> 
     receiver.statuses = [503, 502, 200, 400]
     hook = PurgeHook(receiver.url, b"secret")
     await hook.start()
-    hook.notify(Purge("published", ("page-1",), ("http://x/a",)))
-    hook.notify(Purge("deleted", ("page-2",), ("http://x/b",)))
+    hook.purge(Purge("published", ("page-1",), ("http://x/a",)))
+    hook.purge(Purge("deleted", ("page-2",), ("http://x/b",)))
     await hook.stop(grace=15)
     events = [json.loads(body)["event"] for _, body in receiver.received]
     assert events == ["published", "published", "published", "deleted"]

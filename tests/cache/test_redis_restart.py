@@ -2,7 +2,8 @@
 still answers (L1 and the database serve, rate limits fall back to this
 process); when it is back the replica reconnects by itself, flushes the L1
 it can no longer trust (invalidations were missed, the stamps say so), and
-L2 serves hits again. Redis is cut through a relay, so the machine's own
+L2 serves hits again; beacons go to the local spool meanwhile and to the
+Redis stream again afterwards, each counted once. Redis is cut through a relay, so the machine's own
 Redis, shared with everything else, is never stopped."""
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import pytest
 from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
 
+from landform.analytics.ingest import STREAM_RETRY_SECONDS
 from landform.app import create_app
 from landform.cache.bus import STAMP
 from landform.settings import Settings
+from tests.analytics.conftest import BROWSER
 from tests.conftest import REDIS_URL, signed_in
 from tests.relay import Relay
 
@@ -65,6 +68,8 @@ async def test_a_replica_rides_out_a_redis_restart(settings: Settings, redis: Re
                 assert (await c.get("/sale")).status_code == 200
                 assert (await c.get("/analytics/dashboard", headers=ada)).status_code == 200
                 assert (await c.get("/landing-pages", headers=ada)).status_code == 200
+                assert (await track(c, page["id"])).status_code == 202
+            assert components.ingestion._stream_failing  # the beacons went to the spool
             # Meanwhile another replica changed something this one could not
             # hear, and Redis restarted empty.
             await redis.incr(STAMP)
@@ -83,8 +88,28 @@ async def test_a_replica_rides_out_a_redis_restart(settings: Settings, redis: Re
             assert (await c.get("/analytics/dashboard", headers=ada)).status_code == 200
             assert l2.hits == hits + 1
             assert (await c.get("/sale")).status_code == 200
+
+            # Beacons go to the Redis stream again (once its retry time has
+            # passed), and every one of the twenty is counted once.
+            await asyncio.sleep(STREAM_RETRY_SECONDS)
+            for _ in range(10):
+                assert (await track(c, page["id"])).status_code == 202
+            assert not components.ingestion._stream_failing
+            await components.ingestion.flush()
+            for _ in range(100):
+                report = await c.get(f"/analytics/pages/{page['id']}", headers=ada)
+                if report.json()["totals"]["views"] == 20:
+                    break
+                await asyncio.sleep(0.1)
+            assert report.json()["totals"]["views"] == 20
     finally:
         relay.close()
+
+
+async def track(c: httpx.AsyncClient, page_id: str) -> httpx.Response:
+    return await c.post(
+        "/analytics/track-view", json={"page_id": page_id}, headers={"User-Agent": BROWSER}
+    )
 
 
 async def eventually_stored(c: httpx.AsyncClient, ada: dict[str, str], redis: Redis) -> None:

@@ -18,7 +18,7 @@ from landform.cache.breaker import CircuitBreaker
 from landform.cache.remote import RemoteCache
 from landform.cache.shared_buckets import SharedBuckets
 from landform.core.rate_limits import route_group
-from landform.core.token_buckets import Buckets, LocalBuckets, Rule
+from landform.core.token_buckets import Buckets, Decision, LocalBuckets, Rule
 from landform.settings import Settings
 from tests.conftest import REDIS_URL, assert_error, signed_in, two_replicas
 
@@ -165,20 +165,20 @@ async def buckets(request: pytest.FixtureRequest) -> AsyncIterator[Buckets]:
 
 async def test_buckets_allow_the_burst_then_refuse(buckets: Buckets) -> None:
     rule = Rule(rate=0.5, burst=4)
-    decisions = [await buckets.take("t:a", rule) for _ in range(5)]
+    decisions = [Decision.of(*await buckets.take("t:a", rule), rule) for _ in range(5)]
     assert [d.allowed for d in decisions] == [True, True, True, True, False]
     assert [d.remaining for d in decisions[:4]] == [3, 2, 1, 0]
     assert decisions[-1].retry_after == 2  # one token at 0.5 a second
-    assert (await buckets.take("t:b", rule)).allowed  # keys do not share
+    assert (await buckets.take("t:b", rule))[0]  # keys do not share
 
 
 async def test_buckets_refill_at_their_rate(buckets: Buckets) -> None:
     import asyncio
 
     rule = Rule(rate=20, burst=2)
-    assert [(await buckets.take("t:r", rule)).allowed for _ in range(3)] == [True, True, False]
+    assert [(await buckets.take("t:r", rule))[0] for _ in range(3)] == [True, True, False]
     await asyncio.sleep(0.12)  # two tokens back at 20 a second
-    assert [(await buckets.take("t:r", rule)).allowed for _ in range(2)] == [True, True]
+    assert [(await buckets.take("t:r", rule))[0] for _ in range(2)] == [True, True]
 
 
 async def test_shared_buckets_lease_tokens_to_save_round_trips() -> None:
@@ -193,9 +193,11 @@ async def test_shared_buckets_lease_tokens_to_save_round_trips() -> None:
 
     buckets._take = counted  # type: ignore[method-assign]
     rule = Rule(rate=0.01, burst=200)  # leases of 10
-    allowed = [(await buckets.take("t:lease", rule)).allowed for _ in range(205)]
+    allowed = [(await buckets.take("t:lease", rule))[0] for _ in range(205)]
     assert allowed == [True] * 200 + [False] * 5
     assert calls == 20 + 5
+    # What a lease holds is decided without Redis; an empty lease cannot be.
+    assert buckets.take_held("t:lease", rule) is None
     await buckets.remote.redis.flushdb()
     await buckets.remote.redis.aclose()
 
@@ -204,7 +206,7 @@ async def test_shared_buckets_fall_back_to_this_process_when_redis_is_down() -> 
     dead = Redis.from_url("redis://127.0.0.1:1/0")
     buckets = SharedBuckets(RemoteCache(dead, 0.1, CircuitBreaker(failures=1)))
     rule = Rule(rate=0.01, burst=3)
-    allowed = [(await buckets.take("t:down", rule)).allowed for _ in range(4)]
+    allowed = [(await buckets.take("t:down", rule))[0] for _ in range(4)]
     assert allowed == [True, True, True, False]
     await dead.aclose()
 

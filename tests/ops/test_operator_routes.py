@@ -20,7 +20,7 @@ async def test_cache_counts_are_for_operators_only(client: httpx.AsyncClient, ap
     refused = assert_error(await client.get("/ops/cache", headers=ada), 403, "operator_only")
     assert "landform users set-role" in refused["message"]
 
-    await app.components.auth.set_role("ADA@example.com", "operator")
+    await app.components.auth.set_role("ADA@example.com", "admin")
     answer = await client.get("/ops/cache", headers=ada)
     assert answer.status_code == 200
     body = answer.json()
@@ -53,10 +53,10 @@ async def test_the_command_line_grants_and_refuses_clearly(
     env = {"LANDFORM_DATA_DIR": str(settings.data_dir)}
     if not settings.is_sqlite:
         env["LANDFORM_DATABASE_URL"] = settings.primary_database_url
-    code, output = await landform("users", "set-role", "ada@example.com", "operator", env=env)
-    assert code == 0 and "ada@example.com is now operator" in output, output
+    code, output = await landform("users", "set-role", "ada@example.com", "admin", env=env)
+    assert code == 0 and "ada@example.com is now admin" in output, output
     assert (await client.get("/ops/cache", headers=ada)).status_code == 200
-    code, output = await landform("users", "set-role", "zed@example.com", "operator", env=env)
+    code, output = await landform("users", "set-role", "zed@example.com", "admin", env=env)
     assert code == 1 and "no account has the address zed@example.com" in output
     code, output = await landform("users", "set-role", "ada@example.com", "king", env=env)
-    assert code == 1 and "role must be one of: member, operator" in output
+    assert code == 1 and "role must be one of: member, admin" in output

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_EVERY = 600.0
+
+# How long events go straight to the spool after Redis refused one.
+STREAM_RETRY_SECONDS = 2.0
 
 
 class Ingestion:
@@ -64,15 +68,13 @@ class Ingestion:
         )
         self._housekeeping: asyncio.Task[None] | None = None
         self._stream_failing = False
+        self._stream_retry_at = 0.0
 
     async def start(self) -> None:
         await self.spool.start()
         if self.stream is not None:
-            try:
-                await self.stream.start()
-            except Exception:
-                log.exception("analytics: Redis stream unavailable; using the local spool")
-                self.stream = None
+            # Never fails: with Redis away, events are spooled until it is back.
+            await self.stream.start()
         self._housekeeping = asyncio.create_task(self._housekeeping_loop())
 
     async def stop(self) -> None:
@@ -84,13 +86,16 @@ class Ingestion:
 
     async def put(self, event: Event) -> None:
         """Hand over an accepted event; once this returns it is not lost."""
-        if self.stream is not None:
+        # While Redis is away, events go to the spool and Redis is tried
+        # again now and then, not on every event.
+        if self.stream is not None and time.monotonic() >= self._stream_retry_at:
             try:
                 await self.stream.put(event)
             except Exception as exc:
                 if not self._stream_failing:  # once per outage, not per event
-                    log.warning("analytics: Redis refused events (%s); spooling locally", exc)
+                    log.warning("analytics: Redis refused events (%r); spooling locally", exc)
                 self._stream_failing = True
+                self._stream_retry_at = time.monotonic() + STREAM_RETRY_SECONDS
             else:
                 if self._stream_failing:
                     log.info("analytics: Redis takes events again")

@@ -1,12 +1,12 @@
 """Page and dashboard reports, read from the hourly rollups.
 
-Each report is cached per owner for a short time, and stamped with the
-owner's analytics stamp (bumped by every ingestion batch that touched their
-pages): a cached report is used only while no new data has arrived, on any
-worker or replica."""
+Each report is cached for a short time, on every worker and replica, and
+stamped with the owner's analytics stamp, so it is never more than a few
+seconds behind new data (see ReportCache)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -104,15 +104,31 @@ def metrics(row: Any, hourly: bool = False) -> dict[str, Any]:
 
 class ReportCache:
     """Reports as JSON in the tiered cache (kind ``analytics``), for ``ttl``
-    seconds and under the owner's stamp, so new data is never hidden: in
-    this worker, and with Redis in every replica's. Concurrent misses of one
-    key and stamp compute once (a burst at expiry is one query)."""
+    seconds: in this worker, and with Redis in every replica's. Concurrent
+    misses of one key compute once (a burst at expiry is one query).
+
+    Each report is kept with the owner's analytics stamp (bumped by every
+    ingestion batch that touched their pages). When new data has arrived,
+    a report computed less than ``max_lag`` seconds ago is still answered,
+    and computed again in the background (stale-while-revalidate): under
+    steady traffic the stamp moves every second, and recomputing in every
+    request would make the cache useless. An older one is computed again
+    before answering. So a report is never more than ``max_lag`` seconds
+    behind the data, and usually one request behind."""
 
     KIND = "analytics"
 
-    def __init__(self, cache: TieredCache, ttl: float) -> None:
+    def __init__(
+        self,
+        cache: TieredCache,
+        ttl: float,
+        max_lag: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.cache = cache
         self.ttl = ttl
+        self.max_lag = max_lag
+        self.clock = clock
 
     async def get_or_compute(
         self,
@@ -124,13 +140,19 @@ class ReportCache:
             return await compute()
 
         async def load() -> bytes:
-            return orjson.dumps(await compute())
+            computed_at = self.clock()
+            return orjson.dumps({"stamp": stamp, "at": computed_at, "report": await compute()})
 
-        text = "|".join(str(part) for part in (*key, stamp))
-        found: dict[str, Any] = orjson.loads(
-            await self.cache.get_or_load(self.KIND, text, load, self.ttl)
-        )
-        return found
+        text = "|".join(str(part) for part in key)
+        entry = orjson.loads(await self.cache.get_or_load(self.KIND, text, load, self.ttl))
+        # A newer stamp than the caller's is fine: its read may have lagged.
+        if entry["stamp"] < stamp:
+            if self.clock() - entry["at"] <= self.max_lag:
+                self.cache.refresh_soon(self.KIND, text, load, self.ttl)
+            else:
+                entry = orjson.loads(await self.cache.reload(self.KIND, text, load, self.ttl))
+        report: dict[str, Any] = entry["report"]
+        return report
 
 
 class Reports:
@@ -160,11 +182,13 @@ class Reports:
                 raise PageNotFound("no such landing page")
             stamp = await repository.owner_stamp(session, owner)
 
-            async def compute() -> dict[str, Any]:
+        # Computed in a session of its own: it may run in the background,
+        # after this request is done (see ReportCache).
+        async def compute() -> dict[str, Any]:
+            async with self.db.read(actor=owner) as session:
                 return await self._page_report(session, page, span, interval)
 
-            key = ("page", page_id, span, interval)
-            return await self.cache.get_or_compute(key, stamp, compute)
+        return await self.cache.get_or_compute(("page", page_id, span, interval), stamp, compute)
 
     async def _page_report(
         self, session: Any, page: Any, span: Range, interval: Interval
@@ -216,13 +240,14 @@ class Reports:
         async with self.db.read(actor=owner) as session:
             stamp = await repository.owner_stamp(session, owner)
 
-            async def compute() -> dict[str, Any]:
+        async def compute() -> dict[str, Any]:
+            async with self.db.read(actor=owner) as session:
                 rows = await repository.owner_totals_by_page(
                     session, owner, span.first_hour, span.end_hour
                 )
-                return {str(row.page_id): metrics(row) for row in rows}
+            return {str(row.page_id): metrics(row) for row in rows}
 
-            return await self.cache.get_or_compute(("summaries", owner, span), stamp, compute)
+        return await self.cache.get_or_compute(("summaries", owner, span), stamp, compute)
 
     async def dashboard(
         self, owner: uuid.UUID, start: datetime | None, end: datetime | None
@@ -231,10 +256,11 @@ class Reports:
         async with self.db.read(actor=owner) as session:
             stamp = await repository.owner_stamp(session, owner)
 
-            async def compute() -> dict[str, Any]:
+        async def compute() -> dict[str, Any]:
+            async with self.db.read(actor=owner) as session:
                 return await self._dashboard(session, owner, span)
 
-            return await self.cache.get_or_compute(("dashboard", owner, span), stamp, compute)
+        return await self.cache.get_or_compute(("dashboard", owner, span), stamp, compute)
 
     async def _dashboard(self, session: Any, owner: uuid.UUID, span: Range) -> dict[str, Any]:
         pages = await page_repo.owned_titles(session, owner)

@@ -39,7 +39,13 @@ class AnalyticsService:
         self.auth = auth
         self.live = live
         self.reports = Reports(
-            db, clock, ReportCache(cache, settings.analytics_report_cache_seconds)
+            db,
+            clock,
+            ReportCache(
+                cache,
+                settings.analytics_report_cache_seconds,
+                settings.analytics_report_max_lag,
+            ),
         )
 
     async def page_report(

@@ -32,6 +32,8 @@ GROUP = "landform-ingest"
 
 WriteBatch = Callable[[Sequence[Event]], Awaitable[int]]
 
+ADD_TIMEOUT_SECONDS = 0.5
+
 
 class RedisStream:
     def __init__(
@@ -54,12 +56,17 @@ class RedisStream:
         self._processing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        # Redis may be away now: the consumer makes its group when it can.
+        self._task = asyncio.create_task(self._consume(), name="analytics-stream-consume")
+
+    async def _ensure_group(self) -> None:
+        """The consumer group, made if missing: at start, and after a
+        failure (a Redis restarted without persistence has lost it)."""
         try:
             await self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
         except Exception as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        self._task = asyncio.create_task(self._consume(), name="analytics-stream-consume")
 
     async def put(self, event: Event) -> None:
         """Returns once the event is in Redis."""
@@ -74,10 +81,14 @@ class RedisStream:
             while self._waiting:
                 waiting, self._waiting = self._waiting, []
                 try:
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for data, _ in waiting:
-                            pipe.xadd(STREAM, {"e": data})
-                        await pipe.execute()
+                    # A Redis that hangs must not hold beacons: past the
+                    # timeout they go to the spool (an XADD that landed
+                    # after all is deduplicated by event id).
+                    async with asyncio.timeout(ADD_TIMEOUT_SECONDS):
+                        async with self.redis.pipeline(transaction=False) as pipe:
+                            for data, _ in waiting:
+                                pipe.xadd(STREAM, {"e": data})
+                            await pipe.execute()
                 except Exception as exc:
                     for _, future in waiting:
                         if not future.done():
@@ -110,8 +121,12 @@ class RedisStream:
         last_claim = -claim_every
         cursor: str | None = None
         failing = False
+        need_group = True
         while True:
             try:
+                if need_group:
+                    await self._ensure_group()
+                    need_group = False
                 if cursor is None and loop.time() - last_claim > claim_every:
                     last_claim = loop.time()
                     cursor = "0-0"
@@ -126,9 +141,12 @@ class RedisStream:
                 failing = False
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 cursor = None
-                if not failing:  # the first failure with its traceback; then quiet
+                need_group = True
+                if not failing and _lost_redis(exc):  # an outage: one line, then quiet
+                    log.warning("analytics: stream consumer lost Redis (%s); retrying", exc)
+                elif not failing:  # anything else: its traceback, once
                     log.exception("analytics: stream consumer failed; retrying every second")
                 failing = True
                 await asyncio.sleep(1.0)
@@ -221,3 +239,11 @@ def _entries(reply: Any) -> list[tuple[bytes, bytes]]:
 
 def _decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _lost_redis(exc: Exception) -> bool:
+    # Imported here: this runs only where Redis is configured (and loaded).
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError)

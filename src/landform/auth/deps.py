@@ -36,11 +36,3 @@ async def current_principal(
 
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
-
-
-async def current_operator(service: AuthServiceDep, principal: PrincipalDep) -> Principal:
-    await service.require_operator(principal)
-    return principal
-
-
-OperatorDep = Annotated[Principal, Depends(current_operator)]

@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 VERIFY_EMAIL = "verify_email"
 API_KEY_PREFIX = "lf_"
-OPERATOR = "operator"
-ROLES = ("member", OPERATOR)
+ADMIN = "admin"
+ROLES = ("member", ADMIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,19 +280,19 @@ class AuthService:
         return user
 
     async def require_operator(self, principal: Principal) -> User:
-        """The principal's account, if it is an operator's (routes under
-        ``/ops/`` that show the whole system)."""
+        """The principal's account, if it is an admin's: operators see the
+        routes under ``/ops/`` that show the whole system."""
         user = await self.me(principal)
-        if user.role != OPERATOR:
+        if user.role != ADMIN:
             raise OperatorOnly(
-                "only operators may see this; an operator grants the role with "
-                "`landform users set-role EMAIL operator`"
+                "only operators may see this: an admin account (granted with "
+                "`landform users set-role EMAIL admin`) or the ops token"
             )
         return user
 
     async def set_role(self, email: str, role: str) -> User:
-        """Make the account with ``email`` an operator or a member again
-        (from the command line: roles are not granted over HTTP)."""
+        """Make the account with ``email`` an admin or a member again (from
+        the command line: roles are not granted over HTTP)."""
         if role not in ROLES:
             raise ValidationFailed(
                 f"role must be one of: {', '.join(ROLES)}",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from landform.cache.remote import FAILED, RemoteCache
-from landform.core.token_buckets import Decision, LocalBuckets, Rule
+from landform.core.token_buckets import LocalBuckets, Rule, Take
 
 PREFIX = "landform:ratelimit:"
 
@@ -53,11 +53,17 @@ class SharedBuckets:
     def lease_size(rule: Rule) -> int:
         return max(1, rule.burst // 20)
 
-    async def take(self, key: str, rule: Rule) -> Decision:
+    def take_held(self, key: str, rule: Rule) -> Take | None:
         lease = self._leases.get(key)
         if lease is not None and lease[0] >= 1:
             lease[0] -= 1
-            return Decision.of(True, lease[0] + lease[1], rule)
+            return True, lease[0] + lease[1]
+        return None
+
+    async def take(self, key: str, rule: Rule) -> Take:
+        held = self.take_held(key, rule)
+        if held is not None:
+            return held
         reply = await self.remote.call(
             "rate limit",
             self._take(keys=[PREFIX + key], args=[rule.rate, rule.burst, self.lease_size(rule)]),
@@ -67,12 +73,12 @@ class SharedBuckets:
         granted, left = int(reply[0]), float(reply[1])
         if granted == 0:
             self._leases.pop(key, None)
-            return Decision.of(False, left, rule)
+            return False, left
         self._leases[key] = [granted - 1, left]
         self._leases.move_to_end(key)
         if len(self._leases) > self.MAX_LEASES:
             self._leases.popitem(last=False)
-        return Decision.of(True, granted - 1 + left, rule)
+        return True, granted - 1 + left
 
     async def close(self) -> None:
         self._leases.clear()

@@ -61,6 +61,17 @@ class TieredCache:
         self.stats.of("l1", kind).misses += 1
         return await self._flights.run(full, lambda: self._fetch(kind, full, load, ttl))
 
+    def refresh_soon(self, kind: str, key: str, load: Loader, ttl: float) -> None:
+        """Load ``key`` again in the background (once, however many ask) and
+        store it; what is held serves meanwhile (stale-while-revalidate)."""
+        self._refresh_in_background(kind, f"{kind}:{key}", load, ttl)
+
+    async def reload(self, kind: str, key: str, load: Loader, ttl: float) -> bytes:
+        """Load ``key`` now, whatever is held (once, however many ask
+        together), and store it."""
+        full = f"{kind}:{key}"
+        return await self._flights.run(full, lambda: self._load_and_store(kind, full, load, ttl))
+
     async def invalidate(self, kind: str, key: str) -> None:
         """Forget ``key`` here and in L2, and tell the other replicas."""
         full = f"{kind}:{key}"
@@ -85,20 +96,24 @@ class TieredCache:
                 self._keep_locally(kind, full, value, ttl)
                 return value
             self.stats.of("l2", kind).misses += 1
-            if await self.remote.lock(full, LOCK_SECONDS) is False:  # another replica loads
+            taken = await self.remote.lock(full, LOCK_SECONDS)
+            if taken is False:  # another replica loads
                 value = await self._wait_for_other_replica(full)
                 if value is not None:
                     self.stats.of("l2", kind).hits += 1
                     self._keep_locally(kind, full, value, ttl)
                     return value
+            return await self._load_and_store(kind, full, load, ttl, locked=bool(taken))
         return await self._load_and_store(kind, full, load, ttl)
 
-    async def _load_and_store(self, kind: str, full: str, load: Loader, ttl: float) -> bytes:
+    async def _load_and_store(
+        self, kind: str, full: str, load: Loader, ttl: float, locked: bool = False
+    ) -> bytes:
         started = self.clock()
         try:
             value = await load()
         finally:
-            if self.remote is not None:
+            if locked and self.remote is not None:
                 await self.remote.unlock(full)
         self._load_seconds[full] = self.clock() - started
         if len(self._load_seconds) > 100_000:

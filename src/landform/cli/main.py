@@ -8,11 +8,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from landform.settings import load_settings
+
+if TYPE_CHECKING:
+    from landform.ops.sla import Sla
 
 app = typer.Typer(help="Landform: self-hosted landing pages.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -158,9 +161,9 @@ def mail_outbox(
 @users_app.command("set-role")
 def users_set_role(
     email: Annotated[str, typer.Argument(help="The account's email address.")],
-    role: Annotated[str, typer.Argument(help="operator (may see /ops/…) or member.")],
+    role: Annotated[str, typer.Argument(help="admin (may see /ops/…) or member.")],
 ) -> None:
-    """Grant or take back the operator role."""
+    """Grant or take back the admin role."""
 
     async def _set() -> None:
         from landform.auth.service import AuthService
@@ -308,3 +311,48 @@ def graphql_schema(
     else:
         output.write_text(sdl)
         typer.echo(f"wrote {output}")
+
+
+ops_app = typer.Typer(help="Monitoring set-up generated from the SLA.", no_args_is_help=True)
+app.add_typer(ops_app, name="ops")
+
+SlaFile = Annotated[
+    Path | None, typer.Option(help="The SLA thresholds file (default: LANDFORM_SLA_FILE or ours).")
+]
+Output = Annotated[Path | None, typer.Option(help="Write to this file, not stdout.")]
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        typer.echo(f"wrote {output}")
+
+
+def _sla(sla_file: Path | None) -> Sla:
+    from landform.ops.sla import Sla, SlaFileError
+
+    configured = load_settings().sla_file
+    path = sla_file or (Path(configured) if configured else None)
+    try:
+        return Sla.load(path)
+    except SlaFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@ops_app.command("alert-rules")
+def ops_alert_rules(sla_file: SlaFile = None, output: Output = None) -> None:
+    """Prometheus alert rules mirroring the SLA (deploy/prometheus/ holds these)."""
+    from landform.ops.rules import alert_rules
+
+    _write(alert_rules(_sla(sla_file)), output)
+
+
+@ops_app.command("grafana-dashboard")
+def ops_grafana_dashboard(sla_file: SlaFile = None, output: Output = None) -> None:
+    """A Grafana dashboard (JSON) over /metrics (deploy/grafana/ holds it)."""
+    from landform.ops.grafana import dashboard
+
+    _write(dashboard(_sla(sla_file)), output)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, String, delete, func, select
@@ -33,8 +33,12 @@ class PublicChange(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
-def record_change(session: AsyncSession, key: str, now: datetime) -> None:
-    session.add(PublicChange(key=key, created_at=now))
+def record_change(session: AsyncSession, key: str, now: datetime) -> PublicChange:
+    """Log that ``key`` changed, in the caller's transaction. Its ``seq`` is
+    known once the transaction has flushed."""
+    entry = PublicChange(key=key, created_at=now)
+    session.add(entry)
+    return entry
 
 
 class ChangeFollower:
@@ -59,6 +63,9 @@ class ChangeFollower:
         self.forget_all = forget_all
         self.interval = interval
         self.seq = 0
+        # Entries this process already acted on (it made the change): when
+        # the poll reads them, there is nothing left to forget.
+        self._applied: set[int] = set()
         self._polling = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -69,6 +76,12 @@ class ChangeFollower:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
+
+    def applied(self, seqs: Iterable[int]) -> None:
+        """These entries' keys were already forgotten here, after their commit."""
+        if len(self._applied) > 10_000:  # entries never read (a stopped poll)
+            self._applied.clear()
+        self._applied.update(seqs)
 
     async def poll_once(self) -> int:
         # One poll at a time: two overlapping polls would both deliver the
@@ -83,7 +96,10 @@ class ChangeFollower:
                     )
                 ).all()
             for seq, key in rows:
-                self.forget(key)
+                if seq in self._applied:
+                    self._applied.discard(seq)
+                else:
+                    self.forget(key)
                 self.seq = max(self.seq, seq)
             return len(rows)
 

@@ -55,7 +55,8 @@ Identify = Callable[[str], "str | None"]
 
 
 def route_group(path: str) -> str | None:
-    """The group that limits ``path``, or None when it is exempt."""
+    """The group that limits ``path``, or None when it is exempt (the
+    middleware remembers the answers for the paths it sees most)."""
     if path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES):
         return None
     if path in TRACKING_PATHS:
@@ -100,6 +101,7 @@ class RateLimits:
         self.rules = rules
         self.client_address = client_address
         self.identify = identify
+        self._groups: dict[str, str | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # WebSockets authenticate and are bounded per connection elsewhere;
@@ -107,32 +109,27 @@ class RateLimits:
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        group = route_group(scope["path"])
+        path: str = scope["path"]
+        try:
+            group = self._groups[path]
+        except KeyError:
+            group = route_group(path)
+            if len(self._groups) < 10_000:
+                self._groups[path] = group
         rule = self.rules.get(group) if group is not None else None
         if group is None or rule is None:
             await self.app(scope, receive, send)
             return
-        key = self._client_key(group, scope)
-        decision = await self.buckets.take(f"{group}:{key}", rule)
-        if not decision.allowed:
-            headers = {
-                name.decode(): value.decode() for name, value in rate_limit_headers(decision, rule)
-            }
-            await send_error(
-                send,
-                error_response(
-                    429,
-                    "rate_limited",
-                    f"too many requests; retry in {decision.retry_after} s",
-                    {"group": group, "limit": rule.burst, "retry_after": decision.retry_after},
-                    headers=headers,
-                ),
-            )
+        key = f"{group}:{self._client_key(group, scope)}"
+        held = self.buckets.take_held(key, rule)
+        allowed, tokens = held if held is not None else await self.buckets.take(key, rule)
+        if not allowed:
+            await self._refuse(send, group, rule, tokens)
             return
         if group in (PUBLIC, TRACKING):
             await self.app(scope, receive, send)
             return
-        extra = rate_limit_headers(decision, rule)
+        extra = rate_limit_headers(Decision.of(True, tokens, rule), rule)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -140,6 +137,22 @@ class RateLimits:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    async def _refuse(self, send: Send, group: str, rule: Rule, tokens: float) -> None:
+        decision = Decision.of(False, tokens, rule)
+        headers = {
+            name.decode(): value.decode() for name, value in rate_limit_headers(decision, rule)
+        }
+        await send_error(
+            send,
+            error_response(
+                429,
+                "rate_limited",
+                f"too many requests; retry in {decision.retry_after} s",
+                {"group": group, "limit": rule.burst, "retry_after": decision.retry_after},
+                headers=headers,
+            ),
+        )
 
     def _client_key(self, group: str, scope: Scope) -> str:
         if group == API:

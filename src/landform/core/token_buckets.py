@@ -8,9 +8,9 @@ implementation for several replicas is ``cache.shared_buckets``."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,8 +47,17 @@ class Decision:
         )
 
 
+# (allowed, tokens left): what a bucket says to one request.
+Take = tuple[bool, float]
+
+
 class Buckets(Protocol):
-    async def take(self, key: str, rule: Rule) -> Decision:
+    def take_held(self, key: str, rule: Rule) -> Take | None:
+        """Decide from what this process holds, if it can (no I/O: the hot
+        path asks this first)."""
+        ...
+
+    async def take(self, key: str, rule: Rule) -> Take:
         """Take one token from ``key``'s bucket, if it has one."""
         ...
 
@@ -56,34 +65,43 @@ class Buckets(Protocol):
 
 
 class LocalBuckets:
-    """Buckets in this process's memory. Bounded: the least recently seen
-    keys are forgotten first (a forgotten key starts again full)."""
+    """Buckets in this process's memory. Bounded: past ``max_keys``, the
+    oldest quarter of the keys is forgotten (a forgotten key starts again
+    full; under that much pressure, a little generosity beats the memory).
+    Asked on every public request, so kept to a dictionary lookup and a
+    little arithmetic."""
 
     def __init__(self, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic):
         self.max_keys = max_keys
         self.clock = clock
         # key -> [tokens, updated at]
-        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
+        self._buckets: dict[str, list[float]] = {}
 
-    async def take(self, key: str, rule: Rule) -> Decision:
+    def take_held(self, key: str, rule: Rule) -> Take:
         return self.take_now(key, rule)
 
-    def take_now(self, key: str, rule: Rule) -> Decision:
+    async def take(self, key: str, rule: Rule) -> Take:
+        return self.take_now(key, rule)
+
+    def take_now(self, key: str, rule: Rule) -> Take:
         now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = [float(rule.burst), now]
-            if len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
+            if len(self._buckets) >= self.max_keys:
+                for old in list(itertools.islice(self._buckets, self.max_keys // 4 + 1)):
+                    del self._buckets[old]
+            bucket = self._buckets[key] = [rule.burst, now]
+            tokens: float = rule.burst
         else:
-            self._buckets.move_to_end(key)
-        tokens = min(float(rule.burst), bucket[0] + (now - bucket[1]) * rule.rate)
-        bucket[1] = now
-        allowed = tokens >= 1
-        if allowed:
-            tokens -= 1
-        bucket[0] = tokens
-        return Decision.of(allowed, tokens, rule)
+            tokens = bucket[0] + (now - bucket[1]) * rule.rate
+            if tokens > rule.burst:
+                tokens = rule.burst
+            bucket[1] = now
+        if tokens < 1:
+            bucket[0] = tokens
+            return False, tokens
+        bucket[0] = tokens - 1
+        return True, tokens - 1
 
     async def close(self) -> None:
         self._buckets.clear()

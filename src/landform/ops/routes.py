@@ -1,41 +1,132 @@
 """Health probes (liveness says the process answers; readiness says it can
-reach its database and is not shutting down) and the operators' routes."""
+reach what it needs) and the operators' routes: performance metrics in the
+spec's shape, SLA status, Prometheus metrics, cache counts."""
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from sqlalchemy import text
 
-from landform.auth.deps import OperatorDep
 from landform.core.db import Database
 from landform.core.http import ErrorResponse, error_response
+from landform.ops.access import Operator, ProbeAccess
+from landform.ops.monitor import Monitor
+from landform.ops.prometheus import exposition
 
 router = APIRouter(tags=["ops"])
 
+STORAGE_PROBE = "0" * 64 + ".txt"
+DASHBOARD = Path(__file__).with_name("dashboard")
+# The page talks to this server only; nothing inline, nothing from elsewhere.
+DASHBOARD_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+DASHBOARD_FILES = {
+    "/ops/": ("index.html", "text/html; charset=utf-8"),
+    "/ops/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "/ops/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+}
+
+Scope = Annotated[
+    Literal["replica", "cluster"],
+    Query(description="this replica's workers, or every replica's (through Redis)"),
+]
+Window = Annotated[Literal["1m", "5m", "1h"], Query(description="sliding window")]
+
+
+def monitor(request: Request) -> Monitor:
+    found: Monitor = request.app.state.monitor
+    return found
+
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str | int]:
+async def healthz(_access: ProbeAccess) -> dict[str, str | int]:
     # The worker's pid tells an operator (and the multi-worker tests) which
     # process answered.
     return {"status": "ok", "worker": os.getpid()}
 
 
-@router.get("/ops/cache", summary="This worker's cache counts (operators only)")
-async def cache_counts(request: Request, _operator: OperatorDep) -> dict[str, Any]:
-    """Hits, misses, sets, evictions, hit ratio and L1 bytes per tier and
-    kind, for the worker that answers (``worker`` says which)."""
-    return {"worker": os.getpid(), "tiers": request.app.state.cache_stats()}
-
-
 @router.get("/readyz", response_model=None)
-async def readyz(request: Request) -> ErrorResponse | dict[str, str]:
+async def readyz(request: Request, _access: ProbeAccess) -> ErrorResponse | dict[str, str]:
+    """Ready when the database, Redis (when configured) and file storage
+    answer, and the worker is not shutting down."""
+    if request.app.state.draining:
+        return error_response(503, "not_ready", "shutting down")
     db: Database = request.app.state.db
     try:
         async with db.primary.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:
         return error_response(503, "not_ready", "the database cannot be reached")
+    redis = request.app.state.redis
+    if redis is not None:
+        try:
+            await redis.ping()
+        except Exception:
+            return error_response(503, "not_ready", "Redis cannot be reached")
+    try:
+        # Asking for a key nobody has is the cheapest question storage
+        # answers; an exception means it cannot be reached.
+        await request.app.state.storage.exists(STORAGE_PROBE)
+    except Exception:
+        return error_response(503, "not_ready", "file storage cannot be reached")
     return {"status": "ready"}
+
+
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics")
+async def metrics(request: Request, _access: ProbeAccess) -> Response:
+    """Every worker of this replica, in the Prometheus text format."""
+    snapshots = await monitor(request).snapshots("replica")
+    return Response(exposition(snapshots), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/ops/performance", summary="PerformanceMetrics (operators only)")
+async def performance(
+    request: Request, _operator: Operator, scope: Scope = "replica", window: Window = "5m"
+) -> dict[str, Any]:
+    """The spec's ``PerformanceMetrics``: response times (ms), throughput,
+    resources, database, cache (ratios in percent), plus per-component and
+    per-route latencies."""
+    return await monitor(request).performance(scope, window)
+
+
+@router.get("/ops/sla", summary="SLA compliance (operators only)")
+async def sla(
+    request: Request, _operator: Operator, scope: Scope = "replica", window: Window = "5m"
+) -> dict[str, Any]:
+    """Each spec component's p99 against its Target / Acceptable / Critical
+    thresholds, the spec's three checks, and the overall status."""
+    return await monitor(request).sla_status(scope, window)
+
+
+@router.get("/ops/cache", summary="This worker's cache counts (operators only)")
+async def cache_counts(request: Request, _operator: Operator) -> dict[str, Any]:
+    """Hits, misses, sets, evictions, hit ratio and L1 bytes per tier and
+    kind, for the worker that answers (``worker`` says which)."""
+    return {"worker": os.getpid(), "tiers": request.app.state.cache_stats()}
+
+
+@router.get("/ops/", response_class=Response, include_in_schema=False)
+@router.get("/ops/dashboard.js", response_class=Response, include_in_schema=False)
+@router.get("/ops/dashboard.css", response_class=Response, include_in_schema=False)
+async def dashboard(request: Request) -> Response:
+    """The live operations page. It holds no data: it asks /ops/sla and
+    /ops/performance with the token the operator types in."""
+    name, media_type = DASHBOARD_FILES[request.url.path]
+    return Response(_dashboard_file(name), media_type=media_type, headers=DASHBOARD_HEADERS)
+
+
+@functools.cache
+def _dashboard_file(name: str) -> bytes:
+    return (DASHBOARD / name).read_bytes()

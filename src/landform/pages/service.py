@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ class PublicChange:
     page_id: uuid.UUID
     owner_id: uuid.UUID
     slugs: tuple[str, ...]
+    # The change log's entries for it (the process that made the change
+    # need not act on them again).
+    logged: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,7 @@ class PageService:
         templates: TemplateCatalogue,
         public_url: str,
         on_public_change: Callable[[PublicChange], None] | None = None,
+        on_rendered: Callable[[int], None] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -132,6 +137,8 @@ class PageService:
         # process drops its copy at once (others learn it from the change
         # log) and CDNs are told to purge.
         self.on_public_change = on_public_change or (lambda _change: None)
+        # Told how long each publish's render took (µs): page generation.
+        self.on_rendered = on_rendered or (lambda _micros: None)
 
     def public_link(self, slug: str) -> str:
         return f"{self.public_url}/{slug}"
@@ -252,12 +259,18 @@ class PageService:
                 if old_slug is not None and page.status == "published":
                     # The live page moves with its slug: the old URL stops serving now.
                     now = self.clock.now()
-                    record_change(session, old_slug, now)
-                    record_change(session, page.slug, now)
+                    logged = [
+                        record_change(session, old_slug, now),
+                        record_change(session, page.slug, now),
+                    ]
         except IntegrityError as exc:
             raise SlugTaken("that slug was just taken; choose another") from exc
         if old_slug is not None and page.status == "published":
-            self.on_public_change(PublicChange("moved", page.id, owner, (old_slug, page.slug)))
+            self.on_public_change(
+                PublicChange(
+                    "moved", page.id, owner, (old_slug, page.slug), tuple(e.seq for e in logged)
+                )
+            )
         return page
 
     async def update_content(
@@ -286,9 +299,9 @@ class PageService:
             slug, was_public = page.slug, page.status == "published"
             await repo.delete_page(session, page.id)
             if was_public:
-                record_change(session, slug, self.clock.now())
+                entry = record_change(session, slug, self.clock.now())
         if was_public:
-            self.on_public_change(PublicChange("deleted", page_id, owner, (slug,)))
+            self.on_public_change(PublicChange("deleted", page_id, owner, (slug,), (entry.seq,)))
 
     async def publish(
         self, owner: uuid.UUID, page_id: uuid.UUID, expected: ExpectedVersion | None
@@ -357,8 +370,8 @@ class PageService:
             page.published_at = now
             self._touch(page)
             page.published_from_version = page.version
-            record_change(session, page.slug, now)
-        self.on_public_change(PublicChange("published", page.id, owner, (page.slug,)))
+            entry = record_change(session, page.slug, now)
+        self.on_public_change(PublicChange("published", page.id, owner, (page.slug,), (entry.seq,)))
         return page
 
     async def unpublish(
@@ -370,9 +383,11 @@ class PageService:
             if was_public:
                 page.status = "draft"
                 self._touch(page)
-                record_change(session, page.slug, self.clock.now())
+                entry = record_change(session, page.slug, self.clock.now())
         if was_public:
-            self.on_public_change(PublicChange("unpublished", page.id, owner, (page.slug,)))
+            self.on_public_change(
+                PublicChange("unpublished", page.id, owner, (page.slug,), (entry.seq,))
+            )
         return page
 
     async def restore(
@@ -416,9 +431,13 @@ class PageService:
         images: dict[str, ImageInfo],
     ) -> Rendered:
         args = (page_id, slug, title, seo, content, self.public_url, images)
+        started = time.perf_counter_ns()
         if len(str(content)) > _OFFLOAD_BYTES:
-            return await asyncio.to_thread(render_version, *args)
-        return render_version(*args)
+            rendered = await asyncio.to_thread(render_version, *args)
+        else:
+            rendered = render_version(*args)
+        self.on_rendered((time.perf_counter_ns() - started) // 1000)
+        return rendered
 
 
 _ASSET_REFERENCE = re.compile(r"/assets/([0-9a-f]{64}\.[a-z0-9]{2,5})")

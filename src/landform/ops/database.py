@@ -1,0 +1,89 @@
+"""Database measurements: each statement's time (into the recorder's
+``database`` histogram), slow statements logged with their SQL, deadlocks
+counted, pool utilization, and how far PostgreSQL read replicas lag."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from landform.ops.recorder import Recorder
+
+log = logging.getLogger("landform.slow_query")
+
+DEADLOCK = "40P01"
+
+
+class DatabaseMetrics:
+    def __init__(self, recorder: Recorder, slow_ms: float) -> None:
+        self.recorder = recorder
+        self.slow_ms = slow_ms
+        self.slow_queries = 0
+        self.deadlocks = 0
+        self.replication_lag_seconds = 0.0
+
+    def watch(self, engine: AsyncEngine) -> None:
+        sync = engine.sync_engine
+        event.listen(sync, "before_cursor_execute", self._before)
+        event.listen(sync, "after_cursor_execute", self._after)
+        event.listen(sync, "handle_error", self._error)
+
+    def _before(self, _conn: Any, _cursor: Any, _statement: str, *_: Any) -> None:
+        _conn.info.setdefault("landform_started", []).append(time.perf_counter_ns())
+
+    def _after(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        started = conn.info.get("landform_started")
+        if not started:
+            return
+        micros = (time.perf_counter_ns() - started.pop()) // 1000
+        self.recorder.observe("database", micros)
+        if micros >= self.slow_ms * 1000:
+            self.slow_queries += 1
+            log.warning(
+                "slow query: %.1f ms: %s",
+                micros / 1000,
+                " ".join(statement.split())[:2000],
+                extra={"duration_ms": round(micros / 1000, 1)},
+            )
+
+    def _error(self, context: Any) -> None:
+        started = context.connection.info.get("landform_started") if context.connection else None
+        if started:
+            started.pop()
+        error = context.original_exception
+        sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if sqlstate == DEADLOCK or "deadlock detected" in str(error):
+            self.deadlocks += 1
+
+    async def measure_replication_lag(self, replicas: list[AsyncEngine]) -> None:
+        """The worst lag of the PostgreSQL read replicas, in seconds."""
+        worst = 0.0
+        for engine in replicas:
+            if engine.dialect.name != "postgresql":
+                continue
+            async with engine.connect() as connection:
+                lag = await connection.scalar(
+                    text(
+                        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - "
+                        "pg_last_xact_replay_timestamp()), 0)"
+                    )
+                )
+            worst = max(worst, float(lag or 0.0))
+        self.replication_lag_seconds = worst
+
+
+def pool_utilization(engines: list[AsyncEngine]) -> float:
+    """Connections checked out over the pools' capacity, in percent."""
+    used = capacity = 0
+    for engine in engines:
+        pool: Any = engine.sync_engine.pool
+        size = getattr(pool, "size", None)
+        checked_out = getattr(pool, "checkedout", None)
+        if callable(size) and callable(checked_out):
+            used += checked_out()
+            capacity += size() + max(0, getattr(pool, "_max_overflow", 0))
+    return round(100.0 * used / capacity, 2) if capacity else 0.0

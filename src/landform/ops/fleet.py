@@ -1,0 +1,183 @@
+"""Every worker's measurements, where the others can read them.
+
+Every two seconds each worker folds what it recorded and publishes a
+snapshot: its histograms (encoded, so they merge exactly), its counters and
+its gauges (resources, database, cache). Snapshots go to files under
+``run_dir/ops`` (the workers of this machine: one replica) and, with Redis,
+to keys every replica reads (``scope=cluster``). A snapshot older than
+``STALE_SECONDS`` belongs to a worker that is gone and is left out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from landform.core.tasks import cancel_and_wait
+from landform.ops.recorder import Recorder
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+PUBLISH_EVERY = 2.0
+STALE_SECONDS = 15.0
+REDIS_PREFIX = "landform:ops:worker:"
+
+
+class Resources:
+    """This process's CPU, memory, disk and network I/O and connections
+    (psutil). Rates are per second since the previous sample."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.process.cpu_percent(None)  # the first call only starts the count
+        self._last: tuple[float, int, int] | None = None
+
+    def sample(self) -> dict[str, float]:
+        now = time.monotonic()
+        disk = _disk_bytes(self.process)
+        network = _network_bytes()
+        rates = {"disk_bytes_per_second": 0.0, "network_bytes_per_second": 0.0}
+        if self._last is not None:
+            then, last_disk, last_network = self._last
+            elapsed = max(now - then, 1e-6)
+            rates = {
+                "disk_bytes_per_second": max(0, disk - last_disk) / elapsed,
+                "network_bytes_per_second": max(0, network - last_network) / elapsed,
+            }
+        self._last = (now, disk, network)
+        try:
+            connections = len(self.process.net_connections(kind="tcp"))
+        except (psutil.Error, OSError):
+            connections = 0
+        return {
+            "cpu_percent": self.process.cpu_percent(None),
+            "memory_bytes": float(self.process.memory_info().rss),
+            "memory_percent": self.process.memory_percent(),
+            "open_connections": float(connections),
+            **rates,
+        }
+
+
+def _disk_bytes(process: psutil.Process) -> int:
+    try:
+        counters = process.io_counters()
+    except (psutil.Error, AttributeError, OSError):
+        return 0
+    return int(counters.read_bytes + counters.write_bytes)
+
+
+def _network_bytes() -> int:
+    counters = psutil.net_io_counters()
+    return int(counters.bytes_sent + counters.bytes_recv) if counters else 0
+
+
+class Fleet:
+    def __init__(
+        self,
+        recorder: Recorder,
+        run_dir: Path,
+        gauges: Callable[[], dict[str, Any]],
+        redis: Redis | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.directory = run_dir / "ops"
+        self.gauges = gauges
+        self.redis = redis
+        self.worker = f"{socket.gethostname()}-{os.getpid()}"
+        self.resources = Resources()
+        self._task: asyncio.Task[None] | None = None
+        self._redis_failing = False
+
+    async def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._task = asyncio.create_task(self._publish_forever(), name="ops-fleet")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        with contextlib.suppress(OSError):
+            (self.directory / f"{self.worker}.json").unlink()
+
+    def snapshot(self) -> dict[str, Any]:
+        """This worker, now."""
+        self.recorder.fold()
+        return {
+            "worker": self.worker,
+            "at": time.time(),
+            "started": self.recorder.started,
+            "windows": self.recorder.snapshot(),
+            "totals": dict(self.recorder.totals),
+            "resources": self.resources.sample(),
+            **self.gauges(),
+        }
+
+    async def replica(self) -> list[dict[str, Any]]:
+        """The snapshots of this machine's workers (this one's fresh)."""
+        own = self.snapshot()
+        found = [own]
+        now = time.time()
+        for path in self.directory.glob("*.json"):
+            if path.stem == self.worker:
+                continue
+            try:
+                other = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # being replaced, or gone
+            if now - other.get("at", 0) <= STALE_SECONDS:
+                found.append(other)
+        return found
+
+    async def cluster(self) -> list[dict[str, Any]]:
+        """Every replica's workers, through Redis; this machine's without."""
+        if self.redis is None:
+            return await self.replica()
+        own = self.snapshot()
+        found = [own]
+        keys = [key async for key in self.redis.scan_iter(match=REDIS_PREFIX + "*", count=500)]
+        mine = (REDIS_PREFIX + self.worker).encode()
+        values = await self.redis.mget([k for k in keys if k != mine]) if keys else []
+        now = time.time()
+        for value in values:
+            if value:
+                other = json.loads(value)
+                if now - other.get("at", 0) <= STALE_SECONDS:
+                    found.append(other)
+        return found
+
+    async def _publish_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PUBLISH_EVERY)
+            try:
+                await self.publish()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ops: could not publish this worker's measurements")
+
+    async def publish(self) -> None:
+        data = json.dumps(self.snapshot(), separators=(",", ":"))
+        path = self.directory / f"{self.worker}.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(data)
+        temporary.replace(path)
+        if self.redis is not None:
+            try:
+                async with asyncio.timeout(1.0):
+                    await self.redis.set(REDIS_PREFIX + self.worker, data, ex=int(STALE_SECONDS))
+            except Exception as exc:  # noqa: BLE001 - the cluster view waits for Redis
+                if not self._redis_failing:
+                    log.warning("ops: cannot share measurements through Redis (%s)", exc)
+                self._redis_failing = True
+            else:
+                self._redis_failing = False

@@ -1,0 +1,138 @@
+"""The operators' view, assembled: performance metrics and SLA status for
+this replica or the fleet, and the background loop that samples what is
+slow to read (replica lag, Redis memory) and fires SLA alerts.
+
+Alerts are evaluated by one worker only (a leader: a Redis lease across
+replicas, a file lock among one machine's workers), over the fleet's
+measurements, so a breach fires once, not once per worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import time
+from typing import IO, TYPE_CHECKING, Any
+
+from landform.core.tasks import cancel_and_wait
+from landform.core.webhook import Webhook
+from landform.ops.database import DatabaseMetrics
+from landform.ops.fleet import Fleet
+from landform.ops.performance import performance_metrics
+from landform.ops.sla import Alerts, Sla
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger(__name__)
+
+EVERY = 10.0
+LEADER_KEY = "landform:ops:alert-leader"
+SCOPES = ("replica", "cluster")
+
+
+class Monitor:
+    def __init__(
+        self,
+        fleet: Fleet,
+        sla: Sla,
+        database: DatabaseMetrics,
+        replicas: list[AsyncEngine],
+        redis: Redis | None,
+        alert_hook: Webhook | None,
+        alert_hold: float,
+        alert_window: str = "5m",
+    ) -> None:
+        self.fleet = fleet
+        self.sla = sla
+        self.database = database
+        self.replicas = replicas
+        self.redis = redis
+        self.alert_hook = alert_hook
+        self.alerts = Alerts(alert_hold)
+        self.alert_window = alert_window
+        self.redis_fragmentation = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._lock_file: IO[str] | None = None
+
+    async def start(self) -> None:
+        await self.fleet.start()
+        if self.alert_hook is not None:
+            await self.alert_hook.start()
+        self._task = asyncio.create_task(self._run(), name="ops-monitor")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        if self.alert_hook is not None:
+            await self.alert_hook.stop()
+        await self.fleet.stop()
+        if self._lock_file is not None:
+            self._lock_file.close()
+
+    async def snapshots(self, scope: str) -> list[dict[str, Any]]:
+        return await (self.fleet.cluster() if scope == "cluster" else self.fleet.replica())
+
+    async def performance(self, scope: str, window: str) -> dict[str, Any]:
+        return performance_metrics(await self.snapshots(scope), window, scope)
+
+    async def sla_status(self, scope: str, window: str) -> dict[str, Any]:
+        metrics = await self.performance(scope, window)
+        return {"scope": scope, "window": window, **self.sla.evaluate(metrics)}
+
+    # The loop
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(EVERY)
+            try:
+                await self.sample()
+                if self.alert_hook is not None and await self._lead():
+                    await self.check_alerts()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ops: monitoring round failed")
+
+    async def sample(self) -> None:
+        if self.replicas:
+            with contextlib.suppress(Exception):
+                await self.database.measure_replication_lag(self.replicas)
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    info = await self.redis.info("memory")
+                self.redis_fragmentation = float(info.get("mem_fragmentation_ratio", 0.0))
+
+    async def check_alerts(self, now: float | None = None) -> list[dict[str, Any]]:
+        scope = "cluster" if self.redis is not None else "replica"
+        status = await self.sla_status(scope, self.alert_window)
+        fired = self.alerts.update(status, time.time() if now is None else now)
+        for alert in fired:
+            log.warning("sla alert: %s %s (%s)", alert["event"], alert["name"], alert["status"])
+            if self.alert_hook is not None:
+                self.alert_hook.notify({"kind": "sla", **alert})
+        return fired
+
+    async def _lead(self) -> bool:
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    me = self.fleet.worker
+                    if await self.redis.set(LEADER_KEY, me, nx=True, ex=int(EVERY * 3)):
+                        return True
+                    holder = await self.redis.get(LEADER_KEY)
+                    if holder in (me, me.encode()):
+                        await self.redis.expire(LEADER_KEY, int(EVERY * 3))
+                        return True
+            return False
+        if self._lock_file is None:
+            # Once per process, a local file: not worth a thread.
+            path = self.fleet.directory / "alerts.lock"
+            self._lock_file = open(path, "w")  # noqa: SIM115, ASYNC230
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True

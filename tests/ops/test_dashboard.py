@@ -1,0 +1,95 @@
+"""The live operations page in a real browser (Debian's Chromium driven by
+Playwright): an operator types the ops token and sees the SLA table with
+its statuses and charts that fill as it polls, and the page asks nothing of
+any server but Landform's own."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.live_server import live_server
+
+pytestmark = pytest.mark.server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+TOKEN = "ops-token-for-the-dashboard-test"
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Chromium under Playwright. Started after the server: the
+    sync API runs an event loop in this thread, and the server's set-up
+    needs one of its own first."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )  # fmt: skip
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def test_the_dashboard_shows_the_sla_live(tmp_path: Path) -> None:
+    with live_server(tmp_path, workers=1, LANDFORM_OPS_TOKEN=TOKEN) as base, chromium() as browser:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for _ in range(30):
+                assert client.get("/templates").status_code == 200
+        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        asked: list[str] = []
+
+        def only_landform(route: object) -> None:
+            url = route.request.url  # type: ignore[attr-defined]
+            asked.append(url)
+            if url.startswith(base):
+                route.continue_()  # type: ignore[attr-defined]
+            else:
+                route.abort()  # type: ignore[attr-defined]
+
+        page.route("**/*", only_landform)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/ops/")
+        assert page.text_content("#status") == "Enter a token to start."
+        page.fill("#token", TOKEN)
+        page.click("button[type=submit]")
+        page.locator("#components tbody tr").nth(6).wait_for(timeout=10_000)
+        # Two polls at least, so the charts have lines (the page's CSP allows
+        # no eval, so this waits from here rather than in the page).
+        page.locator("#chart-latency polyline").first.wait_for(state="attached", timeout=10_000)
+        for _ in range(100):
+            points = page.get_attribute("#chart-latency polyline", "points") or ""
+            if len(points.split()) >= 2:
+                break
+            page.wait_for_timeout(200)
+        assert len(points.split()) >= 2
+        rows = page.locator("#components tbody tr").all_inner_texts()
+        assert rows[0].startswith("API Gateway")
+        assert any("NO_DATA" in row for row in rows)  # nothing uploaded yet
+        assert page.text_content("#overall") in ("OK", "WARNING", "BREACH")
+        assert "Updated" in (page.text_content("#status") or "")
+        screenshot = page.screenshot(full_page=True)
+        page.close()
+    image = Image.open(io.BytesIO(screenshot)).convert("RGB")
+    colours = image.getcolors(maxcolors=1_000_000) or []
+    assert len(colours) > 50, "the screenshot is blank"
+    assert errors == []
+    assert asked and all(url.startswith(base) for url in asked), asked
+    assert any("/ops/sla" in url for url in asked)

@@ -1,0 +1,44 @@
+"""The monitoring files in deploy/ are generated from the SLA thresholds:
+they must be what the generators give today (regenerate them with
+`landform ops alert-rules` and `landform ops grafana-dashboard`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from landform.ops.grafana import dashboard
+from landform.ops.rules import alert_rules
+from landform.ops.sla import Sla
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+
+
+def test_prometheus_rules_mirror_the_sla() -> None:
+    committed = (DEPLOY / "prometheus" / "landform-rules.yml").read_text()
+    assert committed == alert_rules(Sla.load()), (
+        "deploy/prometheus/landform-rules.yml is stale: run "
+        "`landform ops alert-rules --output deploy/prometheus/landform-rules.yml`"
+    )
+    sla = Sla.load()
+    # Two rules per component of the p99 table, one per check.
+    assert committed.count("- alert:") == 2 * len(sla.components) + len(sla.checks)
+    assert 'component=\\"file_upload\\"}[5m]))) > 10' in committed
+    yaml = pytest.importorskip("yaml")
+    rules = yaml.safe_load(committed)["groups"][0]["rules"]
+    assert {rule["labels"]["severity"] for rule in rules} == {"warning", "critical"}
+    assert all(rule["expr"] and rule["for"] == "5m" for rule in rules)
+
+
+def test_grafana_dashboard_is_current_and_valid_json() -> None:
+    committed = (DEPLOY / "grafana" / "landform-sla.json").read_text()
+    assert committed == dashboard(Sla.load()), (
+        "deploy/grafana/landform-sla.json is stale: run "
+        "`landform ops grafana-dashboard --output deploy/grafana/landform-sla.json`"
+    )
+    board = json.loads(committed)
+    exprs = [t["expr"] for panel in board["panels"] for t in panel["targets"]]
+    assert any("landform_component_duration_seconds_bucket" in e for e in exprs)
+    assert any("landform_cache_lookups_total" in e for e in exprs)

@@ -1,0 +1,134 @@
+"""The operators' view over real requests: the spec's PerformanceMetrics
+shape, the SLA evaluation, Prometheus metrics, and who may see them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import assert_error, signed_in
+
+OPS_TOKEN = "ops-token-for-tests-0123456789"
+
+
+@pytest.fixture
+def settings_update() -> dict[str, Any]:
+    # The test client's address (127.0.0.1) is not an open network here.
+    return {"ops_token": OPS_TOKEN, "ops_open_networks": ["192.0.2.0/24"]}
+
+
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
+
+async def traffic(client: httpx.AsyncClient, app: Any) -> dict[str, str]:
+    ada = await signed_in(client, app, "ada@example.com")
+    page = (
+        await client.post("/landing-pages", json={"title": "Sale", "slug": "sale"}, headers=ada)
+    ).json()
+    assert (await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)).is_success
+    for _ in range(20):
+        assert (await client.get("/sale")).status_code == 200
+        assert (await client.get("/landing-pages", headers=ada)).status_code == 200
+    assert (await client.get("/no-such-page")).status_code == 404
+    return ada
+
+
+async def test_performance_metrics_have_the_specs_shape(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    await traffic(client, app)
+    answer = await client.get("/ops/performance?window=1m", headers=OPS)
+    assert answer.status_code == 200, answer.text
+    metrics = answer.json()
+    assert set(metrics["responseTime"]) == {"p50", "p95", "p99", "p999", "average", "median"}
+    assert set(metrics["throughput"]) == {
+        "requestsPerSecond", "totalRequests", "successRate", "errorRate",
+    }  # fmt: skip
+    assert set(metrics["resources"]) == {
+        "cpuUsage", "memoryUsage", "diskIO", "networkIO", "openConnections",
+    }  # fmt: skip
+    assert set(metrics["database"]) == {
+        "queryTime", "connectionPoolUtilization", "slowQueryCount", "deadlockCount",
+        "replicationLag",
+    }  # fmt: skip
+    assert set(metrics["cache"]) == {"hitRatio", "missRatio", "evictionRate", "memoryFragmentation"}
+    throughput = metrics["throughput"]
+    # Everything up to this request: sign-up, the page, 40 reads and a 404.
+    assert throughput["totalRequests"] >= 45
+    assert throughput["successRate"] == 100.0 and throughput["errorRate"] == 0.0
+    times = metrics["responseTime"]
+    assert 0 < times["p50"] <= times["p95"] <= times["p99"] <= times["p999"]
+    assert times["median"] == times["p50"]
+    routes = metrics["routes"]
+    assert routes["GET /{slug}"]["requests"] == 21
+    assert routes["GET /landing-pages"]["requests"] == 20
+    assert metrics["components"]["database"]["count"] > 0
+    assert metrics["components"]["page_generation"]["count"] == 1
+    # 19 or 20 page hits; the misses: /sale's first view, the unknown slug.
+    assert metrics["cache"]["hitRatio"] >= 85
+    assert metrics["workers"] == 1 and metrics["scope"] == "replica"
+
+
+async def test_sla_status_follows_the_specs_table(client: httpx.AsyncClient, app: Any) -> None:
+    await traffic(client, app)
+    answer = await client.get("/ops/sla?window=1m", headers=OPS)
+    assert answer.status_code == 200, answer.text
+    sla = answer.json()
+    names = [row["name"] for row in sla["components"]]
+    assert names == [
+        "API Gateway", "GraphQL Queries", "Database Queries", "Cache Operations",
+        "File Upload", "Page Generation", "WebSocket Connect",
+    ]  # fmt: skip
+    by_name = {row["name"]: row for row in sla["components"]}
+    gateway = by_name["API Gateway"]
+    assert (gateway["target"], gateway["acceptable"], gateway["critical"]) == (100, 200, 500)
+    assert gateway["status"] in ("OK", "ACCEPTABLE", "DEGRADED", "CRITICAL")
+    assert by_name["File Upload"]["status"] == "NO_DATA"
+    assert [c["name"] for c in sla["checks"]] == [
+        "Response Time P99", "Success Rate", "Cache Hit Ratio",
+    ]  # fmt: skip
+    assert sla["checks"][1]["status"] == "OK"  # no 5xx
+    assert sla["overallStatus"] in ("OK", "WARNING", "BREACH")
+
+
+async def test_prometheus_metrics(client: httpx.AsyncClient, app: Any) -> None:
+    await traffic(client, app)
+    answer = await client.get("/metrics", headers=OPS)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    text = answer.text
+    assert 'landform_requests_total{route="GET /{slug}"} 21.0' in text
+    assert 'landform_request_duration_seconds_bucket{le="+Inf",route="GET /{slug}"} 21.0' in text
+    assert 'landform_component_duration_seconds_count{component="database"}' in text
+    hits = re.search(
+        r'landform_cache_lookups_total\{kind="pages",outcome="hit",tier="l1"\} (\S+)', text
+    )
+    assert hits and float(hits.group(1)) >= 19  # the first view of /sale loaded it
+    assert "landform_workers 1.0" in text
+
+
+async def test_operators_only(client: httpx.AsyncClient, app: Any) -> None:
+    for path in ("/ops/performance", "/ops/sla", "/metrics", "/ops/cache"):
+        assert_error(await client.get(path), 401, "not_authenticated")
+        wrong = {"Authorization": "Bearer not-the-token"}
+        assert (await client.get(path, headers=wrong)).status_code == 401
+    ada = await signed_in(client, app, "ada@example.com")
+    assert_error(await client.get("/ops/sla", headers=ada), 403, "operator_only")
+    await app.components.auth.set_role("ada@example.com", "admin")
+    assert (await client.get("/ops/sla", headers=ada)).status_code == 200
+    # Probes and /metrics answer an open network without credentials.
+    assert_error(await client.get("/healthz"), 401)
+    inside = httpx.ASGITransport(app=app, client=("192.0.2.10", 4000))
+    async with httpx.AsyncClient(transport=inside, base_url="http://testserver") as probe:
+        assert (await probe.get("/healthz")).status_code == 200
+        assert (await probe.get("/readyz")).json() == {"status": "ready"}
+        assert (await probe.get("/metrics")).status_code == 200
+        assert_error(await probe.get("/ops/performance"), 401)
+
+
+@pytest.mark.parametrize("query", ["scope=galaxy", "window=2d"])
+async def test_bad_parameters_are_refused(client: httpx.AsyncClient, query: str) -> None:
+    assert_error(await client.get(f"/ops/performance?{query}", headers=OPS), 422)

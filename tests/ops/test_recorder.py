@@ -1,0 +1,117 @@
+"""Percentiles merged across workers are exact: merging the histograms of
+workers that each saw part of a known data set gives the percentiles of
+the whole set (to the histograms' precision), which averaging the workers'
+percentiles would not."""
+
+from __future__ import annotations
+
+import random
+
+from landform.ops.recorder import Recorder, merge_window
+from landform.ops.sla import Alerts, Sla
+
+
+def exact_percentile(values: list[int], q: float) -> int:
+    ordered = sorted(values)
+    return ordered[max(0, int(round(q / 100 * len(ordered))) - 1)]
+
+
+def test_merged_percentiles_match_the_whole_data_set() -> None:
+    rng = random.Random(4)
+    now = 1_000_000.0
+    # Two workers with very different traffic: one fast and busy, one slow.
+    fast = [rng.randint(200, 2_000) for _ in range(9_000)]
+    slow = [rng.randint(50_000, 400_000) for _ in range(1_000)]
+    snapshots = []
+    for values in (fast, slow):
+        recorder = Recorder(clock=lambda: now)
+        for micros in values:
+            recorder.observe("api_gateway", micros)
+        recorder.fold()
+        snapshots.append(recorder.snapshot())
+    merged = merge_window(snapshots, "1m", now).histograms["api_gateway"]
+    everything = fast + slow
+    assert merged.get_total_count() == 10_000
+    for q in (50, 90, 95, 99, 99.9):
+        expected = exact_percentile(everything, q)
+        assert abs(merged.get_value_at_percentile(q) - expected) <= expected * 0.01 + 1, q
+    # What averaging the workers' own p99s would have said instead:
+    averaged = (exact_percentile(fast, 99) + exact_percentile(slow, 99)) / 2
+    assert abs(averaged - exact_percentile(everything, 99)) > 50_000
+
+
+def test_windows_keep_only_their_slots() -> None:
+    now = [1_000_000.0]
+    recorder = Recorder(clock=lambda: now[0])
+    recorder.observe("api_gateway", 1_000)
+    recorder.fold()
+    now[0] += 120  # two minutes later
+    recorder.observe("api_gateway", 2_000)
+    recorder.fold()
+    snapshot = recorder.snapshot()
+    one_minute = merge_window([snapshot], "1m", now[0]).histograms["api_gateway"]
+    five_minutes = merge_window([snapshot], "5m", now[0]).histograms["api_gateway"]
+    assert one_minute.get_total_count() == 1
+    assert five_minutes.get_total_count() == 2
+
+
+def test_a_request_counts_under_its_route_the_gateway_and_its_component() -> None:
+    recorder = Recorder(clock=lambda: 1_000_000.0)
+    for failed in (False, False, True):
+        recorder.observe("route:POST /graphql", 100, failed)
+    recorder.observe("database", 50)  # not a request: a time, no outcome
+    recorder.fold()
+    merged = merge_window([recorder.snapshot()], "1m", 1_000_000.0)
+    for key in ("route:POST /graphql", "api_gateway", "graphql"):
+        assert merged.outcomes[key] == [3, 1]
+        assert merged.histograms[key].get_total_count() == 3
+    assert "database" not in merged.outcomes
+    assert merged.histograms["database"].get_total_count() == 1
+    assert recorder.totals["route:POST /graphql"] == 3
+    assert recorder.totals["route:POST /graphql:failed"] == 1
+
+
+def status(p99: float, success: float = 100.0) -> dict[str, object]:
+    metrics = {
+        "components": {"api_gateway": {"p99": p99, "count": 10}},
+        "responseTime": {"p99": p99},
+        "throughput": {"successRate": success},
+        "cache": {"hitRatio": 99.0},
+    }
+    return Sla.load().evaluate(metrics)
+
+
+def test_each_status_transition_of_a_component() -> None:
+    def gateway(p99: float) -> str:
+        result = status(p99)
+        return next(c["status"] for c in result["components"] if c["name"] == "API Gateway")
+
+    assert gateway(99) == "OK"
+    assert gateway(150) == "ACCEPTABLE"
+    assert gateway(300) == "DEGRADED"
+    assert gateway(600) == "CRITICAL"
+    assert status(99)["overallStatus"] == "OK"
+    assert status(300)["overallStatus"] == "WARNING"
+    assert status(600)["overallStatus"] == "BREACH"
+    assert status(99, success=99.0)["overallStatus"] == "BREACH"
+
+
+def test_an_alert_fires_once_after_the_hold_and_once_on_recovery() -> None:
+    alerts = Alerts(hold=60)
+    assert alerts.update(status(600), now=0) == []  # breaching, not yet held
+    assert alerts.update(status(600), now=30) == []
+    fired = alerts.update(status(600), now=61)
+    assert [(a["event"], a["name"]) for a in fired] == [
+        ("breach", "API Gateway"),
+        ("breach", "Response Time P99"),
+    ]
+    assert alerts.update(status(600), now=120) == []  # once, not again
+    recovered = alerts.update(status(99), now=130)
+    assert [(a["event"], a["name"]) for a in recovered] == [
+        ("recovered", "API Gateway"),
+        ("recovered", "Response Time P99"),
+    ]
+    assert alerts.update(status(99), now=200) == []
+    # A short breach (under the hold) fires nothing at all.
+    assert alerts.update(status(600), now=300) == []
+    assert alerts.update(status(99), now=330) == []
