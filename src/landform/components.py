@@ -1,0 +1,351 @@
+"""Everything Landform is made of, built once per process from one Settings
+object and wired together: database, cache tiers, services, background
+workers (ingestion, invalidation bus, change log, warming, monitoring).
+``app.py`` builds the ASGI layers around it."""
+
+from __future__ import annotations
+
+import fcntl
+import gc
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from landform.analytics.ingest import Ingestion
+from landform.analytics.live import LiveHub
+from landform.analytics.service import AnalyticsService
+from landform.analytics.tracker import PageDirectory, Tracker
+from landform.analytics.visitors import VisitorHasher
+from landform.auth.service import AuthService
+from landform.cache.breaker import CircuitBreaker
+from landform.cache.bus import InvalidationBus
+from landform.cache.local import LocalCache
+from landform.cache.purge import Purge, PurgeHook
+from landform.cache.remote import RemoteCache
+from landform.cache.shared_buckets import SharedBuckets
+from landform.cache.stats import Counts
+from landform.cache.tiered import TieredCache
+from landform.cache.warming import Warmer
+from landform.core.change_log import ChangeFollower
+from landform.core.clock import Clock
+from landform.core.db import Database
+from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
+from landform.core.pins import RedisReadPins
+from landform.core.proxies import ClientAddress
+from landform.core.token_buckets import Buckets, LocalBuckets
+from landform.core.webhook import Webhook
+from landform.files.assets import PREFIX as ASSET_PREFIX
+from landform.files.assets import AssetCache
+from landform.files.models import StoredFile
+from landform.files.service import FileService
+from landform.files.storage import make_storage
+from landform.files.variants import RESIZABLE, WIDTHS, VariantMaker
+from landform.graphql.context import Services
+from landform.graphql.persisted import PersistedQueries
+from landform.graphql.schema import build_schema
+from landform.graphql.view import GraphQLView
+from landform.ops.database import DatabaseMetrics, pool_utilization
+from landform.ops.fleet import Fleet
+from landform.ops.monitor import Monitor
+from landform.ops.recorder import Recorder
+from landform.ops.sla import Sla
+from landform.pages import repository as page_repo
+from landform.pages.public import PublicPageStore, surrogate_keys
+from landform.pages.service import PageService, PublicChange
+from landform.settings import Settings
+from landform.templates.service import TemplateCatalogue
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+# How keys of the general cache travel on the invalidation bus, next to
+# slugs and asset paths (neither can contain a colon).
+CACHE_KEY = "cache:"
+
+
+class Components:
+    """Everything the app is made of, built once per process."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or Clock()
+        # What every request, statement and cache call took (ops/).
+        self.recorder = Recorder()
+        self.redis: Redis | None = None
+        self.remote_cache: RemoteCache | None = None
+        pins = None
+        if settings.redis_url:
+            # Imported only when configured: redis-py costs each worker ~6 MB.
+            from redis.asyncio import Redis
+
+            self.redis = Redis.from_url(settings.redis_url)
+            pins = RedisReadPins(self.redis, settings.read_your_writes_seconds)
+            # The cache's own client: its calls give up quickly (the stream's
+            # blocking reads share no timeout with it).
+            timeout = settings.cache_redis_timeout
+            self.remote_cache = RemoteCache(
+                Redis.from_url(
+                    settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+                ),
+                timeout,
+                CircuitBreaker(
+                    settings.cache_breaker_failures, settings.cache_breaker_reset_seconds
+                ),
+                observe=lambda micros: self.recorder.observe("cache", micros),
+            )
+        self.db = Database(settings, pins)
+        self.db_metrics = DatabaseMetrics(self.recorder, settings.ops_slow_query_ms)
+        for engine in (self.db.primary, *self.db.replicas):
+            self.db_metrics.watch(engine)
+        # The general cache (L1 here, L2 Redis when configured) that the
+        # domains read through; published pages and assets have their own
+        # L1 in the public layer (pages/public.py, files/assets.py).
+        self.cache = TieredCache(
+            LocalCache(settings.cache_l1_bytes),
+            self.remote_cache,
+            on_invalidate=lambda key: self._public_key_changed(CACHE_KEY + key),
+        )
+        self.mailer: Mailer = (
+            SmtpMailer(settings.smtp_url)
+            if settings.smtp_url
+            else OutboxMailer(self.db, self.clock)
+        )
+        self.templates = TemplateCatalogue.load()
+        self.storage = make_storage(settings)
+        self.variants = VariantMaker(self.db, self.storage, settings.spool_dir)
+        self.files = FileService(
+            self.db,
+            self.storage,
+            settings,
+            self.clock,
+            on_public_change=self._public_key_changed,
+            on_stored=self._new_file,
+        )
+        self.assets = AssetCache(
+            budget_bytes=32 * 1024 * 1024,
+            small_file_bytes=256 * 1024,
+            ttl=settings.cache_ttl_assets,
+        )
+        self.store = PublicPageStore(settings.page_store_bytes, settings.cache_ttl_pages)
+        self.purge = (
+            PurgeHook(
+                settings.cdn_purge_url,
+                (settings.cdn_purge_secret or settings.secret_key).encode(),
+            )
+            if settings.cdn_purge_url
+            else None
+        )
+        self.auth = AuthService(self.db, settings, self.mailer, self.clock)
+        self.pages = PageService(
+            self.db,
+            self.clock,
+            self.templates,
+            settings.public_url,
+            on_public_change=self._page_changed,
+            on_rendered=lambda micros: self.recorder.observe("page_generation", micros),
+        )
+        self.client_address = ClientAddress(settings.trusted_proxies)
+        self.hasher = VisitorHasher(self.db, self.clock)
+        self.ingestion = Ingestion(self.db, self.clock, settings, self.hasher, self.redis)
+        self.live = LiveHub(
+            settings.run_dir,
+            lambda owner_id: self.analytics.current_visitors(owner_id),
+            self.redis,
+            settings.analytics_ws_queue,
+        )
+        self.analytics = AnalyticsService(
+            self.db, self.clock, settings, self.auth, self.live, self.cache
+        )
+        self.tracker = Tracker(
+            PageDirectory(self.db),
+            self.hasher,
+            self.ingestion,
+            self.clock,
+            settings.public_url,
+            on_accepted=self.live.record,
+        )
+        self.graphql = GraphQLView(
+            build_schema(
+                settings, PersistedQueries(settings.graphql_persisted_queries, self.remote_cache)
+            ),
+            Services(
+                settings=settings,
+                auth=self.auth,
+                pages=self.pages,
+                templates=self.templates,
+                files=self.files,
+                analytics=self.analytics,
+                client_address=self.client_address,
+            ),
+        )
+        self.buckets: Buckets = (
+            SharedBuckets(self.remote_cache) if self.remote_cache is not None else LocalBuckets()
+        )
+        # Set by create_app, which builds the public layer it warms.
+        self.warmer: Warmer | None = None
+        self.follower = ChangeFollower(
+            self.db,
+            self.clock,
+            forget=self._forget,
+            forget_all=self._forget_all,
+            interval=settings.page_change_poll_interval,
+        )
+        self.monitor = Monitor(
+            Fleet(self.recorder, settings.run_dir, self._gauges, self.redis),
+            Sla.load(Path(settings.sla_file) if settings.sla_file else None),
+            self.db_metrics,
+            self.db.replicas,
+            self.redis,
+            Webhook(
+                settings.sla_alert_url,
+                (settings.cdn_purge_secret or settings.secret_key).encode(),
+                "sla alert",
+            )
+            if settings.sla_alert_url
+            else None,
+            settings.sla_alert_hold_seconds,
+        )
+        # With Redis, changes reach the other replicas at once through the
+        # bus; the change log above backs it up (and is all there is without).
+        self.bus = (
+            InvalidationBus(
+                self.redis,
+                self._forget,
+                self._forget_all,
+                check_interval=settings.cache_bus_check_interval,
+            )
+            if self.redis is not None
+            else None
+        )
+
+    def cache_stats(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Hits, misses, sets, evictions, hit ratio and (for L1) bytes, per
+        tier and kind: the general cache's, and the public layer's own L1
+        for published pages and assets. For the metrics export."""
+        tiers = self.cache.stats.snapshot()
+        l1 = tiers.setdefault("l1", {})
+        for kind, held in self.cache.local.bytes_by_kind().items():
+            l1.setdefault(kind, Counts().as_dict())["bytes"] = held
+        pages = Counts(self.store.hits, self.store.misses, evictions=self.store.evictions)
+        l1["pages"] = {**pages.as_dict(), "bytes": self.store.used}
+        assets = Counts(self.assets.hits, self.assets.misses)
+        l1["assets"] = {**assets.as_dict(), "bytes": self.assets.used}
+        return tiers
+
+    def _gauges(self) -> dict[str, Any]:
+        """What this worker's snapshot carries besides its histograms."""
+        return {
+            "database": {
+                "pool_utilization": pool_utilization([self.db.primary, *self.db.replicas]),
+                "slow_queries": self.db_metrics.slow_queries,
+                "deadlocks": self.db_metrics.deadlocks,
+                "replication_lag": self.db_metrics.replication_lag_seconds,
+            },
+            "cache": self.cache_stats(),
+            "redis_fragmentation": self.monitor.redis_fragmentation,
+        }
+
+    def _new_file(self, record: StoredFile) -> None:
+        if record.content_type in RESIZABLE and (record.width or 0) > WIDTHS[0]:
+            self.variants.enqueue(record.storage_key)
+
+    def _page_changed(self, change: PublicChange) -> None:
+        """A page's public face changed in this process: drop it here, tell
+        the other workers and replicas (the bus; the change log follows) and
+        the CDN what to purge."""
+        for slug in change.slugs:
+            self.store.discard(slug)
+        self.follower.applied(change.logged)
+        if self.bus is not None:
+            self.bus.publish_soon(*change.slugs)
+        if self.purge is not None:
+            self.purge.purge(
+                Purge(
+                    change.event,
+                    tuple(surrogate_keys(change.page_id, change.owner_id)),
+                    tuple(self.pages.public_link(slug) for slug in change.slugs),
+                )
+            )
+
+    def _public_key_changed(self, key: str) -> None:
+        self._forget(key)
+        if self.bus is not None:
+            self.bus.publish_soon(key)
+
+    def _forget(self, key: str) -> None:
+        """Drop what this process holds for a changed slug, a deleted asset
+        or an entry of the general cache."""
+        if key.startswith(ASSET_PREFIX):
+            self.assets.discard(key[len(ASSET_PREFIX) :])
+        elif key.startswith(CACHE_KEY):
+            self.cache.local.delete(key[len(CACHE_KEY) :])
+        else:
+            self.store.discard(key)
+
+    def _forget_all(self) -> None:
+        """What this process holds may be stale, and it cannot know which."""
+        self.store.clear()
+        self.assets.clear()
+        self.cache.local.clear()
+
+    # The public path reads the primary: a replica may lag behind the change
+    # log that told this worker to reload.
+    async def load_published(self, slug: str) -> Any:
+        async with self.db.primary.connect() as connection:
+            return await page_repo.published_by_slug(connection, slug)
+
+    async def migrate(self) -> None:
+        """Bring the schema up to date. A file lock keeps the workers of one
+        machine from migrating at the same time."""
+        # Alembic is imported here, not at the top: workers that do not
+        # migrate are spared its ~11 MB.
+        from landform.core.migrate import upgrade
+
+        lock_path = self.settings.data_dir / "migrate.lock"
+        # Blocking is fine here: this runs at start-up, before any request.
+        with open(lock_path, "w") as lock:  # noqa: ASYNC230
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                await upgrade(self.db.primary)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    async def start(self) -> None:
+        if self.settings.should_migrate_on_start:
+            await self.migrate()
+        await self.follower.start()
+        if self.bus is not None:
+            await self.bus.start()
+        await self.variants.start()
+        await self.ingestion.start()
+        await self.live.start()
+        if self.purge is not None:
+            await self.purge.start()
+        if self.warmer is not None:
+            await self.warmer.start()
+        await self.monitor.start()
+        # Everything made so far (modules, compiled patterns, templates,
+        # metadata) lives as long as the process: keep the collector from
+        # walking it again and again. Full collections over it paused
+        # requests for 60-90 ms (measured on analytics reports).
+        gc.collect()
+        gc.freeze()
+
+    async def stop(self) -> None:
+        await self.monitor.stop()
+        if self.warmer is not None:
+            await self.warmer.stop()
+        if self.purge is not None:
+            await self.purge.stop()
+        await self.live.stop()
+        await self.ingestion.stop()
+        await self.variants.stop()
+        await self.cache.close()
+        if self.bus is not None:
+            await self.bus.stop()
+        await self.follower.stop()
+        await self.buckets.close()
+        await self.db.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.remote_cache is not None:
+            await self.remote_cache.redis.aclose()

@@ -1,0 +1,276 @@
+"""Load-test files in the spec's own schema (``load_tests:``, each with
+name, description, duration, ramp_up, concurrent_users,
+requests_per_second, scenarios with weight and operations,
+failure_criteria, monitoring), read and checked; an error names the file
+and the line. ``scaled`` turns the spec's cluster-sized numbers into a
+machine's (``--scale 0.01``: 10,000 users and 50,000 requests/s become 100
+and 500)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+BUILT_IN = Path(__file__).with_name("scenarios") / "spec.yaml"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_OPERATION = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD) (/\S*)$")
+_CRITERION = re.compile(r"^\s*([<>]=?)\s*(\d+(?:\.\d+)?)\s*(%|ms|s)?\s*$")
+
+CRITERIA = {"error_rate": "%", "response_time_p99": "ms", "cpu_usage": "%", "memory_usage": "%"}
+MONITORS = frozenset({"memory_leaks", "connection_pool_exhaustion", "cache_efficiency_degradation"})
+KNOWN_KEYS = frozenset(
+    {
+        "name", "description", "duration", "ramp_up", "concurrent_users", "requests_per_second",
+        "scenarios", "failure_criteria", "monitoring",
+    }
+)  # fmt: skip
+
+
+class ScenarioFileError(ValueError):
+    """A load-test file that cannot be used, with where and why."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    weight: float  # percent
+    operations: tuple[tuple[str, str], ...]  # (method, path template)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    metric: str  # error_rate, response_time_p99, cpu_usage, memory_usage
+    comparison: str  # >, >=, <, <=
+    limit: float  # in the metric's unit: % or ms
+
+    def breached_by(self, value: float) -> bool:
+        return {
+            ">": value > self.limit,
+            ">=": value >= self.limit,
+            "<": value < self.limit,
+            "<=": value <= self.limit,
+        }[self.comparison]
+
+
+@dataclass(frozen=True)
+class LoadTest:
+    name: str
+    description: str
+    duration: float  # seconds
+    ramp_up: float  # seconds
+    concurrent_users: int
+    requests_per_second: float
+    scenarios: tuple[Scenario, ...]
+    failure_criteria: tuple[Criterion, ...]
+    monitoring: tuple[str, ...]
+
+    def scaled(self, scale: float = 1.0, duration: float | None = None) -> LoadTest:
+        """Users and rate times ``scale``; ``duration`` (seconds) instead of
+        the file's, the ramp shrunk in proportion."""
+        length = self.duration if duration is None else duration
+        ramp = self.ramp_up * (length / self.duration) if self.duration else 0.0
+        return replace(
+            self,
+            duration=length,
+            ramp_up=ramp,
+            concurrent_users=max(1, math.ceil(self.concurrent_users * scale)),
+            requests_per_second=max(0.1, self.requests_per_second * scale),
+        )
+
+
+def parse_duration(text: str) -> float:
+    """``"30m"`` → 1800.0 seconds (ms, s, m, h)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration like 30s, 5m or 24h: {text!r}")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def load_file(path: Path) -> list[LoadTest]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioFileError(f"{path}: {exc.strerror or exc}") from exc
+    return parse(text, str(path))
+
+
+def built_in() -> list[LoadTest]:
+    return load_file(BUILT_IN)
+
+
+def find(tests: list[LoadTest], name: str) -> LoadTest:
+    for test in tests:
+        if test.name == name:
+            return test
+    known = ", ".join(t.name for t in tests)
+    raise ScenarioFileError(f"no load test named {name!r} (there are: {known})")
+
+
+def parse(text: str, source: str = "<text>") -> list[LoadTest]:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ScenarioFileError(
+            f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from exc
+    reader = _Reader(source)
+    tests_node = reader.key(reader.mapping(root, "the file"), "load_tests", root)
+    tests = [reader.load_test(node) for node in reader.sequence(tests_node, "load_tests").value]
+    if not tests:
+        raise ScenarioFileError(f"{source}:{tests_node.start_mark.line + 1}: load_tests is empty")
+    names = [t.name for t in tests]
+    for name in names:
+        if names.count(name) > 1:
+            raise ScenarioFileError(f"{source}: two load tests are named {name!r}")
+    if not tests[0].scenarios:
+        raise ScenarioFileError(f"{source}: the first load test needs scenarios")
+    # A test without scenarios runs the first one's (the spec's stress and
+    # endurance tests name none: they load the peak mix harder and longer).
+    return [t if t.scenarios else replace(t, scenarios=tests[0].scenarios) for t in tests]
+
+
+class _Reader:
+    """Turns YAML nodes into values, and any problem into an error that
+    names the line it is on."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, node: yaml.Node | None, message: str) -> ScenarioFileError:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        return ScenarioFileError(f"{self.source}{line}: {message}")
+
+    def mapping(self, node: yaml.Node | None, what: str) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what} must be a mapping")
+        return {str(key.value): value for key, value in node.value}
+
+    def sequence(self, node: yaml.Node, what: str) -> yaml.SequenceNode:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"{what} must be a list")
+        return node
+
+    def key(self, fields: dict[str, yaml.Node], name: str, parent: yaml.Node | None) -> yaml.Node:
+        if name not in fields:
+            raise self.fail(parent, f"{name} is missing")
+        return fields[name]
+
+    def optional_list(self, fields: dict[str, yaml.Node], name: str) -> list[yaml.Node]:
+        if name not in fields:
+            return []
+        items: list[yaml.Node] = self.sequence(fields[name], name).value
+        return items
+
+    def scalar(self, node: yaml.Node, what: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.value == "":
+            raise self.fail(node, f"{what} must be a single value")
+        return str(node.value)
+
+    def number(self, node: yaml.Node, what: str, positive: bool = True) -> float:
+        text = self.scalar(node, what)
+        try:
+            value = float(text)
+        except ValueError:
+            raise self.fail(node, f"{what} must be a number, not {text!r}") from None
+        if positive and value <= 0:
+            raise self.fail(node, f"{what} must be more than 0")
+        return value
+
+    def duration(self, node: yaml.Node, what: str) -> float:
+        text = self.scalar(node, what)
+        try:
+            return parse_duration(text)
+        except ValueError:
+            raise self.fail(
+                node, f"{what} must be a duration like 30s, 5m or 24h, not {text!r}"
+            ) from None
+
+    def load_test(self, node: yaml.Node) -> LoadTest:
+        fields = self.mapping(node, "a load test")
+        for name, value in fields.items():
+            if name not in KNOWN_KEYS:
+                raise self.fail(
+                    value, f"unknown field {name!r} (known: {', '.join(sorted(KNOWN_KEYS))})"
+                )
+        name = self.scalar(self.key(fields, "name", node), "name")
+        duration = self.duration(self.key(fields, "duration", node), "duration")
+        ramp = self.duration(fields["ramp_up"], "ramp_up") if "ramp_up" in fields else duration / 10
+        if ramp > duration:
+            raise self.fail(fields.get("ramp_up"), "ramp_up is longer than duration")
+        users = self.number(self.key(fields, "concurrent_users", node), "concurrent_users")
+        if users != int(users):
+            raise self.fail(fields["concurrent_users"], "concurrent_users must be a whole number")
+        rate = self.number(self.key(fields, "requests_per_second", node), "requests_per_second")
+        scenarios = tuple(self.scenario(item) for item in self.optional_list(fields, "scenarios"))
+        if scenarios:
+            total = sum(s.weight for s in scenarios)
+            if abs(total - 100) > 0.01:
+                raise self.fail(fields["scenarios"], f"the weights add up to {total:g}%, not 100%")
+        criteria = tuple(
+            self.criterion(item) for item in self.optional_list(fields, "failure_criteria")
+        )
+        monitoring = tuple(self.monitor(item) for item in self.optional_list(fields, "monitoring"))
+        description = (
+            self.scalar(fields["description"], "description") if "description" in fields else ""
+        )
+        return LoadTest(
+            name, description, duration, ramp, int(users), rate, scenarios, criteria, monitoring
+        )
+
+    def scenario(self, node: yaml.Node) -> Scenario:
+        fields = self.mapping(node, "a scenario")
+        name = self.scalar(self.key(fields, "name", node), "the scenario's name")
+        weight_node = self.key(fields, "weight", node)
+        match = _PERCENT.match(self.scalar(weight_node, "weight"))
+        if not match:
+            raise self.fail(weight_node, "weight must be a percentage like 25%")
+        operations = []
+        for item in self.sequence(self.key(fields, "operations", node), "operations").value:
+            text = self.scalar(item, "an operation")
+            found = _OPERATION.match(text)
+            if not found:
+                raise self.fail(
+                    item, f"an operation is a method and a path, like GET /templates, not {text!r}"
+                )
+            operations.append((found.group(1), found.group(2)))
+        if not operations:
+            raise self.fail(node, f"scenario {name!r} has no operations")
+        return Scenario(name, float(match.group(1)), tuple(operations))
+
+    def criterion(self, node: yaml.Node) -> Criterion:
+        fields = self.mapping(node, "a failure criterion")
+        if len(fields) != 1:
+            raise self.fail(node, 'a failure criterion is one metric: "> limit"')
+        ((metric, value_node),) = fields.items()
+        if metric not in CRITERIA:
+            raise self.fail(
+                node, f"unknown failure criterion {metric!r} (known: {', '.join(CRITERIA)})"
+            )
+        text = self.scalar(value_node, metric)
+        match = _CRITERION.match(text)
+        if not match:
+            raise self.fail(value_node, f'{metric} must read like "> 5%", not {text!r}')
+        comparison, number, unit = match.group(1), float(match.group(2)), match.group(3) or ""
+        expected = CRITERIA[metric]
+        if expected == "ms" and unit == "s":
+            number, unit = number * 1000, "ms"
+        if unit != expected:
+            raise self.fail(value_node, f"{metric} is measured in {expected}")
+        return Criterion(metric, comparison, number)
+
+    def monitor(self, node: yaml.Node) -> str:
+        name = self.scalar(node, "a monitor")
+        if name not in MONITORS:
+            raise self.fail(
+                node, f"unknown monitor {name!r} (known: {', '.join(sorted(MONITORS))})"
+            )
+        return name

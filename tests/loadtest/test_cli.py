@@ -1,0 +1,33 @@
+"""The load-test commands as a user runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def landform(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "landform.cli.main", "loadtest", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_show_scales_the_specs_test() -> None:
+    shown = landform("show", "peak_traffic_simulation", "--scale", "0.01", "--duration", "5m")
+    assert shown.returncode == 0, shown.stderr
+    assert "100 users, 500 requests/s, 300 s (ramp-up 50 s)" in shown.stdout
+    assert "30% analytics_viewing: GET /analytics/pages/{id}" in shown.stdout
+
+
+def test_validate_names_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("load_tests:\n  - name: x\n    duration: soon\n")
+    refused = landform("validate", str(bad))
+    assert refused.returncode == 1
+    assert f"{bad}:3: duration must be a duration" in refused.stderr
+    assert landform("show", "nope").returncode == 1
+    assert landform("show", "--duration", "forever").returncode == 1
