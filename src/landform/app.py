@@ -122,18 +122,24 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         configure_logging(settings.log_level, settings.log_format == "json")
     components = Components(settings, clock)
     api = build_api(components)
+    # Outside in: rate limits; published pages and the beacon, each timed
+    # inline (the hottest paths); request ids and timing for the rest;
+    # assets; the API.
+    observe = components.recorder.observe if settings.ops_metrics_enabled else None
+    timed = Timing(
+        Assets(api, components.storage, components.assets),
+        components.recorder if settings.ops_metrics_enabled else None,
+    )
     tracking = Tracking(
-        api,
+        timed,
         components.tracker,
         components.client_address,
         settings.analytics_max_body_bytes,
         settings.analytics_country_header,
+        observe,
     )
     public = PublicPages(
-        Timing(
-            Assets(tracking, components.storage, components.assets),
-            components.recorder if settings.ops_metrics_enabled else None,
-        ),
+        tracking,
         components.store,
         components.load_published,
         CachePolicy(
@@ -142,7 +148,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             settings.public_stale_while_revalidate,
         ),
         render_not_found(settings.public_url).encode("utf-8"),
-        components.recorder.observe if settings.ops_metrics_enabled else None,
+        observe,
     )
     components.warmer = Warmer(
         lambda: components.analytics.most_viewed_slugs(24, settings.page_warm_count),

@@ -33,6 +33,8 @@ async def traffic(client: httpx.AsyncClient, app: Any) -> dict[str, str]:
         assert (await client.get("/sale")).status_code == 200
         assert (await client.get("/landing-pages", headers=ada)).status_code == 200
     assert (await client.get("/no-such-page")).status_code == 404
+    beacon = await client.post("/analytics/track-view", json={"slug": "sale"})
+    assert beacon.status_code == 202
     return ada
 
 
@@ -65,6 +67,7 @@ async def test_performance_metrics_have_the_specs_shape(
     routes = metrics["routes"]
     assert routes["GET /{slug}"]["requests"] == 21
     assert routes["GET /landing-pages"]["requests"] == 20
+    assert routes["POST /analytics/track-view"]["requests"] == 1  # timed in its own layer
     assert metrics["components"]["database"]["count"] > 0
     assert metrics["components"]["page_generation"]["count"] == 1
     # 19 or 20 page hits; the misses: /sale's first view, the unknown slug.

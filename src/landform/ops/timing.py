@@ -4,8 +4,9 @@ every log line made while serving it; and its latency and outcome go into
 the recorder, by route (the recorder counts each under the API gateway, and
 GraphQL and uploads under their spec components too). Each WebSocket's
 connect time (from the upgrade request to the accept) is recorded too.
-Sits inside the public-page layer, which times its own requests (see
-pages/public.py; a cached page view logs nothing and needs no id)."""
+Sits inside the public-page and beacon layers, which time their own
+requests (pages/public.py, analytics/tracking.py: the hottest paths, where
+a wrapping layer would cost more than the timing; they need no id)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from landform.core.logs import ACCEPTABLE_ID, request_id
 from landform.ops.recorder import Recorder
 
 ASSETS = "/assets/"
-TRACKING = frozenset({"/analytics/track-view", "/analytics/track-event"})
 
 
 class Timing:
@@ -72,20 +72,15 @@ class Timing:
 
     def _route_key(self, scope: Scope) -> str:
         """``route:<METHOD> <template>``: the API's route templates; assets
-        and the beacon by kind (an asset key is not a route of its own)."""
+        by kind (an asset key is not a route of its own)."""
         method: str = scope["method"]
         route = scope.get("route")
         if route is not None:
             # Routes live as long as the app; they do not hash, their ids do.
             ident: Any = (method, id(route))
         else:
-            path = scope["path"]
-            if path in TRACKING:
-                ident = (method, path)
-            elif path.startswith(ASSETS):
-                ident = (method, "/assets/{key}")
-            else:
-                ident = (method, "(no route)")
+            template = "/assets/{key}" if scope["path"].startswith(ASSETS) else "(no route)"
+            ident = (method, template)
         key = self._keys.get(ident)
         if key is None:
             template = ident[1] if isinstance(ident[1], str) else getattr(route, "path", "?")
