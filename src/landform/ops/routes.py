@@ -14,7 +14,9 @@ from fastapi.responses import Response
 from sqlalchemy import text
 
 from landform.core.db import Database
+from landform.core.errors import NotFound
 from landform.core.http import ErrorResponse, error_response
+from landform.core.mail import OutboxMailer
 from landform.ops.access import Operator, ProbeAccess
 from landform.ops.monitor import Monitor
 from landform.ops.prometheus import exposition
@@ -130,3 +132,27 @@ async def dashboard(request: Request) -> Response:
 @functools.cache
 def _dashboard_file(name: str) -> bytes:
     return (DASHBOARD / name).read_bytes()
+
+
+@router.get("/ops/outbox", summary="Mail kept in outbox mode (operators only)")
+async def outbox(
+    request: Request,
+    _operator: Operator,
+    to: Annotated[
+        str | None, Query(max_length=320, description="only mail to this address")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    """What the embedded default "sent", newest first, whole messages: what
+    `landform mail outbox` prints, for scripts and load tests that need a
+    verification link without a mail server."""
+    mailer = request.app.state.mailer
+    if not isinstance(mailer, OutboxMailer):
+        raise NotFound("mail goes out over SMTP here; there is no outbox", code="outbox_disabled")
+    messages = await mailer.list(limit=limit, recipient=to)
+    return {
+        "messages": [
+            {"to": m.recipient, "created_at": m.created_at.isoformat(), "message": m.message}
+            for m in messages
+        ]
+    }
