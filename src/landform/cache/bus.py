@@ -58,11 +58,15 @@ class InvalidationBus:
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        # Checked by the loop itself: redis-py's get_message can take a
+        # cancellation for its own timeout and return None.
+        self._stopping = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="invalidation-bus")
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in list(self._sending):
             with contextlib.suppress(Exception):
                 await task
@@ -87,7 +91,7 @@ class InvalidationBus:
 
     async def _follow(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._stopping:
             try:
                 await self._subscribed()
             except asyncio.CancelledError:
@@ -116,7 +120,7 @@ class InvalidationBus:
             expected: int | None = None
             loop = asyncio.get_running_loop()
             next_check = loop.time() + self.check_interval
-            while True:
+            while not self._stopping:
                 message = await pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=self.check_interval
                 )
