@@ -51,7 +51,7 @@ async def buses(redis: Redis) -> AsyncIterator[Callable[[], Any]]:
         await client.aclose()
 
 
-async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition never held"

@@ -9,7 +9,6 @@ Redis, shared with everything else, is never stopped."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,15 +21,9 @@ from landform.app import create_app
 from landform.cache.bus import STAMP
 from landform.settings import Settings
 from tests.analytics.conftest import BROWSER
+from tests.cache.test_bus import eventually
 from tests.conftest import REDIS_URL, signed_in
 from tests.relay import Relay
-
-
-async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition never held"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_replica_rides_out_a_redis_restart(settings: Settings, redis: Redis) -> None:

@@ -36,7 +36,6 @@ class RemoteCache:
         self.redis = redis
         self.timeout = timeout
         self.breaker = breaker
-        self.errors = 0
         # Told how long each call took (µs): the spec's cache operations.
         self.observe = observe or (lambda _micros: None)
 
@@ -77,7 +76,6 @@ class RemoteCache:
             async with asyncio.timeout(self.timeout):
                 result = await command
         except Exception as exc:  # noqa: BLE001 - any failure reads as a miss
-            self.errors += 1
             self.breaker.failed()
             if self.breaker.state == "open":
                 log.warning("cache: Redis %s failed (%s); circuit open", what, exc)

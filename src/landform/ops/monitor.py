@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 EVERY = 10.0
 LEADER_KEY = "landform:ops:alert-leader"
-SCOPES = ("replica", "cluster")
 
 
 class Monitor:

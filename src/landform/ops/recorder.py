@@ -97,10 +97,6 @@ class Ring:
                 del self.slots[stale]
         return found
 
-    def within(self, now: float, seconds: int) -> list[Slot]:
-        since = now - seconds
-        return [slot for start, slot in self.slots.items() if start + self.slot_seconds > since]
-
 
 class Recorder:
     """This worker's measurements. ``observe`` is the hot path; ``fold``
@@ -151,10 +147,6 @@ class Recorder:
                 counts[0] += count
                 if failed:
                     counts[1] += count
-
-    def window(self, name: str) -> list[Slot]:
-        ring, seconds = WINDOWS[name]
-        return self.rings[ring].within(self.clock(), seconds)
 
     def snapshot(self) -> dict[str, Any]:
         """Every slot, encoded (compressed HdrHistogram payloads), for
