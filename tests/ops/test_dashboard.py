@@ -6,45 +6,18 @@ any server but Landform's own."""
 from __future__ import annotations
 
 import io
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
+from tests.browser import chromium
 from tests.live_server import live_server
 
 pytestmark = pytest.mark.server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "ops-token-for-the-dashboard-test"
-
-
-@contextmanager
-def chromium() -> Iterator[Any]:
-    """Headless Chromium under Playwright. Started after the server: the
-    sync API runs an event loop in this thread, and the server's set-up
-    needs one of its own first."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            ],
-        )  # fmt: skip
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_the_dashboard_shows_the_sla_live(tmp_path: Path) -> None:

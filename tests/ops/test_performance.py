@@ -51,12 +51,17 @@ async def test_performance_metrics_have_the_specs_shape(
     }  # fmt: skip
     assert set(metrics["resources"]) == {
         "cpuUsage", "memoryUsage", "diskIO", "networkIO", "openConnections",
+        "cpuPercent", "memoryPercent",
     }  # fmt: skip
+    assert 0 <= metrics["resources"]["cpuPercent"] <= 100
+    assert 0 < metrics["resources"]["memoryPercent"] < 100
     assert set(metrics["database"]) == {
         "queryTime", "connectionPoolUtilization", "slowQueryCount", "deadlockCount",
         "replicationLag",
     }  # fmt: skip
-    assert set(metrics["cache"]) == {"hitRatio", "missRatio", "evictionRate", "memoryFragmentation"}
+    assert set(metrics["cache"]) == {
+        "hitRatio", "missRatio", "evictionRate", "memoryFragmentation", "hits", "lookups",
+    }  # fmt: skip
     throughput = metrics["throughput"]
     # Everything up to this request: sign-up, the page, 40 reads and a 404.
     assert throughput["totalRequests"] >= 45

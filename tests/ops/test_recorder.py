@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import random
 
-from landform.ops.recorder import Recorder, merge_window
+import pytest
+
+from landform.ops.recorder import Recorder, merge_window, new_histogram, percentiles_and_mean
 from landform.ops.sla import Alerts, Sla
 
 
@@ -115,3 +117,17 @@ def test_an_alert_fires_once_after_the_hold_and_once_on_recovery() -> None:
     # A short breach (under the hold) fires nothing at all.
     assert alerts.update(status(600), now=300) == []
     assert alerts.update(status(99), now=330) == []
+
+
+def test_one_pass_percentiles_match_hdrh_exactly() -> None:
+    # The quick summary must give hdrh's own answers, value for value.
+    for seed in range(30):
+        rng = random.Random(seed)
+        histogram = new_histogram()
+        for _ in range(rng.randrange(1, 3000)):
+            histogram.record_value(int(rng.paretovariate(0.8) * rng.choice([10, 1000, 50000])) + 1)
+        wanted = (50, 95, 99, 99.9)
+        values, mean = percentiles_and_mean(histogram, wanted)
+        assert values == {p: histogram.get_value_at_percentile(p) for p in wanted}
+        assert mean == pytest.approx(histogram.get_mean_value(), rel=1e-9)
+    assert percentiles_and_mean(new_histogram(), (50,)) == ({50: 0}, 0.0)

@@ -8,14 +8,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from landform.cli.loadtest import loadtest_app
+from landform.cli.options import SlaFile, load_sla
 from landform.settings import load_settings
-
-if TYPE_CHECKING:
-    from landform.ops.sla import Sla
 
 app = typer.Typer(help="Landform: self-hosted landing pages.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -312,9 +311,6 @@ def graphql_schema(
 ops_app = typer.Typer(help="Monitoring set-up generated from the SLA.", no_args_is_help=True)
 app.add_typer(ops_app, name="ops")
 
-SlaFile = Annotated[
-    Path | None, typer.Option(help="The SLA thresholds file (default: LANDFORM_SLA_FILE or ours).")
-]
 Output = Annotated[Path | None, typer.Option(help="Write to this file, not stdout.")]
 
 
@@ -326,24 +322,12 @@ def _write(text: str, output: Path | None) -> None:
         typer.echo(f"wrote {output}")
 
 
-def _sla(sla_file: Path | None) -> Sla:
-    from landform.ops.sla import Sla, SlaFileError
-
-    configured = load_settings().sla_file
-    path = sla_file or (Path(configured) if configured else None)
-    try:
-        return Sla.load(path)
-    except SlaFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-
-
 @ops_app.command("alert-rules")
 def ops_alert_rules(sla_file: SlaFile = None, output: Output = None) -> None:
     """Prometheus alert rules mirroring the SLA (deploy/prometheus/ holds these)."""
     from landform.ops.rules import alert_rules
 
-    _write(alert_rules(_sla(sla_file)), output)
+    _write(alert_rules(load_sla(sla_file)), output)
 
 
 @ops_app.command("grafana-dashboard")
@@ -351,68 +335,10 @@ def ops_grafana_dashboard(sla_file: SlaFile = None, output: Output = None) -> No
     """A Grafana dashboard (JSON) over /metrics (deploy/grafana/ holds it)."""
     from landform.ops.grafana import dashboard
 
-    _write(dashboard(_sla(sla_file)), output)
+    _write(dashboard(load_sla(sla_file)), output)
 
 
-loadtest_app = typer.Typer(
-    help="The spec's load tests (scenario files; running them comes next).",
-    no_args_is_help=True,
-)
 app.add_typer(loadtest_app, name="loadtest")
-
-ScenarioFile = Annotated[
-    Path | None, typer.Option("--file", help="A scenario file (default: the spec's built-ins).")
-]
-
-
-@loadtest_app.command("validate")
-def loadtest_validate(file: Annotated[Path, typer.Argument(help="A scenario file.")]) -> None:
-    """Check a scenario file; errors name the line."""
-    from landform.loadtest.config import ScenarioFileError, load_file
-
-    try:
-        tests = load_file(file)
-    except ScenarioFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(f"{file}: {len(tests)} load test(s): {', '.join(t.name for t in tests)}")
-
-
-@loadtest_app.command("show")
-def loadtest_show(
-    name: Annotated[str, typer.Argument(help="The load test.")] = "peak_traffic_simulation",
-    file: ScenarioFile = None,
-    scale: Annotated[float, typer.Option(min=0.0001, help="Users and rate times this.")] = 1.0,
-    duration: Annotated[str | None, typer.Option(help="Instead of the file's, e.g. 5m.")] = None,
-) -> None:
-    """Print a load test as it would run: users, rate, length, mix."""
-    from landform.loadtest.config import (
-        ScenarioFileError,
-        built_in,
-        find,
-        load_file,
-        parse_duration,
-    )
-
-    try:
-        tests = load_file(file) if file else built_in()
-        seconds = parse_duration(duration) if duration is not None else None
-        test = find(tests, name).scaled(scale, seconds)
-    except (ScenarioFileError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(f"{test.name}: {test.description}")
-    typer.echo(
-        f"  {test.concurrent_users} users, {test.requests_per_second:g} requests/s, "
-        f"{test.duration:g} s (ramp-up {test.ramp_up:g} s)"
-    )
-    for scenario in test.scenarios:
-        operations = ", ".join(f"{method} {path}" for method, path in scenario.operations)
-        typer.echo(f"  {scenario.weight:g}% {scenario.name}: {operations}")
-    for criterion in test.failure_criteria:
-        typer.echo(f"  fails when {criterion.metric} {criterion.comparison} {criterion.limit:g}")
-    for monitor in test.monitoring:
-        typer.echo(f"  watches {monitor}")
 
 
 if __name__ == "__main__":

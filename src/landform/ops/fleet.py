@@ -65,6 +65,7 @@ class Resources:
             "cpu_percent": self.process.cpu_percent(None),
             "memory_bytes": float(self.process.memory_info().rss),
             "memory_percent": self.process.memory_percent(),
+            "cpu_count": float(psutil.cpu_count() or 1),
             "open_connections": float(connections),
             **rates,
         }

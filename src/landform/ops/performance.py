@@ -10,7 +10,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from landform.ops.recorder import COMPONENTS, WINDOWS, merge_window
+from landform.ops.recorder import COMPONENTS, WINDOWS, merge_window, percentiles_and_mean
 
 
 def _ms(micros: float) -> float:
@@ -20,14 +20,14 @@ def _ms(micros: float) -> float:
 def latency(histogram: HdrHistogram | None) -> dict[str, float]:
     if histogram is None or histogram.get_total_count() == 0:
         return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "p999": 0.0, "average": 0.0, "median": 0.0}
-    p50 = _ms(histogram.get_value_at_percentile(50))
+    values, mean = percentiles_and_mean(histogram, (50, 95, 99, 99.9))
     return {
-        "p50": p50,
-        "p95": _ms(histogram.get_value_at_percentile(95)),
-        "p99": _ms(histogram.get_value_at_percentile(99)),
-        "p999": _ms(histogram.get_value_at_percentile(99.9)),
-        "average": _ms(histogram.get_mean_value()),
-        "median": p50,
+        "p50": _ms(values[50]),
+        "p95": _ms(values[95]),
+        "p99": _ms(values[99]),
+        "p999": _ms(values[99.9]),
+        "average": _ms(mean),
+        "median": _ms(values[50]),
     }
 
 
@@ -76,6 +76,14 @@ def performance_metrics(
                 max((r["network_bytes_per_second"] for r in resources), default=0), 1
             ),
             "openConnections": int(sum(r["open_connections"] for r in resources)),
+            # Beyond the spec's shape: the workers' share of the machine, as
+            # the load tests' failure criteria (cpu_usage, memory_usage) read it.
+            "cpuPercent": round(
+                sum(r["cpu_percent"] for r in resources)
+                / max((r.get("cpu_count", 1.0) for r in resources), default=1.0),
+                2,
+            ),
+            "memoryPercent": round(sum(r.get("memory_percent", 0.0) for r in resources), 2),
         },
         "database": {
             "queryTime": components["database"]["p99"],
@@ -119,6 +127,10 @@ def _cache(snapshots: list[dict[str, Any]]) -> dict[str, float]:
         "hitRatio": round(100.0 * hits / looked, 3) if looked else 100.0,
         "missRatio": round(100.0 * misses / looked, 3) if looked else 0.0,
         "evictionRate": round(evictions / uptime, 3) if uptime else 0.0,
+        # Beyond the spec's shape: the counts since start, so that a client
+        # sampling twice gets the hit ratio between its samples.
+        "hits": hits,
+        "lookups": looked,
         "memoryFragmentation": max(
             (s.get("redis_fragmentation", 0.0) for s in snapshots), default=0.0
         ),

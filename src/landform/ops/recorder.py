@@ -52,6 +52,34 @@ RINGS = (("short", 10, 30), ("long", 60, 60))
 WINDOWS = {"1m": ("short", 60), "5m": ("short", 300), "1h": ("long", 3600)}
 
 
+def percentiles_and_mean(
+    histogram: HdrHistogram, percentiles: tuple[float, ...]
+) -> tuple[dict[float, int], float]:
+    """The values at ``percentiles`` and the mean, exactly as hdrh's
+    ``get_value_at_percentile`` and ``get_mean_value`` give them, in one
+    pass over the counts that visits only the recorded ones (hdrh walks every
+    bucket once per percentile: 50 ms a histogram where this takes 1)."""
+    total = histogram.get_total_count()
+    if not total:
+        return {p: 0 for p in percentiles}, 0.0
+    wanted = sorted((histogram.get_target_count_at_percentile(p), p) for p in percentiles)
+    found: dict[float, int] = {}
+    running = weighted = 0
+    next_wanted = 0
+    for index, count in enumerate(histogram.counts):
+        if not count:
+            continue
+        value = histogram.get_value_from_index(index)
+        running += count
+        weighted += count * histogram._hdr_median_equiv_value(value)
+        while next_wanted < len(wanted) and running >= wanted[next_wanted][0]:
+            found[wanted[next_wanted][1]] = histogram.get_highest_equivalent_value(value)
+            next_wanted += 1
+        if running >= total:
+            break
+    return found, weighted / total
+
+
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS, word_size=WORD)
 
@@ -189,7 +217,12 @@ class Merged:
     def add_histogram(self, key: str, histogram: HdrHistogram) -> None:
         found = self.histograms.get(key)
         if found is None:
-            found = self.histograms[key] = new_histogram()
+            # The decoded histograms' word size (hdrh decodes to 8 bytes), so
+            # that adding takes hdrh's array-at-once path, not a Python loop
+            # over every bucket (80 ms for an /ops/performance answer).
+            found = self.histograms[key] = HdrHistogram(
+                LOWEST_US, HIGHEST_US, DIGITS, word_size=histogram.word_size
+            )
         found.add(histogram)
 
     def add_outcomes(self, key: str, counts: Iterable[int]) -> None:

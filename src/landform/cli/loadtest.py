@@ -1,0 +1,274 @@
+"""``landform loadtest …``: the spec's load tests against any Landform
+deployment, with a verdict (exit 0 passed, 1 failed, 2 could not run)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from landform.cli.options import SlaFile, load_sla
+
+if TYPE_CHECKING:
+    from landform.loadtest.config import LoadTest
+
+loadtest_app = typer.Typer(
+    help="The spec's load tests: run them, judge them against the SLA, compare runs.",
+    no_args_is_help=True,
+)
+
+FAILED, CANNOT_RUN = 1, 2
+
+ScenarioFile = Annotated[
+    Path | None, typer.Option("--file", help="A scenario file (default: the spec's built-ins).")
+]
+Scale = Annotated[float, typer.Option(min=0.0001, help="Users and rate times this.")]
+Duration = Annotated[str | None, typer.Option(help="Instead of the file's, e.g. 5m.")]
+Host = Annotated[str, typer.Option(help="The Landform to load, e.g. http://127.0.0.1:8000.")]
+OpsToken = Annotated[
+    str,
+    typer.Option(
+        envvar="LANDFORM_OPS_TOKEN",
+        help="The server's ops token: reads verification mail from /ops/outbox and the "
+        "server's CPU, memory and pool use from /ops/performance.",
+    ),
+]
+FixtureFile = Annotated[
+    Path | None,
+    typer.Option(help="Prepared test data (JSON): used if it exists, written if not."),
+]
+Processes = Annotated[
+    int | None, typer.Option(min=1, help="Load-generator processes (default: one per core).")
+]
+Accounts = Annotated[int, typer.Option(min=1, help="Accounts to prepare.")]
+Pages = Annotated[int, typer.Option(min=1, help="Published pages per account.")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _load_test(
+    name: str, file: Path | None, scale: float, duration: str | None, code: int = CANNOT_RUN
+) -> LoadTest:
+    from landform.loadtest.config import (
+        ScenarioFileError,
+        built_in,
+        find,
+        load_file,
+        parse_duration,
+    )
+
+    try:
+        tests = load_file(file) if file else built_in()
+        seconds = parse_duration(duration) if duration is not None else None
+        return find(tests, name).scaled(scale, seconds)
+    except (ScenarioFileError, ValueError) as exc:
+        raise _fail(str(exc), code) from exc
+
+
+def _progress(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+@loadtest_app.command("validate")
+def validate(file: Annotated[Path, typer.Argument(help="A scenario file.")]) -> None:
+    """Check a scenario file; errors name the line."""
+    from landform.loadtest.config import ScenarioFileError, load_file
+
+    try:
+        tests = load_file(file)
+    except ScenarioFileError as exc:
+        raise _fail(str(exc), 1) from exc
+    typer.echo(f"{file}: {len(tests)} load test(s): {', '.join(t.name for t in tests)}")
+
+
+@loadtest_app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="The load test.")] = "peak_traffic_simulation",
+    file: ScenarioFile = None,
+    scale: Scale = 1.0,
+    duration: Duration = None,
+) -> None:
+    """Print a load test as it would run: users, rate, length, mix."""
+    test = _load_test(name, file, scale, duration, code=1)
+    typer.echo(f"{test.name}: {test.description}")
+    typer.echo(
+        f"  {test.concurrent_users} users, {test.requests_per_second:g} requests/s, "
+        f"{test.duration:g} s (ramp-up {test.ramp_up:g} s)"
+    )
+    for scenario in test.scenarios:
+        operations = ", ".join(f"{method} {path}" for method, path in scenario.operations)
+        typer.echo(f"  {scenario.weight:g}% {scenario.name}: {operations}")
+    for criterion in test.failure_criteria:
+        typer.echo(f"  fails when {criterion.metric} {criterion.comparison} {criterion.limit:g}")
+    for monitor in test.monitoring:
+        typer.echo(f"  watches {monitor}")
+
+
+@loadtest_app.command("prepare")
+def prepare_data(
+    host: Host,
+    output: Annotated[Path, typer.Option(help="Where to write the fixture (JSON).")],
+    ops_token: OpsToken = "",
+    accounts: Accounts = 4,
+    pages: Pages = 5,
+) -> None:
+    """Make the test data through the API (accounts, published pages, a
+    file each, some analytics), for runs given --fixture."""
+    from landform.loadtest.harness import CannotRun, Target, check_host, fixture_for
+
+    target = Target(host.rstrip("/"), ops_token)
+    try:
+        check_host(target)
+        output.unlink(missing_ok=True)
+        fixture_for(target, output, accounts, pages, _progress)
+    except CannotRun as exc:
+        raise _fail(str(exc), CANNOT_RUN) from exc
+    typer.echo(f"wrote {output}")
+
+
+@loadtest_app.command("cleanup")
+def cleanup_data(
+    fixture: Annotated[Path, typer.Option(help="The fixture a run or prepare wrote.")],
+) -> None:
+    """Delete the pages and files of the harness's accounts."""
+    import httpx
+
+    from landform.loadtest.fixtures import Fixture, FixtureError, cleanup
+
+    try:
+        removed = cleanup(Fixture.load(fixture), _progress)
+    except (FixtureError, httpx.HTTPError) as exc:
+        raise _fail(str(exc), CANNOT_RUN) from exc
+    typer.echo(f"deleted {removed} pages and files")
+
+
+@loadtest_app.command("run")
+def run(
+    name: Annotated[str, typer.Argument(help="The load test, e.g. peak_traffic_simulation.")],
+    host: Host,
+    scale: Scale = 1.0,
+    duration: Duration = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Where result.json and report.html go (default: loadtest-results/…)."),
+    ] = None,
+    file: ScenarioFile = None,
+    ops_token: OpsToken = "",
+    fixture: FixtureFile = None,
+    processes: Processes = None,
+    accounts: Accounts = 4,
+    pages: Pages = 5,
+    cleanup: Annotated[bool, typer.Option(help="Delete the test data afterwards.")] = False,
+    sla_file: SlaFile = None,
+) -> None:
+    """Run a load test and judge it: exit 1 when a failure criterion or an
+    SLA Target is missed, 2 when it could not run."""
+    from landform.loadtest.fixtures import FixtureError
+    from landform.loadtest.fixtures import cleanup as clean
+    from landform.loadtest.harness import (
+        CannotRun,
+        Target,
+        check_host,
+        check_scenario,
+        fixture_for,
+        run_and_judge,
+        summary_lines,
+    )
+
+    test = _load_test(name, file, scale, duration)
+    sla = load_sla(sla_file)
+    target = Target(host.rstrip("/"), ops_token, processes)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    output = output or Path("loadtest-results") / f"{test.name}-{stamp}"
+    try:
+        check_scenario(test)
+        check_host(target)
+        data = fixture_for(target, fixture, accounts, pages, _progress)
+        _progress(
+            f"{test.name}: {test.concurrent_users} users, {test.requests_per_second:g} req/s, "
+            f"{test.duration:g} s (ramp-up {test.ramp_up:g} s)"
+        )
+        result = run_and_judge(test, target, data, sla, scale, output, _progress)
+    except CannotRun as exc:
+        raise _fail(str(exc), CANNOT_RUN) from exc
+    for line in summary_lines(result):
+        typer.echo(line)
+    typer.echo(f"wrote {output / 'result.json'} and {output / 'report.html'}")
+    if cleanup:
+        try:
+            typer.echo(f"cleaned up {clean(data, _progress)} pages and files")
+        except FixtureError as exc:
+            typer.echo(f"cleanup failed: {exc}", err=True)
+    if not result["verdict"]["passed"]:
+        raise typer.Exit(FAILED)
+
+
+@loadtest_app.command("compare")
+def compare(
+    a: Annotated[Path, typer.Argument(help="The earlier run's result.json.")],
+    b: Annotated[Path, typer.Argument(help="The later run's result.json.")],
+) -> None:
+    """The change from run A to run B, figure by figure."""
+    from landform.loadtest.compare import ResultFileError, load, table
+
+    try:
+        typer.echo(table(load(a), load(b), str(a), str(b)))
+    except ResultFileError as exc:
+        raise _fail(str(exc), CANNOT_RUN) from exc
+
+
+@loadtest_app.command("capacity")
+def capacity(
+    host: Host,
+    name: Annotated[str, typer.Option(help="The load test whose mix to raise.")] = (
+        "peak_traffic_simulation"
+    ),
+    start: Annotated[float, typer.Option(min=1, help="The first step's req/s.")] = 100.0,
+    factor: Annotated[float, typer.Option(min=1.05, help="Each step's rate times this.")] = 1.5,
+    step_duration: Annotated[str, typer.Option(help="Each step's length.")] = "60s",
+    ceiling: Annotated[float, typer.Option(help="Stop at this rate.")] = 100_000.0,
+    output: Annotated[Path | None, typer.Option(help="Where the steps' reports go.")] = None,
+    file: ScenarioFile = None,
+    ops_token: OpsToken = "",
+    fixture: FixtureFile = None,
+    processes: Processes = None,
+    accounts: Accounts = 4,
+    pages: Pages = 5,
+    sla_file: SlaFile = None,
+) -> None:
+    """Raise the rate of the peak mix step by step until a component leaves
+    its Target; report the highest rate that met every Target."""
+    from landform.loadtest.capacity import search
+    from landform.loadtest.config import parse_duration
+    from landform.loadtest.harness import CannotRun, Target, check_host, fixture_for
+
+    test = _load_test(name, file, 1.0, None)
+    sla = load_sla(sla_file)
+    try:
+        seconds = parse_duration(step_duration)
+    except ValueError as exc:
+        raise _fail(str(exc), CANNOT_RUN) from exc
+    target = Target(host.rstrip("/"), ops_token, processes)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    output = output or Path("loadtest-results") / f"capacity-{stamp}"
+    try:
+        check_host(target)
+        data = fixture_for(target, fixture, accounts, pages, _progress)
+        found = search(test, target, data, sla, start, factor, seconds, ceiling, output, _progress)
+    except CannotRun as exc:
+        raise _fail(str(exc), CANNOT_RUN) from exc
+    for step in found["steps"]:
+        typer.echo(
+            f"  {step['rate']:>9g} req/s  {step['users']:>5d} users  achieved "
+            f"{step['achieved']:>9.1f}  p99 {step['p99']:>8.1f} ms  "
+            f"{'met every Target' if step['passed'] else 'missed'}"
+        )
+    if found["capacity"] is None:
+        typer.echo(f"capacity: below {start:g} req/s (the first step missed a Target)")
+        raise typer.Exit(FAILED)
+    typer.echo(f"capacity: {found['capacity']:g} req/s (wrote {output / 'capacity.json'})")

@@ -1,0 +1,226 @@
+"""Test data for a load test, made through the public API of the server
+under test before the measured window (so it works against any
+deployment): accounts (registered, verified with the token from the
+operators' outbox, signed in), published pages with content, an uploaded
+image each (the asset the public journey fetches) and some analytics
+history from beacons. Saved as JSON so one preparation serves many runs;
+``cleanup`` deletes what it made."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HARNESS_DOMAIN = "loadtest.example"  # RFC 2606: a name reserved for examples, never a mailbox
+_TOKEN = re.compile(r"POST /auth/verify-email: token=(\S+)")
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+
+
+class FixtureError(RuntimeError):
+    """The server did not let the harness set up its data (reason inside)."""
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    pages: list[dict[str, str]] = field(default_factory=list)  # {"id", "slug"}
+    files: list[str] = field(default_factory=list)  # file ids
+    assets: list[str] = field(default_factory=list)  # /assets/... paths
+
+
+@dataclass
+class Fixture:
+    host: str
+    run_id: str
+    accounts: list[Account]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Fixture:
+        try:
+            data = json.loads(path.read_text())
+            accounts = [Account(**a) for a in data["accounts"]]
+            return cls(data["host"], data["run_id"], accounts)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise FixtureError(f"{path}: not a prepared load-test fixture ({exc})") from exc
+
+
+def small_png(seed: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (seed * 37 % 256, 90, 160)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def page_blocks(headline: str) -> list[dict[str, str]]:
+    """A landing page's content: a hero with its call to action, a
+    paragraph, and a closing call to action."""
+    return [
+        {
+            "type": "hero",
+            "headline": headline,
+            "subheadline": "Everything a visitor needs, in milliseconds.",
+            "cta_label": "Start free",
+            "cta_url": "https://example.com/signup",
+        },
+        {"type": "rich_text", "html": "<p>Fast pages, honest analytics, no cookies.</p>"},
+        {"type": "cta", "label": "Talk to us", "url": "https://example.com/contact"},
+    ]
+
+
+def token_in_outbox(body: bytes) -> str | None:
+    """The verification token in the newest mail of a ``GET /ops/outbox``
+    answer."""
+    try:
+        messages = json.loads(body)["messages"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    for message in messages:
+        found = _TOKEN.search(message.get("message", ""))
+        if found:
+            return found.group(1)
+    return None
+
+
+def verification_token(client: httpx.Client, ops_token: str, email: str) -> str:
+    """The token from the verification mail, read from ``/ops/outbox``."""
+    response = client.get(
+        "/ops/outbox", params={"to": email}, headers={"Authorization": f"Bearer {ops_token}"}
+    )
+    if response.status_code != 200:
+        raise FixtureError(
+            f"cannot read verification mail from GET /ops/outbox ({response.status_code}: "
+            f"{_message(response)}); the harness needs the server's LANDFORM_OPS_TOKEN "
+            "(--ops-token) and mail in outbox mode"
+        )
+    token = token_in_outbox(response.content)
+    if token is None:
+        raise FixtureError(f"no verification mail for {email} in the outbox")
+    return token
+
+
+def sign_in(client: httpx.Client, email: str, password: str) -> str:
+    response = client.post("/auth/login", json={"email": email, "password": password})
+    _expect(response, 200, f"sign in as {email}")
+    return str(response.json()["access_token"])
+
+
+def prepare(
+    host: str,
+    ops_token: str,
+    accounts: int = 4,
+    pages: int = 5,
+    beacons: int = 20,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Fixture:
+    run_id = secrets.token_hex(4)
+    fixture = Fixture(host, run_id, [])
+    with httpx.Client(base_url=host, timeout=30) as client:
+        for n in range(accounts):
+            account = Account(f"lt-{run_id}-{n}@{HARNESS_DOMAIN}", secrets.token_urlsafe(18))
+            _expect(
+                client.post(
+                    "/auth/register", json={"email": account.email, "password": account.password}
+                ),
+                201,
+                "register",
+            )
+            token = verification_token(client, ops_token, account.email)
+            _expect(client.post("/auth/verify-email", json={"token": token}), 200, "verify")
+            auth = {"Authorization": f"Bearer {sign_in(client, account.email, account.password)}"}
+            upload = client.post(
+                "/files/upload",
+                files={"file": (f"hero-{n}.png", small_png(n), "image/png")},
+                headers=auth,
+            )
+            _expect(upload, 201, "upload a file")
+            account.files.append(upload.json()["id"])
+            account.assets.append(upload.json()["url"])
+            for p in range(pages):
+                created = client.post(
+                    "/landing-pages",
+                    json={"title": f"Load test {run_id} {n}-{p}", "slug": f"lt-{run_id}-{n}-{p}"},
+                    headers=auth,
+                )
+                _expect(created, 201, "create a page")
+                page = created.json()
+                _expect(
+                    client.put(
+                        f"/landing-pages/{page['id']}/content",
+                        json={"blocks": page_blocks(f"Offer {p}")},
+                        headers=auth,
+                    ),
+                    200,
+                    "write page content",
+                )
+                _expect(
+                    client.post(f"/landing-pages/{page['id']}/publish", headers=auth),
+                    200,
+                    "publish a page",
+                )
+                account.pages.append({"id": page["id"], "slug": page["slug"]})
+                for b in range(beacons):
+                    client.post(
+                        "/analytics/track-view",
+                        content=json.dumps({"slug": page["slug"], "path": f"/{page['slug']}"}),
+                        headers={
+                            "Content-Type": "text/plain",
+                            "User-Agent": BROWSER,
+                            "X-Forwarded-For": f"10.9.{n}.{b % 250 + 1}",
+                        },
+                    )
+            fixture.accounts.append(account)
+            progress(f"prepared {account.email}: {pages} published pages, 1 file")
+    return fixture
+
+
+def cleanup(fixture: Fixture, progress: Callable[[str], None] = lambda _: None) -> int:
+    """Deletes every page and file of the harness's accounts (the prepared
+    ones and those the creation journey added); the accounts stay, as
+    there is no API to delete one. Returns how many objects went."""
+    removed = 0
+    with httpx.Client(base_url=fixture.host, timeout=30) as client:
+        for account in fixture.accounts:
+            auth = {"Authorization": f"Bearer {sign_in(client, account.email, account.password)}"}
+            for kind, listing in (("landing-pages", "/landing-pages"), ("files", "/files")):
+                while True:
+                    listed = client.get(listing, params={"limit": 100}, headers=auth)
+                    _expect(listed, 200, f"list {kind}")
+                    items = listed.json()["items"]
+                    if not items:
+                        break
+                    for item in items:
+                        gone = client.delete(f"/{kind}/{item['id']}", headers=auth)
+                        if gone.status_code in (204, 404):
+                            removed += 1
+            progress(f"cleaned up {account.email}")
+    return removed
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body: Any = response.json()
+        return str(body.get("error", {}).get("message") or body)
+    except ValueError:
+        return response.text[:200]
+
+
+def _expect(response: httpx.Response, status: int, what: str) -> None:
+    if response.status_code != status:
+        raise FixtureError(
+            f"could not {what}: {response.request.method} {response.request.url.path} "
+            f"answered {response.status_code} ({_message(response)})"
+        )

@@ -1,0 +1,106 @@
+"""A load test from start to verdict, as ``landform loadtest run`` and the
+capacity search use it: check the scenario and the host, prepare the data
+(or load a prepared fixture), run, judge, write the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from landform.loadtest import report
+from landform.loadtest.config import LoadTest
+from landform.loadtest.fixtures import Fixture, FixtureError, prepare
+from landform.loadtest.runner import RunError, run
+from landform.loadtest.steps import unknown_operations
+from landform.loadtest.verdict import evaluate
+from landform.ops.sla import Sla
+
+
+class CannotRun(RuntimeError):
+    """Why a load test could not run at all (exit status 2)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    ops_token: str
+    processes: int | None = None
+
+
+def check_scenario(test: LoadTest) -> None:
+    operations = [f"{m} {p}" for s in test.scenarios for m, p in s.operations]
+    unknown = unknown_operations(operations)
+    if unknown:
+        raise CannotRun(f"{test.name}: the harness has no journey step for {', '.join(unknown)}")
+
+
+def check_host(target: Target) -> None:
+    try:
+        answer = httpx.get(f"{target.host.rstrip('/')}/healthz", timeout=10)
+    except httpx.HTTPError as exc:
+        raise CannotRun(f"{target.host} is not reachable: {exc}") from exc
+    if answer.status_code != 200:
+        raise CannotRun(f"{target.host}/healthz answered {answer.status_code}")
+
+
+def fixture_for(
+    target: Target,
+    fixture_file: Path | None,
+    accounts: int,
+    pages: int,
+    progress: Callable[[str], None],
+) -> Fixture:
+    try:
+        if fixture_file is not None and fixture_file.exists():
+            return Fixture.load(fixture_file)
+        progress(f"preparing {accounts} accounts with {pages} published pages each")
+        fixture = prepare(target.host, target.ops_token, accounts, pages, progress=progress)
+    except (FixtureError, httpx.HTTPError) as exc:
+        raise CannotRun(str(exc)) from exc
+    if fixture_file is not None:
+        fixture.save(fixture_file)
+    return fixture
+
+
+def run_and_judge(
+    test: LoadTest,
+    target: Target,
+    fixture: Fixture,
+    sla: Sla,
+    scale: float,
+    output: Path | None,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    check_scenario(test)
+    try:
+        data = run(test, fixture, target.host, target.ops_token, target.processes, progress)
+    except RunError as exc:
+        raise CannotRun(str(exc)) from exc
+    result = evaluate(data, sla, scale)
+    if output is not None:
+        report.write(result, output)
+    return result
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    res = result["performanceResults"]["loadTest"]["results"]
+    lines = [
+        f"{result['scenario']['name']}: {res['requestsPerSecond']} req/s "
+        f"(after ramp-up {result['throughput']['achieved']}, target "
+        f"{result['throughput']['target']}), success {res['successRate']} %, "
+        f"p50 {res['p50ResponseTime']} ms, p95 {res['p95ResponseTime']} ms, "
+        f"p99 {res['p99ResponseTime']} ms",
+    ]
+    for row in result["components"]:
+        lines.append(
+            f"  {row['name']:<18} {row['source']:<6} p99 {row['p99']:>9.1f} ms  "
+            f"target < {row['target']:g}  {row['status']}"
+        )
+    verdict = result["verdict"]
+    lines.append("PASSED" if verdict["passed"] else "FAILED")
+    lines += [f"  - {reason}" for reason in verdict["reasons"]]
+    return lines

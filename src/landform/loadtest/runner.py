@@ -1,0 +1,264 @@
+"""Runs a load test: its users and rate split over generator processes
+(one per core by default), their seconds merged as they arrive, the
+server's own figures sampled from ``/ops/performance`` alongside, and the
+failure criteria checked every second over the last ten (a breach stops the
+run: the spec's stress test asks for the breaking point, not an hour past
+it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import httpx
+
+from landform.loadtest.config import LoadTest
+from landform.loadtest.fixtures import Fixture
+from landform.loadtest.samples import OperationSample, Second
+from landform.loadtest.verdict import WINDOW_SECONDS, breaches, window_figures
+
+SERVER_SAMPLE_SECONDS = 2.0
+
+
+class RunError(RuntimeError):
+    """The load test could not run (not: it ran and failed)."""
+
+
+@dataclass
+class RunData:
+    test: LoadTest
+    host: str
+    started_at: str
+    processes: int
+    seconds: list[Second] = field(default_factory=list)
+    generator_cpu: list[float] = field(default_factory=list)  # percent of one core, per second
+    server: list[dict[str, float]] = field(default_factory=list)
+    server_final: dict[str, Any] | None = None
+    stopped_early: str | None = None
+    breaches: list[dict[str, Any]] = field(default_factory=list)
+
+    def measured_seconds(self) -> float:
+        return float(len(self.seconds))
+
+
+class ServerWatch(threading.Thread):
+    """Samples the server's resources, pool use and cache counts while the
+    test runs (needs the ops token; without it the rows stay empty)."""
+
+    def __init__(self, host: str, ops_token: str, started: float) -> None:
+        super().__init__(daemon=True, name="server-watch")
+        self.client = httpx.Client(
+            base_url=host, timeout=5, headers={"Authorization": f"Bearer {ops_token}"}
+        )
+        self.started = started
+        self.samples: list[dict[str, float]] = []
+        self.halt = threading.Event()
+        self.reachable = bool(ops_token)
+        self._last_cache: tuple[float, float] | None = None
+
+    def performance(self, scope: str, window: str) -> dict[str, Any] | None:
+        try:
+            answer = self.client.get("/ops/performance", params={"scope": scope, "window": window})
+        except httpx.HTTPError:
+            return None
+        return answer.json() if answer.status_code == 200 else None
+
+    def run(self) -> None:
+        while self.reachable and not self.halt.wait(SERVER_SAMPLE_SECONDS):
+            metrics = self.performance("replica", "1m")
+            if metrics is None:
+                continue
+            resources, cache = metrics["resources"], metrics["cache"]
+            sample = {
+                "at": round(time.monotonic() - self.started, 1),
+                "cpuPercent": float(resources.get("cpuPercent", 0.0)),
+                "memoryPercent": float(resources.get("memoryPercent", 0.0)),
+                "memoryMB": float(resources["memoryUsage"]),
+                "openConnections": float(resources["openConnections"]),
+                "poolUtilization": float(metrics["database"]["connectionPoolUtilization"]),
+            }
+            hits, lookups = float(cache.get("hits", 0.0)), float(cache.get("lookups", 0.0))
+            sample["cacheHits"], sample["cacheLookups"] = hits, lookups
+            if self._last_cache is not None and lookups > self._last_cache[1]:
+                # Between two samples, not since the server started: a
+                # slow decline shows instead of drowning in the past.
+                sample["cacheHitRatio"] = round(
+                    100 * (hits - self._last_cache[0]) / (lookups - self._last_cache[1]), 3
+                )
+            self._last_cache = (hits, lookups)
+            self.samples.append(sample)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(timeout=10)
+
+
+def split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
+
+
+def plans(
+    test: LoadTest, fixture: Fixture, host: str, ops_token: str, processes: int
+) -> list[dict[str, Any]]:
+    processes = max(1, min(processes, test.concurrent_users))
+    tag = secrets.token_hex(3)
+    return [
+        {
+            "host": host,
+            "users": users,
+            "rate": test.requests_per_second * users / test.concurrent_users,
+            "ramp_up": test.ramp_up,
+            "duration": test.duration,
+            "scenarios": [
+                {
+                    "name": s.name,
+                    "weight": s.weight,
+                    "operations": [f"{method} {path}" for method, path in s.operations],
+                }
+                for s in test.scenarios
+            ],
+            "accounts": [asdict(a) for a in fixture.accounts],
+            "ops_token": ops_token,
+            "tag": f"{tag}{n}",
+            "seed": int.from_bytes(secrets.token_bytes(4)),
+        }
+        for n, users in enumerate(split(test.concurrent_users, processes))
+    ]
+
+
+def _read_lines(index: int, stream: IO[str], lines: queue.Queue[tuple[int, Any]]) -> None:
+    for raw in stream:
+        try:
+            lines.put((index, json.loads(raw)))
+        except ValueError:
+            continue
+    lines.put((index, {"done": True}))
+
+
+def run(
+    test: LoadTest,
+    fixture: Fixture,
+    host: str,
+    ops_token: str,
+    processes: int | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> RunData:
+    count = processes or os.cpu_count() or 1
+    generator_plans = plans(test, fixture, host, ops_token, count)
+    started = time.monotonic()
+    data = RunData(
+        test, host, datetime.now(UTC).isoformat(timespec="seconds"), len(generator_plans)
+    )
+    watch = ServerWatch(host, ops_token, started)
+    lines: queue.Queue[tuple[int, Any]] = queue.Queue()
+    logs = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed below)
+    generators = []
+    for n, plan in enumerate(generator_plans):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "landform.loadtest.generator"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=logs,
+            text=True,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(json.dumps(plan) + "\n")
+        process.stdin.close()
+        threading.Thread(target=_read_lines, args=(n, process.stdout, lines), daemon=True).start()
+        generators.append(process)
+    watch.start()
+    merged: dict[int, Second] = {}
+    arrived: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    done: set[int] = set()
+    errors: list[str] = []
+    next_report = 0
+    deadline = started + test.duration + 60  # generators that hang past this are killed
+    try:
+        while len(done) < len(generators) and time.monotonic() < deadline:
+            try:
+                index, line = lines.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if "error" in line:
+                errors.append(str(line["error"]))
+                continue
+            if "done" in line:
+                done.add(index)
+                continue
+            second = Second.decode(line)
+            into = merged.setdefault(second.at, Second(second.at))
+            for name, sample in second.operations.items():
+                into.sample(name).add(sample)
+            into.users += second.users
+            cpu[second.at] = cpu.get(second.at, 0.0) + float(line.get("cpu", 0.0))
+            arrived[second.at] = arrived.get(second.at, 0) + 1
+            if arrived[second.at] < len(generators) - len(done):
+                continue
+            complete = [merged[at] for at in sorted(merged)]
+            if second.at >= next_report:
+                next_report = second.at + 10
+                progress(_progress_line(complete, test))
+            found = breaches(test.failure_criteria, window_figures(complete, watch.samples))
+            if found and data.stopped_early is None and len(complete) >= WINDOW_SECONDS:
+                data.stopped_early = "failure criteria: " + "; ".join(b["text"] for b in found)
+                data.breaches = found
+                progress(f"stopping early: {data.stopped_early}")
+                for process in generators:
+                    process.terminate()
+    except KeyboardInterrupt:
+        data.stopped_early = "interrupted"
+        for process in generators:
+            process.terminate()
+    finally:
+        for process in generators:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        watch.stop()
+    logs.seek(0)
+    log_text = logs.read()
+    logs.close()
+    if not merged:
+        raise RunError(
+            "the load generators measured nothing: "
+            + ("; ".join(errors) or log_text[-2000:] or "no output")
+        )
+    data.seconds = [merged[at] for at in sorted(merged)]
+    data.generator_cpu = [cpu[at] for at in sorted(merged)]
+    data.server = watch.samples
+    window = _window_for(len(data.seconds))
+    data.server_final = watch.performance("cluster", window) if ops_token else None
+    return data
+
+
+def _window_for(seconds: float) -> str:
+    """The server's smallest window that covers the run."""
+    return "1m" if seconds <= 60 else "5m" if seconds <= 300 else "1h"
+
+
+def _progress_line(seconds: list[Second], test: LoadTest) -> str:
+    recent = seconds[-WINDOW_SECONDS:]
+    total = OperationSample()
+    for second in recent:
+        total.add(second.merged())
+    rate = total.requests / max(1, len(recent))
+    p99 = total.latency.get_value_at_percentile(99) / 1000 if total.requests else 0.0
+    errors = 100 * total.errors / total.requests if total.requests else 0.0
+    users = recent[-1].users if recent else 0
+    return (
+        f"{len(seconds):>5d} s  {users:>6d} users  {rate:>8.1f} req/s "
+        f"(target {test.requests_per_second:g})  p99 {p99:>8.1f} ms  errors {errors:.2f} %"
+    )
