@@ -117,8 +117,9 @@ async def run(
 ) -> dict[str, Any]:
     query = parse_custom_query(payload)
     async with app.components.db.read_primary() as session:
-        owned = set(await page_repo.owned_titles(session, owner))
-        return await run_custom_query(session, owner, owned, query, now_ms, max_cost, source=source)
+        return await run_custom_query(
+            session, owner, page_repo.owned_ids(owner), query, now_ms, max_cost, source=source
+        )
 
 
 def at(day: int, hour: int, minute: int = 0) -> int:

@@ -263,24 +263,22 @@ class Reports:
         return await self.cache.get_or_compute(("dashboard", owner, span), stamp, compute)
 
     async def _dashboard(self, session: Any, owner: uuid.UUID, span: Range) -> dict[str, Any]:
-        pages = await page_repo.owned_titles(session, owner)
-        current = [
-            row
-            for row in await repository.owner_totals_by_page(
-                session, owner, span.first_hour, span.end_hour
-            )
-            if row.page_id in pages
-        ]
         previous_span = span.previous()
-        previous = [
-            row
-            for row in await repository.owner_totals_by_page(
-                session, owner, previous_span.first_hour, previous_span.end_hour
-            )
-            if row.page_id in pages
-        ]
+        current = await repository.owner_totals_by_page(
+            session, owner, span.first_hour, span.end_hour
+        )
+        previous = await repository.owner_totals_by_page(
+            session, owner, previous_span.first_hour, previous_span.end_hour
+        )
         now_ms = self.clock.now_ms()
         recent = await repository.recent_visitors(session, owner, now_ms - LIVE_WINDOW_MS)
+        # Titles of the pages with traffic only (an owner may have thousands
+        # of drafts), and only of pages that still exist: a deleted page's
+        # analytics stay out of the totals.
+        with_traffic = {row.page_id for rows in (current, previous, recent) for row in rows}
+        pages = await page_repo.owned_titles(session, owner, with_traffic)
+        current = [row for row in current if row.page_id in pages]
+        previous = [row for row in previous if row.page_id in pages]
         totals = metrics(_total(current))
         before = metrics(_total(previous))
         top = sorted(current, key=lambda row: (-int(row.views), str(row.page_id)))[:TOP]
@@ -302,7 +300,7 @@ class Reports:
             "visitors_last_5_minutes": len(
                 {(row.page_id, row.visitor) for row in recent if row.page_id in pages}
             ),
-            "pages": len(pages),
+            "pages": await page_repo.count_owned(session, owner),
         }
 
 

@@ -87,11 +87,10 @@ class AnalyticsService:
     async def custom_query(self, owner: uuid.UUID, payload: Any) -> dict[str, Any]:
         query = parse_custom_query(payload)
         async with self.db.read(actor=owner) as session:
-            owned = set(await page_repo.owned_titles(session, owner))
             return await run_custom_query(
                 session,
                 owner,
-                owned,
+                page_repo.owned_ids(owner),
                 query,
                 self.clock.now_ms(),
                 self.settings.analytics_query_max_cost,

@@ -67,16 +67,17 @@ class ServerWatch(threading.Thread):
         self.reachable = bool(ops_token)
         self._last_cache: tuple[float, float] | None = None
 
-    def performance(self, scope: str, window: str) -> dict[str, Any] | None:
+    def performance(self, scope: str, window: str, routes: bool = True) -> dict[str, Any] | None:
+        params = {"scope": scope, "window": window, "routes": "true" if routes else "false"}
         try:
-            answer = self.client.get("/ops/performance", params={"scope": scope, "window": window})
+            answer = self.client.get("/ops/performance", params=params)
         except httpx.HTTPError:
             return None
         return answer.json() if answer.status_code == 200 else None
 
     def run(self) -> None:
         while self.reachable and not self.halt.wait(SERVER_SAMPLE_SECONDS):
-            metrics = self.performance("replica", "1m")
+            metrics = self.performance("replica", "1m", routes=False)
             if metrics is None:
                 continue
             resources, cache = metrics["resources"], metrics["cache"]

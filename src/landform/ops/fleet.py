@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PUBLISH_EVERY = 2.0
+CONNECTIONS_EVERY = 5  # samples
 STALE_SECONDS = 15.0
 REDIS_PREFIX = "landform:ops:worker:"
 
@@ -43,6 +44,8 @@ class Resources:
         self.process = psutil.Process()
         self.process.cpu_percent(None)  # the first call only starts the count
         self._last: tuple[float, int, int] | None = None
+        self._samples = 0
+        self._connections = 0
 
     def sample(self) -> dict[str, float]:
         now = time.monotonic()
@@ -57,16 +60,20 @@ class Resources:
                 "network_bytes_per_second": max(0, network - last_network) / elapsed,
             }
         self._last = (now, disk, network)
-        try:
-            connections = len(self.process.net_connections(kind="tcp"))
-        except (psutil.Error, OSError):
-            connections = 0
+        # Reading the connection table parses /proc/net/tcp: with thousands
+        # of clients that is milliseconds, so it is refreshed every fifth sample.
+        if self._samples % CONNECTIONS_EVERY == 0:
+            try:
+                self._connections = len(self.process.net_connections(kind="tcp"))
+            except (psutil.Error, OSError):
+                self._connections = 0
+        self._samples += 1
         return {
             "cpu_percent": self.process.cpu_percent(None),
             "memory_bytes": float(self.process.memory_info().rss),
             "memory_percent": self.process.memory_percent(),
             "cpu_count": float(psutil.cpu_count() or 1),
-            "open_connections": float(connections),
+            "open_connections": float(self._connections),
             **rates,
         }
 

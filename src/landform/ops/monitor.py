@@ -73,11 +73,11 @@ class Monitor:
     async def snapshots(self, scope: str) -> list[dict[str, Any]]:
         return await (self.fleet.cluster() if scope == "cluster" else self.fleet.replica())
 
-    async def performance(self, scope: str, window: str) -> dict[str, Any]:
-        return performance_metrics(await self.snapshots(scope), window, scope)
+    async def performance(self, scope: str, window: str, routes: bool = True) -> dict[str, Any]:
+        return performance_metrics(await self.snapshots(scope), window, scope, routes=routes)
 
     async def sla_status(self, scope: str, window: str) -> dict[str, Any]:
-        metrics = await self.performance(scope, window)
+        metrics = await self.performance(scope, window, routes=False)
         return {"scope": scope, "window": window, **self.sla.evaluate(metrics)}
 
     # The loop

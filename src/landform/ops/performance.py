@@ -32,10 +32,16 @@ def latency(histogram: HdrHistogram | None) -> dict[str, float]:
 
 
 def performance_metrics(
-    snapshots: list[dict[str, Any]], window: str, scope: str, now: float | None = None
+    snapshots: list[dict[str, Any]],
+    window: str,
+    scope: str,
+    now: float | None = None,
+    routes: bool = True,
 ) -> dict[str, Any]:
+    """The metrics; per-route latencies only when ``routes`` (they are most
+    of the work, and the SLA and the load tests' sampling need none)."""
     now = time.time() if now is None else now
-    merged = merge_window((s["windows"] for s in snapshots), window, now)
+    merged = merge_window((s["windows"] for s in snapshots), window, now, routes)
     # A window longer than the fleet has been up is measured over its uptime.
     oldest = min((s.get("started", now) for s in snapshots), default=now)
     seconds = max(1.0, min(WINDOWS[window][1], now - oldest))
@@ -51,14 +57,14 @@ def performance_metrics(
         }
         for name in COMPONENTS
     }
-    routes = {
+    per_route = {
         key.removeprefix("route:"): {
             "requests": counts[0],
             "errors": counts[1],
             **latency(merged.histograms.get(key)),
         }
         for key, counts in sorted(merged.outcomes.items())
-        if key.startswith("route:")
+        if routes and key.startswith("route:")
     }
     return {
         "responseTime": latency(merged.histograms.get("api_gateway")),
@@ -102,7 +108,7 @@ def performance_metrics(
         "workers": len(snapshots),
         "measuredSeconds": round(seconds, 1),
         "components": components,
-        "routes": routes,
+        "routes": per_route,
     }
 
 

@@ -232,8 +232,11 @@ class Merged:
         found[1] += failures
 
 
-def merge_window(snapshots: Iterable[dict[str, Any]], window: str, now: float) -> Merged:
-    """One window out of several workers' snapshots (``Recorder.snapshot``)."""
+def merge_window(
+    snapshots: Iterable[dict[str, Any]], window: str, now: float, routes: bool = True
+) -> Merged:
+    """One window out of several workers' snapshots (``Recorder.snapshot``);
+    without the per-route histograms unless ``routes``."""
     ring_name, seconds = WINDOWS[window]
     slot_seconds = dict((name, s) for name, s, _ in RINGS)[ring_name]
     merged = Merged(seconds)
@@ -242,7 +245,8 @@ def merge_window(snapshots: Iterable[dict[str, Any]], window: str, now: float) -
             if int(start) + slot_seconds <= now - seconds:
                 continue
             for key, payload in slot["histograms"].items():
-                merged.add_histogram(key, HdrHistogram.decode(payload.encode()))
+                if routes or not key.startswith("route:"):
+                    merged.add_histogram(key, HdrHistogram.decode(payload.encode()))
             for key, counts in slot["outcomes"].items():
                 merged.add_outcomes(key, counts)
     return merged

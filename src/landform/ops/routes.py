@@ -95,12 +95,18 @@ async def metrics(request: Request, _access: ProbeAccess) -> Response:
 
 @router.get("/ops/performance", summary="PerformanceMetrics (operators only)")
 async def performance(
-    request: Request, _operator: Operator, scope: Scope = "replica", window: Window = "5m"
+    request: Request,
+    _operator: Operator,
+    scope: Scope = "replica",
+    window: Window = "5m",
+    routes: Annotated[
+        bool, Query(description="per-route latencies too (most of the work of this answer)")
+    ] = True,
 ) -> dict[str, Any]:
     """The spec's ``PerformanceMetrics``: response times (ms), throughput,
     resources, database, cache (ratios in percent), plus per-component and
     per-route latencies."""
-    return await monitor(request).performance(scope, window)
+    return await monitor(request).performance(scope, window, routes)
 
 
 @router.get("/ops/sla", summary="SLA compliance (operators only)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import defer
 
@@ -170,11 +170,26 @@ async def published_owner(
     return (await connection.execute(query)).first()
 
 
-async def owned_titles(session: AsyncSession, owner_id: uuid.UUID) -> dict[uuid.UUID, Any]:
-    """Every page of an owner: id → (title, slug, status)."""
+def owned_ids(owner_id: uuid.UUID) -> Select[uuid.UUID]:
+    """The ids of every page an owner has, as SQL to embed in another
+    query (an owner with thousands of pages costs no round trip of ids)."""
+    return select(LandingPage.id).where(LandingPage.owner_id == owner_id)
+
+
+async def owned_titles(
+    session: AsyncSession, owner_id: uuid.UUID, page_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """Those of ``page_ids`` the owner still has: id → (title, slug, status)."""
+    if not page_ids:
+        return {}
     rows = await session.execute(
         select(LandingPage.id, LandingPage.title, LandingPage.slug, LandingPage.status).where(
-            LandingPage.owner_id == owner_id
+            LandingPage.owner_id == owner_id, LandingPage.id.in_(page_ids)
         )
     )
     return {row.id: row for row in rows}
+
+
+async def count_owned(session: AsyncSession, owner_id: uuid.UUID) -> int:
+    query = select(func.count()).select_from(LandingPage).where(LandingPage.owner_id == owner_id)
+    return int(await session.scalar(query) or 0)

@@ -20,17 +20,13 @@ from sqlalchemy import (
     CompoundSelect,
     Float,
     Select,
-    Uuid,
     and_,
-    any_,
-    bindparam,
     case,
     cast,
     func,
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from landform.analytics.aggregate import split_by_days
 from landform.analytics.events import EVENT, VIEW
@@ -43,17 +39,20 @@ EVENTS = "events"
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What to compute, already checked and scoped: ``page_ids`` is the set
-    of the caller's pages the query may see (page filters applied)."""
+    """What to compute, already checked and scoped: the caller's pages
+    (``owned_pages``, SQL) narrowed by the page filters (``page_ids``: only
+    these, when not None; ``excluded_pages``: not these)."""
 
     source: str
     breakdown: str  # the rollups' dimension column: "" (page totals) or one name
     dimensions: tuple[str, ...]
-    filters: tuple[Filter, ...]  # page filters excluded: they are in page_ids
+    filters: tuple[Filter, ...]  # page filters excluded: they are in the page fields
     order_by: tuple[tuple[str, str], ...]  # (field, "asc" | "desc"), complete
     limit: int
     owner_id: uuid.UUID
-    page_ids: tuple[uuid.UUID, ...]
+    owned_pages: Select[uuid.UUID]
+    page_ids: tuple[uuid.UUID, ...] | None
+    excluded_pages: tuple[uuid.UUID, ...]
     start_hour: int
     end_hour: int
     dialect: str
@@ -235,11 +234,13 @@ def _key(
 
 
 def _within(plan: Plan, page_id: ColumnElement[uuid.UUID]) -> ColumnElement[Any]:
-    if plan.dialect == "postgresql":
-        # One array parameter, however many pages the owner has.
-        pages = bindparam("pages", list(plan.page_ids), type_=ARRAY(Uuid()), unique=True)
-        return page_id == any_(pages)
-    return page_id.in_(plan.page_ids)
+    # Pages that still exist: a deleted page's analytics stay out of answers.
+    conditions = [page_id.in_(plan.owned_pages)]
+    if plan.page_ids is not None:
+        conditions.append(page_id.in_(plan.page_ids))
+    if plan.excluded_pages:
+        conditions.append(page_id.not_in(plan.excluded_pages))
+    return and_(*conditions)
 
 
 def _condition(column: ColumnElement[str], item: Filter) -> ColumnElement[Any]:

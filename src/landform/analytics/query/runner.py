@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from landform.analytics.aggregate import DIMENSIONS as BREAKDOWNS
@@ -46,16 +47,17 @@ def parse_custom_query(payload: Any) -> CustomQuery:
 async def run_custom_query(
     session: AsyncSession,
     owner_id: uuid.UUID,
-    owned_page_ids: set[uuid.UUID],
+    owned_pages: Select[uuid.UUID],
     query: CustomQuery,
     now_ms: int,
     max_cost: int,
     *,
     source: str | None = None,
 ) -> dict[str, Any]:
-    """Run ``query`` over ``owner_id``'s pages (``owned_page_ids``: those that
-    still exist). ``source`` forces rollups or raw events, for tests that
-    check both agree; by default the cheapest that can answer is used."""
+    """Run ``query`` over ``owner_id``'s pages (``owned_pages``: the ids of
+    those that still exist, as SQL). ``source`` forces rollups or raw
+    events, for tests that check both agree; by default the cheapest that
+    can answer is used."""
     start_hour, end_hour = resolve_range(query, now_ms)
     breakdowns = {d for d in query.dimensions if d in BREAKDOWNS}
     breakdowns |= {f.dimension for f in query.filters if f.dimension in BREAKDOWNS}
@@ -73,7 +75,7 @@ async def run_custom_query(
             "together) so the hourly rollups can answer",
             details={"cost": cost, "max_cost": max_cost},
         )
-    pages = _visible_pages(query.filters, owned_page_ids)
+    only, excluded = await _page_filters(session, query.filters, owned_pages)
     plan = Plan(
         source=chosen,
         breakdown=next(iter(breakdowns), ""),
@@ -82,13 +84,15 @@ async def run_custom_query(
         order_by=_ordering(query),
         limit=query.limit,
         owner_id=owner_id,
-        page_ids=tuple(sorted(pages)),
+        owned_pages=owned_pages,
+        page_ids=tuple(sorted(only)) if only is not None else None,
+        excluded_pages=tuple(sorted(excluded)),
         start_hour=start_hour,
         end_hour=end_hour,
         dialect=dialect_of(session),
     )
     rows: list[list[Any]] = []
-    if pages:
+    if only is None or only:
         result = await session.execute(compile_query(plan))
         rows = [_output(query, plan, list(row)) for row in result]
     if not query.dimensions and not rows:
@@ -131,17 +135,29 @@ def _hours(moment: datetime) -> int:
     return int(moment.timestamp()) // 3600
 
 
-def _visible_pages(filters: list[Filter], owned: set[uuid.UUID]) -> set[uuid.UUID]:
-    visible = set(owned)
+async def _page_filters(
+    session: AsyncSession, filters: list[Filter], owned_pages: Select[uuid.UUID]
+) -> tuple[set[uuid.UUID] | None, set[uuid.UUID]]:
+    """The page filters as (only these pages, or None for all; not these).
+    Every page a filter names must be the caller's."""
+    only: set[uuid.UUID] | None = None
+    excluded: set[uuid.UUID] = set()
     for item in filters:
         if item.dimension != "page":
             continue
         named = {uuid.UUID(value) for value in item.values()}
-        if not named <= owned:
+        mine = owned_pages.subquery()
+        found = set(
+            (await session.execute(select(mine.c[0]).where(mine.c[0].in_(named)))).scalars()
+        )
+        if named - found:
             # The same answer for someone else's page and no page at all.
-            raise TrackedPageNotFound("no such page", details={"page_id": str(min(named - owned))})
-        visible = visible - named if item.op == "neq" else visible & named
-    return visible
+            raise TrackedPageNotFound("no such page", details={"page_id": str(min(named - found))})
+        if item.op == "neq":
+            excluded |= named
+        else:
+            only = named if only is None else only & named
+    return only, excluded
 
 
 def _ordering(query: CustomQuery) -> tuple[tuple[str, str], ...]:
