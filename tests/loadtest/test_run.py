@@ -87,7 +87,8 @@ def test_the_specs_load_tests_run_against_a_real_server(tmp_path: Path) -> None:
 
         searched = loadtest(
             "capacity", "--host", base, "--start", "5", "--factor", "2", "--ceiling", "10",
-            "--step-duration", "4s", "--fixture", str(fixture), "--processes", "1",
+            "--step-duration", "4s", "--warm-up", "2s", "--fixture", str(fixture),
+            "--processes", "1",
             "--output", str(tmp_path / "capacity"),
         )  # fmt: skip
         assert searched.returncode in (0, 1), searched.stderr

@@ -231,6 +231,9 @@ def capacity(
     start: Annotated[float, typer.Option(min=1, help="The first step's req/s.")] = 100.0,
     factor: Annotated[float, typer.Option(min=1.05, help="Each step's rate times this.")] = 1.5,
     step_duration: Annotated[str, typer.Option(help="Each step's length.")] = "60s",
+    warm_up: Annotated[
+        str, typer.Option(help="An unjudged run at the first rate before the steps.")
+    ] = "30s",
     ceiling: Annotated[float, typer.Option(help="Stop at this rate.")] = 100_000.0,
     output: Annotated[Path | None, typer.Option(help="Where the steps' reports go.")] = None,
     file: ScenarioFile = None,
@@ -251,6 +254,7 @@ def capacity(
     sla = load_sla(sla_file)
     try:
         seconds = parse_duration(step_duration)
+        warm_up_seconds = parse_duration(warm_up) if warm_up not in ("0", "0s") else 0.0
     except ValueError as exc:
         raise _fail(str(exc), CANNOT_RUN) from exc
     target = Target(host.rstrip("/"), ops_token, processes)
@@ -259,7 +263,10 @@ def capacity(
     try:
         check_host(target)
         data = fixture_for(target, fixture, accounts, pages, _progress)
-        found = search(test, target, data, sla, start, factor, seconds, ceiling, output, _progress)
+        found = search(
+            test, target, data, sla, start, factor, seconds, ceiling, output, _progress,
+            warm_up_seconds,
+        )  # fmt: skip
     except CannotRun as exc:
         raise _fail(str(exc), CANNOT_RUN) from exc
     for step in found["steps"]:

@@ -1,7 +1,8 @@
 """The capacity of a deployment: the peak mix at rising rates, one short
 run per step, until a component leaves its Target column (or the rate, the
 success rate or a failure criterion gives way); then one step between the
-last pass and the first miss. The answer is the highest rate that met
+last pass and the first miss (after an unjudged warm-up at the first rate:
+a cold cache is not the deployment's capacity). The answer is the highest rate that met
 every Target."""
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ def search(
     ceiling: float,
     output: Path,
     progress: Callable[[str], None],
+    warm_up: float = 0.0,
 ) -> dict[str, Any]:
     steps: list[Step] = []
+    if warm_up > 0:
+        # Caches and connection pools fill before the first judged step.
+        progress(f"warming up: {start:g} req/s for {warm_up:g} s (not judged)")
+        run_and_judge(step_test(test, start, warm_up), target, fixture, sla, 1.0, None, progress)
 
     def attempt(rate: float) -> Step:
         stepped = step_test(test, rate, seconds)
@@ -96,6 +102,7 @@ def search(
         "capacity": best,
         "firstMiss": missed,
         "stepSeconds": seconds,
+        "warmUpSeconds": warm_up,
         "steps": [asdict(s) for s in steps],
     }
     output.mkdir(parents=True, exist_ok=True)

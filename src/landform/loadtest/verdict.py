@@ -266,8 +266,11 @@ def _median(values: list[float]) -> float:
 
 
 def _cache_hit_ratio(data: RunData) -> float | None:
-    """Lookups answered by a cache tier during the run, in percent."""
-    samples = [s for s in data.server if "cacheLookups" in s]
+    """Lookups answered by a cache tier after the ramp-up (a cold cache
+    fills during it), in percent."""
+    counted = [s for s in data.server if "cacheLookups" in s]
+    steady = [s for s in counted if s["at"] >= data.test.ramp_up]
+    samples = steady if len(steady) >= 2 else counted
     if len(samples) >= 2 and samples[-1]["cacheLookups"] > samples[0]["cacheLookups"]:
         first, last = samples[0], samples[-1]
         return round(
