@@ -17,7 +17,7 @@ def status_of(found: dict, name: str) -> str:
 
 def test_a_fast_clean_run_passes_with_the_specs_field_names() -> None:
     found = result()
-    assert found["verdict"] == {"passed": True, "reasons": []}
+    assert found["verdict"] == {"passed": True, "reasons": [], "warnings": []}
     load = found["performanceResults"]["loadTest"]
     assert set(load["results"]) == {
         "averageResponseTime", "p50ResponseTime", "p95ResponseTime", "p99ResponseTime",
@@ -158,3 +158,17 @@ def test_a_trend_needs_both_significance_and_size() -> None:
     assert fit(times, [100.0 + 5 * t for t in times]).rising() is True
     assert fit(times, [100.0 - 5 * t for t in times]).falling() is True
     assert fit(times[:3], [1.0, 2.0, 3.0]) is None
+
+
+def test_a_low_cache_hit_ratio_warns_without_failing() -> None:
+    # The spec's check gives WARNING, not BREACH, for the hit ratio.
+    server = [
+        {"at": 2.0 * n, "cpuPercent": 30.0, "memoryPercent": 5.0, "memoryMB": 300.0,
+         "poolUtilization": 10.0, "cacheHits": 80.0 * n, "cacheLookups": 100.0 * n}
+        for n in range(1, 15)
+    ]  # fmt: skip
+    found = result(server=server)
+    check = next(c for c in found["checks"] if c["name"] == "Cache Hit Ratio")
+    assert (check["status"], check["current"]) == ("WARNING", 80.0)
+    assert found["verdict"]["passed"]
+    assert found["verdict"]["warnings"] == ["Cache Hit Ratio: 80.00 is WARNING (target 90)"]

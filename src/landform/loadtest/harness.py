@@ -103,4 +103,5 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     verdict = result["verdict"]
     lines.append("PASSED" if verdict["passed"] else "FAILED")
     lines += [f"  - {reason}" for reason in verdict["reasons"]]
+    lines += [f"  warning: {warning}" for warning in verdict.get("warnings", [])]
     return lines

@@ -224,6 +224,8 @@ def run(
             process.terminate()
     finally:
         for process in generators:
+            if process.poll() is None and len(done) < len(generators):
+                process.terminate()  # past the deadline: a generator that hangs
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -54,14 +54,12 @@ class Shared:
     tag: str  # makes registered addresses unique across processes and runs
     counter: itertools.count[int] = field(default_factory=itertools.count)
     upload: bytes = field(default_factory=lambda: small_png(7))
+    slugs: list[str] = field(init=False)
+    assets: list[str] = field(init=False)
 
-    @property
-    def slugs(self) -> list[str]:
-        return [page["slug"] for account in self.accounts for page in account.pages]
-
-    @property
-    def assets(self) -> list[str]:
-        return [asset for account in self.accounts for asset in account.assets]
+    def __post_init__(self) -> None:
+        self.slugs = [page["slug"] for account in self.accounts for page in account.pages]
+        self.assets = [asset for account in self.accounts for asset in account.assets]
 
 
 @dataclass
