@@ -85,6 +85,7 @@ def live_server(
         process.wait()
         log.close()
         raise RuntimeError(log_path.read_text())
+    await_every_worker(base, workers, deadline)
     try:
         yield base
     except BaseException:
@@ -98,6 +99,20 @@ def live_server(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def await_every_worker(base: str, workers: int, deadline: float) -> None:
+    """Until each worker has answered once over a fresh connection (or the
+    deadline): the first to start takes every connection until the others
+    accept too, and tests that spread requests over workers assume they do."""
+    seen: set[int] = set()
+    while len(seen) < workers and time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"{base}/healthz", headers={"Connection": "close"}, timeout=1)
+            seen.add(answer.json()["worker"])
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
 
 
 def outbox_token(data_dir: Path, email: str) -> str:

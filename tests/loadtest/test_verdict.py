@@ -172,3 +172,15 @@ def test_a_low_cache_hit_ratio_warns_without_failing() -> None:
     assert (check["status"], check["current"]) == ("WARNING", 80.0)
     assert found["verdict"]["passed"]
     assert found["verdict"]["warnings"] == ["Cache Hit Ratio: 80.00 is WARNING (target 90)"]
+
+
+def test_rate_limited_requests_fail_the_run_and_say_what_to_raise() -> None:
+    data = run_data(seconds=10)
+    for _ in range(10):  # 10 of 1,410: the success rate falls under 99.9 %
+        data.seconds[3].sample("GET /{slug}").record(0.001, 0.001, "429", True)
+    found = evaluate(data, Sla.load(), 0.001)
+    assert not found["verdict"]["passed"]  # an error like any other 4xx
+    assert any(
+        w.startswith("10 requests were refused with 429") and "LANDFORM_RATE_LIMIT_*" in w
+        for w in found["verdict"]["warnings"]
+    )

@@ -190,6 +190,15 @@ def evaluate(data: RunData, sla: Sla, scale: float = 1.0) -> dict[str, Any]:
         for check in missed_checks
         if check["status"] == WARNING
     ]
+    refused = total.statuses.get("429", 0)
+    if refused:
+        # One address sends what thousands of visitors would: the server's
+        # per-address limits have to be raised for a load test.
+        warnings.append(
+            f"{refused} requests were refused with 429 by the server's rate limits: raise its "
+            "per-address limits for load tests (LANDFORM_RATE_LIMIT_*, "
+            "LANDFORM_ANALYTICS_RATE_*; see docs/loadtest.md)"
+        )
     if throughput["status"] != OK:
         reasons.append(
             f"throughput: {throughput['achieved']:.1f} req/s after the ramp-up, "
