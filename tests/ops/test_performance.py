@@ -78,6 +78,11 @@ async def test_performance_metrics_have_the_specs_shape(
     # 19 or 20 page hits; the misses: /sale's first view, the unknown slug.
     assert metrics["cache"]["hitRatio"] >= 85
     assert metrics["workers"] == 1 and metrics["scope"] == "replica"
+    # Samplers leave the per-route figures out; the rest is the same.
+    light = (await client.get("/ops/performance?window=1m&routes=false", headers=OPS)).json()
+    assert light["routes"] == {}
+    assert light["throughput"]["totalRequests"] >= throughput["totalRequests"]
+    assert light["components"]["page_generation"]["count"] == 1
 
 
 async def test_sla_status_follows_the_specs_table(client: httpx.AsyncClient, app: Any) -> None:

@@ -39,8 +39,11 @@ def check_scenario(test: LoadTest) -> None:
 
 
 def check_host(target: Target) -> None:
+    # Health probes are open to private networks only; elsewhere the ops
+    # token opens them.
+    headers = {"Authorization": f"Bearer {target.ops_token}"} if target.ops_token else {}
     try:
-        answer = httpx.get(f"{target.host.rstrip('/')}/healthz", timeout=10)
+        answer = httpx.get(f"{target.host.rstrip('/')}/healthz", headers=headers, timeout=10)
     except httpx.HTTPError as exc:
         raise CannotRun(f"{target.host} is not reachable: {exc}") from exc
     if answer.status_code != 200:
