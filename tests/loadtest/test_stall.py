@@ -78,7 +78,7 @@ def stalling_server() -> Iterator[str]:
 def test_a_stall_shows_in_the_percentiles(tmp_path: Path) -> None:
     (test,) = parse(SCENARIO)
     with stalling_server() as host:
-        account = Account("probe@loadtest.example", "x", [{"id": "1", "slug": "p"}], [], ["/a"])
+        account = Account("probe@loadtest.example", "x", [{"id": "1", "slug": "p"}], ["/a"])
         data = run(test, Fixture(host, "probe", [account]), host, ops_token="", processes=1)
     total = OperationSample()
     for second in data.seconds:

@@ -83,6 +83,8 @@ async def test_performance_metrics_have_the_specs_shape(
     assert light["routes"] == {}
     assert light["throughput"]["totalRequests"] >= throughput["totalRequests"]
     assert light["components"]["page_generation"]["count"] == 1
+    refused = await client.get("/ops/performance?routes=maybe", headers=OPS)
+    assert_error(refused, 422, "validation_failed")
 
 
 async def test_sla_status_follows_the_specs_table(client: httpx.AsyncClient, app: Any) -> None:

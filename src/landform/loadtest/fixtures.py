@@ -33,7 +33,6 @@ class Account:
     email: str
     password: str
     pages: list[dict[str, str]] = field(default_factory=list)  # {"id", "slug"}
-    files: list[str] = field(default_factory=list)  # file ids
     assets: list[str] = field(default_factory=list)  # /assets/... paths
 
 
@@ -147,7 +146,6 @@ def prepare(
                 headers=auth,
             )
             _expect(upload, 201, "upload a file")
-            account.files.append(upload.json()["id"])
             account.assets.append(upload.json()["url"])
             for p in range(pages):
                 created = client.post(

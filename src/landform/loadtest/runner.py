@@ -25,7 +25,7 @@ import httpx
 
 from landform.loadtest.config import LoadTest
 from landform.loadtest.fixtures import Fixture
-from landform.loadtest.samples import OperationSample, Second
+from landform.loadtest.samples import OperationSample, Second, milliseconds
 from landform.loadtest.verdict import WINDOW_SECONDS, breaches, window_figures
 
 SERVER_SAMPLE_SECONDS = 2.0
@@ -47,9 +47,6 @@ class RunData:
     server_final: dict[str, Any] | None = None
     stopped_early: str | None = None
     breaches: list[dict[str, Any]] = field(default_factory=list)
-
-    def measured_seconds(self) -> float:
-        return float(len(self.seconds))
 
 
 class ServerWatch(threading.Thread):
@@ -258,7 +255,7 @@ def _progress_line(seconds: list[Second], test: LoadTest) -> str:
     for second in recent:
         total.add(second.merged())
     rate = total.requests / max(1, len(recent))
-    p99 = total.latency.get_value_at_percentile(99) / 1000 if total.requests else 0.0
+    p99 = milliseconds(total.latency, 99)
     errors = 100 * total.errors / total.requests if total.requests else 0.0
     users = recent[-1].users if recent else 0
     return (

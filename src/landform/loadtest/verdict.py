@@ -360,9 +360,7 @@ def _files(per_operation: dict[str, OperationSample], measured: float) -> dict[s
     uploads = per_operation.get("POST /files/upload")
     assets = per_operation.get("GET /assets/{file}")
     operations = (uploads.requests if uploads else 0) + (assets.requests if assets else 0)
-    upload_average = (
-        round(uploads.latency.get_mean_value() / 1000, 3) if uploads and uploads.requests else None
-    )
+    upload_average = summary(uploads, measured)["averageResponseTime"] if uploads else None
     return {
         "uploadResponseTime": upload_average,
         "assetResponseTimeP99": milliseconds(assets.latency, 99) if assets else None,
