@@ -1,0 +1,165 @@
+"""PostgreSQL: a logical dump with pg_dump (custom format) and a restore
+with pg_restore, by the client programs of the server's major version.
+
+The dump runs on a snapshot exported from a repeatable-read transaction,
+and the manifest's counts and object list are read in that same
+transaction: they describe exactly the rows in the dump, however many
+writes land while it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from landform.backup.errors import BackupFailed, BackupToolMissing
+from landform.backup.snapshot import SnapshotFacts, read_facts
+
+TABLES_SQL = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+# asyncpg's ``ssl=`` in the URL, as libpq's sslmode
+SSL_MODES = {"require", "verify-ca", "verify-full", "prefer", "allow", "disable"}
+
+
+@dataclass(slots=True)
+class Server:
+    url: str  # SQLAlchemy's, as configured
+    major: int
+    version: str
+
+    def environment(self) -> dict[str, str]:
+        """libpq's variables for the same database (the password stays off
+        the command line, where ``ps`` would show it)."""
+        url = make_url(self.url)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+        values = {
+            "PGHOST": url.host or str(url.query.get("host", "") or ""),
+            "PGPORT": str(url.port or ""),
+            "PGUSER": url.username or "",
+            "PGPASSWORD": url.password or "",
+            "PGDATABASE": url.database or "",
+        }
+        ssl = url.query.get("ssl") or url.query.get("sslmode")
+        if isinstance(ssl, str) and ssl in SSL_MODES:
+            values["PGSSLMODE"] = ssl
+        env.update({key: value for key, value in values.items() if value})
+        return env
+
+
+@asynccontextmanager
+async def connect(url: str, **options: Any) -> AsyncIterator[AsyncConnection]:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            if options:
+                await connection.execution_options(**options)
+            yield connection
+    finally:
+        await engine.dispose()
+
+
+async def server(url: str) -> Server:
+    async with connect(url) as connection:
+        number = int((await connection.execute(text("SHOW server_version_num"))).scalar_one())
+        version = str((await connection.execute(text("SHOW server_version"))).scalar_one())
+    return Server(url, number // 10000, version)
+
+
+def tool(name: str, major: int) -> str:
+    """``name`` (pg_dump, pg_restore) of the server's major version: Debian
+    keeps each version's in /usr/lib/postgresql/N/bin; else the one on PATH
+    if it is that version or newer (older ones refuse newer servers)."""
+    debian = Path(f"/usr/lib/postgresql/{major}/bin/{name}")
+    if debian.is_file():
+        return str(debian)
+    found = shutil.which(name)
+    if found:
+        answer = subprocess.run(  # noqa: S603 - a program found on PATH, no user input
+            [found, "--version"], capture_output=True, text=True, check=False
+        )
+        match = re.search(r"(\d+)(?:\.\d+)?", answer.stdout)
+        if match and int(match.group(1)) >= major:
+            return found
+    raise BackupToolMissing(
+        f"{name} for PostgreSQL {major} is not installed "
+        f"(Debian: apt-get install postgresql-client-{major})",
+        code="tool_missing",
+    )
+
+
+async def facts_in(connection: AsyncConnection) -> SnapshotFacts:
+    async def query(sql: str) -> Sequence[Sequence[Any]]:
+        return list((await connection.execute(text(sql))).all())
+
+    tables = [row[0] for row in await query(TABLES_SQL)]
+    return await read_facts(query, tables)
+
+
+async def dump(target: Server, output: Path) -> SnapshotFacts:
+    """Dump the database to ``output`` (custom format) and return the facts
+    of the very snapshot dumped."""
+    pg_dump = tool("pg_dump", target.major)
+    async with (
+        connect(
+            target.url, isolation_level="REPEATABLE READ", postgresql_readonly=True
+        ) as connection,
+        connection.begin(),
+    ):
+        snapshot = (await connection.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+        facts = await facts_in(connection)
+        await _run(
+            [pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={output}"],
+            target.environment(),
+            "pg_dump",
+        )
+    return facts
+
+
+async def restore(target: Server, dump_file: Path, jobs: int) -> None:
+    """Restore into the configured database: the dump's objects replace any
+    of the same name (``--clean``), so a freshly migrated empty database
+    takes it as well as a blank one."""
+    pg_restore = tool("pg_restore", target.major)
+    await _run(
+        [
+            pg_restore,
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            f"--jobs={max(1, jobs)}",
+            f"--dbname={make_url(target.url).database}",
+            str(dump_file),
+        ],
+        target.environment(),
+        "pg_restore",
+    )
+
+
+async def current_facts(url: str) -> SnapshotFacts:
+    async with connect(url) as connection, connection.begin():
+        return await facts_in(connection)
+
+
+async def _run(command: list[str], env: dict[str, str], name: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, stderr = await process.communicate()
+    if process.returncode != 0:
+        raise BackupFailed(
+            f"{name} failed (exit {process.returncode}): {stderr.decode(errors='replace').strip()}",
+            code=f"{name}_failed",
+        )

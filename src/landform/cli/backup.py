@@ -1,0 +1,72 @@
+"""``landform backup`` and ``landform restore`` (the work is in landform.backup)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from landform.settings import load_settings
+
+
+def backup(
+    output: Annotated[Path, typer.Option(help="A new (or empty) folder to write the backup into.")],
+) -> None:
+    """Back up the database, the stored files and pending analytics events,
+    online (the server keeps running), into one folder with a manifest."""
+    from landform.backup.service import create_backup
+    from landform.core.errors import DomainError
+
+    try:
+        manifest = asyncio.run(create_backup(load_settings(), output, progress=typer.echo))
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    rows = sum(manifest.counts.values())
+    typer.echo(
+        f"backed up {manifest.database} at revision {manifest.revision}: {rows:,} rows, "
+        f"{len(manifest.objects) - len(manifest.missing_objects):,} files, "
+        f"{manifest.pending_events:,} pending analytics events, into {output}"
+    )
+    if manifest.missing_objects:
+        typer.echo(
+            f"warning: {len(manifest.missing_objects)} file(s) were deleted while the backup "
+            "ran and are not in it (listed in manifest.json)",
+            err=True,
+        )
+
+
+def restore(
+    source: Annotated[Path, typer.Argument(help="The backup folder (with manifest.json).")],
+    force: Annotated[
+        bool, typer.Option(help="Replace the data in a database or file store that has some.")
+    ] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Parallel pg_restore jobs (PostgreSQL).")] = 2,
+) -> None:
+    """Restore a backup into the configured database and file store (stop the
+    servers first). Refuses a damaged backup, one from a newer Landform, and
+    a target with data unless --force."""
+    from landform.backup.service import restore_backup
+    from landform.core.errors import DomainError
+
+    try:
+        result = asyncio.run(
+            restore_backup(load_settings(), source, force=force, jobs=jobs, progress=typer.echo)
+        )
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    manifest = result.manifest
+    typer.echo(
+        f"restored the backup of {manifest.created_at} ({sum(manifest.counts.values()):,} rows, "
+        f"{result.objects_written:,} files written, {result.replayed_events:,} analytics events "
+        f"replayed) in {result.seconds:.1f} s"
+    )
+    if result.missing_objects:
+        typer.echo(
+            f"warning: {len(result.missing_objects)} file(s) were deleted while the backup ran; "
+            "their rows are restored without bytes",
+            err=True,
+        )

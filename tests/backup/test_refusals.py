@@ -1,0 +1,264 @@
+"""What ``landform restore`` (and ``backup``) refuse, with a clear message and
+a non-zero exit, before changing anything: a target that holds data (unless
+--force), a backup that does not match its manifest, one from a newer
+schema, one of the other kind of database; and events waiting in the Redis
+stream are carried by a backup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.script import ScriptDirectory
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+from typer.testing import CliRunner
+
+from landform.analytics.events import VIEW, Event
+from landform.analytics.models import AnalyticsDailyRollup, AnalyticsEvent
+from landform.analytics.stream import STREAM
+from landform.auth.models import User
+from landform.backup.manifest import Manifest
+from landform.backup.service import create_backup
+from landform.cli.main import app as cli
+from landform.core.db import Database
+from landform.core.migrate import alembic_config, upgrade
+from landform.settings import Settings
+from tests.backup.conftest import Target
+from tests.conftest import ON_POSTGRES, REDIS_URL, make_settings
+
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict[str, str]) -> Any:
+    return runner.invoke(cli, list(args), env=env)
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    values = {"LANDFORM_DATA_DIR": str(settings.data_dir), "LANDFORM_SECRET_KEY": "k" * 40}
+    if not settings.is_sqlite:
+        values["LANDFORM_DATABASE_URL"] = settings.primary_database_url
+    return values
+
+
+async def users_in(settings: Settings) -> set[str]:
+    db = Database(settings)
+    try:
+        async with db.read() as session:
+            return set((await session.scalars(select(User.email))).all())
+    finally:
+        await db.dispose()
+
+
+def backed_up(settings: Settings, tmp_path: Path) -> Path:
+    """A backup of the demo account's data (made through the CLI)."""
+    made = invoke(
+        "analytics", "generate", "--pages", "2", "--events", "300", "--days", "2",
+        env=env_of(settings),
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    folder = tmp_path / "backup"
+    result = invoke("backup", "--output", str(folder), env=env_of(settings))
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def target_settings(target: Target) -> Settings:
+    return make_settings(target.data_dir, database_url=target.database_url)
+
+
+def test_restore_refuses_a_target_with_data_unless_forced(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = backed_up(settings, tmp_path)
+    refused = invoke("restore", str(folder), env=env_of(settings))
+    assert refused.exit_code == 1
+    assert "the target is not empty (rows in " in refused.output
+    assert "--force" in refused.output
+
+    forced = invoke("restore", str(folder), "--force", env=env_of(settings))
+    assert forced.exit_code == 0, forced.output
+    assert "restored the backup" in forced.output
+
+
+async def test_forced_restore_replaces_the_data(settings: Settings, tmp_path: Path) -> None:
+    folder = await asyncio.to_thread(backed_up, settings, tmp_path)
+    db = Database(settings)
+    async with db.write() as session:
+        (await session.scalars(select(User))).one().email = "renamed@example.com"
+    await db.dispose()
+    forced = await asyncio.to_thread(
+        invoke, "restore", str(folder), "--force", env=env_of(settings)
+    )
+    assert forced.exit_code == 0, forced.output
+    assert await users_in(settings) == {"demo@landform.local"}
+
+
+def test_restore_refuses_a_damaged_backup(
+    settings: Settings, tmp_path: Path, restore_target: Target
+) -> None:
+    folder = backed_up(settings, tmp_path)
+    manifest = Manifest.read(folder)
+    database = next(name for name in manifest.checksums if name.startswith("database."))
+    damaged = bytearray((folder / database).read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (folder / database).write_bytes(bytes(damaged))
+
+    refused = invoke("restore", str(folder), env=restore_target.env())
+    assert refused.exit_code == 1
+    assert "does not match its manifest" in refused.output
+    assert f"{database}: checksum does not match" in refused.output
+    assert not (restore_target.data_dir / "landform.db").exists() or restore_target.database_url
+
+
+def test_restore_refuses_a_missing_file_and_a_missing_manifest(
+    settings: Settings, tmp_path: Path, restore_target: Target
+) -> None:
+    folder = backed_up(settings, tmp_path)
+    (folder / "analytics-pending.jsonl").unlink()
+    refused = invoke("restore", str(folder), env=restore_target.env())
+    assert refused.exit_code == 1
+    assert "analytics-pending.jsonl: missing" in refused.output
+
+    (folder / "manifest.json").unlink()
+    refused = invoke("restore", str(folder), env=restore_target.env())
+    assert refused.exit_code == 1
+    assert "manifest.json is missing: not a Landform backup, or an unfinished one" in (
+        refused.output
+    )
+
+
+def edit_manifest(folder: Path, **changes: Any) -> None:
+    path = folder / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def test_restore_refuses_a_newer_schema_and_another_database_kind(
+    settings: Settings, tmp_path: Path, restore_target: Target
+) -> None:
+    folder = backed_up(settings, tmp_path)
+    revision = Manifest.read(folder).revision
+    edit_manifest(folder, revision="9999_from_the_future")
+    refused = invoke("restore", str(folder), env=restore_target.env())
+    assert refused.exit_code == 1
+    assert "the backup is from a newer schema (revision 9999_from_the_future" in refused.output
+
+    edit_manifest(folder, revision=revision)
+    other = "sqlite" if restore_target.database_url else "postgresql"
+    edit_manifest(folder, database=other)
+    refused = invoke("restore", str(folder), env=restore_target.env())
+    assert refused.exit_code == 1
+    assert f"this is a backup of a {other} database" in refused.output
+
+    edit_manifest(folder, database="sqlite" if other == "postgresql" else "postgresql")
+    edit_manifest(folder, format_version=99)
+    refused = invoke("restore", str(folder), env=restore_target.env())
+    assert refused.exit_code == 1
+    assert "backup format version 99 is not one this Landform reads" in refused.output
+
+
+def test_backup_refuses_a_folder_that_is_not_empty(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "occupied"
+    folder.mkdir()
+    (folder / "something").write_text("keep me")
+    refused = invoke("backup", "--output", str(folder), env=env_of(settings))
+    assert refused.exit_code == 1
+    assert "already exists and is not an empty folder" in refused.output
+    assert (folder / "something").read_text() == "keep me"
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="the source is an older SQLite file; same code on both")
+async def test_a_backup_of_an_older_schema_is_migrated_after_the_restore(
+    tmp_path: Path, restore_target: Target
+) -> None:
+    older = make_settings(tmp_path / "older")
+    older.data_dir.mkdir()
+    engine = create_async_engine(older.primary_database_url)
+    await upgrade(engine, "0004")
+    await engine.dispose()
+    folder = tmp_path / "backup"
+    manifest = await create_backup(older, folder)
+    assert manifest.revision == "0004" and "analytics_daily_rollups" not in manifest.counts
+
+    restored = await asyncio.to_thread(invoke, "restore", str(folder), env=restore_target.env())
+    assert restored.exit_code == 0, restored.output
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert f"migrated the schema from 0004 to {head}" in restored.output
+    db = Database(target_settings(restore_target))
+    try:
+        async with db.read() as session:
+            rollups = await session.scalar(select(func.count()).select_from(AnalyticsDailyRollup))
+    finally:
+        await db.dispose()
+    assert rollups == 0  # the table 0005 adds is there
+
+
+@pytest.mark.redis
+async def test_events_waiting_in_the_redis_stream_are_in_the_backup(
+    settings: Settings, tmp_path: Path, redis: Redis, restore_target: Target
+) -> None:
+    """Accepted into the stream, not yet consumed: the backup carries them
+    and the restore writes them (once, however often they are replayed);
+    and the restore drops the shared cache, which described the old data."""
+    folder = await asyncio.to_thread(backed_up, settings, tmp_path / "first")
+    demo_page = await first_page_of(settings)
+    waiting = [
+        Event(uuid.uuid4().hex, int(time.time() * 1000) + n, VIEW, *demo_page, "v", "ua", "/", "",
+              "", "", "", None, "", None, None)
+        for n in range(5)
+    ]  # fmt: skip
+    for event in waiting:
+        await redis.xadd(STREAM, {"e": event.encode()})
+    second = tmp_path / "second"
+    manifest = await create_backup(settings.model_copy(update={"redis_url": REDIS_URL}), second)
+    assert manifest.pending_events == 5
+    assert folder.exists()
+
+    await redis.set("landform:cache:page:stale", b"from before the restore")
+    await redis.set("landform:unrelated", b"kept")
+    restored = await asyncio.to_thread(
+        invoke,
+        "restore",
+        str(second),
+        env={**restore_target.env(), "LANDFORM_REDIS_URL": REDIS_URL},
+    )
+    assert restored.exit_code == 0, restored.output
+    assert "5 analytics events replayed" in restored.output
+    assert "dropped 1 shared cache entries" in restored.output
+    assert await redis.get("landform:cache:page:stale") is None
+    assert await redis.get("landform:unrelated") == b"kept"
+    db = Database(target_settings(restore_target))
+    try:
+        async with db.read() as session:
+            ids = set(
+                (
+                    await session.scalars(
+                        select(AnalyticsEvent.id).where(
+                            AnalyticsEvent.id.in_([uuid.UUID(e.id) for e in waiting])
+                        )
+                    )
+                ).all()
+            )
+            total = await session.scalar(select(func.count()).select_from(AnalyticsEvent))
+    finally:
+        await db.dispose()
+    assert len(ids) == 5
+    assert total == manifest.counts["analytics_events"] + 5
+
+
+async def first_page_of(settings: Settings) -> tuple[str, str]:
+    from landform.pages.models import LandingPage
+
+    db = Database(settings)
+    try:
+        async with db.read() as session:
+            page = (await session.scalars(select(LandingPage).limit(1))).one()
+            return str(page.id), str(page.owner_id)
+    finally:
+        await db.dispose()
