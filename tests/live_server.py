@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -15,10 +17,12 @@ from pathlib import Path
 
 import httpx
 from redis import Redis
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.mail import OutboxMailer
+from landform.core.migrate import upgrade
 from tests.conftest import (
     ON_POSTGRES,
     PASSWORD,
@@ -42,13 +46,17 @@ def live_server(
     """A server on a free port, on this run's database (emptied first unless
     not ``fresh``, and so is the test Redis database when the server uses
     it: entries another test's server left in the stream belong to another
-    database); yields its base URL. A failing body gets the server's log."""
+    database); yields its base URL. A failing body gets the server's log.
+    A ``LANDFORM_DATABASE_URL`` in ``env`` names a database of the test's own
+    (a throwaway cluster), used as it is."""
     port = free_port()
     roomy = {f"LANDFORM_{name.upper()}": str(value) for name, value in ROOMY_RATE_LIMITS.items()}
-    environment = {**os.environ, **roomy, "LANDFORM_DATA_DIR": str(data_dir), **env}
-    if ON_POSTGRES:
+    # Tests stop their servers at once, unless a test is about draining.
+    quick_stop = {"LANDFORM_SHUTDOWN_DRAIN_SECONDS": "0"}
+    environment = {**os.environ, **roomy, **quick_stop, "LANDFORM_DATA_DIR": str(data_dir), **env}
+    if ON_POSTGRES and "LANDFORM_DATABASE_URL" not in env:
         if fresh:
-            asyncio.run(truncate_postgres(TEST_DATABASE_URL))
+            asyncio.run(migrated_and_emptied(TEST_DATABASE_URL))
         environment["LANDFORM_DATABASE_URL"] = TEST_DATABASE_URL
     if fresh and env.get("LANDFORM_REDIS_URL"):
         with Redis.from_url(env["LANDFORM_REDIS_URL"]) as redis:
@@ -71,6 +79,8 @@ def live_server(
         # pipe holds (tracebacks) would block on its next write.
         stdout=log,
         stderr=subprocess.STDOUT,
+        # Its own process group, so the workers go too if it has to be killed.
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -81,8 +91,7 @@ def live_server(
         except httpx.HTTPError:
             time.sleep(0.2)
     else:
-        process.kill()
-        process.wait()
+        kill_group(process)
         log.close()
         raise RuntimeError(log_path.read_text())
     await_every_worker(base, workers, deadline)
@@ -94,11 +103,29 @@ def live_server(
         raise
     finally:
         process.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        # A worker the server could not stop (one SIGTERMed while it was
+        # still starting waits for the server's kill timeout) must not outlive
+        # the test, still holding its port and database connections.
+        kill_group(process)
         log.close()
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+async def migrated_and_emptied(url: str) -> None:
+    """Up to date (a test run alone has had no other test migrate it) and empty."""
+    engine = create_async_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    await truncate_postgres(url)
 
 
 def await_every_worker(base: str, workers: int, deadline: float) -> None:

@@ -4,7 +4,8 @@ app whose outer layers limit rates and serve published pages (the hot
 path), and hand everything else to the FastAPI API.
 
 Run it with ``landform serve``, or with any ASGI server as the factory
-``landform.app:create_app``."""
+``landform.app:serve_app`` (``create_app`` plus graceful shutdown on
+SIGTERM, see ``core/draining.py``)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,14 @@ from landform.auth.routes import router as auth_router
 from landform.cache.warming import Warmer
 from landform.components import Components
 from landform.core.clock import Clock
+from landform.core.draining import CloseWhenDraining, Draining
 from landform.core.errors import skip_in_error_paths
 from landform.core.http import BodyLimit, install_error_handlers
+from landform.core.idempotency import IdempotencyStore
+from landform.core.idempotent_requests import IdempotentRequests
 from landform.core.logs import configure_logging
 from landform.core.rate_limits import API, AUTH, PUBLIC, TRACKING, RateLimits
+from landform.core.read_replay import ReadReplay
 from landform.core.token_buckets import Rule
 from landform.files.assets import Assets
 from landform.files.routes import router as files_router
@@ -48,6 +53,8 @@ def build_api(components: Components) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await components.start()
+        if components.draining is not None:
+            components.draining.install()
         try:
             yield
         finally:
@@ -82,6 +89,17 @@ def build_api(components: Components) -> FastAPI:
     api.state.storage = components.storage
     install_error_handlers(api)
     skip_in_error_paths(BLOCK_TYPES)
+    # Innermost: it stores what the routes answer, before compression.
+    api.add_middleware(
+        IdempotentRequests,
+        store=IdempotencyStore(
+            components.db, settings.idempotency_key_ttl_seconds, settings.idempotency_lock_seconds
+        ),
+        clock=components.clock,
+        client_address=components.client_address,
+        identify=components.auth.rate_limit_key,
+        wait_seconds=settings.idempotency_wait_seconds,
+    )
     if settings.cors_origins:
         api.add_middleware(
             CORSMiddleware,
@@ -99,6 +117,9 @@ def build_api(components: Components) -> FastAPI:
         # The multipart envelope around the file needs a little room.
         per_path={"/files/upload": settings.max_upload_bytes + 64 * 1024},
     )
+    # Outermost of these: a GET whose database connection was lost while it
+    # was served is served again (core/read_replay.py).
+    api.add_middleware(ReadReplay)
     routers = (
         auth_router,
         pages_router,
@@ -116,12 +137,25 @@ def build_api(components: Components) -> FastAPI:
     return api
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> ASGIApp:
+def serve_app() -> ASGIApp:
+    """The factory ``landform serve`` runs in each worker: the app, draining
+    gracefully on SIGTERM."""
+    return create_app(drain_on_sigterm=True)
+
+
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, *, drain_on_sigterm: bool = False
+) -> ASGIApp:
     settings = settings or load_settings()
     if settings.env != "test":  # tests keep pytest's own log capture
         configure_logging(settings.log_level, settings.log_format == "json")
     components = Components(settings, clock)
     api = build_api(components)
+    if drain_on_sigterm:
+        draining = Draining(settings.shutdown_drain_seconds)
+        draining.on_drain(lambda: setattr(api.state, "draining", True))
+        draining.before_stop(components.live.end_all)
+        components.draining = draining
     # Outside in: rate limits; published pages and the beacon, each timed
     # inline (the hottest paths); request ids and timing for the rest;
     # assets; the API.
@@ -164,6 +198,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             components.client_address,
             components.auth.rate_limit_key,
         )
+    if components.draining is not None:
+        app = CloseWhenDraining(app, components.draining)
     app.components = components  # type: ignore[attr-defined]
     app.api = api  # type: ignore[attr-defined]
     app.public = public  # type: ignore[attr-defined]

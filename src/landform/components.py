@@ -28,6 +28,7 @@ from landform.cache.warming import Warmer
 from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
 from landform.core.db import Database
+from landform.core.draining import Draining
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.pins import RedisReadPins
 from landform.core.proxies import ClientAddress
@@ -182,6 +183,8 @@ class Components:
         )
         # Set by create_app, which builds the public layer it warms.
         self.warmer: Warmer | None = None
+        # Set by the app factory when it is served (graceful shutdown on SIGTERM).
+        self.draining: Draining | None = None
         self.follower = ChangeFollower(
             self.db,
             self.clock,
@@ -193,7 +196,6 @@ class Components:
             Fleet(self.recorder, settings.run_dir, self._gauges, self.redis),
             Sla.load(Path(settings.sla_file) if settings.sla_file else None),
             self.db_metrics,
-            self.db.replicas,
             self.redis,
             Webhook(
                 settings.sla_alert_url,
@@ -238,7 +240,9 @@ class Components:
                 "pool_utilization": pool_utilization([self.db.primary, *self.db.replicas]),
                 "slow_queries": self.db_metrics.slow_queries,
                 "deadlocks": self.db_metrics.deadlocks,
-                "replication_lag": self.db_metrics.replication_lag_seconds,
+                # Measured against the primary's WAL (core/replica_health.py).
+                "replication_lag": self.db.replica_health.worst_lag(),
+                "replicas": self.db.replica_health.report(),
             },
             "cache": self.cache_stats(),
             "redis_fragmentation": self.monitor.redis_fragmentation,
@@ -322,6 +326,7 @@ class Components:
             await self.purge.start()
         if self.warmer is not None:
             await self.warmer.start()
+        await self.db.replica_health.start()
         await self.monitor.start()
         # Everything made so far (modules, compiled patterns, templates,
         # metadata) lives as long as the process: keep the collector from
@@ -344,6 +349,7 @@ class Components:
             await self.bus.stop()
         await self.follower.stop()
         await self.buckets.close()
+        await self.db.replica_health.stop()
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()

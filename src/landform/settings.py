@@ -21,7 +21,12 @@ class Settings(BaseSettings):
     workers: int = Field(default=0, ge=0)  # 0: one per CPU core
     backlog: int = Field(default=1024, ge=1)
     header_read_timeout: float = Field(default=30.0, gt=0)
-    worker_kill_timeout: int = Field(default=30, ge=1)
+    # Graceful shutdown (core/draining.py): on SIGTERM a worker drains this
+    # long (serving, not ready, closing keep-alive connections), then stops
+    # accepting and finishes what is in flight; one still running when the
+    # grace period ends is killed.
+    shutdown_drain_seconds: float = Field(default=3.0, ge=0)
+    shutdown_grace_seconds: int = Field(default=25, ge=1)
     # API responses at least this large are compressed (by Accept-Encoding)
     compress_min_bytes: int = Field(default=1024, ge=0)
     data_dir: Path = Path("data")
@@ -34,6 +39,17 @@ class Settings(BaseSettings):
     database_pool_size: int = 10
     database_pool_timeout: float = 5.0
     database_statement_timeout: float = 5.0
+    # Failover (docs/operations.md, "Database failover"): one connection
+    # attempt gives up after connect_timeout (asyncpg's own is 60 s); while
+    # the database cannot be reached (a restart, a promotion) requests wait
+    # for it up to reconnect_wait seconds from the outage's start, then get
+    # 503 database_unavailable at once until it answers again.
+    database_connect_timeout: float = Field(default=3.0, gt=0)
+    database_reconnect_wait: float = Field(default=5.0, ge=0)
+    # A read replica further behind the primary than this, or unreachable,
+    # gets no reads until it catches up; checked this often by every worker.
+    database_replica_max_lag_seconds: float = Field(default=10.0, gt=0)
+    database_replica_check_interval: float = Field(default=2.0, gt=0)
     read_your_writes_seconds: float = 5.0
     migrate_on_start: bool | None = None
 
@@ -52,6 +68,12 @@ class Settings(BaseSettings):
 
     # HTTP
     max_body_bytes: int = 1024 * 1024
+    # Idempotency-Key on POST (core/idempotency.py): answers kept this long;
+    # a duplicate waits this long for the first request's answer; a claim
+    # whose worker died lapses after this long.
+    idempotency_key_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    idempotency_lock_seconds: int = Field(default=60, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Peers whose X-Forwarded-For is believed (addresses or CIDR networks).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -3,6 +3,7 @@ the real S3 protocol to a local S3-compatible server)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -90,3 +91,22 @@ async def test_overwriting_the_same_key_keeps_one_object(storage: Storage, tmp_p
     _, again = sample(tmp_path, data)
     await storage.put(key, again, "application/octet-stream")
     assert await read_all(storage, key) == data
+
+
+async def test_the_same_bytes_stored_at_once_by_two_uploads(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """Keys are content addresses: two users uploading one image at the same
+    moment put the same key concurrently, and both must succeed."""
+    data = bytes(range(256)) * 400
+    sources = []
+    for n in range(4):
+        folder = tmp_path / f"upload-{n}"
+        folder.mkdir()
+        key, path = sample(folder, data)
+        sources.append(path)
+    await asyncio.gather(*(storage.put(key, p, "image/png") for p in sources))
+    assert await read_all(storage, key) == data
+    local = storage.local_path(key)
+    if local is not None:  # no partial file is left beside it
+        assert sorted(p.name for p in local.parent.iterdir()) == [key]

@@ -57,8 +57,9 @@ async def test_performance_metrics_have_the_specs_shape(
     assert 0 < metrics["resources"]["memoryPercent"] < 100
     assert set(metrics["database"]) == {
         "queryTime", "connectionPoolUtilization", "slowQueryCount", "deadlockCount",
-        "replicationLag",
+        "replicationLag", "replicas",
     }  # fmt: skip
+    assert metrics["database"]["replicas"] == []  # none configured here
     assert set(metrics["cache"]) == {
         "hitRatio", "missRatio", "evictionRate", "memoryFragmentation", "hits", "lookups",
     }  # fmt: skip

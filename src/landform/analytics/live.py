@@ -55,6 +55,7 @@ class Subscription:
         self.page_id = page_id
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)
         self.too_slow = False
+        self.ended = False
 
     def offer(self, message: dict[str, Any]) -> None:
         if self.too_slow:
@@ -67,6 +68,14 @@ class Subscription:
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
             self.queue.put_nowait({"type": "dropped"})
+
+    def end(self) -> None:
+        """The server is going away: wake the reader so it closes the stream
+        and its client reconnects to another worker."""
+        self.ended = True
+        if self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait({"type": "ended"})
 
 
 class LiveHub:
@@ -84,6 +93,7 @@ class LiveHub:
         self._local: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._heard: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
+        self._none_left = asyncio.Event()
         self._visitors: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._socket: socket.socket | None = None
@@ -108,6 +118,19 @@ class LiveHub:
             subscribers.discard(subscription)
             if not subscribers:
                 del self._subscriptions[subscription.owner_id]
+                if not self._subscriptions:
+                    self._none_left.set()
+
+    async def end_all(self) -> None:
+        """End every stream this worker serves and wait until their handlers
+        have closed them (graceful shutdown: the server may cut connections
+        that are still open when it stops)."""
+        for subscribers in self._subscriptions.values():
+            for subscription in subscribers:
+                subscription.end()
+        if self._subscriptions:
+            self._none_left.clear()
+            await self._none_left.wait()
 
     # Lifecycle
 

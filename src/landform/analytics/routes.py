@@ -181,6 +181,9 @@ async def live_analytics(
                 if subscription.too_slow:
                     await websocket.close(code=1008, reason="too slow: messages were dropped")
                     return
+                if subscription.ended:
+                    await websocket.close(code=1001, reason="server restarting: reconnect")
+                    return
                 await websocket.send_json(message)
         finally:
             listener.cancel()

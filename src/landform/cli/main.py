@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from landform.cli import backup
 from landform.cli.loadtest import loadtest_app
 from landform.cli.options import SlaFile, load_sla
 from landform.settings import load_settings
@@ -23,6 +24,8 @@ users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(mail_app, name="mail")
 app.add_typer(users_app, name="users")
+app.command()(backup.backup)
+app.command()(backup.restore)
 
 
 @app.command()
@@ -59,7 +62,7 @@ def serve(
         import uvicorn
 
         uvicorn.run(
-            "landform.app:create_app",
+            "landform.app:serve_app",
             factory=True,
             host=host,
             port=port,
@@ -68,7 +71,10 @@ def serve(
             access_log=False,
             backlog=settings.backlog,
             timeout_keep_alive=int(settings.header_read_timeout),
-            timeout_graceful_shutdown=settings.worker_kill_timeout,
+            # What is left of the grace period once the drain is over.
+            timeout_graceful_shutdown=max(
+                1, int(settings.shutdown_grace_seconds - settings.shutdown_drain_seconds)
+            ),
         )
         return
     from granian.constants import Interfaces, Loops
@@ -76,7 +82,7 @@ def serve(
     from granian.server import Server
 
     Server(
-        "landform.app:create_app",
+        "landform.app:serve_app",
         address=host,
         port=port,
         interface=Interfaces.ASGI,
@@ -90,7 +96,7 @@ def serve(
         http1_settings=HTTP1Settings(
             keep_alive=True, header_read_timeout=int(settings.header_read_timeout * 1000)
         ),
-        workers_kill_timeout=settings.worker_kill_timeout,
+        workers_kill_timeout=settings.shutdown_grace_seconds,
     ).serve()
 
 

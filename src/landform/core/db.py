@@ -4,11 +4,19 @@
 goes to a replica when there is one, unless the caller wrote recently: then it
 is pinned to the primary for ``read_your_writes_seconds`` so a user always
 reads their own writes. Reads that belong to a write use the write's session.
+Only replicas in rotation get reads (``core.replica_health``: reachable and
+not too far behind).
+
+Failover: every transaction has its connection before the caller gets the
+session, so a database that cannot be reached is found before anything was
+sent, and waited for (``database_reconnect_wait``); a connection lost under
+the caller becomes ``DatabaseUnavailable`` (``core.db_failures``), a 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import itertools
 import os
@@ -27,7 +35,15 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from landform.core.db_failures import (
+    DatabaseUnavailable,
+    cannot_connect,
+    connection_lost,
+    note_lost_connection,
+    pool_exhausted,
+)
 from landform.core.pins import MemoryReadPins, ReadPins
+from landform.core.replica_health import ReplicaHealth
 from landform.settings import Settings
 
 
@@ -56,11 +72,14 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.database_pool_size,
         max_overflow=max(1, settings.database_pool_size // 2),
         pool_timeout=settings.database_pool_timeout,
+        # A pooled connection is pinged before use and replaced when the
+        # server went away meanwhile (a restart ends every session).
         pool_pre_ping=True,
         connect_args={
+            "timeout": settings.database_connect_timeout,
             "server_settings": {
                 "statement_timeout": str(int(settings.database_statement_timeout * 1000)),
-            }
+            },
         },
     )
 
@@ -88,12 +107,39 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# While the database cannot be reached, a waiting request tries again after
+# this pause, doubled each time up to the longest.
+FIRST_PAUSE = 0.05
+LONGEST_PAUSE = 0.5
+
+
+class Outage:
+    """Since when an engine could not be connected to, as this worker saw
+    it: requests wait for the database from the outage's start, not each
+    from its own, so a long outage is answered quickly with 503s instead of
+    every request waiting the whole ``database_reconnect_wait``."""
+
+    __slots__ = ("started", "last_failure")
+
+    def __init__(self, now: float) -> None:
+        self.started = now
+        self.last_failure = now
+
+
 class Database:
     def __init__(self, settings: Settings, pins: ReadPins | None = None) -> None:
         self.settings = settings
         self.primary = make_engine(settings.primary_database_url, settings)
         self.replicas = [make_engine(url, settings) for url in settings.database_replica_urls]
-        self._replica_cycle = itertools.cycle(self.replicas) if self.replicas else None
+        self.replica_health = ReplicaHealth(
+            self.primary,
+            self.replicas,
+            max_lag=settings.database_replica_max_lag_seconds,
+            interval=settings.database_replica_check_interval,
+            timeout=settings.database_connect_timeout,
+        )
+        self._turn = itertools.count()
+        self._outages: dict[AsyncEngine, Outage] = {}
         self.pins: ReadPins = pins or MemoryReadPins(settings.read_your_writes_seconds)
         writer = (
             self.primary.execution_options(sqlite_immediate=True)
@@ -105,17 +151,20 @@ class Database:
         self._sqlite_lock_path = settings.data_dir / "sqlite-write.lock"
         self._sqlite_lock_fd: int | None = None
         self._primary_reads = async_sessionmaker(self.primary, expire_on_commit=False)
-        self._replica_reads = [
-            async_sessionmaker(engine, expire_on_commit=False) for engine in self.replicas
-        ]
+        self._replica_reads = {
+            engine: async_sessionmaker(engine, expire_on_commit=False) for engine in self.replicas
+        }
 
     async def read_engine_for(self, actor: uuid.UUID | None) -> AsyncEngine:
         """The engine a plain read by ``actor`` goes to."""
-        if self._replica_cycle is None:
+        if not self.replicas:
             return self.primary
         if actor is not None and await self.pins.is_pinned(actor):
             return self.primary
-        return next(self._replica_cycle)
+        usable = self.replica_health.in_rotation()
+        if not usable:
+            return self.primary
+        return usable[next(self._turn) % len(usable)]
 
     @asynccontextmanager
     async def write(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
@@ -128,13 +177,13 @@ class Database:
             async with self._sqlite_writer:
                 await self._lock_sqlite_file()
                 try:
-                    async with self._write_sessions() as session, session.begin():
+                    async with self._transaction(self._write_sessions, self.primary) as session:
                         yield session
                 finally:
                     assert self._sqlite_lock_fd is not None
                     fcntl.flock(self._sqlite_lock_fd, fcntl.LOCK_UN)
         else:
-            async with self._write_sessions() as session, session.begin():
+            async with self._transaction(self._write_sessions, self.primary) as session:
                 yield session
         if actor is not None and self.replicas:
             await self.pins.pin(actor)
@@ -143,17 +192,106 @@ class Database:
     async def read(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
         engine = await self.read_engine_for(actor)
         if engine is self.primary:
-            maker = self._primary_reads
-        else:
-            maker = self._replica_reads[self.replicas.index(engine)]
-        async with maker() as session, session.begin():
+            async with self._transaction(self._primary_reads, self.primary) as session:
+                yield session
+            return
+        try:
+            # A replica that cannot be reached is not waited for: the
+            # primary has everything it has.
+            session = await self._connected(self._replica_reads[engine], engine, wait=False)
+        except DatabaseUnavailable as exc:
+            if exc.__cause__ is not None and not pool_exhausted(exc.__cause__):
+                cause = type(exc.__cause__).__name__
+                self.replica_health.mark_unreachable(engine, f"unreachable: {cause}")
+            async with self._transaction(self._primary_reads, self.primary) as session:
+                yield session
+            return
+        async with self._finished(session):
             yield session
 
     @asynccontextmanager
     async def read_primary(self) -> AsyncIterator[AsyncSession]:
         """A read that must see the latest committed state (operators' views)."""
-        async with self._primary_reads() as session, session.begin():
+        async with self._transaction(self._primary_reads, self.primary) as session:
             yield session
+
+    @asynccontextmanager
+    async def _transaction(
+        self, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    ) -> AsyncIterator[AsyncSession]:
+        session = await self._connected(sessions, engine, wait=True)
+        async with self._finished(session):
+            yield session
+
+    async def _connected(
+        self, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine, *, wait: bool
+    ) -> AsyncSession:
+        """A session whose transaction already has its connection.
+
+        Connecting is where a restarted or promoted database shows first
+        (the pool's pre-ping finds the dead connection and connects anew),
+        and nothing has been sent yet, so trying again is safe for reads
+        and writes alike: while the database cannot be reached, try again
+        until ``database_reconnect_wait`` has passed since the outage began
+        (a fast restart is over in well under a second), then 503."""
+        loop = asyncio.get_running_loop()
+        pause = FIRST_PAUSE
+        while True:
+            session = sessions()
+            try:
+                await session.connection()
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await session.close()
+                if pool_exhausted(exc):
+                    raise DatabaseUnavailable(
+                        "every database connection is busy; try again shortly",
+                        lost_connection=False,
+                    ) from exc
+                if not cannot_connect(exc):
+                    raise
+                left = self._outage_wait_left(engine, loop.time()) if wait else 0.0
+                if left <= 0:
+                    raise DatabaseUnavailable(
+                        "the database cannot be reached; try again shortly",
+                        lost_connection=False,
+                    ) from exc
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 2, LONGEST_PAUSE)
+                continue
+            self._outages.pop(engine, None)
+            return session
+
+    def _outage_wait_left(self, engine: AsyncEngine, now: float) -> float:
+        wait = self.settings.database_reconnect_wait
+        outage = self._outages.get(engine)
+        if outage is None or now - outage.last_failure > wait:
+            # The first failure after a while of silence starts an outage.
+            outage = self._outages[engine] = Outage(now)
+        outage.last_failure = now
+        return outage.started + wait - now
+
+    @asynccontextmanager
+    async def _finished(self, session: AsyncSession) -> AsyncIterator[AsyncSession]:
+        """Commit when the caller's block ends, roll back when it raised; a
+        connection that died meanwhile becomes ``DatabaseUnavailable``."""
+        try:
+            yield session
+            await session.commit()
+        except BaseException as exc:
+            # The connection may be gone already: its rollback is the
+            # server's (a session that ends rolls back what it began).
+            with contextlib.suppress(Exception):
+                await session.rollback()
+            if isinstance(exc, Exception) and connection_lost(exc):
+                note_lost_connection()
+                raise DatabaseUnavailable(
+                    "the database connection was lost; try again", lost_connection=True
+                ) from exc
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await session.close()
 
     async def _lock_sqlite_file(self) -> None:
         if self._sqlite_lock_fd is None:

@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
@@ -77,7 +78,9 @@ class LocalStorage:
 
         def _move() -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(target.suffix + ".partial")
+            # One partial name per put: keys are content addresses, so two
+            # uploads of the same bytes may be stored at the same moment.
+            partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.partial")
             shutil.move(source, partial)
             with open(partial, "rb") as handle:
                 os.fsync(handle.fileno())

@@ -37,7 +37,7 @@ class Subscription:
         try:
             while True:
                 message = await watched.queue.get()
-                if watched.too_slow or message["type"] != "views":
+                if watched.too_slow or watched.ended or message["type"] != "views":
                     return
                 yield LiveViews(
                     at=message["at"],

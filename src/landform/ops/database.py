@@ -1,6 +1,7 @@
 """Database measurements: each statement's time (into the recorder's
 ``database`` histogram), slow statements logged with their SQL, deadlocks
-counted, pool utilization, and how far PostgreSQL read replicas lag."""
+counted, and pool utilization. (How far read replicas lag is measured by
+``core.replica_health``.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from landform.ops.recorder import Recorder
@@ -24,7 +25,6 @@ class DatabaseMetrics:
         self.slow_ms = slow_ms
         self.slow_queries = 0
         self.deadlocks = 0
-        self.replication_lag_seconds = 0.0
 
     def watch(self, engine: AsyncEngine) -> None:
         sync = engine.sync_engine
@@ -58,22 +58,6 @@ class DatabaseMetrics:
         sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
         if sqlstate == DEADLOCK or "deadlock detected" in str(error):
             self.deadlocks += 1
-
-    async def measure_replication_lag(self, replicas: list[AsyncEngine]) -> None:
-        """The worst lag of the PostgreSQL read replicas, in seconds."""
-        worst = 0.0
-        for engine in replicas:
-            if engine.dialect.name != "postgresql":
-                continue
-            async with engine.connect() as connection:
-                lag = await connection.scalar(
-                    text(
-                        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - "
-                        "pg_last_xact_replay_timestamp()), 0)"
-                    )
-                )
-            worst = max(worst, float(lag or 0.0))
-        self.replication_lag_seconds = worst
 
 
 def pool_utilization(engines: list[AsyncEngine]) -> float:

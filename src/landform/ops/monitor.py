@@ -1,6 +1,7 @@
 """The operators' view, assembled: performance metrics and SLA status for
 this replica or the fleet, and the background loop that samples what is
-slow to read (replica lag, Redis memory) and fires SLA alerts.
+slow to read (Redis memory) and fires SLA alerts. (Replica lag is measured
+by the database's own check, ``core.replica_health``.)
 
 Alerts are evaluated by one worker only (a leader: a Redis lease across
 replicas, a file lock among one machine's workers), over the fleet's
@@ -24,7 +25,6 @@ from landform.ops.sla import Alerts, Sla
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ class Monitor:
         fleet: Fleet,
         sla: Sla,
         database: DatabaseMetrics,
-        replicas: list[AsyncEngine],
         redis: Redis | None,
         alert_hook: Webhook | None,
         alert_hold: float,
@@ -47,7 +46,6 @@ class Monitor:
         self.fleet = fleet
         self.sla = sla
         self.database = database
-        self.replicas = replicas
         self.redis = redis
         self.alert_hook = alert_hook
         self.alerts = Alerts(alert_hold)
@@ -95,9 +93,6 @@ class Monitor:
                 log.exception("ops: monitoring round failed")
 
     async def sample(self) -> None:
-        if self.replicas:
-            with contextlib.suppress(Exception):
-                await self.database.measure_replication_lag(self.replicas)
         if self.redis is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):

@@ -99,6 +99,9 @@ def performance_metrics(
             "slowQueryCount": int(sum(d.get("slow_queries", 0) for d in database)),
             "deadlockCount": int(sum(d.get("deadlocks", 0) for d in database)),
             "replicationLag": max((d.get("replication_lag", 0.0) for d in database), default=0.0),
+            # Beyond the spec's shape: each read replica, and whether it
+            # gets reads (docs/operations.md, "Database failover").
+            "replicas": _replicas(database),
         },
         "cache": cache,
         # Beyond the spec's shape: what it was measured on, per component
@@ -110,6 +113,21 @@ def performance_metrics(
         "components": components,
         "routes": per_route,
     }
+
+
+def _replicas(database: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each replica as the workers see it (each checks for itself): in
+    rotation only where every worker has it in, the worst lag any saw."""
+    merged: dict[str, dict[str, Any]] = {}
+    for gauges in database:
+        for seen in gauges.get("replicas", []):
+            known = merged.setdefault(seen["name"], dict(seen))
+            known["inRotation"] = known["inRotation"] and seen["inRotation"]
+            known["reachable"] = known["reachable"] and seen["reachable"]
+            known["lagSeconds"] = max(known["lagSeconds"], seen["lagSeconds"])
+            known["reason"] = known["reason"] or seen["reason"]
+            known["checkedAt"] = max(known["checkedAt"], seen["checkedAt"])
+    return list(merged.values())
 
 
 def _cache(snapshots: list[dict[str, Any]]) -> dict[str, float]:

@@ -143,6 +143,13 @@ class SnapshotCollector:
             max((d.get("replication_lag", 0.0) for d in database), default=0.0),
         )
         yield gauge(
+            "landform_db_replicas_out_of_rotation",
+            "Read replicas a worker sends no reads to (lagging or unreachable)",
+            len(
+                {r["name"] for d in database for r in d.get("replicas", ()) if not r["inRotation"]}
+            ),
+        )
+        yield gauge(
             "landform_redis_memory_fragmentation_ratio",
             "Redis mem_fragmentation_ratio (0 without Redis)",
             max((s.get("redis_fragmentation", 0.0) for s in self.snapshots), default=0.0),

@@ -1,0 +1,104 @@
+"""Graceful shutdown of a served worker.
+
+On SIGTERM (from Kubernetes, the process supervisor, or ``landform serve``
+stopping its workers) a worker first *drains*: for ``drain_seconds`` it goes
+on serving, reports not-ready on ``/readyz`` so load balancers take it out,
+and answers every HTTP request with ``Connection: close`` so each keep-alive
+client finishes its current exchange and reconnects elsewhere instead of
+having an idle connection cut under it. Then it ends the live streams (their
+clients reconnect elsewhere too) and hands over to the ASGI server's own
+shutdown by raising SIGINT at itself: the server stops accepting, finishes
+the requests in flight, and runs the lifespan shutdown, which flushes the
+analytics buffers and closes the pools. The server kills a worker that has
+not exited within ``shutdown_grace_seconds`` of the SIGTERM.
+
+SIGINT keeps the server's own meaning (stop now, still finishing requests in
+flight), so an operator at a terminal is not made to wait for the drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+STEP_SECONDS = 2.0
+
+
+class Draining:
+    def __init__(self, drain_seconds: float) -> None:
+        self.drain_seconds = drain_seconds
+        self.active = False
+        self._on_drain: list[Callable[[], None]] = []
+        self._before_stop: list[Callable[[], Awaitable[None]]] = []
+        self._stopping: asyncio.Task[None] | None = None
+
+    def on_drain(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` as soon as draining begins."""
+        self._on_drain.append(callback)
+
+    def before_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await ``callback`` when the drain ends, before the server stops
+        (each gets at most ``STEP_SECONDS``)."""
+        self._before_stop.append(callback)
+
+    def install(self) -> None:
+        """Take SIGTERM over in the running loop. Called at lifespan start-up,
+        after the ASGI server installed its own handlers (ours replaces its
+        SIGTERM one; its SIGINT one stays and is what ``_stop`` raises)."""
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.begin)
+
+    def begin(self) -> None:
+        if self.active:
+            return
+        self.active = True
+        log.info("shutdown: draining for %.1f s before stopping", self.drain_seconds)
+        for callback in self._on_drain:
+            callback()
+        self._stopping = asyncio.get_running_loop().create_task(self._stop())
+
+    async def _stop(self) -> None:
+        await asyncio.sleep(self.drain_seconds)
+        for callback in self._before_stop:
+            try:
+                await asyncio.wait_for(callback(), STEP_SECONDS)
+            except Exception:  # the server must stop whatever a step did
+                log.exception("shutdown: a step before stopping failed")
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+class CloseWhenDraining:
+    """While draining, every HTTP response carries ``Connection: close``.
+
+    Outside the drain it adds no coroutine of its own to the request: it
+    returns the inner app's awaitable for the server to await (this layer is
+    in front of the hottest paths)."""
+
+    def __init__(self, app: ASGIApp, draining: Draining) -> None:
+        self.app = app
+        self.draining = draining
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if not self.draining.active or scope["type"] != "http":
+            return self.app(scope, receive, send)
+        return self._closing(scope, receive, send)
+
+    async def _closing(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"connection"
+                ]
+                headers.append((b"connection", b"close"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, closing)

@@ -1,0 +1,131 @@
+"""Idempotency keys: a retried request gets the first one's answer.
+
+A client that sends ``Idempotency-Key: <key>`` with a POST may retry it after
+a timeout or a dropped connection without creating anything twice. The first
+request with a key *claims* it (a row with no answer yet) and runs; its
+answer is stored on the row; a retry with the same key and the same request
+gets that stored answer back. Keys are scoped to the caller (account, API
+key, or client address when anonymous), so one caller's key never reaches
+another's answer, and they expire after ``idempotency_key_ttl_seconds``.
+
+The claim is a primary-key insert, so concurrent duplicates race on the
+database (on every replica alike) and exactly one of them runs. A claim whose
+holder died (a killed worker) lapses after ``idempotency_lock_seconds`` and
+the next retry takes it over."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
+
+from landform.core.db import Base, Database, dialect_of
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # sha256 of the request (method, path, query, body): a retry must match.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # Milliseconds since the epoch.
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    locked_until: Mapped[int] = mapped_column(BigInteger)
+    # The stored answer; no status yet while the first request runs.
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    headers: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class Claim(enum.Enum):
+    OURS = "ours"  # run the request, then finish() or release()
+    RUNNING = "running"  # the first request with this key has not answered yet
+    MISMATCH = "mismatch"  # the key was used for a different request
+
+
+class IdempotencyStore:
+    def __init__(self, db: Database, ttl_seconds: int, lock_seconds: int) -> None:
+        self.db = db
+        self.ttl_ms = ttl_seconds * 1000
+        self.lock_ms = lock_seconds * 1000
+
+    async def claim(
+        self, scope: str, key: str, fingerprint: str, now_ms: int
+    ) -> Claim | StoredAnswer:
+        async with self.db.write() as session:
+            # Expired keys go first, so an old key may be used afresh.
+            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < now_ms))
+            dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
+            inserted = await session.execute(
+                dialect.insert(IdempotencyKey)
+                .values(
+                    scope=scope,
+                    key=key,
+                    fingerprint=fingerprint,
+                    expires_at=now_ms + self.ttl_ms,
+                    locked_until=now_ms + self.lock_ms,
+                )
+                .on_conflict_do_nothing()
+                .returning(IdempotencyKey.key)
+            )
+            if inserted.first() is not None:
+                return Claim.OURS
+            row = await session.get(IdempotencyKey, (scope, key), populate_existing=True)
+            if row is None:  # expired and deleted between the two statements
+                return Claim.RUNNING
+            if row.fingerprint != fingerprint:
+                return Claim.MISMATCH
+            if row.status is not None:
+                assert row.body is not None and row.headers is not None
+                headers = [(name, value) for name, value in orjson.loads(row.headers)]
+                return StoredAnswer(row.status, headers, row.body)
+            if row.locked_until >= now_ms:
+                return Claim.RUNNING
+            # Its holder died without answering: this retry takes over.
+            taken = await session.execute(
+                update(IdempotencyKey)
+                .where(
+                    IdempotencyKey.scope == scope,
+                    IdempotencyKey.key == key,
+                    IdempotencyKey.locked_until == row.locked_until,
+                )
+                .values(locked_until=now_ms + self.lock_ms)
+                .returning(IdempotencyKey.key)
+            )
+            return Claim.OURS if taken.first() is not None else Claim.RUNNING
+
+    async def finish(self, scope: str, key: str, answer: StoredAnswer) -> None:
+        async with self.db.write() as session:
+            await session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+                .values(
+                    status=answer.status,
+                    headers=orjson.dumps(answer.headers).decode(),
+                    body=answer.body,
+                )
+            )
+
+    async def release(self, scope: str, key: str) -> None:
+        """Give the key back unanswered (the request failed in a way a retry
+        may fix): the next request with it runs afresh."""
+        async with self.db.write() as session:
+            await session.execute(
+                delete(IdempotencyKey).where(
+                    IdempotencyKey.scope == scope,
+                    IdempotencyKey.key == key,
+                    IdempotencyKey.status.is_(None),
+                )
+            )

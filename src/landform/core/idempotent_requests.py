@@ -1,0 +1,194 @@
+"""``Idempotency-Key`` on the API's POST routes (the rules are in
+``core/idempotency.py``). A POST without the header passes straight through.
+
+- A retry with the same key and the same request gets the first answer again
+  (with ``Idempotent-Replayed: true``) and creates nothing.
+- The same key with a different request: 422 ``idempotency_key_reused``.
+- A duplicate sent while the first still runs waits for its answer, up to
+  ``idempotency_wait_seconds``, then gets 409 ``idempotency_key_in_use``.
+- Answers are kept when they are the request's outcome (2xx, and 4xx but
+  429); a 5xx, a 429 or a failure releases the key so a retry runs afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from landform.core.clock import Clock
+from landform.core.http import bearer_credential, error_response, send_error
+from landform.core.idempotency import Claim, IdempotencyStore, StoredAnswer
+from landform.core.proxies import ClientAddress
+
+HEADER = b"idempotency-key"
+MAX_KEY_LENGTH = 255
+# Headers of the first answer that a replay repeats (the compression and
+# framing headers are made again for each response).
+KEPT_HEADERS = frozenset({"content-type", "location", "etag", "cache-control"})
+POLL_SECONDS = 0.1
+
+
+class IdempotentRequests:
+    def __init__(
+        self,
+        app: ASGIApp,
+        store: IdempotencyStore,
+        clock: Clock,
+        client_address: ClientAddress,
+        identify: Callable[[str], str | None],
+        wait_seconds: float,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.clock = clock
+        self.client_address = client_address
+        self.identify = identify
+        self.wait_seconds = wait_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        raw_key = headers.get(HEADER)
+        if raw_key is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1").strip()
+        if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+            message = f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
+            await send_error(send, error_response(400, "invalid_idempotency_key", message))
+            return
+        body = await read_body(receive)
+        if body is None:  # the client went away
+            return
+        caller = self._caller(scope, headers)
+        fingerprint = request_fingerprint(scope, headers.get(b"content-type", b""), body)
+
+        claim = await self._claim(caller, key, fingerprint)
+        if isinstance(claim, StoredAnswer):
+            await replay(send, claim)
+        elif claim is Claim.MISMATCH:
+            message = (
+                "this Idempotency-Key was already used for a different request; "
+                "use a new key for a new request"
+            )
+            await send_error(send, error_response(422, "idempotency_key_reused", message))
+        elif claim is Claim.RUNNING:
+            message = "a request with this Idempotency-Key is still running; retry shortly"
+            refusal = error_response(
+                409, "idempotency_key_in_use", message, {"retry_after": 1}, {"Retry-After": "1"}
+            )
+            await send_error(send, refusal)
+        else:
+            await self._run(scope, body, send, caller, key)
+
+    def _caller(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
+        credential = bearer_credential(headers.get(b"authorization", b"").decode("latin-1"))
+        if not credential:
+            credential = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+        account = self.identify(credential) if credential else None
+        return account or "ip:" + self.client_address.of(scope)
+
+    async def _claim(self, caller: str, key: str, fingerprint: str) -> Claim | StoredAnswer:
+        """Claim the key, or wait while another request holds it."""
+        deadline = asyncio.get_running_loop().time() + self.wait_seconds
+        while True:
+            claim = await self.store.claim(caller, key, fingerprint, self.clock.now_ms())
+            if claim is not Claim.RUNNING or asyncio.get_running_loop().time() >= deadline:
+                return claim
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _run(self, scope: Scope, body: bytes, send: Send, caller: str, key: str) -> None:
+        sent_body = False
+
+        async def receive() -> Message:
+            nonlocal sent_body
+            if sent_body:
+                # The body was read already: anything more the app awaits is
+                # the client leaving, which it learns after the response.
+                await asyncio.Event().wait()
+            sent_body = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status = 500
+        answer_headers: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    decoded = name.decode("latin-1").lower()
+                    if decoded in KEPT_HEADERS:
+                        answer_headers.append((decoded, value.decode("latin-1")))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        except BaseException:
+            await asyncio.shield(self.store.release(caller, key))
+            raise
+        if status >= 500 or status == 429:
+            await self.store.release(caller, key)
+        else:
+            await self.store.finish(
+                caller, key, StoredAnswer(status, answer_headers, b"".join(chunks))
+            )
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body (its size is bounded by the BodyLimit layer
+    outside), or None when the client disconnected."""
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def request_fingerprint(scope: Scope, content_type: bytes, body: bytes) -> str:
+    """What makes two requests the same one: method, path, query and body,
+    the body as its content rather than its bytes where a retrying client
+    may spell the same content differently (JSON key order and spacing; the
+    random boundary a multipart encoder picks for each attempt)."""
+    digest = hashlib.sha256()
+    digest.update(scope["method"].encode())
+    digest.update(b"\0" + scope["path"].encode("utf-8", "surrogateescape"))
+    digest.update(b"\0" + scope.get("query_string", b"") + b"\0")
+    digest.update(comparable_body(content_type, body))
+    return digest.hexdigest()
+
+
+def comparable_body(content_type: bytes, body: bytes) -> bytes:
+    media_type, _, parameters = content_type.decode("latin-1").partition(";")
+    media_type = media_type.strip().lower()
+    if media_type == "application/json":
+        try:
+            return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONDecodeError:
+            return body
+    if media_type == "multipart/form-data":
+        for parameter in parameters.split(";"):
+            name, _, value = parameter.strip().partition("=")
+            if name.lower() == "boundary" and value.strip('"'):
+                return body.replace(value.strip('"').encode("latin-1"), b"")
+    return body
+
+
+async def replay(send: Send, answer: StoredAnswer) -> None:
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
+    headers.append((b"content-length", str(len(answer.body)).encode()))
+    headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})

@@ -1,0 +1,184 @@
+"""Idempotency-Key on the API's POST routes: a retry returns the first answer
+and creates nothing twice; the same key for a different request is a 422;
+concurrent duplicates make one creation; keys are the caller's own."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from landform.core.idempotency import Claim, IdempotencyKey, IdempotencyStore, StoredAnswer
+from landform.files.models import StoredFile
+from landform.pages.models import LandingPage
+from tests.conftest import assert_error
+from tests.files.samples import png
+
+
+async def count(app: Any, model: Any) -> int:
+    async with app.components.db.read_primary() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def keyed(headers: dict[str, str], key: str) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": key}
+
+
+async def test_a_retry_gets_the_first_answer_and_creates_nothing(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    body = {"title": "Spring sale", "slug": "spring-sale"}
+    first = await client.post("/landing-pages", json=body, headers=keyed(ada, "k-1"))
+    assert first.status_code == 201
+    assert "idempotent-replayed" not in first.headers
+    # The same request again, its JSON spelled differently: the same answer.
+    retry = await client.post(
+        "/landing-pages",
+        content=b'{ "slug": "spring-sale",  "title": "Spring sale" }',
+        headers={**keyed(ada, "k-1"), "Content-Type": "application/json"},
+    )
+    assert retry.status_code == 201
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json() == first.json()
+    assert retry.headers["content-type"] == first.headers["content-type"]
+    assert await count(app, LandingPage) == 1
+    # Without a key, a POST is not deduplicated (the slug is taken now).
+    again = await client.post("/landing-pages", json=body, headers=ada)
+    assert_error(again, 409)
+
+
+async def test_the_same_key_for_a_different_request_is_refused(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    first = await client.post(
+        "/landing-pages", json={"title": "One", "slug": "one"}, headers=keyed(ada, "k-2")
+    )
+    assert first.status_code == 201
+    for path, body in (
+        ("/landing-pages", {"title": "Two", "slug": "two"}),
+        (f"/landing-pages/{first.json()['id']}/publish", {}),
+    ):
+        refused = await client.post(path, json=body, headers=keyed(ada, "k-2"))
+        error = assert_error(refused, 422, "idempotency_key_reused")
+        assert "different request" in error["message"]
+    assert await count(app, LandingPage) == 1
+    page = await client.get(f"/landing-pages/{first.json()['id']}", headers=ada)
+    assert page.json()["status"] == "draft"
+
+
+async def test_concurrent_duplicates_make_one_creation(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    body = {"title": "Launch", "slug": "launch"}
+    answers = await asyncio.gather(
+        *(client.post("/landing-pages", json=body, headers=keyed(ada, "k-3")) for _ in range(6))
+    )
+    assert [a.status_code for a in answers] == [201] * 6
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sum(a.headers.get("idempotent-replayed") == "true" for a in answers) == 5
+    assert await count(app, LandingPage) == 1
+
+
+async def test_an_upload_retried_with_a_new_multipart_boundary_is_stored_once(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    image = png()
+    answers = [
+        await client.post(
+            "/files/upload",
+            files={"file": ("hero.png", image, "image/png")},
+            headers=keyed(ada, "upload-1"),
+        )
+        for _ in range(2)
+    ]
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json() == answers[1].json()
+    assert await count(app, StoredFile) == 1
+
+
+async def test_keys_belong_to_their_caller(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    mine = await client.post(
+        "/landing-pages", json={"title": "Mine", "slug": "mine-ada"}, headers=keyed(ada, "shared")
+    )
+    theirs = await client.post(
+        "/landing-pages", json={"title": "Mine", "slug": "mine-bob"}, headers=keyed(bob, "shared")
+    )
+    assert (mine.status_code, theirs.status_code) == (201, 201)
+    assert "idempotent-replayed" not in theirs.headers
+    assert mine.json()["id"] != theirs.json()["id"]
+    # An anonymous caller's key is theirs alone too: a replayed sign-in
+    # needs the same request, password included.
+    login = {"email": "ada@example.com", "password": "wrong password entirely"}
+    refused = await client.post("/auth/login", json=login, headers={"Idempotency-Key": "shared"})
+    assert_error(refused, 401)
+
+
+async def test_an_error_outcome_is_kept_and_replayed(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    """A 4xx is the request's answer (a retry of it would fail the same way)."""
+    bad = {"title": "", "slug": "Not A Slug!"}
+    first = await client.post("/landing-pages", json=bad, headers=keyed(ada, "k-bad"))
+    assert_error(first, 422)
+    retry = await client.post("/landing-pages", json=bad, headers=keyed(ada, "k-bad"))
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json() == first.json()
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", " ", "x" * 256, "caf\u00e9", "tab\there"],
+    ids=["empty", "blank", "long", "latin1", "tab"],
+)
+async def test_malformed_keys_are_refused(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str], key: str
+) -> None:
+    response = await client.post(
+        "/landing-pages",
+        json={"title": "X", "slug": "x-page"},
+        headers={**ada, "Idempotency-Key": key.encode("latin-1")},  # type: ignore[dict-item]
+    )
+    assert_error(response, 400, "invalid_idempotency_key")
+    assert await count(app, LandingPage) == 0
+
+
+async def test_other_methods_ignore_the_header(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    page = await client.post(
+        "/landing-pages", json={"title": "P", "slug": "plain-page"}, headers=ada
+    )
+    url = f"/landing-pages/{page.json()['id']}"
+    for title in ("First", "Second"):
+        patched = await client.put(url, json={"title": title}, headers=keyed(ada, "same"))
+        assert patched.status_code == 200
+        assert patched.json()["title"] == title
+
+
+async def test_claims_expire_and_a_dead_holders_claim_is_taken_over(app: Any) -> None:
+    db = app.components.db
+    store = IdempotencyStore(db, ttl_seconds=3600, lock_seconds=60)
+    now = 1_800_000_000_000
+    assert await store.claim("user:a", "k", "f1", now) is Claim.OURS
+    # Still running: a duplicate waits; a different request is refused.
+    assert await store.claim("user:a", "k", "f1", now + 1000) is Claim.RUNNING
+    assert await store.claim("user:a", "k", "f2", now + 1000) is Claim.MISMATCH
+    # Its worker died: after the lock, the next retry takes the claim over.
+    assert await store.claim("user:a", "k", "f1", now + 61_000) is Claim.OURS
+    await store.finish("user:a", "k", StoredAnswer(201, [("content-type", "x/y")], b"done"))
+    assert await store.claim("user:a", "k", "f1", now + 62_000) == StoredAnswer(
+        201, [("content-type", "x/y")], b"done"
+    )
+    # Released keys run afresh; expired ones are gone and may be reused.
+    assert await store.claim("user:a", "r", "f1", now) is Claim.OURS
+    await store.release("user:a", "r")
+    assert await store.claim("user:a", "r", "f9", now) is Claim.OURS
+    assert await store.claim("user:a", "k", "f3", now + 3_601_000) is Claim.OURS
+    async with db.read_primary() as session:
+        keys = set((await session.scalars(select(IdempotencyKey.key))).all())
+    assert keys == {"k"}  # "r" expired with the rest

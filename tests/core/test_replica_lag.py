@@ -1,0 +1,43 @@
+"""How far behind a replica is, from the primary's WAL positions over time
+(core/replica_health.py): what the real replicas in test_db_failover.py
+show, here with every case spelled out."""
+
+from __future__ import annotations
+
+from landform.core.replica_health import WalHistory
+
+
+def test_a_replica_at_the_primarys_position_is_not_behind_however_idle_the_primary() -> None:
+    history = WalHistory(keep_seconds=60)
+    for second in range(0, 50, 2):  # an hour of nothing would look the same
+        history.note(float(second), 1000)
+    assert history.lag(1000, now=50.0) == 0.0
+
+
+def test_lag_is_the_time_since_the_primary_was_where_the_replica_is() -> None:
+    history = WalHistory(keep_seconds=60)
+    history.note(0.0, 1000)
+    history.note(2.0, 3000)
+    history.note(4.0, 3000)
+    # The primary was at 2000 halfway between the first two notes.
+    assert history.lag(2000, now=10.0) == 9.0
+    # Stuck where the primary was before it wrote: behind since the note.
+    assert history.lag(1000, now=10.0) == 10.0
+    # Caught up with the last note: not behind.
+    assert history.lag(3000, now=10.0) == 0.0
+
+
+def test_a_replica_behind_every_note_is_at_least_that_far_behind() -> None:
+    history = WalHistory(keep_seconds=10)
+    for second in range(0, 30, 2):
+        history.note(float(second), 1000 + second)
+    # Notes older than 10 s were dropped; position 0 is older than all kept.
+    assert history.lag(0, now=30.0) == 30.0 - 18.0
+
+
+def test_a_new_primary_behind_the_old_ones_position_starts_a_new_history() -> None:
+    history = WalHistory(keep_seconds=60)
+    history.note(0.0, 5000)
+    history.note(2.0, 4000)  # promoted replica: its WAL ends before the old primary's
+    assert history.lag(4000, now=3.0) == 0.0
+    assert history.lag(3000, now=3.0) == 3.0 - 2.0
