@@ -22,7 +22,16 @@ COMPOSE_FILE = DEPLOY / "compose.yaml"
 COMPOSE_DIR = DEPLOY / "compose"
 DOCKERFILE = ROOT / "Dockerfile"
 PGBOUNCER_DOCKERFILE = COMPOSE_DIR / "pgbouncer" / "Dockerfile"
-SPEC = ROOT.parent / "shared" / "spec" / "performance-sla.md"
+# The spec beside this checkout (the team's layout), else the team's shared
+# folder (a clone made elsewhere, as CI's is).
+SPEC = next(
+    (
+        folder / "spec" / "performance-sla.md"
+        for folder in (ROOT.parent / "shared", Path("/work/shared"))
+        if (folder / "spec" / "performance-sla.md").exists()
+    ),
+    ROOT.parent / "shared" / "spec" / "performance-sla.md",
+)
 
 # Every LANDFORM_* name a manifest may use: one per Settings field.
 SETTING_NAMES = {f"LANDFORM_{name.upper()}" for name in Settings.model_fields}
