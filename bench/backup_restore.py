@@ -1,12 +1,13 @@
 """How long ``landform backup`` and ``landform restore`` take on PostgreSQL
 for ``--size`` of data (database plus stored files).
 
-On a throwaway PostgreSQL cluster of its own (the PITR drill's, without
-archiving): migrate, fill a demo account with synthetic analytics traffic
-(``landform analytics generate``, in rounds until the database is ~85 % of
-``--size``) and files (the rest, at least 15 %, 2 MB each), then time ``landform backup``
-and ``landform restore`` into a second, empty database — the commands an
-operator runs, as processes. Prints the numbers (``--json`` for JSON).
+On a throwaway PostgreSQL cluster of its own (tests/pg_cluster.py, with the
+PITR drill's server settings, without archiving): migrate, fill a demo
+account with synthetic analytics traffic (``landform analytics generate``,
+in rounds until the database is ~85 % of ``--size``) and files (the rest, at
+least 15 %, 2 MB each), then time ``landform backup`` and ``landform
+restore`` into a second, empty database — the commands an operator runs, as
+processes. Prints the numbers (``--json`` for JSON).
 
     python bench/backup_restore.py --size 1GB
 """
@@ -29,7 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pitr_drill import Cluster, parse_size  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pitr_drill import SERVER_SETTINGS, parse_size  # noqa: E402
+from tests.pg_cluster import Clusters  # noqa: E402
 
 FILE_BYTES = 2 * 1024 * 1024
 EVENTS_PER_ROUND = 250_000
@@ -110,18 +113,18 @@ def run(size: int, pg_bin: Path, port: int, jobs: int, keep: bool) -> Result:
     def note(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    clusters = Clusters([port], bin_dir=pg_bin)
     work = Path(tempfile.mkdtemp(prefix="landform-restore-bench-"))
-    work.chmod(0o755)  # the cluster's owner (postgres, when run as root) goes through it
-    cluster = Cluster(pg_bin, port, work / "cluster")
     try:
-        cluster.create(archive=False, tcp=True)
-        cluster.start()
+        cluster = clusters.primary(**SERVER_SETTINGS)
         cluster.sql("CREATE DATABASE landform")
         cluster.sql("CREATE DATABASE landform_restored")
-        base = f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
-        source = {"LANDFORM_DATABASE_URL": f"{base}/landform", "LANDFORM_DATA_DIR": str(work / "a")}
+        source = {
+            "LANDFORM_DATABASE_URL": cluster.url("landform"),
+            "LANDFORM_DATA_DIR": str(work / "a"),
+        }
         target = {
-            "LANDFORM_DATABASE_URL": f"{base}/landform_restored",
+            "LANDFORM_DATABASE_URL": cluster.url("landform_restored"),
             "LANDFORM_DATA_DIR": str(work / "b"),
         }
         landform("db", "upgrade", env=source)
@@ -163,10 +166,9 @@ def run(size: int, pg_bin: Path, port: int, jobs: int, keep: bool) -> Result:
             restore_jobs=jobs,
         )
     finally:
-        if cluster.data.exists() and cluster.running():
-            cluster.stop("immediate")
+        clusters.close(keep_folder=keep)
         if keep:
-            note(f"kept {work}")
+            note(f"kept {work} and the cluster in {clusters.folder}")
         else:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -1,7 +1,7 @@
 """Point-in-time recovery drill with pgBackRest and WAL archiving.
 
-Against a throwaway PostgreSQL cluster of its own (archive_mode=on, every
-WAL segment pushed to a pgBackRest repository): load ``--size`` of data,
+Against a throwaway PostgreSQL cluster of its own (tests/pg_cluster.py;
+archive_mode=on, every WAL segment pushed to a pgBackRest repository): load ``--size`` of data,
 take a full backup, write timestamped rows, note the time T, write more,
 then — as after a disaster — stop the cluster, restore it to T
 (``pgbackrest restore --type=time``), start it, and check that exactly the
@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import pwd
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.pg_cluster import Cluster, Clusters, postgres_binaries  # noqa: E402
+
 STANZA = "drill"
+# postgresql.conf of the benches' clusters (bench/backup_restore.py's too).
+SERVER_SETTINGS = {"max_wal_size": "4GB", "shared_buffers": "256MB", "timezone": "UTC"}
 ROW_BYTES = 1024  # each bulk row: 32 random md5 digests
 ROWS_PER_TRANSACTION = 20
 TRANSACTIONS_PER_PHASE = 25
@@ -60,96 +61,51 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * unit)
 
 
-class Cluster:
-    """A PostgreSQL cluster and its pgBackRest stanza under one folder."""
+class Stanza:
+    """The drill's pgBackRest stanza: a repository (and log, lock and spool
+    folders) under ``folder`` and the config that names them and the cluster.
+    Its commands run as the cluster's user, through ``clusters``."""
 
-    def __init__(self, pg_bin: Path, port: int, work: Path) -> None:
-        self.pg_bin = pg_bin
-        self.port = port
-        self.work = work
-        self.data = work / "data"
-        self.socket = work / "socket"
-        self.config = work / "pgbackrest.conf"
-        self.as_postgres = os.geteuid() == 0
-        self.owner = "postgres" if self.as_postgres else pwd.getpwuid(os.geteuid()).pw_name
-
-    def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        prefix = ["runuser", "-u", "postgres", "--"] if self.as_postgres else []
-        result = subprocess.run(
-            [*prefix, *command], capture_output=True, text=True, check=False, cwd=self.work
+    def __init__(self, clusters: Clusters, folder: Path) -> None:
+        self.clusters = clusters
+        self.folder = folder
+        self.config = folder / "pgbackrest.conf"
+        self.archive_command = (
+            f"pgbackrest --config={self.config} --stanza={STANZA} archive-push %p"
         )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
-        return result
 
-    def pgbackrest(self, *args: str) -> None:
-        self.run("pgbackrest", f"--config={self.config}", f"--stanza={STANZA}", *args)
-
-    def sql(self, statement: str) -> str:
-        return self.run(
-            str(self.pg_bin / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-            "-h", str(self.socket), "-p", str(self.port), "-U", "postgres", "-d", "postgres",
-            "-c", statement,
-        ).stdout.strip()  # fmt: skip
-
-    def create(self, *, archive: bool = True, tcp: bool = False) -> None:
-        """``archive``: WAL to the pgBackRest stanza; ``tcp``: also listen on
-        127.0.0.1 (clients that take only host:port URLs)."""
-        for name in ("socket", "repo", "log", "lock", "spool"):
-            (self.work / name).mkdir(parents=True)
+    def create(self, cluster: Cluster) -> None:
+        """The folders and the config for ``cluster``, then the stanza. The
+        cluster already runs (its port is known only then); nothing is
+        archived before: no WAL segment is complete yet."""
+        folders = [str(self.folder / name) for name in ("repo", "log", "lock", "spool")]
+        self.clusters.run(["mkdir", "-p", *folders])  # as the user pgBackRest runs as
         self.config.write_text(
             "[global]\n"
-            f"repo1-path={self.work / 'repo'}\n"
+            f"repo1-path={self.folder / 'repo'}\n"
             "repo1-retention-full=1\n"
-            f"log-path={self.work / 'log'}\n"
-            f"lock-path={self.work / 'lock'}\n"
-            f"spool-path={self.work / 'spool'}\n"
+            f"log-path={self.folder / 'log'}\n"
+            f"lock-path={self.folder / 'lock'}\n"
+            f"spool-path={self.folder / 'spool'}\n"
             "process-max=2\n"
             "compress-type=lz4\n"
             "start-fast=y\n"
             "log-level-console=warn\n"
             "log-level-file=info\n"
             f"\n[{STANZA}]\n"
-            f"pg1-path={self.data}\n"
-            f"pg1-port={self.port}\n"
-            f"pg1-socket-path={self.socket}\n"
+            f"pg1-path={cluster.data_dir}\n"
+            f"pg1-port={cluster.port}\n"
+            f"pg1-socket-path={cluster.socket_dir}\n"
             "pg1-user=postgres\n"
         )
-        if self.as_postgres:
-            shutil.chown(self.work, "postgres", "postgres")
-            for path in self.work.rglob("*"):
-                shutil.chown(path, "postgres", "postgres")
-        self.run(
-            str(self.pg_bin / "initdb"), "-D", str(self.data), "-U", "postgres",
-            "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
-        )  # fmt: skip
-        push = f"pgbackrest --config={self.config} --stanza={STANZA} archive-push %p"
-        with open(self.data / "postgresql.conf", "a") as conf:
-            conf.write(
-                "\n# pitr_drill.py\n"
-                f"port = {self.port}\n"
-                f"listen_addresses = '{'127.0.0.1' if tcp else ''}'\n"
-                f"unix_socket_directories = '{self.socket}'\n"
-                "wal_level = replica\n"
-                f"archive_mode = {'on' if archive else 'off'}\n"
-                f"archive_command = '{push}'\n"
-                "max_wal_size = 4GB\n"
-                "shared_buffers = 256MB\n"
-                "timezone = 'UTC'\n"
-            )
+        self.run("stanza-create")
 
-    def start(self) -> None:
-        self.run(
-            str(self.pg_bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.work / "server.log"),
-            "-w", "-t", "600", "start",
-        )  # fmt: skip
-
-    def stop(self, mode: str = "fast") -> None:
-        self.run(str(self.pg_bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
-
-    def running(self) -> bool:
-        status = self.run(str(self.pg_bin / "pg_ctl"), "-D", str(self.data), "status", check=False)
-        return status.returncode == 0
+    def run(self, *args: str) -> None:
+        command = ["pgbackrest", f"--config={self.config}", f"--stanza={STANZA}", *args]
+        # No time limit: a backup or restore takes as long as its data.
+        done = self.clusters.run(command, check=False, timeout=None)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
 
 
 def timestamped_rows(cluster: Cluster, phase: str) -> None:
@@ -177,13 +133,17 @@ def drill(size: int, pg_bin: Path, port: int, keep: bool, say: bool = True) -> R
         if say:
             print(message, file=sys.stderr, flush=True)
 
-    work = Path(tempfile.mkdtemp(prefix="landform-pitr-"))
-    cluster = Cluster(pg_bin, port, work)
+    clusters = Clusters([port], bin_dir=pg_bin)
+    stanza = Stanza(clusters, clusters.folder / "pgbackrest")
     try:
-        note(f"cluster in {work} on port {port}")
-        cluster.create()
-        cluster.start()
-        cluster.pgbackrest("stanza-create")
+        cluster = clusters.primary(
+            **SERVER_SETTINGS,
+            wal_level="replica",
+            archive_mode="on",
+            archive_command=stanza.archive_command,
+        )
+        note(f"cluster in {clusters.folder} on port {cluster.port}")
+        stanza.create(cluster)
         cluster.sql(
             "CREATE TABLE bulk (id bigserial PRIMARY KEY, payload text NOT NULL);"
             "CREATE TABLE drill_events (id bigserial PRIMARY KEY, phase text NOT NULL,"
@@ -198,8 +158,12 @@ def drill(size: int, pg_bin: Path, port: int, keep: bool, say: bool = True) -> R
 
         note("full backup")
         started = time.monotonic()
-        cluster.pgbackrest("--type=full", "backup")
+        stanza.run("--type=full", "backup")
         backup_seconds = time.monotonic() - started
+        # pgBackRest restores to T from the last backup that stopped before
+        # T, comparing whole seconds: T must not fall in the backup's last
+        # second (on a small dataset it did, now and then).
+        time.sleep(1.0)
 
         # After the backup: rows (and some volume, for the WAL replay to do)
         # before T, then more after it.
@@ -214,12 +178,12 @@ def drill(size: int, pg_bin: Path, port: int, keep: bool, say: bool = True) -> R
             f"WHERE written_at <= '{target}'"
         )
         after = int(cluster.sql(f"SELECT count(*) FROM drill_events WHERE written_at > '{target}'"))
-        cluster.pgbackrest("check")  # switches WAL and waits for it to be archived
+        stanza.run("check")  # switches WAL and waits for it to be archived
         note(f"T = {target}; stopping the cluster (the disaster)")
         cluster.stop("immediate")
 
         started = time.monotonic()
-        cluster.pgbackrest(
+        stanza.run(
             "--delta", "--type=time", f"--target={target}", "--target-action=promote", "restore"
         )
         restore_seconds = time.monotonic() - started
@@ -249,12 +213,9 @@ def drill(size: int, pg_bin: Path, port: int, keep: bool, say: bool = True) -> R
             verified=verified,
         )
     finally:
-        if cluster.data.exists() and cluster.running():
-            cluster.stop("immediate")
+        clusters.close(keep_folder=keep)
         if keep:
-            note(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+            note(f"kept {clusters.folder}")
 
 
 def main() -> None:
@@ -266,9 +227,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the cluster's folder")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
-    for needed in (args.pg_bin / "initdb", args.pg_bin / "pg_ctl"):
-        if not needed.is_file():
-            sys.exit(f"{needed} is missing (apt-get install postgresql-15, or give --pg-bin)")
+    _bin, why = postgres_binaries(args.pg_bin)
+    if why:
+        sys.exit(f"{why} (apt-get install postgresql-15, or give --pg-bin)")
     if shutil.which("pgbackrest") is None:
         sys.exit("pgbackrest is missing (apt-get install pgbackrest)")
     result = drill(args.size, args.pg_bin, args.port, args.keep)

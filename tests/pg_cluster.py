@@ -13,7 +13,10 @@ always removed afterwards. The machine's own PostgreSQL is never touched.
 
 ``Clusters`` owns one temporary folder and every cluster made in it; leaving
 the ``with`` block stops them all (immediately: nothing in them is worth a
-checkpoint) and deletes the folder, whatever happened in between.
+checkpoint) and deletes the folder, whatever happened in between. The
+benches (bench/pitr_drill.py, bench/backup_restore.py) drive their clusters
+with it too: one chosen port (``Clusters([port])``), their own bin folder,
+and ``close(keep_folder=True)`` for their ``--keep``.
 
 initdb refuses to run as root, so as root every server program runs as the
 ``postgres`` OS user (``runuser -u postgres --``); as anyone else, as that
@@ -40,9 +43,11 @@ SERVER_USER = "postgres"
 PROGRAMS = ("initdb", "pg_ctl", "pg_basebackup", "psql")
 
 
-def postgres_binaries() -> tuple[Path | None, str]:
-    """The folder of the PostgreSQL programs, or None and why not."""
-    folder = Path(os.environ.get("LANDFORM_TEST_PG_BIN", DEFAULT_BIN))
+def postgres_binaries(folder: Path | None = None) -> tuple[Path | None, str]:
+    """The folder of the PostgreSQL programs, or None and why not.
+    ``folder`` (a bench's ``--pg-bin``) overrides LANDFORM_TEST_PG_BIN."""
+    if folder is None:
+        folder = Path(os.environ.get("LANDFORM_TEST_PG_BIN", DEFAULT_BIN))
     missing = [name for name in PROGRAMS if not (folder / name).exists()]
     if missing:
         return None, f"PostgreSQL programs not found in {folder}: {', '.join(missing)}"
@@ -68,10 +73,21 @@ class Cluster:
         # The server's own log: what failed when a start fails.
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
 
+    @property
+    def socket_dir(self) -> Path:
+        """The folder of the server's Unix socket (pgBackRest's
+        ``pg1-socket-path``): the ``Clusters`` folder."""
+        return self.data_dir.parent
+
     def url(self, database: str = "postgres", driver: str = "postgresql+asyncpg") -> str:
         return f"{driver}://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
+        """Start the server on its port; returns once it accepts connections
+        (a standby: once it is consistent). Also what brings a stopped
+        cluster back after a tool such as ``pgbackrest restore`` rewrote its
+        data folder: port, address and socket folder are on its command line,
+        so it comes back where it was whatever the restored files say."""
         self._pg_ctl("start", "-l", str(self.log_path), "-o", self._server_options())
 
     def stop(self, mode: str = "fast") -> None:
@@ -144,7 +160,7 @@ class Cluster:
     def _server_options(self) -> str:
         # Only TCP on loopback, and the socket in the cluster's own folder,
         # so nothing collides with the machine's server.
-        return f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir.parent}"
+        return f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.socket_dir}"
 
     def _pg_ctl(self, *args: str) -> None:
         command = [self._bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", *args]
@@ -163,10 +179,12 @@ class Cluster:
 
 class Clusters:
     """Every throwaway cluster of one test (or module), in one temporary
-    folder, on ports taken from ``ports`` (the first ones nothing listens on)."""
+    folder, on ports taken from ``ports`` (the first ones nothing listens on;
+    a single port to have that one), with the programs in ``bin_dir`` (default:
+    ``postgres_binaries()``'s)."""
 
-    def __init__(self, ports: Iterable[int]) -> None:
-        bin_dir, why = postgres_binaries()
+    def __init__(self, ports: Iterable[int], bin_dir: Path | None = None) -> None:
+        bin_dir, why = postgres_binaries(bin_dir)
         if bin_dir is None:
             raise RuntimeError(why)
         self.bin_dir = bin_dir
@@ -242,19 +260,26 @@ class Clusters:
         cluster.start()
         return cluster
 
-    def run(self, command: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, command: list[str], check: bool = True, timeout: float | None = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """``command`` as the server's user, in the folder. ``timeout``:
+        None for a command as long as its data (a pgBackRest backup)."""
         if self._as_server_user:
             command = ["runuser", "-u", SERVER_USER, "--", *command]
         return subprocess.run(  # noqa: S603 - our own programs and arguments
-            command, check=check, capture_output=True, text=True, cwd=self.folder, timeout=120
+            command, check=check, capture_output=True, text=True, cwd=self.folder, timeout=timeout
         )
 
-    def close(self) -> None:
+    def close(self, keep_folder: bool = False) -> None:
+        """Stop every cluster (immediately) and delete the folder, unless
+        ``keep_folder`` (a bench's ``--keep``: data and logs to look at)."""
         for cluster in self._clusters:
             if cluster.running():
                 with contextlib.suppress(RuntimeError):
                     cluster.stop("immediate")
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if not keep_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def _new_cluster(self) -> Cluster:
         port = self._free_port()
