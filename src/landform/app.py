@@ -29,7 +29,7 @@ from landform.core.draining import CloseWhenDraining, Draining
 from landform.core.errors import skip_in_error_paths
 from landform.core.http import BodyLimit, install_error_handlers
 from landform.core.idempotency import IdempotencyStore
-from landform.core.idempotent_requests import IdempotentRequests
+from landform.core.idempotent_requests import IdempotentRequests, document_idempotency_keys
 from landform.core.logs import configure_logging
 from landform.core.rate_limits import API, AUTH, PUBLIC, TRACKING, RateLimits
 from landform.core.read_replay import ReadReplay
@@ -100,6 +100,7 @@ def build_api(components: Components) -> FastAPI:
         identify=components.auth.rate_limit_key,
         wait_seconds=settings.idempotency_wait_seconds,
     )
+    document_idempotency_keys(api)
     if settings.cors_origins:
         api.add_middleware(
             CORSMiddleware,

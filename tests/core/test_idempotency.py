@@ -182,3 +182,18 @@ async def test_claims_expire_and_a_dead_holders_claim_is_taken_over(app: Any) ->
     async with db.read_primary() as session:
         keys = set((await session.scalars(select(IdempotencyKey.key))).all())
     assert keys == {"k"}  # "r" expired with the rest
+
+
+async def test_the_openapi_document_offers_the_header_on_every_post(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    posts = [
+        operation for path in paths.values() for verb, operation in path.items() if verb == "post"
+    ]
+    assert len(posts) > 10
+    for operation in posts:
+        names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert names.count("Idempotency-Key") == 1, operation["operationId"]
+    listing = paths["/landing-pages"]["get"]
+    assert "Idempotency-Key" not in [p["name"] for p in listing.get("parameters", [])]

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 import orjson
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.clock import Clock
@@ -192,3 +194,34 @@ async def replay(send: Send, answer: StoredAnswer) -> None:
     headers.append((b"idempotent-replayed", b"true"))
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": answer.body})
+
+
+def document_idempotency_keys(app: FastAPI) -> None:
+    """Every POST in the OpenAPI document takes the optional header."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        for path in schema.get("paths", {}).values():
+            operation = path.get("post")
+            if operation is not None:
+                operation.setdefault("parameters", []).append(HEADER_PARAMETER)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+HEADER_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    "description": (
+        "Makes a retry safe: a repeat of this request with the same key gets the first "
+        "answer back (with `Idempotent-Replayed: true`) and creates nothing twice. The same "
+        "key with a different request is a 422 `idempotency_key_reused`."
+    ),
+}
