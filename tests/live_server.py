@@ -41,7 +41,7 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(
-    data_dir: Path, workers: int = 2, *, fresh: bool = True, **env: str
+    data_dir: Path, workers: int = 2, *, fresh: bool = True, server: str = "granian", **env: str
 ) -> Iterator[str]:
     """A server on a free port, on this run's database (emptied first unless
     not ``fresh``, and so is the test Redis database when the server uses
@@ -73,6 +73,8 @@ def live_server(
             str(port),
             "--workers",
             str(workers),
+            "--server",
+            server,
         ],
         env=environment,
         # A file, not a pipe nobody reads: a server that logs more than the

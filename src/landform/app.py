@@ -140,7 +140,8 @@ def build_api(components: Components) -> FastAPI:
 
 def serve_app() -> ASGIApp:
     """The factory ``landform serve`` runs in each worker: the app, draining
-    gracefully on SIGTERM."""
+    gracefully on SIGTERM (also one that arrives while the worker starts)."""
+    Draining.hold_sigterm()
     return create_app(drain_on_sigterm=True)
 
 

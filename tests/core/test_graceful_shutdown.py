@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -36,11 +37,12 @@ LOAD_SECONDS = 2.0 + DRAIN_SECONDS + 3.0
 
 
 def pid_alive(pid: int) -> bool:
+    """Running (an exited child of ours not yet reaped is a zombie: gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
         return False
-    return True
+    return state != "Z"
 
 
 async def exit_time(pid: int, since: float, limit: float = 20) -> float | None:
@@ -282,3 +284,55 @@ def test_live_streams_are_ended_so_clients_reconnect_and_the_worker_exits(
         assert (code, reason) == (1001, "server restarting: reconnect")
         assert exited_after is not None, "the worker did not exit within 20 s"
         assert httpx.get(f"{base}/healthz").json()["worker"] != worker
+
+
+def children_of(pid: int) -> set[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return {int(child) for child in found.stdout.split()}
+
+
+def test_a_server_stopped_while_a_worker_starts_stops_at_once(tmp_path: Path) -> None:
+    """``landform serve`` told to stop while one of its workers is still
+    starting (it imports and builds the app, with the handler it inherited
+    from the server process): the worker keeps the SIGTERM and acts on it
+    once started, so the server is gone in seconds, not after the grace
+    period's kill."""
+    env = {"LANDFORM_SHUTDOWN_DRAIN_SECONDS": "0.3", "LANDFORM_SHUTDOWN_GRACE_SECONDS": "30"}
+    with live_server(tmp_path, workers=1, **env) as base:
+        first = httpx.get(f"{base}/healthz", headers={"Connection": "close"}).json()["worker"]
+        server = int(Path(f"/proc/{first}/stat").read_text().split(")")[1].split()[1])
+        os.kill(first, signal.SIGTERM)
+        replacement = None
+        for _ in range(2000):
+            replacement = next(iter(children_of(server) - {first}), None)
+            if replacement is not None:
+                break
+            time.sleep(0.005)
+        assert replacement is not None, "the server started no replacement worker"
+        os.kill(server, signal.SIGTERM)  # the worker is still starting
+        stopped_after = asyncio.run(exit_time(server, time.monotonic(), limit=25))
+        assert stopped_after is not None and stopped_after < 15, stopped_after
+        assert not pid_alive(replacement)
+
+
+def test_under_uvicorn_too_a_worker_drains_and_is_replaced(tmp_path: Path) -> None:
+    """``landform serve --server uvicorn``: the same app (an ASGI 3 callable),
+    the same drain on SIGTERM."""
+    env = {"LANDFORM_SHUTDOWN_DRAIN_SECONDS": "1.5", "LANDFORM_SHUTDOWN_GRACE_SECONDS": "20"}
+    with live_server(tmp_path, workers=2, server="uvicorn", **env) as base:
+
+        async def scenario() -> tuple[httpx.Response, float | None]:
+            target = (await asyncio.to_thread(httpx.get, f"{base}/healthz")).json()["worker"]
+            prober = await client_on_worker(base, target)
+            os.kill(target, signal.SIGTERM)
+            sent_at = time.monotonic()
+            await asyncio.sleep(0.2)
+            ready = await prober.get("/readyz")
+            await prober.aclose()
+            return ready, await exit_time(target, sent_at)
+
+        ready, exited_after = asyncio.run(scenario())
+        assert ready.status_code == 503
+        assert ready.json()["error"]["code"] == "not_ready"
+        assert exited_after is not None, "the worker did not exit within 20 s"
+        assert httpx.get(f"{base}/healthz").status_code == 200

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -81,7 +81,18 @@ def serve(
     from granian.http import HTTP1Settings
     from granian.server import Server
 
-    Server(
+    from landform.core.draining import note_early_signal
+
+    class LandformServer(Server):  # type: ignore[misc,valid-type]
+        def signal_handler_interrupt(self, signum: int = 0, *args: Any) -> None:
+            # Forked workers inherit this handler and keep it while they
+            # import the app: a stop signal then is theirs, not the server's.
+            if os.getpid() != self.pid:
+                note_early_signal(signum)
+                return
+            super().signal_handler_interrupt(signum, *args)
+
+    LandformServer(
         "landform.app:serve_app",
         address=host,
         port=port,

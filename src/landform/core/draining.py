@@ -30,6 +30,19 @@ log = logging.getLogger(__name__)
 
 STEP_SECONDS = 2.0
 
+# A stop signal a worker received before it could handle one (see
+# ``note_early_signal``), taken up by ``Draining.install``.
+_early_signal: int | None = None
+
+
+def note_early_signal(signum: int) -> None:
+    """Record a SIGTERM or SIGINT that reached a worker before its app was
+    built: a forked worker starts with the server process's handler, which
+    would take the signal as if the server itself were told to stop."""
+    global _early_signal
+    if _early_signal != signal.SIGINT:  # SIGINT (stop now) wins over SIGTERM
+        _early_signal = signum
+
 
 class Draining:
     def __init__(self, drain_seconds: float) -> None:
@@ -48,11 +61,28 @@ class Draining:
         (each gets at most ``STEP_SECONDS``)."""
         self._before_stop.append(callback)
 
+    @staticmethod
+    def hold_sigterm() -> None:
+        """Keep SIGTERM pending from now until ``install``. Called when the
+        worker builds its app, before it starts: a SIGTERM meanwhile would
+        otherwise meet the handler the worker inherited from the server
+        process, or the server's own before it serves, and be lost (measured:
+        a worker signalled while starting ran on until the server killed
+        it). Threads started meanwhile inherit the mask, so the signal ends
+        up with the main thread, where Python handles signals anyway."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
     def install(self) -> None:
-        """Take SIGTERM over in the running loop. Called at lifespan start-up,
-        after the ASGI server installed its own handlers (ours replaces its
-        SIGTERM one; its SIGINT one stays and is what ``_stop`` raises)."""
+        """Take SIGTERM over in the running loop, and take a SIGTERM that
+        arrived while starting now. Called at lifespan start-up, after the
+        ASGI server installed its own handlers (ours replaces its SIGTERM
+        one; its SIGINT one stays and is what ``_stop`` raises)."""
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.begin)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        if _early_signal == signal.SIGTERM:
+            self.begin()
+        elif _early_signal == signal.SIGINT:
+            os.kill(os.getpid(), signal.SIGINT)
 
     def begin(self) -> None:
         if self.active:
@@ -75,21 +105,19 @@ class Draining:
 
 class CloseWhenDraining:
     """While draining, every HTTP response carries ``Connection: close``.
-
-    Outside the drain it adds no coroutine of its own to the request: it
-    returns the inner app's awaitable for the server to await (this layer is
-    in front of the hottest paths)."""
+    Outside the drain it costs an attribute read and one await per request.
+    (It must stay a coroutine function: servers tell ASGI 3 from ASGI 2 by
+    that.)"""
 
     def __init__(self, app: ASGIApp, draining: Draining) -> None:
         self.app = app
         self.draining = draining
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.draining.active or scope["type"] != "http":
-            return self.app(scope, receive, send)
-        return self._closing(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
 
-    async def _closing(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def closing(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [
