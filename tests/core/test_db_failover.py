@@ -292,18 +292,24 @@ MAX_LAG = 2.0
 PIN = 0.3
 
 
+def with_replica(primary: Cluster, replica_url: str) -> dict[str, Any]:
+    """Settings of an app reading from ``replica_url``, checked often, with a
+    short read-your-writes pin and /ops/performance open to the tests."""
+    return {
+        "database_url": primary.url(DATABASE),
+        "database_replica_urls": [replica_url],
+        "database_replica_check_interval": 0.2,
+        "read_your_writes_seconds": PIN,
+        "ops_token": OPS_TOKEN,
+    }
+
+
 async def test_a_lagging_replica_gets_no_reads_until_it_catches_up(
     primary_and_replica: tuple[Cluster, Cluster, str], tmp_path: Path
 ) -> None:
     primary, replica, replica_url = primary_and_replica
     async with api(
-        tmp_path,
-        database_url=primary.url(DATABASE),
-        database_replica_urls=[replica_url],
-        database_replica_max_lag_seconds=MAX_LAG,
-        database_replica_check_interval=0.2,
-        read_your_writes_seconds=PIN,
-        ops_token=OPS_TOKEN,
+        tmp_path, **with_replica(primary, replica_url), database_replica_max_lag_seconds=MAX_LAG
     ) as (app, client):
         ada = await signed_in(client, app, "ada@example.com")
         await create(client, ada, "One")
@@ -344,14 +350,7 @@ async def test_an_unreachable_replica_gets_no_reads_until_it_answers(
     primary_and_replica: tuple[Cluster, Cluster, str], tmp_path: Path
 ) -> None:
     primary, replica, replica_url = primary_and_replica
-    async with api(
-        tmp_path,
-        database_url=primary.url(DATABASE),
-        database_replica_urls=[replica_url],
-        database_replica_check_interval=0.2,
-        read_your_writes_seconds=PIN,
-        ops_token=OPS_TOKEN,
-    ) as (app, client):
+    async with api(tmp_path, **with_replica(primary, replica_url)) as (app, client):
         ada = await signed_in(client, app, "ada@example.com")
         await create(client, ada, "One")
         replica.wait_for("SELECT count(*) FROM landing_pages", "1", database=DATABASE)

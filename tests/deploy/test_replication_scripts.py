@@ -104,21 +104,7 @@ def cluster() -> Iterator[Cluster]:
     finally:
         # The replica runs under the entrypoint's process: stop it cleanly
         # first (pg_ctl waits for it), then whatever is left.
-        if (folder / "replica" / "postmaster.pid").exists():
-            subprocess.run(
-                [
-                    *as_postgres,
-                    f"{PG_BIN}/pg_ctl",
-                    "-D",
-                    str(folder / "replica"),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "stop",
-                ],
-                capture_output=True,
-                timeout=60,
-            )
+        stop_server(folder / "replica", as_postgres)
         for process in made.processes:
             process.terminate()
             try:
@@ -126,22 +112,18 @@ def cluster() -> Iterator[Cluster]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if (folder / "primary" / "postmaster.pid").exists():
-            subprocess.run(
-                [
-                    *as_postgres,
-                    f"{PG_BIN}/pg_ctl",
-                    "-D",
-                    str(folder / "primary"),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "stop",
-                ],
-                capture_output=True,
-                timeout=60,
-            )
+        stop_server(folder / "primary", as_postgres)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop_server(data: Path, as_postgres: list[str]) -> None:
+    """``pg_ctl stop -m fast`` on the server of ``data``, if it runs."""
+    if (data / "postmaster.pid").exists():
+        subprocess.run(
+            [*as_postgres, f"{PG_BIN}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def start_in_background(cluster: Cluster, log: str, *command: str, **env: str) -> None:

@@ -55,11 +55,11 @@ class IdempotentRequests:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        raw_key = headers.get(HEADER)
+        raw_key = next((value for name, value in scope["headers"] if name == HEADER), None)
         if raw_key is None:
             await self.app(scope, receive, send)
             return
+        headers = dict(scope["headers"])
         key = raw_key.decode("latin-1").strip()
         if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
             message = f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
