@@ -5,9 +5,12 @@ connection is refused without credentials."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -16,7 +19,8 @@ import websockets
 from sqlalchemy import case, func, select
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from landform.analytics.live import Subscription
+from landform.analytics import live
+from landform.analytics.live import LiveHub, Subscription
 from landform.analytics.models import AnalyticsEvent
 from landform.core.db import Database
 from tests.analytics.conftest import BROWSER
@@ -106,9 +110,8 @@ def test_live_counts_reach_the_owner_from_every_worker(tmp_path: Path, mode: str
                 # Current visitors are recounted every five seconds (after
                 # the views' batch is written): one visitor (one address,
                 # one browser) shows up within a few recounts.
-                for _ in range(30):
-                    if last.get("current_visitors") == 1:
-                        break
+                deadline = time.monotonic() + 30
+                while last.get("current_visitors") != 1 and time.monotonic() < deadline:
                     last = json.loads(await asyncio.wait_for(ada_ws.recv(), 5))
                 stored = await stored_events(tmp_path)
                 assert last["current_visitors"] == 1, f"{last}; in the database: {stored}"
@@ -174,3 +177,34 @@ async def test_a_slow_subscriber_is_dropped_not_buffered() -> None:
         subscription.offer({"type": "views", "at": second})
     assert subscription.too_slow
     assert subscription.queue.qsize() <= 3
+
+
+async def test_a_watcher_gets_one_tick_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ticks follow the wall clock's seconds without bunching up, even
+    when the wall clock runs slower than the event loop's (as while NTP slews
+    it): a timer then wakes a hair before the second, which once sent dozens
+    of ticks in a few milliseconds."""
+
+    async def no_visitors(_owner_id: str) -> int:
+        return 0
+
+    start_wall, start_monotonic = time.time(), time.monotonic()
+    slewed = SimpleNamespace(time=lambda: start_wall + (time.monotonic() - start_monotonic) * 0.98)
+    monkeypatch.setattr(live, "time", slewed)
+    hub = LiveHub(tmp_path, no_visitors)
+    subscription = hub.subscribe("owner")
+    await hub.start()
+    try:
+        arrivals = []
+        deadline = time.monotonic() + 4.5
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(subscription.queue.get(), deadline - time.monotonic())
+                arrivals.append(time.time())
+    finally:
+        await hub.stop()
+    assert 3 <= len(arrivals) <= 5
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert min(gaps) > 0.5, gaps

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import socket
 import tempfile
@@ -47,6 +48,17 @@ def _socket_dir(run_dir: Path) -> Path:
         return run_dir
     digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"landform-{digest}"
+
+
+async def next_second() -> None:
+    """Sleep until the wall clock has passed its next whole second. The event
+    loop's timers run on the monotonic clock and may wake a little early by
+    the wall clock; sleeping "the rest of this second" again would then wake
+    at once, over and over, and push a burst of ticks in one second."""
+    target = math.floor(time.time()) + 1
+    # A wait on the clock itself, which no Event could signal.
+    while (left := target - time.time()) > 0:  # noqa: ASYNC110
+        await asyncio.sleep(left)
 
 
 class Subscription:
@@ -156,7 +168,7 @@ class LiveHub:
     async def _tick_loop(self) -> None:
         failing = False
         while True:
-            await asyncio.sleep(1.0 - time.time() % 1.0)
+            await next_second()
             try:
                 await self._publish()
             except Exception as exc:
