@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from landform.analytics import repository as analytics_repo
 from landform.analytics.ingest import Ingestion
 from landform.analytics.live import LiveHub
 from landform.analytics.service import AnalyticsService
@@ -25,6 +27,7 @@ from landform.cache.shared_buckets import SharedBuckets
 from landform.cache.stats import Counts
 from landform.cache.tiered import TieredCache
 from landform.cache.warming import Warmer
+from landform.core import owner_stamps
 from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -40,6 +43,7 @@ from landform.files.models import StoredFile
 from landform.files.service import FileService
 from landform.files.storage import make_storage
 from landform.files.variants import RESIZABLE, WIDTHS, VariantMaker
+from landform.graphql.answers import AnswerCache, Stamps
 from landform.graphql.context import Services
 from landform.graphql.persisted import PersistedQueries
 from landform.graphql.schema import build_schema
@@ -177,6 +181,12 @@ class Components:
                 analytics=self.analytics,
                 client_address=self.client_address,
             ),
+            AnswerCache(
+                self._data_stamps,
+                settings.graphql_answer_cache_bytes,
+                settings.graphql_answer_cache_seconds,
+                settings.analytics_report_max_lag,
+            ),
         )
         self.buckets: Buckets = (
             SharedBuckets(self.remote_cache) if self.remote_cache is not None else LocalBuckets()
@@ -221,8 +231,9 @@ class Components:
 
     def cache_stats(self) -> dict[str, dict[str, dict[str, float]]]:
         """Hits, misses, sets, evictions, hit ratio and (for L1) bytes, per
-        tier and kind: the general cache's, and the public layer's own L1
-        for published pages and assets. For the metrics export."""
+        tier and kind: the general cache's, the public layer's own L1 for
+        published pages and assets, and GraphQL's kept answers. For the
+        metrics export."""
         tiers = self.cache.stats.snapshot()
         l1 = tiers.setdefault("l1", {})
         for kind, held in self.cache.local.bytes_by_kind().items():
@@ -231,6 +242,11 @@ class Components:
         l1["pages"] = {**pages.as_dict(), "bytes": self.store.used}
         assets = Counts(self.assets.hits, self.assets.misses)
         l1["assets"] = {**assets.as_dict(), "bytes": self.assets.used}
+        answers = self.graphql.answers
+        l1["graphql_answers"] = {
+            **Counts(answers.hits, answers.misses).as_dict(),
+            "bytes": answers.local.bytes,
+        }
         return tiers
 
     def _gauges(self) -> dict[str, Any]:
@@ -247,6 +263,15 @@ class Components:
             "cache": self.cache_stats(),
             "redis_fragmentation": self.monitor.redis_fragmentation,
         }
+
+    async def _data_stamps(self, owner: uuid.UUID) -> Stamps:
+        """What a kept GraphQL answer is checked against (graphql.answers):
+        the owner's content and analytics stamps, in one read."""
+        async with self.db.read(actor=owner) as session:
+            return Stamps(
+                await owner_stamps.current(session, owner),
+                await analytics_repo.owner_stamp(session, owner),
+            )
 
     def _new_file(self, record: StoredFile) -> None:
         if record.content_type in RESIZABLE and (record.width or 0) > WIDTHS[0]:

@@ -176,6 +176,10 @@ class Settings(BaseSettings):
     graphql_max_cost: int = Field(default=1000, ge=1)
     graphql_max_batch: int = Field(default=10, ge=1)
     graphql_persisted_queries: int = Field(default=1000, ge=0)
+    # Answers to queries kept per worker, checked against the caller's data
+    # before each use (see graphql/answers.py); 0 seconds turns it off
+    graphql_answer_cache_seconds: float = Field(default=10.0, ge=0)
+    graphql_answer_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
 
     @field_validator(
         "database_replica_urls",

@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -55,6 +56,13 @@ def dialect_of(session: AsyncSession) -> str:
     """``"postgresql"`` or ``"sqlite"``: for the few statements that differ."""
     name: str = session.get_bind().dialect.name
     return name
+
+
+def upsert_into(session: AsyncSession, table: Any) -> Any:
+    """An INSERT with ``on_conflict_do_update`` (both dialects have one)."""
+    if dialect_of(session) == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def make_engine(url: str, settings: Settings) -> AsyncEngine:
@@ -168,6 +176,22 @@ class Database:
 
     @asynccontextmanager
     async def write(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
+        """A transaction on the primary, committed when the block ends. With
+        ``actor``, the write is on that account's behalf: its content stamp
+        moves in the same transaction (``core.owner_stamps``), and its reads
+        stay on the primary for a while (read-your-writes)."""
+        # Imported here: its table is declared on this module's Base.
+        from landform.core import owner_stamps
+
+        async with self._write_transaction() as session:
+            yield session
+            if actor is not None:
+                await owner_stamps.bump(session, actor)
+        if actor is not None and self.replicas:
+            await self.pins.pin(actor)
+
+    @asynccontextmanager
+    async def _write_transaction(self) -> AsyncIterator[AsyncSession]:
         if self._sqlite_writer is not None:
             # SQLite has one writer at a time. Queue this process's writers
             # here, in order, and then the machine's processes on a file
@@ -185,8 +209,6 @@ class Database:
         else:
             async with self._transaction(self._write_sessions, self.primary) as session:
                 yield session
-        if actor is not None and self.replicas:
-            await self.pins.pin(actor)
 
     @asynccontextmanager
     async def read(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:

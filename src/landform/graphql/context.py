@@ -69,6 +69,9 @@ class Context:
     credential: str | None
     connection_params: Any = None
     _principal: Principal | None = field(default=None, repr=False)
+    # Whether the answer may be kept (graphql.answers): set as it runs.
+    ran_as_query: bool = False
+    answered_cleanly: bool = False
 
     @property
     def client_ip(self) -> str:

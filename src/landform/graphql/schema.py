@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from graphql import GraphQLError
+from landform.graphql.answers import QueryMarker
 from landform.graphql.limits import cost_extension, shape_rule
 from landform.graphql.mutations import Mutation
 from landform.graphql.persisted import PersistedQueries, persisted_query_extension
@@ -59,6 +60,7 @@ def build_schema(settings: Settings, persisted: PersistedQueries | None = None) 
         lambda: AddValidationRules([shape]),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         cost_extension(settings.graphql_max_cost),
+        QueryMarker,
     ]
     if settings.env == "production":
         extensions.append(DisableIntrospection)

@@ -19,6 +19,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from landform.core.errors import DomainError, error_body
+from landform.graphql.answers import AnswerCache, Lookup
 from landform.graphql.context import Context, Services, init_credential, request_credential
 from landform.graphql.errors import formatted
 
@@ -27,7 +28,7 @@ _HTTP_CODES = {400: "bad_graphql_request", 404: "not_found", 405: "method_not_al
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: BaseSchema, services: Services) -> None:
+    def __init__(self, schema: BaseSchema, services: Services, answers: AnswerCache) -> None:
         production = services.settings.env == "production"
         super().__init__(
             schema,
@@ -35,17 +36,48 @@ class GraphQLView(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.services = services
+        self.answers = answers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         try:
-            response = await self.run(Request(scope, receive))
+            response = await self._answer(Request(scope, receive))
         except HTTPException as exc:
             code = _HTTP_CODES.get(exc.status_code, "bad_graphql_request")
             response = _error_response(exc.status_code, code, exc.reason)
         await response(scope, receive, send)
+
+    async def _answer(self, request: Request) -> Response:
+        """A kept answer when it is still current (graphql.answers);
+        otherwise the operation runs, and its answer is kept if it may be."""
+        lookup = await self._lookup(request)
+        if lookup is not None and lookup.answer is not None:
+            return Response(lookup.answer, media_type="application/json")
+        request.state.answer_lookup = lookup
+        response = await self.run(request)
+        context: Context | None = getattr(request.state, "graphql_context", None)
+        if (
+            lookup is not None
+            and context is not None
+            and context.ran_as_query
+            and context.answered_cleanly
+            and response.status_code == 200
+        ):
+            self.answers.keep(lookup, bytes(response.body))
+        return response
+
+    async def _lookup(self, request: Request) -> Lookup | None:
+        credential = request_credential(request)
+        if not self.answers.enabled or not credential or request.method not in ("GET", "POST"):
+            return None
+        try:
+            principal = await self.services.auth.authenticate(credential)
+        except DomainError:
+            return None  # the operation runs and answers why
+        body = await request.body() if request.method == "POST" else b""
+        return await self.answers.lookup(request, body, principal)
 
     async def execute_operation(
         self,
@@ -60,9 +92,11 @@ class GraphQLView(GraphQL[Context, None]):
         mutation runs its fields): later ones see earlier writes, and each
         login attempt meets the throttle as counted so far."""
         if not isinstance(request_data, list):
-            return await super().execute_operation(
+            result = await super().execute_operation(
                 request, request_adapter, request_data, context, root_value, sub_response
             )
+            context.answered_cleanly = isinstance(result, ExecutionResult) and not result.errors
+            return result
         return [
             await self.execute_single(
                 request=request,
@@ -76,12 +110,17 @@ class GraphQLView(GraphQL[Context, None]):
         ]
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(
+        lookup: Lookup | None = getattr(request.state, "answer_lookup", None)
+        context = Context(
             services=self.services,
             connection=request,
             response=response,
             credential=request_credential(request),
+            # Found already while looking for a kept answer.
+            _principal=lookup.principal if lookup is not None else None,
         )
+        request.state.graphql_context = context
+        return context
 
     async def on_ws_connect(self, context: Context) -> None:
         """Refuse the connection (4403) without a valid credential, from the
