@@ -4,6 +4,7 @@ through REST or the graph, on whichever worker."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,18 @@ def test_an_edit_on_one_worker_shows_on_every_worker(tmp_path: Path) -> None:
             with httpx.Client(base_url=base, headers=auth) as api:
                 edited = api.put(f"/landing-pages/{page['id']}", json={"title": f"v{round_}"})
                 assert edited.status_code == 200, edited.text
+
+
+async def test_a_persisted_query_is_learnt_even_when_its_answer_is_kept(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """Registering a hash (query and hash together) always runs, so the
+    hash alone works once the kept answer is gone."""
+    digest = hashlib.sha256(PAGES.encode()).hexdigest()
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    await gql(client, PAGES, headers=ada)  # kept
+    await gql(client, PAGES, headers=ada, extensions=persisted)
+    await publish_page(client, ada, "moved-on", "Moved on")  # the kept answer is stale now
+    by_hash = (await client.post("/graphql", json={"extensions": persisted}, headers=ada)).json()
+    assert "errors" not in by_hash, by_hash
+    assert [n["title"] for n in by_hash["data"]["landingPages"]["nodes"]] == ["Moved on"]

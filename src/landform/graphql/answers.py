@@ -147,20 +147,17 @@ def _operation(request: Request, body: bytes) -> tuple[str, str, bytes] | None:
 
 
 def _document_digest(query: Any, extensions: Any) -> str | None:
-    """The SHA-256 of the document: of the query text, or the persisted
-    query's hash. None for anything the persisted-query check would refuse
-    (a bad version, a hash that does not match the text): that must run."""
-    text_digest = hashlib.sha256(query.encode()).hexdigest() if isinstance(query, str) else None
+    """The SHA-256 of the document: of the query text, or of a persisted
+    query sent by its hash alone. None when the request carries both: it
+    registers the hash (graphql.persisted), which must happen, and be
+    checked, on this worker."""
     persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
     if persisted is None:
-        return text_digest
-    if not isinstance(persisted, dict) or persisted.get("version") != 1:
+        return hashlib.sha256(query.encode()).hexdigest() if isinstance(query, str) else None
+    if query is not None or not isinstance(persisted, dict) or persisted.get("version") != 1:
         return None
     digest = persisted.get("sha256Hash")
-    if not isinstance(digest, str) or len(digest) != 64:
-        return None
-    digest = digest.lower()
-    return digest if text_digest in (None, digest) else None
+    return digest.lower() if isinstance(digest, str) and len(digest) == 64 else None
 
 
 def _key(principal: Principal, digest: str, name: str, variables: bytes) -> str:
