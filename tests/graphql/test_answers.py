@@ -1,6 +1,6 @@
 """Kept answers (graphql.answers): a repeated query is answered without
 running, and never once the caller's data changed — whoever changed it,
-through REST or the graph, on whichever worker."""
+through REST, the graph or plain SQL, on whichever worker."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from landform.pages.models import LandingPage
 from tests.analytics.conftest import publish_page, track_view
 from tests.conftest import signed_in
 from tests.files.samples import png
@@ -222,3 +224,18 @@ async def test_a_persisted_query_is_learnt_even_when_its_answer_is_kept(
     by_hash = (await client.post("/graphql", json={"extensions": persisted}, headers=ada)).json()
     assert "errors" not in by_hash, by_hash
     assert [n["title"] for n in by_hash["data"]["landingPages"]["nodes"]] == ["Moved on"]
+
+
+async def test_a_change_made_outside_the_api_shows_too(
+    client: httpx.AsyncClient, ada: dict[str, str], app: Any
+) -> None:
+    """The stamps are moved by the database itself (triggers), so an edit by
+    any means — here plain SQL, as an operator's script would — counts."""
+    await publish_page(client, ada, "direct", "Before")
+    assert (await gql(client, PAGES, headers=ada))["data"]["landingPages"]["nodes"][0][
+        "title"
+    ] == "Before"
+    async with app.components.db.write() as session:
+        await session.execute(update(LandingPage).values(title="Edited in SQL"))
+    nodes = (await gql(client, PAGES, headers=ada))["data"]["landingPages"]["nodes"]
+    assert nodes[0]["title"] == "Edited in SQL"

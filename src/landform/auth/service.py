@@ -29,7 +29,6 @@ from landform.auth.errors import (
 from landform.auth.models import ApiKey, EmailToken, LoginAttempt, RefreshToken, User
 from landform.auth.passwords import hash_password, password_problems, verify_password
 from landform.auth.tokens import AccessTokens
-from landform.core import owner_stamps
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.errors import ServiceUnavailable, ValidationFailed
@@ -148,8 +147,6 @@ class AuthService:
             assert user is not None  # the foreign key cascades
             if user.email_verified_at is None:
                 user.email_verified_at = now
-                # Written on the account's behalf, found only from the token.
-                await owner_stamps.bump(session, user.id)
         return user
 
     async def resend_verification(self, email: str) -> None:
@@ -306,7 +303,6 @@ class AuthService:
             if user is None:
                 raise UserNotFound(f"no account has the address {email}")
             user.role = role
-            await owner_stamps.bump(session, user.id)
         return user
 
     async def visible_users(

@@ -176,22 +176,6 @@ class Database:
 
     @asynccontextmanager
     async def write(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
-        """A transaction on the primary, committed when the block ends. With
-        ``actor``, the write is on that account's behalf: its content stamp
-        moves in the same transaction (``core.owner_stamps``), and its reads
-        stay on the primary for a while (read-your-writes)."""
-        # Imported here: its table is declared on this module's Base.
-        from landform.core import owner_stamps
-
-        async with self._write_transaction() as session:
-            yield session
-            if actor is not None:
-                await owner_stamps.bump(session, actor)
-        if actor is not None and self.replicas:
-            await self.pins.pin(actor)
-
-    @asynccontextmanager
-    async def _write_transaction(self) -> AsyncIterator[AsyncSession]:
         if self._sqlite_writer is not None:
             # SQLite has one writer at a time. Queue this process's writers
             # here, in order, and then the machine's processes on a file
@@ -209,6 +193,8 @@ class Database:
         else:
             async with self._transaction(self._write_sessions, self.primary) as session:
                 yield session
+        if actor is not None and self.replicas:
+            await self.pins.pin(actor)
 
     @asynccontextmanager
     async def read(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:

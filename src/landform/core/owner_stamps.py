@@ -1,9 +1,11 @@
-"""Content stamps: a counter per account, moved by every write made on the
-account's behalf (``Database.write(actor=…)``), in the write's own
-transaction. An answer computed from an account's data and kept with the
-stamp it read first is current exactly while the stamp has not moved, on
-every worker and replica, with no message to miss: the stamp is in the
-database the answer came from. (Analytics has a stamp of its own, moved by
+"""Content stamps: a counter per account, moved by database triggers on
+every change to the rows an account's answers are made of (its pages,
+files and API keys, and its own user row; migration 0007 lists them), in
+the changing transaction. So an answer computed from an account's data and
+kept with the stamp read *before* computing it is current exactly while the
+stamp has not moved — on every worker and replica, whatever made the change
+(the API, the command line, a restore), with no message to miss and no
+extra statement in the writes. (Analytics has a stamp of its own, moved by
 ingestion: ``analytics_stamps``.)"""
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sqlalchemy import BigInteger, Uuid, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from landform.core.db import Base, upsert_into
+from landform.core.db import Base
 
 
 class OwnerStamp(Base):
@@ -22,16 +24,6 @@ class OwnerStamp(Base):
 
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     stamp: Mapped[int] = mapped_column(BigInteger)
-
-
-async def bump(session: AsyncSession, owner_id: uuid.UUID) -> None:
-    """The owner's data changed in this transaction."""
-    statement = upsert_into(session, OwnerStamp).values(owner_id=owner_id, stamp=1)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["owner_id"], set_={"stamp": OwnerStamp.stamp + 1}
-        )
-    )
 
 
 async def current(session: AsyncSession, owner_id: uuid.UUID) -> int:

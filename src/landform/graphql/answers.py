@@ -2,9 +2,9 @@
 against the caller's data before each use.
 
 A query's answer depends on who asks, the document, the operation and the
-variables (the key) and on the caller's data, which has two stamps: the
-content stamp (``core.owner_stamps``, moved by every write on the account's
-behalf, on every worker and replica) and the analytics stamp (moved by
+variables (the key) and on the caller's data, which has two stamps in the
+database: the content stamp (``core.owner_stamps``, moved by triggers with
+every change to the account's rows) and the analytics stamp (moved by
 ingestion). An answer is kept with the stamps read *before* it was
 computed, and is used again while
 
