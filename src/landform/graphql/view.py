@@ -70,7 +70,12 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def _lookup(self, request: Request) -> Lookup | None:
         credential = request_credential(request)
-        if not self.answers.enabled or not credential or request.method not in ("GET", "POST"):
+        if not self.answers.enabled or not credential:
+            return None
+        json_post = request.method == "POST" and request.headers.get("content-type", "").startswith(
+            "application/json"
+        )
+        if request.method != "GET" and not json_post:
             return None
         try:
             principal = await self.services.auth.authenticate(credential)

@@ -26,15 +26,17 @@ WATCHED = [
     ("users", "id", ("UPDATE",)),
 ]
 
+# One function per column naming the account: a generic one would have to
+# turn the whole row (a page's content included) into JSON to find it.
 _PG_FUNCTION = """
-CREATE FUNCTION owner_stamp_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION owner_stamp_by_{column}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     owner uuid;
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        owner := (to_jsonb(OLD) ->> TG_ARGV[0])::uuid;
+        owner := OLD.{column};
     ELSE
-        owner := (to_jsonb(NEW) ->> TG_ARGV[0])::uuid;
+        owner := NEW.{column};
     END IF;
     INSERT INTO owner_stamps (owner_id, stamp) VALUES (owner, 1)
         ON CONFLICT (owner_id) DO UPDATE SET stamp = owner_stamps.stamp + 1;
@@ -56,11 +58,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("owner_id"),
     )
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(_PG_FUNCTION)
+        for column in sorted({column for _table, column, _events in WATCHED}):
+            op.execute(_PG_FUNCTION.format(column=column))
         for table, column, events in WATCHED:
             op.execute(
                 f"CREATE TRIGGER owner_stamp_{table} AFTER {' OR '.join(events)} ON {table} "
-                f"FOR EACH ROW EXECUTE FUNCTION owner_stamp_bump('{column}')"
+                f"FOR EACH ROW EXECUTE FUNCTION owner_stamp_by_{column}()"
             )
         return
     for table, column, events in WATCHED:
@@ -80,7 +83,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table, _column, _events in WATCHED:
             op.execute(f"DROP TRIGGER owner_stamp_{table} ON {table}")
-        op.execute("DROP FUNCTION owner_stamp_bump()")
+        for column in sorted({column for _table, column, _events in WATCHED}):
+            op.execute(f"DROP FUNCTION owner_stamp_by_{column}()")
     else:
         for table, _column, events in WATCHED:
             for event in events:
