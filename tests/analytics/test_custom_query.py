@@ -24,6 +24,7 @@ from landform.core.errors import DomainError
 from landform.pages import repository as page_repo
 from tests.analytics.conftest import BROWSER, GOOGLEBOT, IPHONE
 from tests.conftest import assert_error
+from tests.sql_statements import counted_statements
 
 DAY = 20_000  # 2024-10-04, a Friday
 H = DAY * 24
@@ -812,3 +813,33 @@ async def test_http_answers_a_query(
     assert body["source"] == "rollups"
     assert body["columns"] == ["day", "views", "visitors"]
     assert body["rows"][0] == ["2024-10-04", 3, 2]
+
+
+async def test_http_results_are_cached_until_new_data_or_a_page_change(
+    client: httpx.AsyncClient, app: Any, known: World, ada: dict[str, str]
+) -> None:
+    """Kept like the reports (the tests' reports may lag 0 seconds): the
+    same question again reads only the two stamps; new data, or a change
+    to the caller's pages, is in the very next answer."""
+    query = {"metrics": ["views"], "dimensions": ["page"], "date_range": WHOLE}
+
+    async def views_by_page() -> dict[str, int]:
+        response = await client.post("/analytics/custom-query", json=query, headers=ada)
+        assert response.status_code == 200, response.text
+        return {page: views for page, views in response.json()["rows"]}
+
+    first = await views_by_page()
+    with counted_statements(app) as statements:
+        assert await views_by_page() == first
+    assert statements and all(
+        "FROM analytics_stamps" in s or "FROM owner_stamps" in s for s in statements
+    ), statements
+
+    async with app.components.db.write() as session:
+        later = NOW_MS + 1  # the stamp of a later batch
+        await writes.write_batch(session, [event(known.a, known.ada, "v9", at(0, 10))], later)
+    assert (await views_by_page())[known.a] == first[known.a] + 1
+
+    deleted = await client.delete(f"/landing-pages/{known.b}", headers=ada)
+    assert deleted.status_code == 204, deleted.text
+    assert known.b not in await views_by_page()

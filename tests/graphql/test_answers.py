@@ -16,8 +16,9 @@ from landform.pages.models import LandingPage
 from tests.analytics.conftest import publish_page, track_view
 from tests.conftest import signed_in
 from tests.files.samples import png
-from tests.graphql.conftest import codes, counted_statements, gql
+from tests.graphql.conftest import codes, gql
 from tests.live_server import live_server, verified_login
+from tests.sql_statements import counted_statements
 
 PAGES = "{ landingPages(first: 20) { nodes { id title status } } }"
 STAMP_READS = ("FROM owner_stamps", "FROM analytics_stamps")

@@ -11,7 +11,8 @@ import httpx
 
 from landform.pages.schemas import PageCreate
 from tests.analytics.conftest import track
-from tests.graphql.conftest import counted_statements, gql
+from tests.graphql.conftest import gql
+from tests.sql_statements import counted_statements
 
 QUERY = """{
   landingPages(first: 50) {

@@ -3,6 +3,7 @@ the live view's authentication. Transport-free."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -11,9 +12,11 @@ from landform.analytics import repository
 from landform.analytics.events import MS_PER_HOUR
 from landform.analytics.live import LiveHub, Subscription
 from landform.analytics.query.runner import parse_custom_query, run_custom_query
+from landform.analytics.query.runner import resolve_range as resolve_query_range
 from landform.analytics.reports import LIVE_WINDOW_MS, Interval, ReportCache, Reports, metrics
 from landform.auth.service import AuthService
 from landform.cache.tiered import TieredCache
+from landform.core import owner_stamps
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.pages import repository as page_repo
@@ -85,16 +88,32 @@ class AnalyticsService:
         return [slugs[page_id] for page_id in page_ids if page_id in slugs]
 
     async def custom_query(self, owner: uuid.UUID, payload: Any) -> dict[str, Any]:
+        """Run a custom query, its result cached like the reports: kept with
+        the owner's analytics stamp (so it is at most the reports' lag
+        behind new data), and keyed by the resolved hours and the owner's
+        content stamp (pages and their titles are part of a result)."""
         query = parse_custom_query(payload)
+        now_ms = self.clock.now_ms()
+        start_hour, end_hour = resolve_query_range(query, now_ms)
         async with self.db.read(actor=owner) as session:
-            return await run_custom_query(
-                session,
-                owner,
-                page_repo.owned_ids(owner),
-                query,
-                self.clock.now_ms(),
-                self.settings.analytics_query_max_cost,
-            )
+            analytics_stamp = await repository.owner_stamp(session, owner)
+            content_stamp = await owner_stamps.current(session, owner)
+
+        # Computed in a session of its own: it may run in the background.
+        async def compute() -> dict[str, Any]:
+            async with self.db.read(actor=owner) as session:
+                return await run_custom_query(
+                    session,
+                    owner,
+                    page_repo.owned_ids(owner),
+                    query,
+                    now_ms,
+                    self.settings.analytics_query_max_cost,
+                )
+
+        question = hashlib.sha256(query.model_dump_json().encode()).hexdigest()
+        key = ("custom", owner, content_stamp, start_hour, end_hour, question)
+        return await self.reports.cache.get_or_compute(key, analytics_stamp, compute)
 
     async def current_visitors(self, owner_id: str) -> int:
         """Distinct visitors of the owner's pages in the last five minutes."""
