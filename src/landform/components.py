@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import fcntl
 import gc
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from landform.analytics import repository as analytics_repo
 from landform.analytics.ingest import Ingestion
 from landform.analytics.live import LiveHub
 from landform.analytics.service import AnalyticsService
@@ -27,7 +25,6 @@ from landform.cache.shared_buckets import SharedBuckets
 from landform.cache.stats import Counts
 from landform.cache.tiered import TieredCache
 from landform.cache.warming import Warmer
-from landform.core import owner_stamps
 from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -43,7 +40,7 @@ from landform.files.models import StoredFile
 from landform.files.service import FileService
 from landform.files.storage import make_storage
 from landform.files.variants import RESIZABLE, WIDTHS, VariantMaker
-from landform.graphql.answers import AnswerCache, Stamps
+from landform.graphql.answers import AnswerCache
 from landform.graphql.context import Services
 from landform.graphql.persisted import PersistedQueries
 from landform.graphql.schema import build_schema
@@ -182,7 +179,7 @@ class Components:
                 client_address=self.client_address,
             ),
             AnswerCache(
-                self._data_stamps,
+                self.analytics.data_stamps,
                 settings.graphql_answer_cache_bytes,
                 settings.graphql_answer_cache_seconds,
                 settings.analytics_report_max_lag,
@@ -263,15 +260,6 @@ class Components:
             "cache": self.cache_stats(),
             "redis_fragmentation": self.monitor.redis_fragmentation,
         }
-
-    async def _data_stamps(self, owner: uuid.UUID) -> Stamps:
-        """What a kept GraphQL answer is checked against (graphql.answers):
-        the owner's content and analytics stamps, in one read."""
-        async with self.db.read(actor=owner) as session:
-            return Stamps(
-                await owner_stamps.current(session, owner),
-                await analytics_repo.owner_stamp(session, owner),
-            )
 
     def _new_file(self, record: StoredFile) -> None:
         if record.content_type in RESIZABLE and (record.width or 0) > WIDTHS[0]:

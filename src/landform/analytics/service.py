@@ -95,9 +95,7 @@ class AnalyticsService:
         query = parse_custom_query(payload)
         now_ms = self.clock.now_ms()
         start_hour, end_hour = resolve_query_range(query, now_ms)
-        async with self.db.read(actor=owner) as session:
-            analytics_stamp = await repository.owner_stamp(session, owner)
-            content_stamp = await owner_stamps.current(session, owner)
+        content_stamp, analytics_stamp = await self.data_stamps(owner)
 
         # Computed in a session of its own: it may run in the background.
         async def compute() -> dict[str, Any]:
@@ -114,6 +112,16 @@ class AnalyticsService:
         question = hashlib.sha256(query.model_dump_json().encode()).hexdigest()
         key = ("custom", owner, content_stamp, start_hour, end_hour, question)
         return await self.reports.cache.get_or_compute(key, analytics_stamp, compute)
+
+    async def data_stamps(self, owner: uuid.UUID) -> tuple[int, int]:
+        """The owner's content stamp (``core.owner_stamps``) and analytics
+        stamp, in one read: what a cached answer built from both is checked
+        against."""
+        async with self.db.read(actor=owner) as session:
+            return (
+                await owner_stamps.current(session, owner),
+                await repository.owner_stamp(session, owner),
+            )
 
     async def current_visitors(self, owner_id: str) -> int:
         """Distinct visitors of the owner's pages in the last five minutes."""

@@ -44,7 +44,8 @@ class Stamps(NamedTuple):
     analytics: int
 
 
-ReadStamps = Callable[[uuid.UUID], Awaitable[Stamps]]
+# The caller's (content, analytics) stamps, read together.
+ReadStamps = Callable[[uuid.UUID], Awaitable[tuple[int, int]]]
 
 # content stamp, analytics stamp, computed at (wall clock seconds)
 _HEADER = struct.Struct("<qqd")
@@ -88,7 +89,7 @@ class AnswerCache:
         if operation is None:
             return None
         key = _key(principal, *operation)
-        stamps = await self.read_stamps(principal.user_id)
+        stamps = Stamps(*await self.read_stamps(principal.user_id))
         return Lookup(key, principal, stamps, self._current(key, stamps))
 
     def keep(self, lookup: Lookup, answer: bytes) -> None:
