@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import and_, delete, func, literal, or_, select, text, union_all
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from landform.analytics.aggregate import COUNTERS, DIMENSIONS, split_by_days
@@ -21,7 +22,7 @@ from landform.analytics.models import (
     AnalyticsStamp,
     AnalyticsVisitor,
 )
-from landform.core.db import dialect_of, upsert_into
+from landform.core.db import dialect_of
 from landform.pages.models import LandingPage
 
 # Serializes ingestion transactions on PostgreSQL: two writers counting the
@@ -31,12 +32,18 @@ _INGEST_LOCK_KEY = 0x4C414E44  # "LAND"
 _CHUNK = 500
 
 
+def _insert(session: AsyncSession, table: Any) -> Any:
+    if dialect_of(session) == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 # Salts
 
 
 async def salt_for(session: AsyncSession, day: int, fresh: bytes) -> bytes:
     """The salt of ``day``, creating it from ``fresh`` if no worker has yet."""
-    statement = upsert_into(session, AnalyticsSalt).on_conflict_do_nothing(index_elements=["day"])
+    statement = _insert(session, AnalyticsSalt).on_conflict_do_nothing(index_elements=["day"])
     await session.execute(statement, {"day": day, "salt": fresh})
     salt = await session.scalar(select(AnalyticsSalt.salt).where(AnalyticsSalt.day == day))
     assert salt is not None
@@ -285,7 +292,7 @@ async def set_stamps(session: AsyncSession, owner_ids: Iterable[uuid.UUID], now_
     rows = [{"owner_id": owner, "stamp": now_ms} for owner in set(owner_ids)]
     if not rows:
         return
-    statement = upsert_into(session, AnalyticsStamp)
+    statement = _insert(session, AnalyticsStamp)
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=["owner_id"], set_={"stamp": statement.excluded.stamp}

@@ -26,7 +26,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -56,13 +55,6 @@ def dialect_of(session: AsyncSession) -> str:
     """``"postgresql"`` or ``"sqlite"``: for the few statements that differ."""
     name: str = session.get_bind().dialect.name
     return name
-
-
-def upsert_into(session: AsyncSession, table: Any) -> Any:
-    """An INSERT with ``on_conflict_do_update`` (both dialects have one)."""
-    if dialect_of(session) == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 def make_engine(url: str, settings: Settings) -> AsyncEngine:
