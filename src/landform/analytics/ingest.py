@@ -17,6 +17,7 @@ from landform.analytics import repository, writes
 from landform.analytics.errors import IngestionBacklog
 from landform.analytics.events import MS_PER_HOUR, Event
 from landform.analytics.spool import LocalSpool
+from landform.analytics.sqlite_batches import SqliteBatchWriter, database_file
 from landform.analytics.stream import RedisStream
 from landform.analytics.visitors import VisitorHasher
 from landform.core.clock import Clock
@@ -66,6 +67,12 @@ class Ingestion:
             if redis is not None
             else None
         )
+        sqlite_file = database_file(settings.primary_database_url) if settings.is_sqlite else None
+        self.sqlite_writer = (
+            SqliteBatchWriter(db, sqlite_file, settings.database_statement_timeout)
+            if sqlite_file is not None
+            else None
+        )
         self._housekeeping: asyncio.Task[None] | None = None
         self._stream_failing = False
         self._stream_retry_at = 0.0
@@ -83,6 +90,8 @@ class Ingestion:
         if self.stream is not None:
             await self.stream.stop()
         await self.spool.stop()
+        if self.sqlite_writer is not None:
+            await self.sqlite_writer.close()
 
     async def put(self, event: Event) -> None:
         """Hand over an accepted event; once this returns it is not lost."""
@@ -113,6 +122,8 @@ class Ingestion:
         await self.spool.flush()
 
     async def write_batch(self, events: Sequence[Event]) -> int:
+        if self.sqlite_writer is not None:
+            return await self.sqlite_writer.write(events, self.clock.now_ms())
         async with self.db.write() as session:
             return await writes.write_batch(session, events, self.clock.now_ms())
 

@@ -23,7 +23,7 @@ from landform.analytics.visitors import VisitorHasher, day_of
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.errors import ValidationFailed, validation_details
-from landform.core.ids import new_id
+from landform.core.ids import new_id_hex
 from landform.pages import repository as page_repo
 
 
@@ -101,7 +101,7 @@ class Tracker:
             (payload.name, payload.value) if isinstance(payload, EventIn) else (None, None)
         )
         event = Event(
-            id=(payload.id or new_id()).hex,
+            id=payload.id.hex if payload.id is not None else new_id_hex(),
             received_ms=now_ms,
             kind=EVENT if is_event else VIEW,
             page_id=page.page_id,

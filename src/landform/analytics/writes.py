@@ -5,12 +5,21 @@ These are the platform's highest-volume writes, so they skip the ORM and
 talk to the driver: on PostgreSQL, array parameters (one statement whatever
 the batch size, one prepared plan), COPY for appends and ``unnest`` upserts;
 on SQLite, one ``executemany`` per table. Ids travel as strings (PostgreSQL
-parses either uuid spelling; SQLite stores them as 32 hex digits)."""
+parses either uuid spelling; SQLite stores them as 32 hex digits, and its
+statements drop the dashes themselves).
+
+The ingestion batch has two ways in, the same statements either way:
+``write_batch`` on a session (any database), and ``write_batch_sqlite`` on a
+plain ``sqlite3`` connection, which ``sqlite_batches`` runs in one trip to
+its thread so the single SQLite writer lock is held for the work alone, not
+for the event loop's turns between statements."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -41,6 +50,7 @@ _COLUMNS = {
     "analytics_daily_rollups": DAILY_COLUMNS,
     "analytics_visitors": VISITOR_COLUMNS,
 }
+_UUID_COLUMNS = ("id", "page_id", "owner_id")
 # The PostgreSQL type of each column, for unnest's arrays.
 _PG_TYPES = {
     "page_id": "uuid",
@@ -52,6 +62,59 @@ _PG_TYPES = {
     **{name: "int" for name in (*COUNTERS, *DAILY_COUNTERS)},
 }
 _SQLITE_CHUNK = 500  # ids per IN (...) list
+
+
+@dataclass(frozen=True, slots=True)
+class _Upsert:
+    """Where a row's ``conflict`` key exists, add the ``add`` columns to the
+    stored ones and overwrite the ``replace`` columns."""
+
+    table: str
+    conflict: tuple[str, ...]
+    add: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+
+
+_VISITORS = _Upsert(
+    "analytics_visitors", VISITOR_COLUMNS[:3], replace=("hours", "conversion_hours")
+)
+_HOURLY = _Upsert("analytics_rollups", ROLLUP_COLUMNS[:4], add=COUNTERS)
+_DAILY = _Upsert("analytics_daily_rollups", DAILY_COLUMNS[:4], add=DAILY_COUNTERS)
+_STAMPS = "analytics_stamps"
+
+
+@dataclass(slots=True)
+class _Writes:
+    """A batch's rows, in the column order of their tables."""
+
+    events: list[tuple[Any, ...]]
+    visitors: list[tuple[Any, ...]]
+    hourly: list[tuple[Any, ...]]
+    daily: list[tuple[Any, ...]]
+    owners: set[str]
+
+
+def _plan(fresh: list[Event], visitors: dict[VisitorKey, VisitorDay], now_ms: int) -> _Writes:
+    batch = aggregate(fresh, visitors, now_ms)
+    return _Writes(
+        events=batch.raw,
+        visitors=[
+            (visitor, day, page_id, state.hours, state.conversion_hours, *state.attributes)
+            for (visitor, day, page_id), state in visitors.items()
+            if state.changed
+        ],
+        hourly=_rollup_rows(batch.rollups, batch.owners),
+        daily=_rollup_rows(daily(batch.rollups), batch.owners),
+        owners=set(batch.owners.values()),
+    )
+
+
+def _unique(events: Iterable[Event]) -> dict[str, Event]:
+    return {event.id: event for event in events}
+
+
+def _visitor_keys(fresh: Iterable[Event]) -> set[VisitorKey]:
+    return {(event.visitor, event.hour // 24, event.page_id) for event in fresh}
 
 
 def _is_postgres(session: AsyncSession) -> bool:
@@ -83,29 +146,50 @@ async def write_batch(session: AsyncSession, events: Sequence[Event], now_ms: in
         await session.execute(text("SET LOCAL statement_timeout = '60s'"))
     await repository.lock_ingestion(session)
     driver = await _driver(session)
-    unique = {event.id: event for event in events}
+    unique = _unique(events)
     stored = await _stored_ids(driver, postgres, list(unique))
     fresh = [event for event_id, event in unique.items() if event_id not in stored]
     if not fresh:
         return 0
-    keys = {(event.visitor, event.hour // 24, event.page_id) for event in fresh}
-    visitors = await _load_visitors(driver, postgres, keys)
-    batch = aggregate(fresh, visitors, now_ms)
-    await copy_rows(session, "analytics_events", batch.raw)
-    await _upsert(
-        driver,
-        postgres,
-        "analytics_visitors",
-        [
-            (visitor, day, page_id, state.hours, state.conversion_hours, *state.attributes)
-            for (visitor, day, page_id), state in visitors.items()
-            if state.changed
-        ],
-        conflict=("visitor", "day", "page_id"),
-        replace=("hours", "conversion_hours"),
-    )
-    await add_rollups(session, batch.rollups, batch.owners)
-    await repository.set_stamps(session, {uuid.UUID(o) for o in batch.owners.values()}, now_ms)
+    keys = _visitor_keys(fresh)
+    plan = _plan(fresh, await _load_visitors(driver, postgres, keys), now_ms)
+    await copy_rows(session, "analytics_events", plan.events)
+    await _upsert(driver, postgres, _VISITORS, plan.visitors)
+    await _upsert(driver, postgres, _HOURLY, plan.hourly)
+    await _upsert(driver, postgres, _DAILY, plan.daily)
+    await repository.set_stamps(session, {uuid.UUID(owner) for owner in plan.owners}, now_ms)
+    return len(fresh)
+
+
+def write_batch_sqlite(connection: sqlite3.Connection, events: Sequence[Event], now_ms: int) -> int:
+    """``write_batch`` on a plain SQLite connection, in the caller's write
+    transaction (``BEGIN IMMEDIATE``: SQLite's single writer lock is the
+    ingestion lock)."""
+    unique = _unique(events)
+    ids = [event_id.replace("-", "") for event_id in unique]
+    stored: set[str] = set()
+    for chunk in _chunks(ids):
+        stored.update(row[0] for row in connection.execute(_sqlite_ids_select(len(chunk)), chunk))
+    fresh = [event for event_id, event in unique.items() if event_id.replace("-", "") not in stored]
+    if not fresh:
+        return 0
+    keys = _visitor_keys(fresh)
+    hashes, days = _visitor_lookup(keys)
+    rows: list[Any] = []
+    for chunk in _chunks(hashes):
+        rows.extend(
+            connection.execute(_sqlite_visitors_select(len(chunk), len(days)), [*chunk, *days])
+        )
+    plan = _plan(fresh, _visitor_states(rows, keys), now_ms)
+    connection.executemany(_sqlite_insert("analytics_events"), plan.events)
+    for upsert, upsert_rows in (
+        (_VISITORS, plan.visitors),
+        (_HOURLY, plan.hourly),
+        (_DAILY, plan.daily),
+    ):
+        if upsert_rows:
+            connection.executemany(_sqlite_upsert(upsert), upsert_rows)
+    connection.executemany(_sqlite_stamp_upsert(), [(owner, now_ms) for owner in plan.owners])
     return len(fresh)
 
 
@@ -115,22 +199,8 @@ async def add_rollups(
     """Add counts to the hourly and daily rollups (upserts)."""
     postgres = _is_postgres(session)
     driver = await _driver(session)
-    await _upsert(
-        driver,
-        postgres,
-        "analytics_rollups",
-        _rollup_rows(rollups, owners),
-        conflict=ROLLUP_COLUMNS[:4],
-        add=COUNTERS,
-    )
-    await _upsert(
-        driver,
-        postgres,
-        "analytics_daily_rollups",
-        _rollup_rows(daily(rollups), owners),
-        conflict=DAILY_COLUMNS[:4],
-        add=DAILY_COUNTERS,
-    )
+    await _upsert(driver, postgres, _HOURLY, _rollup_rows(rollups, owners))
+    await _upsert(driver, postgres, _DAILY, _rollup_rows(daily(rollups), owners))
 
 
 async def copy_rollups(
@@ -153,25 +223,12 @@ async def copy_rows(session: AsyncSession, table: str, rows: Sequence[Sequence[A
     conflict handling: for rows known to be new."""
     if not rows:
         return
-    columns = _COLUMNS[table]
     driver = await _driver(session)
     if _is_postgres(session):
-        await driver.copy_records_to_table(table, records=rows, columns=list(columns))
+        columns = list(_COLUMNS[table])
+        await driver.copy_records_to_table(table, records=rows, columns=columns)
         return
-    uuids = [index for index, name in enumerate(columns) if name in ("id", "page_id", "owner_id")]
-    marks = ", ".join("?" * len(columns))
-    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-    await driver.executemany(statement, [_sqlite_row(row, uuids) for row in rows])
-
-
-def _sqlite_row(row: Sequence[Any], uuids: list[int]) -> tuple[Any, ...]:
-    # SQLite keeps uuids as 32 hex digits. Ours are well-formed (they came
-    # from the database or the tracker), so dropping dashes is enough, and
-    # ten times cheaper than parsing them: this runs for every row.
-    values = list(row)
-    for index in uuids:
-        values[index] = values[index].replace("-", "")
-    return tuple(values)
+    await driver.executemany(_sqlite_insert(table), rows)
 
 
 async def _stored_ids(driver: Any, postgres: bool, ids: list[str]) -> set[str]:
@@ -181,14 +238,8 @@ async def _stored_ids(driver: Any, postgres: bool, ids: list[str]) -> set[str]:
         return {event_id for event_id in ids if uuid.UUID(event_id) in known}
     found: set[str] = set()
     hexes = {event_id.replace("-", ""): event_id for event_id in ids}
-    keys = list(hexes)
-    for start in range(0, len(keys), _SQLITE_CHUNK):
-        chunk = keys[start : start + _SQLITE_CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        cursor = await driver.execute(
-            f"SELECT id FROM analytics_events WHERE id IN ({marks})",  # noqa: S608
-            chunk,
-        )
+    for chunk in _chunks(list(hexes)):
+        cursor = await driver.execute(_sqlite_ids_select(len(chunk)), chunk)
         found.update(hexes[row[0]] for row in await cursor.fetchall())
     return found
 
@@ -198,12 +249,10 @@ async def _load_visitors(
 ) -> dict[VisitorKey, VisitorDay]:
     """The stored visitor-day state of ``keys`` (page ids as the events
     spell them)."""
-    hashes = sorted({key[0] for key in keys})
-    days = sorted({key[1] for key in keys})
-    spelled = {uuid.UUID(key[2]): key[2] for key in keys}
-    columns = ", ".join(VISITOR_COLUMNS)
+    hashes, days = _visitor_lookup(keys)
     rows: list[Any] = []
     if postgres:
+        columns = ", ".join(VISITOR_COLUMNS)
         rows = await driver.fetch(
             f"SELECT {columns} FROM analytics_visitors "  # noqa: S608
             "WHERE visitor = ANY($1::varchar[]) AND day = ANY($2::int[])",
@@ -211,58 +260,93 @@ async def _load_visitors(
             days,
         )
     else:
-        day_marks = ", ".join("?" * len(days))
-        for start in range(0, len(hashes), _SQLITE_CHUNK):
-            chunk = hashes[start : start + _SQLITE_CHUNK]
+        for chunk in _chunks(hashes):
             cursor = await driver.execute(
-                f"SELECT {columns} FROM analytics_visitors "  # noqa: S608
-                f"WHERE visitor IN ({', '.join('?' * len(chunk))}) AND day IN ({day_marks})",
-                [*chunk, *days],
+                _sqlite_visitors_select(len(chunk), len(days)), [*chunk, *days]
             )
             rows.extend(await cursor.fetchall())
+    return _visitor_states(rows, keys)
+
+
+def _visitor_lookup(keys: set[VisitorKey]) -> tuple[list[str], list[int]]:
+    return sorted({key[0] for key in keys}), sorted({key[1] for key in keys})
+
+
+def _visitor_states(rows: Iterable[Any], keys: set[VisitorKey]) -> dict[VisitorKey, VisitorDay]:
+    """The stored rows among ``keys``, keyed as the events spell page ids
+    (PostgreSQL returns uuids, SQLite 32 hex digits)."""
+    spelled = {key[2].replace("-", ""): key[2] for key in keys}
     found: dict[VisitorKey, VisitorDay] = {}
     for visitor, day, page_id, hours, conversion_hours, *attributes in rows:
-        page = spelled.get(page_id if isinstance(page_id, uuid.UUID) else uuid.UUID(page_id))
-        key = (visitor, day, page) if page is not None else None
-        if key is not None and key in keys:
+        stored = page_id.hex if isinstance(page_id, uuid.UUID) else page_id
+        key = (visitor, day, spelled.get(stored, ""))
+        if key in keys:
             found[key] = VisitorDay(hours, conversion_hours, tuple(attributes))
     return found
 
 
 async def _upsert(
-    driver: Any,
-    postgres: bool,
-    table: str,
-    rows: list[tuple[Any, ...]],
-    *,
-    conflict: Sequence[str],
-    add: Sequence[str] = (),
-    replace: Sequence[str] = (),
+    driver: Any, postgres: bool, upsert: _Upsert, rows: list[tuple[Any, ...]]
 ) -> None:
-    """Insert ``rows``; where the ``conflict`` key exists, add the ``add``
-    columns to the stored ones and overwrite the ``replace`` columns."""
+    """Insert ``rows``, merging into existing ones as ``upsert`` says."""
     if not rows:
         return
-    columns = _COLUMNS[table]
-    updates = ", ".join(
-        [f"{name} = {table}.{name} + excluded.{name}" for name in add]
-        + [f"{name} = excluded.{name}" for name in replace]
-    )
-    on_conflict = f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
-    if postgres:
-        arrays = ", ".join(
-            f"${index}::{_PG_TYPES.get(name, 'varchar')}[]"
-            for index, name in enumerate(columns, start=1)
-        )
-        await driver.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
-            f"SELECT * FROM unnest({arrays}) {on_conflict}",
-            *[list(column) for column in zip(*rows, strict=True)],
-        )
+    if not postgres:
+        await driver.executemany(_sqlite_upsert(upsert), rows)
         return
-    uuids = [index for index, name in enumerate(columns) if name in ("page_id", "owner_id")]
-    marks = ", ".join("?" * len(columns))
-    await driver.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {on_conflict}",  # noqa: S608
-        [_sqlite_row(row, uuids) for row in rows],
+    columns = _COLUMNS[upsert.table]
+    arrays = ", ".join(
+        f"${index}::{_PG_TYPES.get(name, 'varchar')}[]"
+        for index, name in enumerate(columns, start=1)
     )
+    await driver.execute(
+        f"INSERT INTO {upsert.table} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT * FROM unnest({arrays}) {_on_conflict(upsert)}",
+        *[list(column) for column in zip(*rows, strict=True)],
+    )
+
+
+def _on_conflict(upsert: _Upsert) -> str:
+    updates = ", ".join(
+        [f"{name} = {upsert.table}.{name} + excluded.{name}" for name in upsert.add]
+        + [f"{name} = excluded.{name}" for name in upsert.replace]
+    )
+    return f"ON CONFLICT ({', '.join(upsert.conflict)}) DO UPDATE SET {updates}"
+
+
+# --- SQLite statements ---------------------------------------------------------
+# SQLite keeps uuids as 32 hex digits; rows carry them as they come (dashed
+# or not), and the statement drops the dashes: no per-row copy in Python.
+
+
+def _sqlite_insert(table: str) -> str:
+    columns = _COLUMNS[table]
+    values = ", ".join("replace(?, '-', '')" if name in _UUID_COLUMNS else "?" for name in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"  # noqa: S608
+
+
+def _sqlite_upsert(upsert: _Upsert) -> str:
+    return f"{_sqlite_insert(upsert.table)} {_on_conflict(upsert)}"
+
+
+def _sqlite_stamp_upsert() -> str:
+    return (
+        f"INSERT INTO {_STAMPS} (owner_id, stamp) VALUES (replace(?, '-', ''), ?) "  # noqa: S608
+        "ON CONFLICT (owner_id) DO UPDATE SET stamp = excluded.stamp"
+    )
+
+
+def _sqlite_ids_select(count: int) -> str:
+    return f"SELECT id FROM analytics_events WHERE id IN ({', '.join('?' * count)})"  # noqa: S608
+
+
+def _sqlite_visitors_select(hashes: int, days: int) -> str:
+    return (
+        f"SELECT {', '.join(VISITOR_COLUMNS)} FROM analytics_visitors "  # noqa: S608
+        f"WHERE visitor IN ({', '.join('?' * hashes)}) AND day IN ({', '.join('?' * days)})"
+    )
+
+
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), _SQLITE_CHUNK):
+        yield values[start : start + _SQLITE_CHUNK]

@@ -6,37 +6,55 @@ pick their own address (and so their own rate limit and visitor id)."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# Where a connection's client address is kept once worked out: the rate
+# limiter and the tracking layer both ask for it.
+_SCOPE_KEY = "landform.client_address"
+
 
 class ClientAddress:
     def __init__(self, trusted: Iterable[str]) -> None:
-        self.networks: list[Network] = [
-            ipaddress.ip_network(item, strict=False) for item in trusted
+        self.networks = [ipaddress.ip_network(item, strict=False) for item in trusted]
+
+    @property
+    def networks(self) -> list[Network]:
+        return self._networks
+
+    @networks.setter
+    def networks(self, networks: list[Network]) -> None:
+        self._networks = networks
+        # As (bits, network, mask) integers: behind a proxy nearly every
+        # request brings an address not seen before, and building an address
+        # object for it cost more than the rest of the check.
+        self._ranges = [
+            (n.max_prefixlen, int(n.network_address), int(n.netmask)) for n in networks
         ]
-        self._trusted_cache: dict[str, bool] = {}
 
     def is_trusted(self, address: str) -> bool:
-        known = self._trusted_cache.get(address)
-        if known is None:
-            try:
-                ip = ipaddress.ip_address(address)
-            except ValueError:
-                known = False
-            else:
-                known = any(ip in network for network in self.networks)
-            if len(self._trusted_cache) < 10_000:
-                self._trusted_cache[address] = known
-        return known
+        parsed = _as_integer(address)
+        if parsed is None:
+            return False
+        bits, value = parsed
+        return any(
+            bits == size and value & mask == network for size, network, mask in self._ranges
+        )
 
     def of(self, scope: Any) -> str:
         """The client address of an ASGI connection scope."""
+        known: str | None = scope.get(_SCOPE_KEY)
+        if known is None:
+            known = scope[_SCOPE_KEY] = self._find(scope)
+        return known
+
+    def _find(self, scope: Any) -> str:
         client = scope.get("client")
         peer: str = client[0] if client else "unknown"
-        if not self.networks or not self.is_trusted(peer):
+        if not self._ranges or not self.is_trusted(peer):
             return peer
         forwarded = b""
         for name, value in scope["headers"]:
@@ -49,3 +67,13 @@ class ClientAddress:
             if not self.is_trusted(hop):
                 return hop
         return hops[0] if hops else peer
+
+
+def _as_integer(address: str) -> tuple[int, int] | None:
+    """An IP address as (32 or 128, its integer); None if it is not one."""
+    for family, bits in ((socket.AF_INET, 32), (socket.AF_INET6, 128)):
+        try:
+            return bits, int.from_bytes(socket.inet_pton(family, address), "big")
+        except OSError:
+            continue
+    return None
