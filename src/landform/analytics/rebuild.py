@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from landform.analytics import repository, writes
-from landform.analytics.aggregate import RollupKey, VisitorDay, VisitorKey, count_event
+from landform.analytics.aggregate import Rollups, VisitorDay, VisitorKey, count_event
 from landform.analytics.events import MS_PER_HOUR, VIEW
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -91,7 +91,7 @@ async def rebuild(
 
 async def _rebuild_day(db: Database, clock: Clock, day: int) -> tuple[int, int, int]:
     first_hour, end_hour = day * 24, (day + 1) * 24
-    rollups: dict[RollupKey, list[int]] = {}
+    rollups = Rollups()
     visitors: dict[VisitorKey, VisitorDay] = {}
     owners: dict[str, str] = {}
     keys: dict[uuid.UUID, str] = {}  # uuid -> str once per page, not per row
@@ -121,11 +121,12 @@ async def _rebuild_day(db: Database, clock: Clock, day: int) -> tuple[int, int, 
             events += 1
         # The day has no rollup rows left and ingestion is held off: plain
         # appends, no upserts (measured: a 1M-event rebuild 103 s -> 38 s).
-        await writes.copy_rollups(session, rollups, owners)
+        rows = rollups.rows()
+        await writes.copy_rollups(session, rows, owners)
         await repository.set_stamps(
             session, {uuid.UUID(owner) for owner in owners.values()}, clock.now_ms()
         )
-    return events, len(rollups), deleted
+    return events, len(rows), deleted
 
 
 def _date(day: int) -> date:

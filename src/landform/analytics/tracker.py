@@ -92,7 +92,7 @@ class Tracker:
     ) -> None:
         """Accept a view (``kind`` VIEW) or a conversion (EVENT) from its
         beacon body, or raise a domain error (nothing is then stored)."""
-        payload: ViewIn | EventIn = _parse(ViewIn if kind == VIEW else EventIn, body)
+        payload: ViewIn | EventIn = parse_beacon(ViewIn if kind == VIEW else EventIn, body)
         page = await self._page(payload.page_id, payload.slug)
         now_ms = self.clock.now_ms()
         salt = await self.hasher.salt(day_of(now_ms))
@@ -128,9 +128,15 @@ class Tracker:
         return page
 
 
-def _parse(model: Any, body: bytes) -> Any:
+def parse_beacon(model: Any, body: bytes) -> Any:
+    """A tracking payload from its JSON body, or ``ValidationFailed``."""
     if not body.strip():
         raise ValidationFailed("the request body is empty; send a JSON object")
+    # JSON can carry NUL only as an escape (or, invalid, raw). Checked on the
+    # bytes, as the models do not (schemas._Tracked). A literal backslash-u0000
+    # in some text is refused too: no beacon means that.
+    if b"\\u0000" in body or b"\x00" in body:
+        raise ValidationFailed("text must not contain NUL characters")
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

@@ -96,6 +96,7 @@ class _Writes:
 
 def _plan(fresh: list[Event], visitors: dict[VisitorKey, VisitorDay], now_ms: int) -> _Writes:
     batch = aggregate(fresh, visitors, now_ms)
+    rollups = batch.rollups.rows()
     return _Writes(
         events=batch.raw,
         visitors=[
@@ -103,8 +104,8 @@ def _plan(fresh: list[Event], visitors: dict[VisitorKey, VisitorDay], now_ms: in
             for (visitor, day, page_id), state in visitors.items()
             if state.changed
         ],
-        hourly=_rollup_rows(batch.rollups, batch.owners),
-        daily=_rollup_rows(daily(batch.rollups), batch.owners),
+        hourly=_rollup_rows(rollups, batch.owners),
+        daily=_rollup_rows(daily(rollups), batch.owners),
         owners=set(batch.owners.values()),
     )
 

@@ -31,18 +31,15 @@ class ClientAddress:
         # As (bits, network, mask) integers: behind a proxy nearly every
         # request brings an address not seen before, and building an address
         # object for it cost more than the rest of the check.
-        self._ranges = [
-            (n.max_prefixlen, int(n.network_address), int(n.netmask)) for n in networks
-        ]
+        self._ranges = [(n.max_prefixlen, int(n.network_address), int(n.netmask)) for n in networks]
+        self._peers: dict[str, bool] = {}  # peers are few: the proxies
 
     def is_trusted(self, address: str) -> bool:
         parsed = _as_integer(address)
         if parsed is None:
             return False
         bits, value = parsed
-        return any(
-            bits == size and value & mask == network for size, network, mask in self._ranges
-        )
+        return any(bits == size and value & mask == network for size, network, mask in self._ranges)
 
     def of(self, scope: Any) -> str:
         """The client address of an ASGI connection scope."""
@@ -54,7 +51,14 @@ class ClientAddress:
     def _find(self, scope: Any) -> str:
         client = scope.get("client")
         peer: str = client[0] if client else "unknown"
-        if not self._ranges or not self.is_trusted(peer):
+        if not self._ranges:
+            return peer
+        trusted = self._peers.get(peer)
+        if trusted is None:
+            trusted = self.is_trusted(peer)
+            if len(self._peers) < 10_000:
+                self._peers[peer] = trusted
+        if not trusted:
             return peer
         forwarded = b""
         for name, value in scope["headers"]:
