@@ -23,6 +23,9 @@ from landform.analytics.events import Event
 from landform.core.db import SQLITE_PRAGMAS, Database
 
 
+WRITER_CACHE_KIB = 32 * 1024
+
+
 def database_file(url: str) -> str | None:
     """The file of a SQLite URL; None for an in-memory database (another
     connection would see another database)."""
@@ -69,6 +72,11 @@ class SqliteBatchWriter:
             connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
             for pragma in SQLITE_PRAGMAS:
                 connection.execute(pragma)
+            # The visitor index takes an insert at a random place per new
+            # visitor: with SQLite's 2 MB page cache most of them read their
+            # page back from the OS. 32 MB (allocated as used) took the batch
+            # from 17.4 to 14.4 µs per event at 300,000 visitors.
+            connection.execute(f"PRAGMA cache_size={-WRITER_CACHE_KIB}")
             self._connection = connection
         return self._connection
 
