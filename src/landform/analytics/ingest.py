@@ -95,6 +95,9 @@ class Ingestion:
 
     async def put(self, event: Event) -> None:
         """Hand over an accepted event; once this returns it is not lost."""
+        if self.stream is None and self.spool.has_room():
+            self.spool.put(event)  # the common case, without a wait to set up
+            return
         # While Redis is away, events go to the spool and Redis is tried
         # again now and then, not on every event.
         if self.stream is not None and time.monotonic() >= self._stream_retry_at:

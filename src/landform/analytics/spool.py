@@ -83,6 +83,10 @@ class LocalSpool:
         reached its bound: new events are refused (503) rather than held."""
         return self.pending < self.max_pending
 
+    def has_room(self) -> bool:
+        """Under the high-water mark (and so accepting): no need to wait."""
+        return self.pending < self.high_water and self.accepts()
+
     async def wait_for_room(self, within: float) -> None:
         """Return when the backlog is under the high-water mark, or after
         ``within`` seconds (a database that is away must not hold requests

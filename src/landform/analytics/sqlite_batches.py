@@ -22,7 +22,6 @@ from landform.analytics import writes
 from landform.analytics.events import Event
 from landform.core.db import SQLITE_PRAGMAS, Database
 
-
 WRITER_CACHE_KIB = 32 * 1024
 
 

@@ -43,11 +43,18 @@ class PageDirectory:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._known: dict[tuple[str, str], tuple[TrackedPage | None, float]] = {}
-        self._loading: dict[tuple[str, str], asyncio.Task[TrackedPage | None]] = {}
+        self._known: dict[uuid.UUID | str, tuple[TrackedPage | None, float]] = {}
+        self._loading: dict[uuid.UUID | str, asyncio.Task[TrackedPage | None]] = {}
+
+    def remembered(self, page_id: uuid.UUID | None, slug: str | None) -> TrackedPage | None:
+        """The page if it is known and published now (no await: the common
+        case of a beacon); None means ask ``resolve``."""
+        known = self._known.get(page_id if page_id is not None else slug or "")
+        return known[0] if known is not None and known[1] > time.monotonic() else None
 
     async def resolve(self, page_id: uuid.UUID | None, slug: str | None) -> TrackedPage | None:
-        key = ("id", str(page_id)) if page_id is not None else ("slug", slug or "")
+        # Keyed by the UUID itself or the slug: they cannot collide.
+        key = page_id if page_id is not None else slug or ""
         known = self._known.get(key)
         if known is not None and known[1] > time.monotonic():
             return known[0]
@@ -58,7 +65,7 @@ class PageDirectory:
         return await asyncio.shield(task)
 
     async def _load(
-        self, key: tuple[str, str], page_id: uuid.UUID | None, slug: str | None
+        self, key: uuid.UUID | str, page_id: uuid.UUID | None, slug: str | None
     ) -> TrackedPage | None:
         async with self.db.primary.connect() as connection:
             row = await page_repo.published_owner(connection, page_id=page_id, slug=slug)
@@ -93,9 +100,12 @@ class Tracker:
         """Accept a view (``kind`` VIEW) or a conversion (EVENT) from its
         beacon body, or raise a domain error (nothing is then stored)."""
         payload: ViewIn | EventIn = parse_beacon(ViewIn if kind == VIEW else EventIn, body)
-        page = await self._page(payload.page_id, payload.slug)
+        page = self.directory.remembered(payload.page_id, payload.slug)
+        if page is None:
+            page = await self._page(payload.page_id, payload.slug)
         now_ms = self.clock.now_ms()
-        salt = await self.hasher.salt(day_of(now_ms))
+        day = day_of(now_ms)
+        salt = self.hasher.remembered_salt(day) or await self.hasher.salt(day)
         is_event = isinstance(payload, EventIn)
         name, value = (
             (payload.name, payload.value) if isinstance(payload, EventIn) else (None, None)

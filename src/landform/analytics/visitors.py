@@ -32,6 +32,10 @@ class VisitorHasher:
         self._salts: dict[int, bytes] = {}
         self._loading: dict[int, asyncio.Task[bytes]] = {}
 
+    def remembered_salt(self, day: int) -> bytes | None:
+        """The day's salt if this worker has it (no await: every beacon asks)."""
+        return self._salts.get(day)
+
     async def salt(self, day: int) -> bytes:
         salt = self._salts.get(day)
         if salt is not None:
