@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from landform.analytics import repository, writes
+from landform.analytics.aggregate import VisitorDay, VisitorKey, aggregate
 from landform.analytics.events import EVENT, VIEW, Event
 from landform.analytics.models import AnalyticsEvent, AnalyticsRollup, AnalyticsSalt
 from landform.analytics.spool import LocalSpool
@@ -49,6 +51,22 @@ def event(index: int, **fields: Any) -> Event:
     }
     values.update(fields)
     return Event(**values)
+
+
+def test_only_changed_visitor_days_are_written_back() -> None:
+    visitors: dict[VisitorKey, VisitorDay] = {}
+
+    def changed_after(*events: Event) -> bool:
+        for state in visitors.values():
+            state.changed = False  # as if stored
+        aggregate(events, visitors, START_MS)
+        return any(state.changed for state in visitors.values())
+
+    assert changed_after(event(0, visitor="v"))  # a new day
+    assert not changed_after(event(1, visitor="v"))  # another view, same hour
+    assert changed_after(event(2, visitor="v", kind=EVENT, name="signup"))  # converted
+    assert not changed_after(event(3, visitor="v", kind=EVENT, name="signup"))
+    assert changed_after(event(4, visitor="v", received_ms=START_MS + 3_600_000))  # new hour
 
 
 def spool_files(folder: Path) -> list[Path]:
@@ -93,13 +111,23 @@ async def test_a_full_backlog_refuses_instead_of_growing(tmp_path: Path) -> None
     assert spool_files(tmp_path)
 
 
-async def test_redelivered_events_are_not_counted_twice(app: Any) -> None:
+async def write_either_way(app: Any, number: int, batch: list[Event]) -> int:
+    """Write a batch as live ingestion does (on SQLite: in one call on the
+    writer's own connection and thread) when ``number`` is odd, else through
+    a session (restores, the PostgreSQL path): the two must agree."""
+    if number % 2:
+        written: int = await app.components.ingestion.write_batch(batch)
+        return written
+    async with app.components.db.write() as session:
+        return await writes.write_batch(session, batch, START_MS)
+
+
+@pytest.mark.parametrize("first", [0, 1])
+async def test_redelivered_events_are_not_counted_twice(app: Any, first: int) -> None:
     db: Database = app.components.db
     events = [event(index) for index in range(5)]
-    async with db.write() as session:
-        assert await writes.write_batch(session, events, START_MS) == 5
-    async with db.write() as session:
-        assert await writes.write_batch(session, [*events, event(5)], START_MS) == 1
+    assert await write_either_way(app, first, events) == 5
+    assert await write_either_way(app, first + 1, [*events, event(5)]) == 1
     async with db.read_primary() as session:
         assert await session.scalar(select(func.count()).select_from(AnalyticsEvent)) == 6
         views = await session.scalar(
@@ -198,9 +226,8 @@ async def test_rollups_match_the_raw_events_exactly(
     bounds = sorted({0, len(events), *[cut for cut in cuts if cut < len(events)]})
     # Batches arrive in any order, and one is delivered twice.
     batches = [events[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-    for batch in [*reversed(batches), batches[0]]:
-        async with db.write() as session:
-            await writes.write_batch(session, batch, START_MS)
+    for number, batch in enumerate([*reversed(batches), batches[0]]):
+        await write_either_way(app, number, batch)
     async with db.read_primary() as session:
         rows_by_dimension = (
             await session.execute(
@@ -273,3 +300,16 @@ async def test_housekeeping_forgets_the_rollups_of_deleted_pages(
     async with app.components.db.read_primary() as session:
         pages = set((await session.scalars(select(AnalyticsRollup.page_id).distinct())).all())
     assert pages == {uuid.UUID(kept["id"])}
+
+
+async def test_a_failed_batch_leaves_nothing_and_the_writer_goes_on(app: Any) -> None:
+    """The SQLite writer's own transaction is rolled back as a whole (on
+    PostgreSQL, the session's)."""
+    db: Database = app.components.db
+    broken = event(1, path=None)  # NOT NULL: fails after the visitor rows were read
+    with pytest.raises(Exception, match="NOT NULL|null value"):
+        await app.components.ingestion.write_batch([event(0), broken])
+    async with db.read_primary() as session:
+        assert await session.scalar(select(func.count()).select_from(AnalyticsEvent)) == 0
+        assert await session.scalar(select(func.count()).select_from(AnalyticsRollup)) == 0
+    assert await app.components.ingestion.write_batch([event(0), event(1)]) == 2

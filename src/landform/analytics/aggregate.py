@@ -178,6 +178,10 @@ _VIEWS, _VISITORS_H, _VISITORS_D, _CONVERSIONS, _CONVERTERS_H, _CONVERTERS_D, _B
 )
 
 
+# Counters that are bumped exactly when the visitor's day row changes.
+_VISITOR_STATE = _VISITORS_H | _VISITORS_D | _CONVERTERS_H
+
+
 def count_event(
     rollups: Rollups,
     visitors: dict[VisitorKey, VisitorDay],
@@ -221,7 +225,8 @@ def count_event(
         if not state.conversion_hours:
             mask |= _CONVERTERS_D
         state.conversion_hours |= bit
-    state.changed = True
+    if mask & _VISITOR_STATE:  # a new day, hour or conversion hour: write it back
+        state.changed = True
     rollups.add(page_id, hour, state.attributes, mask)
     return state.attributes
 
