@@ -82,6 +82,27 @@ async def test_a_redis_restarted_empty_loses_the_group_and_the_consumer_makes_it
     assert written == [first.id, second.id]
 
 
+async def test_concurrent_events_share_entries_and_batches_stay_bounded(redis: Redis) -> None:
+    written: list[list[str]] = []
+
+    async def write_batch(events: Sequence[Event]) -> int:
+        written.append([e.id for e in events])
+        return len(events)
+
+    stream = RedisStream(redis, write_batch, batch_size=50, interval=0.05, claim_idle=0)
+    events = [event(n) for n in range(300)]
+    await asyncio.gather(*(stream.put(item) for item in events))  # 300 requests at once
+    assert await redis.xlen(STREAM) == 3  # one XADD per 100 of them
+    await stream.start()
+    try:
+        await until(lambda: sum(map(len, written)) >= len(events))
+    finally:
+        await stream.stop()
+    assert sorted(i for ids in written for i in ids) == sorted(e.id for e in events)
+    assert max(map(len, written)) <= 50  # entries of 100 are written in batches of 50
+    assert await redis.xlen(STREAM) == 0
+
+
 async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
     for _ in range(int(seconds / 0.05)):
         if condition():

@@ -202,6 +202,27 @@ async def test_shared_buckets_lease_tokens_to_save_round_trips() -> None:
     await buckets.remote.redis.aclose()
 
 
+async def test_shared_buckets_give_a_new_key_its_first_token_without_a_round_trip() -> None:
+    buckets = await shared_buckets()
+    calls = 0
+    take = buckets._take
+
+    def counted(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return take(**kwargs)
+
+    buckets._take = counted  # type: ignore[method-assign]
+    rule = Rule(rate=0.01, burst=3)
+    assert all([(await buckets.take(f"t:visitor{n}", rule))[0] for n in range(50)])
+    assert calls == 0  # fifty visitors, one beacon each: no Redis call
+    # The free token is paid for with the next lease: three in all, still.
+    assert [(await buckets.take("t:visitor0", rule))[0] for _ in range(3)] == [True, True, False]
+    assert calls == 3
+    await buckets.remote.redis.flushdb()
+    await buckets.remote.redis.aclose()
+
+
 async def test_shared_buckets_fall_back_to_this_process_when_redis_is_down() -> None:
     dead = Redis.from_url("redis://127.0.0.1:1/0")
     buckets = SharedBuckets(RemoteCache(dead, 0.1, CircuitBreaker(failures=1)))

@@ -1,8 +1,10 @@
 """Ingestion with Redis: a stream with a consumer group.
 
-The request path adds each event to the stream before answering 202. Adds
-from concurrent requests are pipelined together (group commit), so a busy
-worker makes one round trip for many events. Every worker also consumes: it
+The request path adds each event to the stream before answering 202. Events
+of concurrent requests share one entry (group commit: one XADD, one round
+trip, one acknowledgement for many events; an entry is newline-separated
+encoded events, so an entry of one event is the event). Every worker also
+consumes: it
 reads batches for its own consumer name, writes them to the database, and
 only then acknowledges and deletes them. Entries a dead consumer read but
 never acknowledged are claimed by a live one once idle for ``claim_idle``
@@ -34,6 +36,11 @@ WriteBatch = Callable[[Sequence[Event]], Awaitable[int]]
 
 ADD_TIMEOUT_SECONDS = 0.5
 
+# Events per stream entry at most. One XADD per event cost the request path
+# more than the rest of the beacon's handling (redis-py builds and parses
+# each command in Python).
+MAX_EVENTS_PER_ENTRY = 100
+
 
 class RedisStream:
     def __init__(
@@ -54,6 +61,9 @@ class RedisStream:
         self._adding: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._processing: asyncio.Task[None] | None = None
+        # Events per entry in recent reads: entries are read by count, and
+        # a batch should hold about ``batch_size`` events.
+        self._per_entry = 1.0
 
     async def start(self) -> None:
         # Redis may be away now: the consumer makes its group when it can.
@@ -86,8 +96,9 @@ class RedisStream:
                     # after all is deduplicated by event id).
                     async with asyncio.timeout(ADD_TIMEOUT_SECONDS):
                         async with self.redis.pipeline(transaction=False) as pipe:
-                            for data, _ in waiting:
-                                pipe.xadd(STREAM, {"e": data})
+                            for start in range(0, len(waiting), MAX_EVENTS_PER_ENTRY):
+                                group = waiting[start : start + MAX_EVENTS_PER_ENTRY]
+                                pipe.xadd(STREAM, {"e": b"\n".join(data for data, _ in group)})
                             await pipe.execute()
                 except Exception as exc:
                     for _, future in waiting:
@@ -152,13 +163,14 @@ class RedisStream:
                 await asyncio.sleep(1.0)
 
     async def _read_batch(self, wait: bool = True) -> list[tuple[bytes, bytes]]:
-        """Up to ``batch_size`` entries, waiting at most ``interval`` seconds
-        for the first one and as long again for the batch to fill; or, not
-        to ``wait``, what is there now."""
+        """Entries of about ``batch_size`` events, waiting at most
+        ``interval`` seconds for the first one and as long again for the
+        batch to fill; or, not to ``wait``, what is there now."""
         entries: list[tuple[bytes, bytes]] = []
+        events = 0
         loop = asyncio.get_running_loop()
         deadline = None
-        while len(entries) < self.batch_size:
+        while events < self.batch_size:
             block = (
                 int(self.interval * 1000)
                 if deadline is None
@@ -170,10 +182,11 @@ class RedisStream:
                 GROUP,
                 self.consumer,
                 {STREAM: ">"},
-                count=self.batch_size - len(entries),
+                count=self._entries_for(self.batch_size - events),
                 block=block if wait else None,
             )
             got = _entries(reply)
+            events += self._count(got)
             if not wait:
                 return got
             if not got:
@@ -196,19 +209,27 @@ class RedisStream:
                 self._processing = None
 
     async def _process(self, entries: list[tuple[bytes, bytes]]) -> None:
-        events = []
-        for _, data in entries:
-            try:
-                events.append(Event.decode(data))
-            except (ValueError, TypeError):
-                log.warning("analytics: dropped an unreadable stream entry")
-        if events:
-            await self.write_batch(events)
+        events = [event for _, data in entries for event in entry_events(data)]
+        # Acknowledged once all are written; a stop in between redelivers
+        # the rest, and what was written is skipped then.
+        for start in range(0, len(events), self.batch_size):
+            await self.write_batch(events[start : start + self.batch_size])
         ids = [entry_id for entry_id, _ in entries]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(STREAM, GROUP, *ids)
             pipe.xdel(STREAM, *ids)
             await pipe.execute()
+
+    def _entries_for(self, events: int) -> int:
+        """How many entries to read for about ``events`` events."""
+        return max(1, min(self.batch_size, round(events / self._per_entry)))
+
+    def _count(self, entries: list[tuple[bytes, bytes]]) -> int:
+        """The events in ``entries``; notes how full entries are now."""
+        events = sum(data.count(b"\n") + 1 for _, data in entries)
+        if entries:
+            self._per_entry = events / len(entries)
+        return events
 
     async def _claim_abandoned(self, cursor: str) -> str | None:
         """Claim and process one batch of entries idle for ``claim_idle``
@@ -219,14 +240,26 @@ class RedisStream:
             self.consumer,
             min_idle_time=self.claim_idle_ms,
             start_id=cursor,
-            count=self.batch_size,
+            count=self._entries_for(self.batch_size),
         )
         entries = [(entry_id, fields[b"e"]) for entry_id, fields in reply[1] if fields]
         if entries:
-            log.info("analytics: claimed %d events from a stopped consumer", len(entries))
+            claimed = self._count(entries)
+            log.info("analytics: claimed %d events from a stopped consumer", claimed)
             await self._process_to_the_end(entries)
         following = _decode(reply[0])
         return None if following == "0-0" else following
+
+
+def entry_events(data: bytes) -> list[Event]:
+    """The events of one stream entry (unreadable ones are dropped, logged)."""
+    events = []
+    for line in data.split(b"\n"):
+        try:
+            events.append(Event.decode(line))
+        except (ValueError, TypeError):
+            log.warning("analytics: dropped an unreadable stream entry")
+    return events
 
 
 def _entries(reply: Any) -> list[tuple[bytes, bytes]]:

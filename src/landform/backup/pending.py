@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from landform.analytics.events import Event
-from landform.analytics.stream import STREAM
+from landform.analytics.stream import STREAM, entry_events
 
 READ_COUNT = 10_000
 
@@ -51,7 +51,7 @@ async def streamed(redis_url: str) -> list[Event]:
         while True:
             # redis-py's stubs type the reply loosely: (id, {field: value}) pairs
             entries: Any = await client.xrange(STREAM, min=start, count=READ_COUNT)
-            events += [Event.decode(fields[b"e"]) for _, fields in entries]
+            events += [event for _, fields in entries for event in entry_events(fields[b"e"])]
             if len(entries) < READ_COUNT:
                 return events
             start = "(" + entries[-1][0].decode()
