@@ -4,12 +4,11 @@ The request path adds each event to the stream before answering 202. Events
 of concurrent requests share one entry (group commit: one XADD, one round
 trip, one acknowledgement for many events; an entry is newline-separated
 encoded events, so an entry of one event is the event). Every worker also
-consumes: it
-reads batches for its own consumer name, writes them to the database, and
-only then acknowledges and deletes them. Entries a dead consumer read but
-never acknowledged are claimed by a live one once idle for ``claim_idle``
-seconds; the batch writer skips event ids already stored, so a redelivery
-never counts twice."""
+consumes: it reads batches for its own consumer name, writes them to the
+database, and only then acknowledges and deletes them. Entries a dead
+consumer read but never acknowledged are claimed by a live one once idle
+for ``claim_idle`` seconds; the batch writer skips event ids already stored,
+so a redelivery never counts twice."""
 
 from __future__ import annotations
 
