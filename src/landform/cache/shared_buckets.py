@@ -85,7 +85,9 @@ class SharedBuckets:
         if reply is FAILED:
             for _ in range(owed):
                 self.fallback.take_now(key, rule)
-            self._leases[key][2] = 0
+            lease = self._leases.get(key)  # others ran meanwhile: it may be gone
+            if lease is not None:
+                lease[2] = 0
             return self.fallback.take_now(key, rule)
         granted, left = int(reply[0]), float(reply[1])
         paid = min(owed, granted)
