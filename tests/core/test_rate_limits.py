@@ -181,21 +181,26 @@ async def test_buckets_refill_at_their_rate(buckets: Buckets) -> None:
     assert [(await buckets.take("t:r", rule))[0] for _ in range(2)] == [True, True]
 
 
-async def test_shared_buckets_lease_tokens_to_save_round_trips() -> None:
-    buckets = await shared_buckets()
-    calls = 0
+def count_redis_calls(buckets: SharedBuckets) -> list[int]:
+    """A one-item list that counts the bucket script's runs from now on."""
+    calls = [0]
     take = buckets._take
 
     def counted(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
+        calls[0] += 1
         return take(**kwargs)
 
     buckets._take = counted  # type: ignore[method-assign]
+    return calls
+
+
+async def test_shared_buckets_lease_tokens_to_save_round_trips() -> None:
+    buckets = await shared_buckets()
+    calls = count_redis_calls(buckets)
     rule = Rule(rate=0.01, burst=200)  # leases of 10
     allowed = [(await buckets.take("t:lease", rule))[0] for _ in range(205)]
     assert allowed == [True] * 200 + [False] * 5
-    assert calls == 20 + 5
+    assert calls == [20 + 5]
     # What a lease holds is decided without Redis; an empty lease cannot be.
     assert buckets.take_held("t:lease", rule) is None
     await buckets.remote.redis.flushdb()
@@ -204,21 +209,13 @@ async def test_shared_buckets_lease_tokens_to_save_round_trips() -> None:
 
 async def test_shared_buckets_give_a_new_key_its_first_token_without_a_round_trip() -> None:
     buckets = await shared_buckets()
-    calls = 0
-    take = buckets._take
-
-    def counted(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        return take(**kwargs)
-
-    buckets._take = counted  # type: ignore[method-assign]
+    calls = count_redis_calls(buckets)
     rule = Rule(rate=0.01, burst=3)
     assert all([(await buckets.take(f"t:visitor{n}", rule))[0] for n in range(50)])
-    assert calls == 0  # fifty visitors, one beacon each: no Redis call
+    assert calls == [0]  # fifty visitors, one beacon each: no Redis call
     # The free token is paid for with the next lease: three in all, still.
     assert [(await buckets.take("t:visitor0", rule))[0] for _ in range(3)] == [True, True, False]
-    assert calls == 3
+    assert calls == [3]
     await buckets.remote.redis.flushdb()
     await buckets.remote.redis.aclose()
 
