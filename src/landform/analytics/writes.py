@@ -8,15 +8,15 @@ on SQLite, one ``executemany`` per table. Ids travel as strings (PostgreSQL
 parses either uuid spelling; SQLite stores them as 32 hex digits, and its
 statements drop the dashes themselves).
 
-The ingestion batch has two ways in, the same statements either way:
-``write_batch`` on a session (any database), and ``write_batch_sqlite`` on a
-plain ``sqlite3`` connection, which ``sqlite_batches`` runs in one trip to
-its thread so the single SQLite writer lock is held for the work alone, not
-for the event loop's turns between statements."""
+On SQLite the ingestion batch is one synchronous function,
+``write_batch_sqlite``: the live writer (``sqlite_batches``) runs it on its
+own ``sqlite3`` connection in one trip to its thread, so the single SQLite
+writer lock is held for the work alone, not for the event loop's turns
+between statements; ``write_batch`` on a SQLite session runs the same
+function through the session's connection."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -141,56 +141,68 @@ async def write_batch(session: AsyncSession, events: Sequence[Event], now_ms: in
     """Store ``events`` and count them into the rollups, skipping ids already
     stored (replays, redeliveries). Returns how many were new. Runs under
     the ingestion lock, so the check-then-append is safe."""
-    postgres = _is_postgres(session)
-    if postgres:
-        # Waiting for the lock must not count against the request timeout.
-        await session.execute(text("SET LOCAL statement_timeout = '60s'"))
+    if not _is_postgres(session):
+        # The same function as the live SQLite writer's, through the
+        # session's connection (SQLAlchemy's DB-API adapter, in its greenlet).
+        return await session.run_sync(
+            lambda sync: write_batch_sqlite(
+                sync.connection().connection.dbapi_connection, events, now_ms
+            )
+        )
+    # Waiting for the lock must not count against the request timeout.
+    await session.execute(text("SET LOCAL statement_timeout = '60s'"))
     await repository.lock_ingestion(session)
     driver = await _driver(session)
     unique = _unique(events)
-    stored = await _stored_ids(driver, postgres, list(unique))
+    stored = await _stored_ids(driver, list(unique))
     fresh = [event for event_id, event in unique.items() if event_id not in stored]
     if not fresh:
         return 0
     keys = _visitor_keys(fresh)
-    plan = _plan(fresh, await _load_visitors(driver, postgres, keys), now_ms)
+    plan = _plan(fresh, await _load_visitors(driver, keys), now_ms)
     await copy_rows(session, "analytics_events", plan.events)
-    await _upsert(driver, postgres, _VISITORS, plan.visitors)
-    await _upsert(driver, postgres, _HOURLY, plan.hourly)
-    await _upsert(driver, postgres, _DAILY, plan.daily)
+    await _upsert(driver, postgres=True, upsert=_VISITORS, rows=plan.visitors)
+    await _upsert(driver, postgres=True, upsert=_HOURLY, rows=plan.hourly)
+    await _upsert(driver, postgres=True, upsert=_DAILY, rows=plan.daily)
     await repository.set_stamps(session, {uuid.UUID(owner) for owner in plan.owners}, now_ms)
     return len(fresh)
 
 
-def write_batch_sqlite(connection: sqlite3.Connection, events: Sequence[Event], now_ms: int) -> int:
-    """``write_batch`` on a plain SQLite connection, in the caller's write
-    transaction (``BEGIN IMMEDIATE``: SQLite's single writer lock is the
-    ingestion lock)."""
+def write_batch_sqlite(connection: Any, events: Sequence[Event], now_ms: int) -> int:
+    """``write_batch`` on a SQLite DB-API connection (``sqlite3``'s, or
+    SQLAlchemy's adapter of aiosqlite's), in the caller's write transaction
+    (``BEGIN IMMEDIATE``: SQLite's single writer lock is the ingestion lock)."""
+    cursor = connection.cursor()
+
+    def fetch(statement: str, parameters: list[Any]) -> list[Any]:
+        cursor.execute(statement, parameters)
+        return list(cursor.fetchall())
+
     unique = _unique(events)
     ids = [event_id.replace("-", "") for event_id in unique]
-    stored: set[str] = set()
-    for chunk in _chunks(ids):
-        stored.update(row[0] for row in connection.execute(_sqlite_ids_select(len(chunk)), chunk))
+    stored = {
+        row[0] for chunk in _chunks(ids) for row in fetch(_sqlite_ids_select(len(chunk)), chunk)
+    }
     fresh = [event for event_id, event in unique.items() if event_id.replace("-", "") not in stored]
     if not fresh:
         return 0
     keys = _visitor_keys(fresh)
     hashes, days = _visitor_lookup(keys)
-    rows: list[Any] = []
-    for chunk in _chunks(hashes):
-        rows.extend(
-            connection.execute(_sqlite_visitors_select(len(chunk), len(days)), [*chunk, *days])
-        )
+    rows = [
+        row
+        for chunk in _chunks(hashes)
+        for row in fetch(_sqlite_visitors_select(len(chunk), len(days)), [*chunk, *days])
+    ]
     plan = _plan(fresh, _visitor_states(rows, keys), now_ms)
-    connection.executemany(_sqlite_insert("analytics_events"), plan.events)
+    cursor.executemany(_sqlite_insert("analytics_events"), plan.events)
     for upsert, upsert_rows in (
         (_VISITORS, plan.visitors),
         (_HOURLY, plan.hourly),
         (_DAILY, plan.daily),
     ):
         if upsert_rows:
-            connection.executemany(_sqlite_upsert(upsert), upsert_rows)
-    connection.executemany(_sqlite_stamp_upsert(), [(owner, now_ms) for owner in plan.owners])
+            cursor.executemany(_sqlite_upsert(upsert), upsert_rows)
+    cursor.executemany(_sqlite_stamp_upsert(), [(owner, now_ms) for owner in plan.owners])
     return len(fresh)
 
 
@@ -232,40 +244,22 @@ async def copy_rows(session: AsyncSession, table: str, rows: Sequence[Sequence[A
     await driver.executemany(_sqlite_insert(table), rows)
 
 
-async def _stored_ids(driver: Any, postgres: bool, ids: list[str]) -> set[str]:
-    if postgres:
-        rows = await driver.fetch("SELECT id FROM analytics_events WHERE id = ANY($1::uuid[])", ids)
-        known = {row[0] for row in rows}
-        return {event_id for event_id in ids if uuid.UUID(event_id) in known}
-    found: set[str] = set()
-    hexes = {event_id.replace("-", ""): event_id for event_id in ids}
-    for chunk in _chunks(list(hexes)):
-        cursor = await driver.execute(_sqlite_ids_select(len(chunk)), chunk)
-        found.update(hexes[row[0]] for row in await cursor.fetchall())
-    return found
+async def _stored_ids(driver: Any, ids: list[str]) -> set[str]:
+    rows = await driver.fetch("SELECT id FROM analytics_events WHERE id = ANY($1::uuid[])", ids)
+    known = {row[0] for row in rows}
+    return {event_id for event_id in ids if uuid.UUID(event_id) in known}
 
 
-async def _load_visitors(
-    driver: Any, postgres: bool, keys: set[VisitorKey]
-) -> dict[VisitorKey, VisitorDay]:
+async def _load_visitors(driver: Any, keys: set[VisitorKey]) -> dict[VisitorKey, VisitorDay]:
     """The stored visitor-day state of ``keys`` (page ids as the events
-    spell them)."""
+    spell them), on PostgreSQL."""
     hashes, days = _visitor_lookup(keys)
-    rows: list[Any] = []
-    if postgres:
-        columns = ", ".join(VISITOR_COLUMNS)
-        rows = await driver.fetch(
-            f"SELECT {columns} FROM analytics_visitors "  # noqa: S608
-            "WHERE visitor = ANY($1::varchar[]) AND day = ANY($2::int[])",
-            hashes,
-            days,
-        )
-    else:
-        for chunk in _chunks(hashes):
-            cursor = await driver.execute(
-                _sqlite_visitors_select(len(chunk), len(days)), [*chunk, *days]
-            )
-            rows.extend(await cursor.fetchall())
+    rows = await driver.fetch(
+        f"SELECT {', '.join(VISITOR_COLUMNS)} FROM analytics_visitors "  # noqa: S608
+        "WHERE visitor = ANY($1::varchar[]) AND day = ANY($2::int[])",
+        hashes,
+        days,
+    )
     return _visitor_states(rows, keys)
 
 
