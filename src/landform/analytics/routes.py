@@ -32,7 +32,7 @@ from landform.core.http import bearer_credential, client_ip
 router = APIRouter(tags=["analytics"])
 
 
-def analytics_service(request: Request) -> AnalyticsService:
+async def analytics_service(request: Request) -> AnalyticsService:
     service: AnalyticsService = request.app.state.analytics
     return service
 

@@ -15,7 +15,7 @@ _bearer = HTTPBearer(auto_error=False, description="An access token or an API ke
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def auth_service(request: Request) -> AuthService:
+async def auth_service(request: Request) -> AuthService:
     service: AuthService = request.app.state.auth
     return service
 

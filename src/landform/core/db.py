@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import PoolResetState, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -64,6 +64,9 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
             pool_size=settings.database_pool_size,
             pool_timeout=settings.database_pool_timeout,
             connect_args={"timeout": settings.database_statement_timeout},
+            # Connections back in the pool are rolled back only when a
+            # transaction is still open: see _configure_sqlite.
+            pool_reset_on_return=None,
         )
         _configure_sqlite(engine)
         return engine
@@ -116,6 +119,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        # The pool's own reset rolls back every connection it gets back, and
+        # through aiosqlite that is a round trip to the connection's thread
+        # even after a commit, when there is nothing to roll back: under the
+        # peak mix, one await in every session, and in a write, one more
+        # while the machine's one SQLite writer turn is held.
+        if not state.terminate_only and dbapi_connection.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:

@@ -13,7 +13,7 @@ from landform.files.service import FileService
 router = APIRouter(tags=["files"])
 
 
-def file_service(request: Request) -> FileService:
+async def file_service(request: Request) -> FileService:
     service: FileService = request.app.state.files
     return service
 

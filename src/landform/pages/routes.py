@@ -28,7 +28,7 @@ from landform.pages.service import ExpectedVersion, PageService
 router = APIRouter(tags=["landing pages"])
 
 
-def page_service(request: Request) -> PageService:
+async def page_service(request: Request) -> PageService:
     service: PageService = request.app.state.pages
     return service
 

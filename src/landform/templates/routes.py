@@ -11,7 +11,7 @@ from landform.templates.service import Template, TemplateCatalogue
 router = APIRouter(tags=["templates"])
 
 
-def catalogue(request: Request) -> TemplateCatalogue:
+async def catalogue(request: Request) -> TemplateCatalogue:
     templates: TemplateCatalogue = request.app.state.templates
     return templates
 
@@ -19,7 +19,7 @@ def catalogue(request: Request) -> TemplateCatalogue:
 CatalogueDep = Annotated[TemplateCatalogue, Depends(catalogue)]
 
 
-def cacheable(request: Request, response: Response) -> None:
+async def cacheable(request: Request, response: Response) -> None:
     """Templates ship with the release: browsers and CDNs may keep them."""
     max_age = request.app.state.settings.cache_ttl_templates
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
