@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     analytics_report_cache_seconds: float = Field(default=10.0, ge=0)
     # How far behind new data a cached report may be (refreshed meanwhile)
     analytics_report_max_lag: float = Field(default=5.0, ge=0)
+    # ... and how old it must be before new data has it computed again
+    analytics_report_refresh_after: float = Field(default=2.0, ge=0)
     analytics_query_max_cost: int = Field(default=2000, ge=1)
     analytics_stream_claim_seconds: float = Field(default=30.0, gt=0)
     analytics_ws_heartbeat: float = Field(default=20.0, gt=0)

@@ -86,9 +86,13 @@ class Counting:
         self.runs += 1
         return {"n": self.runs}
 
-    def cache(self) -> ReportCache:
+    def cache(self, refresh_after: float = 0.0) -> ReportCache:
         return ReportCache(
-            TieredCache(LocalCache(1 << 20)), ttl=10, max_lag=5, clock=lambda: self.now
+            TieredCache(LocalCache(1 << 20)),
+            ttl=10,
+            max_lag=5,
+            clock=lambda: self.now,
+            refresh_after=refresh_after,
         )
 
 
@@ -113,3 +117,22 @@ async def test_new_data_past_the_lag_computes_before_answering() -> None:
     # A caller whose read of the stamp lagged (a replica) takes the newer report.
     assert await cache.get_or_compute(("k",), 1, counting.compute) == {"n": 2}
     assert counting.runs == 2
+
+
+async def test_new_data_refreshes_a_report_only_once_it_is_refresh_after_old() -> None:
+    counting = Counting()
+    cache = counting.cache(refresh_after=2)
+    assert await cache.get_or_compute(("k",), 1, counting.compute) == {"n": 1}
+    counting.now += 1  # new data 1 s after: answered as is, nothing computed
+    assert await cache.get_or_compute(("k",), 2, counting.compute) == {"n": 1}
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert counting.runs == 1
+    counting.now += 1.5  # 2.5 s old: answered, and computed in the background
+    assert await cache.get_or_compute(("k",), 3, counting.compute) == {"n": 1}
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert counting.runs == 2
+    assert await cache.get_or_compute(("k",), 3, counting.compute) == {"n": 2}
+    counting.now += 6  # past the lag: computed before answering, whatever refresh_after says
+    assert await cache.get_or_compute(("k",), 4, counting.compute) == {"n": 3}

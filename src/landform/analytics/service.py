@@ -48,6 +48,7 @@ class AnalyticsService:
                 cache,
                 settings.analytics_report_cache_seconds,
                 settings.analytics_report_max_lag,
+                refresh_after=settings.analytics_report_refresh_after,
             ),
         )
 
