@@ -220,6 +220,29 @@ async def test_shared_buckets_give_a_new_key_its_first_token_without_a_round_tri
     await buckets.remote.redis.aclose()
 
 
+async def test_shared_buckets_give_a_key_back_from_a_pause_its_token_without_a_round_trip() -> None:
+    buckets = await shared_buckets()
+    now = [1000.0]
+    buckets.clock = lambda: now[0]
+    calls = count_redis_calls(buckets)
+    rule = Rule(rate=1, burst=10)  # an empty bucket fills in 10 s
+    # A visitor's beacons, a page read (20 s) apart: none asks Redis.
+    for _ in range(3):
+        assert (await buckets.take("t:reader", rule))[0]
+        now[0] += 20
+    assert calls == [0]
+    # Beacons in quick succession lease as before, and the burst still holds:
+    # ten in all, the first of them free and paid for with the first lease.
+    allowed = [(await buckets.take("t:reader", rule))[0] for _ in range(12)]
+    assert allowed == [True] * 10 + [False] * 2
+    assert calls == [9 + 2]
+    # A pause shorter than the fill time is no pause.
+    now[0] += 5
+    assert not (await buckets.take("t:reader", rule))[0]
+    await buckets.remote.redis.flushdb()
+    await buckets.remote.redis.aclose()
+
+
 async def test_shared_buckets_fall_back_to_this_process_when_redis_is_down() -> None:
     dead = Redis.from_url("redis://127.0.0.1:1/0")
     buckets = SharedBuckets(RemoteCache(dead, 0.1, CircuitBreaker(failures=1)))

@@ -10,14 +10,19 @@ asking (a new key's bucket is full, as far as anyone here knows) and pays
 it back with its next lease: most clients of the public routes — a visitor
 and their page's beacon — send a request or two, and asking Redis for each
 of them was a round trip per beacon and a fifth of a core in Redis at
-10,000 beacons/s. A client that has just spent the burst at another
-replica gets one more request here, once. When Redis cannot be asked
+10,000 beacons/s. So does a key idle here for as long as an empty bucket
+takes to fill (burst / rate): a visitor reading a page for a while before
+the next one, whose lease would otherwise cost a round trip per beacon.
+A client that has just spent the burst at another replica gets one more
+request here, once per such pause. When Redis cannot be asked
 (timeout, open circuit), this replica limits on its own buckets until it is
 back: degraded, never failing."""
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from landform.cache.remote import FAILED, RemoteCache
 from landform.core.token_buckets import LocalBuckets, Rule, Take
@@ -49,12 +54,13 @@ return {granted, tostring(tokens)}
 class SharedBuckets:
     MAX_LEASES = 100_000
 
-    def __init__(self, remote: RemoteCache) -> None:
+    def __init__(self, remote: RemoteCache, clock: Callable[[], float] = time.monotonic) -> None:
         self.remote = remote
+        self.clock = clock
         self.fallback = LocalBuckets()
         self._take = remote.redis.register_script(TAKE)
         # key -> [tokens leased and not yet spent, shared tokens left then,
-        # tokens spent without asking and not yet paid for]
+        # tokens spent without asking and not yet paid for, last used]
         self._leases: OrderedDict[str, list[float]] = OrderedDict()
 
     @staticmethod
@@ -63,9 +69,14 @@ class SharedBuckets:
 
     def take_held(self, key: str, rule: Rule) -> Take | None:
         lease = self._leases.get(key)
-        if lease is None:  # first seen: its first token, paid for later
-            self._remember(key, [0, rule.burst - 1, 1])
+        now = self.clock()
+        if lease is None or now - lease[3] >= rule.burst / rule.rate:
+            # First seen, or idle until full again as far as this replica
+            # knows: its first token, paid for later (a token owed from
+            # before the pause is forgiven: at most one per pause).
+            self._remember(key, [0, rule.burst - 1, 1, now])
             return True, rule.burst - 1
+        lease[3] = now
         if lease[0] >= 1:
             lease[0] -= 1
             return True, lease[0] + lease[1]
@@ -92,10 +103,11 @@ class SharedBuckets:
         granted, left = int(reply[0]), float(reply[1])
         paid = min(owed, granted)
         granted -= paid
+        now = self.clock()
         if granted == 0:
-            self._remember(key, [0, left, owed - paid])
+            self._remember(key, [0, left, owed - paid, now])
             return False, left
-        self._remember(key, [granted - 1, left, 0])
+        self._remember(key, [granted - 1, left, 0, now])
         return True, granted - 1 + left
 
     def _remember(self, key: str, lease: list[float]) -> None:
