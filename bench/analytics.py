@@ -79,6 +79,7 @@ from public_pages import (  # noqa: E402 - the sibling benchmark's helpers
 START = "<!-- analytics:start -->"
 END = "<!-- analytics:end -->"
 SCRIPT = "bench/analytics.py"
+HERE = Path(__file__).resolve().parent
 
 # Targets (issue 4).
 TARGET_TRACK_RATIO = 0.15
@@ -300,6 +301,24 @@ def start_landform(
     return proc, base
 
 
+def start_bare_handler(tmp: Path, workers: int, server: str) -> tuple[Proc, str]:
+    """``bare_beacon.py`` (reads the body, parses the JSON, 202) under the same
+    ASGI server and worker count as Landform: Python's and the server's floor."""
+    port = free_port()
+    tools = Path(LANDFORM).parent
+    common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if server == "uvicorn":
+        argv = [str(tools / "uvicorn"), *common, "--log-level", "warning", "--no-access-log"]
+    else:
+        argv = [str(tools / "granian"), "--interface", "asgi", "--no-ws", *common]
+        argv += ["--log-level", "warning"]
+    argv += ["--app-dir" if server == "uvicorn" else "--working-dir", str(HERE), "bare_beacon:app"]
+    proc = start_proc("bare handler", argv, dict(os.environ), tmp / "bare.log")
+    base = f"http://127.0.0.1:{port}"
+    wait_http(proc, f"{base}/healthz", timeout=30)
+    return proc, base
+
+
 def start_nginx_204(tmp: Path) -> tuple[Proc, str]:
     """nginx answering ``POST /analytics/track-view`` with a bare 204 (it
     reads and discards the body): the network floor."""
@@ -475,6 +494,7 @@ class TrackResult:
     mode: str
     landform: list[Wrk] = field(default_factory=list)
     nginx: list[Wrk] = field(default_factory=list)
+    bare: list[Wrk] = field(default_factory=list)  # bare_beacon.py
     warmup_202: int = 0
     warmup_issued: int = 0
     warmup_other: dict[str, int] = field(default_factory=dict)
@@ -593,6 +613,8 @@ def track_bench(mode: str, args: argparse.Namespace, tmp: Path) -> TrackResult:
             log("note: events already in the database before the run")
         nginx, nginx_base = start_nginx_204(tmp)
         procs.append(nginx)
+        bare, bare_base = start_bare_handler(tmp, args.workers, args.server)
+        procs.append(bare)
         lua = tmp / "track.lua"
         lua.write_text(
             STATUS_LUA
@@ -600,9 +622,10 @@ def track_bench(mode: str, args: argparse.Namespace, tmp: Path) -> TrackResult:
         )
         url = {
             "nginx": f"{nginx_base}/analytics/track-view",
+            "bare": f"{bare_base}/analytics/track-view",
             "landform": f"{base}/analytics/track-view",
         }
-        for server in ("nginx", "landform"):
+        for server in url:
             log(f"[{mode}] warm-up {server} ({args.warmup:g}s)")
             r = run_wrk(url[server], lua, args.warmup, args.connections, args.threads)
             if server == "landform":
@@ -612,7 +635,7 @@ def track_bench(mode: str, args: argparse.Namespace, tmp: Path) -> TrackResult:
                     if key != "202":
                         result.warmup_other[key] = result.warmup_other.get(key, 0) + n
         for round_ in range(1, args.repeats + 1):
-            for server in ("nginx", "landform"):
+            for server in url:
                 r = run_wrk(url[server], lua, args.duration, args.connections, args.threads)
                 getattr(result, server).append(r)
                 ok = 204 if server == "nginx" else 202
@@ -622,6 +645,7 @@ def track_bench(mode: str, args: argparse.Namespace, tmp: Path) -> TrackResult:
                     f"p99 {r.p99_ms:6.2f} ms  statuses {r.statuses} errors {r.errors}"
                 )
         nginx.stop(signal.SIGQUIT)
+        bare.stop()
         result.stored_at_load_end = store.count()
         log(
             f"[{mode}] {result.accepted:,} accepted (202), {result.stored_at_load_end:,} "
@@ -951,12 +975,16 @@ def build_section(
             "`X-Forwarded-For` on every request (distinct visitors; the per-address rate "
             "limit is not what is measured), counting every status. nginx "
             f"(`worker_processes {os.cpu_count()}`, `return 204`, same script) is the network "
-            f"floor; {args.warmup:g}s warm-up each, rounds alternate nginx/Landform, median of "
-            f"{args.repeats}. Accepted = 202 responses per second.",
+            "floor; `bench/bare_beacon.py` (a bare Python ASGI handler that reads the body, "
+            f"parses its JSON and answers 202; {args.server}, {args.workers} workers, as "
+            "Landform) is Python's and the server's floor. "
+            f"{args.warmup:g}s warm-up each, rounds alternate nginx/bare handler/Landform, "
+            f"median of {args.repeats}. Accepted = 202 responses per second.",
             "",
-            "| Mode | nginx 204/s | Landform 202/s | Landform / nginx (median of rounds) "
-            "| each round | Landform p50 / p99 ms | non-202 |",
-            "|---|---:|---:|---:|---:|---:|---|",
+            "| Mode | nginx 204/s | bare handler 202/s (/ nginx) | Landform 202/s "
+            "| Landform / nginx (median of rounds) | each round | Landform / bare handler "
+            "| Landform p50 / p99 ms | non-202 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for t in track:
             rounds = [
@@ -964,9 +992,17 @@ def build_section(
                 for lf, ng in zip(t.landform, t.nginx, strict=True)
             ]
             nginx_rps = median([r.count(204) / r.seconds for r in t.nginx])
+            bare_rps = median([r.count(202) / r.seconds for r in t.bare])
+            bare_ratio = median(
+                [
+                    (b.count(202) / b.seconds) / (ng.count(204) / ng.seconds)
+                    for b, ng in zip(t.bare, t.nginx, strict=True)
+                ]
+            )
             lines.append(
-                f"| {MODE_LABEL[t.mode]} | {nginx_rps:,.0f} | {t.rps:,.0f} | "
-                f"**{t.ratio:.2f}** ({t.ratio:.0%}) | {', '.join(f'{r:.2f}' for r in rounds)} | "
+                f"| {MODE_LABEL[t.mode]} | {nginx_rps:,.0f} | {bare_rps:,.0f} ({bare_ratio:.0%}) "
+                f"| {t.rps:,.0f} | **{t.ratio:.2f}** ({t.ratio:.0%}) "
+                f"| {', '.join(f'{r:.2f}' for r in rounds)} | {t.rps / bare_rps:.0%} | "
                 f"{median([r.p50_ms for r in t.landform]):.2f} / "
                 f"{median([r.p99_ms for r in t.landform]):.2f} | {fmt_statuses(t.non_202)} |"
             )

@@ -1,0 +1,40 @@
+"""The beacon's other floor: a bare Python ASGI handler for ``POST
+/analytics/track-view`` that reads the body, parses it as JSON and answers
+202, served by the same ASGI server as Landform (``bench/analytics.py``
+runs it beside nginx and Landform). What is between it and Landform is
+Landform's own work; what is between it and nginx is Python's and the
+ASGI server's.
+
+    granian --interface asgi --workers 2 bench/bare_beacon.py:app
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_ACCEPTED = [(b"content-length", b"0")]
+_OK = [(b"content-length", b"2")]
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    if scope["path"] == "/healthz":
+        await send({"type": "http.response.start", "status": 200, "headers": _OK})
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    try:
+        json.loads(body)
+    except ValueError:
+        status = 400
+    else:
+        status = 202
+    await send({"type": "http.response.start", "status": status, "headers": _ACCEPTED})
+    await send({"type": "http.response.body", "body": b""})
