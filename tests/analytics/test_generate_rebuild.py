@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from typer.testing import CliRunner
 
 from landform.analytics.aggregate import COUNTERS, DAILY_COUNTERS, DIMENSIONS, daily
@@ -22,12 +22,13 @@ from landform.analytics.models import (
     AnalyticsVisitor,
 )
 from landform.analytics.rebuild import rebuild
+from landform.analytics.repository import ANALYTICS_TABLES
 from landform.cli.main import app as cli
 from landform.core.clock import FrozenClock
 from landform.core.db import Database
 from landform.core.errors import ValidationFailed
 from landform.settings import Settings
-from tests.conftest import PASSWORD
+from tests.conftest import ON_POSTGRES, PASSWORD
 
 NOW = datetime(2026, 3, 11, 15, 27, 41, tzinfo=UTC)
 
@@ -169,6 +170,18 @@ async def test_rollups_count_exactly_the_generated_raw_events(
     today = frozen.now_ms() // 86_400_000
     assert kept_days == {today - 1, today}
     assert stamp == frozen.now_ms()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's planner statistics")
+async def test_generated_tables_have_planner_statistics(
+    db: Database, settings: Settings, frozen: FrozenClock
+) -> None:
+    await generate(db, settings, frozen, events=500)
+    async with db.read_primary() as session:
+        analyzed = await session.scalars(
+            text("SELECT DISTINCT tablename FROM pg_stats WHERE tablename LIKE 'analytics_%'")
+        )
+        assert set(analyzed) == set(ANALYTICS_TABLES)
 
 
 async def test_the_same_seed_and_clock_give_the_same_traffic(

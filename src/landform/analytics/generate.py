@@ -268,6 +268,7 @@ async def generate_traffic(
         await writes.copy_rows(session, "analytics_visitors", rows)
         result.visitor_rows = len(rows)
         await repository.set_stamps(session, [owner_id], clock.now_ms())
+        await repository.refresh_statistics(session)
     result.seconds = time.perf_counter() - started
     return result
 
