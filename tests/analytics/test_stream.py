@@ -108,3 +108,34 @@ async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
         if condition():
             return
         await asyncio.sleep(0.05)
+
+
+async def test_past_the_high_water_new_events_wait_for_the_consumers(redis: Redis) -> None:
+    written: list[Event] = []
+
+    async def write_batch(events: Sequence[Event]) -> int:
+        written.extend(events)
+        return len(events)
+
+    stream = RedisStream(redis, write_batch, batch_size=10, interval=0.05, claim_idle=30)
+    assert stream.high_water == 40
+    loop = asyncio.get_running_loop()
+    for n in range(30):  # under the high water: nobody waits
+        await stream.put(event(n))
+    started = loop.time()
+    await stream.wait_for_room(within=1.0)
+    assert loop.time() - started < 0.1
+    for n in range(30, 50):  # over it, with no consumer running
+        await stream.put(event(n))
+    started = loop.time()
+    await stream.wait_for_room(within=0.3)
+    assert loop.time() - started >= 0.29  # waited as long as it may, then goes on
+    await stream.start()  # consumers catch up: the wait ends with them
+    try:
+        started = loop.time()
+        await stream.wait_for_room(within=5.0)
+        assert loop.time() - started < 2.0
+        assert len(written) >= 10
+    finally:
+        await stream.stop()
+    assert await redis.xlen(STREAM) < stream.high_water
