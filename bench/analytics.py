@@ -309,10 +309,11 @@ def start_bare_handler(tmp: Path, workers: int, server: str) -> tuple[Proc, str]
     common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     if server == "uvicorn":
         argv = [str(tools / "uvicorn"), *common, "--log-level", "warning", "--no-access-log"]
+        argv += ["--app-dir", str(HERE)]
     else:
         argv = [str(tools / "granian"), "--interface", "asgi", "--no-ws", *common]
-        argv += ["--log-level", "warning"]
-    argv += ["--app-dir" if server == "uvicorn" else "--working-dir", str(HERE), "bare_beacon:app"]
+        argv += ["--log-level", "warning", "--working-dir", str(HERE)]
+    argv.append("bare_beacon:app")
     proc = start_proc("bare handler", argv, dict(os.environ), tmp / "bare.log")
     base = f"http://127.0.0.1:{port}"
     wait_http(proc, f"{base}/healthz", timeout=30)

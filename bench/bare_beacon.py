@@ -5,7 +5,7 @@ runs it beside nginx and Landform). What is between it and Landform is
 Landform's own work; what is between it and nginx is Python's and the
 ASGI server's.
 
-    granian --interface asgi --workers 2 bench/bare_beacon.py:app
+    granian --interface asgi --workers 2 --working-dir bench bare_beacon:app
 """
 
 from __future__ import annotations
