@@ -101,7 +101,8 @@ class Ingestion:
         # While Redis is away, events go to the spool and Redis is tried
         # again now and then, not on every event.
         if self.stream is not None and time.monotonic() >= self._stream_retry_at:
-            await self.stream.wait_for_room(within=1.0)
+            if not self.stream.has_room():  # the common case sets up no wait
+                await self.stream.wait_for_room(within=1.0)
             try:
                 await self.stream.put(event)
             except Exception as exc:

@@ -129,12 +129,14 @@ class RedisStream:
         finally:
             self._adding = None
 
+    def has_room(self) -> bool:
+        """Under the high water as last read: no need to wait."""
+        return self._room.is_set()
+
     async def wait_for_room(self, within: float) -> None:
         """Return when the backlog is under the high water, or after
         ``within`` seconds (then the event is taken all the same: a slow
         database must not hold requests for long)."""
-        if self._room.is_set():
-            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._room.wait(), within)
 
