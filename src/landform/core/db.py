@@ -44,6 +44,7 @@ from landform.core.db_failures import (
 )
 from landform.core.pins import MemoryReadPins, ReadPins
 from landform.core.replica_health import ReplicaHealth
+from landform.core.sqlite_driver import one_trip_dbapi
 from landform.settings import Settings
 
 
@@ -64,6 +65,7 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
             pool_size=settings.database_pool_size,
             pool_timeout=settings.database_pool_timeout,
             connect_args={"timeout": settings.database_statement_timeout},
+            module=one_trip_dbapi(),
             # Connections back in the pool are rolled back only when a
             # transaction is still open: see _configure_sqlite.
             pool_reset_on_return=None,
