@@ -2,8 +2,8 @@
 
 aiosqlite runs each SQLite call in a thread of the connection's own and
 hands the answer back through the event loop. SQLAlchemy's adapter makes
-four such trips per statement (open a cursor, execute, fetch the rows,
-close the cursor), and each answer waits for the loop's next turn, which
+three or four such trips per statement (open a cursor, execute, fetch the
+rows if there are any, close the cursor), and each answer waits for the loop's next turn, which
 under load is milliseconds away. On SQLite a write transaction holds the
 machine's one writer (``Database.write``) across all of them, so every
 other write queues behind those turns. Here a statement, its rows and the
