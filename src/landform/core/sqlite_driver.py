@@ -3,8 +3,8 @@
 aiosqlite runs each SQLite call in a thread of the connection's own and
 hands the answer back through the event loop. SQLAlchemy's adapter makes
 three or four such trips per statement (open a cursor, execute, fetch the
-rows if there are any, close the cursor), and each answer waits for the loop's next turn, which
-under load is milliseconds away. On SQLite a write transaction holds the
+rows if there are any, close the cursor), and each answer waits for the
+loop's next turn, which under load is milliseconds away. On SQLite a write transaction holds the
 machine's one writer (``Database.write``) across all of them, so every
 other write queues behind those turns. Here a statement, its rows and the
 cursor's close are one function run in that thread: one trip.
@@ -30,16 +30,19 @@ from sqlalchemy.util import EMPTY_DICT, await_
 
 
 class _Outcome(NamedTuple):
+    """What a finished statement leaves besides its rows."""
+
     description: Any
-    rows: list[Any]
     rowcount: int
     lastrowid: int | None
 
 
-_NOTHING_YET = _Outcome(None, [], -1, None)
+_NOTHING_YET = _Outcome(None, -1, None)
 
 
-def _run(connection: aiosqlite.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
+def _run(
+    connection: aiosqlite.Connection, operation: str, parameters: Any, many: bool
+) -> tuple[_Outcome, list[Any]]:
     """In the connection's thread: the statement and everything it gave."""
     cursor = connection._conn.cursor()  # noqa: SLF001 - aiosqlite's sqlite3 connection
     try:
@@ -51,7 +54,7 @@ def _run(connection: aiosqlite.Connection, operation: str, parameters: Any, many
             cursor.execute(operation, parameters)
         description = cursor.description
         rows = cursor.fetchall() if description else []
-        return _Outcome(description, rows, cursor.rowcount, cursor.lastrowid)
+        return _Outcome(description, cursor.rowcount, cursor.lastrowid), rows
     finally:
         cursor.close()
 
@@ -66,7 +69,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         # Not the base class's: it opens an aiosqlite cursor (a trip).
         self._adapt_connection = adapt_connection
         self._connection = adapt_connection._connection
-        self._cursor = None  # type: ignore[assignment]
+        self._cursor = None  # type: ignore[assignment]  # never read: close is ours
         self._soft_closed_memoized = EMPTY_DICT
         self._rows = collections.deque()
         self._outcome = _NOTHING_YET
@@ -105,11 +108,10 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
-            outcome = await self._connection._execute(
+            self._outcome, rows = await self._connection._execute(
                 _run, self._connection, operation, parameters, many
             )
-        self._outcome = outcome
-        self._rows = collections.deque(outcome.rows)
+        self._rows = collections.deque(rows)
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
