@@ -4,6 +4,7 @@ agree exactly with the raw events they were counted from."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from landform.analytics.visitors import VisitorHasher
 from landform.core.clock import FrozenClock
 from landform.core.db import Database
 from tests.analytics.conftest import BROWSER, GOOGLEBOT, IPHONE, publish_page, track_view
+from tests.conftest import ON_POSTGRES
 
 DAY_MS = 86_400_000
 START_MS = 1_790_000_000_000  # a fixed moment, so days and hours are stable
@@ -313,3 +315,57 @@ async def test_a_failed_batch_leaves_nothing_and_the_writer_goes_on(app: Any) ->
         assert await session.scalar(select(func.count()).select_from(AnalyticsEvent)) == 0
         assert await session.scalar(select(func.count()).select_from(AnalyticsRollup)) == 0
     assert await app.components.ingestion.write_batch([event(0), event(1)]) == 2
+
+
+async def test_a_batch_reads_its_visitors_by_key_not_the_whole_day(app: Any) -> None:
+    """Each batch looks up the stored state of its own visitors. The lookup
+    must not go through the day index: asked as ``visitor = ANY(...) AND day
+    = ANY(...)``, PostgreSQL's planner took it whenever its statistics were
+    older than the day (as they are while a day fills up) and filtered all of
+    the day's visitors, so every batch grew slower as the day went on."""
+    db: Database = app.components.db
+    ingestion = app.components.ingestion
+    yesterday = [event(index, received_ms=START_MS - DAY_MS + index) for index in range(5000)]
+    await ingestion.write_batch(yesterday)
+    async with db.write() as session:
+        if ON_POSTGRES:  # statistics from before today's traffic
+            await (await session.connection()).exec_driver_sql("ANALYZE analytics_visitors")
+    stored = 20_000
+    for start in range(5000, 5000 + stored, 5000):
+        await ingestion.write_batch([event(index) for index in range(start, start + 5000)])
+    # A thousand of them come back within the hour: found, so not new visitors.
+    returning = [
+        event(5000 + stored + index, visitor=f"{5000 + index:016x}")
+        for index in range(0, stored, 20)
+    ]
+    assert await ingestion.write_batch(returning) == len(returning)
+    async with db.read_primary() as session:
+        views, visitors = (
+            await session.execute(
+                select(func.sum(AnalyticsRollup.views), func.sum(AnalyticsRollup.visitors_h)).where(
+                    AnalyticsRollup.dimension == "",
+                    AnalyticsRollup.hour == START_MS // 3_600_000,
+                )
+            )
+        ).one()
+    assert (views, visitors) == (stored + len(returning), stored)
+
+    keys = [(e.visitor, e.hour // 24, e.page_id) for e in returning]
+    async with db.write() as session:
+        connection = await session.connection()
+        if ON_POSTGRES:
+            columns = tuple(list(column) for column in zip(*keys, strict=True))
+            explained = await connection.exec_driver_sql(
+                f"EXPLAIN (FORMAT JSON) {writes._PG_VISITORS_BY_KEY}", columns
+            )
+            plan = json.dumps(explained.scalar())
+        else:
+            statement = writes._sqlite_visitors_select(len(keys), 1)
+            parameters = (*[key[0] for key in keys], keys[0][1])
+            explained = await connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", parameters
+            )
+            plan = str(explained.all())
+            assert "sqlite_autoindex_analytics_visitors_1" in plan
+    assert "analytics_visitors" in plan
+    assert "ix_analytics_visitors_day" not in plan

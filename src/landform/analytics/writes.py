@@ -246,20 +246,31 @@ async def copy_rows(session: AsyncSession, table: str, rows: Sequence[Sequence[A
 
 async def _stored_ids(driver: Any, ids: list[str]) -> set[str]:
     rows = await driver.fetch("SELECT id FROM analytics_events WHERE id = ANY($1::uuid[])", ids)
-    known = {row[0] for row in rows}
-    return {event_id for event_id in ids if uuid.UUID(event_id) in known}
+    if not rows:  # the common case: no replay
+        return set()
+    known = {row[0].hex for row in rows}
+    return {event_id for event_id in ids if event_id.replace("-", "") in known}
+
+
+# The stored visitor-day rows of a batch, each looked up by its whole key
+# through the primary key. Asked as ``visitor = ANY(...) AND day = ANY(...)``,
+# PostgreSQL's planner took the day index and filtered all of the day's
+# visitors: every batch's lookup grew with the day's traffic (27 µs per event
+# at 150,000 visitors in a day, against 5 by key).
+_PG_VISITORS_BY_KEY = (
+    f"SELECT {', '.join('v.' + name for name in VISITOR_COLUMNS)} "  # noqa: S608
+    "FROM unnest($1::varchar[], $2::int[], $3::uuid[]) AS k(visitor, day, page_id) "
+    "JOIN analytics_visitors v USING (visitor, day, page_id)"
+)
 
 
 async def _load_visitors(driver: Any, keys: set[VisitorKey]) -> dict[VisitorKey, VisitorDay]:
     """The stored visitor-day state of ``keys`` (page ids as the events
     spell them), on PostgreSQL."""
-    hashes, days = _visitor_lookup(keys)
-    rows = await driver.fetch(
-        f"SELECT {', '.join(VISITOR_COLUMNS)} FROM analytics_visitors "  # noqa: S608
-        "WHERE visitor = ANY($1::varchar[]) AND day = ANY($2::int[])",
-        hashes,
-        days,
-    )
+    if not keys:
+        return {}
+    visitors, days, pages = (list(column) for column in zip(*keys, strict=True))
+    rows = await driver.fetch(_PG_VISITORS_BY_KEY, visitors, days, pages)
     return _visitor_states(rows, keys)
 
 
