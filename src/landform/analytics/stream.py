@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from landform.analytics.events import Event
+from landform.core.redis_link import RedisLink
 from landform.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ class RedisStream:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._waiting: list[tuple[bytes, asyncio.Future[None]]] = []
         self._adding: asyncio.Task[None] | None = None
+        # The adds' own connection: one group of adds is in flight at a time.
+        self._link = RedisLink(redis)
         self._task: asyncio.Task[None] | None = None
         self._processing: asyncio.Task[None] | None = None
         # Events per entry in recent reads: entries are read by count, and
@@ -110,13 +113,13 @@ class RedisStream:
                     # A Redis that hangs must not hold beacons: past the
                     # timeout they go to the spool (an XADD that landed
                     # after all is deduplicated by event id).
+                    commands: list[tuple[Any, ...]] = [
+                        ("XADD", STREAM, "*", "e", b"\n".join(data for data, _ in group))
+                        for group in _slices(waiting, MAX_EVENTS_PER_ENTRY)
+                    ]
+                    commands.append(("XLEN", STREAM))
                     async with asyncio.timeout(ADD_TIMEOUT_SECONDS):
-                        async with self.redis.pipeline(transaction=False) as pipe:
-                            for start in range(0, len(waiting), MAX_EVENTS_PER_ENTRY):
-                                group = waiting[start : start + MAX_EVENTS_PER_ENTRY]
-                                pipe.xadd(STREAM, {"e": b"\n".join(data for data, _ in group)})
-                            pipe.xlen(STREAM)
-                            replies = await pipe.execute()
+                        replies = await self._link.execute(commands)
                     self._note_backlog(replies[-1])
                 except Exception as exc:
                     for _, future in waiting:
@@ -172,6 +175,7 @@ class RedisStream:
         if self._adding is not None:
             with contextlib.suppress(Exception):
                 await self._adding
+        await self._link.close()
 
     async def _consume(self) -> None:
         # A pass over abandoned entries starts every claim period and takes
@@ -262,8 +266,8 @@ class RedisStream:
         events = [event for _, data in entries for event in entry_events(data)]
         # Acknowledged once all are written; a stop in between redelivers
         # the rest, and what was written is skipped then.
-        for start in range(0, len(events), self.batch_size):
-            await self.write_batch(events[start : start + self.batch_size])
+        for batch in _slices(events, self.batch_size):
+            await self.write_batch(batch)
         ids = [entry_id for entry_id, _ in entries]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(STREAM, GROUP, *ids)
@@ -299,6 +303,10 @@ class RedisStream:
             await self._process_to_the_end(entries)
         following = _decode(reply[0])
         return None if following == "0-0" else following
+
+
+def _slices(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def entry_events(data: bytes) -> list[Event]:
