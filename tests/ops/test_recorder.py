@@ -73,6 +73,27 @@ def test_a_request_counts_under_its_route_the_gateway_and_its_component() -> Non
     assert recorder.totals["route:POST /graphql:failed"] == 1
 
 
+def test_the_gateway_adds_up_every_route_in_every_window_and_since_start() -> None:
+    now = [1_000_000.0]
+    recorder = Recorder(clock=lambda: now[0])
+    for micros in range(100, 1_100, 100):
+        recorder.observe("route:GET /a", micros)
+    recorder.observe("route:GET /b", 60_000)
+    recorder.fold()
+    now[0] += 30
+    recorder.observe("route:GET /b", 50_000)
+    recorder.fold()
+    merged = merge_window([recorder.snapshot()], "1m", now[0])
+    gateway = merged.histograms["api_gateway"]
+    assert gateway.get_total_count() == 12
+    assert abs(gateway.get_max_value() - 60_000) <= 600
+    assert abs(gateway.get_value_at_percentile(50) - 600) <= 6
+    assert merged.histograms["route:GET /a"].get_total_count() == 10
+    assert merged.histograms["route:GET /b"].get_total_count() == 2
+    assert recorder.cumulative["api_gateway"].get_total_count() == 12
+    assert recorder.totals["api_gateway"] == 12
+
+
 def status(p99: float, success: float = 100.0) -> dict[str, object]:
     metrics = {
         "components": {"api_gateway": {"p99": p99, "count": 10}},

@@ -154,27 +154,44 @@ class Recorder:
         values: Counter[tuple[str, int]] = Counter()
         outcomes: Counter[tuple[str, bool]] = Counter()
         for (key, micros, failed), count in Counter(pending).items():
-            value = _rounded(min(max(micros, LOWEST_US), HIGHEST_US))
-            for each in _counted_as(key):
-                values[each, value] += count
-                if key.startswith("route:"):  # a request: it has an outcome
-                    outcomes[each, failed] += count
+            values[key, _rounded(min(max(micros, LOWEST_US), HIGHEST_US))] += count
+            if key.startswith("route:"):  # a request: it has an outcome
+                outcomes[key, failed] += count
+        # Each value is recorded once, into a histogram of this fold for its
+        # key; those are then added (in C, hdrh's add_array) to the keys that
+        # count them again, to every slot and to the running totals. hdrh
+        # records in Python: recording every value into each of those
+        # directly took 17 ms for 3,000 requests over 30 routes — a stall of
+        # the event loop every time this worker published its measurements.
+        folded: dict[str, HdrHistogram] = {}
         for (key, value), count in values.items():
+            histogram = folded.get(key)
+            if histogram is None:
+                histogram = folded[key] = new_histogram()
+            histogram.record_value(value, count)
+        for key in [key for key in folded if key.startswith("route:")]:
+            for each in _counted_as(key)[1:]:
+                into = folded.get(each)
+                if into is None:
+                    into = folded[each] = new_histogram()
+                into.add(folded[key])
+        for key, histogram in folded.items():
             for slot in slots:
-                slot.histogram(key).record_value(value, count)
+                slot.histogram(key).add(histogram)
             since_start = self.cumulative.get(key)
             if since_start is None:
                 since_start = self.cumulative[key] = new_histogram()
-            since_start.record_value(value, count)
-        for (key, failed), count in outcomes.items():
-            self.totals[key] += count
-            if failed:
-                self.totals[key + ":failed"] += count
-            for slot in slots:
-                counts = slot.outcomes.setdefault(key, [0, 0])
-                counts[0] += count
+            since_start.add(histogram)
+        for (route, failed), count in outcomes.items():
+            for key in _counted_as(route):
+                self.totals[key] += count
                 if failed:
-                    counts[1] += count
+                    self.totals[key + ":failed"] += count
+                for slot in slots:
+                    counts = slot.outcomes.setdefault(key, [0, 0])
+                    counts[0] += count
+                    if failed:
+                        counts[1] += count
 
     def snapshot(self) -> dict[str, Any]:
         """Every slot, encoded (compressed HdrHistogram payloads), for
