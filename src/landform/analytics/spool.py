@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from landform.analytics.events import Event
+from landform.core.batches import batched
 from landform.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,8 @@ class LocalSpool:
                 self._unwritten.append(current)
             while self._unwritten:
                 segment = self._unwritten[0]
-                for start in range(0, len(segment.events), self.batch_size):
-                    await self.write_batch(segment.events[start : start + self.batch_size])
+                for batch in batched(segment.events, self.batch_size):
+                    await self.write_batch(batch)
                 self._unwritten.pop(0)
                 self.pending -= len(segment.events)
                 self._discard(segment)
@@ -158,8 +159,8 @@ class LocalSpool:
                 continue
             try:
                 events = _read_events(path)
-                for start in range(0, len(events), self.batch_size):
-                    replayed += await self.write_batch(events[start : start + self.batch_size])
+                for batch in batched(events, self.batch_size):
+                    replayed += await self.write_batch(batch)
                 path.unlink(missing_ok=True)
             finally:
                 os.close(fd)

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from landform.analytics.events import Event
+from landform.core.batches import batched
 from landform.core.redis_link import RedisLink
 from landform.core.tasks import cancel_and_wait
 
@@ -115,7 +116,7 @@ class RedisStream:
                     # after all is deduplicated by event id).
                     commands: list[tuple[Any, ...]] = [
                         ("XADD", STREAM, "*", "e", b"\n".join(data for data, _ in group))
-                        for group in _slices(waiting, MAX_EVENTS_PER_ENTRY)
+                        for group in batched(waiting, MAX_EVENTS_PER_ENTRY)
                     ]
                     commands.append(("XLEN", STREAM))
                     async with asyncio.timeout(ADD_TIMEOUT_SECONDS):
@@ -266,7 +267,7 @@ class RedisStream:
         events = [event for _, data in entries for event in entry_events(data)]
         # Acknowledged once all are written; a stop in between redelivers
         # the rest, and what was written is skipped then.
-        for batch in _slices(events, self.batch_size):
+        for batch in batched(events, self.batch_size):
             await self.write_batch(batch)
         ids = [entry_id for entry_id, _ in entries]
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -303,10 +304,6 @@ class RedisStream:
             await self._process_to_the_end(entries)
         following = _decode(reply[0])
         return None if following == "0-0" else following
-
-
-def _slices(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def entry_events(data: bytes) -> list[Event]:

@@ -18,7 +18,7 @@ function through the session's connection."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ from landform.analytics.aggregate import (
     daily,
 )
 from landform.analytics.events import Event
+from landform.core.batches import batched
 from landform.core.db import dialect_of
 
 ROLLUP_COLUMNS = ("page_id", "dimension", "hour", "value", "owner_id", *COUNTERS)
@@ -181,7 +182,9 @@ def write_batch_sqlite(connection: Any, events: Sequence[Event], now_ms: int) ->
     unique = _unique(events)
     ids = [event_id.replace("-", "") for event_id in unique]
     stored = {
-        row[0] for chunk in _chunks(ids) for row in fetch(_sqlite_ids_select(len(chunk)), chunk)
+        row[0]
+        for chunk in batched(ids, _SQLITE_CHUNK)
+        for row in fetch(_sqlite_ids_select(len(chunk)), chunk)
     }
     fresh = [event for event_id, event in unique.items() if event_id.replace("-", "") not in stored]
     if not fresh:
@@ -190,7 +193,7 @@ def write_batch_sqlite(connection: Any, events: Sequence[Event], now_ms: int) ->
     hashes, days = _visitor_lookup(keys)
     rows = [
         row
-        for chunk in _chunks(hashes)
+        for chunk in batched(hashes, _SQLITE_CHUNK)
         for row in fetch(_sqlite_visitors_select(len(chunk), len(days)), [*chunk, *days])
     ]
     plan = _plan(fresh, _visitor_states(rows, keys), now_ms)
@@ -356,8 +359,3 @@ def _sqlite_visitors_select(hashes: int, days: int) -> str:
         f"SELECT {', '.join(VISITOR_COLUMNS)} FROM analytics_visitors "  # noqa: S608
         f"WHERE visitor IN ({', '.join('?' * hashes)}) AND day IN ({', '.join('?' * days)})"
     )
-
-
-def _chunks(values: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(values), _SQLITE_CHUNK):
-        yield values[start : start + _SQLITE_CHUNK]

@@ -26,6 +26,7 @@ from landform.backup import caches, objects, pending, postgres, sqlite
 from landform.backup.errors import BackupFailed, BackupInvalid, BackupRefused
 from landform.backup.manifest import Manifest
 from landform.backup.snapshot import SnapshotFacts, holds_data
+from landform.core.batches import batched
 from landform.files.storage import LocalStorage, make_storage
 from landform.settings import Settings
 
@@ -273,12 +274,9 @@ async def _replay(settings: Settings, events: list[Event]) -> int:
     clock = Clock()
     written = 0
     try:
-        size = settings.analytics_batch_size
-        for start in range(0, len(events), size):
+        for batch in batched(events, settings.analytics_batch_size):
             async with db.write() as session:
-                written += await writes.write_batch(
-                    session, events[start : start + size], clock.now_ms()
-                )
+                written += await writes.write_batch(session, batch, clock.now_ms())
     finally:
         await db.dispose()
     return written
