@@ -129,7 +129,7 @@ class Ingestion:
     async def write_batch(self, events: Sequence[Event]) -> int:
         if self.sqlite_writer is not None:
             return await self.sqlite_writer.write(events, self.clock.now_ms())
-        async with self.db.write() as session:
+        async with self.db.write(bulk=True) as session:
             return await writes.write_batch(session, events, self.clock.now_ms())
 
     async def housekeeping(self) -> None:
@@ -139,7 +139,7 @@ class Ingestion:
         oldest_hour = (
             self.clock.now_ms() // MS_PER_HOUR - self.settings.analytics_retention_days * 24
         )
-        async with self.db.write() as session:
+        async with self.db.write(bulk=True) as session:
             await repository.delete_expired_events(session, oldest_hour)
             await repository.forget_deleted_pages(session)
 

@@ -96,7 +96,7 @@ async def _rebuild_day(db: Database, clock: Clock, day: int) -> tuple[int, int, 
     owners: dict[str, str] = {}
     keys: dict[uuid.UUID, str] = {}  # uuid -> str once per page, not per row
     events = 0
-    async with db.write() as session:
+    async with db.write(bulk=True) as session:
         # Live ingestion waits meanwhile: a batch counted between the delete
         # and the insert would be lost, or counted twice.
         await repository.lock_ingestion(session)

@@ -191,7 +191,7 @@ class Reports:
         # Computed in a session of its own: it may run in the background,
         # after this request is done (see ReportCache).
         async def compute() -> dict[str, Any]:
-            async with self.db.read(actor=owner) as session:
+            async with self.db.read(actor=owner, scan=True) as session:
                 return await self._page_report(session, page, span, interval)
 
         return await self.cache.get_or_compute(("page", page_id, span, interval), stamp, compute)
@@ -247,7 +247,7 @@ class Reports:
             stamp = await repository.owner_stamp(session, owner)
 
         async def compute() -> dict[str, Any]:
-            async with self.db.read(actor=owner) as session:
+            async with self.db.read(actor=owner, scan=True) as session:
                 rows = await repository.owner_totals_by_page(
                     session, owner, span.first_hour, span.end_hour
                 )
@@ -263,7 +263,7 @@ class Reports:
             stamp = await repository.owner_stamp(session, owner)
 
         async def compute() -> dict[str, Any]:
-            async with self.db.read(actor=owner) as session:
+            async with self.db.read(actor=owner, scan=True) as session:
                 return await self._dashboard(session, owner, span)
 
         return await self.cache.get_or_compute(("dashboard", owner, span), stamp, compute)

@@ -83,7 +83,7 @@ class AnalyticsService:
         """Slugs of the published pages most viewed in the last ``hours``,
         most viewed first (what is worth holding in memory)."""
         since_hour = self.clock.now_ms() // MS_PER_HOUR - hours
-        async with self.db.read() as session:
+        async with self.db.read(scan=True) as session:
             page_ids = await repository.most_viewed_pages(session, since_hour, limit)
             slugs = await page_repo.published_slugs(session, page_ids) if page_ids else {}
         return [slugs[page_id] for page_id in page_ids if page_id in slugs]
@@ -100,7 +100,7 @@ class AnalyticsService:
 
         # Computed in a session of its own: it may run in the background.
         async def compute() -> dict[str, Any]:
-            async with self.db.read(actor=owner) as session:
+            async with self.db.read(actor=owner, scan=True) as session:
                 return await run_custom_query(
                     session,
                     owner,
@@ -128,7 +128,7 @@ class AnalyticsService:
         """Distinct visitors of the owner's pages in the last five minutes."""
         owner = uuid.UUID(owner_id)
         since = self.clock.now_ms() - LIVE_WINDOW_MS
-        async with self.db.read() as session:
+        async with self.db.read(scan=True) as session:
             recent = await repository.recent_visitors(session, owner, since)
         return len({(row.page_id, row.visitor) for row in recent})
 

@@ -275,7 +275,7 @@ async def _replay(settings: Settings, events: list[Event]) -> int:
     written = 0
     try:
         for batch in batched(events, settings.analytics_batch_size):
-            async with db.write() as session:
+            async with db.write(bulk=True) as session:
                 written += await writes.write_batch(session, batch, clock.now_ms())
     finally:
         await db.dispose()

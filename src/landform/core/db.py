@@ -44,7 +44,7 @@ from landform.core.db_failures import (
 )
 from landform.core.pins import MemoryReadPins, ReadPins
 from landform.core.replica_health import ReplicaHealth
-from landform.core.sqlite_driver import one_trip_dbapi
+from landform.core.sqlite_driver import OneTripConnection, one_trip_dbapi
 from landform.settings import Settings
 
 
@@ -112,7 +112,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     pysqlite's implicit transactions defer the write lock until the first
     write, so two concurrent read-then-write transactions can deadlock with
     an immediate SQLITE_BUSY. Write transactions therefore start with
-    ``BEGIN IMMEDIATE`` and wait on the busy timeout instead."""
+    ``BEGIN IMMEDIATE`` and wait on the busy timeout instead.
+
+    Transactions on an engine with the ``sqlite_inline`` option run their
+    statements on the event loop's thread (``core.sqlite_driver``)."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -134,8 +137,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get("sqlite_immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        adapted: OneTripConnection = connection.connection.dbapi_connection  # type: ignore[assignment]
+        adapted.begin(
+            connection.exec_driver_sql,
+            inline=options.get("sqlite_inline", False),
+            write=options.get("sqlite_immediate", False),
+        )
 
 
 # While the database cannot be reached, a waiting request tries again after
@@ -172,16 +180,25 @@ class Database:
         self._turn = itertools.count()
         self._outages: dict[AsyncEngine, Outage] = {}
         self.pins: ReadPins = pins or MemoryReadPins(settings.read_your_writes_seconds)
+        # On SQLite, the API's reads and writes find rows by key: their
+        # statements run inline (core.sqlite_driver); scans do not.
+        inline = {"sqlite_inline": True} if settings.is_sqlite else {}
         writer = (
             self.primary.execution_options(sqlite_immediate=True)
             if settings.is_sqlite
             else self.primary
         )
-        self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(
+            writer.execution_options(**inline), expire_on_commit=False
+        )
+        self._bulk_write_sessions = async_sessionmaker(writer, expire_on_commit=False)
         self._sqlite_writer = asyncio.Lock() if settings.is_sqlite else None
         self._sqlite_lock_path = settings.data_dir / "sqlite-write.lock"
         self._sqlite_lock_fd: int | None = None
-        self._primary_reads = async_sessionmaker(self.primary, expire_on_commit=False)
+        self._primary_reads = async_sessionmaker(
+            self.primary.execution_options(**inline), expire_on_commit=False
+        )
+        self._primary_scans = async_sessionmaker(self.primary, expire_on_commit=False)
         self._replica_reads = {
             engine: async_sessionmaker(engine, expire_on_commit=False) for engine in self.replicas
         }
@@ -198,7 +215,13 @@ class Database:
         return usable[next(self._turn) % len(usable)]
 
     @asynccontextmanager
-    async def write(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
+    async def write(
+        self, actor: uuid.UUID | None = None, *, bulk: bool = False
+    ) -> AsyncIterator[AsyncSession]:
+        """A write transaction. ``bulk``: it may write or delete many rows
+        (batches, retention sweeps, restores), so on SQLite it works in the
+        connection's thread rather than on the event loop."""
+        sessions = self._bulk_write_sessions if bulk else self._write_sessions
         if self._sqlite_writer is not None:
             # SQLite has one writer at a time. Queue this process's writers
             # here, in order, and then the machine's processes on a file
@@ -207,11 +230,11 @@ class Database:
             # showed as seconds of analytics ingestion lag with two workers.
             async with (
                 self.sqlite_writer_turn(),
-                self._transaction(self._write_sessions, self.primary) as session,
+                self._transaction(sessions, self.primary) as session,
             ):
                 yield session
         else:
-            async with self._transaction(self._write_sessions, self.primary) as session:
+            async with self._transaction(sessions, self.primary) as session:
                 yield session
         if actor is not None and self.replicas:
             await self.pins.pin(actor)
@@ -230,10 +253,16 @@ class Database:
                 fcntl.flock(self._sqlite_lock_fd, fcntl.LOCK_UN)
 
     @asynccontextmanager
-    async def read(self, actor: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
+    async def read(
+        self, actor: uuid.UUID | None = None, *, scan: bool = False
+    ) -> AsyncIterator[AsyncSession]:
+        """A read transaction. ``scan``: it may read many rows (reports,
+        custom queries, rankings), so on SQLite it works in the connection's
+        thread rather than on the event loop."""
         engine = await self.read_engine_for(actor)
         if engine is self.primary:
-            async with self._transaction(self._primary_reads, self.primary) as session:
+            sessions = self._primary_scans if scan else self._primary_reads
+            async with self._transaction(sessions, self.primary) as session:
                 yield session
             return
         try:
@@ -244,7 +273,8 @@ class Database:
             if exc.__cause__ is not None and not pool_exhausted(exc.__cause__):
                 cause = type(exc.__cause__).__name__
                 self.replica_health.mark_unreachable(engine, f"unreachable: {cause}")
-            async with self._transaction(self._primary_reads, self.primary) as session:
+            sessions = self._primary_scans if scan else self._primary_reads
+            async with self._transaction(sessions, self.primary) as session:
                 yield session
             return
         async with self._finished(session):
@@ -253,7 +283,7 @@ class Database:
     @asynccontextmanager
     async def read_primary(self) -> AsyncIterator[AsyncSession]:
         """A read that must see the latest committed state (operators' views)."""
-        async with self._transaction(self._primary_reads, self.primary) as session:
+        async with self._transaction(self._primary_scans, self.primary) as session:
             yield session
 
     @asynccontextmanager

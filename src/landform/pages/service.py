@@ -195,7 +195,7 @@ class PageService:
         return found
 
     async def sitemap_entries(self, limit: int = 50_000) -> list[tuple[str, Any]]:
-        async with self.db.read() as session:
+        async with self.db.read(scan=True) as session:
             rows = await repo.indexable_published(session, limit)
         return [(r.slug, r.published_at) for r in rows]
 
