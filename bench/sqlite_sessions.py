@@ -124,9 +124,10 @@ def section(found: dict[str, dict[str, list[float]]], args: argparse.Namespace, 
         f"{args.transactions:,} transactions of each kind after another, "
         f"{args.repeats} alternating rounds; CPU µs per transaction (the event loop's and the "
         "connection threads'), median of the rounds. Inline: the statements run on the event "
-        "loop's thread (`Database.read()`, `Database.write()`: a write still takes the write "
-        "lock and commits in the thread); in the thread: every statement is a trip to the "
-        "connection's thread (`read(scan=True)`, `write(bulk=True)`; every transaction before).",
+        "loop's thread (`Database.read()`, `Database.write()`: a write takes the write lock "
+        "there when it is free, and commits in the thread); in the thread: every statement "
+        "is a trip to the connection's thread (`read(scan=True)`, `write(bulk=True)`; every "
+        "transaction before).",
         "",
         "| transaction | inline µs | in the thread µs | inline saves | rounds (inline / thread) |",
         "| --- | ---: | ---: | ---: | --- |",

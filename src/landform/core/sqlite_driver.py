@@ -11,17 +11,19 @@ cursor's close are one function run in that thread: one trip.
 
 Short transactions make no trip at all. A trip costs more than the
 statement it carries: two thread switches and a turn of the event loop,
-about half of a by-id read's whole cost in SQLAlchemy (measured: an ORM
-``get`` in its own read session, 1.45 ms of CPU through the thread, 0.90
-inline). A connection whose transaction is ``inline`` runs its statements
-on the calling (event-loop) thread instead: what ``Database`` does for the
-API's reads and writes, whose statements find rows by key and take
-microseconds. SQLite in WAL mode never makes a reader wait, and a writer
-runs its statements inline only once ``BEGIN IMMEDIATE`` has given it the
-write lock (taken in the thread, where waiting for another process blocks
-nothing); its ``COMMIT``, which may checkpoint the WAL, goes to the thread
-too. Reads that scan (reports, custom queries) stay in the thread, where
-SQLite works without the GIL while the loop serves other requests.
+a third or more of a by-id read's whole cost in SQLAlchemy
+(``bench/sqlite_sessions.py``: an ORM ``get`` in its own read session,
+1.18 ms of CPU through the thread, 0.71 inline). A connection whose
+transaction is ``inline`` runs its statements on the calling (event-loop)
+thread instead: what ``Database`` does for the API's reads and writes,
+whose statements find rows by key and take microseconds. SQLite in WAL
+mode never makes a reader wait, and a writer runs its statements inline
+only once it holds the write lock: taken on the loop when it is free
+(``Database.write`` queues this machine's writers first), in the thread
+when another program holds it, where waiting blocks nothing. Its
+``COMMIT``, which may checkpoint the WAL, goes to the thread. Reads that
+scan (reports, custom queries) stay in the thread, where SQLite works
+without the GIL while the loop serves other requests.
 
 Used through ``create_async_engine(..., module=one_trip_dbapi())``: the
 dialect stays SQLAlchemy's ``sqlite+aiosqlite``; only its DB-API module,
@@ -144,7 +146,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     for the write lock on the event loop, so SQLite refuses it instead
     (left on until a transaction that may write needs it off)."""
 
-    __slots__ = ("inline", "wrote", "query_only")
+    __slots__ = ("inline", "wrote", "query_only", "busy_ms")
 
     _cursor_cls = OneTripCursor
 
@@ -153,11 +155,12 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self.inline = False
         self.wrote = False
         self.query_only = False
+        self.busy_ms: int | None = None
 
     def begin(self, execute: Callable[[str], object], *, inline: bool, write: bool) -> None:
         """Start a transaction through ``execute``: ``BEGIN IMMEDIATE`` for
-        a writer (in the thread: it may wait for the write lock), ``BEGIN``
-        for a reader."""
+        a writer (in the thread if it has to wait for the write lock),
+        ``BEGIN`` for a reader."""
         self.inline, self.wrote = False, write
         query_only = inline and not write
         if query_only != self.query_only:
@@ -165,11 +168,31 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             self._connection._conn.execute(f"PRAGMA query_only={int(query_only)}")  # noqa: SLF001
             self.query_only = query_only
         if write:
+            if inline and self._lock_at_once():
+                self.inline = True
+                return
             execute("BEGIN IMMEDIATE")
             self.inline = inline
         else:
             self.inline = inline
             execute("BEGIN")
+
+    def _lock_at_once(self) -> bool:
+        """``BEGIN IMMEDIATE`` on the calling thread if SQLite's write lock
+        is free now (its busy handler off for the try): the common case,
+        since ``Database.write`` queues the machine's writers on a file lock
+        first. False when another program holds it: then wait in the thread."""
+        raw = self._connection._conn  # noqa: SLF001 - aiosqlite's sqlite3 connection
+        if self.busy_ms is None:
+            self.busy_ms = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={self.busy_ms}")
+        return True
 
     def commit(self) -> None:
         self._end(sqlite3.Connection.commit)
