@@ -260,9 +260,9 @@ class Database:
         custom queries, rankings), so on SQLite it works in the connection's
         thread rather than on the event loop."""
         engine = await self.read_engine_for(actor)
+        primary_sessions = self._primary_scans if scan else self._primary_reads
         if engine is self.primary:
-            sessions = self._primary_scans if scan else self._primary_reads
-            async with self._transaction(sessions, self.primary) as session:
+            async with self._transaction(primary_sessions, self.primary) as session:
                 yield session
             return
         try:
@@ -273,8 +273,7 @@ class Database:
             if exc.__cause__ is not None and not pool_exhausted(exc.__cause__):
                 cause = type(exc.__cause__).__name__
                 self.replica_health.mark_unreachable(engine, f"unreachable: {cause}")
-            sessions = self._primary_scans if scan else self._primary_reads
-            async with self._transaction(sessions, self.primary) as session:
+            async with self._transaction(primary_sessions, self.primary) as session:
                 yield session
             return
         async with self._finished(session):

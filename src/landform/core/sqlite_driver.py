@@ -139,8 +139,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     """``inline``: this transaction's statements run on the calling thread
     (see the module's docstring); ``wrote``: it holds the write lock, so
-    its end (which may checkpoint) goes to the thread. Both end with the
-    transaction: a pooled connection starts each one in the thread.
+    its end (which may checkpoint) goes to the thread. Both are set by
+    ``begin`` and cleared when the transaction ends, so a pooled connection
+    takes each transaction's mode afresh.
 
     An inline read is ``query_only``: a write slipped into it would wait
     for the write lock on the event loop, so SQLite refuses it instead
