@@ -10,12 +10,12 @@ a wrapping layer would cost more than the timing; they need no id)."""
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from landform.core.ids import random_bytes
 from landform.core.logs import ACCEPTABLE_ID, request_id
 from landform.ops.recorder import Recorder
 
@@ -95,4 +95,4 @@ def _request_id(scope: Scope) -> str:
             if ACCEPTABLE_ID.match(given):
                 return given
             break
-    return os.urandom(8).hex()
+    return random_bytes(8).hex()
