@@ -12,7 +12,9 @@ and WebSocket connects with 1,000 live connections open.
    a bare 204, alternating rounds. ``landform serve --workers 2`` (granian) on
    the embedded default (SQLite, local spool) and, with ``postgres`` in
    ``--track-modes``, on PostgreSQL + Redis (stream ingestion), each on a fresh
-   database. After the runs: every 202 stored (and nothing unsent), and ingestion lag
+   database; ``sqlite-rsgi`` and ``postgres-rsgi`` run the same over granian's
+   RSGI interface (``landform serve --interface rsgi``, the bare handler
+   likewise). After the runs: every 202 stored (and nothing unsent), and ingestion lag
    (``ingested_ms - received_ms``) percentiles from the database.
 2. ``GET /analytics/pages/{id}`` (30 days, page ids cycled) and ``GET
    /analytics/dashboard`` with wrk --latency (-c8, and -c1) against a server on
@@ -277,6 +279,7 @@ def start_landform(
     workers: int,
     log_path: Path,
     server: str = "granian",
+    interface: str = "asgi",
 ) -> tuple[Proc, str]:
     proc = start_proc(
         name,
@@ -291,6 +294,8 @@ def start_landform(
             str(workers),
             "--server",
             server,
+            "--interface",
+            interface,
         ],
         env,
         log_path,
@@ -301,9 +306,12 @@ def start_landform(
     return proc, base
 
 
-def start_bare_handler(tmp: Path, workers: int, server: str) -> tuple[Proc, str]:
+def start_bare_handler(
+    tmp: Path, workers: int, server: str, interface: str = "asgi"
+) -> tuple[Proc, str]:
     """``bare_beacon.py`` (reads the body, parses the JSON, 202) under the same
-    ASGI server and worker count as Landform: Python's and the server's floor."""
+    server, interface and worker count as Landform: Python's and the
+    server's floor."""
     port = free_port()
     tools = Path(LANDFORM).parent
     common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
@@ -311,9 +319,9 @@ def start_bare_handler(tmp: Path, workers: int, server: str) -> tuple[Proc, str]
         argv = [str(tools / "uvicorn"), *common, "--log-level", "warning", "--no-access-log"]
         argv += ["--app-dir", str(HERE)]
     else:
-        argv = [str(tools / "granian"), "--interface", "asgi", "--no-ws", *common]
+        argv = [str(tools / "granian"), "--interface", interface, "--no-ws", *common]
         argv += ["--log-level", "warning", "--working-dir", str(HERE)]
-    argv.append("bare_beacon:app")
+    argv.append("bare_beacon:rsgi_app" if interface == "rsgi" else "bare_beacon:app")
     proc = start_proc("bare handler", argv, dict(os.environ), tmp / "bare.log")
     base = f"http://127.0.0.1:{port}"
     wait_http(proc, f"{base}/healthz", timeout=30)
@@ -560,7 +568,7 @@ def track_bench(mode: str, args: argparse.Namespace, tmp: Path) -> TrackResult:
     result = TrackResult(mode)
     port = free_port()
     extra = {"LANDFORM_TRUSTED_PROXIES": "127.0.0.1"}
-    if mode == "postgres":
+    if mode_database(mode) == "postgres":
         url = fresh_pg_database(args.postgres_url, args.track_database)
         clear_redis_stream(args.redis_url)
         extra.update(
@@ -575,7 +583,13 @@ def track_bench(mode: str, args: argparse.Namespace, tmp: Path) -> TrackResult:
     procs: list[Proc] = []
     try:
         landform, base = start_landform(
-            f"landform ({mode})", env, port, args.workers, tmp / "landform.log", args.server
+            f"landform ({mode})",
+            env,
+            port,
+            args.workers,
+            tmp / "landform.log",
+            args.server,
+            mode_interface(mode),
         )
         procs.append(landform)
         session = Session(base=base, env=env)
@@ -610,11 +624,11 @@ def track_bench(mode: str, args: argparse.Namespace, tmp: Path) -> TrackResult:
             raise RuntimeError(f"track-view -> {probe.status_code}: {probe.text[:300]}")
         result.warmup_202 += 1
         result.warmup_issued += 1
-        if store.count() != 0 and mode == "sqlite":
+        if store.count() != 0 and mode_database(mode) == "sqlite":
             log("note: events already in the database before the run")
         nginx, nginx_base = start_nginx_204(tmp)
         procs.append(nginx)
-        bare, bare_base = start_bare_handler(tmp, args.workers, args.server)
+        bare, bare_base = start_bare_handler(tmp, args.workers, args.server, mode_interface(mode))
         procs.append(bare)
         lua = tmp / "track.lua"
         lua.write_text(
@@ -661,12 +675,12 @@ def track_bench(mode: str, args: argparse.Namespace, tmp: Path) -> TrackResult:
             f"{result.waited_s:.1f}s; lag p50 {result.lag['p50']:.0f} ms "
             f"p99 {result.lag['p99']:.0f} ms max {result.lag['max']:.0f} ms"
         )
-        if mode == "postgres":
+        if mode_database(mode) == "postgres":
             result.backlog_after_wait = stream_length(args.redis_url)
         result.errors = server_errors(landform)
         landform.stop()
         result.stored_after_stop = store.count()
-        if mode == "postgres":
+        if mode_database(mode) == "postgres":
             result.backlog_after_stop = stream_length(args.redis_url)
             log(
                 f"[{mode}] Redis stream backlog: {result.backlog_after_wait:,} after the wait, "
@@ -678,7 +692,7 @@ def track_bench(mode: str, args: argparse.Namespace, tmp: Path) -> TrackResult:
     finally:
         for proc in reversed(procs):
             proc.stop()
-        if mode == "postgres":
+        if mode_database(mode) == "postgres":
             clear_redis_stream(args.redis_url)
 
 
@@ -980,7 +994,9 @@ def build_section(
             f"parses its JSON and answers 202; {args.server}, {args.workers} workers, as "
             "Landform) is Python's and the server's floor. "
             f"{args.warmup:g}s warm-up each, rounds alternate nginx/bare handler/Landform, "
-            f"median of {args.repeats}. Accepted = 202 responses per second.",
+            f"median of {args.repeats}. Accepted = 202 responses per second. Modes marked "
+            "RSGI: `landform serve --interface rsgi` (the beacon answered natively, "
+            "`core/rsgi.py`), and the bare handler under granian's RSGI interface too.",
             "",
             "| Mode | nginx 204/s | bare handler 202/s (/ nginx) | Landform 202/s "
             "| Landform / nginx (median of rounds) | each round | Landform / bare handler "
@@ -1161,7 +1177,22 @@ def build_section(
     return "\n".join(lines)
 
 
-MODE_LABEL = {"sqlite": "SQLite + local spool", "postgres": "PostgreSQL + Redis stream"}
+MODE_LABEL = {
+    "sqlite": "SQLite + local spool",
+    "postgres": "PostgreSQL + Redis stream",
+    # ``landform serve --interface rsgi``: the beacon answered natively.
+    "sqlite-rsgi": "SQLite + local spool, RSGI",
+    "postgres-rsgi": "PostgreSQL + Redis stream, RSGI",
+}
+
+
+def mode_database(mode: str) -> str:
+    """``sqlite`` or ``postgres``: the track mode without its interface."""
+    return mode.removesuffix("-rsgi")
+
+
+def mode_interface(mode: str) -> str:
+    return "rsgi" if mode.endswith("-rsgi") else "asgi"
 
 
 # --- main ------------------------------------------------------------------------------
@@ -1184,7 +1215,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--track-modes",
         default="sqlite,postgres",
-        help="comma-separated: sqlite (embedded default), postgres (PostgreSQL + Redis)",
+        help="comma-separated: sqlite (embedded default), postgres (PostgreSQL + Redis); "
+        "each also as sqlite-rsgi, postgres-rsgi (landform serve --interface rsgi)",
     )
     p.add_argument(
         "--postgres-url",

@@ -6,6 +6,7 @@ Landform's own work; what is between it and nginx is Python's and the
 ASGI server's.
 
     granian --interface asgi --workers 2 --working-dir bench bare_beacon:app
+    granian --interface rsgi --workers 2 --working-dir bench bare_beacon:rsgi_app
 """
 
 from __future__ import annotations
@@ -30,11 +31,28 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": _OK})
         await send({"type": "http.response.body", "body": b"ok"})
         return
+    await send({"type": "http.response.start", "status": _status(body), "headers": _ACCEPTED})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _status(body: bytes) -> int:
+    """202 for a JSON body, 400 for anything else."""
     try:
         json.loads(body)
     except ValueError:
-        status = 400
-    else:
-        status = 202
-    await send({"type": "http.response.start", "status": status, "headers": _ACCEPTED})
-    await send({"type": "http.response.body", "body": b""})
+        return 400
+    return 202
+
+
+class _RSGIBeacon:
+    """The same over granian's RSGI interface."""
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        body = await protocol()
+        if scope.path == "/healthz":
+            protocol.response_bytes(200, [("content-length", "2")], b"ok")
+            return
+        protocol.response_empty(_status(body), [("content-length", "0")])
+
+
+rsgi_app = _RSGIBeacon()

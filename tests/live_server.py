@@ -41,12 +41,19 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(
-    data_dir: Path, workers: int = 2, *, fresh: bool = True, server: str = "granian", **env: str
+    data_dir: Path,
+    workers: int = 2,
+    *,
+    fresh: bool = True,
+    server: str = "granian",
+    interface: str = "asgi",
+    **env: str,
 ) -> Iterator[str]:
     """A server on a free port, on this run's database (emptied first unless
     not ``fresh``, and so is the test Redis database when the server uses
     it: entries another test's server left in the stream belong to another
     database); yields its base URL. A failing body gets the server's log.
+    ``interface``: granian's, asgi or rsgi (``landform serve --interface``).
     A ``LANDFORM_DATABASE_URL`` in ``env`` names a database of the test's own
     (a throwaway cluster), used as it is."""
     port = free_port()
@@ -75,6 +82,8 @@ def live_server(
             str(workers),
             "--server",
             server,
+            "--interface",
+            interface,
         ],
         env=environment,
         # A file, not a pipe nobody reads: a server that logs more than the

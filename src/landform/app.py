@@ -31,8 +31,9 @@ from landform.core.http import BodyLimit, install_error_handlers
 from landform.core.idempotency import IdempotencyStore
 from landform.core.idempotent_requests import IdempotentRequests, document_idempotency_keys
 from landform.core.logs import configure_logging
-from landform.core.rate_limits import API, AUTH, PUBLIC, TRACKING, RateLimits
+from landform.core.rate_limits import API, AUTH, PUBLIC, TRACKING, TRACKING_PATHS, RateLimits
 from landform.core.read_replay import ReadReplay
+from landform.core.rsgi import RSGIApp
 from landform.core.token_buckets import Rule
 from landform.files.assets import Assets
 from landform.files.routes import router as files_router
@@ -139,10 +140,24 @@ def build_api(components: Components) -> FastAPI:
 
 
 def serve_app() -> ASGIApp:
-    """The factory ``landform serve`` runs in each worker: the app, draining
-    gracefully on SIGTERM (also one that arrives while the worker starts)."""
+    """The factory ``landform serve --interface asgi`` runs in each worker:
+    the app, draining gracefully on SIGTERM (also one that arrives while
+    the worker starts)."""
     Draining.hold_sigterm()
     return create_app(drain_on_sigterm=True)
+
+
+def serve_rsgi_app() -> RSGIApp:
+    """The factory ``landform serve`` runs in each granian worker: the same
+    app over RSGI, the tracking beacon answered natively (``core/rsgi.py``)."""
+    app = serve_app()
+    tracking: Tracking = app.tracking  # type: ignore[attr-defined]
+    draining: Draining | None = app.components.draining  # type: ignore[attr-defined]
+    return RSGIApp(
+        app,
+        {path: tracking.rsgi for path in TRACKING_PATHS},
+        (lambda: not draining.active) if draining is not None else (lambda: True),
+    )
 
 
 def create_app(
@@ -192,19 +207,24 @@ def create_app(
         settings.page_warm_interval,
     )
     app: ASGIApp = public
+    # The native beacon handler takes its token here when it can.
+    tracking.admit = lambda _address: True
     if settings.rate_limit_enabled:
-        app = RateLimits(
+        limits = RateLimits(
             public,
             components.buckets,
             rate_limit_rules(settings),
             components.client_address,
             components.auth.rate_limit_key,
         )
+        tracking.admit = lambda address: limits.admit_now(TRACKING, address)
+        app = limits
     if components.draining is not None:
         app = CloseWhenDraining(app, components.draining)
     app.components = components  # type: ignore[attr-defined]
     app.api = api  # type: ignore[attr-defined]
     app.public = public  # type: ignore[attr-defined]
+    app.tracking = tracking  # type: ignore[attr-defined]
     return app
 
 

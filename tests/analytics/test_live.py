@@ -73,14 +73,20 @@ async def stored_events(data_dir: Path) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("mode", ["local", "redis"])
-def test_live_counts_reach_the_owner_from_every_worker(tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "interface"), [("local", "asgi"), ("local", "rsgi"), ("redis", "asgi")]
+)
+def test_live_counts_reach_the_owner_from_every_worker(
+    tmp_path: Path, mode: str, interface: str
+) -> None:
     env = {"LANDFORM_ANALYTICS_RATE_BURST": "100000"}
     if mode == "redis":
         if not REDIS_URL:
             pytest.skip("live view over Redis: LANDFORM_TEST_REDIS_URL is not set")
         env["LANDFORM_REDIS_URL"] = REDIS_URL
-    with live_server(tmp_path, workers=2, **env) as base:
+    # Over RSGI, beacons are answered natively and the WebSocket goes
+    # through core/rsgi.py's bridge.
+    with live_server(tmp_path, workers=2, interface=interface, **env) as base:
         ada = verified_login(base, tmp_path, "ada@example.com")
         bob = verified_login(base, tmp_path, "bob@example.com")
         page_id = publish(base, ada, "live-page")
@@ -124,8 +130,9 @@ def test_live_counts_reach_the_owner_from_every_worker(tmp_path: Path, mode: str
         asyncio.run(scenario())
 
 
-def test_unauthenticated_and_foreign_watchers_are_refused(tmp_path: Path) -> None:
-    with live_server(tmp_path, workers=1) as base:
+@pytest.mark.parametrize("interface", ["asgi", "rsgi"])
+def test_unauthenticated_and_foreign_watchers_are_refused(tmp_path: Path, interface: str) -> None:
+    with live_server(tmp_path, workers=1, interface=interface) as base:
         ada = verified_login(base, tmp_path, "ada@example.com")
         bob = verified_login(base, tmp_path, "bob@example.com")
         page_id = publish(base, ada, "private-page")

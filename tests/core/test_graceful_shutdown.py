@@ -197,14 +197,17 @@ async def drill(base: str, data_dir: Path, token: str, page_id: str) -> dict[str
     }
 
 
-def test_sigterm_under_load_drains_finishes_in_flight_and_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("interface", ["asgi", "rsgi"])
+def test_sigterm_under_load_drains_finishes_in_flight_and_loses_nothing(
+    tmp_path: Path, interface: str
+) -> None:
     env = {
         "LANDFORM_SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
         "LANDFORM_SHUTDOWN_GRACE_SECONDS": "20",
         "LANDFORM_TRUSTED_PROXIES": "127.0.0.1",
         "LANDFORM_ANALYTICS_RATE_BURST": "1000000",
     }
-    with live_server(tmp_path, workers=2, **env) as base:
+    with live_server(tmp_path, workers=2, interface=interface, **env) as base:
         token = verified_login(base, tmp_path, "drain@example.com")
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=headers, timeout=10) as api:

@@ -59,3 +59,36 @@ def test_the_address_is_worked_out_once_per_connection_scope() -> None:
     proxies.networks = []  # what was found for this request stands
     assert proxies.of(connection) == "198.51.100.4"
     assert proxies.of(scope("10.0.0.2", "198.51.100.4")) == "10.0.0.2"
+
+
+class RsgiHeaders:
+    """What granian's RSGI scope offers for headers (``get_all``)."""
+
+    def __init__(self, forwarded: tuple[str, ...]) -> None:
+        self.forwarded = forwarded
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self.forwarded) if name == "x-forwarded-for" else []
+
+
+class RsgiScope:
+    def __init__(self, client: str, *forwarded: str) -> None:
+        self.client = client
+        self.headers = RsgiHeaders(forwarded)
+
+
+def test_an_rsgi_scope_gives_the_same_address_as_an_asgi_one() -> None:
+    proxies = ClientAddress(["10.0.0.0/8", "::1"])
+    for peer, forwarded in (
+        ("10.0.0.2", ("6.6.6.6, 198.51.100.4, 10.0.0.9",)),
+        ("10.0.0.2", ("198.51.100.4", "203.0.113.5")),  # several headers: one list
+        ("10.0.0.2", ("10.1.1.1, 10.2.2.2",)),
+        ("10.0.0.2", ()),
+        ("198.51.100.4", ("1.2.3.4",)),  # an untrusted peer's header is ignored
+    ):
+        expected = proxies.of(scope(peer, *forwarded))
+        assert proxies.of_rsgi(RsgiScope(f"{peer}:5000", *forwarded)) == expected
+    # IPv6 peers, with or without brackets around the address.
+    assert proxies.of_rsgi(RsgiScope("[::1]:5000", "203.0.113.5")) == "203.0.113.5"
+    assert proxies.of_rsgi(RsgiScope("::1:5000", "203.0.113.5")) == "203.0.113.5"
+    assert proxies.of_rsgi(RsgiScope("[2001:db8::7]:5000", "203.0.113.5")) == "2001:db8::7"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -15,8 +16,10 @@ from landform.analytics.classify import country_code
 from landform.analytics.events import EVENT, VIEW
 from landform.analytics.tracker import Tracker
 from landform.core.errors import DomainError
-from landform.core.http import error_response, send_error
+from landform.core.http import ErrorResponse, error_response, send_error
 from landform.core.proxies import ClientAddress
+from landform.core.rsgi import Fallback, read_body
+from landform.core.rsgi import send_error as send_rsgi_error
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,9 @@ _PREFLIGHT = [
     (b"content-length", b"0"),
 ]
 _CONTENT_TYPES = (b"application/json", b"text/plain", b"")
+# The same, for the native (RSGI) handler: headers there are text.
+_ACCEPTED_TEXT = [(name.decode(), value.decode()) for name, value in _ACCEPTED]
+_CONTENT_TYPES_TEXT = tuple(kind.decode() for kind in _CONTENT_TYPES)
 
 
 class Tracking:
@@ -47,6 +53,7 @@ class Tracking:
         max_body_bytes: int,
         country_header: str = "",
         observe: Callable[[str, int, bool], None] | None = None,
+        admit: Callable[[str], bool | None] | None = None,
     ) -> None:
         self.app = app
         self.tracker = tracker
@@ -56,6 +63,10 @@ class Tracking:
         # Told each beacon's route, time (µs) and whether it failed (ops/):
         # timed here, like page views, as a wrapping layer would cost more.
         self.observe = observe or (lambda _route, _micros, _failed: None)
+        # For the native handler: takes a client address's tracking token
+        # without I/O (True), or says it cannot (False or None: the ASGI
+        # layers then decide). Without it, every beacon goes through them.
+        self.admit = admit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = PATHS.get(scope["path"]) if scope["type"] == "http" else None
@@ -115,10 +126,59 @@ class Tracking:
             return exc.status
         except Exception:
             log.exception("analytics: could not accept an event")
-            await _error(send, 503, "service_unavailable", "could not record the event; retry")
+            await send_error(send, _unavailable())
             return 503
         await _respond(send, 202, _ACCEPTED, b"")
         return 202
+
+    async def rsgi(self, scope: Any, protocol: Any, fallback: Fallback) -> None:
+        """The beacon over granian's RSGI interface (``core/rsgi.py``): the
+        common case — a POST the rate limit admits and the tracker accepts —
+        answered here; anything else handed to ``fallback`` (the ASGI
+        layers, this class's ``__call__`` among them), with the body when it
+        was read, to be answered as always."""
+        started = time.perf_counter_ns()
+        kind = PATHS[scope.path]
+        headers = scope.headers
+        content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        declared = headers.get("content-length", "")
+        if (
+            scope.method != "POST"
+            or content_type not in _CONTENT_TYPES_TEXT
+            or not declared.isdigit()
+            or int(declared) > self.max_body_bytes
+            or self.admit is None
+        ):
+            await fallback(scope, protocol)
+            return
+        address = self.client_address.of_rsgi(scope)
+        if not self.admit(address):
+            await fallback(scope, protocol)  # refused, or it takes I/O to tell
+            return
+        body = await read_body(protocol)
+        if body is None:
+            return  # the client went away: nothing was answered
+        country = ""
+        if self.country_header:
+            country = country_code(headers.get(self.country_header.decode(), ""))
+        if len(body) > self.max_body_bytes:  # more than it declared
+            await fallback(scope, protocol, body=body, admitted=True)
+            return
+        route = ROUTES[("POST", scope.path)]
+        try:
+            await self.tracker.track(kind, body, address, headers.get("user-agent", ""), country)
+        except DomainError:
+            # A refusal: the ASGI path explains it, seeing the same request
+            # (its rate-limit token already taken). Nothing was stored.
+            await fallback(scope, protocol, body=body, admitted=True)
+            return
+        except Exception:
+            log.exception("analytics: could not accept an event")
+            send_rsgi_error(protocol, _unavailable())
+            self.observe(route, (time.perf_counter_ns() - started) // 1000, True)
+            return
+        protocol.response_empty(202, _ACCEPTED_TEXT)
+        self.observe(route, (time.perf_counter_ns() - started) // 1000, False)
 
     @property
     def _too_large(self) -> str:
@@ -130,6 +190,15 @@ async def _respond(
 ) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _unavailable() -> ErrorResponse:
+    return error_response(
+        503,
+        "service_unavailable",
+        "could not record the event; retry",
+        headers={"Access-Control-Allow-Origin": "*"},
+    )
 
 
 async def _error(

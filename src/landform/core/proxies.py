@@ -51,22 +51,36 @@ class ClientAddress:
     def _find(self, scope: Any) -> str:
         client = scope.get("client")
         peer: str = client[0] if client else "unknown"
-        if not self._ranges:
+        if not self._ranges or not self._trusted_peer(peer):
             return peer
+        forwarded = [
+            value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name == b"x-forwarded-for"
+        ]
+        return self.behind(peer, forwarded)
+
+    def of_rsgi(self, scope: Any) -> str:
+        """The client address of a granian RSGI scope (``core/rsgi.py``)."""
+        peer: str = scope.client.rpartition(":")[0].strip("[]") or "unknown"
+        if not self._ranges or not self._trusted_peer(peer):
+            return peer
+        return self.behind(peer, scope.headers.get_all("x-forwarded-for"))
+
+    def _trusted_peer(self, peer: str) -> bool:
         trusted = self._peers.get(peer)
         if trusted is None:
             trusted = self.is_trusted(peer)
             if len(self._peers) < 10_000:
                 self._peers[peer] = trusted
-        if not trusted:
-            return peer
-        forwarded = b""
-        for name, value in scope["headers"]:
-            if name == b"x-forwarded-for":
-                forwarded = forwarded + b"," + value if forwarded else value
+        return trusted
+
+    def behind(self, peer: str, forwarded: list[str]) -> str:
+        """The nearest untrusted hop in the ``X-Forwarded-For`` values a
+        trusted ``peer`` sent (every such header, in order)."""
         if not forwarded:
             return peer
-        hops = [hop.strip() for hop in forwarded.decode("latin-1").split(",") if hop.strip()]
+        hops = [hop.strip() for value in forwarded for hop in value.split(",") if hop.strip()]
         for hop in reversed(hops):
             if not self.is_trusted(hop):
                 return hop

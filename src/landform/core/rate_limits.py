@@ -49,6 +49,11 @@ API_SEGMENTS = frozenset(
 # Under /auth/, what an account does once signed in counts as API use.
 ACCOUNT_AUTH_PATHS = ("/auth/me", "/auth/api-keys", "/auth/logout")
 
+# Set in a request's scope when its group's token was already taken for it
+# (by the native beacon handler, ``core/rsgi.py``, before it handed the
+# request on): this layer then takes none.
+ADMITTED = "landform.admitted"
+
 # Turns a bearer credential into a stable key for its account or API key,
 # or None when it is not valid.
 Identify = Callable[[str], "str | None"]
@@ -106,7 +111,7 @@ class RateLimits:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # WebSockets authenticate and are bounded per connection elsewhere;
         # preflights do no work.
-        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or ADMITTED in scope:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
@@ -137,6 +142,17 @@ class RateLimits:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def admit_now(self, group: str, client: str) -> bool | None:
+        """Take a token of ``group`` for the client address ``client`` if
+        that needs no I/O: True when taken, False when refused, None when
+        only ``__call__`` can tell (a shared bucket this process does not
+        hold). For handlers in front of this layer (``core/rsgi.py``)."""
+        rule = self.rules.get(group)
+        if rule is None:
+            return True
+        held = self.buckets.take_held(f"{group}:ip:{client}", rule)
+        return None if held is None else held[0]
 
     async def _refuse(self, send: Send, group: str, rule: Rule, tokens: float) -> None:
         decision = Decision.of(False, tokens, rule)
