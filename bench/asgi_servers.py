@@ -1,8 +1,11 @@
-"""Which ASGI server should ``landform serve`` use? Measured, not guessed.
+"""Which server (and interface) should ``landform serve`` use? Measured,
+not guessed.
 
-Starts Landform twice on the same data folder — ``landform serve --server
-granian`` and ``--server uvicorn`` (with uvloop and httptools, as uvicorn is
-deployed), each with the default worker count — and drives both with wrk in
+Starts Landform three times on the same data folder — ``landform serve
+--server granian`` (ASGI), ``--server granian --interface rsgi`` (published
+pages and the beacon answered natively, the rest bridged: core/rsgi.py) and
+``--server uvicorn`` (with uvloop and httptools, as uvicorn is deployed),
+each with the default worker count — and drives them with wrk in
 alternating rounds on the hot public path (``GET /{slug}``, gzip) and on a
 warm API read (``GET /templates``). Writes its section of docs/benchmarks.md.
 
@@ -40,7 +43,12 @@ from public_pages import (  # noqa: E402 - the sibling benchmark's helpers
 
 START = "<!-- asgi_servers:start -->"
 END = "<!-- asgi_servers:end -->"
-SERVERS = ("granian", "uvicorn")
+SERVERS = ("granian", "granian-rsgi", "uvicorn")
+ARGS = {
+    "granian": ["--server", "granian"],
+    "granian-rsgi": ["--server", "granian", "--interface", "rsgi"],
+    "uvicorn": ["--server", "uvicorn"],
+}
 PATHS = {"GET /{slug} (gzip)": "slug", "GET /templates": "/templates"}
 
 
@@ -54,7 +62,7 @@ def start(server: str, data: Path, tmp: Path) -> tuple[Proc, str]:
     env = {**base_env(data), "LANDFORM_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     proc = start_proc(
         f"landform ({server})",
-        [LANDFORM, "serve", "--host", "127.0.0.1", "--port", str(port), "--server", server],
+        [LANDFORM, "serve", "--host", "127.0.0.1", "--port", str(port), *ARGS[server]],
         env,
         tmp / f"{server}.log",
     )
@@ -111,30 +119,35 @@ def main() -> int:
     info = machine_info()
     rows = []
     for label in PATHS:
-        g, u = (median(results[(s, label)]) for s in SERVERS)
+        g, r, u = (median(results[(s, label)]) for s in SERVERS)
+        g99, r99, u99 = (median(p99[(s, label)]) for s in SERVERS)
         rows.append(
-            f"| {label} | {g:,.0f} | {median(p99[('granian', label)]):.2f} | "
-            f"{u:,.0f} | {median(p99[('uvicorn', label)]):.2f} | {g / u:.2f}× |"
+            f"| {label} | {g:,.0f} | {g99:.2f} | {r:,.0f} | {r99:.2f} | {u:,.0f} | {u99:.2f} "
+            f"| {r / g:.2f}× | {g / u:.2f}× |"
         )
     section = "\n".join(
         [
             START,
-            "## ASGI server: granian vs uvicorn (`bench/asgi_servers.py`)",
+            "## Server: granian (ASGI, RSGI) vs uvicorn (`bench/asgi_servers.py`)",
             "",
             f"- Machine: {info['nproc']} CPUs, {info['cpu']}; Python {info['python']}",
             f"- Date: {info['date']}; commit `{info['commit']}`",
             "- Rerun: `.venv/bin/python bench/asgi_servers.py`",
             "",
             f"`landform serve` with its default workers under each server (uvicorn with uvloop "
-            f"and httptools), same data folder; wrk `-t{args.threads} -c{args.connections} "
-            f"-d{args.duration:g}s`, alternating, median of {args.repeats} rounds.",
+            f"and httptools; granian RSGI: `--interface rsgi`, published pages answered "
+            f"natively, `/templates` through the bridge to the ASGI app), same data folder; "
+            f"wrk `-t{args.threads} -c{args.connections} -d{args.duration:g}s`, alternating, "
+            f"median of {args.repeats} rounds.",
             "",
-            "| Path | granian req/s | granian p99 ms | uvicorn req/s | uvicorn p99 ms "
-            "| granian / uvicorn |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| Path | granian ASGI req/s | p99 ms | granian RSGI req/s | p99 ms "
+            "| uvicorn req/s | p99 ms | RSGI / ASGI | granian ASGI / uvicorn |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
-            "`landform serve` uses granian by default; `--server uvicorn` stays for comparison.",
+            "`landform serve` uses granian over ASGI by default; `--interface rsgi` is the "
+            "faster hot path where WebSocket clients need no subprotocol or close codes "
+            "(docs/operations.md); `--server uvicorn` stays for comparison.",
             END,
         ]
     )

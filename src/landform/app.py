@@ -148,15 +148,18 @@ def serve_app() -> ASGIApp:
 
 
 def serve_rsgi_app() -> RSGIApp:
-    """The factory ``landform serve`` runs in each granian worker: the same
-    app over RSGI, the tracking beacon answered natively (``core/rsgi.py``)."""
+    """The factory ``landform serve --interface rsgi`` runs in each granian
+    worker: the same app over RSGI, the tracking beacon and published pages
+    answered natively (``core/rsgi.py``)."""
     app = serve_app()
     tracking: Tracking = app.tracking  # type: ignore[attr-defined]
+    public: PublicPages = app.public  # type: ignore[attr-defined]
     draining: Draining | None = app.components.draining  # type: ignore[attr-defined]
     return RSGIApp(
         app,
         {path: tracking.rsgi for path in TRACKING_PATHS},
         (lambda: not draining.active) if draining is not None else (lambda: True),
+        public.rsgi,
     )
 
 
@@ -200,6 +203,7 @@ def create_app(
         ),
         render_not_found(settings.public_url).encode("utf-8"),
         observe,
+        components.client_address,
     )
     components.warmer = Warmer(
         lambda: components.analytics.most_viewed_slugs(24, settings.page_warm_count),
@@ -207,8 +211,8 @@ def create_app(
         settings.page_warm_interval,
     )
     app: ASGIApp = public
-    # The native beacon handler takes its token here when it can.
-    tracking.admit = lambda _address: True
+    # The native handlers (core/rsgi.py) take their tokens here when they can.
+    tracking.admit = public.admit = lambda _address: True
     if settings.rate_limit_enabled:
         limits = RateLimits(
             public,
@@ -218,6 +222,7 @@ def create_app(
             components.auth.rate_limit_key,
         )
         tracking.admit = lambda address: limits.admit_now(TRACKING, address)
+        public.admit = lambda address: limits.admit_now(PUBLIC, address)
         app = limits
     if components.draining is not None:
         app = CloseWhenDraining(app, components.draining)

@@ -180,3 +180,26 @@ async def test_websockets_go_through_the_bridge(server: dict[str, Any]) -> None:
         assert '"hello"' in str(await ws.recv())
     # The client's close is answered at once (not after its close timeout).
     assert time.monotonic() - started < 3
+
+
+def test_published_pages_are_served_natively_and_the_rest_through_the_bridge(
+    server: dict[str, Any],
+) -> None:
+    publish(server, "rsgi-page")
+    with httpx.Client(base_url=server["base"]) as client:
+        first = client.get("/rsgi-page", headers={"Accept-Encoding": "gzip"})
+        assert first.status_code == 200
+        assert first.headers["content-encoding"] == "gzip"
+        assert "<html" in first.text
+        etag = first.headers["etag"]
+        # Held now: answered natively, with the same headers.
+        again = client.get("/rsgi-page", headers={"Accept-Encoding": "gzip"})
+        assert (again.status_code, again.text) == (200, first.text)
+        assert dict(again.headers) == {**dict(first.headers), "date": again.headers["date"]}
+        unchanged = client.get("/rsgi-page", headers={"If-None-Match": etag})
+        assert (unchanged.status_code, unchanged.content) == (304, b"")
+        head = client.head("/rsgi-page")
+        assert (head.status_code, head.content) == (200, b"")
+        missing = client.get("/no-such-rsgi-page")
+        assert missing.status_code == 404
+        assert "text/html" in missing.headers["content-type"]

@@ -10,7 +10,8 @@ over RSGI reached 18,700 accepted/s against 13,700 through ASGI.
 
 ``RSGIApp`` serves the ASGI app (lifespan, HTTP and WebSocket) through a
 bridge in Python, which measured no slower than granian's own ASGI for the
-API, and hands the paths in ``fast_paths`` to native handlers. A native
+API, and hands the paths in ``fast_paths`` (the beacon) and every other
+path to ``fast_otherwise`` (published pages) to native handlers. A native
 handler answers the common case itself and gives anything else (an error to
 explain, a request it would rather not judge) back through ``fallback``,
 with the body if it has read it, so the ASGI layers answer it exactly as
@@ -81,9 +82,12 @@ class RSGIApp:
         asgi: ASGIApp,
         fast_paths: dict[str, FastPath] | None = None,
         fast_now: Callable[[], bool] = lambda: True,
+        fast_otherwise: FastPath | None = None,
     ) -> None:
         self.asgi = asgi
         self.fast_paths = fast_paths or {}
+        # Tried for every other HTTP path (the public pages: any /{slug}).
+        self.fast_otherwise = fast_otherwise
         # False while every request must go through the ASGI layers (a
         # draining worker's responses all say Connection: close).
         self.fast_now = fast_now
@@ -103,7 +107,7 @@ class RSGIApp:
 
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         if scope.proto == "http":
-            fast = self.fast_paths.get(scope.path)
+            fast = self.fast_paths.get(scope.path, self.fast_otherwise)
             if fast is not None and self.fast_now():
                 await fast(scope, protocol, self.http)
                 return

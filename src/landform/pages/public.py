@@ -23,6 +23,8 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from landform.core.conditional import etag_matches
+from landform.core.proxies import ClientAddress
+from landform.core.rsgi import Fallback
 from landform.pages.render import NOT_FOUND_CSP
 from landform.pages.slugs import RESERVED, SLUG_PATTERN
 
@@ -40,14 +42,24 @@ _SECURITY_HEADERS = [
 ]
 
 
+Headers = list[tuple[bytes, bytes]]
+Variant = tuple[Headers, bytes]
+
+# Which of a page's answers a request gets (``PublicPages._choose``).
+IDENTITY, GZIP, BR, NOT_MODIFIED = 0, 1, 2, 3
+
+
 @dataclass(slots=True)
 class PublicPage:
     etag: bytes
-    identity: tuple[list[tuple[bytes, bytes]], bytes]
-    gzip: tuple[list[tuple[bytes, bytes]], bytes]
-    br: tuple[list[tuple[bytes, bytes]], bytes]
-    not_modified: list[tuple[bytes, bytes]]
+    identity: Variant
+    gzip: Variant
+    br: Variant
+    not_modified: Headers
     size: int
+    # The headers of IDENTITY, GZIP, BR and NOT_MODIFIED as text, for the
+    # RSGI interface (``rsgi``), built once like the others.
+    text_headers: tuple[list[tuple[str, str]], ...] = ()
     # When this worker stops trusting its copy (monotonic seconds; set by
     # the store), so a missed invalidation heals by itself.
     expires: float = 0.0
@@ -94,7 +106,7 @@ def build_public_page(row: Any, cache: CachePolicy) -> PublicPage:
             headers.append((b"content-encoding", encoding))
         return headers, bytes(body)
 
-    return PublicPage(
+    page = PublicPage(
         etag=etag_b,
         identity=variant(html, None),
         gzip=variant(html_gzip, b"gzip"),
@@ -104,8 +116,13 @@ def build_public_page(row: Any, cache: CachePolicy) -> PublicPage:
             (b"cache-control", cache.value),
             (b"vary", b"Accept-Encoding"),
         ],
-        size=len(html) + len(html_gzip) + len(html_br) + 1024,
+        size=len(html) + len(html_gzip) + len(html_br) + 2048,
     )
+    page.text_headers = tuple(
+        [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+        for headers in (page.identity[0], page.gzip[0], page.br[0], page.not_modified)
+    )
+    return page
 
 
 class PublicPageStore:
@@ -138,14 +155,16 @@ class PublicPageStore:
         """The slugs held, least recently used first."""
         return list(self._pages)
 
-    def get(self, slug: str) -> PublicPage | None:
+    def get(self, slug: str, *, count_miss: bool = True) -> PublicPage | None:
+        """The page if held and fresh (``count_miss``: False when the caller
+        hands a miss on to a path that looks again and counts it)."""
         page = self._pages.get(slug)
         if page is None:
-            self.misses += 1
+            self.misses += count_miss
             return None
         if page.expires <= self.clock():
             self._forget(slug)
-            self.misses += 1
+            self.misses += count_miss
             return None
         self._pages.move_to_end(slug)
         self.hits += 1
@@ -222,6 +241,14 @@ def _accepted(accept_encoding: bytes) -> tuple[bool, bool]:
     return br, gz
 
 
+def _slug(path: str) -> str | None:
+    """The slug ``path`` names, or None when it is no public page's path."""
+    slug = path[1:]
+    if not slug or "/" in slug or slug in RESERVED or not SLUG_PATTERN.match(slug):
+        return None
+    return slug
+
+
 class PublicPages:
     """ASGI layer: serves ``/{slug}`` itself and passes everything else on."""
 
@@ -233,8 +260,14 @@ class PublicPages:
         cache: CachePolicy,
         not_found_html: bytes,
         observe: Observe | None = None,
+        client_address: ClientAddress | None = None,
     ) -> None:
         self.app = app
+        # For the native handler (``rsgi``): the client's address, and a
+        # rate-limit token taken for it without I/O (True), or not (the
+        # ASGI layers then decide). Without ``admit``, all goes through them.
+        self.client_address = client_address or ClientAddress([])
+        self.admit: Callable[[str], bool | None] | None = None
         # Told each request's route, time (µs) and whether it failed (ops/).
         self.observe = observe or (lambda _route, _micros, _failed: None)
         self.store = store
@@ -268,9 +301,8 @@ class PublicPages:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        slug = path[1:]
-        if not slug or "/" in slug or slug in RESERVED or not SLUG_PATTERN.match(slug):
+        slug = _slug(scope["path"])
+        if slug is None:
             await self.app(scope, receive, send)
             return
 
@@ -299,23 +331,60 @@ class PublicPages:
                 accept = value
             elif name == b"if-none-match":
                 if_none_match = value
-        if if_none_match is not None and etag_matches(if_none_match, page.etag):
+        answer = self._choose(page, accept, if_none_match)
+        if answer == NOT_MODIFIED:
             await send({"type": "http.response.start", "status": 304, "headers": page.not_modified})
             await send({"type": "http.response.body", "body": b""})
             return 304
-        variant = page.identity
-        if accept:
-            encodings = self._encodings.get(accept)
-            if encodings is None:
-                encodings = _accepted(accept)
-                if len(self._encodings) < 1000:
-                    self._encodings[accept] = encodings
-            if encodings[0]:
-                variant = page.br
-            elif encodings[1]:
-                variant = page.gzip
-        await self._send(send, scope, 200, variant)
+        await self._send(send, scope, 200, (page.identity, page.gzip, page.br)[answer])
         return 200
+
+    def _choose(self, page: PublicPage, accept: bytes | None, if_none_match: bytes | None) -> int:
+        """IDENTITY, GZIP, BR or NOT_MODIFIED, by the request's headers."""
+        if if_none_match is not None and etag_matches(if_none_match, page.etag):
+            return NOT_MODIFIED
+        if not accept:
+            return IDENTITY
+        encodings = self._encodings.get(accept)
+        if encodings is None:
+            encodings = _accepted(accept)
+            if len(self._encodings) < 1000:
+                self._encodings[accept] = encodings
+        return BR if encodings[0] else GZIP if encodings[1] else IDENTITY
+
+    async def rsgi(self, scope: Any, protocol: Any, fallback: Fallback) -> None:
+        """``GET``/``HEAD /{slug}`` over granian's RSGI interface
+        (``core/rsgi.py``): a page held in memory is answered here; anything
+        else (another path, a page to load, a 404, a client out of tokens)
+        goes to ``fallback``, the ASGI layers, this class's ``__call__``
+        among them."""
+        started = time.perf_counter_ns()
+        method = scope.method
+        slug = _slug(scope.path) if method in ("GET", "HEAD") else None
+        if slug is None or self.admit is None:
+            await fallback(scope, protocol)
+            return
+        allowed = self.admit(self.client_address.of_rsgi(scope))
+        page = self.store.get(slug, count_miss=False) if allowed else None
+        if page is None:
+            await fallback(scope, protocol, admitted=bool(allowed))
+            return
+        headers = scope.headers
+        accept = headers.get("accept-encoding")
+        if_none_match = headers.get("if-none-match")
+        answer = self._choose(
+            page,
+            accept.encode("latin-1") if accept else None,
+            if_none_match.encode("latin-1") if if_none_match is not None else None,
+        )
+        if answer == NOT_MODIFIED:
+            protocol.response_empty(304, page.text_headers[NOT_MODIFIED])
+        elif method == "HEAD":
+            protocol.response_empty(200, page.text_headers[answer])
+        else:
+            body = (page.identity, page.gzip, page.br)[answer][1]
+            protocol.response_bytes(200, page.text_headers[answer], body)
+        self.observe(ROUTE, (time.perf_counter_ns() - started) // 1000, False)
 
     @staticmethod
     async def _send(
