@@ -53,7 +53,6 @@ class Tracking:
         max_body_bytes: int,
         country_header: str = "",
         observe: Callable[[str, int, bool], None] | None = None,
-        admit: Callable[[str], bool | None] | None = None,
     ) -> None:
         self.app = app
         self.tracker = tracker
@@ -63,10 +62,10 @@ class Tracking:
         # Told each beacon's route, time (µs) and whether it failed (ops/):
         # timed here, like page views, as a wrapping layer would cost more.
         self.observe = observe or (lambda _route, _micros, _failed: None)
-        # For the native handler: takes a client address's tracking token
-        # without I/O (True), or says it cannot (False or None: the ASGI
-        # layers then decide). Without it, every beacon goes through them.
-        self.admit = admit
+        # For the native handler (set by the app): takes a client address's
+        # tracking token without I/O (True), or says it cannot (False or
+        # None: the ASGI layers then decide). Unset, all goes through them.
+        self.admit: Callable[[str], bool | None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = PATHS.get(scope["path"]) if scope["type"] == "http" else None

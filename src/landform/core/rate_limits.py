@@ -50,8 +50,8 @@ API_SEGMENTS = frozenset(
 ACCOUNT_AUTH_PATHS = ("/auth/me", "/auth/api-keys", "/auth/logout")
 
 # Set in a request's scope when its group's token was already taken for it
-# (by the native beacon handler, ``core/rsgi.py``, before it handed the
-# request on): this layer then takes none.
+# (by a native handler, ``core/rsgi.py``, before it handed the request on):
+# this layer then takes none.
 ADMITTED = "landform.admitted"
 
 # Turns a bearer credential into a stable key for its account or API key,

@@ -263,9 +263,9 @@ class PublicPages:
         client_address: ClientAddress | None = None,
     ) -> None:
         self.app = app
-        # For the native handler (``rsgi``): the client's address, and a
-        # rate-limit token taken for it without I/O (True), or not (the
-        # ASGI layers then decide). Without ``admit``, all goes through them.
+        # For the native handler (``rsgi``): the client's address, and (set
+        # by the app) a rate-limit token taken for it without I/O (True), or
+        # not (the ASGI layers then decide). Unset, all goes through them.
         self.client_address = client_address or ClientAddress([])
         self.admit: Callable[[str], bool | None] | None = None
         # Told each request's route, time (µs) and whether it failed (ops/).
