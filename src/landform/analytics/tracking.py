@@ -18,7 +18,7 @@ from landform.analytics.tracker import Tracker
 from landform.core.errors import DomainError
 from landform.core.http import ErrorResponse, error_response, send_error
 from landform.core.proxies import ClientAddress
-from landform.core.rsgi import Fallback, read_body
+from landform.core.rsgi import Fallback, read_body, text_headers
 from landform.core.rsgi import send_error as send_rsgi_error
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ _PREFLIGHT = [
 ]
 _CONTENT_TYPES = (b"application/json", b"text/plain", b"")
 # The same, for the native (RSGI) handler: headers there are text.
-_ACCEPTED_TEXT = [(name.decode(), value.decode()) for name, value in _ACCEPTED]
+_ACCEPTED_TEXT = text_headers(_ACCEPTED)
 _CONTENT_TYPES_TEXT = tuple(kind.decode() for kind in _CONTENT_TYPES)
 
 

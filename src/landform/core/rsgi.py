@@ -60,11 +60,12 @@ async def read_body(protocol: Any) -> bytes | None:
 def send_error(protocol: Any, response: ErrorResponse) -> None:
     """Answer with an error response (``core/http.error_response``)."""
     protocol.response_bytes(
-        response.status_code, _text_headers(response.raw_headers), bytes(response.body)
+        response.status_code, text_headers(response.raw_headers), bytes(response.body)
     )
 
 
-def _text_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+def text_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """ASGI's header pairs (bytes) as RSGI's (text)."""
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
 
 
@@ -241,7 +242,7 @@ class _HTTPExchange:
         if kind == "http.response.start":
             self.started = True
             self.status = message["status"]
-            self.headers = _text_headers(message.get("headers", []))
+            self.headers = text_headers(message.get("headers", []))
         elif kind == "http.response.body":
             if self.finished:
                 return

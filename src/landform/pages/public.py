@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from landform.core.conditional import etag_matches
 from landform.core.proxies import ClientAddress
-from landform.core.rsgi import Fallback
+from landform.core.rsgi import Fallback, text_headers
 from landform.pages.render import NOT_FOUND_CSP
 from landform.pages.slugs import RESERVED, SLUG_PATTERN
 
@@ -57,8 +57,9 @@ class PublicPage:
     br: Variant
     not_modified: Headers
     size: int
-    # The headers of IDENTITY, GZIP, BR and NOT_MODIFIED as text, for the
-    # RSGI interface (``rsgi``), built once like the others.
+    # IDENTITY, GZIP and BR by index (``PublicPages._choose``); and their
+    # headers and NOT_MODIFIED's as text, for the RSGI interface (``rsgi``).
+    variants: tuple[Variant, ...] = ()
     text_headers: tuple[list[tuple[str, str]], ...] = ()
     # When this worker stops trusting its copy (monotonic seconds; set by
     # the store), so a missed invalidation heals by itself.
@@ -118,8 +119,9 @@ def build_public_page(row: Any, cache: CachePolicy) -> PublicPage:
         ],
         size=len(html) + len(html_gzip) + len(html_br) + 2048,
     )
+    page.variants = (page.identity, page.gzip, page.br)
     page.text_headers = tuple(
-        [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+        text_headers(headers)
         for headers in (page.identity[0], page.gzip[0], page.br[0], page.not_modified)
     )
     return page
@@ -336,7 +338,7 @@ class PublicPages:
             await send({"type": "http.response.start", "status": 304, "headers": page.not_modified})
             await send({"type": "http.response.body", "body": b""})
             return 304
-        await self._send(send, scope, 200, (page.identity, page.gzip, page.br)[answer])
+        await self._send(send, scope, 200, page.variants[answer])
         return 200
 
     def _choose(self, page: PublicPage, accept: bytes | None, if_none_match: bytes | None) -> int:
@@ -382,8 +384,7 @@ class PublicPages:
         elif method == "HEAD":
             protocol.response_empty(200, page.text_headers[answer])
         else:
-            body = (page.identity, page.gzip, page.br)[answer][1]
-            protocol.response_bytes(200, page.text_headers[answer], body)
+            protocol.response_bytes(200, page.text_headers[answer], page.variants[answer][1])
         self.observe(ROUTE, (time.perf_counter_ns() - started) // 1000, False)
 
     @staticmethod
