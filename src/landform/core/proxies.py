@@ -58,14 +58,15 @@ class ClientAddress:
             for name, value in scope["headers"]
             if name == b"x-forwarded-for"
         ]
-        return self.behind(peer, forwarded)
+        return self._behind(peer, forwarded)
 
     def of_rsgi(self, scope: Any) -> str:
         """The client address of a granian RSGI scope (``core/rsgi.py``)."""
-        peer: str = scope.client.rpartition(":")[0].strip("[]") or "unknown"
+        client = host_port(scope.client)
+        peer = client[0] if client else "unknown"
         if not self._ranges or not self._trusted_peer(peer):
             return peer
-        return self.behind(peer, scope.headers.get_all("x-forwarded-for"))
+        return self._behind(peer, scope.headers.get_all("x-forwarded-for"))
 
     def _trusted_peer(self, peer: str) -> bool:
         trusted = self._peers.get(peer)
@@ -75,7 +76,7 @@ class ClientAddress:
                 self._peers[peer] = trusted
         return trusted
 
-    def behind(self, peer: str, forwarded: list[str]) -> str:
+    def _behind(self, peer: str, forwarded: list[str]) -> str:
         """The nearest untrusted hop in the ``X-Forwarded-For`` values a
         trusted ``peer`` sent (every such header, in order)."""
         if not forwarded:
@@ -85,6 +86,15 @@ class ClientAddress:
             if not self.is_trusted(hop):
                 return hop
         return hops[0] if hops else peer
+
+
+def host_port(address: str) -> tuple[str, int] | None:
+    """``"127.0.0.1:5000"``, ``"[::1]:5000"`` or ``"::1:5000"`` (an RSGI
+    scope's client or server) as ASGI's (host, port)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
 
 
 def _as_integer(address: str) -> tuple[int, int] | None:

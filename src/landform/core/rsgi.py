@@ -34,6 +34,7 @@ from urllib.parse import quote
 from starlette.types import ASGIApp, Message
 
 from landform.core.http import ErrorResponse
+from landform.core.proxies import host_port
 from landform.core.rate_limits import ADMITTED
 
 log = logging.getLogger(__name__)
@@ -67,14 +68,6 @@ def send_error(protocol: Any, response: ErrorResponse) -> None:
 def text_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """ASGI's header pairs (bytes) as RSGI's (text)."""
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
-
-
-def _host_port(address: str) -> tuple[str, int] | None:
-    """``"127.0.0.1:5000"`` or ``"[::1]:5000"`` as ASGI's (host, port)."""
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        return None
-    return host.strip("[]"), int(port)
 
 
 class RSGIApp:
@@ -131,8 +124,8 @@ class RSGIApp:
                 (name.encode("latin-1"), value.encode("latin-1"))
                 for name, value in scope.headers.items()
             ],
-            "client": _host_port(scope.client),
-            "server": _host_port(scope.server),
+            "client": host_port(scope.client),
+            "server": host_port(scope.server),
             "state": self._state.copy(),
         }
 
