@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from landform.analytics import repository, writes
 from landform.analytics.aggregate import VisitorDay, VisitorKey, aggregate
 from landform.analytics.events import EVENT, VIEW, Event
 from landform.analytics.models import AnalyticsEvent, AnalyticsRollup, AnalyticsSalt
+from landform.analytics.postgres_batches import PostgresBatchWriter
 from landform.analytics.spool import LocalSpool
 from landform.analytics.visitors import VisitorHasher
 from landform.core.clock import FrozenClock
@@ -351,21 +353,115 @@ async def test_a_batch_reads_its_visitors_by_key_not_the_whole_day(app: Any) -> 
     assert (views, visitors) == (stored + len(returning), stored)
 
     keys = [(e.visitor, e.hour // 24, e.page_id) for e in returning]
+    if ON_POSTGRES:
+        for plan in await postgres_visitor_lookup_plans(db, keys):
+            assert "analytics_visitors_pkey" in plan, plan
+            assert "Seq Scan" not in plan and "Hash Join" not in plan, plan
+        return
     async with db.write() as session:
         connection = await session.connection()
-        if ON_POSTGRES:
-            columns = tuple(list(column) for column in zip(*keys, strict=True))
-            explained = await connection.exec_driver_sql(
-                f"EXPLAIN (FORMAT JSON) {writes._PG_VISITORS_BY_KEY}", columns
+        statement = writes._sqlite_visitors_select(len(keys), 1)
+        parameters = (*[key[0] for key in keys], keys[0][1])
+        explained = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        assert "sqlite_autoindex_analytics_visitors_1" in str(explained.all())
+
+
+async def postgres_visitor_lookup_plans(db: Database, keys: list[VisitorKey]) -> list[str]:
+    """The plans of a batch's visitor lookup, in a batch's transaction: for
+    these keys, and the generic plan a prepared statement may keep (made
+    without the keys, from the statistics alone)."""
+    columns = [list(column) for column in zip(*keys, strict=True)]
+    async with db.write() as session:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        await connection.exec_driver_sql("SELECT 1")  # the transaction, begun
+        await driver.execute(writes.START_BATCH)
+        custom = await driver.fetchval(
+            f"EXPLAIN (FORMAT JSON) {writes._PG_VISITORS_BY_KEY}", *columns
+        )
+        await driver.execute(
+            "SET LOCAL plan_cache_mode = force_generic_plan; "
+            f"PREPARE lookup AS {writes._PG_VISITORS_BY_KEY}"
+        )
+        # EXECUTE takes no bind parameters: the keys as array literals
+        # (hex digits, numbers and uuids).
+        arrays = ", ".join("'{" + ",".join(map(str, column)) + "}'" for column in columns)
+        generic = await driver.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE lookup({arrays})")
+        await driver.execute("DEALLOCATE lookup")
+    return [json.dumps(custom), json.dumps(generic)]
+
+
+postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="the PostgreSQL batch writer")
+
+
+async def hourly_views_and_visitors(db: Database) -> tuple[int, int]:
+    async with db.read_primary() as session:
+        views, visitors = (
+            await session.execute(
+                select(func.sum(AnalyticsRollup.views), func.sum(AnalyticsRollup.visitors_h)).where(
+                    AnalyticsRollup.dimension == ""
+                )
             )
-            plan = json.dumps(explained.scalar())
-        else:
-            statement = writes._sqlite_visitors_select(len(keys), 1)
-            parameters = (*[key[0] for key in keys], keys[0][1])
-            explained = await connection.exec_driver_sql(
-                f"EXPLAIN QUERY PLAN {statement}", parameters
+        ).one()
+    return int(views or 0), int(visitors or 0)
+
+
+@postgres_only
+async def test_two_workers_writers_count_each_visitor_and_event_once(app: Any) -> None:
+    """Two workers' writers (each on its own thread and connection) write
+    batches at once that share visitors and redelivered events: the
+    ingestion lock keeps the first-visit counts and the skip of stored ids
+    right."""
+    db: Database = app.components.db
+    settings = app.components.settings
+    writers = [PostgresBatchWriter(settings), PostgresBatchWriter(settings)]
+    try:
+        for round_ in range(5):
+            base = round_ * 1000
+            # Both see visitors base..base+99; each has its own events, and
+            # 50 events are delivered to both.
+            batches = [
+                [
+                    event(base + side * 100 + index, visitor=f"{base + index % 100:016x}")
+                    for index in range(100)
+                ]
+                + [event(base + 500 + index) for index in range(50)]
+                for side in range(2)
+            ]
+            written = await asyncio.gather(
+                *(
+                    writer.write(batch, START_MS)
+                    for writer, batch in zip(writers, batches, strict=True)
+                )
             )
-            plan = str(explained.all())
-            assert "sqlite_autoindex_analytics_visitors_1" in plan
-    assert "analytics_visitors" in plan
-    assert "ix_analytics_visitors_day" not in plan
+            assert sum(written) == 250
+    finally:
+        for writer in writers:
+            await writer.close()
+    # Per round: 200 own events and 50 shared; 100 shared visitors and 50
+    # single-event ones.
+    assert await hourly_views_and_visitors(db) == (5 * 250, 5 * 150)
+    async with db.read_primary() as session:
+        assert await session.scalar(select(func.count()).select_from(AnalyticsEvent)) == 5 * 250
+
+
+@postgres_only
+async def test_a_batch_cancelled_while_waiting_for_the_lock_leaves_nothing(app: Any) -> None:
+    db: Database = app.components.db
+    writer = PostgresBatchWriter(app.components.settings)
+    try:
+        async with db.write() as session:
+            await repository.lock_ingestion(session)  # a rebuild, say
+            waiting = asyncio.create_task(writer.write([event(0), event(1)], START_MS))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        assert await hourly_views_and_visitors(db) == (0, 0)
+        # The writer and its connection go on.
+        assert await writer.write([event(0), event(1)], START_MS) == 2
+        assert await hourly_views_and_visitors(db) == (2, 2)
+    finally:
+        await writer.close()
+    assert not [thread for thread in threading.enumerate() if thread.name == "analytics-writer"]

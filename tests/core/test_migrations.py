@@ -3,13 +3,25 @@ database this run uses (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+from typer.testing import CliRunner
 
+from landform.cli.main import app as cli
+from landform.core.migrate import downgrade, upgrade
 from landform.core.models_registry import metadata
 from landform.settings import Settings
+from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
 
 
 async def test_migrated_schema_matches_the_models(settings: Settings) -> None:
@@ -22,3 +34,113 @@ async def test_migrated_schema_matches_the_models(settings: Settings) -> None:
     async with engine.connect() as connection:
         assert await connection.run_sync(differences) == []
     await engine.dispose()
+
+
+@pytest.fixture
+async def empty_database(tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a database with nothing in it, of this run's kind."""
+    if not ON_POSTGRES:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"lf_empty_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        await admin.dispose()
+
+
+VISITOR = {
+    "visitor": "0123456789abcdef",
+    "day": 20_000,
+    "page_id": uuid.UUID(int=7),
+    "hours": 5,
+    "conversion_hours": 4,
+    "referrer": "news.example",
+    "utm_source": "mail",
+    "utm_medium": "",
+    "utm_campaign": "spring",
+    "device": "desktop",
+    "browser": "Firefox",
+    "os": "Linux",
+    "country": "DE",
+}
+
+
+async def test_the_visitor_key_turns_day_first_and_back_keeping_the_rows(
+    empty_database: str,
+) -> None:
+    """Migration 0008 rebuilds the visitor table's key (SQLite cannot alter
+    one): the visitor days stored before it, which today's first-visit
+    counts rely on, are all still there, both ways."""
+    engine = create_async_engine(empty_database)
+    visitors = sa.table(
+        "analytics_visitors",
+        *(sa.column(name, sa.Uuid() if name == "page_id" else None) for name in VISITOR),
+    )
+
+    def key_and_indexes(connection: Connection) -> tuple[list[str], list[str]]:
+        inspector = sa.inspect(connection)
+        key = inspector.get_pk_constraint("analytics_visitors")["constrained_columns"]
+        indexes = [index["name"] for index in inspector.get_indexes("analytics_visitors")]
+        return key, indexes
+
+    async def stored() -> list[dict[str, object]]:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(sa.select(visitors))).mappings().all()
+        return [dict(row) for row in rows]
+
+    try:
+        await upgrade(engine, "0007")
+        async with engine.begin() as connection:
+            await connection.execute(sa.insert(visitors), [VISITOR])
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(key_and_indexes) == (["day", "visitor", "page_id"], [])
+        assert await stored() == [VISITOR]
+
+        await downgrade(engine, "0007")
+        async with engine.connect() as connection:
+            assert await connection.run_sync(key_and_indexes) == (
+                ["visitor", "day", "page_id"],
+                ["ix_analytics_visitors_day"],
+            )
+        assert await stored() == [VISITOR]
+    finally:
+        await engine.dispose()
+
+
+def test_the_cli_downgrades_and_upgrades(
+    empty_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LANDFORM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LANDFORM_DATABASE_URL", empty_database)
+    runner = CliRunner()
+
+    def revision() -> str | None:
+        async def read() -> str | None:
+            engine = create_async_engine(empty_database)
+            try:
+                async with engine.connect() as connection:
+                    return await connection.run_sync(
+                        lambda sync: MigrationContext.configure(sync).get_current_revision()
+                    )
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(read())
+
+    upgraded = runner.invoke(cli, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    head = revision()
+    assert head is not None and head > "0007"
+    downgraded = runner.invoke(cli, ["db", "downgrade", "0007"])
+    assert downgraded.exit_code == 0, downgraded.output
+    assert "downgraded to 0007" in downgraded.output
+    assert revision() == "0007"
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    assert revision() == head

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from landform.analytics import repository, writes
 from landform.analytics.errors import IngestionBacklog
 from landform.analytics.events import MS_PER_HOUR, Event
+from landform.analytics.postgres_batches import PostgresBatchWriter
 from landform.analytics.spool import LocalSpool
 from landform.analytics.sqlite_batches import SqliteBatchWriter, database_file
 from landform.analytics.stream import RedisStream
@@ -73,6 +74,7 @@ class Ingestion:
             if sqlite_file is not None
             else None
         )
+        self.postgres_writer = None if settings.is_sqlite else PostgresBatchWriter(settings)
         self._housekeeping: asyncio.Task[None] | None = None
         self._stream_failing = False
         self._stream_retry_at = 0.0
@@ -92,6 +94,8 @@ class Ingestion:
         await self.spool.stop()
         if self.sqlite_writer is not None:
             await self.sqlite_writer.close()
+        if self.postgres_writer is not None:
+            await self.postgres_writer.close()
 
     async def put(self, event: Event) -> None:
         """Hand over an accepted event; once this returns it is not lost."""
@@ -129,6 +133,8 @@ class Ingestion:
     async def write_batch(self, events: Sequence[Event]) -> int:
         if self.sqlite_writer is not None:
             return await self.sqlite_writer.write(events, self.clock.now_ms())
+        if self.postgres_writer is not None:
+            return await self.postgres_writer.write(events, self.clock.now_ms())
         async with self.db.write(bulk=True) as session:
             return await writes.write_batch(session, events, self.clock.now_ms())
 

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from landform.core.db import Base
@@ -73,13 +83,13 @@ class AnalyticsVisitor(EntryAttributes, Base):
     events can arrive, so it is deleted with the day's salt."""
 
     __tablename__ = "analytics_visitors"
-    # Deleted by day with the day's salt.
-    __table_args__ = (Index("ix_analytics_visitors_day", "day"),)
+    # Day first, and the only index: ingestion looks rows up by the whole
+    # key, and the retention sweep deletes them by day (migration 0008).
+    __table_args__ = (PrimaryKeyConstraint("day", "visitor", "page_id"),)
 
-    # Visitor first: ingestion looks rows up by visitor hash.
-    visitor: Mapped[str] = mapped_column(String(16), primary_key=True)
-    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    page_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    visitor: Mapped[str] = mapped_column(String(16))
+    day: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    page_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     hours: Mapped[int] = mapped_column(Integer)
     conversion_hours: Mapped[int] = mapped_column(Integer)
 

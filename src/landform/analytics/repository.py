@@ -27,7 +27,7 @@ from landform.pages.models import LandingPage
 
 # Serializes ingestion transactions on PostgreSQL: two writers counting the
 # same visitor at once would both see them as new. (SQLite has one writer.)
-_INGEST_LOCK_KEY = 0x4C414E44  # "LAND"
+INGEST_LOCK_KEY = 0x4C414E44  # "LAND"
 
 _CHUNK = 500
 
@@ -259,7 +259,7 @@ async def lock_ingestion(session: AsyncSession) -> None:
     """Hold off live ingestion for this transaction (PostgreSQL; SQLite has
     one writer anyway), so a rebuild never interleaves with a batch."""
     if dialect_of(session) == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK_KEY})
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK_KEY})
 
 
 async def begin_bulk(session: AsyncSession) -> None:

@@ -8,16 +8,17 @@ on SQLite, one ``executemany`` per table. Ids travel as strings (PostgreSQL
 parses either uuid spelling; SQLite stores them as 32 hex digits, and its
 statements drop the dashes themselves).
 
-On SQLite the ingestion batch is one synchronous function,
-``write_batch_sqlite``: the live writer (``sqlite_batches``) runs it on its
-own ``sqlite3`` connection in one trip to its thread, so the single SQLite
-writer lock is held for the work alone, not for the event loop's turns
-between statements; ``write_batch`` on a SQLite session runs the same
-function through the session's connection."""
+The ingestion batch is one function per database, on a bare driver
+connection: ``write_batch_sqlite`` (synchronous, on a ``sqlite3``
+connection) and ``write_batch_postgres`` (on an asyncpg connection). The
+live writers (``sqlite_batches``, ``postgres_batches``) run them on a
+connection and thread of their own, so the ingestion lock is held for the
+work alone, not for the turns of an event loop busy with beacons;
+``write_batch`` on a session runs the same functions through the session's
+connection (restores, tests)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,11 +46,13 @@ from landform.core.db import dialect_of
 ROLLUP_COLUMNS = ("page_id", "dimension", "hour", "value", "owner_id", *COUNTERS)
 DAILY_COLUMNS = ("page_id", "dimension", "day", "value", "owner_id", *DAILY_COUNTERS)
 VISITOR_COLUMNS = ("visitor", "day", "page_id", "hours", "conversion_hours", *DIMENSIONS)
+STAMP_COLUMNS = ("owner_id", "stamp")
 _COLUMNS = {
     "analytics_events": EVENT_COLUMNS,
     "analytics_rollups": ROLLUP_COLUMNS,
     "analytics_daily_rollups": DAILY_COLUMNS,
     "analytics_visitors": VISITOR_COLUMNS,
+    "analytics_stamps": STAMP_COLUMNS,
 }
 _UUID_COLUMNS = ("id", "page_id", "owner_id")
 # The PostgreSQL type of each column, for unnest's arrays.
@@ -60,6 +63,7 @@ _PG_TYPES = {
     "day": "int",
     "hours": "int",
     "conversion_hours": "int",
+    "stamp": "bigint",
     **{name: "int" for name in (*COUNTERS, *DAILY_COUNTERS)},
 }
 _SQLITE_CHUNK = 500  # ids per IN (...) list
@@ -81,7 +85,8 @@ _VISITORS = _Upsert(
 )
 _HOURLY = _Upsert("analytics_rollups", ROLLUP_COLUMNS[:4], add=COUNTERS)
 _DAILY = _Upsert("analytics_daily_rollups", DAILY_COLUMNS[:4], add=DAILY_COUNTERS)
-_STAMPS = "analytics_stamps"
+# An owner's analytics changed: their cached reports are stale.
+_STAMPS = _Upsert("analytics_stamps", STAMP_COLUMNS[:1], replace=STAMP_COLUMNS[1:])
 
 
 @dataclass(slots=True)
@@ -138,22 +143,53 @@ async def _driver(session: AsyncSession) -> Any:
     return driver
 
 
+# A batch's transaction starts in one round trip: its statement timeout
+# (waiting for the lock must not count against the request timeout), its
+# planner settings, and the ingestion lock (``repository.INGEST_LOCK_KEY``),
+# which the check for ids already stored and the first-visit counts rely on.
+#
+# Every statement of a batch finds rows by key, and is planned as such
+# whatever the statistics say. Prepared statements keep a generic plan made
+# early; on a new database (no statistics until autovacuum gets to it) that
+# plan looked the batch's visitors up through a hash join over the whole
+# table, or through the day index before migration 0008, and under load a
+# batch took 0.3-2 s, the stream's backlog passed its bound and acceptance
+# fell to a third (docs/benchmarks.md).
+START_BATCH = (
+    "SET LOCAL statement_timeout = '60s'; "
+    "SET LOCAL enable_seqscan = off; "
+    "SET LOCAL enable_hashjoin = off; "
+    "SET LOCAL enable_mergejoin = off; "
+    f"SELECT pg_advisory_xact_lock({repository.INGEST_LOCK_KEY})"
+)
+
+
 async def write_batch(session: AsyncSession, events: Sequence[Event], now_ms: int) -> int:
     """Store ``events`` and count them into the rollups, skipping ids already
-    stored (replays, redeliveries). Returns how many were new. Runs under
-    the ingestion lock, so the check-then-append is safe."""
+    stored (replays, redeliveries), in the session's transaction. Returns how
+    many were new."""
     if not _is_postgres(session):
-        # The same function as the live SQLite writer's, through the
-        # session's connection (SQLAlchemy's DB-API adapter, in its greenlet).
+        # SQLAlchemy's DB-API adapter, in its greenlet; its write transaction
+        # (BEGIN IMMEDIATE) holds SQLite's single writer lock.
         return await session.run_sync(
             lambda sync: write_batch_sqlite(
                 sync.connection().connection.dbapi_connection, events, now_ms
             )
         )
-    # Waiting for the lock must not count against the request timeout.
-    await session.execute(text("SET LOCAL statement_timeout = '60s'"))
-    await repository.lock_ingestion(session)
     driver = await _driver(session)
+    await driver.execute(START_BATCH)
+    return await _write_locked_postgres(driver, events, now_ms)
+
+
+async def write_batch_postgres(driver: Any, events: Sequence[Event], now_ms: int) -> int:
+    """``write_batch`` on an asyncpg connection, in a transaction of its own
+    (committed when this returns)."""
+    async with driver.transaction():
+        await driver.execute(START_BATCH)
+        return await _write_locked_postgres(driver, events, now_ms)
+
+
+async def _write_locked_postgres(driver: Any, events: Sequence[Event], now_ms: int) -> int:
     unique = _unique(events)
     stored = await _stored_ids(driver, list(unique))
     fresh = [event for event_id, event in unique.items() if event_id not in stored]
@@ -161,11 +197,13 @@ async def write_batch(session: AsyncSession, events: Sequence[Event], now_ms: in
         return 0
     keys = _visitor_keys(fresh)
     plan = _plan(fresh, await _load_visitors(driver, keys), now_ms)
-    await copy_rows(session, "analytics_events", plan.events)
+    await driver.copy_records_to_table(
+        "analytics_events", records=plan.events, columns=list(EVENT_COLUMNS)
+    )
     await _upsert(driver, postgres=True, upsert=_VISITORS, rows=plan.visitors)
     await _upsert(driver, postgres=True, upsert=_HOURLY, rows=plan.hourly)
     await _upsert(driver, postgres=True, upsert=_DAILY, rows=plan.daily)
-    await repository.set_stamps(session, {uuid.UUID(owner) for owner in plan.owners}, now_ms)
+    await _upsert(driver, postgres=True, upsert=_STAMPS, rows=_stamp_rows(plan, now_ms))
     return len(fresh)
 
 
@@ -205,8 +243,12 @@ def write_batch_sqlite(connection: Any, events: Sequence[Event], now_ms: int) ->
     ):
         if upsert_rows:
             cursor.executemany(_sqlite_upsert(upsert), upsert_rows)
-    cursor.executemany(_sqlite_stamp_upsert(), [(owner, now_ms) for owner in plan.owners])
+    cursor.executemany(_sqlite_upsert(_STAMPS), _stamp_rows(plan, now_ms))
     return len(fresh)
+
+
+def _stamp_rows(plan: _Writes, now_ms: int) -> list[tuple[Any, ...]]:
+    return [(owner, now_ms) for owner in sorted(plan.owners)]
 
 
 async def add_rollups(
@@ -341,13 +383,6 @@ def _sqlite_insert(table: str) -> str:
 
 def _sqlite_upsert(upsert: _Upsert) -> str:
     return f"{_sqlite_insert(upsert.table)} {_on_conflict(upsert)}"
-
-
-def _sqlite_stamp_upsert() -> str:
-    return (
-        f"INSERT INTO {_STAMPS} (owner_id, stamp) VALUES (replace(?, '-', ''), ?) "  # noqa: S608
-        "ON CONFLICT (owner_id) DO UPDATE SET stamp = excluded.stamp"
-    )
 
 
 def _sqlite_ids_select(count: int) -> str:

@@ -140,14 +140,14 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
     libc.mallopt(m_arena_max, arenas)
 
 
-async def _upgrade() -> None:
+async def _migrate(revision: str, down: bool = False) -> None:
     from landform.core.db import Database
-    from landform.core.migrate import upgrade
+    from landform.core.migrate import downgrade, upgrade
 
     settings = load_settings()
     db = Database(settings)
     try:
-        await upgrade(db.primary)
+        await (downgrade if down else upgrade)(db.primary, revision)
     finally:
         await db.dispose()
 
@@ -155,8 +155,18 @@ async def _upgrade() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration (Alembic) to LANDFORM_DATABASE_URL."""
-    asyncio.run(_upgrade())
+    asyncio.run(_migrate("head"))
     typer.echo("database is up to date")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: str = typer.Argument(help="the revision to go back to, e.g. 0007 or -1"),
+) -> None:
+    """Undo migrations down to REVISION (stop every Landform process using
+    the database first, and take a backup: a downgrade may drop data)."""
+    asyncio.run(_migrate(revision, down=True))
+    typer.echo(f"database downgraded to {revision}")
 
 
 @mail_app.command("outbox")

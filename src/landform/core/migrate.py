@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -19,22 +20,26 @@ def alembic_config() -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    def _run(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    await _run(engine, command.upgrade, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_run)
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Back to ``revision``: an upgrade undone (``landform db downgrade``)."""
+    await _run(engine, command.downgrade, revision)
 
 
 async def autogenerate(engine: AsyncEngine, message: str) -> None:
     """Developer helper: write a new revision from the models' differences."""
+    await _run(engine, command.revision, message=message, autogenerate=True)
 
-    def _run(connection: Connection) -> None:
+
+async def _run(engine: AsyncEngine, alembic_command: Any, *args: Any, **kwargs: Any) -> None:
+    """An Alembic command on ``engine``, in one transaction."""
+
+    def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.revision(config, message=message, autogenerate=True)
+        alembic_command(config, *args, **kwargs)
 
     async with engine.begin() as connection:
-        await connection.run_sync(_run)
+        await connection.run_sync(run)
