@@ -43,7 +43,7 @@ def serve(
         str,
         typer.Option(
             help="granian's interface: asgi, or rsgi, where the tracking beacon and "
-            "published pages are answered natively (measured 37% more beacons/s) but "
+            "published pages are answered natively (measured a third more beacons/s) but "
             "WebSockets carry no subprotocol or close code (docs/operations.md). "
             "uvicorn: asgi only."
         ),
