@@ -8,8 +8,9 @@ import asyncio
 import os
 import re
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from landform.app import create_app
@@ -42,6 +43,30 @@ async def reset_postgres(url: str) -> None:
         await connection.execute(text("CREATE SCHEMA public"))
     await upgrade(engine)
     await engine.dispose()
+
+
+async def postgres_admin(statement: str) -> None:
+    """Run a statement outside a transaction on the test server (CREATE
+    DATABASE and DROP DATABASE cannot run inside one)."""
+    engine = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@contextmanager
+def scratch_postgres_database(label: str) -> Iterator[str]:
+    """A new, empty database beside the test one, dropped afterwards: its URL.
+    (Call it outside a running event loop: from a plain fixture.)"""
+    url = make_url(TEST_DATABASE_URL)
+    name = f"{url.database}_{label}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def truncate_postgres(url: str) -> None:

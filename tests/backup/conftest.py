@@ -3,20 +3,15 @@ database beside the test one (created here, dropped after)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
+from tests.conftest import ON_POSTGRES, scratch_postgres_database
 
 
 @dataclass
@@ -29,15 +24,6 @@ class Target:
         if self.database_url:
             values["LANDFORM_DATABASE_URL"] = self.database_url
         return values
-
-
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -57,10 +43,5 @@ def restore_target(tmp_path: Path) -> Iterator[Target]:
     if not ON_POSTGRES:
         yield Target(data_dir, "")
         return
-    url = make_url(TEST_DATABASE_URL)
-    name = f"{url.database}_restore_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield Target(data_dir, url.set(database=name).render_as_string(hide_password=False))
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_postgres_database("restore") as url:
+        yield Target(data_dir, url)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
@@ -21,7 +20,7 @@ from landform.cli.main import app as cli
 from landform.core.migrate import downgrade, upgrade
 from landform.core.models_registry import metadata
 from landform.settings import Settings
-from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
+from tests.conftest import ON_POSTGRES, scratch_postgres_database
 
 
 async def test_migrated_schema_matches_the_models(settings: Settings) -> None:
@@ -37,21 +36,13 @@ async def test_migrated_schema_matches_the_models(settings: Settings) -> None:
 
 
 @pytest.fixture
-async def empty_database(tmp_path: Path) -> AsyncIterator[str]:
+def empty_database(tmp_path: Path) -> Iterator[str]:
     """The URL of a database with nothing in it, of this run's kind."""
     if not ON_POSTGRES:
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
-    name = f"lf_empty_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-        await admin.dispose()
+    with scratch_postgres_database("empty") as url:
+        yield url
 
 
 VISITOR = {

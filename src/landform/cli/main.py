@@ -7,8 +7,9 @@ import ctypes
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +17,9 @@ from landform.cli import backup
 from landform.cli.loadtest import loadtest_app
 from landform.cli.options import SlaFile, load_sla
 from landform.settings import load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 app = typer.Typer(help="Landform: self-hosted landing pages.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -140,14 +144,13 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
     libc.mallopt(m_arena_max, arenas)
 
 
-async def _migrate(revision: str, down: bool = False) -> None:
+async def _migrate(migrate: Callable[[AsyncEngine, str], Awaitable[None]], revision: str) -> None:
     from landform.core.db import Database
-    from landform.core.migrate import downgrade, upgrade
 
     settings = load_settings()
     db = Database(settings)
     try:
-        await (downgrade if down else upgrade)(db.primary, revision)
+        await migrate(db.primary, revision)
     finally:
         await db.dispose()
 
@@ -155,7 +158,9 @@ async def _migrate(revision: str, down: bool = False) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration (Alembic) to LANDFORM_DATABASE_URL."""
-    asyncio.run(_migrate("head"))
+    from landform.core.migrate import upgrade
+
+    asyncio.run(_migrate(upgrade, "head"))
     typer.echo("database is up to date")
 
 
@@ -165,7 +170,9 @@ def db_downgrade(
 ) -> None:
     """Undo migrations down to REVISION (stop every Landform process using
     the database first, and take a backup: a downgrade may drop data)."""
-    asyncio.run(_migrate(revision, down=True))
+    from landform.core.migrate import downgrade
+
+    asyncio.run(_migrate(downgrade, revision))
     typer.echo(f"database downgraded to {revision}")
 
 
