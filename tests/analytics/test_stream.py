@@ -5,6 +5,7 @@ events that arrive meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -12,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from landform.analytics.events import VIEW, Event
-from landform.analytics.stream import GROUP, STREAM, RedisStream
+from landform.analytics.stream import GROUP, READ_PAUSE_SECONDS, STREAM, RedisStream, WriteBatch
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="LANDFORM_TEST_REDIS_URL is not set")
@@ -23,6 +24,21 @@ def event(n: int) -> Event:
         uuid.uuid4().hex, 1_800_000_000_000 + n, VIEW, "p", "o", "v", "", "/", "", "", "", "",
         None, "", None, None,
     )  # fmt: skip
+
+
+def recording() -> tuple[list[list[str]], WriteBatch]:
+    """A ``write_batch`` that keeps the event ids of each batch it is given."""
+    batches: list[list[str]] = []
+
+    async def write_batch(events: Sequence[Event]) -> int:
+        batches.append([e.id for e in events])
+        return len(events)
+
+    return batches, write_batch
+
+
+def ids(batches: list[list[str]]) -> list[str]:
+    return [event_id for batch in batches for event_id in batch]
 
 
 async def test_a_dead_consumers_backlog_does_not_hold_up_new_events(redis: Redis) -> None:
@@ -62,33 +78,23 @@ async def test_a_dead_consumers_backlog_does_not_hold_up_new_events(redis: Redis
 async def test_a_redis_restarted_empty_loses_the_group_and_the_consumer_makes_it_again(
     redis: Redis,
 ) -> None:
-    written: list[str] = []
-
-    async def write_batch(events: Sequence[Event]) -> int:
-        written.extend(e.id for e in events)
-        return len(events)
-
+    written, write_batch = recording()
     stream = RedisStream(redis, write_batch, batch_size=100, interval=0.05, claim_idle=0)
     await stream.start()
     try:
         first, second = event(1), event(2)
         await stream.put(first)
-        await until(lambda: first.id in written)
+        await until(lambda: first.id in ids(written))
         await redis.flushdb()  # what a restart without persistence leaves
         await stream.put(second)
-        await until(lambda: second.id in written)
+        await until(lambda: second.id in ids(written))
     finally:
         await stream.stop()
-    assert written == [first.id, second.id]
+    assert ids(written) == [first.id, second.id]
 
 
 async def test_concurrent_events_share_entries_and_batches_stay_bounded(redis: Redis) -> None:
-    written: list[list[str]] = []
-
-    async def write_batch(events: Sequence[Event]) -> int:
-        written.append([e.id for e in events])
-        return len(events)
-
+    written, write_batch = recording()
     stream = RedisStream(redis, write_batch, batch_size=50, interval=0.05, claim_idle=0)
     events = [event(n) for n in range(300)]
     await asyncio.gather(*(stream.put(item) for item in events))  # 300 requests at once
@@ -98,7 +104,7 @@ async def test_concurrent_events_share_entries_and_batches_stay_bounded(redis: R
         await until(lambda: sum(map(len, written)) >= len(events))
     finally:
         await stream.stop()
-    assert sorted(i for ids in written for i in ids) == sorted(e.id for e in events)
+    assert sorted(ids(written)) == sorted(e.id for e in events)
     assert max(map(len, written)) <= 50  # entries of 100 are written in batches of 50
     assert await redis.xlen(STREAM) == 0
 
@@ -140,3 +146,63 @@ async def test_past_the_high_water_new_events_wait_for_the_consumers(redis: Redi
     finally:
         await stream.stop()
     assert await redis.xlen(STREAM) < stream.high_water
+
+
+async def test_a_batch_gathers_between_reads_rather_than_reading_each_entry(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = 0
+    read = redis.xreadgroup
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        nonlocal reads
+        reads += 1
+        return await read(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(redis, "xreadgroup", counted)
+    written, write_batch = recording()
+    stream = RedisStream(redis, write_batch, batch_size=10_000, interval=0.4, claim_idle=30)
+    await stream.start()
+    events = [event(n) for n in range(60)]
+    try:
+        for item in events:  # one entry every 5 ms: 60 entries in about 0.3 s
+            await stream.put(item)
+            await asyncio.sleep(0.005)
+        await until(lambda: sum(map(len, written)) >= len(events))
+    finally:
+        await stream.stop()
+    assert sorted(ids(written)) == sorted(e.id for e in events)
+    # Read as they came, 60 entries took about 60 reads; gathered, a batch
+    # takes its first read and one more per pause.
+    per_batch = 1 + math.ceil(0.4 / READ_PAUSE_SECONDS)
+    assert per_batch < 30
+    assert reads <= len(written) * per_batch + 2, reads
+
+
+async def test_a_stop_while_a_batch_gathers_writes_what_it_read(redis: Redis) -> None:
+    written, write_batch = recording()
+    # A batch would gather for 10 s: the stop must not wait for that, nor
+    # leave the entries read pending on a consumer that is gone.
+    stream = RedisStream(redis, write_batch, batch_size=1000, interval=10.0, claim_idle=30)
+    await stream.start()
+    events = [event(n) for n in range(3)]
+    for item in events:
+        await stream.put(item)
+
+    async def pending() -> int:
+        summary = await redis.xpending(STREAM, GROUP)
+        return int(summary["pending"])
+
+    for _ in range(100):  # until the consumer has read them
+        if await pending() == len(events):
+            break
+        await asyncio.sleep(0.02)
+    assert await pending() == len(events)
+    assert written == []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await stream.stop()
+    assert loop.time() - started < 2.0
+    assert sorted(ids(written)) == sorted(e.id for e in events)
+    assert await pending() == 0
+    assert await redis.xlen(STREAM) == 0

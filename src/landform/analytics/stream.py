@@ -51,6 +51,13 @@ BACKLOG_POLL_SECONDS = 0.02
 # each command in Python).
 MAX_EVENTS_PER_ENTRY = 100
 
+# How long a batch that is not yet full lets entries gather before it is
+# read again. Short: a consumer does not write while it reads. At 10,000
+# events/s, pausing an eighth of the batch interval (125 ms) let the
+# consumers fall behind (ingestion lag p99 2 s); 20 ms keeps it at 0.5 s
+# (0.26 s reading at once, with 15 times the reads).
+READ_PAUSE_SECONDS = 0.02
+
 
 class RedisStream:
     def __init__(
@@ -73,6 +80,11 @@ class RedisStream:
         self._link = RedisLink(redis)
         self._task: asyncio.Task[None] | None = None
         self._processing: asyncio.Task[None] | None = None
+        # Set by ``stop``; a batch gathering then ends with what it has.
+        self._stopping = asyncio.Event()
+        # Entries read and not yet handed to ``_process``: then the consumer
+        # is let finish rather than cancelled.
+        self._gathering = False
         # Events per entry in recent reads: entries are read by count, and
         # a batch should hold about ``batch_size`` events.
         self._per_entry = 1.0
@@ -87,6 +99,7 @@ class RedisStream:
 
     async def start(self) -> None:
         # Redis may be away now: the consumer makes its group when it can.
+        self._stopping.clear()
         self._task = asyncio.create_task(self._consume(), name="analytics-stream-consume")
 
     async def _ensure_group(self) -> None:
@@ -168,6 +181,12 @@ class RedisStream:
         """Finish the batch in hand, then stop consuming. Unconsumed entries
         stay in the stream for the other workers, or the next start."""
         self._room.set()  # no beacon waits for consumers that are going
+        self._stopping.set()
+        if self._gathering and self._task is not None:
+            # It writes what it read, then ends (a cancel would leave the
+            # entries pending on this consumer until another claims them).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), self.interval * 2 + 5)
         await cancel_and_wait(self._task, self._watching)
         self._task = None
         if self._processing is not None:
@@ -188,7 +207,7 @@ class RedisStream:
         cursor: str | None = None
         failing = False
         need_group = True
-        while True:
+        while not self._stopping.is_set():
             try:
                 if need_group:
                     await self._ensure_group()
@@ -210,6 +229,7 @@ class RedisStream:
             except Exception as exc:
                 cursor = None
                 need_group = True
+                self._gathering = False  # what it read is claimed once idle
                 if not failing and _lost_redis(exc):  # an outage: one line, then quiet
                     log.warning("analytics: stream consumer lost Redis (%s); retrying", exc)
                 elif not failing:  # anything else: its traceback, once
@@ -220,43 +240,48 @@ class RedisStream:
     async def _read_batch(self, wait: bool = True) -> list[tuple[bytes, bytes]]:
         """Entries of about ``batch_size`` events, waiting at most
         ``interval`` seconds for the first one and as long again for the
-        batch to fill; or, not to ``wait``, what is there now."""
+        batch to fill; or, not to ``wait``, what is there now.
+
+        After the first read, entries are left to gather for
+        ``READ_PAUSE_SECONDS`` between reads. Read again at once, each read
+        came back with the few entries added since the last: about 75 reads
+        per batch of 1,000 events at 10,000 events/s, a Redis round trip
+        each (5 with the pause)."""
         entries: list[tuple[bytes, bytes]] = []
         events = 0
         loop = asyncio.get_running_loop()
         deadline = None
         while events < self.batch_size:
-            block = (
-                int(self.interval * 1000)
-                if deadline is None
-                else max(1, int((deadline - loop.time()) * 1000))
-            )
-            if deadline is not None and loop.time() >= deadline:
-                break
             reply = await self.redis.xreadgroup(
                 GROUP,
                 self.consumer,
                 {STREAM: ">"},
                 count=self._entries_for(self.batch_size - events),
-                block=block if wait else None,
+                block=int(self.interval * 1000) if wait and deadline is None else None,
             )
             got = _entries(reply)
             events += self._count(got)
             if not wait:
                 return got
-            if not got:
-                if deadline is None and not entries:
-                    return []
-                break
             entries.extend(got)
             if deadline is None:
+                if not got:
+                    return []
                 deadline = loop.time() + self.interval
+                self._gathering = True
+            left = deadline - loop.time()
+            if events >= self.batch_size or left <= 0 or self._stopping.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                pause = min(READ_PAUSE_SECONDS, left)
+                await asyncio.wait_for(self._stopping.wait(), pause)
         return entries
 
     async def _process_to_the_end(self, entries: list[tuple[bytes, bytes]]) -> None:
         """Process ``entries``; a stop meanwhile waits for it (``stop``)
         rather than cutting a batch between its commit and its ack."""
         self._processing = asyncio.create_task(self._process(entries))
+        self._gathering = False
         try:
             await asyncio.shield(self._processing)
         finally:
