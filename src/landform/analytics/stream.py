@@ -80,8 +80,9 @@ class RedisStream:
         self._link = RedisLink(redis)
         self._task: asyncio.Task[None] | None = None
         self._processing: asyncio.Task[None] | None = None
-        # Set by ``stop``; a batch gathering then ends with what it has.
-        self._stopping = asyncio.Event()
+        # Set by ``stop``; a batch gathering then ends with what it has
+        # (after its current pause: a stop waits at most that long).
+        self._stopping = False
         # Entries read and not yet handed to ``_process``: then the consumer
         # is let finish rather than cancelled.
         self._gathering = False
@@ -99,7 +100,7 @@ class RedisStream:
 
     async def start(self) -> None:
         # Redis may be away now: the consumer makes its group when it can.
-        self._stopping.clear()
+        self._stopping = False
         self._task = asyncio.create_task(self._consume(), name="analytics-stream-consume")
 
     async def _ensure_group(self) -> None:
@@ -181,7 +182,7 @@ class RedisStream:
         """Finish the batch in hand, then stop consuming. Unconsumed entries
         stay in the stream for the other workers, or the next start."""
         self._room.set()  # no beacon waits for consumers that are going
-        self._stopping.set()
+        self._stopping = True
         if self._gathering and self._task is not None:
             # It writes what it read, then ends (a cancel would leave the
             # entries pending on this consumer until another claims them).
@@ -207,7 +208,7 @@ class RedisStream:
         cursor: str | None = None
         failing = False
         need_group = True
-        while not self._stopping.is_set():
+        while not self._stopping:
             try:
                 if need_group:
                     await self._ensure_group()
@@ -251,7 +252,7 @@ class RedisStream:
         events = 0
         loop = asyncio.get_running_loop()
         deadline = None
-        while events < self.batch_size:
+        while True:
             reply = await self.redis.xreadgroup(
                 GROUP,
                 self.consumer,
@@ -270,12 +271,9 @@ class RedisStream:
                 deadline = loop.time() + self.interval
                 self._gathering = True
             left = deadline - loop.time()
-            if events >= self.batch_size or left <= 0 or self._stopping.is_set():
-                break
-            with contextlib.suppress(TimeoutError):
-                pause = min(READ_PAUSE_SECONDS, left)
-                await asyncio.wait_for(self._stopping.wait(), pause)
-        return entries
+            if events >= self.batch_size or left <= 0 or self._stopping:
+                return entries
+            await asyncio.sleep(min(READ_PAUSE_SECONDS, left))
 
     async def _process_to_the_end(self, entries: list[tuple[bytes, bytes]]) -> None:
         """Process ``entries``; a stop meanwhile waits for it (``stop``)
