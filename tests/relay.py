@@ -3,7 +3,11 @@ back without touching the real one, which other tests and programs share:
 ``close`` refuses new connections and cuts the open ones, as a crashed or
 restarting server would; ``open`` listens again on the same port. Runs in a
 thread of its own, so synchronous code (benchmarks) and the event loop of
-an async test can both drive it. Used by tests and by bench/cache_mix.py."""
+an async test can both drive it. Used by tests and by bench/cache_mix.py.
+
+``requests`` counts what clients sent as it arrived, one count per chunk:
+under a protocol where the client waits for each answer before it sends
+again (PostgreSQL's, without pipelining), its round trips."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ class Relay:
         self.loop = asyncio.new_event_loop()
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
+        self.requests = 0
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
 
     def open(self) -> None:
@@ -57,12 +62,17 @@ class Relay:
         pair = {writer, up_writer}
         self.writers |= pair
 
-        async def copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        async def copy(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, counted: bool
+        ) -> None:
             with contextlib.suppress(Exception):
                 while data := await source.read(65536):
+                    self.requests += counted
                     sink.write(data)
                     await sink.drain()
             sink.close()
 
-        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+        await asyncio.gather(
+            copy(reader, up_writer, counted=True), copy(up_reader, writer, counted=False)
+        )
         self.writers -= pair

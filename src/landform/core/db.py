@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import PoolResetState, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from landform.core.db_failures import (
     DatabaseUnavailable,
@@ -72,14 +74,11 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=max(1, settings.database_pool_size // 2),
         pool_timeout=settings.database_pool_timeout,
-        # A pooled connection is pinged before use and replaced when the
-        # server went away meanwhile (a restart ends every session).
-        pool_pre_ping=True,
         connect_args={
             "timeout": settings.database_connect_timeout,
             "server_settings": {
@@ -87,6 +86,41 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
             },
         },
     )
+    _ping_on_checkout(engine)
+    return engine
+
+
+# Marks a pooled connection that has not been used yet: it needs no ping.
+FRESH = "landform_fresh"
+
+
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """A pooled PostgreSQL connection is pinged before use, and when the
+    server went away meanwhile (a restart ends every session) the pool's
+    connections are all replaced, as ``pool_pre_ping`` does.
+
+    ``pool_pre_ping`` itself, on asyncpg, wraps its ping in a transaction of
+    its own: BEGIN, the ping, ROLLBACK, three round trips before every
+    transaction. This ping is one ``SELECT 1`` in the simple query
+    protocol, a single round trip that pgbouncer's transaction mode passes
+    through too."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[FRESH] = True
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if record.info.pop(FRESH, False):
+            return
+        try:
+            dbapi_connection.run_async(lambda connection: connection.execute("SELECT 1"))
+        except Exception as exc:
+            # The server ended the session (a restart sends 57P01 first) or
+            # the socket is gone; anything else is a real error.
+            if cannot_connect(exc) or dbapi_connection.driver_connection.is_closed():
+                raise InvalidatePoolError(f"the ping found the connection lost: {exc!r}") from exc
+            raise
 
 
 # Every SQLite connection's settings. The WAL is checkpointed (copied into
@@ -146,6 +180,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         )
 
 
+def _reader(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` for reads. On PostgreSQL they run in autocommit: under READ
+    COMMITTED every statement takes its own snapshot inside a transaction
+    too, so a read's BEGIN and COMMIT bought nothing but two round trips.
+    SQLite keeps its explicit transactions (see ``_configure_sqlite``)."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 # While the database cannot be reached, a waiting request tries again after
 # this pause, doubled each time up to the longest.
 FIRST_PAUSE = 0.05
@@ -196,11 +240,12 @@ class Database:
         self._sqlite_lock_path = settings.data_dir / "sqlite-write.lock"
         self._sqlite_lock_fd: int | None = None
         self._primary_reads = async_sessionmaker(
-            self.primary.execution_options(**inline), expire_on_commit=False
+            _reader(self.primary).execution_options(**inline), expire_on_commit=False
         )
-        self._primary_scans = async_sessionmaker(self.primary, expire_on_commit=False)
+        self._primary_scans = async_sessionmaker(_reader(self.primary), expire_on_commit=False)
         self._replica_reads = {
-            engine: async_sessionmaker(engine, expire_on_commit=False) for engine in self.replicas
+            engine: async_sessionmaker(_reader(engine), expire_on_commit=False)
+            for engine in self.replicas
         }
 
     async def read_engine_for(self, actor: uuid.UUID | None) -> AsyncEngine:
