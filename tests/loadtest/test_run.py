@@ -24,13 +24,18 @@ TOKEN = "ops-token-for-the-load-tests"
 SCALES = {"peak_traffic_simulation": "0.002", "stress_test": "0.0005", "endurance_test": "0.001"}
 
 
-def loadtest(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def loadtest(
+    *args: str, timeout: float = 180, ops_token: str = TOKEN
+) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin"}
+    if ops_token:
+        env["LANDFORM_OPS_TOKEN"] = ops_token
     return subprocess.run(
         [sys.executable, "-m", "landform.cli.main", "loadtest", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={"PATH": "/usr/bin:/bin", "LANDFORM_OPS_TOKEN": TOKEN},
+        env=env,
     )
 
 
@@ -125,4 +130,10 @@ def test_a_run_that_cannot_start_exits_2(tmp_path: Path) -> None:
     with live_server(tmp_path / "server", workers=1) as base:  # no ops token set
         refused = loadtest("run", "peak_traffic_simulation", "--host", base, timeout=60)
         assert refused.returncode == 2
-        assert "cannot read verification mail from GET /ops/outbox" in refused.stderr
+        assert "refused the ops token (401)" in refused.stderr
+        untold = loadtest(
+            "run", "peak_traffic_simulation", "--host", base, timeout=60, ops_token=""
+        )
+        assert untold.returncode == 2
+        assert "no ops token" in untold.stderr
+        assert "--ops-token" in untold.stderr

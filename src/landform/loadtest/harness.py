@@ -48,6 +48,42 @@ def check_host(target: Target) -> None:
         raise CannotRun(f"{target.host} is not reachable: {exc}") from exc
     if answer.status_code != 200:
         raise CannotRun(f"{target.host}/healthz answered {answer.status_code}")
+    check_operator(target)
+
+
+def check_operator(target: Target) -> None:
+    """The harness verifies each account it registers with the token from
+    its mail, read through the operators' outbox: find out before anything
+    is created whether it can."""
+    if not target.ops_token:
+        raise CannotRun(
+            "no ops token: the harness reads the verification mail of the accounts it "
+            "registers through GET /ops/outbox, an operator route; pass the server's "
+            "LANDFORM_OPS_TOKEN (--ops-token, or the environment variable) or an admin's "
+            "access token (docs/loadtest.md)"
+        )
+    try:
+        answer = httpx.get(
+            f"{target.host.rstrip('/')}/ops/outbox",
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {target.ops_token}"},
+            timeout=10,
+        )
+    except httpx.HTTPError as exc:
+        raise CannotRun(f"{target.host}/ops/outbox could not be read: {exc}") from exc
+    if answer.status_code in (401, 403):
+        raise CannotRun(
+            f"{target.host} refused the ops token ({answer.status_code}): pass the server's "
+            "LANDFORM_OPS_TOKEN, or an admin's access token that has not expired"
+        )
+    if answer.status_code == 404:
+        raise CannotRun(
+            f"{target.host} sends its mail over SMTP, so the harness cannot read the "
+            "verification mail of the accounts it registers: run the server with mail in "
+            "outbox mode (no LANDFORM_SMTP_URL) for load tests"
+        )
+    if answer.status_code != 200:
+        raise CannotRun(f"{target.host}/ops/outbox answered {answer.status_code}")
 
 
 def fixture_for(
