@@ -137,3 +137,14 @@ def test_a_run_that_cannot_start_exits_2(tmp_path: Path) -> None:
         assert untold.returncode == 2
         assert "no ops token" in untold.stderr
         assert "--ops-token" in untold.stderr
+    # Mail over SMTP: the harness could not read the verification mail.
+    (tmp_path / "smtp-server").mkdir()
+    with live_server(
+        tmp_path / "smtp-server",
+        workers=1,
+        LANDFORM_OPS_TOKEN=TOKEN,
+        LANDFORM_SMTP_URL="smtp://127.0.0.1:1",
+    ) as base:
+        smtp = loadtest("run", "peak_traffic_simulation", "--host", base, timeout=60)
+        assert smtp.returncode == 2
+        assert "sends its mail over SMTP" in smtp.stderr
