@@ -94,18 +94,38 @@ def token_in_outbox(body: bytes) -> str | None:
     return None
 
 
+def read_outbox(client: httpx.Client, ops_token: str, **params: Any) -> bytes:
+    """A ``GET /ops/outbox`` answer, or a ``FixtureError`` that says what the
+    harness needs: the route is an operator's, and the outbox exists only
+    while the server keeps its mail instead of sending it over SMTP."""
+    if not ops_token:
+        raise FixtureError(
+            "no ops token: the harness reads the verification mail of the accounts it "
+            "registers through GET /ops/outbox, an operator route; pass the server's "
+            "LANDFORM_OPS_TOKEN (--ops-token, or the environment variable) or an admin's "
+            "access token (docs/loadtest.md)"
+        )
+    response = client.get(
+        "/ops/outbox", params=params, headers={"Authorization": f"Bearer {ops_token}"}
+    )
+    if response.status_code in (401, 403):
+        raise FixtureError(
+            f"{client.base_url} refused the ops token ({response.status_code}): pass the "
+            "server's LANDFORM_OPS_TOKEN, or an admin's access token that has not expired"
+        )
+    if response.status_code == 404 and _error(response).get("code") == "outbox_disabled":
+        raise FixtureError(
+            f"{client.base_url} sends its mail over SMTP, so the harness cannot read the "
+            "verification mail of the accounts it registers: run the server with mail in "
+            "outbox mode (no LANDFORM_SMTP_URL) for load tests"
+        )
+    _expect(response, 200, "read the operators' outbox")
+    return response.content
+
+
 def verification_token(client: httpx.Client, ops_token: str, email: str) -> str:
     """The token from the verification mail, read from ``/ops/outbox``."""
-    response = client.get(
-        "/ops/outbox", params={"to": email}, headers={"Authorization": f"Bearer {ops_token}"}
-    )
-    if response.status_code != 200:
-        raise FixtureError(
-            f"cannot read verification mail from GET /ops/outbox ({response.status_code}: "
-            f"{_message(response)}); the harness needs the server's LANDFORM_OPS_TOKEN "
-            "(--ops-token) and mail in outbox mode"
-        )
-    token = token_in_outbox(response.content)
+    token = token_in_outbox(read_outbox(client, ops_token, to=email))
     if token is None:
         raise FixtureError(f"no verification mail for {email} in the outbox")
     return token
@@ -208,12 +228,17 @@ def cleanup(fixture: Fixture, progress: Callable[[str], None] = lambda _: None) 
     return removed
 
 
-def _message(response: httpx.Response) -> str:
+def _error(response: httpx.Response) -> dict[str, Any]:
+    """The ``error`` object of an answer in the API's error shape, or {}."""
     try:
-        body: Any = response.json()
-        return str(body.get("error", {}).get("message") or body)
-    except ValueError:
-        return response.text[:200]
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return {}
+    return error if isinstance(error, dict) else {}
+
+
+def _message(response: httpx.Response) -> str:
+    return str(_error(response).get("message") or response.text[:200])
 
 
 def _expect(response: httpx.Response, status: int, what: str) -> None:

@@ -13,7 +13,7 @@ import httpx
 
 from landform.loadtest import report
 from landform.loadtest.config import LoadTest
-from landform.loadtest.fixtures import Fixture, FixtureError, prepare
+from landform.loadtest.fixtures import Fixture, FixtureError, prepare, read_outbox
 from landform.loadtest.runner import RunError, run
 from landform.loadtest.steps import unknown_operations
 from landform.loadtest.verdict import evaluate
@@ -55,42 +55,13 @@ def check_operator(target: Target) -> None:
     """The harness verifies each account it registers with the token from
     its mail, read through the operators' outbox: find out before anything
     is created whether it can."""
-    if not target.ops_token:
-        raise CannotRun(
-            "no ops token: the harness reads the verification mail of the accounts it "
-            "registers through GET /ops/outbox, an operator route; pass the server's "
-            "LANDFORM_OPS_TOKEN (--ops-token, or the environment variable) or an admin's "
-            "access token (docs/loadtest.md)"
-        )
     try:
-        answer = httpx.get(
-            f"{target.host.rstrip('/')}/ops/outbox",
-            params={"limit": 1},
-            headers={"Authorization": f"Bearer {target.ops_token}"},
-            timeout=10,
-        )
+        with httpx.Client(base_url=target.host, timeout=10) as client:
+            read_outbox(client, target.ops_token, limit=1)
+    except FixtureError as exc:
+        raise CannotRun(str(exc)) from exc
     except httpx.HTTPError as exc:
         raise CannotRun(f"{target.host}/ops/outbox could not be read: {exc}") from exc
-    if answer.status_code in (401, 403):
-        raise CannotRun(
-            f"{target.host} refused the ops token ({answer.status_code}): pass the server's "
-            "LANDFORM_OPS_TOKEN, or an admin's access token that has not expired"
-        )
-    if answer.status_code == 404 and _error_code(answer) == "outbox_disabled":
-        raise CannotRun(
-            f"{target.host} sends its mail over SMTP, so the harness cannot read the "
-            "verification mail of the accounts it registers: run the server with mail in "
-            "outbox mode (no LANDFORM_SMTP_URL) for load tests"
-        )
-    if answer.status_code != 200:
-        raise CannotRun(f"{target.host}/ops/outbox answered {answer.status_code}")
-
-
-def _error_code(answer: httpx.Response) -> str | None:
-    try:
-        return str(answer.json()["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 def fixture_for(
