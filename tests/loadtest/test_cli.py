@@ -31,3 +31,25 @@ def test_validate_names_the_line(tmp_path: Path) -> None:
     assert f"{bad}:3: duration must be a duration" in refused.stderr
     assert landform("show", "nope").returncode == 1
     assert landform("show", "--duration", "forever").returncode == 1
+
+
+def test_show_says_units_and_counts() -> None:
+    shown = landform("show", "stress_test", "--scale", "0.0001", "--duration", "10s")
+    assert shown.returncode == 0, shown.stderr
+    assert "3 users, 10 requests/s" in shown.stdout
+    assert "fails when error_rate > 5%" in shown.stdout
+    assert "fails when response_time_p99 > 2000ms" in shown.stdout
+    one = landform("show", "peak_traffic_simulation", "--scale", "0.0001", "--duration", "10s")
+    assert "1 user, 5 requests/s, 10 s (ramp-up 1.7 s)" in one.stdout
+
+
+def test_validate_and_run_agree_on_operations(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(
+        "load_tests:\n  - name: odd\n    duration: 5s\n    concurrent_users: 1\n"
+        "    requests_per_second: 1\n    scenarios:\n      - name: x\n        weight: 100%\n"
+        "        operations:\n          - GET /nonexistent\n"
+    )
+    refused = landform("validate", str(odd))
+    assert refused.returncode == 1
+    assert f"{odd}:10: the harness has no journey step for GET /nonexistent" in refused.stderr

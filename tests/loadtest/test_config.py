@@ -98,6 +98,13 @@ def test_a_minimal_file() -> None:
         (GOOD.replace("    concurrent_users: 10\n", ""), 2, "concurrent_users is missing"),
         ("load_tests: [\n", 2, "not valid YAML"),
         ("tests: []\n", 1, "load_tests is missing"),
+        (GOOD.replace("duration: 2m", "duration: 0s"), 3, "duration must be longer than 0"),
+        (GOOD.replace("    concurrent_users: 10\n", "    concurrent_users: 10\n" * 2), 5,
+         "concurrent_users is given twice"),
+        (GOOD.replace("GET /{slug}", "GET /nonexistent"), 10,
+         "the harness has no journey step for GET /nonexistent"),
+        (GOOD + "    failure_criteria:\n      - response_time_p99: \"slow\"\n", 12,
+         'response_time_p99 must read like "> 2000ms"'),
     ],
 )  # fmt: skip
 def test_errors_point_at_the_line(text: str, line: int, complaint: str) -> None:

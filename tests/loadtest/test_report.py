@@ -75,3 +75,29 @@ def test_every_scenarios_report_renders(name: str) -> None:
     assert 'id="sla"' in html
     assert ('id="criteria"' in html) == (name == "stress_test")
     assert ('id="trends"' in html) == (name == "endurance_test")
+
+
+def test_compare_reads_the_specs_shape_alone(tmp_path: Path) -> None:
+    """A file with only the spec's ``performanceResults`` (another tool's,
+    or one trimmed by hand) compares on its headline figures."""
+    full = result()
+    report.write(full, tmp_path / "a")
+    (tmp_path / "bare.json").write_text(
+        json.dumps({"performanceResults": full["performanceResults"]})
+    )
+    shown = subprocess.run(
+        [sys.executable, "-m", "landform.cli.main", "loadtest", "compare",
+         str(tmp_path / "a" / "result.json"), str(tmp_path / "bare.json")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "unnamed test" in shown.stdout
+    assert "p99ResponseTime" in shown.stdout
+    other = result(name="stress_test")
+    report.write(other, tmp_path / "c")
+    mixed = subprocess.run(
+        [sys.executable, "-m", "landform.cli.main", "loadtest", "compare",
+         str(tmp_path / "a" / "result.json"), str(tmp_path / "c" / "result.json")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "note: A ran peak_traffic_simulation and B ran stress_test" in mixed.stdout

@@ -110,6 +110,14 @@ def test_the_specs_load_tests_run_against_a_real_server(tmp_path: Path) -> None:
             token = sign_in(client, accounts[0].email, accounts[0].password)
             listed = client.get("/landing-pages", headers={"Authorization": f"Bearer {token}"})
             assert listed.json()["items"] == []
+        # The fixture outlived its data: said before anything runs, not 404s.
+        stale = loadtest(
+            "run", "peak_traffic_simulation", "--host", base, "--scale", "0.001",
+            "--duration", "5s", "--fixture", str(fixture), "--output", str(tmp_path / "stale"),
+        )  # fmt: skip
+        assert stale.returncode == 2, stale.stdout
+        assert "cleaned up or made on another server" in stale.stderr
+        assert "its pages are gone" in stale.stderr
 
 
 def test_a_run_that_cannot_start_exits_2(tmp_path: Path) -> None:
@@ -117,6 +125,26 @@ def test_a_run_that_cannot_start_exits_2(tmp_path: Path) -> None:
     unreachable = loadtest("run", "peak_traffic_simulation", "--host", nowhere, timeout=60)
     assert unreachable.returncode == 2
     assert "is not reachable" in unreachable.stderr
+    # Paths and lengths that cannot work are refused before the host is
+    # even asked (it is unreachable here): nothing is created, no run lost.
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    peak = ("peak_traffic_simulation", "--host", nowhere)
+    for args, complaint in (
+        (("run", *peak, "--output", str(afile)), f"cannot write into {afile}"),
+        (("run", *peak, "--fixture", str(afile / "fx.json")), f"cannot write into {afile}"),
+        (("run", *peak, "--fixture", str(tmp_path)), "is a directory"),
+        (("run", *peak, "--duration", "0s"), "--duration must be longer than 0"),
+        (("prepare", "--host", nowhere, "--output", str(tmp_path)), "is a directory"),
+        (("capacity", "--host", nowhere, "--start", "50", "--ceiling", "10"),
+         "--start 50 is above --ceiling 10"),
+        (("capacity", "--host", nowhere, "--step-duration", "0s"),
+         "--step-duration must be longer than 0"),
+    ):  # fmt: skip
+        refused = loadtest(*args, timeout=60)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert complaint in refused.stderr, (args, refused.stderr)
+        assert "Traceback" not in refused.stderr
     odd = tmp_path / "odd.yaml"
     odd.write_text(
         "load_tests:\n  - name: odd\n    duration: 5s\n    concurrent_users: 1\n"

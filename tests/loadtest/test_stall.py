@@ -92,3 +92,20 @@ def test_a_stall_shows_in_the_percentiles(tmp_path: Path) -> None:
     assert milliseconds(total.latency, 95) > 300
     assert milliseconds(total.latency, 99) > 600
     assert total.latency.get_max_value() / 1000 >= 0.9 * STALL_FOR * 1000
+
+
+def test_a_run_stopped_early_keeps_only_whole_seconds() -> None:
+    """The stall breaches the criterion; the generators are stopped mid-second,
+    and that partial second is left out rather than read as a throughput drop."""
+    (test,) = parse(
+        SCENARIO.replace("duration: 10s", "duration: 30s")
+        + '    failure_criteria:\n      - response_time_p99: "> 300ms"\n'
+    )
+    with stalling_server() as host:
+        account = Account("probe@loadtest.example", "x", [{"id": "1", "slug": "p"}], ["/a"])
+        data = run(test, Fixture(host, "probe", [account]), host, ops_token="", processes=1)
+    assert data.stopped_early is not None and data.stopped_early.startswith("failure criteria")
+    assert len(data.seconds) < 25
+    requests = [sum(s.requests for s in second.operations.values()) for second in data.seconds]
+    # The last second kept is a whole one: about the 40 due, not a fraction.
+    assert requests[-1] >= 30, requests

@@ -59,15 +59,31 @@ def _load_test(
         built_in,
         find,
         load_file,
-        parse_duration,
     )
 
     try:
         tests = load_file(file) if file else built_in()
-        seconds = parse_duration(duration) if duration is not None else None
+        seconds = _positive_duration(duration, "--duration") if duration is not None else None
         return find(tests, name).scaled(scale, seconds)
     except (ScenarioFileError, ValueError) as exc:
         raise _fail(str(exc), code) from exc
+
+
+def _positive_duration(text: str, option: str) -> float:
+    from landform.loadtest.config import parse_duration
+
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"{option} must be longer than 0")
+    return seconds
+
+
+def _shape(test: LoadTest) -> str:
+    users = f"{test.concurrent_users} user{'s' if test.concurrent_users != 1 else ''}"
+    return (
+        f"{users}, {test.requests_per_second:g} requests/s, {test.duration:g} s "
+        f"(ramp-up {round(test.ramp_up, 1):g} s)"
+    )
 
 
 def _progress(line: str) -> None:
@@ -94,17 +110,19 @@ def show(
     duration: Duration = None,
 ) -> None:
     """Print a load test as it would run: users, rate, length, mix."""
+    from landform.loadtest.config import CRITERIA
+
     test = _load_test(name, file, scale, duration, code=1)
     typer.echo(f"{test.name}: {test.description}")
-    typer.echo(
-        f"  {test.concurrent_users} users, {test.requests_per_second:g} requests/s, "
-        f"{test.duration:g} s (ramp-up {test.ramp_up:g} s)"
-    )
+    typer.echo(f"  {_shape(test)}")
     for scenario in test.scenarios:
         operations = ", ".join(f"{method} {path}" for method, path in scenario.operations)
         typer.echo(f"  {scenario.weight:g}% {scenario.name}: {operations}")
     for criterion in test.failure_criteria:
-        typer.echo(f"  fails when {criterion.metric} {criterion.comparison} {criterion.limit:g}")
+        unit = CRITERIA[criterion.metric]
+        typer.echo(
+            f"  fails when {criterion.metric} {criterion.comparison} {criterion.limit:g}{unit}"
+        )
     for monitor in test.monitoring:
         typer.echo(f"  watches {monitor}")
 
@@ -119,13 +137,20 @@ def prepare_data(
 ) -> None:
     """Make the test data through the API (accounts, published pages, a
     file each, some analytics), for runs given --fixture."""
-    from landform.loadtest.harness import CannotRun, Target, check_host, fixture_for
+    from landform.loadtest.harness import (
+        CannotRun,
+        Target,
+        check_fixture_file,
+        check_host,
+        prepare_fixture,
+    )
 
     target = Target(host.rstrip("/"), ops_token)
     try:
+        check_fixture_file(output)
         check_host(target)
-        output.unlink(missing_ok=True)
-        fixture_for(target, output, accounts, pages, _progress)
+        # An existing file is replaced once the new data exists, not before.
+        prepare_fixture(target, output, accounts, pages, _progress)
     except CannotRun as exc:
         raise _fail(str(exc), CANNOT_RUN) from exc
     typer.echo(f"wrote {output}")
@@ -173,9 +198,7 @@ def run(
     from landform.loadtest.harness import (
         CannotRun,
         Target,
-        check_host,
-        check_scenario,
-        fixture_for,
+        ready,
         run_and_judge,
         summary_lines,
     )
@@ -186,13 +209,8 @@ def run(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = output or Path("loadtest-results") / f"{test.name}-{stamp}"
     try:
-        check_scenario(test)
-        check_host(target)
-        data = fixture_for(target, fixture, accounts, pages, _progress)
-        _progress(
-            f"{test.name}: {test.concurrent_users} users, {test.requests_per_second:g} req/s, "
-            f"{test.duration:g} s (ramp-up {test.ramp_up:g} s)"
-        )
+        data = ready(test, target, output, fixture, accounts, pages, _progress)
+        _progress(f"{test.name}: {_shape(test)}")
         result = run_and_judge(test, target, data, sla, scale, output, _progress)
     except CannotRun as exc:
         raise _fail(str(exc), CANNOT_RUN) from exc
@@ -248,21 +266,24 @@ def capacity(
     its Target; report the highest rate that met every Target."""
     from landform.loadtest.capacity import search
     from landform.loadtest.config import parse_duration
-    from landform.loadtest.harness import CannotRun, Target, check_host, fixture_for
+    from landform.loadtest.harness import CannotRun, Target, ready
 
     test = _load_test(name, file, 1.0, None)
     sla = load_sla(sla_file)
     try:
-        seconds = parse_duration(step_duration)
+        seconds = _positive_duration(step_duration, "--step-duration")
         warm_up_seconds = parse_duration(warm_up) if warm_up not in ("0", "0s") else 0.0
     except ValueError as exc:
         raise _fail(str(exc), CANNOT_RUN) from exc
+    if start > ceiling:
+        raise _fail(
+            f"--start {start:g} is above --ceiling {ceiling:g}: no step would run", CANNOT_RUN
+        )
     target = Target(host.rstrip("/"), ops_token, processes)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = output or Path("loadtest-results") / f"capacity-{stamp}"
     try:
-        check_host(target)
-        data = fixture_for(target, fixture, accounts, pages, _progress)
+        data = ready(test, target, output, fixture, accounts, pages, _progress)
         found = search(
             test, target, data, sla, start, factor, seconds, ceiling, output, _progress,
             warm_up_seconds,
@@ -278,4 +299,11 @@ def capacity(
     if found["capacity"] is None:
         typer.echo(f"capacity: below {start:g} req/s (the first step missed a Target)")
         raise typer.Exit(FAILED)
+    if found["firstMiss"] is None:
+        # The search stopped at the ceiling, not at a miss: a lower bound.
+        typer.echo(
+            f"capacity: at least {found['capacity']:g} req/s (every step up to --ceiling "
+            f"{ceiling:g} met every Target; wrote {output / 'capacity.json'})"
+        )
+        return
     typer.echo(f"capacity: {found['capacity']:g} req/s (wrote {output / 'capacity.json'})")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from landform.loadtest.steps import unknown_operations
+
 BUILT_IN = Path(__file__).with_name("scenarios") / "spec.yaml"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -152,7 +154,12 @@ class _Reader:
     def mapping(self, node: yaml.Node | None, what: str) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, f"{what} must be a mapping")
-        return {str(key.value): value for key, value in node.value}
+        fields: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            if str(key.value) in fields:  # YAML would quietly keep the last
+                raise self.fail(key, f"{key.value} is given twice")
+            fields[str(key.value)] = value
+        return fields
 
     def sequence(self, node: yaml.Node, what: str) -> yaml.SequenceNode:
         if not isinstance(node, yaml.SequenceNode):
@@ -185,14 +192,17 @@ class _Reader:
             raise self.fail(node, f"{what} must be more than 0")
         return value
 
-    def duration(self, node: yaml.Node, what: str) -> float:
+    def duration(self, node: yaml.Node, what: str, positive: bool = True) -> float:
         text = self.scalar(node, what)
         try:
-            return parse_duration(text)
+            seconds = parse_duration(text)
         except ValueError:
             raise self.fail(
                 node, f"{what} must be a duration like 30s, 5m or 24h, not {text!r}"
             ) from None
+        if positive and seconds <= 0:
+            raise self.fail(node, f"{what} must be longer than 0")
+        return seconds
 
     def load_test(self, node: yaml.Node) -> LoadTest:
         fields = self.mapping(node, "a load test")
@@ -203,7 +213,11 @@ class _Reader:
                 )
         name = self.scalar(self.key(fields, "name", node), "name")
         duration = self.duration(self.key(fields, "duration", node), "duration")
-        ramp = self.duration(fields["ramp_up"], "ramp_up") if "ramp_up" in fields else duration / 10
+        ramp = (
+            self.duration(fields["ramp_up"], "ramp_up", positive=False)
+            if "ramp_up" in fields
+            else duration / 10
+        )
         if ramp > duration:
             raise self.fail(fields.get("ramp_up"), "ramp_up is longer than duration")
         users = self.number(self.key(fields, "concurrent_users", node), "concurrent_users")
@@ -241,6 +255,11 @@ class _Reader:
                 raise self.fail(
                     item, f"an operation is a method and a path, like GET /templates, not {text!r}"
                 )
+            if unknown_operations([text]):
+                raise self.fail(
+                    item,
+                    f"the harness has no journey step for {text} (docs/loadtest.md, The journeys)",
+                )
             operations.append((found.group(1), found.group(2)))
         if not operations:
             raise self.fail(node, f"scenario {name!r} has no operations")
@@ -258,7 +277,8 @@ class _Reader:
         text = self.scalar(value_node, metric)
         match = _CRITERION.match(text)
         if not match:
-            raise self.fail(value_node, f'{metric} must read like "> 5%", not {text!r}')
+            example = "> 2000ms" if CRITERIA[metric] == "ms" else "> 5%"
+            raise self.fail(value_node, f'{metric} must read like "{example}", not {text!r}')
         comparison, number, unit = match.group(1), float(match.group(2)), match.group(3) or ""
         expected = CRITERIA[metric]
         if expected == "ms" and unit == "s":

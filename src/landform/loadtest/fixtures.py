@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import secrets
 from collections.abc import Callable
@@ -43,8 +44,12 @@ class Fixture:
     accounts: list[Account]
 
     def save(self, path: Path) -> None:
+        """Written whole or not at all: the file is the only record of the
+        accounts' passwords, which ``cleanup`` needs."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2))
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(partial, path)
 
     @classmethod
     def load(cls, path: Path) -> Fixture:
@@ -131,8 +136,12 @@ def verification_token(client: httpx.Client, ops_token: str, email: str) -> str:
     return token
 
 
-def sign_in(client: httpx.Client, email: str, password: str) -> str:
+def sign_in(client: httpx.Client, email: str, password: str, unknown: str = "") -> str:
+    """An access token; ``unknown``, if given, is the error when the server
+    does not know the account (401)."""
     response = client.post("/auth/login", json={"email": email, "password": password})
+    if unknown and response.status_code == 401:
+        raise FixtureError(unknown)
     _expect(response, 200, f"sign in as {email}")
     return str(response.json()["access_token"])
 
@@ -205,6 +214,29 @@ def prepare(
     return fixture
 
 
+def check_present(fixture: Fixture, host: str) -> None:
+    """A ``FixtureError`` unless the fixture's data is on ``host``: its first
+    account signs in and sees its first page. A fixture whose data was
+    cleaned up, or made on another server, would fail every request."""
+    if not fixture.accounts or not fixture.accounts[0].pages:
+        raise FixtureError("the fixture holds no accounts with pages: prepare it again")
+    account = fixture.accounts[0]
+    stale = (
+        f"the data of this fixture (prepared against {fixture.host}) is not on {host}: "
+        "it was cleaned up or made on another server; prepare it again (another --fixture "
+        "file, or delete this one)"
+    )
+    with httpx.Client(base_url=host, timeout=30) as client:
+        token = sign_in(
+            client, account.email, account.password, f"{stale} ({account.email} cannot sign in)"
+        )
+        auth = {"Authorization": f"Bearer {token}"}
+        page = client.get(f"/landing-pages/{account.pages[0]['id']}", headers=auth)
+        if page.status_code == 404:
+            raise FixtureError(f"{stale} (its pages are gone)")
+        _expect(page, 200, "read a prepared page")
+
+
 def cleanup(fixture: Fixture, progress: Callable[[str], None] = lambda _: None) -> int:
     """Deletes every page and file of the harness's accounts (the prepared
     ones and those the creation journey added); the accounts stay, as
@@ -238,7 +270,14 @@ def _error(response: httpx.Response) -> dict[str, Any]:
 
 
 def _message(response: httpx.Response) -> str:
-    return str(_error(response).get("message") or response.text[:200])
+    message = _error(response).get("message")
+    if message:
+        return str(message)
+    kind = response.headers.get("content-type", "").split(";", 1)[0].strip()
+    if kind in ("application/json", "text/plain"):
+        return response.text[:200]
+    # An HTML page, say: not worth quoting, and a sign of the wrong server.
+    return f"a {kind or 'untyped'} answer, not Landform's error shape: is this a Landform server?"
 
 
 def _expect(response: httpx.Response, status: int, what: str) -> None:

@@ -4,6 +4,7 @@ capacity search use it: check the scenario and the host, prepare the data
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import httpx
 
 from landform.loadtest import report
 from landform.loadtest.config import LoadTest
-from landform.loadtest.fixtures import Fixture, FixtureError, prepare, read_outbox
+from landform.loadtest.fixtures import Fixture, FixtureError, check_present, prepare, read_outbox
 from landform.loadtest.runner import RunError, run
 from landform.loadtest.steps import unknown_operations
 from landform.loadtest.verdict import evaluate
@@ -64,6 +65,45 @@ def check_operator(target: Target) -> None:
         raise CannotRun(f"{target.host}/ops/outbox could not be read: {exc}") from exc
 
 
+def ready(
+    test: LoadTest,
+    target: Target,
+    output: Path,
+    fixture_file: Path | None,
+    accounts: int,
+    pages: int,
+    progress: Callable[[str], None],
+) -> Fixture:
+    """Everything a run checks before its measured window, cheapest first,
+    so a mistake costs no test data and no lost run; then the data."""
+    check_scenario(test)
+    check_output(output)
+    if fixture_file is not None:
+        check_fixture_file(fixture_file)
+    check_host(target)
+    return fixture_for(target, fixture_file, accounts, pages, progress)
+
+
+def check_output(directory: Path) -> None:
+    """Find out before anything is created or run that the report can be
+    written into ``directory`` (made if missing)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise CannotRun(f"cannot write into {directory}: {exc.strerror or exc}") from exc
+
+
+def check_fixture_file(path: Path) -> None:
+    """A fixture that exists will be read; one that does not will be
+    written once the data is made: find out now whether it can be."""
+    if path.is_dir():
+        raise CannotRun(f"{path} is a directory; --fixture names a JSON file")
+    if not path.exists():
+        check_output(path.parent)
+
+
 def fixture_for(
     target: Target,
     fixture_file: Path | None,
@@ -71,15 +111,41 @@ def fixture_for(
     pages: int,
     progress: Callable[[str], None],
 ) -> Fixture:
+    """The prepared data in ``fixture_file`` when it exists (and is still on
+    the server); otherwise new data, saved there."""
+    if fixture_file is None or not fixture_file.exists():
+        return prepare_fixture(target, fixture_file, accounts, pages, progress)
     try:
-        if fixture_file is not None and fixture_file.exists():
-            return Fixture.load(fixture_file)
-        progress(f"preparing {accounts} accounts with {pages} published pages each")
+        fixture = Fixture.load(fixture_file)
+        check_present(fixture, target.host)
+    except (FixtureError, httpx.HTTPError) as exc:
+        raise CannotRun(str(exc)) from exc
+    progress(
+        f"using the data prepared in {fixture_file}: {len(fixture.accounts)} accounts "
+        "(--accounts and --pages apply only when preparing)"
+    )
+    return fixture
+
+
+def prepare_fixture(
+    target: Target,
+    fixture_file: Path | None,
+    accounts: int,
+    pages: int,
+    progress: Callable[[str], None],
+) -> Fixture:
+    """New test data through the API, saved to ``fixture_file`` if given
+    (replacing what was there only once the data exists)."""
+    progress(f"preparing {accounts} accounts with {pages} published pages each")
+    try:
         fixture = prepare(target.host, target.ops_token, accounts, pages, progress=progress)
     except (FixtureError, httpx.HTTPError) as exc:
         raise CannotRun(str(exc)) from exc
     if fixture_file is not None:
-        fixture.save(fixture_file)
+        try:
+            fixture.save(fixture_file)
+        except OSError as exc:
+            raise CannotRun(f"cannot write {fixture_file}: {exc.strerror or exc}") from exc
     return fixture
 
 

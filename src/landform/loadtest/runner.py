@@ -182,6 +182,7 @@ def run(
     done: set[int] = set()
     errors: list[str] = []
     next_report = 0
+    last_complete = -1  # the last second every running generator reported
     deadline = started + test.duration + 60  # generators that hang past this are killed
     try:
         while len(done) < len(generators) and time.monotonic() < deadline:
@@ -204,6 +205,8 @@ def run(
             arrived[second.at] = arrived.get(second.at, 0) + 1
             if arrived[second.at] < len(generators) - len(done):
                 continue
+            if data.stopped_early is None:
+                last_complete = max(last_complete, second.at)
             complete = [merged[at] for at in sorted(merged)]
             if second.at >= next_report:
                 next_report = second.at + 10
@@ -236,8 +239,13 @@ def run(
             "the load generators measured nothing: "
             + ("; ".join(errors) or log_text[-2000:] or "no output")
         )
-    data.seconds = [merged[at] for at in sorted(merged)]
-    data.generator_cpu = [cpu[at] for at in sorted(merged)]
+    kept = sorted(merged)
+    if data.stopped_early is not None and last_complete >= 0:
+        # Generators stopped mid-second report what that second had: a
+        # partial second would read as a drop in throughput and latency.
+        kept = [at for at in kept if at <= last_complete]
+    data.seconds = [merged[at] for at in kept]
+    data.generator_cpu = [cpu[at] for at in kept]
     data.server = watch.samples
     window = _window_for(len(data.seconds))
     data.server_final = watch.performance("cluster", window) if ops_token else None
