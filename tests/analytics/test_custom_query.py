@@ -566,9 +566,34 @@ async def test_only_the_callers_existing_pages_are_seen(app: Any, known: World) 
         ),
         (
             {"metrics": ["views"], "date_range": {"from": "1969-12-31"}},
-            "invalid_query",
+            "validation_failed",
             "date_range.from",
         ),
+        (
+            {"metrics": ["views"], "date_range": {"to": "9999-12-31T23:00-01:00"}},
+            "validation_failed",
+            "date_range.to",
+        ),
+        (
+            {
+                "metrics": ["views"],
+                "date_range": {"from": "9999-12-30T00:00", "to": "9999-12-31T23:59:59.999999"},
+            },
+            "validation_failed",
+            "date_range.to",
+        ),
+        (
+            {"metrics": ["views"], "date_range": {"from": "0001-01-01T00:00:00+23:59"}},
+            "validation_failed",
+            "date_range.from",
+        ),
+        (
+            {"metrics": ["views"], "date_range": {"to": "1970-01-01T00:30"}},
+            "invalid_query",
+            "date_range.to",
+        ),
+        ({"metrics": ["views"], "limit": True}, "validation_failed", "limit"),
+        ({"metrics": ["views"], "limit": "10"}, "validation_failed", "limit"),
         (
             {"metrics": ["views"], "date_range": {"from": "2099-01-01"}},
             "invalid_query",

@@ -267,6 +267,20 @@ async def test_rebuild_refuses_days_past_retention(
         await rebuild(db, frozen, settings.analytics_retention_days, too_old, NOW.date())
 
 
+async def test_rebuild_refuses_a_reversed_range_and_stops_at_today(
+    db: Database, settings: Settings, frozen: FrozenClock
+) -> None:
+    await generate(db, settings, frozen)
+    yesterday = NOW.date() - timedelta(days=1)
+    with pytest.raises(ValidationFailed, match="is after the last"):
+        await rebuild(db, frozen, settings.analytics_retention_days, NOW.date(), yesterday)
+    # A last day far ahead is today: no empty days walked to get there.
+    far = await rebuild(
+        db, frozen, settings.analytics_retention_days, yesterday, date(9999, 12, 31)
+    )
+    assert far.days == [yesterday, NOW.date()]
+
+
 def test_the_cli_generates_and_rebuilds(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -290,3 +304,6 @@ def test_the_cli_generates_and_rebuilds(
     assert "past retention" in refused.output
     bad = runner.invoke(cli, ["analytics", "rebuild", "--to", "yesterday"])
     assert bad.exit_code != 0
+    too_long = runner.invoke(cli, ["analytics", "generate", "--days", "100000"])
+    assert too_long.exit_code == 2
+    assert "longer than the retention period" in too_long.output

@@ -152,7 +152,23 @@ def test_unauthenticated_and_foreign_watchers_are_refused(tmp_path: Path, interf
                 f"{ws_base}/ws/analytics?access_token={ada}&page_id={page_id}"
             ) as ws:
                 assert json.loads(await ws.recv())["type"] == "hello"
+            # An API key in X-API-Key, as on every other route.
+            with pytest.raises(InvalidStatus) as refused:
+                async with websockets.connect(
+                    f"{ws_base}/ws/analytics", additional_headers={"X-API-Key": "lf_not-a-key"}
+                ):
+                    pass
+            assert refused.value.response.status_code == 403
+            async with websockets.connect(
+                f"{ws_base}/ws/analytics", additional_headers={"X-API-Key": api_key}
+            ) as ws:
+                assert json.loads(await ws.recv())["type"] == "hello"
 
+        api_key = httpx.post(
+            f"{base}/auth/api-keys",
+            json={"name": "live view"},
+            headers={"Authorization": f"Bearer {ada}"},
+        ).json()["key"]
         asyncio.run(scenario())
 
 

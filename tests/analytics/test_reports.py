@@ -208,10 +208,17 @@ async def test_dates_outside_the_calendar_we_keep_are_refused(
 ) -> None:
     for url in (f"/analytics/pages/{page['id']}", "/analytics/dashboard"):
         for params, field in (
-            ({"to": "0001-01-05"}, "from"),
-            ({"from": "0001-01-01", "to": "0002-06-01"}, "from"),
-            ({"from": "1969-12-30", "to": "1970-01-02"}, "from"),
-            ({"from": "9998-01-01", "to": "9999-12-31T23:30:00"}, "to"),
+            ({"to": "0001-01-05"}, "query.to"),
+            ({"from": "0001-01-01", "to": "0002-06-01"}, "query.from"),
+            ({"from": "1969-12-30", "to": "1970-01-02"}, "query.from"),
+            ({"from": "9998-01-01", "to": "9999-12-31T23:30:00"}, "query.from"),
+            # Offsets that carry an instant past year 9999 or before year 1.
+            ({"to": "9999-12-31T23:59:59-05:00"}, "query.to"),
+            ({"from": "0001-01-01T00:00+01:00", "to": "1970-01-02"}, "query.from"),
+            ({"from": "9999-12-31T23:59:59-14:00"}, "query.from"),
+            ({"from": "1796000000"}, "query.from"),  # a number is not a date here
+            # No `from`: the default range stops at the epoch, so only `to` can be wrong.
+            ({"to": "1970-01-01"}, "to"),
         ):
             error = assert_error(await client.get(url, params=params, headers=ada), 422)
             assert error["details"][0]["path"] == field, (url, params, error)

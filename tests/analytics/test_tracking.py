@@ -134,6 +134,8 @@ async def test_bots_are_counted_apart_from_visitors(
         (b'{"path": "/"}', "application/json", 422, "validation_failed"),
         (b'{"page_id": "nope"}', "application/json", 422, "validation_failed"),
         (b'{"slug": "x", "screen_width": -3}', "application/json", 422, "validation_failed"),
+        (b'{"slug": "x", "screen_width": true}', "application/json", 422, "validation_failed"),
+        (b'{"slug": "x", "screen_width": "400"}', "text/plain", 422, "validation_failed"),
         (b'{"slug": "x", "extra": 1}', "application/json", 422, "validation_failed"),
         (b'{"slug": "x", "path": "a\\u0000b"}', "application/json", 422, "validation_failed"),
         (b'{"slug": "x"}', "multipart/form-data", 415, "unsupported_media_type"),
@@ -165,6 +167,7 @@ async def test_malformed_views_are_refused_and_not_stored(
         {"name": "x" * 65},
         {"name": "buy", "value": "a lot"},
         {"name": "buy", "value": 1e300},
+        {"name": "buy", "value": True},
         {"name": "buy", "label": "x" * 500},
     ],
 )

@@ -162,6 +162,14 @@ async def test_page_analytics_dashboard_and_custom_query_match_rest(
     assert hidden["data"] == {"pageAnalytics": None}
     assert codes(hidden) == ["page_not_found"]
 
+    # An offset that carries `to` past year 9999: refused like in REST, not a crash.
+    beyond = await gql(
+        client,
+        '{ dashboard(range: {to: "9999-12-31T23:59:59-05:00"}) { totals { views } } }',
+        headers=ada,
+    )
+    assert codes(beyond) == ["validation_failed"]
+
     dashboard = await gql(
         client,
         "{ dashboard { totals { views visitors } change { views } topPages { id title views } pages visitorsLast5Minutes } }",

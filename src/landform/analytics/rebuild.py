@@ -78,6 +78,10 @@ async def rebuild(
         last_day = day_number(last) if last else min(today, hours[1] // 24)
     else:
         first_day, last_day = day_number(first), day_number(last)
+    if first_day > last_day and first is not None and last is not None:
+        raise ValidationFailed(f"the first day ({first}) is after the last ({last})")
+    # No event is newer than today: a later last day would walk empty days.
+    last_day = min(last_day, today)
     for day in range(first_day, last_day + 1):
         events, rows, deleted = await _rebuild_day(db, clock, day)
         result.days.append(_date(day))

@@ -19,6 +19,7 @@ import orjson
 from landform.analytics import repository
 from landform.analytics.aggregate import COUNTERS, DIMENSIONS
 from landform.analytics.events import MS_PER_HOUR
+from landform.analytics.instants import to_utc
 from landform.cache.tiered import TieredCache
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -32,7 +33,6 @@ TOP = 10
 MAX_HOURLY_DAYS = 31
 MAX_RANGE_DAYS = 731
 LIVE_WINDOW_MS = 5 * 60 * 1000
-LAST_HOUR = int(datetime(9000, 1, 1, tzinfo=UTC).timestamp()) // 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,32 +53,38 @@ def resolve_range(
 ) -> Range:
     """``[from, to)`` in whole UTC hours (``to`` rounded up, so the current,
     partial hour counts); naive datetimes are UTC."""
-    end_hour = -(-_ms(_utc(end) if end is not None else now) // MS_PER_HOUR)
+    end_hour = -(-_ms(_checked("to", end) if end is not None else now) // MS_PER_HOUR)
+    # The default start stops at the epoch: no data is older.
     first_hour = (
-        _ms(_utc(start)) // MS_PER_HOUR if start is not None else end_hour - default_days * 24
+        _ms(_checked("from", start)) // MS_PER_HOUR
+        if start is not None
+        else max(0, end_hour - default_days * 24)
     )
     problem = None
-    if first_hour < 0:
-        problem = ("from", "must not be before 1970-01-01")
-    elif end_hour > LAST_HOUR:
-        problem = ("to", "must be before the year 9000")
+    if first_hour >= end_hour and start is None:
+        problem = ("to", "must be after 1970-01-01")
     elif first_hour >= end_hour:
         problem = ("from", "must be before `to`")
     elif end_hour - first_hour > MAX_RANGE_DAYS * 24:
-        problem = ("from", f"a report covers at most {MAX_RANGE_DAYS} days")
+        problem = ("from", f"must be at most {MAX_RANGE_DAYS} days before `to`")
     if problem is not None:
-        raise ValidationFailed(
-            f"`{problem[0]}` {problem[1]}", details=[{"path": problem[0], "message": problem[1]}]
-        )
+        raise _invalid(*problem)
     return Range(first_hour, end_hour)
+
+
+def _checked(name: str, moment: datetime) -> datetime:
+    try:
+        return to_utc(moment)
+    except ValueError as exc:
+        raise _invalid(name, str(exc)) from None
+
+
+def _invalid(name: str, problem: str) -> ValidationFailed:
+    return ValidationFailed(f"`{name}` {problem}", details=[{"path": name, "message": problem}])
 
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def hour_label(hour: int) -> str:

@@ -19,9 +19,11 @@ from fastapi import (
     WebSocket,
     WebSocketDisconnect,
 )
+from pydantic import BeforeValidator
 
 from landform.analytics.classify import country_code
 from landform.analytics.events import EVENT, VIEW
+from landform.analytics.instants import parse_instant
 from landform.analytics.schemas import EventIn, ViewIn
 from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import Tracker
@@ -40,10 +42,16 @@ async def analytics_service(request: Request) -> AnalyticsService:
 ServiceDep = Annotated[AnalyticsService, Depends(analytics_service)]
 From = Annotated[
     datetime | None,
+    BeforeValidator(parse_instant),
     Query(alias="from", description="Start, ISO 8601 date or datetime (UTC); inclusive"),
 ]
 To = Annotated[
-    datetime | None, Query(alias="to", description="End, ISO 8601 (UTC); exclusive; default now")
+    datetime | None,
+    BeforeValidator(parse_instant),
+    Query(
+        alias="to",
+        description="End, ISO 8601 (UTC); exclusive; default the end of the current hour",
+    ),
 ]
 
 
@@ -143,11 +151,16 @@ async def live_analytics(
     """Live counts, one message a second: ``{"type": "views", "at",
     "views_per_second": {page id: n}, "total_views_per_second",
     "current_visitors"}``. Authenticate with ``?access_token=`` (an access
-    token or API key) or an ``Authorization: Bearer`` header. The server
+    token or API key), an ``Authorization: Bearer`` header or, for an API
+    key, ``X-API-Key`` (as on every other route). The server
     sends ``{"type": "ping"}`` every heartbeat; a client that sends nothing
     for three heartbeats is disconnected."""
     service: AnalyticsService = websocket.app.state.analytics
-    credential = access_token or bearer_credential(websocket.headers.get("authorization", ""))
+    credential = (
+        access_token
+        or bearer_credential(websocket.headers.get("authorization", ""))
+        or websocket.headers.get("x-api-key", "")
+    )
     if not credential:
         await websocket.close(code=4401, reason="authentication required")
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 Utm = Annotated[str, Field(max_length=200)]
 
@@ -43,7 +43,8 @@ class _Visit(_Tracked):
     utm_campaign: Utm = ""
     utm_term: Utm = ""
     utm_content: Utm = ""
-    screen_width: int | None = Field(default=None, ge=0, le=100_000)
+    # Strict: ``true`` or ``"400"`` is a broken beacon, not a width.
+    screen_width: Annotated[int, Strict()] | None = Field(default=None, ge=0, le=100_000)
 
 
 class ViewIn(_Visit):
@@ -55,5 +56,7 @@ class EventIn(_Visit):
     goal the page reports."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    value: float | None = Field(default=None, ge=-1e12, le=1e12, allow_inf_nan=False)
+    value: Annotated[float, Strict()] | None = Field(
+        default=None, ge=-1e12, le=1e12, allow_inf_nan=False
+    )
     label: str = Field(default="", max_length=120)

@@ -260,6 +260,14 @@ def analytics_generate(
         from landform.core.errors import DomainError
 
         settings = load_settings()
+        if days > settings.analytics_retention_days:
+            typer.echo(
+                f"error: --days {days} is longer than the retention period "
+                f"({settings.analytics_retention_days} days, LANDFORM_ANALYTICS_RETENTION_DAYS): "
+                "older raw events would be deleted by the next sweep",
+                err=True,
+            )
+            raise typer.Exit(2)
         clock = Clock()
         db = Database(settings)
         try:

@@ -113,13 +113,15 @@ def resolve_range(query: CustomQuery, now_ms: int) -> tuple[int, int]:
     given = query.date_range
     end_of_today = (now_ms // 86_400_000 + 1) * 24
     end_hour = end_of_today if given.end is None else _hours(given.end)
-    default_start = end_hour - DEFAULT_RANGE_DAYS * 24
+    # The default start stops at the epoch: no data is older (given
+    # instants are checked to lie after it, ``instants.to_utc``).
+    default_start = max(0, end_hour - DEFAULT_RANGE_DAYS * 24)
     start_hour = default_start if given.start is None else _hours(given.start)
     problem = None
-    if start_hour < 0:
-        problem = ("date_range.from", "must not be before 1970-01-01")
-    elif start_hour >= end_hour and given.end is None:
+    if start_hour >= end_hour and given.end is None:
         problem = ("date_range.from", "must be before the end of today (UTC) when to is omitted")
+    elif start_hour >= end_hour and given.start is None:
+        problem = ("date_range.to", "must be at least an hour after 1970-01-01")
     elif start_hour >= end_hour:
         problem = ("date_range.to", "must be at least an hour after from")
     elif end_hour - start_hour > MAX_RANGE_DAYS * 24:

@@ -6,12 +6,13 @@ The language is documented in docs/custom-queries.md."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, StrictInt, ValidationInfo, field_validator
 
 from landform.analytics.aggregate import DIMENSIONS as BREAKDOWNS
+from landform.analytics.instants import parse_instant
 from landform.core.schemas import InputModel
 
 Metric = Literal["views", "visitors", "conversions", "conversion_rate"]
@@ -78,20 +79,6 @@ class Order(InputModel):
     direction: Literal["asc", "desc"] = "asc"
 
 
-def _instant(value: Any) -> datetime:
-    # Our own parser rather than pydantic's: Python's ISO 8601 reading takes
-    # dates and datetimes alike, and naive times must mean UTC, not local.
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date or datetime string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError("must be an ISO 8601 date or datetime, e.g. 2025-03-01") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
 class DateRange(InputModel):
     start: datetime | None = Field(default=None, alias="from")
     end: datetime | None = Field(default=None, alias="to")
@@ -99,7 +86,7 @@ class DateRange(InputModel):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _parse(cls, value: Any) -> datetime | None:
-        return None if value is None else _instant(value)
+        return None if value is None else parse_instant(value)
 
 
 class CustomQuery(InputModel):
@@ -108,7 +95,8 @@ class CustomQuery(InputModel):
     filters: list[Filter] = Field(default_factory=list, max_length=20)
     date_range: DateRange = Field(default_factory=DateRange)
     order_by: list[Order] = Field(default_factory=list, max_length=8)
-    limit: int = Field(default=100, ge=1, le=MAX_ROWS)
+    # Strict: ``true`` or ``"10"`` is a mistake in a query, not a number.
+    limit: StrictInt = Field(default=100, ge=1, le=MAX_ROWS)
 
 
 def semantic_problems(query: CustomQuery) -> list[dict[str, str]]:

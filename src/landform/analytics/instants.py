@@ -1,0 +1,42 @@
+"""The instants a report or a custom query may name: UTC, from the epoch to
+the year 9000.
+
+Analytics counts whole hours since 1970, so nothing before it can hold
+data; and near the ends of ``datetime``'s range a time-zone offset or the
+float seconds of ``timestamp()`` step past year 1 or 9999 and raise where
+no one expects it. Every such instant is checked here once, at the edge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # exclusive
+OUT_OF_RANGE = "must lie between 1970-01-01 and the year 9000 (UTC)"
+
+
+def to_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC (a naive one is UTC already), or ``ValueError``
+    when it lies outside [1970-01-01, 9000-01-01)."""
+    try:
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # an offset that crosses year 1 or 9999
+        raise ValueError(OUT_OF_RANGE) from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(OUT_OF_RANGE)
+    return utc
+
+
+def parse_instant(value: Any) -> datetime:
+    """An ISO 8601 date or datetime string as a checked UTC instant
+    (``to_utc``), or ``ValueError``. Our own reading rather than pydantic's:
+    Python's takes dates and datetimes alike, naive times must mean UTC,
+    not local, and a number is not a date here."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date or datetime string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date or datetime, e.g. 2025-03-01") from None
+    return to_utc(parsed)
