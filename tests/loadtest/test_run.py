@@ -118,6 +118,18 @@ def test_the_specs_load_tests_run_against_a_real_server(tmp_path: Path) -> None:
         assert stale.returncode == 2, stale.stdout
         assert "cleaned up or made on another server" in stale.stderr
         assert "its pages are gone" in stale.stderr
+        # Without --fixture, what a run makes is recorded beside its result.
+        fresh = tmp_path / "fresh"
+        ran = loadtest(
+            "run", "peak_traffic_simulation", "--host", base, "--scale", "0.001",
+            "--duration", "4s", "--accounts", "1", "--pages", "1", "--processes", "1",
+            "--output", str(fresh),
+        )  # fmt: skip
+        assert ran.returncode in (0, 1), ran.stderr
+        made = Fixture.load(fresh / "fixture.json")
+        assert [len(a.pages) for a in made.accounts] == [1]
+        removed = loadtest("cleanup", "--fixture", str(fresh / "fixture.json"))
+        assert removed.returncode == 0, removed.stderr
 
 
 def test_a_run_that_cannot_start_exits_2(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from landform.loadtest.steps import unknown_operations
 from landform.loadtest.verdict import evaluate
 from landform.ops.sla import Sla
 
+FIXTURE_NAME = "fixture.json"  # in a run's output, when no --fixture was given
+
 
 class CannotRun(RuntimeError):
     """Why a load test could not run at all (exit status 2)."""
@@ -75,11 +77,15 @@ def ready(
     progress: Callable[[str], None],
 ) -> Fixture:
     """Everything a run checks before its measured window, cheapest first,
-    so a mistake costs no test data and no lost run; then the data."""
+    so a mistake costs no test data and no lost run; then the data. Data
+    made without a ``fixture_file`` is recorded in ``output/fixture.json``,
+    so that ``landform loadtest cleanup`` can remove it later."""
     check_scenario(test)
     check_output(output)
-    if fixture_file is not None:
-        check_fixture_file(fixture_file)
+    if fixture_file is None:
+        check_host(target)
+        return prepare_fixture(target, output / FIXTURE_NAME, accounts, pages, progress)
+    check_fixture_file(fixture_file)
     check_host(target)
     return fixture_for(target, fixture_file, accounts, pages, progress)
 
