@@ -5,6 +5,7 @@ rate, a compliance check, a trend) is reported as a miss that says why."""
 from __future__ import annotations
 
 from landform.loadtest.config import Criterion
+from landform.loadtest.harness import summary_lines
 from landform.loadtest.trends import fit
 from landform.loadtest.verdict import breaches, evaluate, window_figures
 from landform.ops.sla import Sla
@@ -184,3 +185,15 @@ def test_rate_limited_requests_fail_the_run_and_say_what_to_raise() -> None:
         w.startswith("10 requests were refused with 429") and "LANDFORM_RATE_LIMIT_*" in w
         for w in found["verdict"]["warnings"]
     )
+
+
+def test_the_console_summary_shows_the_failure_criteria() -> None:
+    lines = summary_lines(result(name="stress_test"))
+    criteria = [line for line in lines if line.startswith("  fails when")]
+    assert [line.split(":")[0] for line in criteria] == [
+        "  fails when error_rate > 5%",
+        "  fails when response_time_p99 > 2000ms",
+        "  fails when cpu_usage > 85%",
+        "  fails when memory_usage > 90%",
+    ]
+    assert all(line.endswith(("held", "BREACHED")) for line in criteria)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from landform.loadtest import report
-from landform.loadtest.config import LoadTest
+from landform.loadtest.config import CRITERIA, LoadTest
 from landform.loadtest.fixtures import Fixture, FixtureError, check_present, prepare, read_outbox
 from landform.loadtest.runner import RunError, run
 from landform.loadtest.steps import unknown_operations
@@ -188,6 +188,15 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"  {row['name']:<18} {row['source']:<6} p99 {row['p99']:>9.1f} ms  "
             f"target < {row['target']:g}  {row['status']}"
+        )
+    for criterion in result["failureCriteria"]:
+        unit = CRITERIA[criterion["metric"]]
+        worst = criterion["worst"]
+        seen = f"worst {worst:g}{unit}" if worst is not None else "not measured"
+        state = "BREACHED" if criterion["breached"] else "held"
+        lines.append(
+            f"  fails when {criterion['metric']} {criterion['comparison']} "
+            f"{criterion['limit']:g}{unit}: {seen}, {state}"
         )
     verdict = result["verdict"]
     lines.append("PASSED" if verdict["passed"] else "FAILED")
