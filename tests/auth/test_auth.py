@@ -327,6 +327,19 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
     assert_error(response, 422, "malformed_json")
 
 
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
+)
+async def test_a_body_that_is_not_json_is_415(client: httpx.AsyncClient, content_type: str) -> None:
+    response = await client.post(
+        "/auth/register",
+        content=b'{"email": "a@b.c", "password": "long enough password"}',
+        headers={"Content-Type": content_type},
+    )
+    error = assert_error(response, 415, "unsupported_media_type")
+    assert content_type in error["message"]
+
+
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/auth/register",

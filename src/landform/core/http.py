@@ -54,10 +54,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status, str(exc.code), exc.message, exc.details, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> ErrorResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> ErrorResponse:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(422, "malformed_json", "request body is not valid JSON")
+        kind = _unread_media_type(request, errors)
+        if kind:
+            return error_response(
+                415,
+                "unsupported_media_type",
+                f"send JSON (Content-Type: application/json), not {kind}",
+            )
         details = validation_details(errors)
         first = details[0] if details else {"path": "", "message": "invalid"}
         where = f"{first['path']}: " if first["path"] else ""
@@ -73,6 +80,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> ErrorResponse:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "something went wrong on our side")
+
+
+def _unread_media_type(request: Request, errors: list[Any]) -> str:
+    """The Content-Type of a body FastAPI did not read as JSON because it
+    was declared as something else (text/plain, a form), when the whole
+    body is what failed; empty otherwise. Said as a 415, not as a 422 about
+    a field the client never got to send."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not kind or kind == "application/json" or kind.endswith("+json"):
+        return ""
+    whole_body = any(tuple(error.get("loc", ())) == ("body",) for error in errors)
+    return kind if whole_body else ""
 
 
 class BodyTooLarge(StarletteHTTPException):
