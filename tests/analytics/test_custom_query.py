@@ -592,6 +592,11 @@ async def test_only_the_callers_existing_pages_are_seen(app: Any, known: World) 
             "invalid_query",
             "date_range.to",
         ),
+        (
+            {"metrics": ["views"], "filters": [{"dimension": "os", "op": "eq", "value": "a\x00"}]},
+            "validation_failed",
+            "filters[0].value",
+        ),
         ({"metrics": ["views"], "limit": True}, "validation_failed", "limit"),
         ({"metrics": ["views"], "limit": "10"}, "validation_failed", "limit"),
         (

@@ -589,10 +589,16 @@ async def test_nul_characters_are_refused_everywhere(
 ) -> None:
     """PostgreSQL cannot store NUL in text or JSON: it must be a 422, not a crash."""
     page = await create(client, ada)
+    # Each refusal names the field that held the NUL.
     attempts = [
-        ("POST", "/landing-pages", {"title": "a\x00b"}),
-        ("PUT", f"/landing-pages/{page['id']}", {"seo": {"meta_title": "x\x00"}}),
-        ("PUT", f"/landing-pages/{page['id']}/content", {"blocks": [{**HERO, "headline": "\x00"}]}),
+        ("POST", "/landing-pages", {"title": "a\x00b"}, "title"),
+        ("PUT", f"/landing-pages/{page['id']}", {"seo": {"meta_title": "x\x00"}}, "seo.meta_title"),
+        (
+            "PUT",
+            f"/landing-pages/{page['id']}/content",
+            {"blocks": [{**HERO, "headline": "\x00"}]},
+            "blocks[0].headline",
+        ),
         (
             "PUT",
             f"/landing-pages/{page['id']}/content",
@@ -604,12 +610,14 @@ async def test_nul_characters_are_refused_everywhere(
                     }
                 ]
             },
+            "blocks[0].plans[0].features[0]",
         ),
-        ("POST", "/auth/api-keys", {"name": "key\x00"}),
-        ("POST", "/auth/login", {"email": "a\x00@example.com", "password": "x"}),
+        ("POST", "/auth/api-keys", {"name": "key\x00"}, "name"),
+        ("POST", "/auth/login", {"email": "a\x00@example.com", "password": "x"}, "email"),
     ]
-    for method, path, body in attempts:
+    for method, path, body, field in attempts:
         response = await client.request(method, path, json=body, headers=ada)
-        assert_error(response, 422)
+        error = assert_error(response, 422)
+        assert [d["path"] for d in error["details"]] == [field], (path, error)
     assert_error(await client.get("/landing-pages", params={"q": "a\x00"}, headers=ada), 422)
     assert (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()["version"] == 1

@@ -109,5 +109,11 @@ def validation_details(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, st
     for error in errors:
         message = str(error.get("msg", "invalid"))
         message = message.removeprefix("Value error, ")
-        details.append({"path": format_loc(error.get("loc", ()), skip), "message": message})
+        path = format_loc(error.get("loc", ()), skip)
+        # An error raised for a whole model may say where inside it (``at``):
+        # the user's own keys, so nothing in them is skipped.
+        inside = format_loc((error.get("ctx") or {}).get("at", ()))
+        if inside:
+            path = inside if not path else f"{path}{'' if inside[0] == '[' else '.'}{inside}"
+        details.append({"path": path, "message": message})
     return details

@@ -7,19 +7,23 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
 
 
-def _reject_nul(value: Any) -> Any:
+def _nul_at(value: Any, at: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """Where in ``value`` the first string holding NUL is, or None."""
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text must not contain NUL characters")
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _reject_nul(item)
+        return at if "\x00" in value else None
+    items: Any = ()
+    if isinstance(value, list | tuple):
+        items = enumerate(value)
     elif isinstance(value, dict):
-        for item in value.values():
-            _reject_nul(item)
-    return value
+        items = value.items()
+    for key, item in items:
+        found = _nul_at(item, (*at, key))
+        if found is not None:
+            return found
+    return None
 
 
 class InputModel(BaseModel):
@@ -29,4 +33,11 @@ class InputModel(BaseModel):
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         # Nested input models check their own part again; inputs are small.
-        return _reject_nul(value)
+        at = _nul_at(value)
+        if at is not None:
+            # The error's location is the model's; ``at`` says where inside
+            # it, so the error can name the field (core.errors.validation_details).
+            raise PydanticCustomError(
+                "nul_character", "text must not contain NUL characters", {"at": at}
+            )
+        return value
