@@ -44,6 +44,16 @@ def test_the_report_opens_in_chromium_with_the_sla_table(tmp_path: Path) -> None
         assert fetched == [html_path.as_uri()]
 
 
+def compare(a: Path, b: Path) -> subprocess.CompletedProcess[str]:
+    """``landform loadtest compare A B`` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "landform.cli.main", "loadtest", "compare", str(a), str(b)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_compare_marks_what_got_worse(tmp_path: Path) -> None:
     fast, slow = result(), result(slow_ms=150.0)
     found = {figure: change for figure, _, _, change in rows(fast, slow)}
@@ -52,19 +62,11 @@ def test_compare_marks_what_got_worse(tmp_path: Path) -> None:
     assert found["API Gateway p99 (OK → ACCEPTABLE)"].endswith("worse")
     report.write(fast, tmp_path / "a")
     report.write(slow, tmp_path / "b")
-    shown = subprocess.run(
-        [sys.executable, "-m", "landform.cli.main", "loadtest", "compare",
-         str(tmp_path / "a" / "result.json"), str(tmp_path / "b" / "result.json")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    shown = compare(tmp_path / "a" / "result.json", tmp_path / "b" / "result.json")
     assert shown.returncode == 0, shown.stderr
     assert "API Gateway p99 (OK → ACCEPTABLE)" in shown.stdout
     (tmp_path / "junk.json").write_text("{}")
-    refused = subprocess.run(
-        [sys.executable, "-m", "landform.cli.main", "loadtest", "compare",
-         str(tmp_path / "junk.json"), str(tmp_path / "b" / "result.json")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    refused = compare(tmp_path / "junk.json", tmp_path / "b" / "result.json")
     assert refused.returncode == 2
     assert "not a load-test result.json" in refused.stderr
 
@@ -85,19 +87,11 @@ def test_compare_reads_the_specs_shape_alone(tmp_path: Path) -> None:
     (tmp_path / "bare.json").write_text(
         json.dumps({"performanceResults": full["performanceResults"]})
     )
-    shown = subprocess.run(
-        [sys.executable, "-m", "landform.cli.main", "loadtest", "compare",
-         str(tmp_path / "a" / "result.json"), str(tmp_path / "bare.json")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    shown = compare(tmp_path / "a" / "result.json", tmp_path / "bare.json")
     assert shown.returncode == 0, shown.stderr
     assert "unnamed test" in shown.stdout
     assert "p99ResponseTime" in shown.stdout
     other = result(name="stress_test")
     report.write(other, tmp_path / "c")
-    mixed = subprocess.run(
-        [sys.executable, "-m", "landform.cli.main", "loadtest", "compare",
-         str(tmp_path / "a" / "result.json"), str(tmp_path / "c" / "result.json")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    mixed = compare(tmp_path / "a" / "result.json", tmp_path / "c" / "result.json")
     assert "note: A ran peak_traffic_simulation and B ran stress_test" in mixed.stdout

@@ -209,7 +209,7 @@ def run(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = output or Path("loadtest-results") / f"{test.name}-{stamp}"
     try:
-        data = ready(test, target, output, fixture, accounts, pages, _progress)
+        data = ready(output, target, fixture, accounts, pages, _progress)
         _progress(f"{test.name}: {_shape(test)}")
         result = run_and_judge(test, target, data, sla, scale, output, _progress)
     except CannotRun as exc:
@@ -283,7 +283,7 @@ def capacity(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = output or Path("loadtest-results") / f"capacity-{stamp}"
     try:
-        data = ready(test, target, output, fixture, accounts, pages, _progress)
+        data = ready(output, target, fixture, accounts, pages, _progress)
         found = search(
             test, target, data, sla, start, factor, seconds, ceiling, output, _progress,
             warm_up_seconds,

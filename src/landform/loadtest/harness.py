@@ -1,6 +1,6 @@
 """A load test from start to verdict, as ``landform loadtest run`` and the
-capacity search use it: check the scenario and the host, prepare the data
-(or load a prepared fixture), run, judge, write the report."""
+capacity search use it: check the output, the fixture and the host, prepare
+the data (or load a prepared fixture), run, judge, write the report."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from landform.loadtest import report
 from landform.loadtest.config import CRITERIA, LoadTest
 from landform.loadtest.fixtures import Fixture, FixtureError, check_present, prepare, read_outbox
 from landform.loadtest.runner import RunError, run
-from landform.loadtest.steps import unknown_operations
 from landform.loadtest.verdict import evaluate
 from landform.ops.sla import Sla
 
@@ -32,13 +31,6 @@ class Target:
     host: str
     ops_token: str
     processes: int | None = None
-
-
-def check_scenario(test: LoadTest) -> None:
-    operations = [f"{m} {p}" for s in test.scenarios for m, p in s.operations]
-    unknown = unknown_operations(operations)
-    if unknown:
-        raise CannotRun(f"{test.name}: the harness has no journey step for {', '.join(unknown)}")
 
 
 def check_host(target: Target) -> None:
@@ -68,26 +60,26 @@ def check_operator(target: Target) -> None:
 
 
 def ready(
-    test: LoadTest,
-    target: Target,
     output: Path,
+    target: Target,
     fixture_file: Path | None,
     accounts: int,
     pages: int,
     progress: Callable[[str], None],
 ) -> Fixture:
     """Everything a run checks before its measured window, cheapest first,
-    so a mistake costs no test data and no lost run; then the data. Data
-    made without a ``fixture_file`` is recorded in ``output/fixture.json``,
-    so that ``landform loadtest cleanup`` can remove it later."""
-    check_scenario(test)
+    so a mistake costs no test data and no lost run; then the data: the
+    prepared data in ``fixture_file`` if it exists, else new data, saved
+    there or, without a ``fixture_file``, in ``output/fixture.json`` (so
+    that ``landform loadtest cleanup`` can remove it later). The scenario
+    itself was checked when its file was read (``config``)."""
     check_output(output)
-    if fixture_file is None:
-        check_host(target)
-        return prepare_fixture(target, output / FIXTURE_NAME, accounts, pages, progress)
-    check_fixture_file(fixture_file)
+    if fixture_file is not None:
+        check_fixture_file(fixture_file)
     check_host(target)
-    return fixture_for(target, fixture_file, accounts, pages, progress)
+    if fixture_file is not None and fixture_file.exists():
+        return prepared(target, fixture_file, progress)
+    return prepare_fixture(target, fixture_file or output / FIXTURE_NAME, accounts, pages, progress)
 
 
 def check_output(directory: Path) -> None:
@@ -110,17 +102,8 @@ def check_fixture_file(path: Path) -> None:
         check_output(path.parent)
 
 
-def fixture_for(
-    target: Target,
-    fixture_file: Path | None,
-    accounts: int,
-    pages: int,
-    progress: Callable[[str], None],
-) -> Fixture:
-    """The prepared data in ``fixture_file`` when it exists (and is still on
-    the server); otherwise new data, saved there."""
-    if fixture_file is None or not fixture_file.exists():
-        return prepare_fixture(target, fixture_file, accounts, pages, progress)
+def prepared(target: Target, fixture_file: Path, progress: Callable[[str], None]) -> Fixture:
+    """The data prepared in ``fixture_file``, if it is still on the server."""
     try:
         fixture = Fixture.load(fixture_file)
         check_present(fixture, target.host)
@@ -135,23 +118,22 @@ def fixture_for(
 
 def prepare_fixture(
     target: Target,
-    fixture_file: Path | None,
+    fixture_file: Path,
     accounts: int,
     pages: int,
     progress: Callable[[str], None],
 ) -> Fixture:
-    """New test data through the API, saved to ``fixture_file`` if given
-    (replacing what was there only once the data exists)."""
+    """New test data through the API, saved to ``fixture_file`` (replacing
+    what was there only once the data exists)."""
     progress(f"preparing {accounts} accounts with {pages} published pages each")
     try:
         fixture = prepare(target.host, target.ops_token, accounts, pages, progress=progress)
     except (FixtureError, httpx.HTTPError) as exc:
         raise CannotRun(str(exc)) from exc
-    if fixture_file is not None:
-        try:
-            fixture.save(fixture_file)
-        except OSError as exc:
-            raise CannotRun(f"cannot write {fixture_file}: {exc.strerror or exc}") from exc
+    try:
+        fixture.save(fixture_file)
+    except OSError as exc:
+        raise CannotRun(f"cannot write {fixture_file}: {exc.strerror or exc}") from exc
     return fixture
 
 
@@ -164,7 +146,6 @@ def run_and_judge(
     output: Path | None,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    check_scenario(test)
     try:
         data = run(test, fixture, target.host, target.ops_token, target.processes, progress)
     except RunError as exc:
