@@ -1,7 +1,8 @@
 """Property-based fuzzing of every documented API operation (schemathesis,
 from the OpenAPI document of a real server): whatever the input, valid or
-not, signed in or not, the answer is never a 5xx, and every JSON error has the
-one error shape."""
+not, signed in or not, the answer is never a 5xx, every JSON error has the
+one error shape, and every answer is what the document says: a status it
+lists by number, its content type, its schema."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+)
 
 from tests.live_server import live_server, verified_login
 
@@ -35,6 +40,10 @@ def check(case: Any, base: str, headers: dict[str, str]) -> None:
         case.headers = {**(case.headers or {}), **headers}
     response = case.call(base_url=base)
     assert response.status_code < 500, (case.method, case.path, response.text[:500])
+    # Listed by number, not only under "default".
+    listed = case.operation.definition.raw["responses"]
+    assert str(response.status_code) in listed, (case.method, case.path, response.text[:500])
+    case.validate_response(response, checks=[content_type_conformance, response_schema_conformance])
     content_type = response.headers.get("content-type") or [""]
     if response.status_code >= 400 and content_type[0].startswith("application/json"):
         body = response.json()

@@ -31,6 +31,7 @@ from landform.core.http import BodyLimit, install_error_handlers
 from landform.core.idempotency import IdempotencyStore
 from landform.core.idempotent_requests import IdempotentRequests, document_idempotency_keys
 from landform.core.logs import configure_logging
+from landform.core.openapi import document_errors, extend_openapi
 from landform.core.rate_limits import API, AUTH, PUBLIC, TRACKING, TRACKING_PATHS, RateLimits
 from landform.core.read_replay import ReadReplay
 from landform.core.rsgi import RSGIApp
@@ -101,7 +102,7 @@ def build_api(components: Components) -> FastAPI:
         identify=components.auth.rate_limit_key,
         wait_seconds=settings.idempotency_wait_seconds,
     )
-    document_idempotency_keys(api)
+    extend_openapi(api, document_idempotency_keys, document_errors)
     if settings.cors_origins:
         api.add_middleware(
             CORSMiddleware,

@@ -218,7 +218,10 @@ async def test_dates_outside_the_calendar_we_keep_are_refused(
             ({"from": "9999-12-31T23:59:59-14:00"}, "query.from"),
             ({"from": "1796000000"}, "query.from"),  # a number is not a date here
             # No `from`: the default range stops at the epoch, so only `to` can be wrong.
-            ({"to": "1970-01-01"}, "to"),
+            ({"to": "1970-01-01"}, "query.to"),
+            # Bounds that are dates, but not a range.
+            ({"from": "2024-10-05", "to": "2024-10-04"}, "query.from"),
+            ({"from": "2020-01-01", "to": "2024-01-01"}, "query.from"),
         ):
             error = assert_error(await client.get(url, params=params, headers=ada), 422)
             assert error["details"][0]["path"] == field, (url, params, error)

@@ -327,6 +327,18 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
     assert_error(response, 422, "malformed_json")
 
 
+@pytest.mark.parametrize("path", ["/auth/register", "/landing-pages", "/analytics/custom-query"])
+async def test_json_nested_past_the_parser_is_malformed(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """Within the size limit but deeper than the parser follows: said as
+    such, not as a bare "error parsing the body"."""
+    deep = b"[" * 5000 + b"]" * 5000
+    response = await client.post(path, content=deep, headers={"Content-Type": "application/json"})
+    error = assert_error(response, 422, "malformed_json")
+    assert "nests too deeply" in error["message"]
+
+
 @pytest.mark.parametrize(
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
 )

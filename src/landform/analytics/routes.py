@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -28,7 +29,7 @@ from landform.analytics.schemas import EventIn, ViewIn
 from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import Tracker
 from landform.auth.deps import PrincipalDep
-from landform.core.errors import DomainError
+from landform.core.errors import DomainError, ValidationFailed
 from landform.core.http import bearer_credential, client_ip
 
 router = APIRouter(tags=["analytics"])
@@ -70,6 +71,11 @@ def _beacon_body(model: Any) -> dict[str, Any]:
     }
 
 
+BEACON_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "`page_not_found`: no published page has that id or slug"}
+}
+
+
 async def _track(request: Request, kind: str) -> Response:
     tracker: Tracker = request.app.state.tracker
     header = request.app.state.settings.analytics_country_header
@@ -86,6 +92,7 @@ async def _track(request: Request, kind: str) -> Response:
     response_class=Response,
     summary="Track a page view (public; the page beacon's)",
     openapi_extra=_beacon_body(ViewIn),
+    responses=BEACON_ERRORS,
 )
 async def track_view(request: Request) -> Response:
     """Public and CORS-open. JSON or ``text/plain``; 202 with no body. Give
@@ -99,6 +106,7 @@ async def track_view(request: Request) -> Response:
     response_class=Response,
     summary="Track a conversion (public; the page beacon's)",
     openapi_extra=_beacon_body(EventIn),
+    responses=BEACON_ERRORS,
 )
 async def track_event(request: Request) -> Response:
     """A call-to-action click, form submission or any named goal; counted as
@@ -118,7 +126,8 @@ async def page_analytics(
     """Totals (views, unique visitors, conversions, conversion rate), a time
     series, and the top referrers, UTM parameters, devices, browsers,
     operating systems and countries. Default range: the last 7 days."""
-    return await service.page_report(principal.user_id, page_id, start, end, interval)
+    with _range_in_query():
+        return await service.page_report(principal.user_id, page_id, start, end, interval)
 
 
 @router.get("/analytics/dashboard", summary="Analytics across all your pages")
@@ -128,7 +137,22 @@ async def dashboard(
     """Totals with the change against the previous period of the same
     length, top pages, and visitors in the last 5 minutes. Default range:
     the last 30 days."""
-    return await service.dashboard(principal.user_id, start, end)
+    with _range_in_query():
+        return await service.dashboard(principal.user_id, start, end)
+
+
+@contextlib.contextmanager
+def _range_in_query() -> Iterator[None]:
+    """The service names a bad range by its bound (``from``); here the
+    bounds are query parameters, named as every other query error names
+    them (``query.from``)."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        for detail in exc.details or []:
+            if detail.get("path") in ("from", "to"):
+                detail["path"] = f"query.{detail['path']}"
+        raise
 
 
 @router.post("/analytics/custom-query", summary="Run a custom analytics query")

@@ -46,13 +46,22 @@ def _pair(tokens: Tokens) -> TokenPair:
     )
 
 
-@router.post("/auth/register", status_code=201, response_model=UserPublic)
+@router.post(
+    "/auth/register",
+    status_code=201,
+    response_model=UserPublic,
+    responses={409: {"description": "`email_taken`"}},
+)
 async def register(body: RegisterIn, service: AuthServiceDep) -> UserPublic:
     """Create an account and mail a verification link. Returns the account, never a token."""
     return _user(await service.register(body.email, body.password))
 
 
-@router.post("/auth/verify-email", response_model=UserPublic)
+@router.post(
+    "/auth/verify-email",
+    response_model=UserPublic,
+    responses={400: {"description": "`invalid_token`: unknown, used or expired"}},
+)
 async def verify_email(body: VerifyEmailIn, service: AuthServiceDep) -> UserPublic:
     return _user(await service.verify_email(body.token))
 
@@ -89,12 +98,23 @@ async def resend_verification(
     return {"status": "accepted"}
 
 
-@router.post("/auth/login", response_model=TokenPair)
+@router.post(
+    "/auth/login",
+    response_model=TokenPair,
+    responses={
+        401: {"description": "`invalid_credentials`"},
+        429: {"description": "`login_throttled`: too many failed logins"},
+    },
+)
 async def login(body: LoginIn, request: Request, service: AuthServiceDep) -> TokenPair:
     return _pair(await service.login(body.email, body.password, client_ip(request)))
 
 
-@router.post("/auth/refresh", response_model=TokenPair)
+@router.post(
+    "/auth/refresh",
+    response_model=TokenPair,
+    responses={401: {"description": "`invalid_refresh_token`"}},
+)
 async def refresh(body: RefreshIn, service: AuthServiceDep) -> TokenPair:
     return _pair(await service.refresh(body.refresh_token))
 

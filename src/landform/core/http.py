@@ -72,6 +72,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> ErrorResponse:
+        if isinstance(exc.__cause__, RecursionError):
+            # FastAPI's answer to JSON nested past what the parser follows.
+            return error_response(
+                422, "malformed_json", "request body is not usable JSON: it nests too deeply"
+            )
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.clock import Clock
 from landform.core.http import bearer_credential, error_response, send_error
 from landform.core.idempotency import Claim, IdempotencyStore, StoredAnswer
 from landform.core.proxies import ClientAddress
+from landform.core.rate_limits import TRACKING_PATHS
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -196,22 +196,13 @@ async def replay(send: Send, answer: StoredAnswer) -> None:
     await send({"type": "http.response.body", "body": answer.body})
 
 
-def document_idempotency_keys(app: FastAPI) -> None:
-    """Every POST in the OpenAPI document takes the optional header."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        for path in schema.get("paths", {}).values():
-            operation = path.get("post")
-            if operation is not None:
-                operation.setdefault("parameters", []).append(HEADER_PARAMETER)
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+def document_idempotency_keys(schema: dict[str, Any]) -> None:
+    """Every POST in the OpenAPI document takes the optional header, but the
+    beacons' (answered in front of this middleware, and never replayed)."""
+    for name, path in schema.get("paths", {}).items():
+        operation = path.get("post")
+        if operation is not None and name not in TRACKING_PATHS:
+            operation.setdefault("parameters", []).append(HEADER_PARAMETER)
 
 
 HEADER_PARAMETER = {

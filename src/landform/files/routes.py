@@ -39,6 +39,11 @@ FileServiceDep = Annotated[FileService, Depends(file_service)]
             },
         }
     },
+    responses={
+        400: {"description": "`no_file`: no multipart field `file`"},
+        413: {"description": "`file_too_large` or `storage_quota_exceeded`"},
+        415: {"description": "`unsupported_file_type`, read from the bytes"},
+    },
 )
 async def upload_file(
     request: Request, principal: PrincipalDep, service: FileServiceDep

@@ -21,7 +21,13 @@ from landform.ops.access import Operator, ProbeAccess
 from landform.ops.monitor import Monitor
 from landform.ops.prometheus import exposition
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(
+    tags=["ops"],
+    responses={
+        401: {"description": "Operators only: the ops token or an admin's access token"},
+        403: {"description": "`operator_only`: signed in, but not an admin"},
+    },
+)
 
 STORAGE_PROBE = "0" * 64 + ".txt"
 DASHBOARD = Path(__file__).with_name("dashboard")
@@ -59,7 +65,11 @@ async def healthz(_access: ProbeAccess) -> dict[str, str | int]:
     return {"status": "ok", "worker": os.getpid()}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={503: {"description": "`not_ready`: says what cannot be reached"}},
+)
 async def readyz(request: Request, _access: ProbeAccess) -> ErrorResponse | dict[str, str]:
     """Ready when the database, Redis (when configured) and file storage
     answer, and the worker is not shutting down."""

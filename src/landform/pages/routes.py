@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from xml.sax.saxutils import escape as xml_escape
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -38,6 +38,11 @@ IfMatch = Annotated[
     str | None,
     Header(description='The page version this write is based on, e.g. "3" (from ETag)'),
 ]
+# What a write that names the version it is based on can be told.
+VERSIONED_WRITE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "`version_conflict`: the body's `version` is not the current one"},
+    412: {"description": "`version_conflict`: the If-Match version is not the current one"},
+}
 
 
 def expected_version(if_match: str | None, body_version: int | None) -> ExpectedVersion | None:
@@ -80,7 +85,15 @@ def detail(service: PageService, page: LandingPage, response: Response) -> PageD
     )
 
 
-@router.post("/landing-pages", status_code=201, response_model=PageDetail)
+@router.post(
+    "/landing-pages",
+    status_code=201,
+    response_model=PageDetail,
+    responses={
+        404: {"description": "`template_not_found`"},
+        409: {"description": "`slug_taken`"},
+    },
+)
 async def create_page(
     body: PageCreate, principal: PrincipalDep, service: PageServiceDep, response: Response
 ) -> PageDetail:
@@ -114,7 +127,7 @@ async def get_page(
     return detail(service, await service.get(principal.user_id, page_id), response)
 
 
-@router.put("/landing-pages/{page_id}", response_model=PageDetail)
+@router.put("/landing-pages/{page_id}", response_model=PageDetail, responses=VERSIONED_WRITE)
 async def update_page(
     page_id: uuid.UUID,
     body: PageUpdate,
@@ -130,7 +143,9 @@ async def update_page(
     )
 
 
-@router.put("/landing-pages/{page_id}/content", response_model=PageDetail)
+@router.put(
+    "/landing-pages/{page_id}/content", response_model=PageDetail, responses=VERSIONED_WRITE
+)
 async def update_content(
     page_id: uuid.UUID,
     body: ContentUpdate,
@@ -146,7 +161,7 @@ async def update_content(
     return detail(service, page, response)
 
 
-@router.delete("/landing-pages/{page_id}", status_code=204)
+@router.delete("/landing-pages/{page_id}", status_code=204, responses=VERSIONED_WRITE)
 async def delete_page(
     page_id: uuid.UUID, principal: PrincipalDep, service: PageServiceDep, if_match: IfMatch = None
 ) -> Response:
@@ -154,7 +169,14 @@ async def delete_page(
     return Response(status_code=204)
 
 
-@router.post("/landing-pages/{page_id}/publish", response_model=PageDetail)
+@router.post(
+    "/landing-pages/{page_id}/publish",
+    response_model=PageDetail,
+    responses={
+        **VERSIONED_WRITE,
+        403: {"description": "`email_not_verified`: verify the address before publishing"},
+    },
+)
 async def publish_page(
     page_id: uuid.UUID,
     principal: PrincipalDep,
@@ -167,7 +189,9 @@ async def publish_page(
     return detail(service, await service.publish(principal.user_id, page_id, expected), response)
 
 
-@router.post("/landing-pages/{page_id}/unpublish", response_model=PageDetail)
+@router.post(
+    "/landing-pages/{page_id}/unpublish", response_model=PageDetail, responses=VERSIONED_WRITE
+)
 async def unpublish_page(
     page_id: uuid.UUID,
     principal: PrincipalDep,
@@ -200,7 +224,11 @@ async def list_versions(
     )
 
 
-@router.post("/landing-pages/{page_id}/versions/{number}/restore", response_model=PageDetail)
+@router.post(
+    "/landing-pages/{page_id}/versions/{number}/restore",
+    response_model=PageDetail,
+    responses=VERSIONED_WRITE,
+)
 async def restore_version(
     page_id: uuid.UUID,
     number: Annotated[int, Path(ge=1, le=1_000_000)],
@@ -231,8 +259,12 @@ async def robots(service: PageServiceDep) -> PlainTextResponse:
     return PlainTextResponse(body, headers={"Cache-Control": "public, max-age=3600"})
 
 
-@public_router.get("/sitemap.xml")
-async def sitemap(service: PageServiceDep) -> Response:
+class XMLResponse(Response):
+    media_type = "application/xml"
+
+
+@public_router.get("/sitemap.xml", response_class=XMLResponse)
+async def sitemap(service: PageServiceDep) -> XMLResponse:
     """Published pages that allow indexing."""
     entries = await service.sitemap_entries()
     urls = "".join(
@@ -244,6 +276,4 @@ async def sitemap(service: PageServiceDep) -> Response:
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>\n'
     )
-    return Response(
-        body, media_type="application/xml", headers={"Cache-Control": "public, max-age=300"}
-    )
+    return XMLResponse(body, headers={"Cache-Control": "public, max-age=300"})

@@ -154,7 +154,9 @@ async def _page_filters(
         )
         if named - found:
             # The same answer for someone else's page and no page at all.
-            raise TrackedPageNotFound("no such page", details={"page_id": str(min(named - found))})
+            raise TrackedPageNotFound(
+                "no such landing page", details={"page_id": str(min(named - found))}
+            )
         if item.op == "neq":
             excluded |= named
         else:
