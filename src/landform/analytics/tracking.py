@@ -16,7 +16,7 @@ from landform.analytics.classify import country_code
 from landform.analytics.events import EVENT, VIEW
 from landform.analytics.tracker import Tracker
 from landform.core.errors import DomainError
-from landform.core.http import ErrorResponse, error_response, send_error
+from landform.core.http import ErrorResponse, error_response, incomplete_body, send_error
 from landform.core.proxies import ClientAddress
 from landform.core.rsgi import Fallback, read_body, text_headers
 from landform.core.rsgi import send_error as send_rsgi_error
@@ -111,7 +111,8 @@ class Tracking:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return 499  # the client went away: nothing was answered
+                await send_error(send, incomplete_body())
+                return 400
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body_bytes:
@@ -156,7 +157,8 @@ class Tracking:
             return
         body = await read_body(protocol)
         if body is None:
-            return  # the client went away: nothing was answered
+            send_rsgi_error(protocol, incomplete_body())
+            return
         country = ""
         if self.country_header:
             country = country_code(headers.get(self.country_header.decode(), ""))

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import PoolResetState, event
+from sqlalchemy import PoolResetState, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
@@ -58,6 +58,17 @@ def dialect_of(session: AsyncSession) -> str:
     """``"postgresql"`` or ``"sqlite"``: for the few statements that differ."""
     name: str = session.get_bind().dialect.name
     return name
+
+
+async def hold_until_commit(session: AsyncSession, name: str) -> None:
+    """Make write transactions that name the same thing take turns, until
+    this one ends. PostgreSQL: an advisory lock on a hash of ``name``,
+    released at commit or rollback. SQLite: nothing to take, since a write
+    transaction (``BEGIN IMMEDIATE``) already excludes every other."""
+    if dialect_of(session) == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
+        )
 
 
 def make_engine(url: str, settings: Settings) -> AsyncEngine:

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.errors import DomainError, error_body, validation_details
@@ -72,6 +73,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> ErrorResponse:
+        if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's, reading a JSON body
+            return incomplete_body()
         if isinstance(exc.__cause__, RecursionError):
             # FastAPI's answer to JSON nested past what the parser follows.
             return error_response(
@@ -81,10 +84,21 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _exc: ClientDisconnect) -> ErrorResponse:
+        log.info("the client went away mid-request: %s %s", request.method, request.url.path)
+        return incomplete_body()
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> ErrorResponse:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "something went wrong on our side")
+
+
+def incomplete_body() -> ErrorResponse:
+    """The answer to a body that stopped short of its length: the client's
+    doing, not a server error. It reaches a client that only stopped sending."""
+    return error_response(400, "incomplete_body", "the request body ended before it was whole")
 
 
 def _unread_media_type(request: Request, errors: list[Any]) -> str:

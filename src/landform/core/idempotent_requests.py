@@ -21,7 +21,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.clock import Clock
-from landform.core.http import bearer_credential, error_response, send_error
+from landform.core.http import bearer_credential, error_response, incomplete_body, send_error
 from landform.core.idempotency import Claim, IdempotencyStore, StoredAnswer
 from landform.core.proxies import ClientAddress
 from landform.core.rate_limits import TRACKING_PATHS
@@ -66,7 +66,8 @@ class IdempotentRequests:
             await send_error(send, error_response(400, "invalid_idempotency_key", message))
             return
         body = await read_body(receive)
-        if body is None:  # the client went away
+        if body is None:
+            await send_error(send, incomplete_body())
             return
         caller = self._caller(scope, headers)
         fingerprint = request_fingerprint(scope, headers.get(b"content-type", b""), body)

@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message
 
-from landform.core.http import ErrorResponse
+from landform.core.http import ErrorResponse, incomplete_body
 from landform.core.proxies import host_port
 from landform.core.rate_limits import ADMITTED
 
@@ -143,7 +143,8 @@ class RSGIApp:
             elif length is not None and length.isdigit() and int(length) <= SMALL_BODY:
                 body = await read_body(protocol)  # one call, not a chunk and an end
                 if body is None:
-                    return  # the client went away: nobody to answer
+                    send_error(protocol, incomplete_body())
+                    return
         exchange = _HTTPExchange(protocol, body)
         try:
             await self.asgi(asgi_scope, exchange.receive, exchange.send)

@@ -13,11 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from sqlalchemy.exc import IntegrityError
-
 from landform.core.change_log import record_change
 from landform.core.clock import Clock
-from landform.core.db import Database
+from landform.core.db import Database, hold_until_commit
 from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
 from landform.files import repository as repo
 from landform.files.errors import (
@@ -150,20 +148,6 @@ class FileService:
         if inspection.rewritten:
             sha256, size = await asyncio.to_thread(_digest, upload.path)
         key = f"{sha256}.{kind.extension}"
-        async with self.db.read_primary() as session:
-            existing = await repo.by_sha256(session, owner, sha256)
-            if existing is not None:
-                return existing
-            used = await repo.used_bytes(session, owner)
-        quota = self.settings.storage_quota_bytes
-        if used + size > quota:
-            raise QuotaExceeded(
-                f"this file would take your storage past its {quota:,}-byte quota "
-                f"({used:,} bytes used)",
-                details={"quota": quota, "used": used, "size": size},
-            )
-        if not await self.storage.exists(key):
-            await self.storage.put(key, upload.path, kind.mime)
         record = StoredFile(
             owner_id=owner,
             sha256=sha256,
@@ -176,14 +160,28 @@ class FileService:
             label=upload.label,
             created_at=self.clock.now(),
         )
-        try:
-            async with self.db.write(actor=owner) as session:
-                session.add(record)
-        except IntegrityError:  # the same bytes, uploaded twice at once
-            async with self.db.read_primary() as session:
-                existing = await repo.by_sha256(session, owner, sha256)
+        async with self.db.write(actor=owner) as session:
+            # One store per owner at a time, so parallel uploads cannot each
+            # pass the quota check; and one store or delete of these bytes,
+            # so a delete never removes bytes a new record is about to need.
+            await hold_until_commit(session, f"files/owner/{owner}")
+            await hold_until_commit(session, bytes_lock(key))
+            existing = await repo.by_sha256(session, owner, sha256)
             if existing is None:
-                raise
+                used = await repo.used_bytes(session, owner)
+                quota = self.settings.storage_quota_bytes
+                if used + size > quota:
+                    raise QuotaExceeded(
+                        f"this file would take your storage past its {quota:,}-byte quota "
+                        f"({used:,} bytes used)",
+                        details={"quota": quota, "used": used, "size": size},
+                    )
+                session.add(record)
+                await session.flush()
+            # Also when the record exists: bytes a failed delete took come back.
+            if not await self.storage.exists(key):
+                await self.storage.put(key, upload.path, kind.mime)
+        if existing is not None:
             return existing
         self.on_stored(record)
         return record
@@ -226,6 +224,7 @@ class FileService:
                     "it, or unpublish them, first",
                     details={"pages": [{"id": str(i), "slug": s} for i, s in pages]},
                 )
+            await hold_until_commit(session, bytes_lock(record.storage_key))
             shared = await repo.others_using_key(session, record.storage_key, record.id)
             await repo.delete_file(session, record.id)
             key = record.storage_key
@@ -235,9 +234,18 @@ class FileService:
                 # Every worker drops what it holds of these bytes.
                 for each in gone:
                     record_change(session, asset_url(each), self.clock.now())
+                # Under the lock, so an upload of the same bytes waits and
+                # puts them back. (Should the commit fail after this, the
+                # record's next upload puts them back too: see store.)
+                for each in gone:
+                    await self.storage.delete(each)
         for each in gone:
-            await self.storage.delete(each)
             self.on_public_change(asset_url(each))
+
+
+def bytes_lock(storage_key: str) -> str:
+    """The name writers of these bytes, and of their variants, take turns on."""
+    return f"files/bytes/{storage_key}"
 
 
 class UploadSession:

@@ -18,9 +18,10 @@ from PIL import Image, ImageOps, features
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from landform.core.db import Database
+from landform.core.db import Database, hold_until_commit
 from landform.core.tasks import cancel_and_wait
 from landform.files.models import AssetVariant, StoredFile
+from landform.files.service import bytes_lock
 from landform.files.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,15 @@ class VariantMaker:
             return
         try:
             async with self.db.write() as session:
+                # Taking turns with deletes of the original: one that came
+                # first left no record, and its variants must not stay public.
+                await hold_until_commit(session, bytes_lock(source_key))
+                if not await session.scalar(
+                    select(StoredFile.id).where(StoredFile.storage_key == source_key).limit(1)
+                ):
+                    for row in rows:
+                        await self.storage.delete(row.storage_key)
+                    return
                 session.add_all(rows)
         except IntegrityError:
             pass  # another worker made them too: the same bytes, the same keys
