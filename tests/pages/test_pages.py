@@ -252,6 +252,30 @@ async def test_stale_writes_overwrite_nothing(
 
     bad_header = await client.put(url, json={"title": "x"}, headers={**ada, "If-Match": "banana"})
     assert_error(bad_header, 400, "invalid_if_match")
+    # Numbers no version can be (the database's are 32-bit), and other types.
+    for header in ('"9999999999999999999999999"', '"0"', '"²"'.encode("latin-1")):
+        for write in (
+            client.put(url, json={"title": "x"}, headers={**ada, "If-Match": header}),
+            client.post(f"{url}/publish", headers={**ada, "If-Match": header}),
+            client.delete(url, headers={**ada, "If-Match": header}),
+        ):
+            assert_error(await write, 400, "invalid_if_match")
+    # Two versions that disagree: neither is taken on trust.
+    current_version = (await client.get(url, headers=ada)).json()["version"]
+    both = await client.put(
+        url,
+        json={"title": "x", "version": 1},
+        headers={**ada, "If-Match": f'"{current_version}"'},
+    )
+    assert "send one of them" in assert_error(both, 400, "invalid_if_match")["message"]
+    for version in (2**70, -(2**63) - 1, 0, 2**31, "2", True):
+        for write in (
+            client.put(url, json={"title": "x", "version": version}, headers=ada),
+            client.put(f"{url}/content", json={"blocks": [], "version": version}, headers=ada),
+            client.post(f"{url}/unpublish", json={"version": version}, headers=ada),
+        ):
+            error = assert_error(await write, 422, "validation_failed")
+            assert error["details"][0]["path"] == "version"
 
     stale_delete = await client.delete(url, headers={**ada, "If-Match": '"1"'})
     assert_error(stale_delete, 412)

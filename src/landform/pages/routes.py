@@ -12,6 +12,7 @@ from landform.core.errors import DomainError
 from landform.pages.blocks import block_json_schema
 from landform.pages.models import LandingPage
 from landform.pages.schemas import (
+    VERSION_MAX,
     ContentUpdate,
     PageCreate,
     PageDetail,
@@ -48,9 +49,15 @@ VERSIONED_WRITE: dict[int | str, dict[str, Any]] = {
 def expected_version(if_match: str | None, body_version: int | None) -> ExpectedVersion | None:
     if if_match is not None:
         raw = if_match.strip().removeprefix("W/").strip('"')
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= VERSION_MAX):
             raise DomainError(
                 'If-Match must be a page version such as "3", as sent in the ETag header',
+                code="invalid_if_match",
+            )
+        if body_version is not None and body_version != int(raw):
+            raise DomainError(
+                f"If-Match names version {int(raw)} and the body version {body_version}: "
+                "send one of them",
                 code="invalid_if_match",
             )
         return ExpectedVersion(int(raw), "if_match")

@@ -11,6 +11,18 @@ from landform.pages.blocks import Block, ImageUrl, Theme, Url
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 SlugIn = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+# Versions are 32-bit in the database; a write names one as it was sent
+# (ETag), so a string or a boolean is no version.
+VERSION_MAX = 2**31 - 1
+BasedOn = Annotated[
+    int | None,
+    Field(
+        strict=True,
+        ge=1,
+        le=VERSION_MAX,
+        description="The version this edit is based on (or send If-Match)",
+    ),
+]
 
 
 class _In(InputModel):
@@ -37,21 +49,17 @@ class PageUpdate(_In):
     title: Title | None = None
     slug: SlugIn | None = None
     seo: Seo | None = None
-    version: int | None = Field(
-        default=None, description="The version this edit is based on (or send If-Match)"
-    )
+    version: BasedOn = None
 
 
 class ContentUpdate(_In):
     blocks: list[Block] = Field(max_length=200)
     theme: Theme | None = None
-    version: int | None = Field(
-        default=None, description="The version this edit is based on (or send If-Match)"
-    )
+    version: BasedOn = None
 
 
 class VersionedWrite(_In):
-    version: int | None = None
+    version: BasedOn = None
 
 
 class PageSummary(BaseModel):
