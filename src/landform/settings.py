@@ -118,6 +118,7 @@ class Settings(BaseSettings):
     analytics_stream_claim_seconds: float = Field(default=30.0, gt=0)
     analytics_ws_heartbeat: float = Field(default=20.0, gt=0)
     analytics_ws_queue: int = Field(default=64, ge=1)
+    analytics_ws_recheck_seconds: float = Field(default=10.0, gt=0)
 
     # Cache (see cache/): Redis calls time out and trip a circuit breaker
     cache_redis_timeout: float = Field(default=0.1, gt=0)

@@ -194,6 +194,55 @@ def test_a_silent_client_is_pinged_then_dropped(tmp_path: Path) -> None:
         assert "ping" in kinds
 
 
+def test_a_stream_ends_when_its_api_key_is_revoked(tmp_path: Path) -> None:
+    with live_server(tmp_path, workers=1, LANDFORM_ANALYTICS_WS_RECHECK_SECONDS="0.5") as base:
+        ada = verified_login(base, tmp_path, "ada@example.com")
+        signed_in = {"Authorization": f"Bearer {ada}"}
+        key = httpx.post(f"{base}/auth/api-keys", json={"name": "tv"}, headers=signed_in).json()
+
+        async def scenario() -> None:
+            async with websockets.connect(
+                f"{base.replace('http://', 'ws://')}/ws/analytics",
+                additional_headers={"X-API-Key": key["key"]},
+            ) as ws:
+                assert json.loads(await ws.recv())["type"] == "hello"
+                assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "views"
+                revoked = await asyncio.to_thread(
+                    httpx.delete, f"{base}/auth/api-keys/{key['id']}", headers=signed_in
+                )
+                assert revoked.status_code == 204
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 5)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+        asyncio.run(scenario())
+
+
+async def test_a_watch_cancelled_as_it_starts_leaves_no_subscriber(
+    app: Any, ada: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client went away (or sent a second subscribe with the same id)
+    while its watch was being set up: nothing stays subscribed, to be
+    ticked for ever and to hold up the server's shutdown."""
+    service = app.components.analytics
+    refreshing = asyncio.Event()
+
+    async def slow_refresh(_owner_id: str) -> None:
+        refreshing.set()
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(service.live, "refresh_visitors", slow_refresh)
+    credential = ada["Authorization"].removeprefix("Bearer ")
+    watch = asyncio.create_task(service.watch(credential, None))
+    await asyncio.wait_for(refreshing.wait(), 5)
+    assert service.live._subscriptions
+    watch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await watch
+    assert not service.live._subscriptions
+
+
 async def test_a_slow_subscriber_is_dropped_not_buffered() -> None:
     subscription = Subscription("owner", None, queue_size=3)
     for second in range(10):

@@ -58,6 +58,27 @@ async def test_entities_resolve_by_key_for_their_owner_only(
     assert entities[1]["__typename"] == "Template"  # the catalogue is public
 
 
+async def test_malformed_representations_are_the_callers_error(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """Each bad representation is its own entity's error, with the code of
+    a bad request; the good ones beside it still resolve."""
+    template_id = (await client.get("/templates")).json()[0]["id"]
+    representations: list[Any] = [
+        {"__typename": "Nope", "id": "x"},
+        {"id": "x"},
+        "a string",
+        {"__typename": "LandingPage"},
+        {"__typename": "LandingPage", "id": 5},
+        {"__typename": "Template", "id": template_id},
+    ]
+    result = await gql(client, ENTITIES, {"representations": representations}, headers=ada)
+    entities = result["data"]["_entities"]
+    assert entities[:5] == [None] * 5 and entities[5]["id"] == template_id
+    assert codes(result) == ["graphql_validation_failed"] * 5
+    assert [error["path"] for error in result["errors"]] == [["_entities", i] for i in range(5)]
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -210,3 +210,21 @@ async def test_api_keys_are_listed_without_secrets(
             "revokedAt": None,
         }
     ]
+
+
+async def test_the_engines_own_refusals_carry_a_code_not_internal_error(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    # A nullable variable, null, for an argument that may not be null.
+    nulled = await gql(
+        client,
+        "query($n: Int) { landingPages(first: $n) { nodes { id } } }",
+        {"n": None},
+        headers=ada,
+    )
+    assert codes(nulled) == ["graphql_validation_failed"]
+    assert "not to be None" in nulled["errors"][0]["message"]
+    # A subscription asked over plain HTTP: told where to ask.
+    for headers in (ada, {}):
+        asked = await gql(client, "subscription { liveViews { at } }", headers=headers)
+        assert codes(asked) == ["subscription_needs_websocket"]

@@ -103,3 +103,84 @@ def test_live_views_over_graphql_transport_ws(tmp_path: Path) -> None:
             await ws.close()
 
         asyncio.run(scenario())
+
+
+def test_a_revoked_api_key_stops_at_once_on_an_open_socket(tmp_path: Path) -> None:
+    """The socket signed in with a key that is then revoked: the running
+    stream ends, and no new operation runs on it (a write least of all)."""
+    with live_server(tmp_path, workers=1, LANDFORM_ANALYTICS_WS_RECHECK_SECONDS="0.5") as base:
+        ada = verified_login(base, tmp_path, "ada@example.com")
+        signed_in = {"Authorization": f"Bearer {ada}"}
+        key = httpx.post(f"{base}/auth/api-keys", json={"name": "tv"}, headers=signed_in).json()
+        url = base.replace("http://", "ws://") + "/graphql"
+
+        async def scenario() -> None:
+            ws = await connect(url, {"access_token": key["key"]})
+            assert (await next_message(ws))["type"] == "connection_ack"
+            await ws.send(
+                json.dumps({"id": "live", "type": "subscribe", "payload": {"query": LIVE}})
+            )
+            assert (await next_message(ws))["type"] == "next"
+            revoked = await asyncio.to_thread(
+                httpx.delete, f"{base}/auth/api-keys/{key['id']}", headers=signed_in
+            )
+            assert revoked.status_code == 204
+            while (message := await next_message(ws))["type"] == "next" and not message[
+                "payload"
+            ].get("errors"):
+                pass
+            assert message["payload"]["errors"][0]["extensions"]["code"] == "invalid_access_token"
+            create = 'mutation { createLandingPage(input: {title: "After"}) { id } }'
+            await ws.send(
+                json.dumps({"id": "write", "type": "subscribe", "payload": {"query": create}})
+            )
+            while (message := await next_message(ws))["id"] != "write":
+                pass
+            assert message["payload"]["data"] is None, message
+            assert (
+                message["payload"]["errors"][0]["extensions"]["code"] == "invalid_access_token"
+            ), message
+            await ws.close()
+
+        asyncio.run(scenario())
+        pages = httpx.get(f"{base}/landing-pages", headers=signed_in).json()["items"]
+        assert pages == []
+
+
+def test_refusals_over_the_socket_carry_the_codes_http_gives(tmp_path: Path) -> None:
+    """A parse error, a validation error and a domain error, each answered
+    on the socket as over HTTP (with its code), the socket staying open."""
+    with live_server(tmp_path, workers=1) as base:
+        ada = verified_login(base, tmp_path, "ada@example.com")
+        url = base.replace("http://", "ws://") + "/graphql"
+
+        async def scenario() -> None:
+            ws = await connect(url, {"access_token": ada})
+            assert (await next_message(ws))["type"] == "connection_ack"
+            for number, (query, kind, code) in enumerate(
+                [
+                    ("subscription {", "error", "graphql_parse_failed"),
+                    ("subscription { nope }", "error", "graphql_validation_failed"),
+                    ('{ landingPage(id: "x") { id } }', "next", "page_not_found"),
+                    ("{ me { email } }", "next", None),
+                ]
+            ):
+                await ws.send(
+                    json.dumps(
+                        {"id": str(number), "type": "subscribe", "payload": {"query": query}}
+                    )
+                )
+                message = await next_message(ws)
+                assert (message["id"], message["type"]) == (str(number), kind), message
+                errors = message["payload"] if kind == "error" else message["payload"].get("errors")
+                if code is None:
+                    assert not errors and message["payload"]["data"]["me"]["email"]
+                else:
+                    assert errors[0]["extensions"]["code"] == code, message
+                if kind == "next":
+                    assert await next_message(ws) == {"id": str(number), "type": "complete"}
+            await ws.close()
+
+        asyncio.run(scenario())
+        log = next(tmp_path.glob("server-*.log")).read_text()
+        assert "Traceback" not in log, log[-3000:]

@@ -68,6 +68,10 @@ class Subscription:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(queue_size)
         self.too_slow = False
         self.ended = False
+        # What signed the subscriber in, and when that was last checked
+        # (``AnalyticsService.check_credential``).
+        self.credential = ""
+        self.credential_checked_at = 0.0
 
     def offer(self, message: dict[str, Any]) -> None:
         if self.too_slow:

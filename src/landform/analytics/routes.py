@@ -178,7 +178,8 @@ async def live_analytics(
     token or API key), an ``Authorization: Bearer`` header or, for an API
     key, ``X-API-Key`` (as on every other route). The server
     sends ``{"type": "ping"}`` every heartbeat; a client that sends nothing
-    for three heartbeats is disconnected."""
+    for three heartbeats is disconnected, and one whose credential stops
+    being valid (revoked, expired) within seconds (4401)."""
     service: AnalyticsService = websocket.app.state.analytics
     credential = (
         access_token
@@ -220,6 +221,11 @@ async def live_analytics(
                     return
                 if subscription.ended:
                     await websocket.close(code=1001, reason="server restarting: reconnect")
+                    return
+                try:
+                    await service.check_credential(subscription)
+                except DomainError as exc:
+                    await websocket.close(code=4401, reason=exc.message[:120])
                     return
                 await websocket.send_json(message)
         finally:

@@ -4,6 +4,7 @@ the live view's authentication. Transport-free."""
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -142,8 +143,27 @@ class AnalyticsService:
                     raise PageNotFound("no such landing page")
         owner_id = str(principal.user_id)
         subscription = self.live.subscribe(owner_id, str(page_id) if page_id else None)
-        await self.live.refresh_visitors(owner_id)
+        subscription.credential = credential
+        subscription.credential_checked_at = time.monotonic()
+        try:
+            await self.live.refresh_visitors(owner_id)
+        except BaseException:
+            # Cancelled (the client went away while this ran) or failed: the
+            # caller never gets the subscription, so it could never end it.
+            self.live.unsubscribe(subscription)
+            raise
         return subscription
+
+    async def check_credential(self, subscription: Subscription) -> None:
+        """Raise NotAuthenticated once the credential a live stream was
+        opened with no longer signs in (an API key revoked, an access token
+        expired). Streams last for hours; this asks again at most every
+        ``analytics_ws_recheck_seconds`` (an API key costs a database read)."""
+        now = time.monotonic()
+        if now - subscription.credential_checked_at < self.settings.analytics_ws_recheck_seconds:
+            return
+        subscription.credential_checked_at = now
+        await self.auth.authenticate(subscription.credential)
 
     def unwatch(self, subscription: Subscription) -> None:
         self.live.unsubscribe(subscription)

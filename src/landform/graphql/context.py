@@ -1,14 +1,18 @@
 """What a GraphQL operation runs with: the services, the caller (found
-lazily, once per request), and the request's DataLoaders."""
+lazily, once per request, or per operation on a WebSocket), and the
+request's DataLoaders."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 
 from landform.auth.errors import NotAuthenticated
 from landform.auth.service import AuthService, Principal
@@ -94,3 +98,17 @@ class Context:
     @cached_property
     def loaders(self) -> Loaders:
         return Loaders(self.services, self.principal)
+
+
+class SignInPerOperation(SchemaExtension):
+    """A WebSocket carries many operations over hours, with one context:
+    each operation signs in again (so a revoked API key or an expired token
+    stops at the next one, not when the socket closes) and loads afresh
+    (nothing an earlier operation read is served from the loaders)."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context) and isinstance(context.connection, WebSocket):
+            context._principal = None
+            context.__dict__.pop("loaders", None)  # the cached_property
+        yield

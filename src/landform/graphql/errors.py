@@ -85,6 +85,10 @@ def formatted(error: GraphQLError) -> dict[str, Any]:
             extensions["details"] = original.details
     elif "code" in extensions:
         pass
+    elif isinstance(original, GraphQLError):
+        # The engine's verdict on the request, found as the field ran (a
+        # null variable where the argument may not be null).
+        extensions["code"] = "graphql_validation_failed"
     elif isinstance(error, GraphQLSyntaxError):
         too_long = message.startswith(f"Syntax Error: {_TOKEN_LIMIT_MESSAGE}")
         extensions["code"] = "too_many_tokens" if too_long else "graphql_parse_failed"

@@ -16,16 +16,19 @@ from strawberry.extensions import (
     ParserCache,
     ValidationCache,
 )
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.info import Info
 
 from graphql import GraphQLError
 from landform.graphql.answers import QueryMarker
+from landform.graphql.context import SignInPerOperation
 from landform.graphql.limits import cost_extension, shape_rule
 from landform.graphql.mutations import Mutation
 from landform.graphql.persisted import PersistedQueries, persisted_query_extension
 from landform.graphql.queries import Query
-from landform.graphql.subscriptions import Subscription
+from landform.graphql.subscriptions import Subscription, SubscriptionsOverWebSocket
 from landform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,41 @@ DOCUMENT_CACHE_SIZE = 1000
 
 
 class LandformSchema(strawberry.federation.Schema):
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """``_entities``, with each representation checked before the
+        engine reads it: an object naming one of the entity types and its
+        key (``id``). Any other is that entity's error, as the request's
+        fault, rather than an internal one."""
+        results: list[Any] = [None] * len(representations)
+        valid: list[tuple[int, Any]] = []
+        for index, representation in enumerate(representations):
+            problem = self._representation_problem(representation)
+            if problem:
+                results[index] = GraphQLError(
+                    f"representations[{index}]: {problem}",
+                    extensions={"code": "graphql_validation_failed"},
+                )
+            else:
+                valid.append((index, representation))
+        resolved = super().entities_resolver(info, [r for _, r in valid])
+        for (index, _), result in zip(valid, resolved, strict=True):
+            results[index] = result
+        return results
+
+    def _representation_problem(self, representation: Any) -> str:
+        if not isinstance(representation, dict):
+            return 'an entity representation is an object: {"__typename": …, "id": …}'
+        name = representation.get("__typename")
+        entity = self.schema_converter.type_map.get(name) if isinstance(name, str) else None
+        origin = getattr(getattr(entity, "definition", None), "origin", None)
+        if not hasattr(origin, "resolve_reference"):
+            return f"`__typename` names no entity of this graph: {str(name)[:100]!r}"
+        if not isinstance(representation.get("id"), str):
+            return f"a {name} is found by its `id`, a string"
+        return ""
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -61,6 +99,8 @@ def build_schema(settings: Settings, persisted: PersistedQueries | None = None) 
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         cost_extension(settings.graphql_max_cost),
         QueryMarker,
+        SignInPerOperation,
+        SubscriptionsOverWebSocket,
     ]
     if settings.env == "production":
         extensions.append(DisableIntrospection)

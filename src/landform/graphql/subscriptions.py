@@ -3,15 +3,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 
 import strawberry
+from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
+from strawberry.types.graphql import OperationType
 
+from graphql import GraphQLError
 from landform.auth.errors import NotAuthenticated
 from landform.core.errors import DomainError
 from landform.graphql.errors import domain_graphql_error
 from landform.graphql.types import Info, LiveViews, parse_id
+
+
+class SubscriptionsOverWebSocket(SchemaExtension):
+    """A subscription asked over plain HTTP is refused with a code that
+    says where to ask (it would otherwise fail as an internal error)."""
+
+    def on_execute(self) -> Iterator[None]:
+        execution = self.execution_context
+        connection = getattr(execution.context, "connection", None)
+        if execution.operation_type is OperationType.SUBSCRIPTION and not isinstance(
+            connection, WebSocket
+        ):
+            raise GraphQLError(
+                "subscriptions run over a WebSocket to /graphql (graphql-transport-ws); "
+                "see docs/graphql.md",
+                extensions={"code": "subscription_needs_websocket"},
+            )
+        yield
 
 
 @strawberry.type
@@ -39,6 +61,10 @@ class Subscription:
                 message = await watched.queue.get()
                 if watched.too_slow or watched.ended or message["type"] != "views":
                     return
+                try:
+                    await analytics.check_credential(watched)
+                except DomainError as exc:
+                    raise domain_graphql_error(exc) from exc
                 yield LiveViews(
                     at=message["at"],
                     views_per_second=JSON(message["views_per_second"]),

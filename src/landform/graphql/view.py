@@ -3,6 +3,7 @@ WebSocket (``graphql-transport-ws``, for the subscription)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -16,8 +17,12 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.types import ExecutionResult
 
+from graphql import GraphQLError, GraphQLSyntaxError
 from landform.core.errors import DomainError, error_body
 from landform.graphql.answers import AnswerCache, Lookup
 from landform.graphql.context import Context, Services, init_credential, request_credential
@@ -27,7 +32,35 @@ from landform.graphql.errors import formatted
 _HTTP_CODES = {400: "bad_graphql_request", 404: "not_found", 405: "method_not_allowed"}
 
 
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """``graphql-transport-ws``, with errors as the HTTP transport gives
+    them (errors.formatted: every one with its code; unexpected ones masked)
+    rather than as the engine formats them."""
+
+    async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
+        async def coded() -> AsyncGenerator[Any, None]:
+            try:
+                async for result in result_source:
+                    _with_codes(getattr(result, "errors", None) or [])
+                    yield result
+            except GraphQLSyntaxError as error:
+                # The engine raises this one (from the parser cache) instead
+                # of answering it: answered here, as an operation's error.
+                await operation.send_initial_errors(_with_codes([error]))
+
+        await super()._send_result_stream(operation, coded())
+
+
+def _with_codes(errors: list[GraphQLError]) -> list[GraphQLError]:
+    for error in errors:
+        body = formatted(error)
+        error.message, error.extensions = body["message"], body["extensions"]
+    return errors
+
+
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     def __init__(self, schema: BaseSchema, services: Services, answers: AnswerCache) -> None:
         production = services.settings.env == "production"
         super().__init__(
