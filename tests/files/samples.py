@@ -68,6 +68,21 @@ def pdf(extra: bytes = b"") -> bytes:
     return bytes(out)
 
 
+def pdf_with_object_stream(objects: bytes, filters: bytes = b"/FlateDecode") -> bytes:
+    """A PDF whose catalog's objects sit in a compressed object stream
+    (``/Type /ObjStm``), as PDF 1.5 writers store them."""
+    packed = zlib.compress(objects) if filters == b"/FlateDecode" else objects
+    stream = (
+        b"4 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter "
+        + filters
+        + f" /Length {len(packed)} >>\nstream\n".encode()
+        + packed
+        + b"\nendstream\nendobj\n"
+    )
+    plain = pdf()
+    return plain.replace(b"xref\n", stream + b"xref\n", 1)
+
+
 def box(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I4s", 8 + len(payload), kind) + payload
 
@@ -158,6 +173,45 @@ HOSTILE: list[tuple[str, bytes, str]] = [
         "svg-data-html",
         svg('<a href="data:text/html,&lt;script&gt;"><text>x</text></a>'),
         "image/svg+xml",
+    ),
+    # url() in presentation attributes, as in style.
+    ("svg-fill-url", svg('<rect fill="url(https://evil.example/x#a)"/>'), "image/svg+xml"),
+    (
+        "svg-filter-mask-url",
+        svg('<rect filter="url(https://evil.example/f.svg#f)" mask="url(//evil.example/m#m)"/>'),
+        "image/svg+xml",
+    ),
+    # CSS escapes that spell what the checks look for.
+    (
+        "svg-css-escaped-import",
+        svg('<style>@im\\port "https://evil.example/a.css";</style>'),
+        "image/svg+xml",
+    ),
+    (
+        "svg-css-escaped-url",
+        svg('<rect style="fill:u\\72l(https://evil.example/t)"/>'),
+        "image/svg+xml",
+    ),
+    (
+        "svg-xml-stylesheet",
+        b'<?xml version="1.0"?><?xml-stylesheet href="https://evil.example/x.xsl" '
+        b'type="text/xsl"?>' + svg().split(b"?>", 1)[1],
+        "image/svg+xml",
+    ),
+    (
+        "pdf-javascript-in-object-stream",
+        pdf_with_object_stream(b"5 0 << /S /JavaScript /JS (app.alert(1)) >>"),
+        "application/pdf",
+    ),
+    (
+        "pdf-escaped-javascript-in-object-stream",
+        pdf_with_object_stream(b"5 0 << /S /Java#53cript /JS (app.alert(1)) >>"),
+        "application/pdf",
+    ),
+    (
+        "pdf-object-stream-unchecked-encoding",
+        pdf_with_object_stream(b"5 0 << /S /URI >>", filters=b"[/ASCIIHexDecode /FlateDecode]"),
+        "application/pdf",
     ),
     ("png-bomb", png_with_dimensions(100_000, 100_000), "image/png"),
     ("gif-bomb", gif_with_dimensions(65_535, 65_535), "image/gif"),

@@ -36,6 +36,21 @@ VALID = [
     ("favicon.ico", samples.image("ICO", (32, 32)), "image/x-icon", (32, 32)),
     ("logo.svg", samples.svg(), "image/svg+xml", (10, 10)),
     ("brochure.pdf", samples.pdf(), "application/pdf", None),
+    (
+        "compressed.pdf",
+        samples.pdf_with_object_stream(b"5 0 << /Type /Annot /Subtype /Text >>"),
+        "application/pdf",
+        None,
+    ),
+    (
+        "gradient.svg",
+        samples.svg(
+            '<defs><linearGradient id="g"><stop offset="0" stop-color="#fff"/></linearGradient>'
+            '</defs><rect fill="url(#g)" style="stroke: url( \'#g\' )" width="5" height="5"/>'
+        ),
+        "image/svg+xml",
+        (10, 10),
+    ),
     ("clip.mp4", samples.mp4(), "video/mp4", None),
     ("clip.webm", samples.webm(), "video/webm", None),
 ]
@@ -278,6 +293,29 @@ async def test_file_on_a_live_page_cannot_be_deleted(
     await client.post(f"{url}/publish", headers=ada)
     assert (await client.delete(f"/files/{file['id']}", headers=ada)).status_code == 204
     assert (await client.get(file["url"])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        lambda url: url.replace("/assets/", "/assets/./"),
+        lambda url: url.replace("/assets/", "/assets//"),
+        lambda url: "/assets/" + "".join(f"%{ord(c):02X}" for c in url.removeprefix("/assets/")),
+    ],
+    ids=["dot-segment", "empty-segment", "percent-escaped"],
+)
+async def test_a_file_shown_by_another_spelling_of_its_url_is_in_use(
+    client: httpx.AsyncClient, ada: dict[str, str], spelling: Any
+) -> None:
+    file = (await upload(client, ada, samples.png())).json()
+    page = (
+        await client.post("/landing-pages", json={"title": "Odd", "slug": "odd"}, headers=ada)
+    ).json()
+    block = {"type": "image", "url": spelling(file["url"]), "alt": "Product"}
+    url = f"/landing-pages/{page['id']}"
+    assert (await client.put(f"{url}/content", json={"blocks": [block]}, headers=ada)).is_success
+    assert (await client.post(f"{url}/publish", headers=ada)).status_code == 200
+    assert_error(await client.delete(f"/files/{file['id']}", headers=ada), 409, "file_in_use")
 
 
 async def test_asset_conditional_range_and_head(

@@ -137,6 +137,23 @@ async def test_a_page_through_its_whole_life(
     assert invalid_content["errors"][0]["extensions"]["details"][0]["path"].startswith(
         "content.blocks[0]"
     )
+    # Inside a JSON value, the path names the keys as sent (REST's), and
+    # an input type's own field the graph's name.
+    for mutation, variables, path in (
+        (
+            "mutation($id: ID!, $c: JSON!) { updateLandingPageContent(id: $id, content: $c) { id } }",
+            {"c": {"blocks": [{"type": "hero", "headline": "Go", "cta_url": "javascript:x"}]}},
+            "content.blocks[0].cta_url",
+        ),
+        (
+            "mutation($id: ID!, $s: JSON) { updateLandingPage(id: $id, input: {seo: $s}) { id } }",
+            {"s": {"meta_title": "x" * 500}},
+            "input.seo.meta_title",
+        ),
+    ):
+        refused = await gql(client, mutation, {"id": page_id, **variables}, headers=ada)
+        assert codes(refused) == ["validation_failed"], refused
+        assert refused["errors"][0]["extensions"]["details"][0]["path"] == path, refused
 
     published = await gql(
         client, f"mutation($id: ID!) {{ publishLandingPage(id: $id) {{ {PAGE} }} }}", {"id": page_id},

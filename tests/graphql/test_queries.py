@@ -125,6 +125,19 @@ async def test_files_are_the_callers_own(
     assert mine["data"]["files"]["nodes"][0]["url"] == uploaded.json()["url"]
     theirs = await gql(client, query, headers=bob)
     assert theirs["data"]["files"]["nodes"] == []
+    # A category there is none of is refused, as REST refuses it.
+    for category, found in (("image", 1), ("document", 0), ("bogus", None)):
+        listed = await gql(
+            client,
+            "query($c: String) { files(category: $c) { nodes { id } } }",
+            {"c": category},
+            headers=ada,
+        )
+        if found is None:
+            assert codes(listed) == ["validation_failed"]
+            assert listed["errors"][0]["extensions"]["details"][0]["path"] == "category"
+        else:
+            assert len(listed["data"]["files"]["nodes"]) == found
 
 
 async def test_page_analytics_dashboard_and_custom_query_match_rest(

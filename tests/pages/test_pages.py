@@ -577,6 +577,11 @@ async def test_robots_and_sitemap_list_indexable_published_pages(
     assert "hidden" not in sitemap.text and "draft-only" not in sitemap.text
     robots = await client.get("/robots.txt")
     assert "Sitemap: http://testserver/sitemap.xml" in robots.text
+    # Crawlers and monitors ask with HEAD too.
+    for path, answer in (("/robots.txt", robots), ("/sitemap.xml", sitemap)):
+        head = await client.head(path)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"] == answer.headers["content-type"]
     hidden_page = await client.get("/hidden")
     assert '<meta name="robots" content="noindex' in hidden_page.text
 

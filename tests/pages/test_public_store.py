@@ -76,6 +76,10 @@ def test_a_load_that_raced_with_a_change_is_not_kept() -> None:
         (b"br;q=0, gzip", (False, True)),
         (b"br;q=0.5, gzip;q=0", (True, False)),
         (b"*", (True, True)),
+        # `*` is the codings not named: a refusal by name stands.
+        (b"br;q=0, *", (False, True)),
+        (b"*, gzip;q=0", (True, False)),
+        (b"*;q=0, gzip", (False, True)),
         (b"identity", (False, False)),
         (b"GZIP", (False, True)),
         (b"", (False, False)),

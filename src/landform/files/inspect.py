@@ -12,9 +12,11 @@ their element sizes (WebM) against the file's real length."""
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -212,13 +214,40 @@ _SVG_FORBIDDEN_ELEMENTS = {
     "animatetransform",
 }
 _DANGEROUS_VALUE = re.compile(r"javascript:|vbscript:|data:text/html|expression\s*\(|@import", re.I)
-_EXTERNAL_URL = re.compile(r"url\(\s*['\"]?\s*(?!#)", re.I)
+# Possessive, so no backtracking gets past the check on ``#`` (a reference
+# into the file itself, e.g. ``url( '#gradient' )``).
+_EXTERNAL_URL = re.compile(r"url\(\s*+['\"]?+\s*+(?!#)", re.I)
+# A CSS escape (``\70`` or ``\p``) spells a character so that a plain-text
+# search misses it (``@im\port``, ``u\rl(``): undone before the checks.
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})\s?|(.))", re.S)
+# Stylesheets a processing instruction asks for (the parser drops these).
+_STYLESHEET_PI = re.compile(rb"<\?xml-stylesheet", re.I)
+
+
+def _css_text(value: str) -> str:
+    def char(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code is None:
+            return match.group(2)
+        number = int(code, 16)
+        return chr(number) if 0 < number <= 0x10FFFF else "\ufffd"
+
+    return _CSS_ESCAPE.sub(char, value)
+
+
+def _loads_or_runs(css: str) -> bool:
+    """Whether CSS (a style attribute, a <style>, a presentation attribute
+    such as ``fill="url(…)"``) runs script or loads anything outside the file."""
+    text = _css_text(css)
+    return bool(_DANGEROUS_VALUE.search(text) or _EXTERNAL_URL.search(text))
 
 
 def _inspect_svg(path: Path) -> Inspection:
     if path.stat().st_size > MAX_SVG_BYTES:
         raise refuse(f"SVG files may be at most {MAX_SVG_BYTES // 1024 // 1024} MiB")
     raw = path.read_bytes()
+    if _STYLESHEET_PI.search(raw):
+        raise refuse("SVG that asks for a stylesheet (<?xml-stylesheet?>) is refused")
     try:
         root = parse_xml(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
@@ -237,13 +266,11 @@ def _inspect_svg(path: Path) -> Inspection:
                 raise refuse(f"SVG with an event handler ({attr}) is refused")
             if attr == "href" and not value.strip().startswith("#"):
                 raise refuse("SVG that refers to anything outside itself is refused")
-            if _DANGEROUS_VALUE.search(value) or (attr == "style" and _EXTERNAL_URL.search(value)):
+            # Any attribute: presentation attributes (fill, filter, mask,
+            # clip-path, marker-*, cursor) take url() as style does.
+            if _loads_or_runs(value):
                 raise refuse(f"SVG with a dangerous {attr} value is refused")
-        if (
-            name == "style"
-            and element.text
-            and (_DANGEROUS_VALUE.search(element.text) or _EXTERNAL_URL.search(element.text))
-        ):
+        if name == "style" and element.text and _loads_or_runs(element.text):
             raise refuse("SVG whose style loads anything outside itself is refused")
     return Inspection(width=_svg_length(root.get("width")), height=_svg_length(root.get("height")))
 
@@ -271,7 +298,7 @@ def _inspect_pdf(path: Path) -> None:
         handle.seek(0)
         carry = b""
         while chunk := handle.read(_CHUNK):
-            window = _PDF_NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), carry + chunk)
+            window = _pdf_names(carry + chunk)
             found = _PDF_ACTIVE.search(window)
             if found:
                 raise refuse(f"PDF with active content ({found.group(1).decode()}) is refused")
@@ -279,6 +306,65 @@ def _inspect_pdf(path: Path) -> None:
         handle.seek(max(0, path.stat().st_size - 1024))
         if b"%%EOF" not in handle.read():
             raise refuse("the PDF is truncated (no %%EOF at its end)", FileErrorCode.CORRUPT_FILE)
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            _inspect_pdf_object_streams(data)
+
+
+_PDF_STREAM = re.compile(rb"\bstream(?:\r\n|\n|\r)")
+_PDF_FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[^\s/\[\]<>()]+)")
+_PDF_FLATE = {b"FlateDecode", b"Fl"}
+# What the object streams of one PDF may inflate to, all told: the check's
+# own cost stays bounded whatever a hostile file claims.
+MAX_PDF_INFLATED = 64 * 1024 * 1024
+
+
+def _inspect_pdf_object_streams(data: mmap.mmap) -> None:
+    """Objects may also sit compressed in object streams (``/Type
+    /ObjStm``), out of sight of the plain scan: inflate each one and scan
+    it too. (Page content streams draw; they cannot hold actions.)"""
+    budget = MAX_PDF_INFLATED
+    for match in _PDF_STREAM.finditer(data):
+        start = max(0, match.start() - 4096)
+        header = data.rfind(b"obj", start, match.start())
+        dictionary = _pdf_names(data[header if header >= 0 else start : match.start()])
+        if b"/ObjStm" not in dictionary:
+            continue
+        found = _PDF_FILTER.search(dictionary)
+        filters = re.findall(rb"/([^\s/\[\]<>()]+)", found.group(1)) if found else []
+        if not filters:
+            continue  # stored as it is: the plain scan saw it
+        if len(filters) != 1 or filters[0] not in _PDF_FLATE:
+            raise refuse("PDF with an object stream in an encoding that cannot be checked")
+        budget = _scan_inflated(data, match.end(), budget)
+
+
+def _scan_inflated(data: mmap.mmap, offset: int, budget: int) -> int:
+    """Inflate the stream at ``offset``, refusing active content in it;
+    what is left of ``budget``."""
+    inflater = zlib.decompressobj()
+    carry = b""
+    while not inflater.eof and offset < len(data):
+        pending = inflater.unconsumed_tail or data[offset : offset + _CHUNK]
+        if not inflater.unconsumed_tail:
+            offset += len(pending)
+        try:
+            out = inflater.decompress(pending, _CHUNK)
+        except zlib.error as exc:
+            raise refuse("the PDF has a damaged object stream", FileErrorCode.CORRUPT_FILE) from exc
+        budget -= len(out)
+        if budget < 0:
+            raise refuse(f"PDF object streams inflate past {MAX_PDF_INFLATED // 1024 // 1024} MiB")
+        window = _pdf_names(carry + out)
+        active = _PDF_ACTIVE.search(window)
+        if active:
+            raise refuse(f"PDF with active content ({active.group(1).decode()}) is refused")
+        carry = out[-64:]
+    return budget
+
+
+def _pdf_names(raw: bytes) -> bytes:
+    """``#xx`` escapes in names undone (``/Java#53cript`` is ``/JavaScript``)."""
+    return _PDF_NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
 
 
 # Video ----------------------------------------------------------------------------

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 
 import filetype
 
+CATEGORIES = ("image", "video", "document")
+
 
 @dataclass(frozen=True, slots=True)
 class Kind:
     mime: str
     extension: str
-    category: str  # image, video or document
+    category: str  # one of CATEGORIES
 
     @property
     def is_raster(self) -> bool:

@@ -16,6 +16,7 @@ from types import TracebackType
 from landform.core.change_log import record_change
 from landform.core.clock import Clock
 from landform.core.db import Database, hold_until_commit
+from landform.core.errors import ValidationFailed
 from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
 from landform.files import repository as repo
 from landform.files.errors import (
@@ -28,7 +29,7 @@ from landform.files.errors import (
     UnsupportedFile,
 )
 from landform.files.inspect import inspect_file
-from landform.files.kinds import ALLOWED, Kind, detect, normalise_mime
+from landform.files.kinds import ALLOWED, CATEGORIES, Kind, detect, normalise_mime
 from landform.files.models import StoredFile
 from landform.files.storage import Storage
 from landform.settings import Settings
@@ -201,6 +202,11 @@ class FileService:
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[StoredFile]:
+        if category is not None and category not in CATEGORIES:
+            problem = f"must be one of {', '.join(CATEGORIES)}"
+            raise ValidationFailed(
+                f"`category` {problem}", details=[{"path": "category", "message": problem}]
+            )
         size = clamp_limit(limit)
         async with self.db.read(actor=owner) as session:
             rows = await repo.list_owned(

@@ -6,6 +6,7 @@ the same code the REST API answers with)."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -23,22 +24,24 @@ M = TypeVar("M", bound=BaseModel)
 _TOKEN_LIMIT_MESSAGE = "Document contains more than"
 
 
-def parse_input(model: type[M], data: Any, argument: str = "") -> M:
+def parse_input(model: type[M], data: Any, argument: str = "", *, json: bool = False) -> M:
     """``data`` (GraphQL arguments, or one ``argument``'s value) validated
     by the REST API's own input model; a failure names the argument path,
-    e.g. ``email`` or ``input.slug``."""
+    e.g. ``email``, ``input.templateId`` or (``json``: the argument is a
+    JSON value, its keys as sent) ``content.blocks[0].cta_url``."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         details = validation_details(exc.errors(include_url=False))
+        paths = [_path(argument, d["path"], json) for d in details]
         raise ValidationFailed(
-            "; ".join(f"{_path(argument, d['path'])}: {d['message']}" for d in details),
-            details=[{**d, "path": _path(argument, d["path"])} for d in details],
+            "; ".join(f"{path}: {d['message']}" for path, d in zip(paths, details, strict=True)),
+            details=[{**d, "path": path} for path, d in zip(paths, details, strict=True)],
         ) from exc
 
 
 @contextmanager
-def within_argument(argument: str) -> Iterator[None]:
+def within_argument(argument: str, *, json: bool = False) -> Iterator[None]:
     """Domain errors raised inside name their paths under ``argument``
     (a service says ``slug``; the graph's caller sent ``input.slug``)."""
     try:
@@ -46,7 +49,7 @@ def within_argument(argument: str) -> Iterator[None]:
     except DomainError as exc:
         if isinstance(exc.details, list):
             exc.details = [
-                {**d, "path": _path(argument, str(d["path"]))}
+                {**d, "path": _path(argument, str(d["path"]), json)}
                 if isinstance(d, dict) and "path" in d
                 else d
                 for d in exc.details
@@ -54,13 +57,19 @@ def within_argument(argument: str) -> Iterator[None]:
         raise
 
 
-def _path(argument: str, path: str) -> str:
-    return ".".join(part for part in (argument, _camel(path)) if part)
+def _path(argument: str, path: str, json: bool) -> str:
+    """The path as the caller wrote it: an input type's field in the graph's
+    name (``template_id`` → ``templateId``); what lies inside a JSON value
+    (``seo``, ``content``) in the keys the caller sent."""
+    if not json:
+        field = re.match(r"[^.\[]*", path)
+        end = field.end() if field else 0
+        path = _camel(path[:end]) + path[end:]
+    return ".".join(part for part in (argument, path) if part)
 
 
-def _camel(path: str) -> str:
-    """``seo.meta_title`` → ``seo.metaTitle``: the graph's names."""
-    head, *rest = path.split("_")
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 

@@ -123,8 +123,8 @@ class Mutation:
         content: Annotated[JSON, strawberry.argument(description="`{blocks, theme?}`")],
         version: Annotated[int | None, strawberry.argument(description=VERSION)] = None,
     ) -> LandingPage:
-        data = parse_input(ContentUpdate, content, "content")
-        with within_argument("content"):
+        data = parse_input(ContentUpdate, content, "content", json=True)
+        with within_argument("content", json=True):
             page = await info.context.services.pages.update_content(
                 await info.context.owner(), parse_id(id), data, _expected(version)
             )

@@ -228,19 +228,19 @@ class PublicPageStore:
 
 
 def _accepted(accept_encoding: bytes) -> tuple[bool, bool]:
-    """(brotli acceptable, gzip acceptable), honouring ``;q=0``."""
-    br = gz = False
+    """(brotli acceptable, gzip acceptable), honouring ``;q=0``; ``*``
+    stands for the codings the header does not name (RFC 9110), so
+    ``br;q=0, *`` still refuses brotli."""
+    named: dict[bytes, bool] = {}
+    others = False
     for item in accept_encoding.lower().split(b","):
         name, _, params = item.strip().partition(b";")
         refused = params.replace(b" ", b"") in (b"q=0", b"q=0.0", b"q=0.00", b"q=0.000")
-        if name == b"br":
-            br = not refused
-        elif name == b"gzip":
-            gz = not refused
-        elif name == b"*" and not refused:
-            br = br or True
-            gz = gz or True
-    return br, gz
+        if name == b"*":
+            others = not refused
+        else:
+            named[name] = not refused
+    return named.get(b"br", others), named.get(b"gzip", others)
 
 
 def _slug(path: str) -> str | None:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import brotli  # type: ignore[import-untyped]
 from sqlalchemy.exc import IntegrityError
@@ -444,8 +445,14 @@ _ASSET_REFERENCE = re.compile(r"/assets/([0-9a-f]{64}\.[a-z0-9]{2,5})")
 
 
 def assets_shown(content: dict[str, Any], seo: dict[str, Any]) -> set[str]:
-    """The storage keys of the assets a page shows (any /assets/ URL in it)."""
-    return set(_ASSET_REFERENCE.findall(json.dumps([content, seo])))
+    """The storage keys of the assets a page shows (any /assets/ URL in it),
+    spelt as the server reads a path: percent-escapes decoded and empty or
+    ``.`` segments dropped (``/assets/./%38c…`` shows ``8c…``)."""
+    text = _EMPTY_SEGMENTS.sub("/", unquote(json.dumps([content, seo])))
+    return set(_ASSET_REFERENCE.findall(text))
+
+
+_EMPTY_SEGMENTS = re.compile(r"/(?:\.?/)+")
 
 
 def _check_expected(page: LandingPage, expected: ExpectedVersion | None) -> None:
