@@ -650,3 +650,22 @@ async def test_nul_characters_are_refused_everywhere(
         assert [d["path"] for d in error["details"]] == [field], (path, error)
     assert_error(await client.get("/landing-pages", params={"q": "a\x00"}, headers=ada), 422)
     assert (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()["version"] == 1
+
+
+async def test_an_edit_that_changes_nothing_is_no_new_version(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    created = await client.post(
+        "/landing-pages", json={"title": "Calm", "slug": "calm"}, headers=ada
+    )
+    url = f"/landing-pages/{created.json()['id']}"
+    published = (await client.post(f"{url}/publish", headers=ada)).json()
+    assert published["has_unpublished_changes"] is False
+    for body in ({}, {"title": "Calm"}, {"title": None, "slug": "calm"}):
+        same = await client.put(url, json=body, headers=ada)
+        assert same.status_code == 200, same.text
+        assert same.json()["version"] == published["version"], body
+        assert same.json()["has_unpublished_changes"] is False, body
+    changed = (await client.put(url, json={"title": "Calmer"}, headers=ada)).json()
+    assert changed["version"] == published["version"] + 1
+    assert changed["has_unpublished_changes"] is True

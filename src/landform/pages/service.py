@@ -246,6 +246,7 @@ class PageService:
         try:
             async with self.db.write(actor=owner) as session:
                 page = await self._writable(session, owner, page_id, expected)
+                before = (page.title, page.slug, page.seo)
                 if "title" in changes and data.title is not None:
                     page.title = data.title
                 if "slug" in changes and data.slug is not None:
@@ -256,7 +257,10 @@ class PageService:
                         old_slug, page.slug = page.slug, slug
                 if "seo" in changes and data.seo is not None:
                     page.seo = data.seo.model_dump(mode="json")
-                self._touch(page)
+                # An edit that changes nothing (an empty body, the same title)
+                # is no new version and leaves nothing unpublished.
+                if (page.title, page.slug, page.seo) != before:
+                    self._touch(page)
                 if old_slug is not None and page.status == "published":
                     # The live page moves with its slug: the old URL stops serving now.
                     now = self.clock.now()

@@ -82,5 +82,7 @@ class TemplateCatalogue:
     def get(self, template_id: str) -> Template:
         template = self._by_id.get(template_id)
         if template is None:
-            raise TemplateNotFound(f"no template '{template_id}'")
+            # Named back, but not at any length (the id is the caller's input).
+            shown = template_id if len(template_id) <= 80 else f"{template_id[:80]}…"
+            raise TemplateNotFound(f"no template {shown!r}")
         return template
