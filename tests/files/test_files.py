@@ -340,6 +340,9 @@ async def test_asset_conditional_range_and_head(
     assert unsatisfiable.headers["content-range"] == f"bytes */{len(data)}"
     several = await client.get(file["url"], headers={"Range": "bytes=0-1,5-6"})
     assert several.status_code == 200 and several.content == data
+    # Last before first is no range at all: ignored, not unsatisfiable.
+    backwards = await client.get(file["url"], headers={"Range": "bytes=5-3"})
+    assert backwards.status_code == 200 and backwards.content == data
 
     head = await client.head(file["url"])
     assert head.status_code == 200 and head.content == b""
@@ -369,6 +372,8 @@ async def test_large_asset_streams_in_full_and_by_range(
 async def test_unknown_assets_are_404(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 404
+    if path.startswith("/assets/") and ".." not in path:
+        assert_error(response, 404, "asset_not_found")
 
 
 async def test_s3_redirect_delivery_sends_visitors_to_a_signed_url(

@@ -99,6 +99,14 @@ async def test_automatic_persisted_queries(client: httpx.AsyncClient, ada: dict[
         headers={**ada, "Accept": "application/json"},
     )
     assert as_get.json() == registered
+    # curl and most clients send Accept: */*; a GET that asks something is
+    # answered, and only a browser opening /graphql gets GraphiQL.
+    as_curl = await client.get(
+        "/graphql", params={"extensions": json.dumps(extensions)}, headers={**ada, "Accept": "*/*"}
+    )
+    assert as_curl.json() == registered
+    browser = await client.get("/graphql", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert browser.headers["content-type"].startswith("text/html")
 
     wrong_hash = {"persistedQuery": {"version": 1, "sha256Hash": sha256("something else")}}
     mismatch = await gql(client, query, headers=ada, extensions=wrong_hash)

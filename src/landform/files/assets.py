@@ -16,9 +16,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from landform.core.conditional import etag_matches
+from landform.core.errors import error_body
 from landform.files.kinds import BY_EXTENSION
 from landform.files.storage import KEY_PATTERN, Storage
 
@@ -139,10 +141,11 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
             return False
         return max(0, size - length), size
     start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if start >= size or (last and int(last) < start):
+    if last and int(last) < start:
+        return None  # not a range at all (RFC 9110 14.1.1): ignored
+    if start >= size:
         return False
-    return start, end
+    return start, min(int(last) + 1, size) if last else size
 
 
 class Assets:
@@ -163,7 +166,7 @@ class Assets:
             return
         key = scope["path"][len(PREFIX) :]
         if not KEY_PATTERN.match(key):
-            await _plain(send, 404, b"Not found\n")
+            await _error(send, 404, _NOT_FOUND)
             return
         meta = self.cache.get_meta(key)
         if meta is None:
@@ -171,10 +174,10 @@ class Assets:
                 size = await self.storage.size(key)
             except Exception:
                 log.exception("could not reach storage for %s", key)
-                await _plain(send, 503, b"Storage unavailable; retry shortly\n")
+                await _error(send, 503, _STORAGE_UNAVAILABLE)
                 return
             if size is None:
-                await _plain(send, 404, b"Not found\n")
+                await _error(send, 404, _NOT_FOUND)
                 return
             headers = asset_headers(key)
             meta = AssetMeta(size=size, headers=headers, etag=headers[1][1])
@@ -256,13 +259,20 @@ class Assets:
         await send({"type": "http.response.body", "body": b""})
 
 
-async def _plain(send: Send, status: int, body: bytes) -> None:
+# Answers in the API's one error shape, made once.
+_NOT_FOUND = orjson.dumps(error_body("asset_not_found", "no such asset"))
+_STORAGE_UNAVAILABLE = orjson.dumps(
+    error_body("storage_unavailable", "file storage cannot be reached; retry shortly")
+)
+
+
+async def _error(send: Send, status: int, body: bytes) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-content-type-options", b"nosniff"),
                 (b"cache-control", b"no-store" if status >= 500 else b"public, max-age=60"),

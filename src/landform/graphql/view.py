@@ -147,6 +147,14 @@ class GraphQLView(GraphQL[Context, None]):
             for data in request_data
         ]
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """GraphiQL for a browser opening /graphql; not for a GET that asks
+        something (an operation by its persisted hash carries only
+        ``extensions``), whatever its Accept says (curl's is ``*/*``)."""
+        params = request.query_params
+        asks = params.get("query") is not None or params.get("extensions") is not None
+        return not asks and super().should_render_graphql_ide(request)
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         lookup: Lookup | None = getattr(request.state, "answer_lookup", None)
         context = Context(
