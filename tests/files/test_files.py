@@ -318,6 +318,40 @@ async def test_a_file_shown_by_another_spelling_of_its_url_is_in_use(
     assert_error(await client.delete(f"/files/{file['id']}", headers=ada), 409, "file_in_use")
 
 
+async def test_a_page_publishes_only_its_owners_uploads(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    """Bob's page showing Ada's upload (its URL copied from her page), or
+    a file deleted since it was placed: refused at publish, naming the URL,
+    rather than a live page that breaks when Ada deletes her file."""
+    adas = (await upload(client, ada, samples.png())).json()
+    mine = (await upload(client, bob, samples.png((33, 33)))).json()
+    page = (
+        await client.post("/landing-pages", json={"title": "Copy", "slug": "copy"}, headers=bob)
+    ).json()
+    url = f"/landing-pages/{page['id']}"
+    for shown in ([adas["url"]], [mine["url"], adas["url"]]):
+        blocks = [{"type": "image", "url": u, "alt": "x"} for u in shown]
+        assert (await client.put(f"{url}/content", json={"blocks": blocks}, headers=bob)).is_success
+        error = assert_error(await client.post(f"{url}/publish", headers=bob), 422, "unknown_asset")
+        assert error["details"]["assets"] == [adas["url"]]
+    assert (await client.get("/copy")).status_code == 404
+    # The same bytes uploaded by Bob are his own file: then it publishes.
+    again = (await upload(client, bob, samples.png())).json()
+    assert again["url"] == adas["url"]
+    assert (await client.post(f"{url}/publish", headers=bob)).status_code == 200
+    # Ada may still delete hers; Bob's page keeps the bytes he has too.
+    assert (await client.delete(f"/files/{adas['id']}", headers=ada)).status_code == 204
+    assert (await client.get(adas["url"])).status_code == 200
+    # A file deleted while a draft still shows it is refused the same way.
+    await client.put(f"{url}/content", json={"blocks": []}, headers=bob)
+    await client.post(f"{url}/publish", headers=bob)
+    assert (await client.delete(f"/files/{mine['id']}", headers=bob)).status_code == 204
+    blocks = [{"type": "image", "url": mine["url"], "alt": "gone"}]
+    await client.put(f"{url}/content", json={"blocks": blocks}, headers=bob)
+    assert_error(await client.post(f"{url}/publish", headers=bob), 422, "unknown_asset")
+
+
 async def test_asset_conditional_range_and_head(
     client: httpx.AsyncClient, ada: dict[str, str]
 ) -> None:

@@ -25,6 +25,18 @@ async def by_sha256(session: AsyncSession, owner_id: uuid.UUID, sha256: str) -> 
     )
 
 
+async def owned_keys(session: AsyncSession, owner_id: uuid.UUID, keys: list[str]) -> set[str]:
+    """Which of these storage keys the owner has a file of."""
+    if not keys:
+        return set()
+    found = await session.scalars(
+        select(StoredFile.storage_key).where(
+            StoredFile.owner_id == owner_id, StoredFile.storage_key.in_(keys)
+        )
+    )
+    return set(found.all())
+
+
 async def used_bytes(session: AsyncSession, owner_id: uuid.UUID) -> int:
     total = await session.scalar(
         select(func.coalesce(func.sum(StoredFile.size), 0)).where(StoredFile.owner_id == owner_id)

@@ -222,6 +222,9 @@ class FileService:
             record = await repo.owned_file(session, owner, file_id)
             if record is None:
                 raise FileNotFound("no such file")
+            # Before the check: a publish showing these bytes holds this
+            # lock until its page is live, so it is seen here.
+            await hold_until_commit(session, bytes_lock(record.storage_key))
             pages = await repo.live_pages_showing(session, owner, record.storage_key)
             if pages:
                 slugs = ", ".join(f"/{slug}" for _, slug in pages)
@@ -230,7 +233,6 @@ class FileService:
                     "it, or unpublish them, first",
                     details={"pages": [{"id": str(i), "slug": s} for i, s in pages]},
                 )
-            await hold_until_commit(session, bytes_lock(record.storage_key))
             shared = await repo.others_using_key(session, record.storage_key, record.id)
             await repo.delete_file(session, record.id)
             key = record.storage_key

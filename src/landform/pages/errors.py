@@ -13,6 +13,7 @@ class PageErrorCode(StrEnum):
     SLUG_RESERVED = "slug_reserved"
     VERSION_CONFLICT = "version_conflict"
     NOT_PUBLISHED = "not_published"
+    UNKNOWN_ASSET = "unknown_asset"
 
 
 class PageNotFound(NotFound):
@@ -41,3 +42,9 @@ class StaleVersionPrecondition(PreconditionFailed):
     """The write's If-Match named a version that is no longer current."""
 
     code = PageErrorCode.VERSION_CONFLICT
+
+
+class UnknownAsset(ValidationFailed):
+    """A page to be published shows an upload that is not one of its owner's files."""
+
+    code = PageErrorCode.UNKNOWN_ASSET

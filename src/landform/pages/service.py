@@ -18,16 +18,18 @@ from urllib.parse import unquote
 
 import brotli  # type: ignore[import-untyped]
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from landform.auth import repository as auth_repo
 from landform.auth.errors import EmailNotVerified
 from landform.core.change_log import record_change
 from landform.core.clock import Clock
-from landform.core.db import Database
+from landform.core.db import Database, hold_until_commit
 from landform.core.ids import new_id
 from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
 from landform.files import repository as file_repo
 from landform.files.models import VersionAsset
+from landform.files.service import bytes_lock
 from landform.pages import repository as repo
 from landform.pages.blocks import PageContent
 from landform.pages.errors import (
@@ -37,6 +39,7 @@ from landform.pages.errors import (
     SlugTaken,
     StaleVersion,
     StaleVersionPrecondition,
+    UnknownAsset,
     VersionNotFound,
 )
 from landform.pages.models import LandingPage, PageVersion
@@ -345,6 +348,7 @@ class PageService:
                     "the page changed while it was being published; publish again",
                     details={"current_version": page.version},
                 )
+            shown = await self._own_assets(session, owner, page)
             number = await repo.last_version_number(session, page.id) + 1
             version_id = new_id()
             session.add(
@@ -366,10 +370,7 @@ class PageService:
                 )
             )
             await session.flush()
-            session.add_all(
-                VersionAsset(version_id=version_id, storage_key=key)
-                for key in assets_shown(page.content, page.seo)
-            )
+            session.add_all(VersionAsset(version_id=version_id, storage_key=key) for key in shown)
             page.status = "published"
             page.published_number = number
             page.published_at = now
@@ -421,6 +422,26 @@ class PageService:
             raise PageNotFound("no such landing page")
         _check_expected(page, expected)
         return page
+
+    async def _own_assets(
+        self, session: AsyncSession, owner: uuid.UUID, page: LandingPage
+    ) -> list[str]:
+        """The uploads a page to be published shows, each one of the owner's
+        own files (another account's URL, or a file deleted since, would
+        leave the live page with a hole nobody is told about). Held against
+        deletes until the page is live: a delete then sees it in use."""
+        shown = sorted(assets_shown(page.content, page.seo))
+        for key in shown:  # in order, so two publishes never wait on each other
+            await hold_until_commit(session, bytes_lock(key))
+        missing = set(shown) - await file_repo.owned_keys(session, owner, shown)
+        if missing:
+            urls = [f"/assets/{key}" for key in sorted(missing)]
+            raise UnknownAsset(
+                f"the page shows {', '.join(urls)}, which is none of your files: "
+                "upload it, or take it out of the page, then publish",
+                details={"assets": urls},
+            )
+        return shown
 
     def _touch(self, page: LandingPage) -> None:
         page.version += 1
