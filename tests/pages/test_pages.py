@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from typing import Any
 
@@ -669,3 +670,30 @@ async def test_an_edit_that_changes_nothing_is_no_new_version(
     changed = (await client.put(url, json={"title": "Calmer"}, headers=ada)).json()
     assert changed["version"] == published["version"] + 1
     assert changed["has_unpublished_changes"] is True
+
+
+async def test_publishing_twice_at_once_is_no_conflict(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """A double click on Publish (no version stated): every click is told
+    the page is live, none gets a conflict; a click that lands while
+    another publishes the same draft adds no version of its own."""
+    created = await client.post(
+        "/landing-pages", json={"title": "Twice", "slug": "twice"}, headers=ada
+    )
+    url = f"/landing-pages/{created.json()['id']}"
+    clicks = await asyncio.gather(*(client.post(f"{url}/publish", headers=ada) for _ in range(5)))
+    assert [a.status_code for a in clicks] == [200] * 5, [a.text for a in clicks]
+    versions = (await client.get(f"{url}/versions", headers=ada)).json()["items"]
+    # One version per publish that rendered a draft no other publish had made live.
+    assert len(versions) == len({a.json()["version"] for a in clicks})
+    assert (await client.get("/twice")).status_code == 200
+    # A stated version is still held to: the second of two gets a conflict.
+    current = (await client.put(url, json={"title": "Twice again"}, headers=ada)).json()
+    stated = await asyncio.gather(
+        *(
+            client.post(f"{url}/publish", json={"version": current["version"]}, headers=ada)
+            for _ in range(2)
+        )
+    )
+    assert sorted(a.status_code for a in stated) == [200, 409]

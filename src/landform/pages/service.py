@@ -344,10 +344,15 @@ class PageService:
         async with self.db.write(actor=owner) as session:
             page = await self._writable(session, owner, page_id, None)
             if page.version != draft.version:
-                raise StaleVersion(
-                    "the page changed while it was being published; publish again",
-                    details={"current_version": page.version},
-                )
+                if expected is not None or _published_fields(page) != _published_fields(draft):
+                    raise StaleVersion(
+                        "the page changed while it was being published; publish again",
+                        details={"current_version": page.version},
+                    )
+                if page.status == "published" and page.published_from_version == page.version:
+                    # Another publish of this very draft got there first (a
+                    # double click): that is what was asked for.
+                    return page
             shown = await self._own_assets(session, owner, page)
             number = await repo.last_version_number(session, page.id) + 1
             version_id = new_id()
@@ -467,6 +472,11 @@ class PageService:
 
 
 _ASSET_REFERENCE = re.compile(r"/assets/([0-9a-f]{64}\.[a-z0-9]{2,5})")
+
+
+def _published_fields(page: LandingPage) -> tuple[Any, ...]:
+    """What a published version is made of."""
+    return (page.title, page.slug, page.content, page.seo)
 
 
 def assets_shown(content: dict[str, Any], seo: dict[str, Any]) -> set[str]:
