@@ -166,6 +166,12 @@ async def test_transport_errors_use_the_api_error_shape(client: httpx.AsyncClien
         "/graphql", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert_error(bad_json, 400, "bad_graphql_request")
+    bad_variables = await client.get(
+        "/graphql",
+        params={"query": "{ templates { id } }", "variables": "{not json"},
+        headers={"Accept": "application/json"},
+    )
+    assert "`variables`" in assert_error(bad_variables, 400, "bad_graphql_request")["message"]
     no_query = await client.post("/graphql", json={"variables": {}})
     assert_error(no_query, 400, "bad_graphql_request")
     wrong_type = await client.post(

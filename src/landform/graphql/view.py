@@ -195,7 +195,12 @@ class GraphQLView(GraphQL[Context, None]):
     def parse_json(self, data: str | bytes) -> Any:
         """A body, or a GET's variables or extensions: an object, or (a
         batch) an array of objects."""
-        parsed = super().parse_json(data)
+        try:
+            parsed = super().parse_json(data)
+        except HTTPException as exc:
+            raise HTTPException(
+                400, "not valid JSON: the body, or a GET's `variables` or `extensions`"
+            ) from exc
         if not isinstance(parsed, dict) and not (
             isinstance(parsed, list) and all(isinstance(item, dict) for item in parsed)
         ):
