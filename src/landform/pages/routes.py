@@ -260,7 +260,9 @@ async def blocks_schema() -> dict[str, object]:
 public_router = APIRouter(tags=["public"])
 
 
-@public_router.api_route("/robots.txt", methods=["GET", "HEAD"], response_class=PlainTextResponse)
+# HEAD too (crawlers and monitors ask so), left out of the OpenAPI document.
+@public_router.head("/robots.txt", response_class=PlainTextResponse, include_in_schema=False)
+@public_router.get("/robots.txt", response_class=PlainTextResponse)
 async def robots(service: PageServiceDep) -> PlainTextResponse:
     body = f"User-agent: *\nAllow: /\nSitemap: {service.public_url}/sitemap.xml\n"
     return PlainTextResponse(body, headers={"Cache-Control": "public, max-age=3600"})
@@ -270,7 +272,8 @@ class XMLResponse(Response):
     media_type = "application/xml"
 
 
-@public_router.api_route("/sitemap.xml", methods=["GET", "HEAD"], response_class=XMLResponse)
+@public_router.head("/sitemap.xml", response_class=XMLResponse, include_in_schema=False)
+@public_router.get("/sitemap.xml", response_class=XMLResponse)
 async def sitemap(service: PageServiceDep) -> XMLResponse:
     """Published pages that allow indexing."""
     entries = await service.sitemap_entries()
