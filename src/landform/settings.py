@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Record latencies (off only to measure what recording costs)
     ops_metrics_enabled: bool = True
-    ops_open_networks: list[str] = Field(
+    ops_open_networks: Annotated[list[str], NoDecode] = Field(
         default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
     )
     ops_slow_query_ms: float = Field(default=100.0, gt=0)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import configparser
 import copy
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import jsonschema
@@ -197,9 +199,10 @@ def test_the_config_map_and_secret_make_valid_settings() -> None:
         **config_data(),
         **resource("Secret", "landform-secrets")["stringData"],
     }
-    settings = Settings(
-        **{name.removeprefix("LANDFORM_").lower(): value for name, value in environment.items()}
-    )
+    # Through the environment, as a pod reads them (lists are comma-separated
+    # there, which keyword arguments would not test).
+    with mock.patch.dict(os.environ, environment):
+        settings = Settings()
     assert settings.env == "production"
     assert settings.primary_database_url.startswith("postgresql+asyncpg://")
     assert settings.database_replica_urls and all(
