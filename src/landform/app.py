@@ -95,7 +95,10 @@ def build_api(components: Components) -> FastAPI:
     api.add_middleware(
         IdempotentRequests,
         store=IdempotencyStore(
-            components.db, settings.idempotency_key_ttl_seconds, settings.idempotency_lock_seconds
+            components.db,
+            settings.idempotency_key_ttl_seconds,
+            settings.idempotency_lock_seconds,
+            settings.secret_key,
         ),
         clock=components.clock,
         client_address=components.client_address,

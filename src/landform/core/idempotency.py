@@ -11,14 +11,26 @@ another's answer, and they expire after ``idempotency_key_ttl_seconds``.
 The claim is a primary-key insert, so concurrent duplicates race on the
 database (on every replica alike) and exactly one of them runs. A claim whose
 holder died (a killed worker) lapses after ``idempotency_lock_seconds`` and
-the next retry takes it over."""
+the next retry takes it over.
+
+Answers hold secrets (a login's tokens, a new API key), so the database
+never holds them in the clear, nor the keys that find them: a row is named
+by an HMAC of (scope, key) under the server's secret key, and its answer is
+sealed (AES-GCM) with a key derived from the same. Only a caller who sends
+the key again, to a server that holds the secret, can read it; a copy of
+the database, or of a backup, cannot."""
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
+import os
 from dataclasses import dataclass
 
 import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
@@ -30,13 +42,16 @@ class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
 
     scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    # Not the client's key: an HMAC of it (IdempotencyStore._sealed).
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     # sha256 of the request (method, path, query, body): a retry must match.
     fingerprint: Mapped[str] = mapped_column(String(64))
     # Milliseconds since the epoch.
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
     locked_until: Mapped[int] = mapped_column(BigInteger)
-    # The stored answer; no status yet while the first request runs.
+    # The stored answer; no status yet while the first request runs. Its
+    # headers and body are sealed together in ``body`` (``headers`` is
+    # left empty: a column of the first version of this table).
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     headers: Mapped[str | None] = mapped_column(Text, nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -55,15 +70,31 @@ class Claim(enum.Enum):
     MISMATCH = "mismatch"  # the key was used for a different request
 
 
+@dataclass(frozen=True, slots=True)
+class _Sealed:
+    row_key: str  # what names the row
+    cipher: AESGCM  # what seals its answer
+    context: bytes  # bound to the seal: an answer moved to another row opens nowhere
+
+
 class IdempotencyStore:
-    def __init__(self, db: Database, ttl_seconds: int, lock_seconds: int) -> None:
+    def __init__(self, db: Database, ttl_seconds: int, lock_seconds: int, secret: str) -> None:
         self.db = db
         self.ttl_ms = ttl_seconds * 1000
         self.lock_ms = lock_seconds * 1000
+        self._secret = secret.encode()
+
+    def _sealed(self, scope: str, key: str) -> _Sealed:
+        root = hmac.new(self._secret, f"{scope}\0{key}".encode(), hashlib.sha256).digest()
+        row_key = hmac.new(root, b"row", hashlib.sha256).hexdigest()
+        cipher = AESGCM(hmac.new(root, b"seal", hashlib.sha256).digest())
+        return _Sealed(row_key, cipher, f"{scope}\0{row_key}".encode())
 
     async def claim(
-        self, scope: str, key: str, fingerprint: str, now_ms: int
+        self, scope: str, raw_key: str, fingerprint: str, now_ms: int
     ) -> Claim | StoredAnswer:
+        sealed = self._sealed(scope, raw_key)
+        key = sealed.row_key
         async with self.db.write() as session:
             # Expired keys go first, so an old key may be used afresh.
             await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < now_ms))
@@ -88,9 +119,15 @@ class IdempotencyStore:
             if row.fingerprint != fingerprint:
                 return Claim.MISMATCH
             if row.status is not None:
-                assert row.body is not None and row.headers is not None
-                headers = [(name, value) for name, value in orjson.loads(row.headers)]
-                return StoredAnswer(row.status, headers, row.body)
+                assert row.body is not None
+                answer = _open(sealed, row.status, row.body)
+                if answer is not None:
+                    return answer
+                # Damaged or tampered with: as if the first request had
+                # never answered, this one runs.
+                row.status, row.headers, row.body = None, None, None
+                row.locked_until = now_ms + self.lock_ms
+                return Claim.OURS
             if row.locked_until >= now_ms:
                 return Claim.RUNNING
             # Its holder died without answering: this retry takes over.
@@ -106,26 +143,39 @@ class IdempotencyStore:
             )
             return Claim.OURS if taken.first() is not None else Claim.RUNNING
 
-    async def finish(self, scope: str, key: str, answer: StoredAnswer) -> None:
+    async def finish(self, scope: str, raw_key: str, answer: StoredAnswer) -> None:
+        sealed = self._sealed(scope, raw_key)
+        plain = orjson.dumps([answer.headers, answer.body.decode("latin-1")])
+        nonce = os.urandom(12)
         async with self.db.write() as session:
             await session.execute(
                 update(IdempotencyKey)
-                .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+                .where(IdempotencyKey.scope == scope, IdempotencyKey.key == sealed.row_key)
                 .values(
                     status=answer.status,
-                    headers=orjson.dumps(answer.headers).decode(),
-                    body=answer.body,
+                    headers="",
+                    body=nonce + sealed.cipher.encrypt(nonce, plain, sealed.context),
                 )
             )
 
-    async def release(self, scope: str, key: str) -> None:
+    async def release(self, scope: str, raw_key: str) -> None:
         """Give the key back unanswered (the request failed in a way a retry
         may fix): the next request with it runs afresh."""
+        row_key = self._sealed(scope, raw_key).row_key
         async with self.db.write() as session:
             await session.execute(
                 delete(IdempotencyKey).where(
                     IdempotencyKey.scope == scope,
-                    IdempotencyKey.key == key,
+                    IdempotencyKey.key == row_key,
                     IdempotencyKey.status.is_(None),
                 )
             )
+
+
+def _open(sealed: _Sealed, status: int, stored: bytes) -> StoredAnswer | None:
+    try:
+        plain = sealed.cipher.decrypt(stored[:12], stored[12:], sealed.context)
+    except InvalidTag:
+        return None
+    headers, body = orjson.loads(plain)
+    return StoredAnswer(status, [(name, value) for name, value in headers], body.encode("latin-1"))
