@@ -3,6 +3,7 @@ logout, API keys — with every failure path."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import httpx
@@ -407,3 +408,30 @@ async def test_api_key_routes_need_a_user(client: httpx.AsyncClient, app: Any) -
     ):
         assert_error(await client.request(method, path, json=body), 401)
     assert len((await client.get("/auth/api-keys", headers=headers)).json()) == 1
+
+
+async def test_the_address_that_registered_signs_in_however_it_is_typed(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Registration keeps the address in one spelling (trimmed, NFC, the
+    domain in Unicode, lower case); sign-in, resending the mail and
+    `landform users` find the account by the same spelling."""
+    nfc = "zoë@exämple.com"
+    user = await register(client, f"  {nfc.upper()}\t")
+    assert user["email"] == nfc
+    for typed in (
+        f" {nfc} ",
+        unicodedata.normalize("NFD", nfc),
+        "zoë@xn--exmple-cua.com",
+        nfc.upper(),
+    ):
+        response = await client.post("/auth/login", json={"email": typed, "password": PASSWORD})
+        assert response.status_code == 200, (typed, response.text)
+    sent = len(await app.components.mailer.list(limit=100, recipient=nfc))
+    resent = await client.post(
+        "/auth/resend-verification", json={"email": unicodedata.normalize("NFD", nfc)}
+    )
+    assert resent.status_code == 202
+    assert len(await app.components.mailer.list(limit=100, recipient=nfc)) == sent + 1
+    promoted = await app.components.auth.set_role(f" {nfc.upper()} ", "admin")
+    assert promoted.email == nfc and promoted.role == "admin"

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from sqlalchemy.exc import IntegrityError
 
 from landform.auth import repository as repo
+from landform.auth.emails import canonical_email
 from landform.auth.errors import (
     ApiKeyNotFound,
     AuthErrorCode,
@@ -70,7 +71,7 @@ class AuthService:
     # Registration and verification
 
     async def register(self, email: str, password: str) -> User:
-        email = email.lower()
+        email = canonical_email(email)
         problems = password_problems(password, email)
         if problems:
             raise WeakPassword(
@@ -152,7 +153,7 @@ class AuthService:
     async def resend_verification(self, email: str) -> None:
         """Send a fresh token. Says nothing about whether the account exists."""
         async with self.db.write() as session:
-            user = await repo.user_by_email(session, email)
+            user = await repo.user_by_email(session, canonical_email(email))
             if user is None or user.email_verified_at is not None:
                 return
             token = self._new_email_token(session, user.id)
@@ -171,7 +172,7 @@ class AuthService:
         """Check the throttle and record the attempt as failed in one
         transaction, before the slow password check, so concurrent guesses
         are counted too; a correct password then turns it into a success."""
-        email = email.lower()
+        email = canonical_email(email)
         now = self.clock.now()
         window = timedelta(seconds=self.settings.login_window_seconds)
         async with self.db.write() as session:
@@ -299,7 +300,7 @@ class AuthService:
                 details=[{"path": "role", "message": "unknown role"}],
             )
         async with self.db.write() as session:
-            user = await repo.user_by_email(session, email.lower())
+            user = await repo.user_by_email(session, canonical_email(email))
             if user is None:
                 raise UserNotFound(f"no account has the address {email}")
             user.role = role
