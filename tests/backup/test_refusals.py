@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -29,6 +30,7 @@ from landform.backup.service import create_backup
 from landform.cli.main import app as cli
 from landform.core.db import Database
 from landform.core.migrate import alembic_config, upgrade
+from landform.core.serving_lock import DataDirBusy, alone, hold_for_serving
 from landform.settings import Settings
 from tests.backup.conftest import Target
 from tests.conftest import ON_POSTGRES, REDIS_URL, make_settings
@@ -85,6 +87,26 @@ def test_restore_refuses_a_target_with_data_unless_forced(
     forced = invoke("restore", str(folder), "--force", env=env_of(settings))
     assert forced.exit_code == 0, forced.output
     assert "restored the backup" in forced.output
+
+
+def test_restore_refuses_while_a_server_runs_on_the_data(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A running server keeps the database and files open: restoring under
+    it would go unnoticed by it and be lost. Refused, even with --force."""
+    folder = backed_up(settings, tmp_path)
+    serving = hold_for_serving(settings.data_dir)  # as `landform serve` holds it
+    try:
+        refused = invoke("restore", str(folder), "--force", env=env_of(settings))
+        assert refused.exit_code == 1
+        assert "a Landform server is running on" in refused.output
+        assert "nothing was changed" in refused.output
+        with pytest.raises(DataDirBusy), alone(settings.data_dir):
+            pass
+    finally:
+        os.close(serving)
+    forced = invoke("restore", str(folder), "--force", env=env_of(settings))
+    assert forced.exit_code == 0, forced.output
 
 
 async def test_forced_restore_replaces_the_data(settings: Settings, tmp_path: Path) -> None:

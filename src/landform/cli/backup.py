@@ -45,16 +45,22 @@ def restore(
     ] = False,
     jobs: Annotated[int, typer.Option(min=1, help="Parallel pg_restore jobs (PostgreSQL).")] = 2,
 ) -> None:
-    """Restore a backup into the configured database and file store (stop the
-    servers first). Refuses a damaged backup, one from a newer Landform, and
-    a target with data unless --force."""
+    """Restore a backup into the configured database and file store. Refuses
+    while a server runs on this data folder, a damaged backup, one from a
+    newer Landform, and a target with data unless --force."""
     from landform.backup.service import restore_backup
     from landform.core.errors import DomainError
+    from landform.core.serving_lock import DataDirBusy, alone
 
+    settings = load_settings()
     try:
-        result = asyncio.run(
-            restore_backup(load_settings(), source, force=force, jobs=jobs, progress=typer.echo)
-        )
+        with alone(settings.data_dir):
+            result = asyncio.run(
+                restore_backup(settings, source, force=force, jobs=jobs, progress=typer.echo)
+            )
+    except DataDirBusy as exc:
+        typer.echo(f"error: {exc}; nothing was changed", err=True)
+        raise typer.Exit(1) from exc
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ import typer
 from landform.cli import backup
 from landform.cli.loadtest import loadtest_app
 from landform.cli.options import SlaFile, load_sla
+from landform.core.serving_lock import DataDirBusy, hold_for_serving
 from landform.settings import load_settings
 
 if TYPE_CHECKING:
@@ -61,6 +63,13 @@ def serve(
         os.environ["LANDFORM_PUBLIC_URL"] = f"http://{shown}:{port}"
     settings = load_settings()
     workers = workers or settings.workers or os.cpu_count() or 1
+    _refuse_a_taken_port(host, port)
+    try:
+        # Held until this process and its workers are gone (never closed).
+        hold_for_serving(settings.data_dir)
+    except DataDirBusy as exc:
+        typer.echo(f"error: {exc}; start the server when it is done", err=True)
+        raise typer.Exit(1) from exc
     if settings.should_migrate_on_start:
         # In a child process: the workers fork from this one and would
         # otherwise each carry Alembic and the migration's memory.
@@ -125,6 +134,20 @@ def serve(
         ),
         workers_kill_timeout=settings.shutdown_grace_seconds,
     ).serve()
+
+
+def _refuse_a_taken_port(host: str, port: int) -> None:
+    """Exit at once when something listens on the port. granian binds with
+    SO_REUSEPORT, so a second server on a taken port would otherwise start
+    and take half of the first one's connections, to its own data."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from exc
 
 
 def _limit_malloc_arenas(arenas: int = 2) -> None:
