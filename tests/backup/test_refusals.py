@@ -89,6 +89,16 @@ def test_restore_refuses_a_target_with_data_unless_forced(
     assert "restored the backup" in forced.output
 
 
+def test_backup_refuses_a_folder_it_cannot_write(settings: Settings, tmp_path: Path) -> None:
+    refused = invoke("backup", "--output", "/proc/landform-backup", env=env_of(settings))
+    assert refused.exit_code == 1, refused.output
+    assert "cannot write into /proc/landform-backup" in refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    inside = invoke("backup", "--output", str(settings.data_dir / "bk"), env=env_of(settings))
+    assert inside.exit_code == 0, inside.output
+    assert "is inside the data folder: keep a copy somewhere else" in inside.output
+
+
 def test_restore_refuses_while_a_server_runs_on_the_data(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -129,9 +129,44 @@ def test_the_cli_downgrades_and_upgrades(
     assert upgraded.exit_code == 0, upgraded.output
     head = revision()
     assert head is not None and head > "0007"
+    assert f"migrated from empty to {head}" in upgraded.output
+    again = runner.invoke(cli, ["db", "upgrade"])
+    assert f"up to date (at {head})" in again.output
     downgraded = runner.invoke(cli, ["db", "downgrade", "0007"])
     assert downgraded.exit_code == 0, downgraded.output
-    assert "downgraded to 0007" in downgraded.output
+    assert f"downgraded from {head} to 0007" in downgraded.output
     assert revision() == "0007"
     assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
     assert revision() == head
+    # A relative step, as the help shows it (not taken for an option).
+    back = runner.invoke(cli, ["db", "downgrade", "-1"])
+    assert back.exit_code == 0, back.output
+    assert revision() is not None and revision() != head
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    # No such revision: a message, no traceback, nothing changed.
+    for wrong in ("9999", "abc", "+1"):
+        refused = runner.invoke(cli, ["db", "downgrade", wrong])
+        assert refused.exit_code == 1 and "is no revision to migrate to" in refused.output
+        assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    assert revision() == head
+
+
+def test_commands_that_need_the_schema_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a data folder with no database, or a bad setting: a message
+    and an exit code, not a traceback, and no database file made."""
+    monkeypatch.setenv("LANDFORM_DATA_DIR", str(tmp_path / "none"))
+    monkeypatch.delenv("LANDFORM_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    for command in (["users", "set-role", "a@b.c", "admin"], ["mail", "outbox"]):
+        refused = runner.invoke(cli, command)
+        assert refused.exit_code == 1, refused.output
+        assert "no Landform database in" in refused.output
+        assert not (tmp_path / "none" / "landform.db").exists()
+    monkeypatch.setenv("LANDFORM_ACCESS_TOKEN_TTL", "soon")
+    bad = runner.invoke(cli, ["mail", "outbox"])
+    assert bad.exit_code == 2
+    assert "LANDFORM_ACCESS_TOKEN_TTL: Input should be a valid integer" in bad.output
+    monkeypatch.delenv("LANDFORM_ACCESS_TOKEN_TTL")
+    assert runner.invoke(cli, ["mail", "outbox", "--limit", "-5"]).exit_code == 2

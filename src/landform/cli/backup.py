@@ -19,8 +19,20 @@ def backup(
     from landform.backup.service import create_backup
     from landform.core.errors import DomainError
 
+    settings = load_settings()
+    if output.resolve().is_relative_to(settings.data_dir.resolve()):
+        # Allowed (nothing of it is copied into the next backup), but a
+        # backup lost with the disk it backs up is no backup.
+        typer.echo(
+            f"warning: {output} is inside the data folder: keep a copy somewhere else", err=True
+        )
     try:
-        manifest = asyncio.run(create_backup(load_settings(), output, progress=typer.echo))
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        typer.echo(f"error: cannot write into {output}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        manifest = asyncio.run(create_backup(settings, output, progress=typer.echo))
     except DomainError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc

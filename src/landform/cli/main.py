@@ -23,10 +23,36 @@ from landform.settings import load_settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from landform.core.db import Database
+    from landform.settings import Settings
+
 app = typer.Typer(help="Landform: self-hosted landing pages.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 mail_app = typer.Typer(help="Mail sent in outbox mode.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+
+
+@app.callback()
+def _settings_first() -> None:
+    """Every command reads the settings: a bad one is named here, once,
+    instead of as a traceback from whatever read it first."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from landform.settings import Settings
+
+    try:
+        Settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            name = "_".join(str(part) for part in error["loc"][:1]).upper()
+            typer.echo(f"error: LANDFORM_{name}: {error['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(mail_app, name="mail")
 app.add_typer(users_app, name="users")
@@ -167,13 +193,31 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
     libc.mallopt(m_arena_max, arenas)
 
 
-async def _migrate(migrate: Callable[[AsyncEngine, str], Awaitable[None]], revision: str) -> None:
+async def _migrate(
+    migrate: Callable[[AsyncEngine, str], Awaitable[None]], revision: str
+) -> tuple[str | None, str | None]:
+    """Run a migration command; the revisions before and after it. A
+    revision Alembic does not know, or a database that cannot be reached,
+    ends the command with a message (exit 1) rather than a traceback."""
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import DBAPIError
+
     from landform.core.db import Database
+    from landform.core.db_failures import DatabaseUnavailable
+    from landform.core.migrate import current_revision
 
     settings = load_settings()
     db = Database(settings)
     try:
+        before = await current_revision(db.primary)
         await migrate(db.primary, revision)
+        return before, await current_revision(db.primary)
+    except (CommandError, AssertionError, KeyError) as exc:
+        typer.echo(f"error: {revision!r} is no revision to migrate to here ({exc})", err=True)
+        raise typer.Exit(1) from exc
+    except (DBAPIError, DatabaseUnavailable, OSError) as exc:
+        typer.echo(f"error: cannot use the database: {exc}", err=True)
+        raise typer.Exit(1) from exc
     finally:
         await db.dispose()
 
@@ -183,11 +227,14 @@ def db_upgrade() -> None:
     """Apply every pending migration (Alembic) to LANDFORM_DATABASE_URL."""
     from landform.core.migrate import upgrade
 
-    asyncio.run(_migrate(upgrade, "head"))
-    typer.echo("database is up to date")
+    before, after = asyncio.run(_migrate(upgrade, "head"))
+    if before == after:
+        typer.echo(f"database is up to date (at {after})")
+    else:
+        typer.echo(f"database migrated from {before or 'empty'} to {after}")
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 def db_downgrade(
     revision: str = typer.Argument(help="the revision to go back to, e.g. 0007 or -1"),
 ) -> None:
@@ -195,23 +242,51 @@ def db_downgrade(
     the database first, and take a backup: a downgrade may drop data)."""
     from landform.core.migrate import downgrade
 
-    asyncio.run(_migrate(downgrade, revision))
-    typer.echo(f"database downgraded to {revision}")
+    before, after = asyncio.run(_migrate(downgrade, revision))
+    typer.echo(f"database downgraded from {before} to {after or 'empty'}")
+
+
+async def _migrated_database(settings: Settings) -> Database:
+    """The database, if Landform's schema is in it; otherwise the command
+    ends with what to do (and creates nothing, not even an empty file)."""
+    from landform.core.db import Database
+    from landform.core.migrate import current_revision
+
+    if settings.is_sqlite and not (settings.data_dir / "landform.db").exists():
+        typer.echo(
+            f"error: no Landform database in {settings.data_dir}: set LANDFORM_DATA_DIR, "
+            "or run `landform db upgrade` (or `landform serve`) first",
+            err=True,
+        )
+        raise typer.Exit(1)
+    db = Database(settings)
+    try:
+        revision = await current_revision(db.primary)
+    except Exception as exc:
+        await db.dispose()
+        typer.echo(f"error: cannot use the database: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if revision is None:
+        await db.dispose()
+        typer.echo("error: the database is not set up: run `landform db upgrade`", err=True)
+        raise typer.Exit(1)
+    return db
 
 
 @mail_app.command("outbox")
 def mail_outbox(
-    limit: Annotated[int, typer.Option(help="How many messages, newest first.")] = 10,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="How many messages, newest first.")
+    ] = 10,
     to: Annotated[str | None, typer.Option(help="Only messages to this address.")] = None,
 ) -> None:
     """Print the mail kept in the outbox, newest first, whole messages."""
 
     async def _list() -> None:
         from landform.core.clock import Clock
-        from landform.core.db import Database
         from landform.core.mail import OutboxMailer
 
-        db = Database(load_settings())
+        db = await _migrated_database(load_settings())
         try:
             messages = await OutboxMailer(db, Clock()).list(limit=limit, recipient=to)
         finally:
@@ -236,12 +311,11 @@ def users_set_role(
     async def _set() -> None:
         from landform.auth.service import AuthService
         from landform.core.clock import Clock
-        from landform.core.db import Database
         from landform.core.errors import DomainError
         from landform.core.mail import OutboxMailer
 
         settings = load_settings()
-        db = Database(settings)
+        db = await _migrated_database(settings)
         try:
             clock = Clock()
             service = AuthService(db, settings, OutboxMailer(db, clock), clock)
