@@ -224,6 +224,7 @@ def create_app(
             rate_limit_rules(settings),
             components.client_address,
             components.auth.rate_limit_key,
+            observe,
         )
         tracking.admit = lambda address: limits.admit_now(TRACKING, address)
         public.admit = lambda address: limits.admit_now(PUBLIC, address)

@@ -91,6 +91,11 @@ async def test_the_api_allows_a_burst_per_account_then_429s_with_headers(
     bob = await signed_in(client, app, "bob@example.com")
     assert (await client.get("/landing-pages", headers=bob)).status_code == 200
     assert_error(await client.get("/landing-pages"), 401)
+    # The refusal is in the metrics, as a route of its own, not a failure.
+    recorder = app.components.recorder
+    recorder.fold()
+    assert recorder.totals["route:GET (rate limited: api)"] == 1
+    assert recorder.totals["route:GET (rate limited: api):failed"] == 0
 
 
 async def test_public_pages_are_limited_per_address_without_cacheable_headers(

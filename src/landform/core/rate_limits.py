@@ -17,6 +17,7 @@ figures for everyone), except on the 429 itself, which always carries
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,6 +54,9 @@ ACCOUNT_AUTH_PATHS = ("/auth/me", "/auth/api-keys", "/auth/logout")
 # (by a native handler, ``core/rsgi.py``, before it handed the request on):
 # this layer then takes none.
 ADMITTED = "landform.admitted"
+
+# Records one request: (route key, microseconds, failed); ops.recorder's.
+Observe = Callable[[str, int, bool], None]
 
 # Turns a bearer credential into a stable key for its account or API key,
 # or None when it is not valid.
@@ -100,12 +104,17 @@ class RateLimits:
         rules: Mapping[str, Rule],
         client_address: ClientAddress,
         identify: Identify,
+        observe: Observe | None = None,
     ) -> None:
         self.app = app
         self.buckets = buckets
         self.rules = rules
         self.client_address = client_address
         self.identify = identify
+        # Refusals are requests too: the metrics count them, by group, as
+        # the route "(rate limited: <group>)" (not as failures: the server
+        # did what it should).
+        self.observe = observe
         self._groups: dict[str, str | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -129,7 +138,11 @@ class RateLimits:
         held = self.buckets.take_held(key, rule)
         allowed, tokens = held if held is not None else await self.buckets.take(key, rule)
         if not allowed:
+            started = time.perf_counter_ns()
             await self._refuse(send, group, rule, tokens)
+            if self.observe is not None:
+                micros = (time.perf_counter_ns() - started) // 1000
+                self.observe(f"route:{scope['method']} (rate limited: {group})", micros, False)
             return
         if group in (PUBLIC, TRACKING):
             await self.app(scope, receive, send)
