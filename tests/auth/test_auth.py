@@ -259,12 +259,18 @@ async def test_api_keys_create_list_use_revoke(client: httpx.AsyncClient, app: A
     listed = (await client.get("/auth/api-keys", headers=headers)).json()
     assert [k["name"] for k in listed] == ["load tests"]
     assert "key" not in listed[0]  # shown once only
+    assert listed[0]["last_used_at"] is None
 
     for auth in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
         me = await client.get("/auth/me", headers=auth)
         assert me.status_code == 200 and me.json()["email"] == "ada@example.com"
         pages = await client.post("/landing-pages", json={"title": "Via key"}, headers=auth)
         assert pages.status_code == 201
+    # Its use is noted, to the hour (one write, not one per request).
+    used = (await client.get("/auth/api-keys", headers=headers)).json()[0]["last_used_at"]
+    assert used is not None and used >= listed[0]["created_at"]
+    await client.get("/auth/me", headers={"X-API-Key": key})
+    assert (await client.get("/auth/api-keys", headers=headers)).json()[0]["last_used_at"] == used
 
     # Another user cannot see or revoke it.
     other = await signed_in(client, app, "bob@example.com")

@@ -87,6 +87,20 @@ async def api_key_by_digest(session: AsyncSession, digest: str) -> ApiKey | None
     )
 
 
+async def note_api_key_use(
+    session: AsyncSession, key_id: uuid.UUID, now: datetime, not_since: datetime
+) -> None:
+    """Stamp the key's last use, unless it was stamped after ``not_since``."""
+    await session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < not_since),
+        )
+        .values(last_used_at=now)
+    )
+
+
 async def api_keys_of(session: AsyncSession, user_id: uuid.UUID) -> list[ApiKey]:
     result = await session.scalars(
         select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id.desc())

@@ -62,7 +62,7 @@ class ApiKeyPublic(BaseModel):
     name: str
     prefix: str
     created_at: datetime
-    last_used_at: datetime | None
+    last_used_at: datetime | None = Field(description="When it last signed a request, to the hour")
     revoked_at: datetime | None
 
 

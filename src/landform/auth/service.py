@@ -60,6 +60,10 @@ class Principal:
     via_api_key: bool = False
 
 
+# How fresh an API key's ``last_used_at`` is kept.
+KEY_USE_RESOLUTION = timedelta(hours=1)
+
+
 class AuthService:
     def __init__(self, db: Database, settings: Settings, mailer: Mailer, clock: Clock) -> None:
         self.db = db
@@ -258,6 +262,11 @@ class AuthService:
                 raise NotAuthenticated(
                     "API key is not valid", code=AuthErrorCode.INVALID_ACCESS_TOKEN
                 )
+            now = self.clock.now()
+            if key.last_used_at is None or key.last_used_at < now - KEY_USE_RESOLUTION:
+                # To the hour: a write now and then, not one per request.
+                async with self.db.write() as session:
+                    await repo.note_api_key_use(session, key.id, now, now - KEY_USE_RESOLUTION)
             return Principal(user_id=key.user_id, via_api_key=True)
         return Principal(user_id=self.access_tokens.user_id(credential, self.clock.now()))
 
