@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
     verification_token_ttl: int = 24 * 3600
+    # At most one verification mail per address this often (resend's)
+    verification_resend_seconds: int = Field(default=60, ge=0)
     login_max_failures: int = 10
     login_window_seconds: int = 60
 

@@ -87,6 +87,17 @@ async def api_key_by_digest(session: AsyncSession, digest: str) -> ApiKey | None
     )
 
 
+async def last_email_token_at(session: AsyncSession, user_id: uuid.UUID) -> datetime | None:
+    """When the user's newest mailed token was made."""
+    return await session.scalar(
+        select(func.max(EmailToken.created_at)).where(EmailToken.user_id == user_id)
+    )
+
+
+async def forget_email_token(session: AsyncSession, token_hash: str) -> None:
+    await session.execute(delete(EmailToken).where(EmailToken.token_hash == token_hash))
+
+
 async def note_api_key_use(
     session: AsyncSession, key_id: uuid.UUID, now: datetime, not_since: datetime
 ) -> None:

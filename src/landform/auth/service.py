@@ -94,12 +94,21 @@ class AuthService:
                 token = self._new_email_token(session, user.id)
         except IntegrityError as exc:  # a concurrent registration won the race
             raise EmailTaken("an account with this email already exists") from exc
-        try:
-            await self._send_verification(user.email, token)
-        except Exception:
-            # The account exists either way; the user can ask for the mail again.
-            log.exception("could not send the verification mail to %s", user.email)
+        # The account exists either way; the user can ask for the mail again.
+        await self._mail_verification(user.email, token)
         return user
+
+    async def _mail_verification(self, address: str, token: str) -> bool:
+        """Send the mail; whether it went. A token whose mail did not go is
+        forgotten, so it does not hold back the resend that follows."""
+        try:
+            await self._send_verification(address, token)
+        except Exception:
+            log.exception("could not send the verification mail to %s", address)
+            async with self.db.write() as session:
+                await repo.forget_email_token(session, token_digest(token))
+            return False
+        return True
 
     def _new_email_token(self, session: object, user_id: uuid.UUID) -> str:
         token = new_token()
@@ -155,20 +164,25 @@ class AuthService:
         return user
 
     async def resend_verification(self, email: str) -> None:
-        """Send a fresh token. Says nothing about whether the account exists."""
+        """Send a fresh token. Says nothing about whether the account exists,
+        nor that the last mail went out too recently to send another (one per
+        ``verification_resend_seconds`` per address: the route must not be a
+        way to mail-bomb anyone)."""
+        now = self.clock.now()
+        quiet = timedelta(seconds=self.settings.verification_resend_seconds)
         async with self.db.write() as session:
             user = await repo.user_by_email(session, canonical_email(email))
             if user is None or user.email_verified_at is not None:
                 return
+            last = await repo.last_email_token_at(session, user.id)
+            if last is not None and last > now - quiet:
+                return
             token = self._new_email_token(session, user.id)
-        try:
-            await self._send_verification(user.email, token)
-        except Exception as exc:
-            log.exception("could not send the verification mail to %s", user.email)
+        if not await self._mail_verification(user.email, token):
             raise ServiceUnavailable(
                 "the mail could not be sent just now; try again in a minute",
                 code="mail_unavailable",
-            ) from exc
+            )
 
     # Login, refresh, logout
 
