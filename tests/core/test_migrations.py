@@ -169,4 +169,9 @@ def test_commands_that_need_the_schema_say_so(
     assert bad.exit_code == 2
     assert "LANDFORM_ACCESS_TOKEN_TTL: Input should be a valid integer" in bad.output
     monkeypatch.delenv("LANDFORM_ACCESS_TOKEN_TTL")
+    monkeypatch.setenv("LANDFORM_SMTP_URL", "http://mail.example.com")
+    bad = runner.invoke(cli, ["mail", "outbox"])
+    assert bad.exit_code == 2
+    assert "LANDFORM_SMTP_URL: must start with smtp:// or smtps://" in bad.output
+    monkeypatch.delenv("LANDFORM_SMTP_URL")
     assert runner.invoke(cli, ["mail", "outbox", "--limit", "-5"]).exit_code == 2

@@ -46,7 +46,8 @@ def _settings_first() -> None:
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             name = "_".join(str(part) for part in error["loc"][:1]).upper()
-            typer.echo(f"error: LANDFORM_{name}: {error['msg']}", err=True)
+            message = str(error["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: LANDFORM_{name}: {message}", err=True)
         raise typer.Exit(2) from exc
     except SettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
