@@ -341,6 +341,20 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
     assert_error(response, 422, "malformed_json")
 
 
+async def test_a_body_not_in_utf_8_is_malformed_and_a_missing_one_is_named(
+    client: httpx.AsyncClient,
+) -> None:
+    latin = await client.post(
+        "/auth/register",
+        content='{"email": "zoë@example.com"}'.encode("latin-1"),
+        headers={"Content-Type": "application/json"},
+    )
+    assert "UTF-8" in assert_error(latin, 422, "malformed_json")["message"]
+    for path in ("/auth/logout", "/auth/register"):
+        missing = assert_error(await client.post(path), 422, "validation_failed")
+        assert missing["message"] == "send a JSON body"
+
+
 @pytest.mark.parametrize("path", ["/auth/register", "/landing-pages", "/analytics/custom-query"])
 async def test_json_nested_past_the_parser_is_malformed(
     client: httpx.AsyncClient, path: str

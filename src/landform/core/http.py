@@ -66,6 +66,13 @@ def install_error_handlers(app: FastAPI) -> None:
                 "unsupported_media_type",
                 f"send JSON (Content-Type: application/json), not {kind}",
             )
+        if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+            return error_response(
+                422,
+                "validation_failed",
+                "send a JSON body",
+                [{"path": "", "message": "a JSON body is required"}],
+            )
         details = validation_details(errors)
         first = details[0] if details else {"path": "", "message": "invalid"}
         where = f"{first['path']}: " if first["path"] else ""
@@ -75,6 +82,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> ErrorResponse:
         if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's, reading a JSON body
             return incomplete_body()
+        if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's, decoding a JSON body
+            return error_response(422, "malformed_json", "request body is not JSON in UTF-8")
         if isinstance(exc.__cause__, RecursionError):
             # FastAPI's answer to JSON nested past what the parser follows.
             return error_response(
