@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -97,6 +98,16 @@ def test_backup_refuses_a_folder_it_cannot_write(settings: Settings, tmp_path: P
     inside = invoke("backup", "--output", str(settings.data_dir / "bk"), env=env_of(settings))
     assert inside.exit_code == 0, inside.output
     assert "is inside the data folder: keep a copy somewhere else" in inside.output
+
+
+def test_backup_refuses_a_database_never_migrated(restore_target: Target, tmp_path: Path) -> None:
+    """Its backup could never be restored (restore refuses one): said at once."""
+    if not ON_POSTGRES:
+        sqlite3.connect(restore_target.data_dir / "landform.db").close()
+    refused = invoke("backup", "--output", str(tmp_path / "bk"), env=restore_target.env())
+    assert refused.exit_code == 1, refused.output
+    assert "the database was never migrated" in refused.output
+    assert not (tmp_path / "bk").exists() or not any((tmp_path / "bk").iterdir())
 
 
 def test_restore_refuses_while_a_server_runs_on_the_data(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from landform import __version__
 from landform.analytics.events import Event
@@ -27,6 +28,7 @@ from landform.backup.errors import BackupFailed, BackupInvalid, BackupRefused
 from landform.backup.manifest import Manifest
 from landform.backup.snapshot import SnapshotFacts, holds_data
 from landform.core.batches import batched
+from landform.core.migrate import current_revision
 from landform.files.storage import LocalStorage, make_storage
 from landform.settings import Settings
 
@@ -66,6 +68,12 @@ async def create_backup(settings: Settings, output: Path, progress: Progress = _
     """Back up the configured Landform into the new folder ``output``."""
     if settings.is_sqlite and not await asyncio.to_thread(sqlite_path(settings).is_file):
         raise BackupRefused(f"there is no database at {sqlite_path(settings)}", code="no_database")
+    if await _revision_of(settings) is None:
+        # A backup of it could never be restored (restore refuses one).
+        raise BackupRefused(
+            "the database was never migrated: there is nothing of Landform's in it to back up",
+            code="no_database",
+        )
     await asyncio.to_thread(_prepare_output, output)
 
     # Before the snapshot: see pending.py for why this order loses nothing.
@@ -119,6 +127,18 @@ async def create_backup(settings: Settings, output: Path, progress: Progress = _
     )
     await asyncio.to_thread(manifest.write, output)
     return manifest
+
+
+async def _revision_of(settings: Settings) -> str | None:
+    engine = create_async_engine(settings.primary_database_url)
+    try:
+        return await current_revision(engine)
+    except Exception as exc:
+        raise BackupFailed(
+            f"cannot read the database ({exc})", code="database_unavailable"
+        ) from exc
+    finally:
+        await engine.dispose()
 
 
 async def restore_backup(
