@@ -157,7 +157,9 @@ async def test_login_refresh_logout(client: httpx.AsyncClient) -> None:
     assert_error(after, 401, "invalid_refresh_token")
 
 
-async def test_refresh_token_reuse_revokes_the_family(client: httpx.AsyncClient) -> None:
+async def test_refresh_token_reuse_revokes_the_family(
+    client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
     await register(client, "ada@example.com")
     first = (
         await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
@@ -165,11 +167,19 @@ async def test_refresh_token_reuse_revokes_the_family(client: httpx.AsyncClient)
     second = (
         await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     ).json()
-    # The rotated (old) token comes back: someone copied it.
+    # Back at once (two tabs, a retry): refused, and the login lives on.
+    raced = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert_error(raced, 401, "refresh_token_just_used")
+    third = await client.post("/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert third.status_code == 200
+    # Back later: someone copied it.
+    clock.advance(11)
     reuse = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert_error(reuse, 401, "refresh_token_reused")
     # ...so the legitimate newest token of that family no longer works either.
-    newest = await client.post("/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    newest = await client.post(
+        "/auth/refresh", json={"refresh_token": third.json()["refresh_token"]}
+    )
     assert_error(newest, 401, "invalid_refresh_token")
     # Another login (another family) is unaffected.
     other = (

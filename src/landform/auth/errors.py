@@ -23,6 +23,7 @@ class AuthErrorCode(StrEnum):
     LOGIN_THROTTLED = "login_throttled"
     INVALID_REFRESH_TOKEN = "invalid_refresh_token"
     REFRESH_TOKEN_REUSED = "refresh_token_reused"
+    REFRESH_TOKEN_JUST_USED = "refresh_token_just_used"
     NOT_AUTHENTICATED = "not_authenticated"
     INVALID_ACCESS_TOKEN = "invalid_access_token"
     EMAIL_NOT_VERIFIED = "email_not_verified"

@@ -60,6 +60,9 @@ class Principal:
     via_api_key: bool = False
 
 
+# A rotated refresh token that comes back this soon is a race (two tabs, a
+# retry), not a theft: refused without ending the login.
+REFRESH_RACE_GRACE = timedelta(seconds=10)
 # How fresh an API key's ``last_used_at`` is kept.
 KEY_USE_RESOLUTION = timedelta(hours=1)
 
@@ -243,13 +246,21 @@ class AuthService:
             record = await repo.refresh_token(session, token_digest(refresh_token))
             if record is None or record.revoked_at is not None or record.expires_at <= now:
                 raise BadRefreshToken("refresh token is not valid; log in again")
-            if record.used_at is not None or not await repo.mark_refresh_used(
-                session, record.id, now
-            ):
+            raced = False
+            if record.used_at is None and await repo.mark_refresh_used(session, record.id, now):
+                tokens = self._issue(session, record.user_id, record.family_id)
+            elif record.used_at is None or now - record.used_at < REFRESH_RACE_GRACE:
+                # Used a moment ago (or this very moment): two tabs or a retry
+                # refreshing at once, not a thief. Refused, and nothing revoked.
+                raced = True
+            else:
                 # A rotated token came back: it leaked. End the whole family.
                 await repo.revoke_family(session, record.family_id, now)
-            else:
-                tokens = self._issue(session, record.user_id, record.family_id)
+        if raced:
+            raise BadRefreshToken(
+                "this refresh token was used a moment ago; use the tokens that refresh gave",
+                code=AuthErrorCode.REFRESH_TOKEN_JUST_USED,
+            )
         if tokens is None:
             raise BadRefreshToken(
                 "refresh token was already used; every session of this login is revoked",
