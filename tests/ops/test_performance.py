@@ -10,14 +10,16 @@ import httpx
 import pytest
 
 from tests.conftest import assert_error, signed_in
+from tests.live_server import free_port
 
 OPS_TOKEN = "ops-token-for-tests-0123456789"
 
 
 @pytest.fixture
-def settings_update() -> dict[str, Any]:
+def settings_update(request: pytest.FixtureRequest) -> dict[str, Any]:
     # The test client's address (127.0.0.1) is not an open network here.
-    return {"ops_token": OPS_TOKEN, "ops_open_networks": ["192.0.2.0/24"]}
+    extra = getattr(request, "param", {})
+    return {"ops_token": OPS_TOKEN, "ops_open_networks": ["192.0.2.0/24"], **extra}
 
 
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -148,3 +150,25 @@ async def test_operators_only(client: httpx.AsyncClient, app: Any) -> None:
 @pytest.mark.parametrize("query", ["scope=galaxy", "window=2d"])
 async def test_bad_parameters_are_refused(client: httpx.AsyncClient, query: str) -> None:
     assert_error(await client.get(f"/ops/performance?{query}", headers=OPS), 422)
+
+
+# Redis configured, but nothing listens there.
+REDIS_AWAY = {"redis_url": f"redis://127.0.0.1:{free_port()}/0"}
+
+
+@pytest.mark.parametrize("settings_update", [REDIS_AWAY], indirect=True)
+async def test_with_redis_away_the_replica_stays_ready_and_the_views_answer(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """A Redis outage costs its features, not the replica: /readyz stays
+    200 (saying so), and the cluster view shows this replica with a note
+    instead of failing (it was a 500)."""
+    await traffic(client, app)
+    ready = await client.get("/readyz", headers=OPS)
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready" and ready.json()["redis"].startswith("unreachable")
+    for path in ("/ops/performance?scope=cluster&window=1m", "/ops/sla?scope=cluster"):
+        answer = await client.get(path, headers=OPS)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["scope"] == "replica"
+        assert "Redis cannot be reached" in answer.json()["note"]

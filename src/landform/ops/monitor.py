@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EVERY = 10.0
+# How long the cluster view may wait on Redis before it shows this replica.
+CLUSTER_SECONDS = 1.0
 LEADER_KEY = "landform:ops:alert-leader"
 
 
@@ -69,14 +71,32 @@ class Monitor:
             self._lock_file.close()
 
     async def snapshots(self, scope: str) -> list[dict[str, Any]]:
-        return await (self.fleet.cluster() if scope == "cluster" else self.fleet.replica())
+        return (await self._gathered(scope))[0]
+
+    async def _gathered(self, scope: str) -> tuple[list[dict[str, Any]], str]:
+        """The workers' snapshots, and the scope they cover: the cluster's
+        when asked and Redis answers in time, else this replica's (an
+        operator's view must not fail with the Redis it would show away)."""
+        if scope == "cluster":
+            try:
+                return await asyncio.wait_for(self.fleet.cluster(), CLUSTER_SECONDS), scope
+            except Exception as exc:
+                log.warning("ops: no cluster view (%s); showing this replica", exc)
+        return await self.fleet.replica(), "replica"
 
     async def performance(self, scope: str, window: str, routes: bool = True) -> dict[str, Any]:
-        return performance_metrics(await self.snapshots(scope), window, scope, routes=routes)
+        snapshots, covered = await self._gathered(scope)
+        metrics = performance_metrics(snapshots, window, covered, routes=routes)
+        if covered != scope:
+            metrics["note"] = "Redis cannot be reached: this replica's workers only"
+        return metrics
 
     async def sla_status(self, scope: str, window: str) -> dict[str, Any]:
         metrics = await self.performance(scope, window, routes=False)
-        return {"scope": scope, "window": window, **self.sla.evaluate(metrics)}
+        answer = {"scope": metrics["scope"], "window": window, **self.sla.evaluate(metrics)}
+        if "note" in metrics:
+            answer["note"] = metrics["note"]
+        return answer
 
     # The loop
 

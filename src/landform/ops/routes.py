@@ -4,6 +4,7 @@ spec's shape, SLA status, Prometheus metrics, cache counts."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 from pathlib import Path
@@ -30,6 +31,7 @@ router = APIRouter(
 )
 
 STORAGE_PROBE = "0" * 64 + ".txt"
+REDIS_PING_SECONDS = 0.5
 DASHBOARD = Path(__file__).with_name("dashboard")
 # The page talks to this server only; nothing inline, nothing from elsewhere.
 DASHBOARD_HEADERS = {
@@ -71,8 +73,10 @@ async def healthz(_access: ProbeAccess) -> dict[str, str | int]:
     responses={503: {"description": "`not_ready`: says what cannot be reached"}},
 )
 async def readyz(request: Request, _access: ProbeAccess) -> ErrorResponse | dict[str, str]:
-    """Ready when the database, Redis (when configured) and file storage
-    answer, and the worker is not shutting down."""
+    """Ready when the database and file storage answer and the worker is
+    not shutting down. Redis is reported, not required: without it this
+    replica still serves everything (docs/caching.md), and a readiness that
+    needed it would take every replica out of rotation in a Redis outage."""
     if request.app.state.draining:
         return error_response(503, "not_ready", "shutting down")
     db: Database = request.app.state.db
@@ -81,19 +85,21 @@ async def readyz(request: Request, _access: ProbeAccess) -> ErrorResponse | dict
             await connection.execute(text("SELECT 1"))
     except Exception:
         return error_response(503, "not_ready", "the database cannot be reached")
+    answer = {"status": "ready"}
     redis = request.app.state.redis
     if redis is not None:
         try:
-            await redis.ping()
+            # Bounded: a Redis that hangs must not outlast the probe's timeout.
+            await asyncio.wait_for(redis.ping(), REDIS_PING_SECONDS)
         except Exception:
-            return error_response(503, "not_ready", "Redis cannot be reached")
+            answer["redis"] = "unreachable: shared caches, live views and the cluster view wait"
     try:
         # Asking for a key nobody has is the cheapest question storage
         # answers; an exception means it cannot be reached.
         await request.app.state.storage.exists(STORAGE_PROBE)
     except Exception:
         return error_response(503, "not_ready", "file storage cannot be reached")
-    return {"status": "ready"}
+    return answer
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics")
