@@ -489,9 +489,18 @@ async def test_slug_change_moves_the_live_page(
     url = f"/landing-pages/{page['id']}"
     await client.post(f"{url}/publish", headers=ada)
     assert (await client.get("/old-name")).status_code == 200
-    await client.put(url, json={"slug": "new-name"}, headers=ada)
+    before = await client.get("/old-name")
+    await client.put(url, json={"slug": "new-name", "title": "Draft title"}, headers=ada)
     assert (await client.get("/old-name")).status_code == 404
-    assert (await client.get("/new-name")).status_code == 200
+    moved = await client.get("/new-name")
+    assert moved.status_code == 200
+    # It says where it now lives (canonical link, og:url) and shows what
+    # was live, not the draft's new title; its ETag changed with its bytes.
+    assert 'rel="canonical" href="http://testserver/new-name"' in moved.text
+    assert "/old-name" not in moved.text and "Draft title" not in moved.text
+    assert moved.headers["etag"] != before.headers["etag"]
+    versions = (await client.get(f"{url}/versions", headers=ada)).json()["items"]
+    assert [(v["number"], v["slug"]) for v in versions] == [(1, "new-name")]
 
 
 async def test_delete_removes_the_page_and_its_public_url(

@@ -265,7 +265,10 @@ class PageService:
                 if (page.title, page.slug, page.seo) != before:
                     self._touch(page)
                 if old_slug is not None and page.status == "published":
-                    # The live page moves with its slug: the old URL stops serving now.
+                    # The live page moves with its slug: the old URL stops
+                    # serving now, and the live bytes name the new one (its
+                    # canonical link and og:url).
+                    await self._rerender_live(session, page)
                     now = self.clock.now()
                     logged = [
                         record_change(session, old_slug, now),
@@ -328,15 +331,7 @@ class PageService:
             _check_expected(draft, expected)
             if not await auth_repo.is_email_verified(session, owner):
                 raise EmailNotVerified("verify your email address before publishing")
-            facts = await file_repo.image_facts(session, assets_shown(draft.content, draft.seo))
-        images = {
-            f"/assets/{key}": ImageInfo(
-                width,
-                height,
-                tuple(ImageSource(f"/assets/{v}", w, mime) for v, w, mime in variants),
-            )
-            for key, (width, height, variants) in facts.items()
-        }
+            images = await _images(session, draft.content, draft.seo)
         rendered = await self._render(
             draft.id, draft.slug, draft.title, draft.seo, draft.content, images
         )
@@ -452,6 +447,24 @@ class PageService:
         page.version += 1
         page.updated_at = self.clock.now()
 
+    async def _rerender_live(self, session: AsyncSession, page: LandingPage) -> None:
+        """The live version's bytes again, at the page's (new) slug; what it
+        shows is unchanged, only where it says it lives."""
+        assert page.published_number is not None
+        live = await repo.version(session, page.id, page.published_number)
+        assert live is not None
+        images = await _images(session, live.content, live.seo)
+        rendered = await self._render(
+            page.id, page.slug, live.title, live.seo, live.content, images
+        )
+        live.slug = page.slug
+        live.html, live.html_gzip, live.html_br = (
+            rendered.html,
+            rendered.html_gzip,
+            rendered.html_br,
+        )
+        live.etag, live.csp = rendered.etag, rendered.csp
+
     async def _render(
         self,
         page_id: uuid.UUID,
@@ -472,6 +485,22 @@ class PageService:
 
 
 _ASSET_REFERENCE = re.compile(r"/assets/([0-9a-f]{64}\.[a-z0-9]{2,5})")
+
+
+async def _images(
+    session: AsyncSession, content: dict[str, Any], seo: dict[str, Any]
+) -> dict[str, ImageInfo]:
+    """What the renderer knows of the uploads a page shows: dimensions and
+    resized variants, by /assets/ URL."""
+    facts = await file_repo.image_facts(session, assets_shown(content, seo))
+    return {
+        f"/assets/{key}": ImageInfo(
+            width,
+            height,
+            tuple(ImageSource(f"/assets/{v}", w, mime) for v, w, mime in variants),
+        )
+        for key, (width, height, variants) in facts.items()
+    }
 
 
 def _published_fields(page: LandingPage) -> tuple[Any, ...]:
