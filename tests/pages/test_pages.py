@@ -706,3 +706,20 @@ async def test_publishing_twice_at_once_is_no_conflict(
         )
     )
     assert sorted(a.status_code for a in stated) == [200, 409]
+
+
+async def test_content_read_can_be_written_back_as_it_is(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    page = await create(client, ada, slug="round-trip")
+    url = f"/landing-pages/{page['id']}"
+    blocks = [{"type": "hero", "headline": "Once"}]
+    await client.put(f"{url}/content", json={"blocks": blocks}, headers=ada)
+    read = (await client.get(url, headers=ada)).json()
+    assert read["content"]["schema_version"] == 1
+    written = await client.put(f"{url}/content", json=read["content"], headers=ada)
+    assert written.status_code == 200, written.text
+    assert written.json()["content"] == read["content"]
+    future = {**read["content"], "schema_version": 2}
+    refused = await client.put(f"{url}/content", json=future, headers=ada)
+    assert assert_error(refused, 422)["details"][0]["path"] == "schema_version"

@@ -53,6 +53,11 @@ class PageUpdate(_In):
 
 
 class ContentUpdate(_In):
+    # As GET answers it, so content read can be written back unchanged; a
+    # version of the content schema this server does not know is refused.
+    schema_version: Literal[1] | None = Field(
+        default=None, description="The content schema's version, as read (optional)"
+    )
     blocks: list[Block] = Field(max_length=200)
     theme: Theme | None = None
     version: BasedOn = None
