@@ -79,6 +79,26 @@ async def test_reports_see_new_data_at_once_despite_the_cache(
     assert second.json()["totals"]["views"] == 2
 
 
+async def test_reports_see_a_rename_or_a_delete_at_once_despite_the_cache(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str], page: dict[str, Any]
+) -> None:
+    """A report names pages: kept reports follow the owner's content too,
+    not only new traffic."""
+    other = await publish_page(client, ada, "autumn-sale", "Autumn")
+    await track_view(client, page["id"])
+    await app.components.ingestion.flush()
+    report_url = f"/analytics/pages/{page['id']}"
+    assert (await client.get(report_url, headers=ada)).json()["page"]["slug"] == "spring-sale"
+    assert (await client.get("/analytics/dashboard", headers=ada)).json()["pages"] == 2
+    renamed = await client.put(
+        f"/landing-pages/{page['id']}", json={"slug": "summer-sale"}, headers=ada
+    )
+    assert renamed.status_code == 200
+    assert (await client.get(report_url, headers=ada)).json()["page"]["slug"] == "summer-sale"
+    assert (await client.delete(f"/landing-pages/{other['id']}", headers=ada)).status_code == 204
+    assert (await client.get("/analytics/dashboard", headers=ada)).json()["pages"] == 1
+
+
 async def test_dashboard_totals_change_top_pages_and_live_visitors(
     client: httpx.AsyncClient, app: Any, ada: dict[str, str], page: dict[str, Any]
 ) -> None:

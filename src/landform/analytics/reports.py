@@ -21,6 +21,7 @@ from landform.analytics.aggregate import COUNTERS, DIMENSIONS
 from landform.analytics.events import MS_PER_HOUR
 from landform.analytics.instants import to_utc
 from landform.cache.tiered import TieredCache
+from landform.core import owner_stamps
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.errors import ValidationFailed
@@ -167,6 +168,13 @@ class ReportCache:
         return report
 
 
+async def data_stamps_in(session: Any, owner: uuid.UUID) -> tuple[int, int]:
+    """The owner's content stamp, which is part of a report's key (a report
+    names pages: a rename or a delete is seen at once), and analytics
+    stamp, which a kept report is checked against (see ReportCache)."""
+    return await owner_stamps.current(session, owner), await repository.owner_stamp(session, owner)
+
+
 class Reports:
     def __init__(self, db: Database, clock: Clock, cache: ReportCache) -> None:
         self.db = db
@@ -192,7 +200,7 @@ class Reports:
             page = await page_repo.owned_page(session, owner, page_id)
             if page is None:
                 raise PageNotFound("no such landing page")
-            stamp = await repository.owner_stamp(session, owner)
+            content, stamp = await data_stamps_in(session, owner)
 
         # Computed in a session of its own: it may run in the background,
         # after this request is done (see ReportCache).
@@ -200,7 +208,8 @@ class Reports:
             async with self.db.read(actor=owner, scan=True) as session:
                 return await self._page_report(session, page, span, interval)
 
-        return await self.cache.get_or_compute(("page", page_id, span, interval), stamp, compute)
+        key = ("page", page_id, content, span, interval)
+        return await self.cache.get_or_compute(key, stamp, compute)
 
     async def _page_report(
         self, session: Any, page: Any, span: Range, interval: Interval
@@ -250,7 +259,7 @@ class Reports:
         range (default: the last 7 days), by page id; one query for all."""
         span = resolve_range(start, end, self.clock.now())
         async with self.db.read(actor=owner) as session:
-            stamp = await repository.owner_stamp(session, owner)
+            content, stamp = await data_stamps_in(session, owner)
 
         async def compute() -> dict[str, Any]:
             async with self.db.read(actor=owner, scan=True) as session:
@@ -259,20 +268,22 @@ class Reports:
                 )
             return {str(row.page_id): metrics(row) for row in rows}
 
-        return await self.cache.get_or_compute(("summaries", owner, span), stamp, compute)
+        key = ("summaries", owner, content, span)
+        return await self.cache.get_or_compute(key, stamp, compute)
 
     async def dashboard(
         self, owner: uuid.UUID, start: datetime | None, end: datetime | None
     ) -> dict[str, Any]:
         span = resolve_range(start, end, self.clock.now(), default_days=30)
         async with self.db.read(actor=owner) as session:
-            stamp = await repository.owner_stamp(session, owner)
+            content, stamp = await data_stamps_in(session, owner)
 
         async def compute() -> dict[str, Any]:
             async with self.db.read(actor=owner, scan=True) as session:
                 return await self._dashboard(session, owner, span)
 
-        return await self.cache.get_or_compute(("dashboard", owner, span), stamp, compute)
+        key = ("dashboard", owner, content, span)
+        return await self.cache.get_or_compute(key, stamp, compute)
 
     async def _dashboard(self, session: Any, owner: uuid.UUID, span: Range) -> dict[str, Any]:
         previous_span = span.previous()

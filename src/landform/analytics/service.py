@@ -14,10 +14,16 @@ from landform.analytics.events import MS_PER_HOUR
 from landform.analytics.live import LiveHub, Subscription
 from landform.analytics.query.runner import parse_custom_query, run_custom_query
 from landform.analytics.query.runner import resolve_range as resolve_query_range
-from landform.analytics.reports import LIVE_WINDOW_MS, Interval, ReportCache, Reports, metrics
+from landform.analytics.reports import (
+    LIVE_WINDOW_MS,
+    Interval,
+    ReportCache,
+    Reports,
+    data_stamps_in,
+    metrics,
+)
 from landform.auth.service import AuthService
 from landform.cache.tiered import TieredCache
-from landform.core import owner_stamps
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.pages import repository as page_repo
@@ -120,10 +126,7 @@ class AnalyticsService:
         stamp, in one read: what a cached answer built from both is checked
         against."""
         async with self.db.read(actor=owner) as session:
-            return (
-                await owner_stamps.current(session, owner),
-                await repository.owner_stamp(session, owner),
-            )
+            return await data_stamps_in(session, owner)
 
     async def current_visitors(self, owner_id: str) -> int:
         """Distinct visitors of the owner's pages in the last five minutes."""
