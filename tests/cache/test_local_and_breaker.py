@@ -3,8 +3,15 @@ circuit breaker's states, on a clock the tests move."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+from redis.asyncio import Redis
+
 from landform.cache.breaker import CircuitBreaker
 from landform.cache.local import ENTRY_OVERHEAD, MAX_TTL_SECONDS, LocalCache
+from landform.cache.remote import FAILED, RemoteCache
+from tests.conftest import REDIS_URL
 
 
 class FakeClock:
@@ -63,3 +70,24 @@ def test_breaker_opens_after_failures_and_lets_one_trial_through() -> None:
     assert breaker.allow()
     breaker.succeeded()
     assert breaker.state == "closed" and breaker.allow()
+
+
+async def test_an_outage_is_logged_once_and_its_end_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each failed trial call of an open circuit opens it again: that is
+    the same outage, not a new one to log every few seconds."""
+    now = [0.0]
+    breaker = CircuitBreaker(failures=1, reset_after=5.0, clock=lambda: now[0])
+    remote = RemoteCache(Redis.from_url("redis://127.0.0.1:1/0"), timeout=0.2, breaker=breaker)
+    caplog.set_level(logging.INFO, "landform.cache.remote")
+    for _ in range(5):
+        assert await remote.call("GET", remote.redis.get("k")) is FAILED
+        now[0] += 6.0  # past reset_after: the next call is a trial
+    opened = [r for r in caplog.records if "circuit open" in r.getMessage()]
+    assert len(opened) == 1
+    remote.redis = Redis.from_url(REDIS_URL) if REDIS_URL else remote.redis
+    if REDIS_URL:
+        assert await remote.call("PING", remote.redis.ping()) is True
+        assert sum("circuit closed" in r.getMessage() for r in caplog.records) == 1
+    await remote.redis.aclose()

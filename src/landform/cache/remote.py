@@ -76,10 +76,14 @@ class RemoteCache:
             async with asyncio.timeout(self.timeout):
                 result = await command
         except Exception as exc:  # noqa: BLE001 - any failure reads as a miss
+            was_closed = self.breaker.state == "closed"
             self.breaker.failed()
-            if self.breaker.state == "open":
+            # Once per outage: not again at each failed trial while it lasts.
+            if was_closed and self.breaker.state == "open":
                 log.warning("cache: Redis %s failed (%s); circuit open", what, exc)
             return FAILED
+        if self.breaker.state != "closed":
+            log.warning("cache: Redis answers again; circuit closed")
         self.breaker.succeeded()
         self.observe((time.perf_counter_ns() - started) // 1000)
         return result
