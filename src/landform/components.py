@@ -278,7 +278,10 @@ class Components:
             self.purge.purge(
                 Purge(
                     change.event,
-                    tuple(surrogate_keys(change.page_id, change.owner_id)),
+                    # The page's own tag only: a receiver that purges by every
+                    # key given would flush all of the owner's pages with the
+                    # owner's tag, for a change to one.
+                    tuple(surrogate_keys(change.page_id, change.owner_id)[:1]),
                     tuple(self.pages.public_link(slug) for slug in change.slugs),
                 )
             )
