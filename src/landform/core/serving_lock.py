@@ -37,6 +37,8 @@ def hold_for_serving(data_dir: Path) -> int:
     except BlockingIOError:
         os.close(fd)
         raise DataDirBusy(f"a restore is replacing the data in {data_dir}") from None
+    # Kept by workers started afresh (spawned) too, not only forked ones.
+    os.set_inheritable(fd, True)
     return fd
 
 
