@@ -67,7 +67,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[
         int,
-        typer.Option(help="Worker processes (default: LANDFORM_WORKERS, else one per CPU core)."),
+        typer.Option(
+            help="Worker processes (default: LANDFORM_WORKERS, else one per CPU core).",
+            show_default=False,
+        ),
     ] = 0,
     server: Annotated[
         str, typer.Option(help="ASGI server: granian (measured fastest here) or uvicorn.")
