@@ -18,6 +18,7 @@ from landform.analytics.tracker import Tracker
 from landform.core.errors import DomainError
 from landform.core.http import ErrorResponse, error_response, incomplete_body, send_error
 from landform.core.proxies import ClientAddress
+from landform.core.rate_limits import Observe
 from landform.core.rsgi import Fallback, read_body, text_headers
 from landform.core.rsgi import send_error as send_rsgi_error
 
@@ -52,7 +53,7 @@ class Tracking:
         client_address: ClientAddress,
         max_body_bytes: int,
         country_header: str = "",
-        observe: Callable[[str, int, bool], None] | None = None,
+        observe: Observe | None = None,
     ) -> None:
         self.app = app
         self.tracker = tracker

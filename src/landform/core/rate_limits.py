@@ -55,7 +55,8 @@ ACCOUNT_AUTH_PATHS = ("/auth/me", "/auth/api-keys", "/auth/logout")
 # this layer then takes none.
 ADMITTED = "landform.admitted"
 
-# Records one request: (route key, microseconds, failed); ops.recorder's.
+# Records one request: (route key, microseconds, failed); ops.recorder's
+# observe, handed to the layers that time requests themselves.
 Observe = Callable[[str, int, bool], None]
 
 # Turns a bearer credential into a stable key for its account or API key,

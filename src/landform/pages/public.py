@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from landform.core.conditional import etag_matches
 from landform.core.proxies import ClientAddress
+from landform.core.rate_limits import Observe
 from landform.core.rsgi import Fallback, text_headers
 from landform.pages.render import NOT_FOUND_CSP
 from landform.pages.slugs import RESERVED, SLUG_PATTERN
@@ -31,7 +32,6 @@ from landform.pages.slugs import RESERVED, SLUG_PATTERN
 log = logging.getLogger(__name__)
 
 Loader = Callable[[str], Awaitable[Any]]
-Observe = Callable[[str, int, bool], None]
 # How this path is named in the latency measurements.
 ROUTE = "route:GET /{slug}"
 
