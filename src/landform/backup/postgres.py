@@ -4,7 +4,15 @@ with pg_restore, by the client programs of the server's major version.
 The dump runs on a snapshot exported from a repeatable-read transaction,
 and the manifest's counts and object list are read in that same
 transaction: they describe exactly the rows in the dump, however many
-writes land while it runs."""
+writes land while it runs.
+
+That transaction holds its tables' shared locks while pg_dump asks for its
+own. An exclusive lock requested in between (a migration's ALTER TABLE, a
+TRUNCATE) waits for the transaction, and pg_dump waits behind it in the
+lock queue: a wait PostgreSQL cannot see as a deadlock, since its last link
+is this process waiting for pg_dump. Left alone it would stall the backup
+for ever, and every query on those tables behind it. So every lock wait is
+bounded; the attempt then lets go of everything and starts again."""
 
 from __future__ import annotations
 
@@ -21,13 +29,20 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from landform.backup.errors import BackupFailed, BackupToolMissing
 from landform.backup.snapshot import SnapshotFacts, read_facts
+from landform.core.db_failures import sqlstate_of
 
 TABLES_SQL = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+# How long one attempt waits for a table lock, and how many attempts a dump
+# makes before it gives up (each lets the lock it met be granted).
+LOCK_WAIT_SECONDS = 5.0
+DUMP_ATTEMPTS = 5
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout
 # asyncpg's ``ssl=`` in the URL, as libpq's sslmode
 SSL_MODES = {"require", "verify-ca", "verify-full", "prefer", "allow", "disable"}
 
@@ -110,20 +125,64 @@ async def dump(target: Server, output: Path) -> SnapshotFacts:
     """Dump the database to ``output`` (custom format) and return the facts
     of the very snapshot dumped."""
     pg_dump = tool("pg_dump", target.major)
+    for attempt in range(1, DUMP_ATTEMPTS + 1):
+        try:
+            return await _dump_once(target, pg_dump, output)
+        except _LockWaitTimedOut:
+            if attempt == DUMP_ATTEMPTS:
+                break
+            await asyncio.sleep(0.1 * attempt)
+    raise BackupFailed(
+        f"pg_dump waited {DUMP_ATTEMPTS} times for a table another session kept locked "
+        f"(more than {LOCK_WAIT_SECONDS:g} s each: a migration or a long transaction?); "
+        "try again when it is done",
+        code="pg_dump_failed",
+    )
+
+
+class _LockWaitTimedOut(Exception):
+    """One dump attempt met a table lock it would have waited on too long."""
+
+
+async def _dump_once(target: Server, pg_dump: str, output: Path) -> SnapshotFacts:
+    wait = f"{int(LOCK_WAIT_SECONDS * 1000)}ms"
     async with (
         connect(
             target.url, isolation_level="REPEATABLE READ", postgresql_readonly=True
         ) as connection,
         connection.begin(),
     ):
+        await connection.execute(text(f"SET LOCAL lock_timeout = '{wait}'"))
         snapshot = (await connection.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
-        facts = await facts_in(connection)
-        await _run(
-            [pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={output}"],
+        try:
+            facts = await facts_in(connection)
+        except DBAPIError as exc:
+            if sqlstate_of(exc) == LOCK_NOT_AVAILABLE:
+                raise _LockWaitTimedOut from exc
+            raise
+        returncode, stderr = await _run_for_status(
+            [
+                pg_dump,
+                "--format=custom",
+                f"--snapshot={snapshot}",
+                f"--lock-wait-timeout={wait}",
+                f"--file={output}",
+            ],
             target.environment(),
-            "pg_dump",
         )
+    if returncode != 0:
+        if _lock_wait_timed_out(stderr):
+            raise _LockWaitTimedOut
+        raise BackupFailed(f"pg_dump failed (exit {returncode}): {stderr}", code="pg_dump_failed")
     return facts
+
+
+def _lock_wait_timed_out(stderr: str) -> bool:
+    """pg_dump's --lock-wait-timeout is a statement timeout on its LOCK TABLE
+    (older releases said "could not obtain lock")."""
+    return "could not obtain lock" in stderr or (
+        "statement timeout" in stderr and "LOCK TABLE" in stderr
+    )
 
 
 async def restore(target: Server, dump_file: Path, jobs: int) -> None:
@@ -154,12 +213,21 @@ async def current_facts(url: str) -> SnapshotFacts:
 
 
 async def _run(command: list[str], env: dict[str, str], name: str) -> None:
+    returncode, stderr = await _run_for_status(command, env)
+    if returncode != 0:
+        raise BackupFailed(f"{name} failed (exit {returncode}): {stderr}", code=f"{name}_failed")
+
+
+async def _run_for_status(command: list[str], env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         *command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    _, stderr = await process.communicate()
-    if process.returncode != 0:
-        raise BackupFailed(
-            f"{name} failed (exit {process.returncode}): {stderr.decode(errors='replace').strip()}",
-            code=f"{name}_failed",
-        )
+    try:
+        _, stderr = await process.communicate()
+    except BaseException:
+        # Cancelled (Ctrl-C, a timeout): the program must not outlive us.
+        if process.returncode is None:
+            process.kill()
+            await asyncio.shield(process.wait())
+        raise
+    return process.returncode or 0, stderr.decode(errors="replace").strip()

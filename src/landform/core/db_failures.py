@@ -46,7 +46,8 @@ class DatabaseUnavailable(ServiceUnavailable):
         self.lost_connection = lost_connection
 
 
-def _sqlstate(error: BaseException) -> str:
+def sqlstate_of(error: BaseException) -> str:
+    """The SQLSTATE PostgreSQL gave, through SQLAlchemy's wrapping ("" if none)."""
     for candidate in (error, getattr(error, "orig", None), getattr(error, "__cause__", None)):
         state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
         if isinstance(state, str):
@@ -55,7 +56,7 @@ def _sqlstate(error: BaseException) -> str:
 
 
 def _server_gone(error: BaseException) -> bool:
-    state = _sqlstate(error)
+    state = sqlstate_of(error)
     return state in _UNREACHABLE_STATES or state.startswith(_UNREACHABLE_CLASSES)
 
 

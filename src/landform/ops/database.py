@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from landform.core.db_failures import sqlstate_of
 from landform.ops.recorder import Recorder
 
 log = logging.getLogger("landform.slow_query")
@@ -55,8 +56,7 @@ class DatabaseMetrics:
         if started:
             started.pop()
         error = context.original_exception
-        sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-        if sqlstate == DEADLOCK or "deadlock detected" in str(error):
+        if sqlstate_of(error) == DEADLOCK or "deadlock detected" in str(error):
             self.deadlocks += 1
 
 
