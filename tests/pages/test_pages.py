@@ -723,3 +723,33 @@ async def test_content_read_can_be_written_back_as_it_is(
     future = {**read["content"], "schema_version": 2}
     refused = await client.put(f"{url}/content", json=future, headers=ada)
     assert assert_error(refused, 422)["details"][0]["path"] == "schema_version"
+
+
+@pytest.mark.parametrize(
+    ("block", "length"),
+    [
+        ({"type": "rich_text", "html": "<p>" + "R&D " * 12_000 + "</p>"}, 50_000),
+        ({"type": "rich_text", "html": "<" * 50_000}, 50_000),
+        ({"type": "html", "html": "<table>" * 10_000}, 100_000),
+    ],
+)
+async def test_html_that_cleaning_lengthens_past_its_limit_is_refused_when_saved(
+    client: httpx.AsyncClient, ada: dict[str, str], block: dict[str, str], length: int
+) -> None:
+    """Within the limit as sent, over it once escaped: refused at once, not
+    stored to fail (a 500) when published."""
+    assert len(block["html"]) <= length
+    page = await create(client, ada)
+    url = f"/landing-pages/{page['id']}"
+    refused = await client.put(f"{url}/content", json={"blocks": [block]}, headers=ada)
+    error = assert_error(refused, 422, "validation_failed")
+    assert error["details"][0]["path"] == "blocks[0].html"
+    assert "once made safe" in error["details"][0]["message"]
+
+    fits = {"type": "rich_text", "html": "<p>" + "R&D " * 6_000 + "</p>"}  # 48,007 once escaped
+    saved = await client.put(f"{url}/content", json={"blocks": [fits]}, headers=ada)
+    assert saved.status_code == 200, saved.text
+    published = await client.post(f"{url}/publish", headers=ada)
+    assert published.status_code == 200, published.text
+    again = await client.put(f"{url}/content", json=saved.json()["content"], headers=ada)
+    assert again.status_code == 200, again.text

@@ -19,6 +19,7 @@ from pydantic import (
     TypeAdapter,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from landform.core.schemas import InputModel
 from landform.pages.sanitize import clean_raw_html, clean_rich_text
@@ -66,8 +67,40 @@ Url = Annotated[
 ImageUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_check_image_url)
 ]
-RichHtml = Annotated[str, StringConstraints(max_length=50_000), AfterValidator(clean_rich_text)]
-RawHtml = Annotated[str, StringConstraints(max_length=100_000), AfterValidator(clean_raw_html)]
+
+
+def _cleaned_within(limit: int) -> AfterValidator:
+    """Cleaning escapes (``&`` becomes ``&amp;``), so what is stored can be
+    longer than what was sent: the limit holds for the stored text too, or
+    content saved once would fail its own validation when published."""
+
+    def check(cleaned: str) -> str:
+        if len(cleaned) > limit:
+            raise PydanticCustomError(
+                "string_too_long",
+                "String should have at most {max_length} characters once made safe "
+                "(it grew to {length}: characters such as & and < are escaped)",
+                {"max_length": limit, "length": len(cleaned)},
+            )
+        return cleaned
+
+    return AfterValidator(check)
+
+
+RICH_HTML_MAX = 50_000
+RAW_HTML_MAX = 100_000
+RichHtml = Annotated[
+    str,
+    StringConstraints(max_length=RICH_HTML_MAX),
+    AfterValidator(clean_rich_text),
+    _cleaned_within(RICH_HTML_MAX),
+]
+RawHtml = Annotated[
+    str,
+    StringConstraints(max_length=RAW_HTML_MAX),
+    AfterValidator(clean_raw_html),
+    _cleaned_within(RAW_HTML_MAX),
+]
 BlockId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$")]
 HexColor = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
 
