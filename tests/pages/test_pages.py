@@ -10,6 +10,7 @@ import brotli
 import httpx
 import pytest
 
+from landform.pages import repository
 from tests.conftest import assert_error, signed_in
 
 
@@ -40,6 +41,8 @@ async def test_unknown_template_is_404(client: httpx.AsyncClient, ada: dict[str,
         "/landing-pages", json={"title": "x", "template_id": "nope"}, headers=ada
     )
     assert_error(response, 404, "template_not_found")
+    empty = await client.post("/landing-pages", json={"title": "x", "template_id": ""}, headers=ada)
+    assert assert_error(empty, 422, "validation_failed")["details"][0]["path"] == "template_id"
 
 
 async def test_slug_made_from_title_is_unique(
@@ -53,6 +56,31 @@ async def test_slug_made_from_title_is_unique(
         "spring-sale-2",
         "unicode-spring-sale",
     ]
+
+
+async def test_a_slug_made_from_the_title_and_taken_meanwhile_is_made_again(
+    client: httpx.AsyncClient, ada: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers creating "Race title" at once both see the slug free; the
+    one that commits second is given the next one, not a 409 about a slug
+    it never chose."""
+    first = await create(client, ada, title="Race title")
+    slugs_like = repository.slugs_like
+    calls = 0
+
+    async def stale_once(session: Any, base: str) -> set[str]:
+        nonlocal calls
+        calls += 1
+        return set() if calls == 1 else await slugs_like(session, base)
+
+    monkeypatch.setattr(repository, "slugs_like", stale_once)
+    second = await create(client, ada, title="Race title")
+    assert (first["slug"], second["slug"], calls) == ("race-title", "race-title-2", 2)
+
+    chosen = await client.post(
+        "/landing-pages", json={"title": "Mine", "slug": "race-title"}, headers=ada
+    )
+    assert_error(chosen, 409, "slug_taken")
 
 
 @pytest.mark.parametrize(
@@ -144,6 +172,21 @@ async def test_update_title_slug_and_seo(client: httpx.AsyncClient, ada: dict[st
     assert (body["title"], body["slug"], body["version"]) == ("New title", "new-slug", 2)
     assert body["seo"]["noindex"] is True and body["seo"]["meta_title"] == "Meta"
     assert response.headers["ETag"] == '"2"'
+
+
+async def test_seo_fields_left_out_stay_as_they_are(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    page = await create(client, ada)
+    url = f"/landing-pages/{page['id']}"
+    first = {"noindex": True, "meta_description": "Desc", "canonical_url": "https://example.com/c"}
+    await client.put(url, json={"seo": first}, headers=ada)
+    response = await client.put(url, json={"seo": {"meta_title": "New title"}}, headers=ada)
+    assert response.status_code == 200, response.text
+    assert response.json()["seo"] == {**first, "meta_title": "New title", "og_image": None}
+    cleared = await client.put(url, json={"seo": {"canonical_url": None}}, headers=ada)
+    assert cleared.json()["seo"]["canonical_url"] is None
+    assert cleared.json()["seo"]["noindex"] is True
 
 
 async def test_seo_urls_are_validated(client: httpx.AsyncClient, ada: dict[str, str]) -> None:

@@ -40,7 +40,7 @@ class Seo(_In):
 class PageCreate(_In):
     title: Title
     slug: SlugIn | None = Field(default=None, description="Defaults to one made from the title")
-    template_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    template_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
 
 
 class PageUpdate(_In):

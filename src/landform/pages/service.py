@@ -58,6 +58,10 @@ BROTLI_QUALITY = 5
 # move off the event loop so other requests keep flowing.
 _OFFLOAD_BYTES = 64 * 1024
 
+# Creations racing for the same title each pick a free slug; all but one
+# find it taken at commit and pick again (each retry sees the winners).
+SLUG_ATTEMPTS = 10
+
 
 @dataclass(frozen=True, slots=True)
 class PublicChange:
@@ -211,30 +215,40 @@ class PageService:
             if data.template_id
             else PageContent().model_dump(mode="json")
         )
+        # A slug the caller chose and someone else took is theirs to change;
+        # one made from the title is ours: take the next free one instead.
+        for attempt in range(1, SLUG_ATTEMPTS + 1):
+            try:
+                return await self._insert(owner, data, content)
+            except IntegrityError as exc:
+                if data.slug is not None or attempt == SLUG_ATTEMPTS:
+                    raise SlugTaken("that slug was just taken; choose another") from exc
+        raise AssertionError("unreachable")
+
+    async def _insert(
+        self, owner: uuid.UUID, data: PageCreate, content: dict[str, Any]
+    ) -> LandingPage:
         now = self.clock.now()
-        try:
-            async with self.db.write(actor=owner) as session:
-                if data.slug is not None:
-                    slug = _checked_slug(data.slug)
-                    if await repo.slug_taken(session, slug):
-                        raise SlugTaken(f"the slug '{slug}' is already in use")
-                else:
-                    slug = await _free_slug(session, slugify(data.title))
-                page = LandingPage(
-                    owner_id=owner,
-                    title=data.title,
-                    slug=slug,
-                    status="draft",
-                    version=1,
-                    content=content,
-                    seo=Seo().model_dump(mode="json"),
-                    template_id=data.template_id,
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(page)
-        except IntegrityError as exc:
-            raise SlugTaken("that slug was just taken; choose another") from exc
+        async with self.db.write(actor=owner) as session:
+            if data.slug is not None:
+                slug = _checked_slug(data.slug)
+                if await repo.slug_taken(session, slug):
+                    raise SlugTaken(f"the slug '{slug}' is already in use")
+            else:
+                slug = await _free_slug(session, slugify(data.title))
+            page = LandingPage(
+                owner_id=owner,
+                title=data.title,
+                slug=slug,
+                status="draft",
+                version=1,
+                content=content,
+                seo=Seo().model_dump(mode="json"),
+                template_id=data.template_id,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(page)
         return page
 
     async def update(
@@ -259,7 +273,10 @@ class PageService:
                             raise SlugTaken(f"the slug '{slug}' is already in use")
                         old_slug, page.slug = page.slug, slug
                 if "seo" in changes and data.seo is not None:
-                    page.seo = data.seo.model_dump(mode="json")
+                    # SEO fields left out stay too: a new meta title keeps
+                    # the page's noindex and canonical URL.
+                    sent = data.seo.model_dump(mode="json", exclude_unset=True)
+                    page.seo = {**page.seo, **sent}
                 # An edit that changes nothing (an empty body, the same title)
                 # is no new version and leaves nothing unpublished.
                 if (page.title, page.slug, page.seo) != before:
