@@ -496,6 +496,34 @@ async def test_unknown_and_unpublished_slugs_get_a_real_404_page(
     assert (await client.get("/gone")).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("loose", "canonical"),
+    [
+        ("/Spring-Launch", "/spring-launch"),
+        ("/spring-launch/", "/spring-launch"),
+        ("/SPRING-LAUNCH/?utm_source=flyer", "/spring-launch?utm_source=flyer"),
+    ],
+)
+async def test_a_page_url_written_loosely_redirects_to_the_page(
+    client: httpx.AsyncClient, ada: dict[str, str], loose: str, canonical: str
+) -> None:
+    page = await create(client, ada, slug="spring-launch")
+    await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)
+    for method in ("GET", "HEAD"):
+        moved = await client.request(method, loose)
+        assert moved.status_code == 301
+        assert moved.headers["location"] == canonical
+    assert (await client.get(loose, follow_redirects=True)).status_code == 200
+
+
+async def test_only_page_urls_are_redirected(client: httpx.AsyncClient) -> None:
+    """API paths keep their own answers; a path no page could have is a 404."""
+    for path in ("/Templates", "/a/b/", "/-x-/", "/caf%C3%A9/"):
+        answer = await client.get(path)
+        assert answer.status_code == 404, path
+        assert_error(answer, 404)
+
+
 async def test_versions_and_restore(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
     page = await create(client, ada, slug="versions")
     url = f"/landing-pages/{page['id']}"

@@ -251,6 +251,16 @@ def _slug(path: str) -> str | None:
     return slug
 
 
+def _loose_slug_path(path: str) -> str | None:
+    """The canonical path of a page's URL written loosely (capitals, a
+    trailing slash), as links in mail and print often are; None for a path
+    that is canonical already or names no page."""
+    candidate = path[1:].removesuffix("/").lower()
+    if candidate == path[1:] or _slug("/" + candidate) is None:
+        return None
+    return "/" + candidate
+
+
 class PublicPages:
     """ASGI layer: serves ``/{slug}`` itself and passes everything else on."""
 
@@ -305,7 +315,11 @@ class PublicPages:
             return
         slug = _slug(scope["path"])
         if slug is None:
-            await self.app(scope, receive, send)
+            canonical = _loose_slug_path(scope["path"])
+            if canonical is None:
+                await self.app(scope, receive, send)
+            else:
+                await self._redirect(send, canonical, scope["query_string"])
             return
 
         started = time.perf_counter_ns()
@@ -386,6 +400,17 @@ class PublicPages:
         else:
             protocol.response_bytes(200, page.text_headers[answer], page.variants[answer][1])
         self.observe(ROUTE, (time.perf_counter_ns() - started) // 1000, False)
+
+    @staticmethod
+    async def _redirect(send: Send, path: str, query: bytes) -> None:
+        location = path.encode() + (b"?" + query if query else b"")
+        headers = [
+            (b"location", location),
+            (b"content-length", b"0"),
+            (b"cache-control", b"public, max-age=86400"),
+        ]
+        await send({"type": "http.response.start", "status": 301, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
     @staticmethod
     async def _send(
