@@ -88,10 +88,13 @@ def _uuid(value: Any) -> str:
 def build_public_page(row: Any, cache: CachePolicy) -> PublicPage:
     html, html_gzip, html_br, etag, csp, page_id, owner_id = row
     etag_b = etag.encode()
+    # Weak: the identity, gzip and br bodies share it, and a strong one must
+    # name one exact body (RFC 9110 8.8.3); If-None-Match compares weakly.
+    sent_etag = b"W/" + etag_b
     keys = surrogate_keys(page_id, owner_id)
     common = [
         (b"content-type", b"text/html; charset=utf-8"),
-        (b"etag", etag_b),
+        (b"etag", sent_etag),
         (b"cache-control", cache.value),
         # Fastly and others read Surrogate-Key (spaces); Cloudflare Cache-Tag (commas).
         (b"surrogate-key", " ".join(keys).encode()),
@@ -113,7 +116,7 @@ def build_public_page(row: Any, cache: CachePolicy) -> PublicPage:
         gzip=variant(html_gzip, b"gzip"),
         br=variant(html_br, b"br"),
         not_modified=[
-            (b"etag", etag_b),
+            (b"etag", sent_etag),
             (b"cache-control", cache.value),
             (b"vary", b"Accept-Encoding"),
         ],
