@@ -377,6 +377,27 @@ async def test_json_nested_past_the_parser_is_malformed(
     assert "nests too deeply" in error["message"]
 
 
+@pytest.mark.parametrize("path", ["/auth/register", "/landing-pages", "/analytics/custom-query"])
+async def test_a_number_past_the_parsers_digit_limit_is_malformed_json(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """Valid JSON, but an integer of 5,000 digits: Python will not read it."""
+    body = b'{"title": ' + b"9" * 5000 + b"}"
+    response = await client.post(path, content=body, headers={"Content-Type": "application/json"})
+    error = assert_error(response, 422, "malformed_json")
+    assert "digits" in error["message"]
+
+
+async def test_json_sent_with_no_content_type_is_asked_for_with_one(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/auth/login", content=b'{"email": "a@example.com", "password": "a long passphrase"}'
+    )
+    error = assert_error(response, 415, "unsupported_media_type")
+    assert "Content-Type: application/json" in error["message"]
+
+
 @pytest.mark.parametrize(
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
 )

@@ -89,6 +89,12 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(
                 422, "malformed_json", "request body is not usable JSON: it nests too deeply"
             )
+        if isinstance(exc.__cause__, ValueError):
+            # Valid JSON Python will not read: an integer past its digit
+            # limit (int_max_str_digits, 4,300 by default).
+            return error_response(
+                422, "malformed_json", f"request body is not usable JSON: {exc.__cause__}"
+            )
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
@@ -116,10 +122,15 @@ def _unread_media_type(request: Request, errors: list[Any]) -> str:
     body is what failed; empty otherwise. Said as a 415, not as a 422 about
     a field the client never got to send."""
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if not kind or kind == "application/json" or kind.endswith("+json"):
+    if kind == "application/json" or kind.endswith("+json"):
         return ""
-    whole_body = any(tuple(error.get("loc", ())) == ("body",) for error in errors)
-    return kind if whole_body else ""
+    whole_body = any(
+        tuple(error.get("loc", ())) == ("body",) and error.get("type") != "missing"
+        for error in errors
+    )
+    if not whole_body:
+        return ""
+    return kind or "a body with no Content-Type"
 
 
 class BodyTooLarge(StarletteHTTPException):
