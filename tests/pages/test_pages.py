@@ -573,8 +573,25 @@ async def test_slug_change_moves_the_live_page(
     assert 'rel="canonical" href="http://testserver/new-name"' in moved.text
     assert "/old-name" not in moved.text and "Draft title" not in moved.text
     assert moved.headers["etag"] != before.headers["etag"]
+    # A new live version; the one it replaces keeps where it was, as history.
     versions = (await client.get(f"{url}/versions", headers=ada)).json()["items"]
-    assert [(v["number"], v["slug"]) for v in versions] == [(1, "new-name")]
+    assert sorted((v["number"], v["slug"]) for v in versions) == [(1, "old-name"), (2, "new-name")]
+    current = (await client.get(url, headers=ada)).json()
+    assert current["published_version"] == 2
+    assert current["has_unpublished_changes"] is True  # the new title is not live
+
+
+async def test_a_slug_move_alone_leaves_nothing_unpublished(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    page = await create(client, ada, slug="here")
+    url = f"/landing-pages/{page['id']}"
+    await client.post(f"{url}/publish", headers=ada)
+    moved = (await client.put(url, json={"slug": "there"}, headers=ada)).json()
+    assert moved["has_unpublished_changes"] is False
+    assert (await client.get("/there")).status_code == 200
+    back = (await client.post(f"{url}/versions/1/restore", headers=ada)).json()
+    assert back["slug"] == "there"  # a restore brings back content, not an old address
 
 
 async def test_delete_removes_the_page_and_its_public_url(

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import unquote
 
@@ -264,6 +265,7 @@ class PageService:
             async with self.db.write(actor=owner) as session:
                 page = await self._writable(session, owner, page_id, expected)
                 before = (page.title, page.slug, page.seo)
+                live_and_in_sync = not page.has_unpublished_changes
                 if "title" in changes and data.title is not None:
                     page.title = data.title
                 if "slug" in changes and data.slug is not None:
@@ -285,7 +287,10 @@ class PageService:
                     # The live page moves with its slug: the old URL stops
                     # serving now, and the live bytes name the new one (its
                     # canonical link and og:url).
-                    await self._rerender_live(session, page)
+                    await self._move_live(session, page, owner)
+                    if live_and_in_sync and (page.title, page.seo) == (before[0], before[2]):
+                        # The move was the whole edit, and it is live.
+                        page.published_from_version = page.version
                     now = self.clock.now()
                     logged = [
                         record_change(session, old_slug, now),
@@ -366,28 +371,7 @@ class PageService:
                     # double click): that is what was asked for.
                     return page
             shown = await self._own_assets(session, owner, page)
-            number = await repo.last_version_number(session, page.id) + 1
-            version_id = new_id()
-            session.add(
-                PageVersion(
-                    id=version_id,
-                    page_id=page.id,
-                    number=number,
-                    title=page.title,
-                    slug=page.slug,
-                    content=page.content,
-                    seo=page.seo,
-                    html=rendered.html,
-                    html_gzip=rendered.html_gzip,
-                    html_br=rendered.html_br,
-                    etag=rendered.etag,
-                    csp=rendered.csp,
-                    created_by=owner,
-                    created_at=now,
-                )
-            )
-            await session.flush()
-            session.add_all(VersionAsset(version_id=version_id, storage_key=key) for key in shown)
+            number = await _add_version(session, page, page, rendered, shown, owner, now)
             page.status = "published"
             page.published_number = number
             page.published_at = now
@@ -464,9 +448,10 @@ class PageService:
         page.version += 1
         page.updated_at = self.clock.now()
 
-    async def _rerender_live(self, session: AsyncSession, page: LandingPage) -> None:
-        """The live version's bytes again, at the page's (new) slug; what it
-        shows is unchanged, only where it says it lives."""
+    async def _move_live(self, session: AsyncSession, page: LandingPage, actor: uuid.UUID) -> None:
+        """A new live version at the page's (new) slug: what it shows is the
+        live version's, only where it says it lives (its canonical link and
+        og:url) changes. The one it replaces keeps its slug, as history."""
         assert page.published_number is not None
         live = await repo.version(session, page.id, page.published_number)
         assert live is not None
@@ -474,13 +459,10 @@ class PageService:
         rendered = await self._render(
             page.id, page.slug, live.title, live.seo, live.content, images
         )
-        live.slug = page.slug
-        live.html, live.html_gzip, live.html_br = (
-            rendered.html,
-            rendered.html_gzip,
-            rendered.html_br,
-        )
-        live.etag, live.csp = rendered.etag, rendered.csp
+        # The files it shows stay held by it (a file in use is not deleted).
+        shown = sorted(assets_shown(live.content, live.seo))
+        number = await _add_version(session, page, live, rendered, shown, actor, self.clock.now())
+        page.published_number = number
 
     async def _render(
         self,
@@ -523,6 +505,40 @@ async def _images(
 def _published_fields(page: LandingPage) -> tuple[Any, ...]:
     """What a published version is made of."""
     return (page.title, page.slug, page.content, page.seo)
+
+
+async def _add_version(
+    session: AsyncSession,
+    page: LandingPage,
+    source: LandingPage | PageVersion,
+    rendered: Rendered,
+    shown: list[str],
+    actor: uuid.UUID,
+    now: datetime,
+) -> int:
+    """The page's next immutable version: ``source``'s title, SEO and content,
+    at the page's slug, with its bytes and the files it shows. Its number."""
+    number = await repo.last_version_number(session, page.id) + 1
+    version = PageVersion(
+        id=new_id(),
+        page_id=page.id,
+        number=number,
+        title=source.title,
+        slug=page.slug,
+        content=source.content,
+        seo=source.seo,
+        html=rendered.html,
+        html_gzip=rendered.html_gzip,
+        html_br=rendered.html_br,
+        etag=rendered.etag,
+        csp=rendered.csp,
+        created_by=actor,
+        created_at=now,
+    )
+    session.add(version)
+    await session.flush()
+    session.add_all(VersionAsset(version_id=version.id, storage_key=key) for key in shown)
+    return number
 
 
 def assets_shown(content: dict[str, Any], seo: dict[str, Any]) -> set[str]:
