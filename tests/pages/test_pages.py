@@ -245,6 +245,46 @@ async def test_content_validation_names_the_path(
     assert current["version"] == 1 and current["content"]["blocks"] == []
 
 
+@pytest.mark.parametrize(
+    ("blocks", "path", "said"),
+    [
+        (
+            [{"type": "cta", "id": "signup", "label": "A", "url": "#signup"}] * 2,
+            "blocks[1].id",
+            "already another block's id",
+        ),
+        (
+            [
+                {"type": "heading", "text": "Plans", "id": "plans"},
+                {
+                    "type": "columns",
+                    "columns": [
+                        {"blocks": []},
+                        {"blocks": [{"type": "heading", "text": "Again", "id": "plans"}]},
+                    ],
+                },
+            ],
+            "blocks[1].columns[1].blocks[0].id",
+            "already another block's id",
+        ),
+        ([{"type": "heading", "text": "Top", "id": "main"}], "blocks[0].id", "the page's own"),
+    ],
+)
+async def test_a_block_id_is_an_anchor_used_once(
+    client: httpx.AsyncClient,
+    ada: dict[str, str],
+    blocks: list[dict[str, Any]],
+    path: str,
+    said: str,
+) -> None:
+    page = await create(client, ada)
+    response = await client.put(
+        f"/landing-pages/{page['id']}/content", json={"blocks": blocks}, headers=ada
+    )
+    detail = assert_error(response, 422, "validation_failed")["details"][0]
+    assert detail["path"] == path and said in detail["message"]
+
+
 async def test_video_only_from_allowed_providers(
     client: httpx.AsyncClient, ada: dict[str, str]
 ) -> None:

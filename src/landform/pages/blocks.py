@@ -329,10 +329,50 @@ class Theme(_Model):
     font: Literal["sans", "serif", "rounded"] = "sans"
 
 
+# Ids the page itself gives elements ("Skip to content" targets #main).
+PAGE_IDS = frozenset({"main"})
+
+
 class PageContent(_Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     theme: Theme = Field(default_factory=Theme)
     blocks: list[Block] = Field(default_factory=list, max_length=MAX_BLOCKS)
+
+
+def check_block_ids(blocks: list[Any]) -> None:
+    """An anchor (#signup) leads to one place: block ids are the page's,
+    each used once, and none the page uses itself. Checked on what is sent
+    (content written before this rule still renders and publishes)."""
+    seen: set[str] = set()
+    for loc, block_id in _block_ids(blocks, ("blocks",)):
+        if block_id in PAGE_IDS:
+            raise PydanticCustomError(
+                "block_id_reserved",
+                "'{id}' is the page's own id (its main content); choose another",
+                {"id": block_id, "at": (*loc, "id")},
+            )
+        if block_id in seen:
+            raise PydanticCustomError(
+                "block_id_taken",
+                "'{id}' is already another block's id: each anchor is used once",
+                {"id": block_id, "at": (*loc, "id")},
+            )
+        seen.add(block_id)
+
+
+def _block_ids(
+    blocks: list[Any], loc: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """(where, id) of every block with an id, nested columns included."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for i, block in enumerate(blocks):
+        if getattr(block, "id", None):
+            found.append(((*loc, i), block.id))
+        if not isinstance(block, ColumnsBlock):
+            continue
+        for c, column in enumerate(block.columns):
+            found.extend(_block_ids(column.blocks, (*loc, i, "columns", c, "blocks")))
+    return found
 
 
 PAGE_CONTENT = TypeAdapter(PageContent)

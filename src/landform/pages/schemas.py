@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from landform.core.schemas import InputModel
-from landform.pages.blocks import Block, ImageUrl, Theme, Url
+from landform.pages.blocks import Block, ImageUrl, Theme, Url, check_block_ids
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 SlugIn = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -61,6 +61,11 @@ class ContentUpdate(_In):
     blocks: list[Block] = Field(max_length=200)
     theme: Theme | None = None
     version: BasedOn = None
+
+    @model_validator(mode="after")
+    def _ids_are_unique(self) -> ContentUpdate:
+        check_block_ids(self.blocks)
+        return self
 
 
 class VersionedWrite(_In):

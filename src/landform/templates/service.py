@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from landform.pages.blocks import PageContent
+from landform.pages.blocks import PageContent, check_block_ids
 from landform.pages.render import RenderInput, Seo, render_page
 from landform.templates.errors import TemplateNotFound
 
@@ -44,6 +44,8 @@ class TemplateCatalogue:
             content = PageContent.model_validate(
                 {"theme": raw.get("theme", {}), "blocks": raw["blocks"]}
             )
+            # A page made from it must be writable back as it is.
+            check_block_ids(content.blocks)
             templates.append(
                 Template(
                     id=raw["id"],
