@@ -112,6 +112,17 @@ async def test_sla_status_follows_the_specs_table(client: httpx.AsyncClient, app
     assert sla["overallStatus"] in ("OK", "WARNING", "BREACH")
 
 
+async def test_a_check_over_nothing_yet_has_no_data(client: httpx.AsyncClient) -> None:
+    """A new replica has served no request and looked nothing up: its hit
+    ratio is no reading, neither a perfect one nor a warning."""
+    sla = (await client.get("/ops/sla?window=1m", headers=OPS)).json()
+    statuses = {check["name"]: check["status"] for check in sla["checks"]}
+    assert statuses == {
+        "Response Time P99": "NO_DATA", "Success Rate": "NO_DATA", "Cache Hit Ratio": "NO_DATA",
+    }  # fmt: skip
+    assert sla["overallStatus"] == "OK"
+
+
 async def test_prometheus_metrics(client: httpx.AsyncClient, app: Any) -> None:
     await traffic(client, app)
     answer = await client.get("/metrics", headers=OPS)
@@ -126,6 +137,19 @@ async def test_prometheus_metrics(client: httpx.AsyncClient, app: Any) -> None:
     )
     assert hits and float(hits.group(1)) >= 19  # the first view of /sale loaded it
     assert "landform_workers 1.0" in text
+
+
+async def test_a_made_up_method_is_one_series_not_one_each(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Any token is a method to HTTP: each must not become a label value
+    (a scrape that grows with every request a stranger sends)."""
+    for method in ("XABCDEF", "XGHIJKL", "FOO"):
+        for path in ("/anything", "/landing-pages"):
+            assert (await client.request(method, path)).status_code in (404, 405)
+    text = (await client.get("/metrics", headers=OPS)).text
+    assert "XABCDEF" not in text and "FOO /" not in text
+    assert 'landform_requests_total{route="OTHER (no route)"} 3.0' in text
 
 
 async def test_operators_only(client: httpx.AsyncClient, app: Any) -> None:

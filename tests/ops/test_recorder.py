@@ -9,7 +9,13 @@ import random
 
 import pytest
 
-from landform.ops.recorder import Recorder, merge_window, new_histogram, percentiles_and_mean
+from landform.ops.recorder import (
+    Recorder,
+    cumulative_counts_and_mean,
+    merge_window,
+    new_histogram,
+    percentiles_and_mean,
+)
 from landform.ops.sla import Alerts, Sla
 
 
@@ -71,6 +77,36 @@ def test_a_request_counts_under_its_route_the_gateway_and_its_component() -> Non
     assert merged.histograms["database"].get_total_count() == 1
     assert recorder.totals["route:POST /graphql"] == 3
     assert recorder.totals["route:POST /graphql:failed"] == 1
+
+
+def test_the_operators_probes_and_scrapes_are_no_api_gateway_requests() -> None:
+    recorder = Recorder(clock=lambda: 1_000_000.0)
+    for route in ("route:GET /metrics", "route:GET /healthz", "route:HEAD /readyz"):
+        recorder.observe(route, 200_000)
+    recorder.observe("route:GET /landing-pages", 1_000)
+    recorder.fold()
+    merged = merge_window([recorder.snapshot()], "1m", 1_000_000.0)
+    assert merged.outcomes["api_gateway"] == [1, 0]
+    assert merged.outcomes["route:GET /metrics"] == [1, 0]
+
+
+def test_bucket_counts_match_hdrhs_own_walk() -> None:
+    """The one-pass counts /metrics uses agree with hdrh's recorded
+    iterator, bound by bound."""
+    rng = random.Random(11)
+    histogram = new_histogram()
+    for _ in range(5_000):
+        histogram.record_value(int(rng.lognormvariate(8, 2)) + 1)
+    bounds = (1_000, 2_500, 5_000, 10_000, 100_000, 1_000_000, 10_000_000)
+    expected = [0] * len(bounds)
+    for item in histogram.get_recorded_iterator():
+        for index, bound in enumerate(bounds):
+            if item.value_iterated_to <= bound:
+                expected[index] += item.count_at_value_iterated_to
+    counts, mean = cumulative_counts_and_mean(histogram, bounds)
+    assert counts == expected
+    assert mean == pytest.approx(histogram.get_mean_value())
+    assert cumulative_counts_and_mean(new_histogram(), bounds) == ([0] * len(bounds), 0.0)
 
 
 def test_the_gateway_adds_up_every_route_in_every_window_and_since_start() -> None:

@@ -17,7 +17,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from landform.ops.recorder import COMPONENTS
+from landform.ops.recorder import COMPONENTS, cumulative_counts_and_mean
 
 # Seconds: around the spec's p99 thresholds (5 ms cache … 10 s uploads).
 BUCKETS = (
@@ -29,22 +29,19 @@ BUCKETS = (
 OUTCOME = {"hits": "hit", "misses": "miss"}
 
 
-def _buckets(histogram: HdrHistogram) -> list[tuple[str, float]]:
-    """Cumulative counts at each bound (µs in the histogram)."""
-    counts = [0] * len(BUCKETS)
-    for item in histogram.get_recorded_iterator():
-        value, count = item.value_iterated_to, item.count_at_value_iterated_to
-        for index, bound in enumerate(BUCKETS):
-            if value <= bound * 1_000_000:
-                counts[index] += count
+_BOUNDS_US = tuple(round(bound * 1_000_000) for bound in BUCKETS)
+
+
+def _buckets_and_sum(histogram: HdrHistogram) -> tuple[list[tuple[str, float]], float]:
+    """Cumulative counts at each bound (µs in the histogram), and the sum in
+    seconds (the mean times the count)."""
+    counts, mean = cumulative_counts_and_mean(histogram, _BOUNDS_US)
     total = histogram.get_total_count()
-    return [*((str(bound), float(n)) for bound, n in zip(BUCKETS, counts, strict=True)),
-            ("+Inf", float(total))]  # fmt: skip
-
-
-def _seconds_sum(histogram: HdrHistogram) -> float:
-    total: float = float(histogram.get_mean_value()) * int(histogram.get_total_count())
-    return total / 1_000_000
+    buckets = [
+        *((str(bound), float(n)) for bound, n in zip(BUCKETS, counts, strict=True)),
+        ("+Inf", float(total)),
+    ]
+    return buckets, mean * total / 1_000_000
 
 
 class SnapshotCollector:
@@ -73,11 +70,9 @@ class SnapshotCollector:
         )
         for key, histogram in sorted(merged.items()):
             if key.startswith("route:"):
-                routes.add_metric(
-                    [key.removeprefix("route:")], _buckets(histogram), _seconds_sum(histogram)
-                )
+                routes.add_metric([key.removeprefix("route:")], *_buckets_and_sum(histogram))
             elif key in COMPONENTS:
-                components.add_metric([key], _buckets(histogram), _seconds_sum(histogram))
+                components.add_metric([key], *_buckets_and_sum(histogram))
         yield routes
         yield components
 

@@ -125,12 +125,15 @@ class Sla:
                 if check.below is not None
                 else current >= (check.at_least or 0.0)
             )
+            status = OK if ok else check.otherwise
+            if _samples_behind(metrics, check.metric) == 0:
+                status = NO_DATA  # a ratio of nothing is no reading, good or bad
             checks.append(
                 {
                     "name": check.name,
                     "current": current,
                     "target": check.below if check.below is not None else check.at_least,
-                    "status": OK if ok else check.otherwise,
+                    "status": status,
                 }
             )
         statuses = {item["status"] for item in [*components, *checks]}
@@ -148,6 +151,23 @@ def _component_status(p99: float, count: int, row: ComponentTarget) -> str:
     if p99 < row.critical:
         return DEGRADED
     return CRITICAL
+
+
+# What each group of PerformanceMetrics fields is measured over.
+_SAMPLES_OF_GROUP = {
+    "responseTime": "throughput.totalRequests",
+    "throughput": "throughput.totalRequests",
+    "cache": "cache.lookups",
+}
+
+
+def _samples_behind(metrics: dict[str, Any], dotted: str) -> float | None:
+    """How many requests or lookups a field was measured over (None: not known)."""
+    counted = _SAMPLES_OF_GROUP.get(dotted.split(".", 1)[0])
+    try:
+        return None if counted is None else _field(metrics, counted)
+    except KeyError:  # metrics from elsewhere (a load test's) may not say
+        return None
 
 
 def _field(metrics: dict[str, Any], dotted: str) -> float:

@@ -72,8 +72,12 @@ class Timing:
 
     def _route_key(self, scope: Scope) -> str:
         """``route:<METHOD> <template>``: the API's route templates; assets
-        by kind (an asset key is not a route of its own)."""
+        by kind (an asset key is not a route of its own). A method HTTP
+        does not define is ``OTHER``: a client may send any token there,
+        and each would be a series of its own."""
         method: str = scope["method"]
+        if method not in KNOWN_METHODS:
+            method = "OTHER"
         route = scope.get("route")
         if route is not None:
             # Routes live as long as the app; they do not hash, their ids do.
@@ -86,6 +90,11 @@ class Timing:
             template = ident[1] if isinstance(ident[1], str) else getattr(route, "path", "?")
             key = self._keys[ident] = f"route:{method} {template}"
         return key
+
+
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
 
 
 def _request_id(scope: Scope) -> str:
