@@ -5,7 +5,8 @@ snapshot: its histograms (encoded, so they merge exactly), its counters and
 its gauges (resources, database, cache). Snapshots go to files under
 ``run_dir/ops`` (the workers of this machine: one replica) and, with Redis,
 to keys every replica reads (``scope=cluster``). A snapshot older than
-``STALE_SECONDS`` belongs to a worker that is gone and is left out."""
+``STALE_SECONDS``, or one a worker left as it stopped, belongs to a worker
+that is gone: its counts stay in (``departed.py``), its gauges do not."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from landform.core.tasks import cancel_and_wait
-from landform.ops.recorder import Recorder
+from landform.ops.departed import RETIRED_FILE, counters_only, fold_into_retired, retired
+from landform.ops.recorder import WINDOWS, Recorder
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 PUBLISH_EVERY = 2.0
 CONNECTIONS_EVERY = 5  # samples
 STALE_SECONDS = 15.0
+# A departed worker's slots can fall in a window this long after it left.
+DEPARTED_KEPT_SECONDS = max(seconds for _, seconds in WINDOWS.values())
 REDIS_PREFIX = "landform:ops:worker:"
 
 
@@ -113,9 +117,18 @@ class Fleet:
         self._task = asyncio.create_task(self._publish_forever(), name="ops-fleet")
 
     async def stop(self) -> None:
+        """Leave this worker's last counts for the others (``departed.py``)."""
         await cancel_and_wait(self._task)
+        final = {**self.snapshot(), "departed": True}
+        data = json.dumps(final, separators=(",", ":"))
         with contextlib.suppress(OSError):
-            (self.directory / f"{self.worker}.json").unlink()
+            self._write(data)
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await self.redis.set(
+                        REDIS_PREFIX + self.worker, data, ex=int(DEPARTED_KEPT_SECONDS)
+                    )
 
     def snapshot(self) -> dict[str, Any]:
         """This worker, now."""
@@ -131,19 +144,32 @@ class Fleet:
         }
 
     async def replica(self) -> list[dict[str, Any]]:
-        """The snapshots of this machine's workers (this one's fresh)."""
+        """The snapshots of this machine's workers (this one's fresh), and
+        the counts of those gone."""
         own = self.snapshot()
+        # Written first: a reader of this file next (another worker) then
+        # sees at least what this answer counts, so counters never go back
+        # between two answers.
+        self._write(json.dumps(own, separators=(",", ":")))
         found = [own]
         now = time.time()
         for path in self.directory.glob("*.json"):
-            if path.stem == self.worker:
+            if path.stem == self.worker or path.name == RETIRED_FILE:
                 continue
             try:
                 other = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue  # being replaced, or gone
-            if now - other.get("at", 0) <= STALE_SECONDS:
+            age = now - other.get("at", 0)
+            if age <= STALE_SECONDS and not other.get("departed"):
                 found.append(other)
+            elif age <= DEPARTED_KEPT_SECONDS:
+                found.append(counters_only(other))
+            else:
+                await asyncio.to_thread(fold_into_retired, self.directory, path)
+        long_gone = retired(self.directory)
+        if long_gone is not None:
+            found.append(long_gone)
         return found
 
     async def cluster(self) -> list[dict[str, Any]]:
@@ -159,8 +185,10 @@ class Fleet:
         for value in values:
             if value:
                 other = json.loads(value)
-                if now - other.get("at", 0) <= STALE_SECONDS:
+                if now - other.get("at", 0) <= STALE_SECONDS and not other.get("departed"):
                     found.append(other)
+                else:  # kept by Redis while a window may hold its slots
+                    found.append(counters_only(other))
         return found
 
     async def _publish_forever(self) -> None:
@@ -173,16 +201,21 @@ class Fleet:
             except Exception:
                 log.exception("ops: could not publish this worker's measurements")
 
-    async def publish(self) -> None:
-        data = json.dumps(self.snapshot(), separators=(",", ":"))
+    def _write(self, data: str) -> None:
         path = self.directory / f"{self.worker}.json"
         temporary = path.with_suffix(".tmp")
         temporary.write_text(data)
         temporary.replace(path)
+
+    async def publish(self) -> None:
+        data = json.dumps(self.snapshot(), separators=(",", ":"))
+        self._write(data)
         if self.redis is not None:
             try:
                 async with asyncio.timeout(1.0):
-                    await self.redis.set(REDIS_PREFIX + self.worker, data, ex=int(STALE_SECONDS))
+                    await self.redis.set(
+                        REDIS_PREFIX + self.worker, data, ex=int(DEPARTED_KEPT_SECONDS)
+                    )
             except Exception as exc:  # noqa: BLE001 - the cluster view waits for Redis
                 if not self._redis_failing:
                     log.warning("ops: cannot share measurements through Redis (%s)", exc)

@@ -108,7 +108,7 @@ def performance_metrics(
         # (the SLA table's rows) and per route.
         "window": window,
         "scope": scope,
-        "workers": len(snapshots),
+        "workers": sum(1 for s in snapshots if not s.get("departed")),
         "measuredSeconds": round(seconds, 1),
         "components": components,
         "routes": per_route,

@@ -1,7 +1,8 @@
 """``GET /metrics``: the Prometheus text format, for every worker of this
 replica at once (the workers' snapshots merged, so any worker answers for
 all of them). Histograms have buckets around the spec's thresholds;
-counters count since each worker started."""
+counters count since the replica first started (a worker that is gone
+leaves its counts: ``departed.py``)."""
 
 from __future__ import annotations
 
@@ -101,7 +102,8 @@ class SnapshotCollector:
 
         resources = [s["resources"] for s in self.snapshots]
         database = [s.get("database", {}) for s in self.snapshots]
-        yield gauge("landform_workers", "Workers reporting", len(self.snapshots))
+        working = sum(1 for s in self.snapshots if not s.get("departed"))
+        yield gauge("landform_workers", "Workers reporting", working)
         yield gauge(
             "landform_cpu_percent",
             "CPU used by the workers (100 = one core)",
