@@ -13,7 +13,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from landform.app import create_app
-from landform.ops.sla import Sla, SlaFileError
+from landform.ops.sla import Alerts, Sla, SlaFileError
 from landform.settings import Settings
 from tests.cache.test_purge import check_signature
 from tests.webhook_receiver import Receiver
@@ -61,6 +61,9 @@ async def test_a_held_breach_alerts_once_and_its_end_once_more(
         ("breach", "API Gateway", "CRITICAL")
     ]
     assert await monitor.check_alerts(now=1060) == []  # still breaching: no repeat
+    # The leader restarts: the next one remembers what was posted.
+    monitor.alerts = Alerts(monitor.alerts.hold)
+    assert await monitor.check_alerts(now=1075) == []
     # The operator relaxes the thresholds: the breach is over.
     lenient = tmp_path / "lenient.toml"
     lenient.write_text(LENIENT)

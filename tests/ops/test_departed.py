@@ -44,8 +44,11 @@ def requests_total(snapshots: list[dict[str, Any]]) -> float:
 async def test_a_stopped_workers_counts_stay_and_its_gauges_go(tmp_path: Path) -> None:
     leaving, staying = worker(tmp_path, "a-1", 30), worker(tmp_path, "a-2", 12)
     await leaving.stop()
+    other_file = staying.directory / "alert-state.json"  # no snapshot: left alone
+    other_file.write_text('{"since": {}, "alerted": []}')
 
     snapshots = await staying.replica()
+    assert other_file.exists()
     assert requests_total(snapshots) == 42
     metrics = performance_metrics(snapshots, "5m", "replica")
     assert metrics["throughput"]["totalRequests"] == 42

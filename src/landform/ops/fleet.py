@@ -160,6 +160,8 @@ class Fleet:
                 other = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue  # being replaced, or gone
+            if not isinstance(other, dict) or "windows" not in other:
+                continue  # not a worker's snapshot (the alerts' state, say)
             age = now - other.get("at", 0)
             if age <= STALE_SECONDS and not other.get("departed"):
                 found.append(other)

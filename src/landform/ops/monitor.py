@@ -5,13 +5,16 @@ by the database's own check, ``core.replica_health``.)
 
 Alerts are evaluated by one worker only (a leader: a Redis lease across
 replicas, a file lock among one machine's workers), over the fleet's
-measurements, so a breach fires once, not once per worker."""
+measurements, so a breach fires once, not once per worker. The alerts'
+state (what breaches since when, what was posted) is kept beside the lease,
+so a new leader (the last one restarted) does not post a breach again."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import time
 from typing import IO, TYPE_CHECKING, Any
@@ -32,6 +35,9 @@ EVERY = 10.0
 # How long the cluster view may wait on Redis before it shows this replica.
 CLUSTER_SECONDS = 1.0
 LEADER_KEY = "landform:ops:alert-leader"
+ALERT_STATE_KEY = "landform:ops:alert-state"
+ALERT_STATE_FILE = "alert-state.json"
+ALERT_STATE_KEPT_SECONDS = 86_400
 
 
 class Monitor:
@@ -122,12 +128,39 @@ class Monitor:
     async def check_alerts(self, now: float | None = None) -> list[dict[str, Any]]:
         scope = "cluster" if self.redis is not None else "replica"
         status = await self.sla_status(scope, self.alert_window)
+        state = await self._shared_alert_state()
+        if state is not None:
+            self.alerts.resume(state)
         fired = self.alerts.update(status, time.time() if now is None else now)
+        await self._share_alert_state(json.dumps(self.alerts.state()))
         for alert in fired:
             log.warning("sla alert: %s %s (%s)", alert["event"], alert["name"], alert["status"])
             if self.alert_hook is not None:
                 self.alert_hook.notify({"kind": "sla", **alert})
         return fired
+
+    async def _shared_alert_state(self) -> dict[str, Any] | None:
+        try:
+            if self.redis is not None:
+                async with asyncio.timeout(1.0):
+                    raw = await self.redis.get(ALERT_STATE_KEY)
+            else:
+                raw = (self.fleet.directory / ALERT_STATE_FILE).read_bytes()
+            return dict(json.loads(raw)) if raw else None
+        except Exception:  # noqa: BLE001 - none kept yet, or unreadable: go on from memory
+            return None
+
+    async def _share_alert_state(self, data: str) -> None:
+        try:
+            if self.redis is not None:
+                async with asyncio.timeout(1.0):
+                    await self.redis.set(ALERT_STATE_KEY, data, ex=ALERT_STATE_KEPT_SECONDS)
+            else:
+                path = self.fleet.directory / ALERT_STATE_FILE
+                path.with_suffix(".tmp").write_text(data)
+                path.with_suffix(".tmp").replace(path)
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            log.warning("ops: could not keep the alerts' state (%s)", exc)
 
     async def _lead(self) -> bool:
         if self.redis is not None:

@@ -186,6 +186,14 @@ class Alerts:
     since: dict[str, float] = field(default_factory=dict)
     alerted: set[str] = field(default_factory=set)
 
+    def state(self) -> dict[str, Any]:
+        """What the next leader needs to go on where this one stopped."""
+        return {"since": self.since, "alerted": sorted(self.alerted)}
+
+    def resume(self, state: dict[str, Any]) -> None:
+        self.since = {str(k): float(v) for k, v in state.get("since", {}).items()}
+        self.alerted = {str(name) for name in state.get("alerted", [])}
+
     def update(self, result: dict[str, Any], now: float) -> list[dict[str, Any]]:
         fired = []
         for item in [*result["components"], *result["checks"]]:
