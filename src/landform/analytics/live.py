@@ -41,6 +41,9 @@ VISITORS_EVERY = 5.0
 CurrentVisitors = Callable[[str], Awaitable[int]]
 
 
+MACHINE_ONLY_NOTE = "Redis cannot be reached: views taken by this machine's workers only"
+
+
 def _socket_dir(run_dir: Path) -> Path:
     """``run_dir``, unless its socket paths would pass the 107 bytes a Unix
     socket path may have: then a folder in /tmp named after it."""
@@ -114,6 +117,11 @@ class LiveHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._socket: socket.socket | None = None
         self._socket_path = self.run_dir / f"live-{os.getpid()}.sock"
+        # While Redis cannot take the counts they go to this machine's
+        # workers instead; while it cannot be heard, only theirs arrive.
+        # Either way watchers are told the view is partial.
+        self._publishing_failed = False
+        self._listening_failed = False
 
     # Counting (the tracking path)
 
@@ -148,13 +156,18 @@ class LiveHub:
             self._none_left.clear()
             await self._none_left.wait()
 
+    @property
+    def machine_only(self) -> bool:
+        return self._publishing_failed or self._listening_failed
+
     # Lifecycle
 
     async def start(self) -> None:
+        # The machine's own channel, in both modes: with Redis, the way
+        # around it while it is away.
+        self._bind_socket()
         if self.redis is not None:
             self._tasks.append(asyncio.create_task(self._listen_redis()))
-        else:
-            self._bind_socket()
         self._tasks.append(asyncio.create_task(self._tick_loop()))
         self._tasks.append(asyncio.create_task(self._visitors_loop()))
 
@@ -198,9 +211,19 @@ class LiveHub:
             else [orjson.dumps({owner: pages}) for owner, pages in counts.items()]
         )
         if self.redis is not None:
-            for part in messages:
-                await self.redis.publish(CHANNEL, part)
+            try:
+                for part in messages:
+                    await self.redis.publish(CHANNEL, part)
+            except Exception:
+                self._publishing_failed = True
+                self._tell_machine(messages)
+                raise
+            self._publishing_failed = False
             return
+        self._tell_machine(messages)
+
+    def _tell_machine(self, messages: list[bytes]) -> None:
+        """The counts to this worker and, by datagram, the machine's others."""
         for part in messages:
             self._hear(part)
         for path in self.run_dir.glob("live-*.sock"):
@@ -238,15 +261,16 @@ class LiveHub:
                     if subscription.page_id
                     else dict(pages)
                 )
-                subscription.offer(
-                    {
-                        "type": "views",
-                        "at": at,
-                        "views_per_second": shown,
-                        "total_views_per_second": sum(shown.values()),
-                        "current_visitors": self._visitors.get(owner_id, 0),
-                    }
-                )
+                message = {
+                    "type": "views",
+                    "at": at,
+                    "views_per_second": shown,
+                    "total_views_per_second": sum(shown.values()),
+                    "current_visitors": self._visitors.get(owner_id, 0),
+                }
+                if self.machine_only:
+                    message["note"] = MACHINE_ONLY_NOTE
+                subscription.offer(message)
 
     async def _visitors_loop(self) -> None:
         while True:
@@ -284,14 +308,13 @@ class LiveHub:
 
     async def _listen_redis(self) -> None:
         assert self.redis is not None
-        lost = False
         while True:
             try:
                 pubsub = self.redis.pubsub()
                 await pubsub.subscribe(CHANNEL)
-                if lost:
+                if self._listening_failed:
                     log.info("analytics: live channel back")
-                lost = False
+                self._listening_failed = False
                 try:
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
@@ -302,7 +325,7 @@ class LiveHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not lost:  # once per outage
+                if not self._listening_failed:  # once per outage
                     log.warning("analytics: live channel lost (%s); reconnecting", exc)
-                lost = True
+                self._listening_failed = True
                 await asyncio.sleep(1.0)
