@@ -27,6 +27,7 @@ from landform.components import Components
 from landform.core.clock import Clock
 from landform.core.draining import CloseWhenDraining, Draining
 from landform.core.errors import skip_in_error_paths
+from landform.core.head_requests import HeadAsGet
 from landform.core.http import BodyLimit, install_error_handlers
 from landform.core.idempotency import IdempotencyStore
 from landform.core.idempotent_requests import IdempotentRequests, document_idempotency_keys
@@ -91,7 +92,8 @@ def build_api(components: Components) -> FastAPI:
     api.state.storage = components.storage
     install_error_handlers(api)
     skip_in_error_paths(BLOCK_TYPES)
-    # Innermost: it stores what the routes answer, before compression.
+    api.add_middleware(HeadAsGet)  # innermost: it asks the routes themselves
+    # It stores what the routes answer, before compression.
     api.add_middleware(
         IdempotentRequests,
         store=IdempotencyStore(
