@@ -109,9 +109,9 @@ async def test_reserved_slugs_are_refused(
     client: httpx.AsyncClient, ada: dict[str, str], slug: str
 ) -> None:
     response = await client.post("/landing-pages", json={"title": "x", "slug": slug}, headers=ada)
-    error = assert_error(response, 422)
-    assert error["code"] in ("slug_reserved", "slug_invalid")
+    error = assert_error(response, 422, "slug_reserved")
     assert error["details"][0]["path"] == "slug"
+    assert "is reserved for Landform's own paths" in error["message"]
 
 
 @pytest.mark.parametrize(
@@ -363,14 +363,26 @@ async def test_stale_writes_overwrite_nothing(
 
     stale_delete = await client.delete(url, headers={**ada, "If-Match": '"1"'})
     assert_error(stale_delete, 412)
+    # RFC 9110's other forms: a list (any of them), and "*" (any version).
+    stale_list = await client.put(
+        url, json={"title": "x"}, headers={**ada, "If-Match": '"1", W/"3"'}
+    )
+    assert_error(stale_list, 412, "version_conflict")
+    assert_error(
+        await client.put(url, json={"title": "x"}, headers={**ada, "If-Match": '"1", banana'}),
+        400,
+        "invalid_if_match",
+    )
 
     current = (await client.get(url, headers=ada)).json()
     assert (
         current["title"] == "Launch week"
         and current["content"]["blocks"][0]["headline"] == "Ship faster"
     )
-    fresh = await client.put(url, json={"title": "Fresh"}, headers={**ada, "If-Match": '"2"'})
+    fresh = await client.put(url, json={"title": "Fresh"}, headers={**ada, "If-Match": '"1", "2"'})
     assert fresh.status_code == 200 and fresh.json()["version"] == 3
+    anything = await client.put(url, json={"title": "Any"}, headers={**ada, "If-Match": "*"})
+    assert anything.status_code == 200 and anything.json()["version"] == 4
 
 
 async def test_list_paginates_filters_and_searches(
@@ -837,6 +849,20 @@ async def test_publishing_twice_at_once_is_no_conflict(
         )
     )
     assert sorted(a.status_code for a in stated) == [200, 409]
+
+
+async def test_publishing_what_is_live_already_adds_no_version(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    page = await create(client, ada, slug="live-once")
+    url = f"/landing-pages/{page['id']}"
+    first = (await client.post(f"{url}/publish", headers=ada)).json()
+    again = await client.post(f"{url}/publish", headers=ada)
+    assert again.status_code == 200
+    assert again.json()["published_version"] == first["published_version"] == 1
+    assert again.json()["version"] == first["version"]
+    versions = (await client.get(f"{url}/versions", headers=ada)).json()["items"]
+    assert len(versions) == 1
 
 
 async def test_content_read_can_be_written_back_as_it_is(

@@ -37,7 +37,10 @@ async def page_service(request: Request) -> PageService:
 PageServiceDep = Annotated[PageService, Depends(page_service)]
 IfMatch = Annotated[
     str | None,
-    Header(description='The page version this write is based on, e.g. "3" (from ETag)'),
+    Header(
+        description='The page version this write is based on, e.g. "3" (from ETag); '
+        'a list of versions (any of them), or "*" (any)'
+    ),
 ]
 # What a write that names the version it is based on can be told.
 VERSIONED_WRITE: dict[int | str, dict[str, Any]] = {
@@ -47,23 +50,29 @@ VERSIONED_WRITE: dict[int | str, dict[str, Any]] = {
 
 
 def expected_version(if_match: str | None, body_version: int | None) -> ExpectedVersion | None:
-    if if_match is not None:
-        raw = if_match.strip().removeprefix("W/").strip('"')
-        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= VERSION_MAX):
+    if if_match is not None and if_match.strip() != "*":  # "*": any version (RFC 9110)
+        versions = [_if_match_version(tag) for tag in if_match.split(",")]
+        if body_version is not None and body_version not in versions:
             raise DomainError(
-                'If-Match must be a page version such as "3", as sent in the ETag header',
-                code="invalid_if_match",
-            )
-        if body_version is not None and body_version != int(raw):
-            raise DomainError(
-                f"If-Match names version {int(raw)} and the body version {body_version}: "
+                f"If-Match names version {versions[0]} and the body version {body_version}: "
                 "send one of them",
                 code="invalid_if_match",
             )
-        return ExpectedVersion(int(raw), "if_match")
+        return ExpectedVersion(versions[0], "if_match", frozenset(versions[1:]))
     if body_version is not None:
         return ExpectedVersion(body_version, "body")
     return None
+
+
+def _if_match_version(tag: str) -> int:
+    raw = tag.strip().removeprefix("W/").strip('"')
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= VERSION_MAX):
+        raise DomainError(
+            'If-Match must be a page version such as "3", as sent in the ETag header '
+            '(or a list of them, or "*")',
+            code="invalid_if_match",
+        )
+    return int(raw)
 
 
 def summary(service: PageService, page: LandingPage) -> PageSummary:

@@ -80,10 +80,12 @@ class PublicChange:
 
 @dataclass(frozen=True, slots=True)
 class ExpectedVersion:
-    """The version a write is based on, and where the client said it."""
+    """The version a write is based on, and where the client said it (an
+    If-Match list may name several: any of them will do)."""
 
     value: int
     source: Literal["if_match", "body"]
+    or_any_of: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +355,8 @@ class PageService:
             _check_expected(draft, expected)
             if not await auth_repo.is_email_verified(session, owner):
                 raise EmailNotVerified("verify your email address before publishing")
+            if not draft.has_unpublished_changes:
+                return draft  # live as it is: a version of the same again is no news
             images = await _images(session, draft.content, draft.seo)
         rendered = await self._render(
             draft.id, draft.slug, draft.title, draft.seo, draft.content, images
@@ -553,7 +557,7 @@ _EMPTY_SEGMENTS = re.compile(r"/(?:\.?/)+")
 
 
 def _check_expected(page: LandingPage, expected: ExpectedVersion | None) -> None:
-    if expected is None or expected.value == page.version:
+    if expected is None or page.version in (expected.value, *expected.or_any_of):
         return
     message = (
         f"this edit is based on version {expected.value}, but the page is at version "

@@ -94,13 +94,13 @@ RESERVED = frozenset(
 
 
 def slug_problem(slug: str) -> str | None:
+    if slug in RESERVED:  # first: some (sitemap.xml) are no slug's shape either
+        return f"'{slug}' is reserved for Landform's own paths; choose another slug"
     if not SLUG_PATTERN.match(slug):
         return (
             "slug must be 1-64 lowercase letters, digits and hyphens, "
             "not starting or ending with a hyphen"
         )
-    if slug in RESERVED:
-        return f"'{slug}' is reserved for Landform's own paths; choose another slug"
     return None
 
 
