@@ -763,6 +763,12 @@ async def test_blocks_schema_and_templates(client: httpx.AsyncClient) -> None:
     assert {"id", "name", "category", "description", "preview_url"} <= set(templates[0])
     preview = await client.get(templates[0]["preview_url"])
     assert preview.status_code == 200 and "<!doctype html>" in preview.text.lower()
+    # No beacon (a preview's views are nobody's), and its canonical address
+    # is its own, not the page someone could publish at the template's id.
+    assert "<script" not in preview.text
+    assert "script-src 'none'" in preview.headers["content-security-policy"]
+    own = f'rel="canonical" href="http://testserver{templates[0]["preview_url"]}"'
+    assert own in preview.text
     assert_error(await client.get("/templates/nope"), 404, "template_not_found")
 
 

@@ -71,7 +71,9 @@ class ImageInfo:
 
 @dataclass(frozen=True, slots=True)
 class RenderInput:
-    page_id: str  # the landing page's id, as the beacon reports it
+    # The landing page's id, as the beacon reports it; None: no beacon (a
+    # template's preview is no page, and its views are nobody's).
+    page_id: str | None
     slug: str
     title: str
     seo: Seo
@@ -282,8 +284,8 @@ def render_page(page: RenderInput) -> RenderedPage:
     content = page.content
     theme = content.theme
     style, style_hash = _style(theme.accent.lower(), theme.mode, theme.font)
-    script = _BEACON.replace(_PAGE_ID_SLOT, js_string(page.page_id))
-    script_hash = _csp_hash(script)
+    script = _BEACON.replace(_PAGE_ID_SLOT, js_string(page.page_id)) if page.page_id else ""
+    script_hash = _csp_hash(script) if script else None
 
     first_hero: HeroBlock | None = None
     has_h1 = False

@@ -67,10 +67,16 @@ class TemplateCatalogue:
         if cached is None:
             page = render_page(
                 RenderInput(
-                    page_id="preview",
+                    page_id=None,  # no beacon: a preview's views are nobody's
                     slug=template.id,
                     title=template.name,
-                    seo=Seo(meta_description=template.description, noindex=True),
+                    # Its own address, not the public page one could claim
+                    # at the template's id.
+                    seo=Seo(
+                        meta_description=template.description,
+                        noindex=True,
+                        canonical_url=public_url.rstrip("/") + template.preview_path,
+                    ),
                     content=template.content,
                     public_url=public_url.rstrip("/"),
                 )
