@@ -857,6 +857,41 @@ async def test_publishing_twice_at_once_is_no_conflict(
     assert sorted(a.status_code for a in stated) == [200, 409]
 
 
+async def test_the_owner_previews_the_draft_and_reads_and_previews_versions(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    page = await create(client, ada, slug="preview-me")
+    url = f"/landing-pages/{page['id']}"
+    live = [{"type": "hero", "headline": "What visitors see"}]
+    await client.put(f"{url}/content", json={"blocks": live}, headers=ada)
+    await client.post(f"{url}/publish", headers=ada)
+    draft = [{"type": "hero", "headline": "Not live yet"}]
+    await client.put(f"{url}/content", json={"blocks": draft}, headers=ada)
+
+    preview = await client.get(f"{url}/preview", headers=ada)
+    assert preview.status_code == 200 and "Not live yet" in preview.text
+    assert "What visitors see" not in preview.text
+    assert "<script" not in preview.text  # the owner looking is no visit
+    assert preview.headers["cache-control"] == "private, no-store"
+    assert preview.headers["x-robots-tag"] == "noindex"
+    assert "script-src 'none'" in preview.headers["content-security-policy"]
+    assert "What visitors see" in (await client.get("/preview-me")).text
+
+    version = await client.get(f"{url}/versions/1", headers=ada)
+    assert version.status_code == 200
+    body = version.json()
+    assert (body["number"], body["slug"], body["is_live"]) == (1, "preview-me", True)
+    assert body["content"]["blocks"][0]["headline"] == "What visitors see"
+    shown = await client.get(f"{url}/versions/1/preview", headers=ada)
+    assert "What visitors see" in shown.text and "Not live yet" not in shown.text
+
+    assert_error(await client.get(f"{url}/versions/2", headers=ada), 404, "version_not_found")
+    assert_error(await client.get(f"{url}/versions/2/preview", headers=ada), 404)
+    for path in ("preview", "versions/1", "versions/1/preview"):
+        assert_error(await client.get(f"{url}/{path}", headers=bob), 404)
+        assert_error(await client.get(f"{url}/{path}"), 401)
+
+
 async def test_publishing_what_is_live_already_adds_no_version(
     client: httpx.AsyncClient, ada: dict[str, str]
 ) -> None:

@@ -5,12 +5,13 @@ from typing import Annotated, Any, Literal
 from xml.sax.saxutils import escape as xml_escape
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from landform.auth.deps import PrincipalDep
 from landform.core.errors import DomainError
 from landform.pages.blocks import block_json_schema
 from landform.pages.models import LandingPage
+from landform.pages.render import RenderedPage
 from landform.pages.schemas import (
     VERSION_MAX,
     ContentUpdate,
@@ -20,6 +21,7 @@ from landform.pages.schemas import (
     PageSummary,
     PageUpdate,
     Seo,
+    VersionDetail,
     VersionedWrite,
     VersionList,
     VersionSummary,
@@ -237,6 +239,56 @@ async def list_versions(
             )
             for r in rows
         ]
+    )
+
+
+VersionNumber = Annotated[int, Path(ge=1, le=VERSION_MAX)]
+
+
+@router.get("/landing-pages/{page_id}/versions/{number}", response_model=VersionDetail)
+async def read_version(
+    page_id: uuid.UUID, number: VersionNumber, principal: PrincipalDep, service: PageServiceDep
+) -> VersionDetail:
+    """A published version as it was: its title, slug, SEO and content."""
+    page, version = await service.version(principal.user_id, page_id, number)
+    return VersionDetail(
+        number=version.number,
+        title=version.title,
+        slug=version.slug,
+        created_at=version.created_at,
+        is_live=version.number == page.live_version,
+        seo=Seo.model_validate(version.seo),
+        content=version.content,
+    )
+
+
+@router.get("/landing-pages/{page_id}/preview", response_class=HTMLResponse)
+async def preview_draft(
+    page_id: uuid.UUID, principal: PrincipalDep, service: PageServiceDep
+) -> HTMLResponse:
+    """The draft rendered as visitors would see it once published (not
+    indexed, no analytics), to look at before publishing."""
+    return preview_response(await service.preview(principal.user_id, page_id))
+
+
+@router.get("/landing-pages/{page_id}/versions/{number}/preview", response_class=HTMLResponse)
+async def preview_version(
+    page_id: uuid.UUID, number: VersionNumber, principal: PrincipalDep, service: PageServiceDep
+) -> HTMLResponse:
+    """A published version rendered, to look at before restoring it."""
+    return preview_response(await service.preview(principal.user_id, page_id, number))
+
+
+def preview_response(page: RenderedPage) -> HTMLResponse:
+    return HTMLResponse(
+        page.html,
+        headers={
+            "Content-Security-Policy": page.csp,
+            "X-Content-Type-Options": "nosniff",
+            "X-Robots-Tag": "noindex",
+            # The owner's draft: no shared cache keeps it, no browser reuses it.
+            "Cache-Control": "private, no-store",
+        },
     )
 
 

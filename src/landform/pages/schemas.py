@@ -105,5 +105,10 @@ class VersionSummary(BaseModel):
     is_live: bool
 
 
+class VersionDetail(VersionSummary):
+    seo: Seo
+    content: dict[str, Any]
+
+
 class VersionList(BaseModel):
     items: list[VersionSummary]

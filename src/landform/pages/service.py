@@ -44,7 +44,7 @@ from landform.pages.errors import (
     VersionNotFound,
 )
 from landform.pages.models import LandingPage, PageVersion
-from landform.pages.render import ImageInfo, ImageSource, RenderInput, render_page
+from landform.pages.render import ImageInfo, ImageSource, RenderedPage, RenderInput, render_page
 from landform.pages.render import Seo as RenderSeo
 from landform.pages.schemas import ContentUpdate, PageCreate, PageUpdate, Seo
 from landform.pages.slugs import RESERVED, slug_problem, slugify
@@ -194,6 +194,49 @@ class PageService:
             if page is None:
                 raise PageNotFound("no such landing page")
             return page, await repo.versions_of(session, page_id)
+
+    async def version(
+        self, owner: uuid.UUID, page_id: uuid.UUID, number: int
+    ) -> tuple[LandingPage, PageVersion]:
+        async with self.db.read(actor=owner) as session:
+            page = await repo.owned_page(session, owner, page_id)
+            if page is None:
+                raise PageNotFound("no such landing page")
+            version = await repo.version(session, page_id, number)
+            if version is None:
+                raise VersionNotFound(f"this page has no version {number}")
+            return page, version
+
+    async def preview(
+        self, owner: uuid.UUID, page_id: uuid.UUID, number: int | None = None
+    ) -> RenderedPage:
+        """The draft (or version ``number``) as visitors would see it, at the
+        page's slug: never indexed, and with no beacon (the owner looking is
+        no visit)."""
+        async with self.db.read(actor=owner) as session:
+            page = await repo.owned_page(session, owner, page_id)
+            if page is None:
+                raise PageNotFound("no such landing page")
+            source: LandingPage | PageVersion = page
+            if number is not None:
+                version = await repo.version(session, page_id, number)
+                if version is None:
+                    raise VersionNotFound(f"this page has no version {number}")
+                source = version
+            images = await _images(session, source.content, source.seo)
+        seo = Seo.model_validate({**source.seo, "noindex": True})
+        shown = RenderInput(
+            page_id=None,
+            slug=page.slug,
+            title=source.title,
+            seo=RenderSeo(**seo.model_dump()),
+            content=PageContent.model_validate(source.content),
+            public_url=self.public_url.rstrip("/"),
+            images=images,
+        )
+        if len(str(source.content)) > _OFFLOAD_BYTES:
+            return await asyncio.to_thread(render_page, shown)
+        return render_page(shown)
 
     async def versions_of_many(
         self, owner: uuid.UUID, page_ids: list[uuid.UUID]
