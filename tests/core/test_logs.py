@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
-from landform.core.logs import JsonFormatter
+from landform.core.logs import JsonFormatter, TextFormatter, request_id
+from landform.ops.database import DatabaseMetrics
+from landform.ops.recorder import Recorder
 
 
 class Lines(logging.Handler):
@@ -81,3 +86,34 @@ def test_the_formatter_keeps_tracebacks_and_extra_fields() -> None:
     assert line["message"] == "failed here" and line["page"] == "p-1"
     assert "ValueError: boom" in line["exception"]
     assert "request_id" not in line  # made outside any request
+
+
+def test_text_lines_carry_the_request_id_before_any_traceback() -> None:
+    token = request_id.set("req-42")
+    try:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            record = logging.getLogger("x").makeRecord(
+                "x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+            )
+        line = TextFormatter().format(record)
+    finally:
+        request_id.reset(token)
+    first, _, rest = line.partition("\n")
+    assert first.endswith("x: failed [request req-42]")
+    assert "ValueError: boom" in rest
+    outside = logging.getLogger("x").makeRecord("x", logging.INFO, __file__, 1, "quiet", (), None)
+    assert "[request" not in TextFormatter().format(outside)
+
+
+def test_a_wait_for_sqlites_write_turn_is_no_slow_query(slow_queries: Lines) -> None:
+    metrics = DatabaseMetrics(Recorder(), slow_ms=1)
+    connection = SimpleNamespace(info={"landform_started": [time.perf_counter_ns() - 5_000_000]})
+    metrics._after(connection, None, "BEGIN IMMEDIATE")
+    assert metrics.slow_queries == 0
+    assert "write turn" in slow_queries.lines[-1]["message"]
+    connection.info["landform_started"].append(time.perf_counter_ns() - 5_000_000)
+    metrics._after(connection, None, "SELECT 1")
+    assert metrics.slow_queries == 1
+    assert slow_queries.lines[-1]["message"].startswith("slow query:")

@@ -44,6 +44,22 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(data, default=str).decode()
 
 
+class TextFormatter(logging.Formatter):
+    """For people reading a terminal: one line, with the request id when
+    there is one (to find the other lines of the same request)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        current = request_id.get()
+        if not current:
+            return line
+        head, _, rest = line.partition("\n")  # a traceback follows the first line
+        return f"{head} [request {current}]" + (f"\n{rest}" if rest else "")
+
+
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     """Ours, so configuring again replaces it instead of adding another."""
 
@@ -53,10 +69,6 @@ def configure_logging(level: str, json_lines: bool) -> None:
     for handler in [h for h in root.handlers if isinstance(h, _Handler)]:
         root.removeHandler(handler)
     handler = _Handler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter()
-        if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
