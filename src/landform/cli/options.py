@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -15,6 +15,28 @@ if TYPE_CHECKING:
 SlaFile = Annotated[
     Path | None, typer.Option(help="The SLA thresholds file (default: LANDFORM_SLA_FILE or ours).")
 ]
+
+
+Output = Annotated[Path | None, typer.Option(help="Write to this file, not stdout.")]
+
+
+def cannot_write(path: Path, exc: OSError, into: bool = False) -> NoReturn:
+    """End a command whose --output cannot be written: one line, exit 1."""
+    where = f"into {path}" if into else str(path)
+    typer.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
+    raise typer.Exit(1) from exc
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """``text`` to stdout, or to the --output file (saying so)."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        cannot_write(output, exc)
+    typer.echo(f"wrote {output}")
 
 
 def load_sla(sla_file: Path | None) -> Sla:
