@@ -62,3 +62,28 @@ def test_an_output_that_cannot_be_written_is_one_line(command: list[str], tmp_pa
     done = runner.invoke(cli, [*command, "--output", str(written)])
     assert done.exit_code == 0 and done.output == f"wrote {written}\n"
     assert written.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        (None, "cannot read it: No such file or directory"),
+        ('[[checks]]\nname = "A"\nmetric = "cache.hitRatoi"\nat_least = 90\n',
+         "checks[0].metric: 'cache.hitRatoi' is not a PerformanceMetrics field"),
+    ],
+)  # fmt: skip
+def test_serve_refuses_a_bad_sla_file_before_starting_workers(
+    text: str | None, complaint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def started(host: str, port: int) -> None:
+        raise AssertionError("serve went on past the SLA file")
+
+    monkeypatch.setattr("landform.cli.main._refuse_a_taken_port", started)
+    sla = tmp_path / "sla.toml"
+    if text is not None:
+        sla.write_text(text)
+    monkeypatch.setenv("LANDFORM_SLA_FILE", str(sla))
+    refused = runner.invoke(cli, ["serve", "--port", "8631"])
+    assert refused.exit_code == 2, refused.output
+    [line] = refused.output.splitlines()
+    assert line.startswith(f"error: LANDFORM_SLA_FILE: {sla}: ") and complaint in line

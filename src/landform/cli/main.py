@@ -99,6 +99,8 @@ def serve(
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         os.environ["LANDFORM_PUBLIC_URL"] = f"http://{shown}:{port}"
     settings = load_settings()
+    # Checked here, once: in the workers a bad file is a crash loop.
+    load_sla(None)
     workers = workers or settings.workers or os.cpu_count() or 1
     _refuse_a_taken_port(host, port)
     try:

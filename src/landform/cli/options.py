@@ -40,6 +40,9 @@ def write_output(text: str, output: Path | None) -> None:
 
 
 def load_sla(sla_file: Path | None) -> Sla:
+    """The SLA of --sla-file, else of LANDFORM_SLA_FILE, else ours; a bad
+    file ends the command with the file, the row and the reason (exit 2,
+    as a bad setting does: for `loadtest`, 1 means the SLA was missed)."""
     from landform.ops.sla import Sla, SlaFileError
 
     configured = load_settings().sla_file
@@ -47,5 +50,6 @@ def load_sla(sla_file: Path | None) -> Sla:
     try:
         return Sla.load(path)
     except SlaFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        setting = "" if sla_file or not configured else "LANDFORM_SLA_FILE: "
+        typer.echo(f"error: {setting}{exc}", err=True)
+        raise typer.Exit(2) from exc
