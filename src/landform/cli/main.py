@@ -112,7 +112,9 @@ def serve(
     if settings.should_migrate_on_start:
         # In a child process: the workers fork from this one and would
         # otherwise each carry Alembic and the migration's memory.
-        subprocess.run([sys.executable, "-m", "landform.cli.main", "db", "upgrade"], check=True)
+        migrated = subprocess.run([sys.executable, "-m", "landform.cli.main", "db", "upgrade"])
+        if migrated.returncode != 0:  # it said why (e.g. cannot use the database)
+            raise typer.Exit(1)
     # Migrated once here; the workers need not race to do it again.
     os.environ["LANDFORM_MIGRATE_ON_START"] = "false"
     os.environ["LANDFORM_SECRET_KEY"] = settings.secret_key
