@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import os
 import typing
+from pathlib import Path
 from unittest import mock
 
+import pytest
+from typer.testing import CliRunner
+
+from landform.cli.main import app as cli
 from landform.settings import Settings
 
 
@@ -22,11 +27,88 @@ def _is_list(hint: object) -> bool:
     return typing.get_origin(hint) is list
 
 
+# Two valid items of each list setting that is not a list of networks.
+LIST_ITEMS = {
+    "database_replica_urls": [
+        "postgresql+asyncpg://r1/landform",
+        "postgresql+asyncpg://r2/landform",
+    ]
+}
+
+
 def test_every_list_setting_takes_commas_from_the_environment() -> None:
     names = list_settings()
     assert {"ops_open_networks", "trusted_proxies", "cors_origins"} <= set(names)
     for name in names:
         variable = f"LANDFORM_{name.upper()}"
-        with mock.patch.dict(os.environ, {variable: " 10.0.0.0/8, 192.168.0.0/16 ,"}):
+        items = LIST_ITEMS.get(name, ["10.0.0.0/8", "192.168.0.0/16"])
+        with mock.patch.dict(os.environ, {variable: f" {items[0]}, {items[1]} ,"}):
             value = getattr(Settings(), name)
-        assert value == ["10.0.0.0/8", "192.168.0.0/16"], (variable, value)
+        assert value == items, (variable, value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("LANDFORM_OPS_OPEN_NETWORKS", "10.0.0.0/8,not-a-net", "'not-a-net' is not an IP address"),
+        ("LANDFORM_TRUSTED_PROXIES", "10.0.0.300", "'10.0.0.300' is not an IP address"),
+        ("LANDFORM_REDIS_URL", "foo://bar", "foo:// is not Redis: use redis://"),
+        ("LANDFORM_STORAGE_URL", "ftp://x/y", "must look like s3://bucket/prefix"),
+        ("LANDFORM_STORAGE_URL", "s3://", "must look like s3://bucket/prefix"),
+        ("LANDFORM_DATABASE_URL", "mysql://u:hunter2@x/y",
+         "mysql:// is not a supported database: use sqlite+aiosqlite://… or postgresql+asyncpg://…"),
+        ("LANDFORM_DATABASE_URL", "postgresql://u:hunter2@x/y",
+         "for postgresql:// write postgresql+asyncpg://"),
+        ("LANDFORM_DATABASE_URL", "sqlite:///data/x.db", "for sqlite:// write sqlite+aiosqlite://"),
+        ("LANDFORM_DATABASE_URL", "landform.db", "a URL with no scheme is not a supported"),
+        ("LANDFORM_DATABASE_REPLICA_URLS", "postgresql+asyncpg://r1/l,mysql://r2/l",
+         "mysql:// is not a supported database"),
+        ("LANDFORM_DATABASE_POOL_SIZE", "0", "greater than or equal to 1"),
+        ("LANDFORM_DATABASE_POOL_TIMEOUT", "-1", "greater than 0"),
+        ("LANDFORM_DATABASE_STATEMENT_TIMEOUT", "0", "greater than 0"),
+        ("LANDFORM_ACCESS_TOKEN_TTL", "0", "greater than or equal to 1"),
+        ("LANDFORM_LOGIN_MAX_FAILURES", "-3", "greater than or equal to 1"),
+        ("LANDFORM_MAX_UPLOAD_BYTES", "0", "greater than or equal to 1"),
+        ("LANDFORM_PAGE_CHANGE_POLL_INTERVAL", "0", "greater than 0"),
+        ("LANDFORM_PUBLIC_MAX_AGE", "-1", "greater than or equal to 0"),
+    ],
+)  # fmt: skip
+def test_a_bad_setting_is_one_line_naming_it_at_start(
+    variable: str, value: str, complaint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before anything starts (exit 2), as LANDFORM_ENV=prod is:
+    never a server whose workers crash-loop or answer 500s."""
+
+    def started() -> None:
+        raise AssertionError("serve went on past the settings")
+
+    monkeypatch.setattr("landform.cli.main.load_settings", started)
+    env = {"LANDFORM_DATA_DIR": str(tmp_path), "LANDFORM_DATABASE_URL": "", variable: value}
+    refused = CliRunner().invoke(cli, ["serve", "--port", "8631"], env=env)
+    assert refused.exit_code == 2, refused.output
+    [line] = refused.output.splitlines()
+    assert line.startswith(f"error: {variable}: ") and complaint in line
+    assert "hunter2" not in refused.output  # a URL's password is never shown
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LANDFORM_DATABASE_URL", "postgresql+asyncpg://u:p@db:5432/landform"),
+        ("LANDFORM_DATABASE_URL",
+         "postgresql+asyncpg://u:p@/landform?host=a:5432&host=b:5432&target_session_attrs=read-write"),
+        ("LANDFORM_DATABASE_URL", "sqlite+aiosqlite:///data/landform.db"),
+        ("LANDFORM_REDIS_URL", "redis://:p@redis:6379/0"),
+        ("LANDFORM_REDIS_URL", "rediss://redis:6380/1"),
+        ("LANDFORM_REDIS_URL", "unix:///run/redis.sock"),
+        ("LANDFORM_STORAGE_URL", "s3://landform-files"),
+        ("LANDFORM_STORAGE_URL", "s3://bucket/some/prefix"),
+        ("LANDFORM_TRUSTED_PROXIES", "10.0.0.1, 10.1.2.3/8, ::1, fd00::/8"),
+        ("LANDFORM_OPS_OPEN_NETWORKS", "127.0.0.0/8,::1/128"),
+        ("LANDFORM_STORAGE_QUOTA_BYTES", "0"),
+        ("LANDFORM_READ_YOUR_WRITES_SECONDS", "0"),
+    ],
+)  # fmt: skip
+def test_what_worked_before_still_does(variable: str, value: str) -> None:
+    with mock.patch.dict(os.environ, {variable: value}):
+        Settings()

@@ -33,6 +33,7 @@ from landform.core.idempotency import IdempotencyStore
 from landform.core.idempotent_requests import IdempotentRequests, document_idempotency_keys
 from landform.core.logs import configure_logging
 from landform.core.openapi import document_errors, extend_openapi
+from landform.core.proxies import ClientAddress
 from landform.core.rate_limits import API, AUTH, PUBLIC, TRACKING, TRACKING_PATHS, RateLimits
 from landform.core.read_replay import ReadReplay
 from landform.core.rsgi import RSGIApp
@@ -83,6 +84,8 @@ def build_api(components: Components) -> FastAPI:
     api.state.mailer = components.mailer
     api.state.files = components.files
     api.state.client_address = components.client_address
+    # Parsed once here (Settings checked them): probes ask on every request.
+    api.state.ops_open_networks = ClientAddress(settings.ops_open_networks)
     api.state.analytics = components.analytics
     api.state.tracker = components.tracker
     api.state.cache_stats = components.cache_stats

@@ -3,10 +3,12 @@ and passed in; nothing reads the environment after that."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,9 +38,9 @@ class Settings(BaseSettings):
     # Database
     database_url: str = ""
     database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    database_pool_size: int = 10
-    database_pool_timeout: float = 5.0
-    database_statement_timeout: float = 5.0
+    database_pool_size: int = Field(default=10, ge=1)
+    database_pool_timeout: float = Field(default=5.0, gt=0)
+    database_statement_timeout: float = Field(default=5.0, gt=0)
     # Failover (docs/operations.md, "Database failover"): one connection
     # attempt gives up after connect_timeout (asyncpg's own is 60 s); while
     # the database cannot be reached (a restart, a promotion) requests wait
@@ -50,7 +52,7 @@ class Settings(BaseSettings):
     # gets no reads until it catches up; checked this often by every worker.
     database_replica_max_lag_seconds: float = Field(default=10.0, gt=0)
     database_replica_check_interval: float = Field(default=2.0, gt=0)
-    read_your_writes_seconds: float = 5.0
+    read_your_writes_seconds: float = Field(default=5.0, ge=0)
     migrate_on_start: bool | None = None
 
     redis_url: str = ""
@@ -60,16 +62,16 @@ class Settings(BaseSettings):
     mail_from: str = "Landform <no-reply@landform.local>"
 
     # Accounts
-    access_token_ttl: int = 900
-    refresh_token_ttl: int = 30 * 24 * 3600
-    verification_token_ttl: int = 24 * 3600
+    access_token_ttl: int = Field(default=900, ge=1)
+    refresh_token_ttl: int = Field(default=30 * 24 * 3600, ge=1)
+    verification_token_ttl: int = Field(default=24 * 3600, ge=1)
     # At most one verification mail per address this often (resend's)
     verification_resend_seconds: int = Field(default=60, ge=0)
-    login_max_failures: int = 10
-    login_window_seconds: int = 60
+    login_max_failures: int = Field(default=10, ge=1)
+    login_window_seconds: int = Field(default=60, ge=1)
 
     # HTTP
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # Idempotency-Key on POST (core/idempotency.py): answers kept this long;
     # a duplicate waits this long for the first request's answer; a claim
     # whose worker died lapses after this long.
@@ -87,17 +89,17 @@ class Settings(BaseSettings):
     s3_secret_access_key: str = ""
     s3_region: str = ""
     s3_asset_delivery: Literal["proxy", "redirect"] = "proxy"
-    s3_signed_url_ttl: int = 3600
-    max_upload_bytes: int = 10 * 1024 * 1024
-    storage_quota_bytes: int = 1024 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    s3_signed_url_ttl: int = Field(default=3600, ge=1)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    storage_quota_bytes: int = Field(default=1024 * 1024 * 1024, ge=0)
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
 
     # Public pages
-    page_store_bytes: int = 64 * 1024 * 1024
-    page_change_poll_interval: float = 0.25
-    public_max_age: int = 60
-    public_s_maxage: int = 300
-    public_stale_while_revalidate: int = 86400
+    page_store_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    page_change_poll_interval: float = Field(default=0.25, gt=0)
+    public_max_age: int = Field(default=60, ge=0)
+    public_s_maxage: int = Field(default=300, ge=0)
+    public_stale_while_revalidate: int = Field(default=86400, ge=0)
     # Warming: the most viewed pages are loaded at start and this often (0: off)
     page_warm_interval: float = Field(default=300.0, ge=0)
     page_warm_count: int = Field(default=1000, ge=1)
@@ -199,6 +201,47 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("trusted_proxies", "ops_open_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (e.g. 10.0.0.0/8, ::1)"
+                ) from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return _database_url(value) if value else value
+
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _replica_urls(cls, value: list[str]) -> list[str]:
+        return [_database_url(url) for url in value]
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                f"{_scheme_of(value)} is not Redis: use redis://host:6379/0, rediss:// "
+                "or unix:///path/to/socket (or leave it empty: no Redis)"
+            )
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str) -> str:
+        if value and not (urlsplit(value).scheme == "s3" and urlsplit(value).netloc):
+            raise ValueError(
+                "must look like s3://bucket/prefix (or be empty: files under LANDFORM_DATA_DIR)"
+            )
+        return value
+
     @field_validator("smtp_url")
     @classmethod
     def _smtp_scheme(cls, value: str) -> str:
@@ -235,6 +278,29 @@ class Settings(BaseSettings):
     @property
     def should_migrate_on_start(self) -> bool:
         return self.is_sqlite if self.migrate_on_start is None else self.migrate_on_start
+
+
+# The drivers Landform runs on: SQLAlchemy's async ones it is tested with.
+DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+def _database_url(url: str) -> str:
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    if scheme in DATABASE_SCHEMES:
+        return url
+    hint = ""
+    if scheme.split("+")[0] in ("sqlite", "postgresql", "postgres"):
+        driver = "sqlite+aiosqlite" if scheme.startswith("sqlite") else "postgresql+asyncpg"
+        hint = f" (for {scheme}:// write {driver}://, the rest unchanged)"
+    supported = " or ".join(f"{name}://…" for name in DATABASE_SCHEMES)
+    raise ValueError(f"{_scheme_of(url)} is not a supported database: use {supported}{hint}")
+
+
+def _scheme_of(url: str) -> str:
+    """What a refused URL is called in the message: its scheme, never the
+    rest (a password may follow it)."""
+    scheme = url.partition("://")[0] if "://" in url else ""
+    return f"{scheme}://" if scheme else "a URL with no scheme"
 
 
 def load_settings(**overrides: object) -> Settings:

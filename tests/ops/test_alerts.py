@@ -13,7 +13,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from landform.app import create_app
-from landform.ops.sla import Alerts, Sla, SlaFileError
+from landform.ops.sla import NO_DATA, Alerts, Check, Sla, SlaFileError, metric_fields
 from landform.settings import Settings
 from tests.cache.test_purge import check_signature
 from tests.webhook_receiver import Receiver
@@ -90,6 +90,25 @@ async def test_a_held_breach_alerts_once_and_its_end_once_more(
          "measure is missing"),
         ('[[checks]]\nname = "A"\nmetric = "responseTime.p99"\n', "exactly one of below"),
         ("not = [toml", "line 1"),
+        ('[[checks]]\nname = "A"\nmetric = "cache.hitRatio"\nat_least = "ninety"\n',
+         "checks[0].at_least: 'ninety' is not a number"),
+        ('[[checks]]\nname = "A"\nmetric = "cache.hitRatoi"\nat_least = 90\n',
+         "checks[0].metric: 'cache.hitRatoi' is not a PerformanceMetrics field (did you mean "
+         "'cache.hitRatio'?)"),
+        ('[response_time_p99."X"]\nmeasure = "api_gateway_typo"\ntarget = "1s"\n'
+         'acceptable = "2s"\ncritical = "3s"\n',
+         "response_time_p99.'X'.measure: 'api_gateway_typo' is not a measured component "
+         "(one of api_gateway, graphql,"),
+        ('[[checks]]\nname = "A"\nmetric = "cache.hitRatio"\nat_least = 90\notherwise = "MAYBE"\n',
+         "checks[0].otherwise: 'MAYBE' is not a status a failed check can have "
+         "(BREACH or WARNING)"),
+        ('[[checks]]\nname = "A"\nmetric = "cache.hitRatio"\nat_least = 90\notherwse = "WARNING"\n',
+         "checks[0]: unknown key 'otherwse'"),
+        ('[[check]]\nname = "A"\nmetric = "cache.hitRatio"\nat_least = 90\n',
+         "unknown key 'check'"),
+        ('[response_time_p99]\nX = 5\n', "response_time_p99.'X': must be a table"),
+        ('[response_time_p99."X"]\nmeasure = "cache"\ntarget = [1]\n'
+         'acceptable = "2s"\ncritical = "3s"\n', "is not a duration"),
     ],
 )  # fmt: skip
 def test_a_bad_sla_file_is_refused_with_where_and_why(
@@ -100,3 +119,22 @@ def test_a_bad_sla_file_is_refused_with_where_and_why(
     with pytest.raises(SlaFileError) as refused:
         Sla.load(path)
     assert complaint in str(refused.value) and str(path) in str(refused.value)
+
+
+def test_a_missing_sla_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SlaFileError) as refused:
+        Sla.load(tmp_path / "nowhere.toml")
+    assert (
+        str(refused.value)
+        == f"{tmp_path / 'nowhere.toml'}: cannot read it: No such file or directory"
+    )
+
+
+def test_every_metric_a_check_may_name_is_measured() -> None:
+    """A check's metric is a PerformanceMetrics field; one a caller did not
+    measure (the load test's verdict has only some) is NO_DATA, not a 500."""
+    assert {"responseTime.p99", "throughput.successRate", "cache.hitRatio"} <= metric_fields()
+    assert "resources.cpuUsage" in metric_fields() and "window" not in metric_fields()
+    sla = Sla((), (Check("CPU", "resources.cpuUsage", 85.0, None, "WARNING"),))
+    assert sla.evaluate({"components": {}})["checks"][0]["status"] == NO_DATA
+    assert sla.evaluate({"resources": {"cpuUsage": 90}})["checks"][0]["status"] == "WARNING"

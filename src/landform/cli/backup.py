@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from landform.cli.options import cannot_write
 from landform.settings import load_settings
 
 
@@ -29,8 +30,7 @@ def backup(
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        typer.echo(f"error: cannot write into {output}: {exc.strerror}", err=True)
-        raise typer.Exit(1) from exc
+        cannot_write(output, exc, into=True)
     try:
         manifest = asyncio.run(create_backup(settings, output, progress=typer.echo))
     except DomainError as exc:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,7 +17,7 @@ import typer
 
 from landform.cli import backup
 from landform.cli.loadtest import loadtest_app
-from landform.cli.options import SlaFile, load_sla
+from landform.cli.options import Output, SlaFile, load_sla, write_output
 from landform.core.serving_lock import DataDirBusy, hold_for_serving
 from landform.settings import load_settings
 
@@ -61,20 +62,26 @@ app.command()(backup.backup)
 app.command()(backup.restore)
 
 
+class AsgiServer(StrEnum):
+    granian = "granian"
+    uvicorn = "uvicorn"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[
         int,
         typer.Option(
+            min=0,
             help="Worker processes (default: LANDFORM_WORKERS, else one per CPU core).",
             show_default=False,
         ),
     ] = 0,
     server: Annotated[
-        str, typer.Option(help="ASGI server: granian (measured fastest here) or uvicorn.")
-    ] = "granian",
+        AsgiServer, typer.Option(help="ASGI server: granian (measured fastest here) or uvicorn.")
+    ] = AsgiServer.granian,
     interface: Annotated[
         str,
         typer.Option(
@@ -92,6 +99,8 @@ def serve(
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         os.environ["LANDFORM_PUBLIC_URL"] = f"http://{shown}:{port}"
     settings = load_settings()
+    # Checked here, once: in the workers a bad file is a crash loop.
+    load_sla(None)
     workers = workers or settings.workers or os.cpu_count() or 1
     _refuse_a_taken_port(host, port)
     try:
@@ -103,7 +112,9 @@ def serve(
     if settings.should_migrate_on_start:
         # In a child process: the workers fork from this one and would
         # otherwise each carry Alembic and the migration's memory.
-        subprocess.run([sys.executable, "-m", "landform.cli.main", "db", "upgrade"], check=True)
+        migrated = subprocess.run([sys.executable, "-m", "landform.cli.main", "db", "upgrade"])
+        if migrated.returncode != 0:  # it said why (e.g. cannot use the database)
+            raise typer.Exit(1)
     # Migrated once here; the workers need not race to do it again.
     os.environ["LANDFORM_MIGRATE_ON_START"] = "false"
     os.environ["LANDFORM_SECRET_KEY"] = settings.secret_key
@@ -455,26 +466,11 @@ def graphql_schema(
     """Print the schema in SDL (the committed schema.graphql is this)."""
     from landform.graphql.schema import schema_sdl
 
-    sdl = schema_sdl()
-    if output is None:
-        typer.echo(sdl, nl=False)
-    else:
-        output.write_text(sdl)
-        typer.echo(f"wrote {output}")
+    write_output(schema_sdl(), output)
 
 
 ops_app = typer.Typer(help="Monitoring set-up generated from the SLA.", no_args_is_help=True)
 app.add_typer(ops_app, name="ops")
-
-Output = Annotated[Path | None, typer.Option(help="Write to this file, not stdout.")]
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        output.write_text(text)
-        typer.echo(f"wrote {output}")
 
 
 @ops_app.command("alert-rules")
@@ -482,7 +478,7 @@ def ops_alert_rules(sla_file: SlaFile = None, output: Output = None) -> None:
     """Prometheus alert rules mirroring the SLA (deploy/prometheus/ holds these)."""
     from landform.ops.rules import alert_rules
 
-    _write(alert_rules(load_sla(sla_file)), output)
+    write_output(alert_rules(load_sla(sla_file)), output)
 
 
 @ops_app.command("grafana-dashboard")
@@ -490,7 +486,7 @@ def ops_grafana_dashboard(sla_file: SlaFile = None, output: Output = None) -> No
     """A Grafana dashboard (JSON) over /metrics (deploy/grafana/ holds it)."""
     from landform.ops.grafana import dashboard
 
-    _write(dashboard(load_sla(sla_file)), output)
+    write_output(dashboard(load_sla(sla_file)), output)
 
 
 app.add_typer(loadtest_app, name="loadtest")

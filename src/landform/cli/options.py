@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -17,7 +17,32 @@ SlaFile = Annotated[
 ]
 
 
+Output = Annotated[Path | None, typer.Option(help="Write to this file, not stdout.")]
+
+
+def cannot_write(path: Path, exc: OSError, into: bool = False) -> NoReturn:
+    """End a command whose --output cannot be written: one line, exit 1."""
+    where = f"into {path}" if into else str(path)
+    typer.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
+    raise typer.Exit(1) from exc
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """``text`` to stdout, or to the --output file (saying so)."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        cannot_write(output, exc)
+    typer.echo(f"wrote {output}")
+
+
 def load_sla(sla_file: Path | None) -> Sla:
+    """The SLA of --sla-file, else of LANDFORM_SLA_FILE, else ours; a bad
+    file ends the command with the file, the row and the reason (exit 2,
+    as a bad setting does: for `loadtest`, 1 means the SLA was missed)."""
     from landform.ops.sla import Sla, SlaFileError
 
     configured = load_settings().sla_file
@@ -25,5 +50,6 @@ def load_sla(sla_file: Path | None) -> Sla:
     try:
         return Sla.load(path)
     except SlaFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        setting = "" if sla_file or not configured else "LANDFORM_SLA_FILE: "
+        typer.echo(f"error: {setting}{exc}", err=True)
+        raise typer.Exit(2) from exc

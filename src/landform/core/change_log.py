@@ -68,11 +68,23 @@ class ChangeFollower:
         self._applied: set[int] = set()
         self._polling = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        # Where the log ended is not known yet (the database did not answer
+        # at start): the first poll that reads it starts from there.
+        self._unsynced = False
 
     async def start(self) -> None:
+        try:
+            await self._sync()
+        except Exception as exc:
+            # The server comes up without the database (/readyz says so)
+            # and follows the log once it answers.
+            log.warning("the public change log cannot be read yet: %s", exc)
+            self._unsynced = True
+        self._task = asyncio.create_task(self._run(), name="change-follower")
+
+    async def _sync(self) -> None:
         async with self.db.primary.connect() as connection:
             self.seq = int(await connection.scalar(select(func.max(PublicChange.seq))) or 0)
-        self._task = asyncio.create_task(self._run(), name="change-follower")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -87,6 +99,12 @@ class ChangeFollower:
         # One poll at a time: two overlapping polls would both deliver the
         # same changes, the later one dropping pages loaded meanwhile.
         async with self._polling:
+            if self._unsynced:
+                await self._sync()
+                self._unsynced = False
+                # What was loaded meanwhile is of a log not followed.
+                self.forget_all()
+                return 0
             async with self.db.primary.connect() as connection:
                 rows = (
                     await connection.execute(
@@ -112,10 +130,14 @@ class ChangeFollower:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + self.PRUNE_EVERY
+        failing = False
         while True:
             await asyncio.sleep(self.interval)
             try:
                 await self.poll_once()
+                if failing:
+                    failing = False
+                    log.warning("the public change log is read again")
                 if loop.time() >= next_prune:
                     next_prune = loop.time() + self.PRUNE_EVERY
                     await self.prune()
@@ -123,6 +145,9 @@ class ChangeFollower:
                 raise
             except Exception:
                 # The database may be restarting: what we hold may be stale,
-                # so drop it and keep following once it is back.
-                log.exception("could not read the public change log")
+                # so drop it and keep following once it is back. Said once
+                # per outage, not at every poll.
+                if not failing:
+                    log.exception("could not read the public change log")
+                failing = True
                 self.forget_all()

@@ -69,6 +69,7 @@ class VariantMaker:
         self.spool_dir = spool_dir
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._backfill: asyncio.Task[None] | None = None
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -78,11 +79,29 @@ class VariantMaker:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="image-variants")
-        for key in await self.missing():
-            self.enqueue(key)
+        self.idle.clear()  # until the backfill has queued what it found
+        self._backfill = asyncio.create_task(self._find_missing(), name="image-variants-backfill")
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+        await cancel_and_wait(self._task, self._backfill)
+
+    async def _find_missing(self, retry_after: float = 5.0) -> None:
+        """Queue what an earlier run left undone, once the database answers
+        (a server starts without it, not ready until it does)."""
+        while True:
+            try:
+                missing = await self.missing()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("cannot look for missing image variants yet: %s", exc)
+                await asyncio.sleep(retry_after)
+                continue
+            for key in missing:
+                self.enqueue(key)
+            if self.queue.empty():
+                self.idle.set()
+            return
 
     async def missing(self) -> list[str]:
         """Originals that can have variants and have none yet."""
@@ -109,7 +128,7 @@ class VariantMaker:
             except Exception:
                 log.exception("could not make image variants of %s", key)
             finally:
-                if self.queue.empty():
+                if self.queue.empty() and (self._backfill is None or self._backfill.done()):
                     self.idle.set()
 
     async def make(self, source_key: str) -> None:

@@ -7,7 +7,6 @@ where load balancers, kubelets and Prometheus live)."""
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,6 +14,7 @@ from fastapi import Depends, Request
 from landform.auth.errors import NotAuthenticated
 from landform.auth.service import AuthService
 from landform.core.http import bearer_credential, client_ip
+from landform.core.proxies import ClientAddress
 from landform.settings import Settings
 
 
@@ -41,15 +41,10 @@ async def require_operator(request: Request) -> None:
 
 
 async def require_operator_or_open_network(request: Request) -> None:
-    settings: Settings = request.app.state.settings
-    try:
-        address = ipaddress.ip_address(client_ip(request))
-    except ValueError:
-        address = None
-    if address is not None and any(
-        address in ipaddress.ip_network(network, strict=False)
-        for network in settings.ops_open_networks
-    ):
+    # LANDFORM_OPS_OPEN_NETWORKS, parsed once by the app (ClientAddress's
+    # matching: the networks a peer is believed from).
+    open_networks: ClientAddress = request.app.state.ops_open_networks
+    if open_networks.is_trusted(client_ip(request)):
         return
     await require_operator(request)
 

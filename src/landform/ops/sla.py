@@ -6,11 +6,15 @@ more when it is over."""
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from landform.ops.recorder import COMPONENTS
 
 DEFAULT_FILE = Path(__file__).with_name("sla.toml")
 
@@ -29,9 +33,9 @@ class SlaFileError(ValueError):
 
 def milliseconds(text: str | float | int, where: str) -> float:
     """``"100ms"``, ``"2s"`` (or a number of milliseconds)."""
-    if isinstance(text, int | float):
+    if isinstance(text, int | float) and not isinstance(text, bool):
         return float(text)
-    match = _DURATION.match(text)
+    match = _DURATION.match(text) if isinstance(text, str) else None
     if not match:
         raise SlaFileError(f"{where}: {text!r} is not a duration like 100ms or 2s")
     value = float(match.group(1))
@@ -63,14 +67,21 @@ class Sla:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Sla:
+        """The thresholds in ``path`` (default: ours). Anything that would
+        fail or never be measured later is refused here, with the file, the
+        row and the reason (docs/operations.md, "The SLA file")."""
         path = path or DEFAULT_FILE
         try:
             data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except OSError as exc:
+            raise SlaFileError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
             raise SlaFileError(f"{path}: {exc}") from exc
+        _known_keys(data, {"response_time_p99", "checks"}, f"{path}")
         components = []
-        for name, row in data.get("response_time_p99", {}).items():
+        for name, row in _table(data, "response_time_p99", path).items():
             where = f"{path}: response_time_p99.{name!r}"
+            row = _row(row, where, {"measure", "target", "acceptable", "critical"})
             try:
                 target, acceptable, critical = (
                     milliseconds(row[k], f"{where}.{k}")
@@ -79,23 +90,41 @@ class Sla:
                 measure = str(row["measure"])
             except KeyError as exc:
                 raise SlaFileError(f"{where}: {exc.args[0]} is missing") from exc
+            if measure not in COMPONENTS:
+                raise SlaFileError(
+                    f"{where}.measure: {measure!r} is not a measured component "
+                    f"(one of {', '.join(COMPONENTS)})"
+                )
             if not target <= acceptable <= critical:
                 raise SlaFileError(f"{where}: needs target <= acceptable <= critical")
             components.append(ComponentTarget(name, measure, target, acceptable, critical))
         checks = []
-        for index, row in enumerate(data.get("checks", [])):
+        rows = data.get("checks", [])
+        if not isinstance(rows, list):
+            raise SlaFileError(f"{path}: checks must be [[checks]] tables")
+        for index, row in enumerate(rows):
             where = f"{path}: checks[{index}]"
+            row = _row(row, where, {"name", "metric", "below", "at_least", "otherwise"})
             if ("below" in row) == ("at_least" in row):
                 raise SlaFileError(f"{where}: give exactly one of below, at_least")
             if "name" not in row or "metric" not in row:
                 raise SlaFileError(f"{where}: name and metric are required")
+            metric = str(row["metric"])
+            if metric not in metric_fields():
+                raise SlaFileError(f"{where}.metric: {_not_a_field(metric)}")
+            otherwise = str(row.get("otherwise", BREACH))
+            if otherwise not in CHECK_FAILURES:
+                raise SlaFileError(
+                    f"{where}.otherwise: {otherwise!r} is not a status a failed check can "
+                    f"have ({' or '.join(CHECK_FAILURES)})"
+                )
             checks.append(
                 Check(
                     str(row["name"]),
-                    str(row["metric"]),
-                    float(row["below"]) if "below" in row else None,
-                    float(row["at_least"]) if "at_least" in row else None,
-                    str(row.get("otherwise", BREACH)),
+                    metric,
+                    _number(row, "below", where),
+                    _number(row, "at_least", where),
+                    otherwise,
                 )
             )
         return cls(tuple(components), tuple(checks))
@@ -120,14 +149,14 @@ class Sla:
         checks = []
         for check in self.checks:
             current = _field(metrics, check.metric)
-            ok = (
-                current < check.below
-                if check.below is not None
-                else current >= (check.at_least or 0.0)
-            )
-            status = OK if ok else check.otherwise
-            if _samples_behind(metrics, check.metric) == 0:
+            if current is None:  # a field this caller did not measure
+                status = NO_DATA
+            elif _samples_behind(metrics, check.metric) == 0:
                 status = NO_DATA  # a ratio of nothing is no reading, good or bad
+            elif check.below is not None:
+                status = OK if current < check.below else check.otherwise
+            else:
+                status = OK if current >= (check.at_least or 0.0) else check.otherwise
             checks.append(
                 {
                     "name": check.name,
@@ -139,6 +168,70 @@ class Sla:
         statuses = {item["status"] for item in [*components, *checks]}
         overall = BREACH if statuses & BREACHING else WARNING if statuses & WARNING_LIKE else OK
         return {"components": components, "checks": checks, "overallStatus": overall}
+
+
+# What a failed check's status may be (the spec: BREACH, or WARNING).
+CHECK_FAILURES = (BREACH, WARNING)
+
+
+@functools.cache
+def metric_fields() -> frozenset[str]:
+    """Every number in a PerformanceMetrics, dotted (``cache.hitRatio``):
+    what a check may compare."""
+    from landform.ops.performance import performance_metrics
+
+    fields: set[str] = set()
+
+    def walk(value: Any, prefix: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{prefix}{key}.")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            fields.add(prefix.removesuffix("."))
+
+    walk(performance_metrics([], "1m", "node", now=0.0), "")
+    return frozenset(fields)
+
+
+def _not_a_field(metric: str) -> str:
+    close = difflib.get_close_matches(metric, sorted(metric_fields()), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "e.g. responseTime.p99, cache.hitRatio"
+    return f"{metric!r} is not a PerformanceMetrics field ({hint})"
+
+
+def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    table = data.get(key, {})
+    if not isinstance(table, dict):
+        raise SlaFileError(f"{path}: {key} must be a table of rows")
+    return table
+
+
+def _row(row: Any, where: str, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise SlaFileError(f"{where}: must be a table")
+    _known_keys(row, allowed, where)
+    return row
+
+
+def _known_keys(row: dict[str, Any], allowed: set[str], where: str) -> None:
+    """A misspelt key would otherwise be ignored, and its default used."""
+    for key in row:
+        if key not in allowed:
+            raise SlaFileError(
+                f"{where}: unknown key {key!r} (known: {', '.join(sorted(allowed))})"
+            )
+
+
+def _number(row: dict[str, Any], key: str, where: str) -> float | None:
+    if key not in row:
+        return None
+    value = row[key]
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise SlaFileError(f"{where}.{key}: {value!r} is not a number")
+    try:
+        return float(value)
+    except ValueError:
+        raise SlaFileError(f"{where}.{key}: {value!r} is not a number") from None
 
 
 def _component_status(p99: float, count: int, row: ComponentTarget) -> str:
@@ -164,15 +257,14 @@ _SAMPLES_OF_GROUP = {
 def _samples_behind(metrics: dict[str, Any], dotted: str) -> float | None:
     """How many requests or lookups a field was measured over (None: not known)."""
     counted = _SAMPLES_OF_GROUP.get(dotted.split(".", 1)[0])
-    try:
-        return None if counted is None else _field(metrics, counted)
-    except KeyError:  # metrics from elsewhere (a load test's) may not say
-        return None
+    return None if counted is None else _field(metrics, counted)
 
 
-def _field(metrics: dict[str, Any], dotted: str) -> float:
+def _field(metrics: dict[str, Any], dotted: str) -> float | None:
     value: Any = metrics
     for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
         value = value[part]
     return float(value)
 
