@@ -258,6 +258,8 @@ def _loose_slug_path(path: str) -> str | None:
     """The canonical path of a page's URL written loosely (capitals, a
     trailing slash), as links in mail and print often are; None for a path
     that is canonical already or names no page."""
+    if "/" in path[1:-1]:  # any API path: left at once, it is on the beacon's way
+        return None
     candidate = path[1:].removesuffix("/").lower()
     if candidate == path[1:] or _slug("/" + candidate) is None:
         return None
