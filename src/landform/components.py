@@ -235,13 +235,13 @@ class Components:
         l1 = tiers.setdefault("l1", {})
         for kind, held in self.cache.local.bytes_by_kind().items():
             l1.setdefault(kind, Counts().as_dict())["bytes"] = held
-        pages = Counts(self.store.hits, self.store.misses, evictions=self.store.evictions)
-        l1["pages"] = {**pages.as_dict(), "bytes": self.store.used}
-        assets = Counts(self.assets.hits, self.assets.misses)
-        l1["assets"] = {**assets.as_dict(), "bytes": self.assets.used}
-        answers = self.graphql.answers
+        store, assets, answers = self.store, self.assets, self.graphql.answers
+        pages = Counts(store.hits, store.misses, store.sets, store.evictions)
+        l1["pages"] = {**pages.as_dict(), "bytes": store.used}
+        files = Counts(assets.hits, assets.misses, assets.sets, assets.evictions)
+        l1["assets"] = {**files.as_dict(), "bytes": assets.used}
         l1["graphql_answers"] = {
-            **Counts(answers.hits, answers.misses).as_dict(),
+            **Counts(answers.hits, answers.misses, answers.sets).as_dict(),
             "bytes": answers.local.bytes,
         }
         return tiers

@@ -136,6 +136,8 @@ async def test_prometheus_metrics(client: httpx.AsyncClient, app: Any) -> None:
         r'landform_cache_lookups_total\{kind="pages",outcome="hit",tier="l1"\} (\S+)', text
     )
     assert hits and float(hits.group(1)) >= 19  # the first view of /sale loaded it
+    # Stored once, when that first view loaded it.
+    assert 'landform_cache_sets_total{kind="pages",tier="l1"} 1.0' in text
     assert "landform_workers 1.0" in text
 
 

@@ -121,6 +121,7 @@ class TieredCache:
         self._keep_locally(kind, full, value, ttl)
         if self.remote is not None:
             await self.remote.set(full, value, ttl)
+            self.stats.of("l2", kind).sets += 1
         return value
 
     async def _wait_for_other_replica(self, full: str) -> bytes | None:

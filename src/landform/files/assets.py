@@ -61,6 +61,8 @@ class AssetCache:
         self.used = 0
         self.hits = 0
         self.misses = 0
+        self.sets = 0
+        self.evictions = 0
         self.meta: OrderedDict[str, AssetMeta] = OrderedDict()
         self.bodies: OrderedDict[str, bytes] = OrderedDict()
 
@@ -68,10 +70,12 @@ class AssetCache:
         if len(body) > self.small:
             return
         self.bodies[key] = body
+        self.sets += 1
         self.used += len(body)
         while self.used > self.budget and self.bodies:
             _, old = self.bodies.popitem(last=False)
             self.used -= len(old)
+            self.evictions += 1
 
     def get_body(self, key: str) -> bytes | None:
         body = self.bodies.get(key)
@@ -94,8 +98,10 @@ class AssetCache:
     def put_meta(self, key: str, meta: AssetMeta) -> None:
         meta.expires = self.clock() + self.ttl
         self.meta[key] = meta
+        self.sets += 1
         if len(self.meta) > 100_000:
             self.meta.popitem(last=False)
+            self.evictions += 1
 
     def clear(self) -> None:
         self.meta.clear()

@@ -78,6 +78,7 @@ class AnswerCache:
         self.local = LocalCache(max_bytes)
         self.hits = 0
         self.misses = 0
+        self.sets = 0
 
     @property
     def enabled(self) -> bool:
@@ -95,6 +96,7 @@ class AnswerCache:
     def keep(self, lookup: Lookup, answer: bytes) -> None:
         header = _HEADER.pack(lookup.stamps.content, lookup.stamps.analytics, self.clock())
         self.local.set(lookup.key, header + answer, self.ttl)
+        self.sets += 1
 
     def _current(self, key: str, stamps: Stamps) -> bytes | None:
         entry = self.local.get(key)

@@ -159,6 +159,9 @@ class SnapshotCollector:
         evictions = CounterMetricFamily(
             "landform_cache_evictions", "Cache evictions by tier and kind", labels=["tier", "kind"]
         )
+        stored = CounterMetricFamily(
+            "landform_cache_sets", "Values stored, by tier and kind", labels=["tier", "kind"]
+        )
         held = GaugeMetricFamily(
             "landform_cache_bytes", "Bytes held in L1 by kind", labels=["kind"]
         )
@@ -166,7 +169,7 @@ class SnapshotCollector:
         for snapshot in self.snapshots:
             for tier, kinds in snapshot.get("cache", {}).items():
                 for kind, counts in kinds.items():
-                    for what in ("hits", "misses", "evictions", "bytes"):
+                    for what in ("hits", "misses", "sets", "evictions", "bytes"):
                         sums[tier, kind, what] = sums.get((tier, kind, what), 0) + counts.get(
                             what, 0
                         )
@@ -175,9 +178,12 @@ class SnapshotCollector:
                 lookups.add_metric([tier, kind, OUTCOME[what]], value)
             elif what == "evictions":
                 evictions.add_metric([tier, kind], value)
+            elif what == "sets":
+                stored.add_metric([tier, kind], value)
             elif tier == "l1":
                 held.add_metric([kind], value)
         yield lookups
+        yield stored
         yield evictions
         yield held
 

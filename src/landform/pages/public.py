@@ -146,6 +146,7 @@ class PublicPageStore:
         self.used = 0
         self.hits = 0
         self.misses = 0
+        self.sets = 0
         self._pages: OrderedDict[str, PublicPage] = OrderedDict()
         self._missing: OrderedDict[str, None] = OrderedDict()
         self.evictions = 0
@@ -199,6 +200,7 @@ class PublicPageStore:
             return
         page.expires = self.clock() + self.ttl
         self._pages[slug] = page
+        self.sets += 1
         self.used += page.size
         while self.used > self.budget:
             _, old = self._pages.popitem(last=False)
