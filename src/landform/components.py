@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +158,7 @@ class Components:
         self.analytics = AnalyticsService(
             self.db, self.clock, settings, self.auth, self.live, self.cache
         )
+        self.auth.on_close.append(self._close_account_data)
         self.tracker = Tracker(
             PageDirectory(self.db),
             self.hasher,
@@ -225,6 +227,13 @@ class Components:
             if self.redis is not None
             else None
         )
+
+    async def _close_account_data(self, owner: uuid.UUID) -> None:
+        """Pages first (live ones leave the caches; their files are then no
+        longer in use), then files, then what analytics counted of them."""
+        page_ids = await self.pages.delete_all(owner)
+        await self.files.delete_all(owner)
+        await self.analytics.forget_owner(owner, page_ids)
 
     def cache_stats(self) -> dict[str, dict[str, dict[str, float]]]:
         """Hits, misses, sets, evictions, hit ratio and (for L1) bytes, per

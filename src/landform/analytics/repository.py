@@ -89,6 +89,18 @@ async def forget_deleted_pages(session: AsyncSession) -> int:
     return len(gone)
 
 
+async def forget_owner(
+    session: AsyncSession, owner_id: uuid.UUID, page_ids: list[uuid.UUID]
+) -> None:
+    """Every row that counts or names the owner's visitors and pages."""
+    for model in (AnalyticsEvent, AnalyticsRollup, AnalyticsDailyRollup, AnalyticsStamp):
+        await session.execute(delete(model).where(model.owner_id == owner_id))
+    if page_ids:
+        await session.execute(
+            delete(AnalyticsVisitor).where(AnalyticsVisitor.page_id.in_(page_ids))
+        )
+
+
 async def owner_stamp(session: AsyncSession, owner_id: uuid.UUID) -> int:
     stamp = await session.scalar(
         select(AnalyticsStamp.stamp).where(AnalyticsStamp.owner_id == owner_id)

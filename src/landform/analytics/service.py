@@ -86,6 +86,12 @@ class AnalyticsService:
         totals = await self.reports.page_summaries(owner, start, end)
         return {page_id: totals.get(str(page_id), ZERO_SUMMARY) for page_id in page_ids}
 
+    async def forget_owner(self, owner: uuid.UUID, page_ids: list[uuid.UUID]) -> None:
+        """The account is closing: its events, rollups and visitor days go
+        (events still in flight may land after; no page or report shows them)."""
+        async with self.db.write() as session:
+            await repository.forget_owner(session, owner, page_ids)
+
     async def most_viewed_slugs(self, hours: int, limit: int) -> list[str]:
         """Slugs of the published pages most viewed in the last ``hours``,
         most viewed first (what is worth holding in memory)."""

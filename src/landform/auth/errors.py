@@ -31,6 +31,7 @@ class AuthErrorCode(StrEnum):
     ALREADY_VERIFIED = "already_verified"
     OPERATOR_ONLY = "operator_only"
     USER_NOT_FOUND = "user_not_found"
+    ACCOUNT_CLOSED = "account_closed"
 
 
 class EmailTaken(Conflict):
@@ -59,6 +60,16 @@ class BadRefreshToken(Unauthorized):
 
 class NotAuthenticated(Unauthorized):
     code = AuthErrorCode.NOT_AUTHENTICATED
+
+
+class AccountClosed(Unauthorized):
+    """A credential issued before its account was closed (an access token
+    lives on for its lifetime): nothing may be written for it."""
+
+    code = AuthErrorCode.ACCOUNT_CLOSED
+
+    def __init__(self) -> None:
+        super().__init__("this account no longer exists (it was closed)")
 
 
 class EmailNotVerified(Forbidden):

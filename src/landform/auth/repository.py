@@ -19,6 +19,15 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
+async def account_exists(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    return await session.scalar(select(User.id).where(User.id == user_id)) is not None
+
+
+async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """The account, and by their foreign keys its tokens and API keys."""
+    await session.execute(delete(User).where(User.id == user_id))
+
+
 async def is_email_verified(session: AsyncSession, user_id: uuid.UUID) -> bool:
     verified_at = await session.scalar(select(User.email_verified_at).where(User.id == user_id))
     return verified_at is not None

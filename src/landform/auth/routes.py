@@ -13,6 +13,7 @@ from landform.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyPublic,
+    CloseAccountIn,
     LoginIn,
     RefreshIn,
     RegisterIn,
@@ -129,6 +130,16 @@ async def logout(body: RefreshIn, service: AuthServiceDep) -> Response:
 @router.get("/auth/me", response_model=UserPublic)
 async def me(principal: PrincipalDep, service: AuthServiceDep) -> UserPublic:
     return _user(await service.me(principal))
+
+
+@router.delete("/auth/me", status_code=204)
+async def close_account(
+    body: CloseAccountIn, principal: PrincipalDep, service: AuthServiceDep
+) -> Response:
+    """Close the account: its pages (live ones go offline), files,
+    analytics, API keys and sessions are deleted. Needs the password again."""
+    await service.close_account(principal, body.password)
+    return Response(status_code=204)
 
 
 @router.post("/auth/api-keys", status_code=201, response_model=ApiKeyCreated)

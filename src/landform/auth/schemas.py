@@ -30,6 +30,10 @@ class LoginIn(_In):
     password: str = Field(max_length=1024)
 
 
+class CloseAccountIn(_In):
+    password: str = Field(max_length=1024, description="The account's password, again")
+
+
 class RefreshIn(_In):
     refresh_token: str = Field(max_length=512)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from landform.auth import repository as repo
 from landform.auth.emails import canonical_email
 from landform.auth.errors import (
+    AccountClosed,
     ApiKeyNotFound,
     AuthErrorCode,
     BadEmailToken,
@@ -67,6 +69,17 @@ REFRESH_RACE_GRACE = timedelta(seconds=10)
 KEY_USE_RESOLUTION = timedelta(hours=1)
 
 
+async def refuse_if_closed(db: Database, user_id: uuid.UUID, error: Exception) -> None:
+    """After an insert for ``user_id`` failed on a constraint: AccountClosed
+    if the account is gone (its foreign key failed), else nothing (the
+    caller re-raises or says what else it was). Asked only then, so writes
+    pay nothing for it."""
+    async with db.read_primary() as session:
+        exists = await repo.account_exists(session, user_id)
+    if not exists:
+        raise AccountClosed() from error
+
+
 class AuthService:
     def __init__(self, db: Database, settings: Settings, mailer: Mailer, clock: Clock) -> None:
         self.db = db
@@ -74,6 +87,9 @@ class AuthService:
         self.mailer = mailer
         self.clock = clock
         self.access_tokens = AccessTokens(settings.secret_key, settings.access_token_ttl)
+        # What the other domains delete of an account that closes (pages,
+        # files, analytics), in order, before the account itself goes.
+        self.on_close: list[Callable[[uuid.UUID], Awaitable[object]]] = []
 
     # Registration and verification
 
@@ -307,6 +323,19 @@ class AuthService:
         except NotAuthenticated:
             return None
 
+    async def close_account(self, principal: Principal, password: str) -> None:
+        """Delete the account and everything of it, once its password is
+        given again (a stolen token or API key alone cannot). Its sessions
+        and API keys end with it; an access token already issued is refused
+        as "no longer exists" wherever it is checked against the account."""
+        user = await self.me(principal)
+        if not await verify_password(user.password_hash, password):
+            raise InvalidCredentials("the password is wrong; the account stays")
+        for close in self.on_close:
+            await close(user.id)
+        async with self.db.write(actor=user.id) as session:
+            await repo.delete_user(session, user.id)
+
     async def me(self, principal: Principal) -> User:
         async with self.db.read(actor=principal.user_id) as session:
             user = await repo.user_by_id(session, principal.user_id)
@@ -363,8 +392,12 @@ class AuthService:
             key_hash=token_digest(secret),
             created_at=self.clock.now(),
         )
-        async with self.db.write(actor=principal.user_id) as session:
-            session.add(key)
+        try:
+            async with self.db.write(actor=principal.user_id) as session:
+                session.add(key)
+        except IntegrityError as exc:
+            await refuse_if_closed(self.db, principal.user_id, exc)
+            raise
         return key, secret
 
     async def list_api_keys(self, principal: Principal) -> list[ApiKey]:

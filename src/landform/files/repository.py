@@ -60,6 +60,11 @@ async def list_owned(
     return list((await session.scalars(query.order_by(StoredFile.id.desc()).limit(limit))).all())
 
 
+async def owned_file_ids(session: AsyncSession, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    query = select(StoredFile.id).where(StoredFile.owner_id == owner_id)
+    return list((await session.scalars(query)).all())
+
+
 async def others_using_key(session: AsyncSession, storage_key: str, except_id: uuid.UUID) -> int:
     count = await session.scalar(
         select(func.count())

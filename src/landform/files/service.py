@@ -5,6 +5,7 @@ list and delete a user's files."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -13,6 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from sqlalchemy.exc import IntegrityError
+
+from landform.auth.service import refuse_if_closed
 from landform.core.change_log import record_change
 from landform.core.clock import Clock
 from landform.core.db import Database, hold_until_commit
@@ -161,27 +165,31 @@ class FileService:
             label=upload.label,
             created_at=self.clock.now(),
         )
-        async with self.db.write(actor=owner) as session:
-            # One store per owner at a time, so parallel uploads cannot each
-            # pass the quota check; and one store or delete of these bytes,
-            # so a delete never removes bytes a new record is about to need.
-            await hold_until_commit(session, f"files/owner/{owner}")
-            await hold_until_commit(session, bytes_lock(key))
-            existing = await repo.by_sha256(session, owner, sha256)
-            if existing is None:
-                used = await repo.used_bytes(session, owner)
-                quota = self.settings.storage_quota_bytes
-                if used + size > quota:
-                    raise QuotaExceeded(
-                        f"this file would take your storage past its {quota:,}-byte quota "
-                        f"({used:,} bytes used)",
-                        details={"quota": quota, "used": used, "size": size},
-                    )
-                session.add(record)
-                await session.flush()
-            # Also when the record exists: bytes a failed delete took come back.
-            if not await self.storage.exists(key):
-                await self.storage.put(key, upload.path, kind.mime)
+        try:
+            async with self.db.write(actor=owner) as session:
+                # One store per owner at a time, so parallel uploads cannot each
+                # pass the quota check; and one store or delete of these bytes,
+                # so a delete never removes bytes a new record is about to need.
+                await hold_until_commit(session, f"files/owner/{owner}")
+                await hold_until_commit(session, bytes_lock(key))
+                existing = await repo.by_sha256(session, owner, sha256)
+                if existing is None:
+                    used = await repo.used_bytes(session, owner)
+                    quota = self.settings.storage_quota_bytes
+                    if used + size > quota:
+                        raise QuotaExceeded(
+                            f"this file would take your storage past its {quota:,}-byte quota "
+                            f"({used:,} bytes used)",
+                            details={"quota": quota, "used": used, "size": size},
+                        )
+                    session.add(record)
+                    await session.flush()
+                # Also when the record exists: bytes a failed delete took come back.
+                if not await self.storage.exists(key):
+                    await self.storage.put(key, upload.path, kind.mime)
+        except IntegrityError as exc:
+            await refuse_if_closed(self.db, owner, exc)
+            raise
         if existing is not None:
             return existing
         self.on_stored(record)
@@ -213,6 +221,16 @@ class FileService:
                 session, owner, category=category, before_id=decode_cursor(cursor), limit=size + 1
             )
         return page_of(rows, size)
+
+    async def delete_all(self, owner: uuid.UUID) -> None:
+        """Delete every file of ``owner`` (their account is closing, their
+        pages gone first), each as ``delete`` would: bytes another user has
+        too stay."""
+        async with self.db.read_primary() as session:
+            file_ids = await repo.owned_file_ids(session, owner)
+        for file_id in file_ids:
+            with contextlib.suppress(FileNotFound):  # gone meanwhile
+                await self.delete(owner, file_id)
 
     async def delete(self, owner: uuid.UUID, file_id: uuid.UUID) -> None:
         """Delete a file, unless a live published page shows it (409 naming

@@ -31,6 +31,11 @@ async def owned_pages(
     return list((await session.scalars(query)).all())
 
 
+async def owned_page_ids(session: AsyncSession, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    query = select(LandingPage.id).where(LandingPage.owner_id == owner_id)
+    return list((await session.scalars(query)).all())
+
+
 async def list_owned(
     session: AsyncSession,
     owner_id: uuid.UUID,

@@ -5,6 +5,7 @@ user's page does not exist (404)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import json
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from landform.auth import repository as auth_repo
 from landform.auth.errors import EmailNotVerified
+from landform.auth.service import refuse_if_closed
 from landform.core.change_log import record_change
 from landform.core.clock import Clock
 from landform.core.db import Database, hold_until_commit
@@ -267,6 +269,7 @@ class PageService:
             try:
                 return await self._insert(owner, data, content)
             except IntegrityError as exc:
+                await refuse_if_closed(self.db, owner, exc)
                 if data.slug is not None or attempt == SLUG_ATTEMPTS:
                     raise SlugTaken("that slug was just taken; choose another") from exc
         raise AssertionError("unreachable")
@@ -380,6 +383,17 @@ class PageService:
                 entry = record_change(session, slug, self.clock.now())
         if was_public:
             self.on_public_change(PublicChange("deleted", page_id, owner, (slug,), (entry.seq,)))
+
+    async def delete_all(self, owner: uuid.UUID) -> list[uuid.UUID]:
+        """Delete every page of ``owner`` (their account is closing), each
+        as ``delete`` would: live ones leave every worker's memory and the
+        CDN. Returns their ids."""
+        async with self.db.read_primary() as session:
+            page_ids = await repo.owned_page_ids(session, owner)
+        for page_id in page_ids:
+            with contextlib.suppress(PageNotFound):  # gone meanwhile
+                await self.delete(owner, page_id, None)
+        return page_ids
 
     async def publish(
         self, owner: uuid.UUID, page_id: uuid.UUID, expected: ExpectedVersion | None

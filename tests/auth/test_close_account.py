@@ -1,0 +1,120 @@
+"""Closing an account: with the password given again, everything of it goes
+(pages, live ones offline at once; files, unless another account has the
+same bytes; analytics; API keys and sessions); without it, nothing does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from landform.analytics.models import AnalyticsEvent, AnalyticsRollup
+from landform.core.db import Database
+from tests.analytics.conftest import BROWSER
+from tests.conftest import PASSWORD, assert_error
+from tests.files import samples
+
+
+async def everything_of_ada(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> dict[str, Any]:
+    own_bytes = samples.png((70, 40))
+    own = await client.post(
+        "/files/upload", files={"file": ("own.png", own_bytes, "image/png")}, headers=ada
+    )
+    shared_bytes = samples.png((50, 30))
+    shared = await client.post(
+        "/files/upload", files={"file": ("a.png", shared_bytes, "image/png")}, headers=ada
+    )
+    bobs = await client.post(
+        "/files/upload", files={"file": ("b.png", shared_bytes, "image/png")}, headers=bob
+    )
+    page = (
+        await client.post("/landing-pages", json={"title": "Mine", "slug": "mine"}, headers=ada)
+    ).json()
+    block = {"type": "image", "url": own.json()["url"], "alt": "Product"}
+    await client.put(f"/landing-pages/{page['id']}/content", json={"blocks": [block]}, headers=ada)
+    assert (await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)).is_success
+    assert (await client.get("/mine")).status_code == 200
+    beacon = await client.post(
+        "/analytics/track-view", json={"slug": "mine"}, headers={"User-Agent": BROWSER}
+    )
+    assert beacon.status_code == 202
+    key = (await client.post("/auth/api-keys", json={"name": "ci"}, headers=ada)).json()["key"]
+    return {
+        "page": page,
+        "own_url": own.json()["url"],
+        "shared_url": shared.json()["url"],
+        "bobs_file": bobs.json(),
+        "key": key,
+    }
+
+
+async def analytics_rows(app: Any) -> tuple[int, int]:
+    await app.components.ingestion.flush()
+    db: Database = app.components.db
+    async with db.read_primary() as session:
+        events = await session.scalar(select(func.count()).select_from(AnalyticsEvent))
+        rollups = await session.scalar(select(func.count()).select_from(AnalyticsRollup))
+    return int(events or 0), int(rollups or 0)
+
+
+async def test_a_closed_account_leaves_nothing_behind_but_what_others_share(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    made = await everything_of_ada(client, ada, bob)
+    assert (await analytics_rows(app))[0] == 1
+
+    wrong = await client.request("DELETE", "/auth/me", json={"password": "not it"}, headers=ada)
+    assert_error(wrong, 401, "invalid_credentials")
+    assert (await client.get("/mine")).status_code == 200  # nothing went
+
+    closed = await client.request("DELETE", "/auth/me", json={"password": PASSWORD}, headers=ada)
+    assert closed.status_code == 204
+
+    assert (await client.get("/mine")).status_code == 404
+    assert (await client.get(made["own_url"])).status_code == 404
+    assert (await client.get(made["shared_url"])).status_code == 200  # Bob has these bytes
+    assert (await client.get(f"/files/{made['bobs_file']['id']}", headers=bob)).status_code == 200
+    assert await analytics_rows(app) == (0, 0)
+    assert_error(await client.get("/auth/me", headers=ada), 401)
+    assert_error(await client.get("/auth/me", headers={"X-API-Key": made["key"]}), 401)
+    signing_in = {"email": "ada@example.com", "password": PASSWORD}
+    assert_error(await client.post("/auth/login", json=signing_in), 401, "invalid_credentials")
+    # The address is free again.
+    again = await client.post(
+        "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
+    )
+    assert again.status_code == 201, again.text
+
+
+async def test_closing_needs_a_signed_in_caller_and_a_password(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    assert_error(await client.request("DELETE", "/auth/me", json={"password": PASSWORD}), 401)
+    assert_error(await client.request("DELETE", "/auth/me", headers=ada), 422)
+    assert (await client.get("/auth/me", headers=ada)).status_code == 200
+
+
+async def test_a_token_issued_before_closing_can_change_nothing_after(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """An access token outlives its account by up to its lifetime: every
+    write it tries is refused as from an account that no longer exists."""
+    closed = await client.request("DELETE", "/auth/me", json={"password": PASSWORD}, headers=ada)
+    assert closed.status_code == 204
+    writes = [
+        client.post("/landing-pages", json={"title": "Ghost"}, headers=ada),
+        client.post("/landing-pages", json={"title": "Ghost", "slug": "ghost"}, headers=ada),
+        client.post(
+            "/files/upload", files={"file": ("g.png", samples.png(), "image/png")}, headers=ada
+        ),
+        client.post("/auth/api-keys", json={"name": "ghost"}, headers=ada),
+    ]
+    for write in writes:
+        answer = await write
+        assert answer.status_code == 401, answer.text
+        assert "no longer exists" in answer.json()["error"]["message"]
+    listed = await client.get("/landing-pages", headers=ada)
+    assert listed.status_code in (200, 401)
