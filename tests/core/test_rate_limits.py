@@ -212,6 +212,24 @@ async def test_shared_buckets_lease_tokens_to_save_round_trips() -> None:
     await buckets.remote.redis.aclose()
 
 
+async def test_requests_in_flight_together_get_the_whole_burst_no_more() -> None:
+    """Many requests of one client that find the lease spent at the same
+    moment share the next lease: the client gets its burst, exactly."""
+    import asyncio
+
+    buckets = await shared_buckets()
+    calls = count_redis_calls(buckets)
+    rule = Rule(rate=0.01, burst=300)  # leases of 15
+    allowed = 0
+    for _ in range(10):  # 10 rounds of 40 requests in flight at once
+        takes = await asyncio.gather(*(buckets.take("t:flight", rule) for _ in range(40)))
+        allowed += sum(1 for granted, _ in takes if granted)
+    assert allowed == 300
+    assert calls[0] <= 300 // 15 + 10 + 1  # a lease at a time, and a refusal a round
+    await buckets.remote.redis.flushdb()
+    await buckets.remote.redis.aclose()
+
+
 async def test_shared_buckets_give_a_new_key_its_first_token_without_a_round_trip() -> None:
     buckets = await shared_buckets()
     calls = count_redis_calls(buckets)

@@ -20,6 +20,7 @@ back: degraded, never failing."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,6 +29,12 @@ from landform.cache.remote import FAILED, RemoteCache
 from landform.core.token_buckets import LocalBuckets, Rule, Take
 
 PREFIX = "landform:ratelimit:"
+
+# What asking Redis for a lease came to: (tokens granted, shared tokens
+# left); None when Redis could not be asked; _ASK_AGAIN when the request
+# asking was cancelled and another must ask.
+_ASK_AGAIN: tuple[int, float] = (-1, -1.0)
+_Outcome = tuple[int, float] | None
 
 # KEYS[1]: the bucket. ARGV: rate (tokens/s), burst, tokens wanted.
 # Returns {tokens granted, tokens left (as a string: Lua numbers become
@@ -62,6 +69,8 @@ class SharedBuckets:
         # key -> [tokens leased and not yet spent, shared tokens left then,
         # tokens spent without asking and not yet paid for, last used]
         self._leases: OrderedDict[str, list[float]] = OrderedDict()
+        # key -> the lease one request is asking Redis for, that others wait on
+        self._asking: dict[str, asyncio.Future[_Outcome]] = {}
 
     @staticmethod
     def lease_size(rule: Rule) -> int:
@@ -83,9 +92,38 @@ class SharedBuckets:
         return None
 
     async def take(self, key: str, rule: Rule) -> Take:
-        held = self.take_held(key, rule)
-        if held is not None:
-            return held
+        """A token for ``key``: from this replica's lease, else from a new
+        one. Requests of one key that find the lease spent at once wait for
+        a single new lease and share it (each asking Redis for its own, and
+        keeping only the last, threw the others' tokens away: a client with
+        32 requests in flight got half its burst)."""
+        while True:
+            held = self.take_held(key, rule)
+            if held is not None:
+                return held
+            asking = self._asking.get(key)
+            if asking is None:
+                asking = self._asking[key] = asyncio.get_running_loop().create_future()
+                outcome: _Outcome = _ASK_AGAIN  # if this request is cancelled meanwhile
+                try:
+                    outcome = await self._lease(key, rule)
+                finally:
+                    del self._asking[key]
+                    asking.set_result(outcome)
+            else:
+                outcome = await asyncio.shield(asking)
+            if outcome is None:  # Redis cannot be asked: this replica's own buckets
+                return self.fallback.take_now(key, rule)
+            if outcome is _ASK_AGAIN:
+                continue
+            granted, left = outcome
+            if not granted:
+                return False, left
+            # A new lease: take from it (with the others that waited for it).
+
+    async def _lease(self, key: str, rule: Rule) -> _Outcome:
+        """Ask the shared bucket for a lease, paying what was spent without
+        asking; keep what is granted. None when Redis cannot be asked."""
         owed = int(self._leases[key][2])
         reply = await self.remote.call(
             "rate limit",
@@ -99,16 +137,12 @@ class SharedBuckets:
             lease = self._leases.get(key)  # others ran meanwhile: it may be gone
             if lease is not None:
                 lease[2] = 0
-            return self.fallback.take_now(key, rule)
+            return None
         granted, left = int(reply[0]), float(reply[1])
         paid = min(owed, granted)
         granted -= paid
-        now = self.clock()
-        if granted == 0:
-            self._remember(key, [0, left, owed - paid, now])
-            return False, left
-        self._remember(key, [granted - 1, left, 0, now])
-        return True, granted - 1 + left
+        self._remember(key, [granted, left, owed - paid, self.clock()])
+        return granted, left
 
     def _remember(self, key: str, lease: list[float]) -> None:
         self._leases[key] = lease
