@@ -107,7 +107,7 @@ def build_api(components: Components) -> FastAPI:
         ),
         clock=components.clock,
         client_address=components.client_address,
-        identify=components.auth.rate_limit_key,
+        identify=components.auth.caller_key,
         wait_seconds=settings.idempotency_wait_seconds,
     )
     extend_openapi(api, document_idempotency_keys, document_errors)

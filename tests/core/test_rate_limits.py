@@ -98,6 +98,28 @@ async def test_the_api_allows_a_burst_per_account_then_429s_with_headers(
     assert recorder.totals["route:GET (rate limited: api):failed"] == 0
 
 
+async def test_made_up_api_keys_share_one_allowance_and_a_real_one_gets_its_own(
+    tight: tuple[httpx.AsyncClient, Any],
+) -> None:
+    client, app = tight
+    ada = await signed_in(client, app, "ada@example.com")
+    key = (await client.post("/auth/api-keys", json={"name": "ci"}, headers=ada)).json()["key"]
+    # A key not yet seen valid spends the address's allowance for such keys
+    # (5 here): its first request proves it.
+    assert (await client.get("/auth/me", headers={"Authorization": f"Bearer {key}"})).is_success
+    # A fresh made-up key each time: one allowance for them all, not one each.
+    statuses = [
+        (await client.get("/auth/me", headers={"X-API-Key": f"lf_{i:040d}"})).status_code
+        for i in range(6)
+    ]
+    assert statuses == [401] * 4 + [429] * 2
+    # Requests without a credential have an allowance of their own...
+    assert [(await client.get("/templates")).status_code for _ in range(6)] == [200] * 5 + [429]
+    # ...and the proven key one of its own, by X-API-Key as by Authorization.
+    answers = [await client.get("/auth/me", headers={"X-API-Key": key}) for _ in range(6)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+
+
 async def test_public_pages_are_limited_per_address_without_cacheable_headers(
     tight: tuple[httpx.AsyncClient, Any],
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +37,7 @@ from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.errors import ServiceUnavailable, ValidationFailed
 from landform.core.mail import Mailer, compose
+from landform.core.rate_limits import UNPROVEN_KEY
 from landform.core.secrets import looks_like_token, new_token, token_digest
 from landform.settings import Settings
 
@@ -80,6 +82,9 @@ async def refuse_if_closed(db: Database, user_id: uuid.UUID, error: Exception) -
         raise AccountClosed() from error
 
 
+KEYS_SEEN_KEPT = 100_000
+
+
 class AuthService:
     def __init__(self, db: Database, settings: Settings, mailer: Mailer, clock: Clock) -> None:
         self.db = db
@@ -90,6 +95,9 @@ class AuthService:
         # What the other domains delete of an account that closes (pages,
         # files, analytics), in order, before the account itself goes.
         self.on_close: list[Callable[[uuid.UUID], Awaitable[object]]] = []
+        # Digests of API keys that authenticated here: rate limits key their
+        # requests by the key (else by the client address).
+        self._keys_seen_valid: OrderedDict[str, None] = OrderedDict()
 
     # Registration and verification
 
@@ -303,6 +311,7 @@ class AuthService:
                 raise NotAuthenticated(
                     "API key is not valid", code=AuthErrorCode.INVALID_ACCESS_TOKEN
                 )
+            self._note_key_valid(key.key_hash)
             now = self.clock.now()
             if key.last_used_at is None or key.last_used_at < now - KEY_USE_RESOLUTION:
                 # To the hour: a write now and then, not one per request.
@@ -311,11 +320,10 @@ class AuthService:
             return Principal(user_id=key.user_id, via_api_key=True)
         return Principal(user_id=self.access_tokens.user_id(credential, self.clock.now()))
 
-    def rate_limit_key(self, credential: str) -> str | None:
-        """Whose allowance a request with ``credential`` spends, without a
-        database read: the account of a valid access token, or the API key
-        (a key that turns out not to exist is refused later; its requests
-        still spend an allowance of their own)."""
+    def caller_key(self, credential: str) -> str | None:
+        """Who sends ``credential``, exactly and without a database read:
+        the account of a valid access token, or the API key (valid or not:
+        an invalid one is refused later, and is still no one else)."""
         if credential.startswith(API_KEY_PREFIX):
             return "key:" + token_digest(credential)[:32]
         try:
@@ -323,11 +331,21 @@ class AuthService:
         except NotAuthenticated:
             return None
 
+    def rate_limit_key(self, credential: str) -> str | None:
+        """Whose allowance a request with ``credential`` spends, without a
+        database read: ``caller_key``'s, for an API key only once this
+        worker has seen it valid; any other key is ``UNPROVEN_KEY`` (a
+        made-up key per request must not get a fresh allowance each)."""
+        if credential.startswith(API_KEY_PREFIX):
+            digest = token_digest(credential)
+            return "key:" + digest[:32] if digest in self._keys_seen_valid else UNPROVEN_KEY
+        return self.caller_key(credential)
+
     async def close_account(self, principal: Principal, password: str) -> None:
         """Delete the account and everything of it, once its password is
         given again (a stolen token or API key alone cannot). Its sessions
-        and API keys end with it; an access token already issued is refused
-        as "no longer exists" wherever it is checked against the account."""
+        and API keys end with it; an access token already issued can write
+        nothing more (``refuse_if_closed``)."""
         user = await self.me(principal)
         if not await verify_password(user.password_hash, password):
             raise InvalidCredentials("the password is wrong; the account stays")
@@ -335,6 +353,12 @@ class AuthService:
             await close(user.id)
         async with self.db.write(actor=user.id) as session:
             await repo.delete_user(session, user.id)
+
+    def _note_key_valid(self, digest: str) -> None:
+        self._keys_seen_valid[digest] = None
+        self._keys_seen_valid.move_to_end(digest)
+        if len(self._keys_seen_valid) > KEYS_SEEN_KEPT:
+            self._keys_seen_valid.popitem(last=False)
 
     async def me(self, principal: Principal) -> User:
         async with self.db.read(actor=principal.user_id) as session:
@@ -411,3 +435,4 @@ class AuthService:
                 raise ApiKeyNotFound("no such API key")
             if key.revoked_at is None:
                 key.revoked_at = self.clock.now()
+            self._keys_seen_valid.pop(key.key_hash, None)

@@ -30,6 +30,11 @@ PUBLIC, TRACKING, AUTH, API = "public", "tracking", "auth", "api"
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 EXEMPT_PREFIXES = ("/ops/",)
+# What ``identify`` says of an API key not yet seen valid: its requests
+# share one allowance per client address (made-up keys must not each get
+# one), apart from that address's requests without a credential (a real
+# key must not wait behind them to be proven).
+UNPROVEN_KEY = "key-unproven:"
 TRACKING_PATHS = frozenset({"/analytics/track-view", "/analytics/track-event"})
 # The first path segments that belong to the API; anything else is a
 # public page or asset.
@@ -189,8 +194,13 @@ class RateLimits:
             for name, value in scope["headers"]:
                 if name == b"authorization":
                     credential = bearer_credential(value.decode("latin-1"))
-                    account = self.identify(credential) if credential else None
-                    if account is not None:
-                        return account
-                    break
+                elif name == b"x-api-key":
+                    credential = value.decode("latin-1").strip()
+                else:
+                    continue
+                account = self.identify(credential) if credential else None
+                if account == UNPROVEN_KEY:
+                    return UNPROVEN_KEY + self.client_address.of(scope)
+                if account is not None:
+                    return account
         return "ip:" + self.client_address.of(scope)
