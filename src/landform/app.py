@@ -34,10 +34,15 @@ from landform.core.idempotent_requests import IdempotentRequests, document_idemp
 from landform.core.logs import configure_logging
 from landform.core.openapi import document_errors, extend_openapi
 from landform.core.proxies import ClientAddress
-from landform.core.rate_limits import API, AUTH, PUBLIC, TRACKING, TRACKING_PATHS, RateLimits
+from landform.core.rate_limits import (
+    PUBLIC,
+    TRACKING,
+    TRACKING_PATHS,
+    RateLimits,
+    rate_limit_rules,
+)
 from landform.core.read_replay import ReadReplay
 from landform.core.rsgi import RSGIApp
-from landform.core.token_buckets import Rule
 from landform.files.assets import Assets
 from landform.files.routes import router as files_router
 from landform.ops.routes import router as ops_router
@@ -241,12 +246,3 @@ def create_app(
     app.public = public  # type: ignore[attr-defined]
     app.tracking = tracking  # type: ignore[attr-defined]
     return app
-
-
-def rate_limit_rules(settings: Settings) -> dict[str, Rule]:
-    return {
-        PUBLIC: Rule(settings.rate_limit_public_per_second, settings.rate_limit_public_burst),
-        TRACKING: Rule(settings.analytics_rate_per_second, settings.analytics_rate_burst),
-        AUTH: Rule(settings.rate_limit_auth_per_second, settings.rate_limit_auth_burst),
-        API: Rule(settings.rate_limit_api_per_second, settings.rate_limit_api_burst),
-    }

@@ -33,6 +33,7 @@ from landform.core.draining import Draining
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.pins import RedisReadPins
 from landform.core.proxies import ClientAddress
+from landform.core.rate_limits import AUTH, rate_limit_rules, spend
 from landform.core.token_buckets import Buckets, LocalBuckets
 from landform.core.webhook import Webhook
 from landform.files.assets import PREFIX as ASSET_PREFIX
@@ -179,6 +180,7 @@ class Components:
                 files=self.files,
                 analytics=self.analytics,
                 client_address=self.client_address,
+                spend_auth_allowance=self._spend_auth_allowance,
             ),
             AnswerCache(
                 self.analytics.data_stamps,
@@ -227,6 +229,11 @@ class Components:
             if self.redis is not None
             else None
         )
+
+    async def _spend_auth_allowance(self, client_ip: str) -> None:
+        if self.settings.rate_limit_enabled:
+            rule = rate_limit_rules(self.settings)[AUTH]
+            await spend(self.buckets, AUTH, "ip:" + client_ip, rule)
 
     async def _close_account_data(self, owner: uuid.UUID) -> None:
         """Pages first (live ones leave the caches; their files are then no

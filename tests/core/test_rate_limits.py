@@ -5,6 +5,7 @@ replicas through Redis (and per process without it)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,17 +144,42 @@ async def test_health_checks_are_never_limited(tight: tuple[httpx.AsyncClient, A
         assert (await client.get("/readyz")).status_code == 200
 
 
-async def test_sign_in_attempts_are_limited_per_address(settings: Settings) -> None:
-    app = create_app(
-        settings.model_copy(update={"rate_limit_auth_burst": 2, "rate_limit_auth_per_second": 0.01})
-    )
+@asynccontextmanager
+async def sign_ins_allowed(settings: Settings, burst: int) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app whose auth group allows ``burst`` and barely refills."""
+    update = {"rate_limit_auth_burst": burst, "rate_limit_auth_per_second": 0.01}
+    app = create_app(settings.model_copy(update=update))
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            body = {"email": "nobody@example.com", "password": "wrong password here"}
-            first = [(await client.post("/auth/login", json=body)).status_code for _ in range(2)]
-            assert first == [401, 401]
-            assert_error(await client.post("/auth/login", json=body), 429, "rate_limited")
+            yield client
+
+
+WRONG_LOGIN = {"email": "nobody@example.com", "password": "wrong password here"}
+
+
+async def test_sign_in_attempts_are_limited_per_address(settings: Settings) -> None:
+    async with sign_ins_allowed(settings, 2) as client:
+        first = [(await client.post("/auth/login", json=WRONG_LOGIN)).status_code for _ in "ab"]
+        assert first == [401, 401]
+        assert_error(await client.post("/auth/login", json=WRONG_LOGIN), 429, "rate_limited")
+
+
+async def test_sign_ins_through_graphql_spend_the_same_allowance(settings: Settings) -> None:
+    """GraphQL's register, verifyEmail, login and refresh are the auth
+    group's, per alias: no way around POST /auth/login's limit."""
+    async with sign_ins_allowed(settings, 3) as client:
+        assert (await client.post("/auth/login", json=WRONG_LOGIN)).status_code == 401
+        wrong = 'email: "x@example.com", password: "nope nope"'
+        query = (
+            'mutation { a: register(email: "a@example.com", password: "a long passphrase") { id }'
+            f" b: login({wrong}) {{ accessToken }} c: login({wrong}) {{ accessToken }} }}"
+        )
+        answer = (await client.post("/graphql", json={"query": query})).json()
+        codes = {e["path"][0]: e["extensions"]["code"] for e in answer["errors"]}
+        # The 2nd token registered a, the 3rd was b's; c, the 4th, was refused.
+        assert codes == {"b": "invalid_credentials", "c": "rate_limited"}
+        assert_error(await client.post("/auth/login", json=WRONG_LOGIN), 429, "rate_limited")
 
 
 async def test_no_limits_when_switched_off(settings: Settings) -> None:

@@ -22,9 +22,11 @@ from collections.abc import Callable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from landform.core.errors import TooManyRequests
 from landform.core.http import bearer_credential, error_response, send_error
 from landform.core.proxies import ClientAddress
 from landform.core.token_buckets import Buckets, Decision, Rule
+from landform.settings import Settings
 
 PUBLIC, TRACKING, AUTH, API = "public", "tracking", "auth", "api"
 
@@ -204,3 +206,29 @@ class RateLimits:
                 if account is not None:
                     return account
         return "ip:" + self.client_address.of(scope)
+
+
+def rate_limit_rules(settings: Settings) -> dict[str, Rule]:
+    return {
+        PUBLIC: Rule(settings.rate_limit_public_per_second, settings.rate_limit_public_burst),
+        TRACKING: Rule(settings.analytics_rate_per_second, settings.analytics_rate_burst),
+        AUTH: Rule(settings.rate_limit_auth_per_second, settings.rate_limit_auth_burst),
+        API: Rule(settings.rate_limit_api_per_second, settings.rate_limit_api_burst),
+    }
+
+
+async def spend(buckets: Buckets, group: str, client: str, rule: Rule) -> None:
+    """A token of ``group`` for ``client`` (keyed as ``RateLimits`` keys it,
+    so both spend one allowance), for what is limited inside a request: a
+    GraphQL sign-in is the ``auth`` group's as much as ``POST /auth/login``.
+    Refused with the same 429 ``rate_limited``."""
+    key = f"{group}:{client}"
+    held = buckets.take_held(key, rule)
+    allowed, tokens = held if held is not None else await buckets.take(key, rule)
+    if not allowed:
+        decision = Decision.of(False, tokens, rule)
+        raise TooManyRequests(
+            f"too many requests; retry in {decision.retry_after} s",
+            details={"group": group, "limit": rule.burst, "retry_after": decision.retry_after},
+            headers={"Retry-After": str(decision.retry_after)},
+        )

@@ -5,7 +5,7 @@ request's DataLoaders."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,9 @@ class Services:
     files: FileService
     analytics: AnalyticsService
     client_address: ClientAddress
+    # Takes a token of the ``auth`` rate-limit group for a client address
+    # (sign-in through GraphQL spends what POST /auth/login does), or 429s.
+    spend_auth_allowance: Callable[[str], Awaitable[None]]
 
 
 def request_credential(connection: HTTPConnection) -> str | None:

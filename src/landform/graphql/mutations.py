@@ -71,11 +71,13 @@ def _pair(tokens: Tokens) -> TokenPair:
 class Mutation:
     @strawberry.mutation(description="Create an account; a verification link is mailed.")
     async def register(self, info: Info, email: str, password: str) -> User:
+        await _spend_auth_allowance(info)
         data = parse_input(RegisterIn, {"email": email, "password": password})
         return User.of(await info.context.services.auth.register(data.email, data.password))
 
     @strawberry.mutation
     async def verify_email(self, info: Info, token: str) -> User:
+        await _spend_auth_allowance(info)
         data = parse_input(VerifyEmailIn, {"token": token})
         return User.of(await info.context.services.auth.verify_email(data.token))
 
@@ -84,12 +86,14 @@ class Mutation:
         "(null, with an error, when refused)."
     )
     async def login(self, info: Info, email: str, password: str) -> TokenPair | None:
+        await _spend_auth_allowance(info)
         data = parse_input(LoginIn, {"email": email, "password": password})
         auth = info.context.services.auth
         return _pair(await auth.login(data.email, data.password, info.context.client_ip))
 
     @strawberry.mutation
     async def refresh(self, info: Info, refresh_token: str) -> TokenPair:
+        await _spend_auth_allowance(info)
         data = parse_input(RefreshIn, {"refresh_token": refresh_token})
         return _pair(await info.context.services.auth.refresh(data.refresh_token))
 
@@ -196,3 +200,10 @@ class Mutation:
         principal = await info.context.principal()
         await info.context.services.auth.revoke_api_key(principal, parse_id(id))
         return id
+
+
+async def _spend_auth_allowance(info: Info) -> None:
+    """Sign-up, verification, sign-in and refresh are the ``auth`` rate-limit
+    group's over GraphQL too (each alias of a batch a request of its own),
+    not only the ``api`` group's the whole request spends."""
+    await info.context.services.spend_auth_allowance(info.context.client_ip)
