@@ -328,3 +328,13 @@ async def test_a_watcher_gets_one_tick_a_second(
     assert 3 <= len(arrivals) <= 5
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     assert min(gaps) > 0.5, gaps
+
+
+async def test_a_plain_get_of_the_live_view_is_told_to_upgrade(client: httpx.AsyncClient) -> None:
+    """Not 404, which says there is nothing there: 426 Upgrade Required, in
+    the one error shape, naming the protocol to upgrade to."""
+    response = await client.get("/ws/analytics")
+    assert response.status_code == 426
+    assert response.headers["upgrade"] == "websocket"
+    assert response.json()["error"]["code"] == "upgrade_required"
+    assert "WebSocket" in response.json()["error"]["message"]

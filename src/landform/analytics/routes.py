@@ -31,7 +31,7 @@ from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import Tracker
 from landform.auth.deps import PrincipalDep
 from landform.core.errors import DomainError, ValidationFailed
-from landform.core.http import bearer_credential, client_ip
+from landform.core.http import bearer_credential, client_ip, error_response
 
 router = APIRouter(tags=["analytics"])
 
@@ -165,6 +165,18 @@ async def custom_query(
     """A JSON query language (metrics, dimensions, filters, range, order,
     limit) over your pages' analytics; never SQL."""
     return await service.custom_query(principal.user_id, query)
+
+
+@router.get("/ws/analytics", include_in_schema=False)
+async def live_analytics_over_http() -> Response:
+    """The live view is a WebSocket: a plain GET is told to upgrade (426),
+    rather than that nothing is here (404)."""
+    return error_response(
+        426,
+        "upgrade_required",
+        "the live view is a WebSocket: connect with ws:// or wss:// (see docs/analytics.md)",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )
 
 
 @router.websocket("/ws/analytics")
