@@ -338,3 +338,40 @@ async def test_a_plain_get_of_the_live_view_is_told_to_upgrade(client: httpx.Asy
     assert response.headers["upgrade"] == "websocket"
     assert response.json()["error"]["code"] == "upgrade_required"
     assert "WebSocket" in response.json()["error"]["message"]
+
+
+def test_an_account_holds_a_capped_number_of_live_streams(tmp_path: Path) -> None:
+    """WebSockets are exempt from the rate limits: one account's open
+    streams are capped per worker (``LANDFORM_WS_MAX_PER_ACCOUNT``), the one
+    past the cap closed with 4429 saying why; another account is not held
+    to the first one's count, and a stream closed frees its place."""
+    with live_server(tmp_path, workers=1, LANDFORM_WS_MAX_PER_ACCOUNT="2") as base:
+        ada = verified_login(base, tmp_path, "ada@example.com")
+        bob = verified_login(base, tmp_path, "bob@example.com")
+        ws_base = base.replace("http://", "ws://")
+
+        async def hello(token: str) -> Any:
+            ws = await websockets.connect(f"{ws_base}/ws/analytics?access_token={token}")
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "hello"
+            return ws
+
+        async def scenario() -> None:
+            first, second = await hello(ada), await hello(ada)
+            async with websockets.connect(f"{ws_base}/ws/analytics?access_token={ada}") as third:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(third.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+            assert "at most 2 live streams" in closed.value.rcvd.reason
+            await (await hello(bob)).close()
+            await first.close()
+            for _ in range(50):  # the server sees the close
+                try:
+                    await (await hello(ada)).close()
+                    break
+                except (ConnectionClosed, AssertionError):
+                    await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("a closed stream did not free its place")
+            await second.close()
+
+        asyncio.run(scenario())

@@ -285,3 +285,18 @@ async def test_a_too_slow_subscriber_gets_an_error_not_complete(
     answer = await ws.next_message()
     assert answer["type"] == "next" and answer["payload"]["data"]["me"]["email"]
     await ws.aclose()
+
+
+async def test_live_views_past_the_accounts_cap_are_refused_with_a_code(
+    app: Any, ada: dict[str, str]
+) -> None:
+    app.components.analytics.settings = app.components.analytics.settings.model_copy(
+        update={"ws_max_per_account": 1}
+    )
+    ws, _subscription = await watching(app, ada)
+    await ws.send({"id": "again", "type": "subscribe", "payload": {"query": LIVE}})
+    while (refused := await ws.next_message())["id"] == "live":
+        pass
+    assert refused["type"] == "next" and refused["id"] == "again", refused
+    assert refused["payload"]["errors"][0]["extensions"]["code"] == "too_many_live_streams"
+    await ws.aclose()

@@ -23,6 +23,7 @@ from fastapi import (
 from pydantic import BeforeValidator
 
 from landform.analytics.classify import country_code
+from landform.analytics.errors import TooManyLiveStreams
 from landform.analytics.events import EVENT, VIEW
 from landform.analytics.instants import parse_instant
 from landform.analytics.live import Subscription
@@ -204,6 +205,11 @@ async def live_analytics(
         return
     try:
         subscription = await service.watch(credential, page_id)
+    except TooManyLiveStreams as exc:
+        # Accepted to be closed: a refused handshake (403) could not say why.
+        await websocket.accept()
+        await websocket.close(code=4429, reason=exc.message[:120])
+        return
     except DomainError as exc:
         await websocket.close(code=4404 if exc.status == 404 else 4401, reason=exc.message[:120])
         return
