@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     analytics_ws_heartbeat: float = Field(default=20.0, gt=0)
     analytics_ws_queue: int = Field(default=64, ge=1)
     analytics_ws_recheck_seconds: float = Field(default=10.0, gt=0)
+    # Live streams (/ws/analytics and GraphQL's liveViews) one account may
+    # hold open on one worker: WebSockets are exempt from the rate limits
+    ws_max_per_account: int = Field(default=50, ge=1)
 
     # Cache (see cache/): Redis calls time out and trip a circuit breaker
     cache_redis_timeout: float = Field(default=0.1, gt=0)

@@ -172,26 +172,74 @@ def test_unauthenticated_and_foreign_watchers_are_refused(tmp_path: Path, interf
         asyncio.run(scenario())
 
 
-def test_a_silent_client_is_pinged_then_dropped(tmp_path: Path) -> None:
-    with live_server(tmp_path, workers=1, LANDFORM_ANALYTICS_WS_HEARTBEAT="0.3") as base:
+def test_a_silent_client_is_pinged_then_dropped_whatever_the_traffic(tmp_path: Path) -> None:
+    """The heartbeat is longer than the one second between ``views``
+    messages (as the default 20 s is): the pings still come every
+    heartbeat, a client that never answers is closed after three, and one
+    that answers each ping stays."""
+    heartbeat = 1.5
+    with live_server(tmp_path, workers=1, LANDFORM_ANALYTICS_WS_HEARTBEAT=str(heartbeat)) as base:
+        ada = verified_login(base, tmp_path, "ada@example.com")
+        url = f"{base.replace('http://', 'ws://')}/ws/analytics?access_token={ada}"
+
+        async def silent() -> tuple[list[str], float, int | None]:
+            # The client library answers protocol pings; it sends no messages.
+            kinds = []
+            started = time.monotonic()
+            code = None
+            async with websockets.connect(url) as ws:
+                try:
+                    while time.monotonic() < started + 6 * heartbeat:
+                        kinds.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["type"])
+                except ConnectionClosed as closed:
+                    code = closed.rcvd.code if closed.rcvd else None
+            return kinds, time.monotonic() - started, code
+
+        async def answering() -> list[str]:
+            kinds = []
+            async with websockets.connect(url) as ws:
+                deadline = time.monotonic() + 5 * heartbeat
+                while time.monotonic() < deadline:
+                    kind = json.loads(await asyncio.wait_for(ws.recv(), 5))["type"]
+                    kinds.append(kind)
+                    if kind == "ping":
+                        await ws.send(json.dumps({"type": "pong"}))
+            return kinds
+
+        async def scenario() -> tuple[tuple[list[str], float, int | None], list[str]]:
+            return await asyncio.gather(silent(), answering())
+
+        (kinds, lasted, code), answered = asyncio.run(scenario())
+        assert code == 1001
+        assert kinds[0] == "hello"
+        assert kinds.count("ping") >= 2, kinds
+        assert "views" in kinds
+        assert 3 * heartbeat - 0.5 <= lasted <= 4 * heartbeat + 1, lasted
+        # Still open after five heartbeats, pinged every one.
+        assert answered.count("ping") >= 4, answered
+
+
+def test_a_binary_message_is_refused_as_unsupported_data(tmp_path: Path) -> None:
+    """The live view speaks JSON text: a binary frame closes the socket with
+    1003 (unsupported data), not with no status at all."""
+    with live_server(tmp_path, workers=1) as base:
         ada = verified_login(base, tmp_path, "ada@example.com")
 
-        async def scenario() -> list[str]:
-            kinds = []
-            # The client library answers protocol pings; it sends no messages.
+        async def scenario() -> tuple[int | None, str | None]:
             async with websockets.connect(
                 f"{base.replace('http://', 'ws://')}/ws/analytics?access_token={ada}"
             ) as ws:
-                try:
+                assert json.loads(await ws.recv())["type"] == "hello"
+                await ws.send(b"\x00\x01")
+                with pytest.raises(ConnectionClosed) as closed:
                     while True:
-                        kinds.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["type"])
-                except ConnectionClosed as closed:
-                    assert closed.rcvd is not None and closed.rcvd.code == 1001
-            return kinds
+                        await asyncio.wait_for(ws.recv(), 5)
+            received = closed.value.rcvd
+            return (received.code, received.reason) if received else (None, None)
 
-        kinds = asyncio.run(scenario())
-        assert kinds[0] == "hello"
-        assert "ping" in kinds
+        code, reason = asyncio.run(scenario())
+        assert code == 1003, reason
+        assert reason and "text" in reason
 
 
 def test_a_stream_ends_when_its_api_key_is_revoked(tmp_path: Path) -> None:
@@ -280,3 +328,50 @@ async def test_a_watcher_gets_one_tick_a_second(
     assert 3 <= len(arrivals) <= 5
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     assert min(gaps) > 0.5, gaps
+
+
+async def test_a_plain_get_of_the_live_view_is_told_to_upgrade(client: httpx.AsyncClient) -> None:
+    """Not 404, which says there is nothing there: 426 Upgrade Required, in
+    the one error shape, naming the protocol to upgrade to."""
+    response = await client.get("/ws/analytics")
+    assert response.status_code == 426
+    assert response.headers["upgrade"] == "websocket"
+    assert response.json()["error"]["code"] == "upgrade_required"
+    assert "WebSocket" in response.json()["error"]["message"]
+
+
+def test_an_account_holds_a_capped_number_of_live_streams(tmp_path: Path) -> None:
+    """WebSockets are exempt from the rate limits: one account's open
+    streams are capped per worker (``LANDFORM_WS_MAX_PER_ACCOUNT``), the one
+    past the cap closed with 4429 saying why; another account is not held
+    to the first one's count, and a stream closed frees its place."""
+    with live_server(tmp_path, workers=1, LANDFORM_WS_MAX_PER_ACCOUNT="2") as base:
+        ada = verified_login(base, tmp_path, "ada@example.com")
+        bob = verified_login(base, tmp_path, "bob@example.com")
+        ws_base = base.replace("http://", "ws://")
+
+        async def hello(token: str) -> Any:
+            ws = await websockets.connect(f"{ws_base}/ws/analytics?access_token={token}")
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "hello"
+            return ws
+
+        async def scenario() -> None:
+            first, second = await hello(ada), await hello(ada)
+            async with websockets.connect(f"{ws_base}/ws/analytics?access_token={ada}") as third:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(third.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+            assert "at most 2 live streams" in closed.value.rcvd.reason
+            await (await hello(bob)).close()
+            await first.close()
+            for _ in range(50):  # the server sees the close
+                try:
+                    await (await hello(ada)).close()
+                    break
+                except (ConnectionClosed, AssertionError):
+                    await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("a closed stream did not free its place")
+            await second.close()
+
+        asyncio.run(scenario())

@@ -184,3 +184,119 @@ def test_refusals_over_the_socket_carry_the_codes_http_gives(tmp_path: Path) -> 
         asyncio.run(scenario())
         log = next(tmp_path.glob("server-*.log")).read_text()
         assert "Traceback" not in log, log[-3000:]
+
+
+class InProcessSocket:
+    """A WebSocket to the app in this event loop (ASGI messages, no server),
+    so a test can reach the live hub behind the subscription."""
+
+    def __init__(self, app: Any, path: str, subprotocols: list[str]) -> None:
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "scheme": "ws",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": [(b"host", b"testserver")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+            "subprotocols": subprotocols,
+        }
+        self.to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.to_app.put_nowait({"type": "websocket.connect"})
+        self.task = asyncio.create_task(app(scope, self.to_app.get, self.from_app.put))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.to_app.put({"type": "websocket.receive", "text": json.dumps(message)})
+
+    async def receive(self) -> dict[str, Any]:
+        """The next ASGI message from the app (accept, send or close)."""
+        return await asyncio.wait_for(self.from_app.get(), 5)
+
+    async def next_message(self) -> dict[str, Any]:
+        """The next graphql-transport-ws message, or the close as
+        ``{"type": "websocket.close", "code", "reason"}``."""
+        while True:
+            message = await self.receive()
+            if message["type"] == "websocket.send":
+                data = message.get("text") or message.get("bytes")
+                return json.loads(data)  # type: ignore[no-any-return]
+            if message["type"] == "websocket.close":
+                await self.to_app.put({"type": "websocket.disconnect", "code": message["code"]})
+                return message
+
+    async def aclose(self) -> None:
+        await self.to_app.put({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(self.task, 5)
+
+
+async def watching(app: Any, ada: dict[str, str]) -> tuple[InProcessSocket, Any]:
+    """Ada's socket with liveViews running, and the hub's subscription behind it."""
+    ws = InProcessSocket(app, "/graphql", ["graphql-transport-ws"])
+    assert (await ws.receive())["type"] == "websocket.accept"
+    await ws.send({"type": "connection_init", "payload": {"Authorization": ada["Authorization"]}})
+    assert (await ws.next_message())["type"] == "connection_ack"
+    await ws.send({"id": "live", "type": "subscribe", "payload": {"query": LIVE}})
+    hub = app.components.analytics.live
+    for _ in range(100):
+        if hub._subscriptions:
+            break
+        await asyncio.sleep(0.01)
+    (subscription,) = next(iter(hub._subscriptions.values()))
+    return ws, subscription
+
+
+async def test_a_draining_worker_closes_live_views_with_1001_not_complete(
+    app: Any, ada: dict[str, str]
+) -> None:
+    """``complete`` would tell an Apollo-style client that the stream is
+    over, and it would never subscribe again: the drain closes the socket
+    with 1001 (going away), as the REST live view, so the client reconnects."""
+    ws, _subscription = await watching(app, ada)
+    ending = asyncio.create_task(app.components.analytics.live.end_all())
+    message = await ws.next_message()
+    assert message == {
+        "type": "websocket.close",
+        "code": 1001,
+        "reason": "server restarting: reconnect",
+    }
+    await asyncio.wait_for(ending, 5)  # the stream let go of its subscription
+    await asyncio.wait_for(ws.task, 5)
+
+
+async def test_a_too_slow_subscriber_gets_an_error_not_complete(
+    app: Any, ada: dict[str, str]
+) -> None:
+    """The client fell a queue behind: its operation ends with an ``error``
+    message naming why (``subscriber_too_slow``), the socket staying open
+    for other operations."""
+    ws, subscription = await watching(app, ada)
+    for second in range(subscription.queue.maxsize + 1):
+        subscription.offer({"type": "views", "at": second})
+    message = await ws.next_message()
+    while message["type"] == "next":  # what was queued before it fell behind
+        message = await ws.next_message()
+    assert message["type"] == "error" and message["id"] == "live", message
+    assert message["payload"][0]["extensions"]["code"] == "subscriber_too_slow"
+    assert app.components.analytics.live._subscriptions == {}
+    await ws.send({"id": "me", "type": "subscribe", "payload": {"query": "{ me { email } }"}})
+    answer = await ws.next_message()
+    assert answer["type"] == "next" and answer["payload"]["data"]["me"]["email"]
+    await ws.aclose()
+
+
+async def test_live_views_past_the_accounts_cap_are_refused_with_a_code(
+    app: Any, ada: dict[str, str]
+) -> None:
+    app.components.analytics.settings = app.components.analytics.settings.model_copy(
+        update={"ws_max_per_account": 1}
+    )
+    ws, _subscription = await watching(app, ada)
+    await ws.send({"id": "again", "type": "subscribe", "payload": {"query": LIVE}})
+    while (refused := await ws.next_message())["id"] == "live":
+        pass
+    assert refused["type"] == "next" and refused["id"] == "again", refused
+    assert refused["payload"]["errors"][0]["extensions"]["code"] == "too_many_live_streams"
+    await ws.aclose()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from landform.core.errors import NotFound, ServiceUnavailable, ValidationFailed
+from landform.core.errors import NotFound, ServiceUnavailable, TooManyRequests, ValidationFailed
 
 
 class AnalyticsErrorCode(StrEnum):
@@ -10,6 +10,7 @@ class AnalyticsErrorCode(StrEnum):
     INVALID_QUERY = "invalid_query"
     QUERY_TOO_COSTLY = "query_too_costly"
     INGESTION_BACKLOG = "ingestion_backlog"
+    TOO_MANY_LIVE_STREAMS = "too_many_live_streams"
 
 
 class TrackedPageNotFound(NotFound):
@@ -26,3 +27,7 @@ class QueryTooCostly(ValidationFailed):
 
 class IngestionBacklog(ServiceUnavailable):
     code = AnalyticsErrorCode.INGESTION_BACKLOG
+
+
+class TooManyLiveStreams(TooManyRequests):
+    code = AnalyticsErrorCode.TOO_MANY_LIVE_STREAMS

@@ -136,6 +136,10 @@ class LiveHub:
         self._subscriptions[owner_id].add(subscription)
         return subscription
 
+    def watching(self, owner_id: str) -> int:
+        """How many streams this worker serves the owner."""
+        return len(self._subscriptions.get(owner_id, ()))
+
     def unsubscribe(self, subscription: Subscription) -> None:
         subscribers = self._subscriptions.get(subscription.owner_id)
         if subscribers is not None:

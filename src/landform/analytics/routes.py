@@ -23,14 +23,16 @@ from fastapi import (
 from pydantic import BeforeValidator
 
 from landform.analytics.classify import country_code
+from landform.analytics.errors import TooManyLiveStreams
 from landform.analytics.events import EVENT, VIEW
 from landform.analytics.instants import parse_instant
+from landform.analytics.live import Subscription
 from landform.analytics.schemas import EventIn, ViewIn
 from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import Tracker
 from landform.auth.deps import PrincipalDep
 from landform.core.errors import DomainError, ValidationFailed
-from landform.core.http import bearer_credential, client_ip
+from landform.core.http import bearer_credential, client_ip, error_response
 
 router = APIRouter(tags=["analytics"])
 
@@ -166,6 +168,18 @@ async def custom_query(
     return await service.custom_query(principal.user_id, query)
 
 
+@router.get("/ws/analytics", include_in_schema=False)
+async def live_analytics_over_http() -> Response:
+    """The live view is a WebSocket: a plain GET is told to upgrade (426),
+    rather than that nothing is here (404)."""
+    return error_response(
+        426,
+        "upgrade_required",
+        "the live view is a WebSocket: connect with ws:// or wss:// (see docs/analytics.md)",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+    )
+
+
 @router.websocket("/ws/analytics")
 async def live_analytics(
     websocket: WebSocket,
@@ -191,48 +205,84 @@ async def live_analytics(
         return
     try:
         subscription = await service.watch(credential, page_id)
+    except TooManyLiveStreams as exc:
+        # Accepted to be closed: a refused handshake (403) could not say why.
+        await websocket.accept()
+        await websocket.close(code=4429, reason=exc.message[:120])
+        return
     except DomainError as exc:
         await websocket.close(code=4404 if exc.status == 404 else 4401, reason=exc.message[:120])
         return
-    heartbeat = service.settings.analytics_ws_heartbeat
     try:
         await websocket.accept()
-        await websocket.send_json({"type": "hello", "heartbeat": heartbeat})
-        last_heard = asyncio.get_running_loop().time()
-
-        async def listen() -> None:
-            nonlocal last_heard
-            while True:
-                await websocket.receive_text()
-                last_heard = asyncio.get_running_loop().time()
-
-        listener = asyncio.create_task(listen())
-        try:
-            while not listener.done():
-                try:
-                    message = await asyncio.wait_for(subscription.queue.get(), heartbeat)
-                except TimeoutError:
-                    if asyncio.get_running_loop().time() - last_heard > 3 * heartbeat:
-                        await websocket.close(code=1001, reason="no heartbeat")
-                        return
-                    message = {"type": "ping"}
-                if subscription.too_slow:
-                    await websocket.close(code=1008, reason="too slow: messages were dropped")
-                    return
-                if subscription.ended:
-                    await websocket.close(code=1001, reason="server restarting: reconnect")
-                    return
-                try:
-                    await service.check_credential(subscription)
-                except DomainError as exc:
-                    await websocket.close(code=4401, reason=exc.message[:120])
-                    return
-                await websocket.send_json(message)
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
-                await listener
+        await websocket.send_json(
+            {"type": "hello", "heartbeat": service.settings.analytics_ws_heartbeat}
+        )
+        closing = await _stream(websocket, service, subscription)
+        if closing is not None:
+            await websocket.close(*closing)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
         service.unwatch(subscription)
+
+
+async def _stream(
+    websocket: WebSocket, service: AnalyticsService, subscription: Subscription
+) -> tuple[int, str] | None:
+    """Send the hub's messages, and a ping every heartbeat, until the
+    stream has to end: how to close the socket (code, reason), or None
+    when the client went away. The pings keep their own clock: the
+    hub's message every second must not hide a client gone silent."""
+    loop = asyncio.get_running_loop()
+    heartbeat = service.settings.analytics_ws_heartbeat
+    heard = loop.time()
+
+    async def listen() -> tuple[int, str]:
+        # Any text message counts as heard (the answer to a ping).
+        nonlocal heard
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            if message.get("text") is None:
+                return 1003, "send text (a JSON message), not binary"
+            heard = loop.time()
+
+    listener = asyncio.create_task(listen())
+    getter: asyncio.Task[dict[str, Any]] | None = None
+    next_ping = loop.time() + heartbeat
+    try:
+        while True:
+            now = loop.time()
+            if now - heard >= 3 * heartbeat:
+                return 1001, "no heartbeat"
+            if now >= next_ping:
+                await websocket.send_json({"type": "ping"})
+                next_ping = now + heartbeat
+            getter = getter or asyncio.ensure_future(subscription.queue.get())
+            await asyncio.wait(
+                {getter, listener},
+                timeout=min(next_ping, heard + 3 * heartbeat) - now,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if listener.done():
+                return listener.result()
+            if not getter.done():
+                continue
+            message, getter = getter.result(), None
+            if subscription.too_slow:
+                return 1008, "too slow: messages were dropped"
+            if subscription.ended:
+                return 1001, "server restarting: reconnect"
+            try:
+                await service.check_credential(subscription)
+            except DomainError as exc:
+                return 4401, exc.message[:120]
+            await websocket.send_json(message)
+    finally:
+        for task in (listener, getter):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                    await task

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from landform.analytics import repository
+from landform.analytics.errors import TooManyLiveStreams
 from landform.analytics.events import MS_PER_HOUR
 from landform.analytics.live import LiveHub, Subscription
 from landform.analytics.query.runner import parse_custom_query, run_custom_query
@@ -144,13 +145,20 @@ class AnalyticsService:
 
     async def watch(self, credential: str, page_id: uuid.UUID | None) -> Subscription:
         """Subscribe the credential's owner to their live counts (one page's,
-        when given). Raises NotAuthenticated or PageNotFound."""
+        when given). Raises NotAuthenticated, PageNotFound, or
+        TooManyLiveStreams when the owner already has
+        ``ws_max_per_account`` streams on this worker."""
         principal = await self.auth.authenticate(credential)
         if page_id is not None:
             async with self.db.read(actor=principal.user_id) as session:
                 if await page_repo.owned_page(session, principal.user_id, page_id) is None:
                     raise PageNotFound("no such landing page")
         owner_id = str(principal.user_id)
+        cap = self.settings.ws_max_per_account
+        if self.live.watching(owner_id) >= cap:
+            raise TooManyLiveStreams(
+                f"at most {cap} live streams per account at once; close one first"
+            )
         subscription = self.live.subscribe(owner_id, str(page_id) if page_id else None)
         subscription.credential = credential
         subscription.credential_checked_at = time.monotonic()

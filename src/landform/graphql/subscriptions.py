@@ -36,6 +36,23 @@ class SubscriptionsOverWebSocket(SchemaExtension):
         yield
 
 
+class ServerLeaving(Exception):
+    """The worker is draining: the transport closes the socket with 1001
+    (going away), as the REST live view does, so the client reconnects to
+    another worker; ``complete`` would tell it the stream is over."""
+
+
+class SubscriberTooSlow(GraphQLError):
+    """The client fell ``LANDFORM_ANALYTICS_WS_QUEUE`` messages behind: the
+    operation ends with an ``error`` message carrying this code."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "too slow: live counts were dropped; subscribe again",
+            extensions={"code": "subscriber_too_slow"},
+        )
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -59,7 +76,11 @@ class Subscription:
         try:
             while True:
                 message = await watched.queue.get()
-                if watched.too_slow or watched.ended or message["type"] != "views":
+                if watched.ended:
+                    raise ServerLeaving
+                if watched.too_slow:
+                    raise SubscriberTooSlow
+                if message["type"] != "views":
                     return
                 try:
                     await analytics.check_credential(watched)

@@ -19,6 +19,7 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    _OperationStreamClosed,
 )
 from strawberry.types import ExecutionResult
 
@@ -27,6 +28,7 @@ from landform.core.errors import DomainError, error_body
 from landform.graphql.answers import AnswerCache, Lookup
 from landform.graphql.context import Context, Services, init_credential, request_credential
 from landform.graphql.errors import formatted
+from landform.graphql.subscriptions import ServerLeaving, SubscriberTooSlow
 
 # Transport failures (not GraphQL results) in the API's one error shape.
 _HTTP_CODES = {400: "bad_graphql_request", 404: "not_found", 405: "method_not_allowed"}
@@ -41,7 +43,21 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         async def coded() -> AsyncGenerator[Any, None]:
             try:
                 async for result in result_source:
-                    _with_codes(getattr(result, "errors", None) or [])
+                    errors = getattr(result, "errors", None) or []
+                    if any(isinstance(e.original_error, ServerLeaving) for e in errors):
+                        # Not ``complete``: the client is to reconnect.
+                        await self.websocket.close(code=1001, reason="server restarting: reconnect")
+                        self.operations.pop(operation.id, None)
+                        raise _OperationStreamClosed
+                    too_slow: list[GraphQLError] = [
+                        e for e in errors if isinstance(e, SubscriberTooSlow)
+                    ]
+                    if too_slow:
+                        # ``error`` ends the operation as failed; the socket
+                        # and its other operations stay.
+                        await operation.send_initial_errors(_with_codes(too_slow))
+                        return
+                    _with_codes(errors)
                     yield result
             except GraphQLSyntaxError as error:
                 # The engine raises this one (from the parser cache) instead
