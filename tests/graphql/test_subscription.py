@@ -29,7 +29,10 @@ async def connect(url: str, payload: Any) -> Any:
 
 async def next_message(ws: Any) -> dict[str, Any]:
     while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        frame = await asyncio.wait_for(ws.recv(), 10)
+        # Text, as the protocol has it: a browser's graphql-ws cannot read binary.
+        assert isinstance(frame, str), frame
+        message = json.loads(frame)
         if message["type"] != "ping":
             return message  # type: ignore[no-any-return]
         await ws.send(json.dumps({"type": "pong"}))

@@ -91,6 +91,7 @@ class Subscription:
                     views_per_second=JSON(message["views_per_second"]),
                     total_views_per_second=message["total_views_per_second"],
                     current_visitors=message["current_visitors"],
+                    note=message.get("note"),
                 )
         finally:
             analytics.unwatch(watched)

@@ -394,6 +394,11 @@ class LiveViews:
     views_per_second: JSON = strawberry.field(description="Views per page id in the last second.")
     total_views_per_second: int
     current_visitors: int = strawberry.field(description="Distinct visitors, last 5 minutes.")
+    note: str | None = strawberry.field(
+        default=None,
+        description="Set while the counts are partial: with Redis away, only the views "
+        "this machine's workers took.",
+    )
 
 
 def parse_id(value: strawberry.ID | str) -> uuid.UUID:
