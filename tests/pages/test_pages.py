@@ -892,6 +892,27 @@ async def test_the_owner_previews_the_draft_and_reads_and_previews_versions(
         assert_error(await client.get(f"{url}/{path}"), 401)
 
 
+async def test_versions_come_newest_first_a_page_at_a_time(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    page = await create(client, ada, slug="many-versions")
+    url = f"/landing-pages/{page['id']}"
+    for n in range(5):
+        await client.put(url, json={"title": f"Take {n}"}, headers=ada)
+        assert (await client.post(f"{url}/publish", headers=ada)).status_code == 200
+    seen: list[int] = []
+    query = "?limit=2"
+    while True:
+        answer = (await client.get(f"{url}/versions{query}", headers=ada)).json()
+        seen += [v["number"] for v in answer["items"]]
+        if answer["next_before"] is None:
+            break
+        query = f"?limit=2&before={answer['next_before']}"
+    assert seen == [5, 4, 3, 2, 1]
+    for bad in ("?limit=0", "?limit=101", "?before=0", "?before=x"):
+        assert_error(await client.get(f"{url}/versions{bad}", headers=ada), 422)
+
+
 async def test_publishing_what_is_live_already_adds_no_version(
     client: httpx.AsyncClient, ada: dict[str, str]
 ) -> None:

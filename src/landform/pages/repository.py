@@ -82,13 +82,20 @@ async def last_version_number(session: AsyncSession, page_id: uuid.UUID) -> int:
     return int(number or 0)
 
 
-async def versions_of(session: AsyncSession, page_id: uuid.UUID) -> list[Any]:
-    rows = await session.execute(
+async def versions_of(
+    session: AsyncSession, page_id: uuid.UUID, before: int | None = None, limit: int | None = None
+) -> list[Any]:
+    """Newest first; those numbered below ``before``, at most ``limit``."""
+    query = (
         select(PageVersion.number, PageVersion.title, PageVersion.slug, PageVersion.created_at)
         .where(PageVersion.page_id == page_id)
         .order_by(PageVersion.number.desc())
     )
-    return list(rows.all())
+    if before is not None:
+        query = query.where(PageVersion.number < before)
+    if limit is not None:
+        query = query.limit(limit)
+    return list((await session.execute(query)).all())
 
 
 async def owned_versions_of_pages(

@@ -224,9 +224,16 @@ async def unpublish_page(
 
 @router.get("/landing-pages/{page_id}/versions", response_model=VersionList)
 async def list_versions(
-    page_id: uuid.UUID, principal: PrincipalDep, service: PageServiceDep
+    page_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: PageServiceDep,
+    before: Annotated[
+        int | None, Query(ge=1, le=VERSION_MAX, description="Only versions numbered below")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> VersionList:
-    page, rows = await service.versions(principal.user_id, page_id)
+    """Newest first, ``limit`` at a time (``next_before`` for the next)."""
+    page, rows, next_before = await service.versions(principal.user_id, page_id, before, limit)
     live = page.live_version
     return VersionList(
         items=[
@@ -238,7 +245,8 @@ async def list_versions(
                 is_live=r.number == live,
             )
             for r in rows
-        ]
+        ],
+        next_before=next_before,
     )
 
 

@@ -112,3 +112,6 @@ class VersionDetail(VersionSummary):
 
 class VersionList(BaseModel):
     items: list[VersionSummary]
+    next_before: int | None = Field(
+        default=None, description="Pass as ?before= for the next (older) versions; null: no more"
+    )

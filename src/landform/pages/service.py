@@ -190,12 +190,19 @@ class PageService:
             )
         return page_of(rows, size)
 
-    async def versions(self, owner: uuid.UUID, page_id: uuid.UUID) -> tuple[LandingPage, list[Any]]:
+    async def versions(
+        self, owner: uuid.UUID, page_id: uuid.UUID, before: int | None = None, limit: int = 50
+    ) -> tuple[LandingPage, list[Any], int | None]:
+        """The page, a page of its versions (newest first, numbered below
+        ``before``), and the ``before`` of the next page (None: no more)."""
         async with self.db.read(actor=owner) as session:
             page = await repo.owned_page(session, owner, page_id)
             if page is None:
                 raise PageNotFound("no such landing page")
-            return page, await repo.versions_of(session, page_id)
+            rows = await repo.versions_of(session, page_id, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return page, rows, rows[-1].number if more else None
 
     async def version(
         self, owner: uuid.UUID, page_id: uuid.UUID, number: int
