@@ -189,6 +189,7 @@ class Components:
                 settings.analytics_report_max_lag,
             ),
         )
+        self._auth_rule = rate_limit_rules(settings)[AUTH]
         self.buckets: Buckets = (
             SharedBuckets(self.remote_cache) if self.remote_cache is not None else LocalBuckets()
         )
@@ -232,8 +233,7 @@ class Components:
 
     async def _spend_auth_allowance(self, client_ip: str) -> None:
         if self.settings.rate_limit_enabled:
-            rule = rate_limit_rules(self.settings)[AUTH]
-            await spend(self.buckets, AUTH, "ip:" + client_ip, rule)
+            await spend(self.buckets, AUTH, "ip:" + client_ip, self._auth_rule)
 
     async def _close_account_data(self, owner: uuid.UUID) -> None:
         """Pages first (live ones leave the caches; their files are then no

@@ -234,19 +234,19 @@ async def list_versions(
 ) -> VersionList:
     """Newest first, ``limit`` at a time (``next_before`` for the next)."""
     page, rows, next_before = await service.versions(principal.user_id, page_id, before, limit)
-    live = page.live_version
     return VersionList(
-        items=[
-            VersionSummary(
-                number=r.number,
-                title=r.title,
-                slug=r.slug,
-                created_at=r.created_at,
-                is_live=r.number == live,
-            )
-            for r in rows
-        ],
+        items=[version_summary(row, page.live_version) for row in rows],
         next_before=next_before,
+    )
+
+
+def version_summary(row: Any, live: int | None) -> VersionSummary:
+    return VersionSummary(
+        number=row.number,
+        title=row.title,
+        slug=row.slug,
+        created_at=row.created_at,
+        is_live=row.number == live,
     )
 
 
@@ -260,11 +260,7 @@ async def read_version(
     """A published version as it was: its title, slug, SEO and content."""
     page, version = await service.version(principal.user_id, page_id, number)
     return VersionDetail(
-        number=version.number,
-        title=version.title,
-        slug=version.slug,
-        created_at=version.created_at,
-        is_live=version.number == page.live_version,
+        **version_summary(version, page.live_version).model_dump(),
         seo=Seo.model_validate(version.seo),
         content=version.content,
     )
