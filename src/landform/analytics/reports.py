@@ -21,12 +21,12 @@ from landform.analytics.aggregate import COUNTERS, DIMENSIONS
 from landform.analytics.events import MS_PER_HOUR
 from landform.analytics.instants import to_utc
 from landform.cache.tiered import TieredCache
-from landform.core import owner_stamps
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.errors import ValidationFailed
 from landform.pages import repository as page_repo
 from landform.pages.errors import PageNotFound
+from landform.pages.models import PageListStamp
 
 Interval = Literal["hour", "day"]
 
@@ -169,10 +169,11 @@ class ReportCache:
 
 
 async def data_stamps_in(session: Any, owner: uuid.UUID) -> tuple[int, int]:
-    """The owner's content stamp, which is part of a report's key (a report
-    names pages: a rename or a delete is seen at once), and analytics
+    """The owner's page list stamp, which is part of a report's key (a
+    report names pages: a new page, a rename or a delete is seen at once,
+    while content edits and uploads leave kept reports be), and analytics
     stamp, which a kept report is checked against (see ReportCache)."""
-    return await owner_stamps.current(session, owner), await repository.owner_stamp(session, owner)
+    return await repository.stamps_with(session, owner, PageListStamp)
 
 
 class Reports:
@@ -200,7 +201,7 @@ class Reports:
             page = await page_repo.owned_page(session, owner, page_id)
             if page is None:
                 raise PageNotFound("no such landing page")
-            content, stamp = await data_stamps_in(session, owner)
+            pages, stamp = await data_stamps_in(session, owner)
 
         # Computed in a session of its own: it may run in the background,
         # after this request is done (see ReportCache).
@@ -208,7 +209,7 @@ class Reports:
             async with self.db.read(actor=owner, scan=True) as session:
                 return await self._page_report(session, page, span, interval)
 
-        key = ("page", page_id, content, span, interval)
+        key = ("page_report", page_id, pages, span, interval)
         return await self.cache.get_or_compute(key, stamp, compute)
 
     async def _page_report(
@@ -259,7 +260,7 @@ class Reports:
         range (default: the last 7 days), by page id; one query for all."""
         span = resolve_range(start, end, self.clock.now())
         async with self.db.read(actor=owner) as session:
-            content, stamp = await data_stamps_in(session, owner)
+            pages, stamp = await data_stamps_in(session, owner)
 
         async def compute() -> dict[str, Any]:
             async with self.db.read(actor=owner, scan=True) as session:
@@ -268,7 +269,7 @@ class Reports:
                 )
             return {str(row.page_id): metrics(row) for row in rows}
 
-        key = ("summaries", owner, content, span)
+        key = ("page_summaries", owner, pages, span)
         return await self.cache.get_or_compute(key, stamp, compute)
 
     async def dashboard(
@@ -276,13 +277,13 @@ class Reports:
     ) -> dict[str, Any]:
         span = resolve_range(start, end, self.clock.now(), default_days=30)
         async with self.db.read(actor=owner) as session:
-            content, stamp = await data_stamps_in(session, owner)
+            pages, stamp = await data_stamps_in(session, owner)
 
         async def compute() -> dict[str, Any]:
             async with self.db.read(actor=owner, scan=True) as session:
                 return await self._dashboard(session, owner, span)
 
-        key = ("dashboard", owner, content, span)
+        key = ("dashboard", owner, "pages", pages, span)
         return await self.cache.get_or_compute(key, stamp, compute)
 
     async def _dashboard(self, session: Any, owner: uuid.UUID, span: Range) -> dict[str, Any]:

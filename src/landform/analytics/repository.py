@@ -23,7 +23,8 @@ from landform.analytics.models import (
     AnalyticsVisitor,
 )
 from landform.core.db import dialect_of
-from landform.pages.models import LandingPage
+from landform.core.owner_stamps import OwnerStamp
+from landform.pages.models import LandingPage, PageListStamp
 
 # Serializes ingestion transactions on PostgreSQL: two writers counting the
 # same visitor at once would both see them as new. (SQLite has one writer.)
@@ -101,11 +102,16 @@ async def forget_owner(
         )
 
 
-async def owner_stamp(session: AsyncSession, owner_id: uuid.UUID) -> int:
-    stamp = await session.scalar(
-        select(AnalyticsStamp.stamp).where(AnalyticsStamp.owner_id == owner_id)
-    )
-    return int(stamp or 0)
+async def stamps_with(
+    session: AsyncSession, owner_id: uuid.UUID, stamp_model: type[OwnerStamp | PageListStamp]
+) -> tuple[int, int]:
+    """The owner's stamp of ``stamp_model`` (the content stamp, or the page
+    list stamp) and analytics stamp, in one statement: what a cached answer
+    is checked against, read before each."""
+    owned = select(stamp_model.stamp).where(stamp_model.owner_id == owner_id)
+    data = select(AnalyticsStamp.stamp).where(AnalyticsStamp.owner_id == owner_id)
+    row = (await session.execute(select(owned.scalar_subquery(), data.scalar_subquery()))).one()
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 # Reads behind the reports. All of them go through rollups — daily ones for

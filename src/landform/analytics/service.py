@@ -27,6 +27,7 @@ from landform.auth.service import AuthService
 from landform.cache.tiered import TieredCache
 from landform.core.clock import Clock
 from landform.core.db import Database
+from landform.core.owner_stamps import OwnerStamp
 from landform.pages import repository as page_repo
 from landform.pages.errors import PageNotFound
 from landform.settings import Settings
@@ -106,11 +107,12 @@ class AnalyticsService:
         """Run a custom query, its result cached like the reports: kept with
         the owner's analytics stamp (so it is at most the reports' lag
         behind new data), and keyed by the resolved hours and the owner's
-        content stamp (pages and their titles are part of a result)."""
+        page list stamp (which pages are theirs decides a result)."""
         query = parse_custom_query(payload)
         now_ms = self.clock.now_ms()
         start_hour, end_hour = resolve_query_range(query, now_ms)
-        content_stamp, analytics_stamp = await self.data_stamps(owner)
+        async with self.db.read(actor=owner) as session:
+            pages_stamp, analytics_stamp = await data_stamps_in(session, owner)
 
         # Computed in a session of its own: it may run in the background.
         async def compute() -> dict[str, Any]:
@@ -125,15 +127,15 @@ class AnalyticsService:
                 )
 
         question = hashlib.sha256(query.model_dump_json().encode()).hexdigest()
-        key = ("custom", owner, content_stamp, start_hour, end_hour, question)
+        key = ("custom_query", owner, pages_stamp, start_hour, end_hour, question)
         return await self.reports.cache.get_or_compute(key, analytics_stamp, compute)
 
     async def data_stamps(self, owner: uuid.UUID) -> tuple[int, int]:
         """The owner's content stamp (``core.owner_stamps``) and analytics
-        stamp, in one read: what a cached answer built from both is checked
-        against."""
+        stamp, in one read: what a cached GraphQL answer, built from both,
+        is checked against."""
         async with self.db.read(actor=owner) as session:
-            return await data_stamps_in(session, owner)
+            return await repository.stamps_with(session, owner, OwnerStamp)
 
     async def current_visitors(self, owner_id: str) -> int:
         """Distinct visitors of the owner's pages in the last five minutes."""

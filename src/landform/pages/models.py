@@ -4,7 +4,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from landform.core.db import Base
@@ -70,3 +79,17 @@ class PageVersion(Base):
     csp: Mapped[str] = mapped_column(String(2000))
     created_by: Mapped[uuid.UUID] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PageListStamp(Base):
+    """A counter per account, moved by database triggers (migration 0010)
+    when one of its pages is added or deleted or changes its title or slug:
+    what an analytics answer names of the pages. An answer kept with the
+    stamp read before computing it is current while the stamp stays, and
+    content edits, the most common write, do not move it (the account's
+    content stamp, ``core.owner_stamps``, moves with every write)."""
+
+    __tablename__ = "page_list_stamps"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    stamp: Mapped[int] = mapped_column(BigInteger)
