@@ -112,7 +112,7 @@ def build_api(components: Components) -> FastAPI:
         ),
         clock=components.clock,
         client_address=components.client_address,
-        identify=components.auth.caller_key,
+        identify=components.auth.proven_caller_key,
         wait_seconds=settings.idempotency_wait_seconds,
     )
     extend_openapi(api, document_idempotency_keys, document_errors)
