@@ -43,6 +43,7 @@ from landform.core.rate_limits import (
 )
 from landform.core.read_replay import ReadReplay
 from landform.core.rsgi import RSGIApp
+from landform.core.slash_redirects import install_slash_redirects
 from landform.files.assets import Assets
 from landform.files.routes import router as files_router
 from landform.ops.routes import router as ops_router
@@ -81,6 +82,7 @@ def build_api(components: Components) -> FastAPI:
         lifespan=lifespan,
         openapi_url=None if settings.env == "production" else "/openapi.json",
     )
+    install_slash_redirects(api.router)
     api.state.settings = settings
     api.state.db = components.db
     api.state.auth = components.auth
@@ -112,7 +114,7 @@ def build_api(components: Components) -> FastAPI:
         ),
         clock=components.clock,
         client_address=components.client_address,
-        identify=components.auth.caller_key,
+        identify=components.auth.proven_caller_key,
         wait_seconds=settings.idempotency_wait_seconds,
     )
     extend_openapi(api, document_idempotency_keys, document_errors)

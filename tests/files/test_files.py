@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import assert_error
+from tests.conftest import assert_error, outbox_token, signed_in
 from tests.files import samples
 from tests.files.conftest import stored_objects
 
@@ -231,6 +231,22 @@ async def test_malformed_uploads_are_4xx(
 async def test_upload_needs_a_user(client: httpx.AsyncClient) -> None:
     response = await upload(client, {}, samples.png())
     assert_error(response, 401)
+
+
+async def test_an_unverified_account_cannot_upload(client: httpx.AsyncClient, app: Any) -> None:
+    """Assets are public the moment they are stored: an address nobody has
+    confirmed may no more put a file live than publish a page."""
+    headers = await signed_in(client, app, "new@example.com", verified=False)
+    data = samples.png((33, 21))
+    refused = await upload(client, headers, data, "flyer.png", "image/png")
+    assert_error(refused, 403, "email_not_verified")
+    assert (await client.get("/files", headers=headers)).json()["items"] == []
+    assert (await client.get(f"/assets/{hashlib.sha256(data).hexdigest()}.png")).status_code == 404
+    assert stored_objects(app) == []
+    token = await outbox_token(app, "new@example.com")
+    assert (await client.post("/auth/verify-email", json={"token": token})).status_code == 200
+    accepted = await upload(client, headers, data, "flyer.png", "image/png")
+    assert accepted.status_code == 201, accepted.text
 
 
 async def test_list_get_filter_and_paginate(

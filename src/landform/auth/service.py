@@ -331,6 +331,17 @@ class AuthService:
         except NotAuthenticated:
             return None
 
+    async def proven_caller_key(self, credential: str) -> str | None:
+        """``caller_key``, but only for a credential that signs in now: what
+        a caller stored under its key (a new API key, a login's tokens) must
+        not be handed back to a key revoked since, nor to its account once
+        closed. Costs an API key's database read; tokens stay read-free."""
+        try:
+            await self.authenticate(credential)
+        except NotAuthenticated:
+            return None
+        return self.caller_key(credential)
+
     def rate_limit_key(self, credential: str) -> str | None:
         """Whose allowance a request with ``credential`` spends, without a
         database read: ``caller_key``'s, for an API key only once this

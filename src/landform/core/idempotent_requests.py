@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -41,7 +41,7 @@ class IdempotentRequests:
         store: IdempotencyStore,
         clock: Clock,
         client_address: ClientAddress,
-        identify: Callable[[str], str | None],
+        identify: Callable[[str], Awaitable[str | None]],
         wait_seconds: float,
     ) -> None:
         self.app = app
@@ -69,7 +69,7 @@ class IdempotentRequests:
         if body is None:
             await send_error(send, incomplete_body())
             return
-        caller = self._caller(scope, headers)
+        caller = await self._caller(scope, headers)
         fingerprint = request_fingerprint(scope, headers.get(b"content-type", b""), body)
 
         claim = await self._claim(caller, key, fingerprint)
@@ -90,11 +90,14 @@ class IdempotentRequests:
         else:
             await self._run(scope, body, send, caller, key)
 
-    def _caller(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
+    async def _caller(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
+        """Whose keys these are. A credential counts only while it signs in:
+        a revoked API key is no longer its owner, and must not be answered
+        from what it stored before (the answers hold secrets)."""
         credential = bearer_credential(headers.get(b"authorization", b"").decode("latin-1"))
         if not credential:
             credential = headers.get(b"x-api-key", b"").decode("latin-1").strip()
-        account = self.identify(credential) if credential else None
+        account = await self.identify(credential) if credential else None
         return account or "ip:" + self.client_address.of(scope)
 
     async def _claim(self, caller: str, key: str, fingerprint: str) -> Claim | StoredAnswer:

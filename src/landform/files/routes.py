@@ -41,6 +41,7 @@ FileServiceDep = Annotated[FileService, Depends(file_service)]
     },
     responses={
         400: {"description": "`no_file`: no multipart field `file`"},
+        403: {"description": "`email_not_verified`: verify the address before uploading"},
         413: {"description": "`file_too_large` or `storage_quota_exceeded`"},
         415: {"description": "`unsupported_file_type`, read from the bytes"},
     },
@@ -50,6 +51,7 @@ async def upload_file(
 ) -> FilePublic:
     """Upload one file (multipart field `file`). Its type is read from its bytes.
     Uploading the same bytes again returns the file you already have."""
+    await service.check_uploader(principal.user_id)
     async with service.begin_upload() as upload:
         await receive_into(upload, request.headers.get("content-type", ""), request.stream())
         return FilePublic.of(await service.store(principal.user_id, upload))

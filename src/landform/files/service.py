@@ -16,6 +16,8 @@ from types import TracebackType
 
 from sqlalchemy.exc import IntegrityError
 
+from landform.auth import repository as auth_repo
+from landform.auth.errors import AccountClosed, EmailNotVerified
 from landform.auth.service import refuse_if_closed
 from landform.core.change_log import record_change
 from landform.core.clock import Clock
@@ -137,6 +139,17 @@ class FileService:
         self.on_public_change = on_public_change or (lambda _url: None)
         # Told of every newly stored file (to make its image variants).
         self.on_stored = on_stored or (lambda _file: None)
+
+    async def check_uploader(self, owner: uuid.UUID) -> None:
+        """Refuse an account whose address is unconfirmed, before its bytes
+        are read: an asset is public the moment it is stored, so uploading
+        is publishing, and that waits for a confirmed address."""
+        async with self.db.read(actor=owner) as session:
+            user = await auth_repo.user_by_id(session, owner)
+        if user is None:
+            raise AccountClosed()
+        if user.email_verified_at is None:
+            raise EmailNotVerified("verify your email address before uploading files")
 
     def begin_upload(self) -> UploadSession:
         return UploadSession(Upload(self.settings.spool_dir, self.settings.max_upload_bytes))
