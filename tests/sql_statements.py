@@ -32,7 +32,7 @@ def counted_statements(app: Any) -> Iterator[list[str]]:
 
 def only_stamps_read(statements: list[str]) -> bool:
     """Whether a block ran statements, all of them reads of the owner's
-    content, page list or analytics stamp: a cached answer, checked and
+    content, page removal or analytics stamp: a cached answer, checked and
     nothing else."""
-    stamps = ("FROM owner_stamps", "FROM page_list_stamps", "FROM analytics_stamps")
+    stamps = ("FROM owner_stamps", "FROM page_removal_stamps", "FROM analytics_stamps")
     return bool(statements) and all(any(s in st for s in stamps) for st in statements)

@@ -26,7 +26,7 @@ from landform.core.db import Database
 from landform.core.errors import ValidationFailed
 from landform.pages import repository as page_repo
 from landform.pages.errors import PageNotFound
-from landform.pages.models import PageListStamp
+from landform.pages.models import PageRemovalStamp
 
 Interval = Literal["hour", "day"]
 
@@ -169,11 +169,11 @@ class ReportCache:
 
 
 async def data_stamps_in(session: Any, owner: uuid.UUID) -> tuple[int, int]:
-    """The owner's page list stamp, which is part of a report's key (a
-    report names pages: a new page, a rename or a delete is seen at once,
-    while content edits and uploads leave kept reports be), and analytics
-    stamp, which a kept report is checked against (see ReportCache)."""
-    return await repository.stamps_with(session, owner, PageListStamp)
+    """The owner's page removal stamp, which is part of a report's key (a
+    deleted page's traffic leaves the answers at once; what they show of
+    pages that exist is read for each answer), and analytics stamp, which
+    a kept report is checked against (see ReportCache)."""
+    return await repository.stamps_with(session, owner, PageRemovalStamp)
 
 
 class Reports:
@@ -210,7 +210,9 @@ class Reports:
                 return await self._page_report(session, page, span, interval)
 
         key = ("page_report", page_id, pages, span, interval)
-        return await self.cache.get_or_compute(key, stamp, compute)
+        report = await self.cache.get_or_compute(key, stamp, compute)
+        # As the page is now: a rename since the report was computed shows.
+        return {**report, "page": _named(page)}
 
     async def _page_report(
         self, session: Any, page: Any, span: Range, interval: Interval
@@ -237,7 +239,7 @@ class Reports:
         for dimension in DIMENSIONS:
             breakdowns[dimension].sort(key=lambda item: (-item["visitors"], -item["views"]))
         return {
-            "page": {"id": str(page.id), "title": page.title, "slug": page.slug},
+            "page": _named(page),
             "from": hour_label(span.first_hour),
             "to": hour_label(span.end_hour),
             "interval": interval,
@@ -283,8 +285,25 @@ class Reports:
             async with self.db.read(actor=owner, scan=True) as session:
                 return await self._dashboard(session, owner, span)
 
-        key = ("dashboard", owner, "pages", pages, span)
-        return await self.cache.get_or_compute(key, stamp, compute)
+        key = ("dashboard", owner, pages, span)
+        return await self._as_pages_are_now(
+            owner, await self.cache.get_or_compute(key, stamp, compute)
+        )
+
+    async def _as_pages_are_now(self, owner: uuid.UUID, board: dict[str, Any]) -> dict[str, Any]:
+        """A dashboard with its top pages' titles and slugs, and the count
+        of pages, read now: new pages and renames show at once without
+        computing the dashboard again."""
+        top_ids = {uuid.UUID(item["id"]) for item in board["top_pages"]}
+        async with self.db.read(actor=owner) as session:
+            pages = await page_repo.owned_titles(session, owner, top_ids)
+            count = await page_repo.count_owned(session, owner)
+        top = [
+            {**_named(pages[page_id]), **item}
+            for item in board["top_pages"]
+            if (page_id := uuid.UUID(item["id"])) in pages  # deleted since: gone
+        ]
+        return {**board, "top_pages": top, "pages": count}
 
     async def _dashboard(self, session: Any, owner: uuid.UUID, span: Range) -> dict[str, Any]:
         previous_span = span.previous()
@@ -312,20 +331,15 @@ class Reports:
             "totals": totals,
             "previous_totals": before,
             "change": {name: _change(totals[name], before[name]) for name in totals},
-            "top_pages": [
-                {
-                    "id": str(row.page_id),
-                    "title": pages[row.page_id].title,
-                    "slug": pages[row.page_id].slug,
-                    **metrics(row),
-                }
-                for row in top
-            ],
+            "top_pages": [{"id": str(row.page_id), **metrics(row)} for row in top],
             "visitors_last_5_minutes": len(
                 {(row.page_id, row.visitor) for row in recent if row.page_id in pages}
             ),
-            "pages": await page_repo.count_owned(session, owner),
         }
+
+
+def _named(page: Any) -> dict[str, str]:
+    return {"id": str(page.id), "title": page.title, "slug": page.slug}
 
 
 def _total(rows: list[Any]) -> repository.Sums:

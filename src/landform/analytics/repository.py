@@ -24,7 +24,7 @@ from landform.analytics.models import (
 )
 from landform.core.db import dialect_of
 from landform.core.owner_stamps import OwnerStamp
-from landform.pages.models import LandingPage, PageListStamp
+from landform.pages.models import LandingPage, PageRemovalStamp
 
 # Serializes ingestion transactions on PostgreSQL: two writers counting the
 # same visitor at once would both see them as new. (SQLite has one writer.)
@@ -103,7 +103,7 @@ async def forget_owner(
 
 
 async def stamps_with(
-    session: AsyncSession, owner_id: uuid.UUID, stamp_model: type[OwnerStamp | PageListStamp]
+    session: AsyncSession, owner_id: uuid.UUID, stamp_model: type[OwnerStamp | PageRemovalStamp]
 ) -> tuple[int, int]:
     """The owner's stamp of ``stamp_model`` (the content stamp, or the page
     list stamp) and analytics stamp, in one statement: what a cached answer

@@ -107,7 +107,9 @@ class AnalyticsService:
         """Run a custom query, its result cached like the reports: kept with
         the owner's analytics stamp (so it is at most the reports' lag
         behind new data), and keyed by the resolved hours and the owner's
-        page list stamp (which pages are theirs decides a result)."""
+        page removal stamp (a deleted page's rows leave the result; a
+        result names pages by id only, so new pages and renames change
+        nothing in it)."""
         query = parse_custom_query(payload)
         now_ms = self.clock.now_ms()
         start_hour, end_hour = resolve_query_range(query, now_ms)

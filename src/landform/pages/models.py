@@ -81,15 +81,18 @@ class PageVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class PageListStamp(Base):
-    """A counter per account, moved by database triggers (migration 0010)
-    when one of its pages is added or deleted or changes its title or slug:
-    what an analytics answer names of the pages. An answer kept with the
-    stamp read before computing it is current while the stamp stays, and
-    content edits, the most common write, do not move it (the account's
-    content stamp, ``core.owner_stamps``, moves with every write)."""
+class PageRemovalStamp(Base):
+    """A counter per account, moved by a database trigger (migration 0010)
+    when one of its pages is deleted: which pages an analytics answer may
+    count. An answer kept with the stamp read before computing it counts
+    the right pages while the stamp stays. New pages (no traffic yet) and
+    edits leave it, and what answers show of pages (titles, slugs, the
+    count) is read afresh for each answer: a marketer at work creates and
+    edits pages all the time, and a stamp moved by those (the account's
+    content stamp, ``core.owner_stamps``) left the report cache nearly
+    useless for them."""
 
-    __tablename__ = "page_list_stamps"
+    __tablename__ = "page_removal_stamps"
 
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     stamp: Mapped[int] = mapped_column(BigInteger)
