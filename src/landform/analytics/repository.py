@@ -4,12 +4,13 @@ behind reports, and what rebuild needs. (The high-volume writes are in
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, literal, or_, select, text, union_all
+from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, text, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,12 +107,20 @@ async def stamps_with(
     session: AsyncSession, owner_id: uuid.UUID, stamp_model: type[OwnerStamp | PageRemovalStamp]
 ) -> tuple[int, int]:
     """The owner's stamp of ``stamp_model`` (the content stamp, or the page
-    list stamp) and analytics stamp, in one statement: what a cached answer
-    is checked against, read before each."""
-    owned = select(stamp_model.stamp).where(stamp_model.owner_id == owner_id)
-    data = select(AnalyticsStamp.stamp).where(AnalyticsStamp.owner_id == owner_id)
-    row = (await session.execute(select(owned.scalar_subquery(), data.scalar_subquery()))).one()
+    removal stamp) and analytics stamp, in one statement: what a cached
+    answer is checked against, read before each."""
+    row = (await session.execute(_stamps_statement(stamp_model), {"owner": owner_id})).one()
     return int(row[0] or 0), int(row[1] or 0)
+
+
+@functools.cache
+def _stamps_statement(stamp_model: type[OwnerStamp | PageRemovalStamp]) -> Any:
+    # Built once: this runs before every analytics answer, and building a
+    # statement (and its cache key) cost more than running it.
+    owner: Any = bindparam("owner")
+    owned = select(stamp_model.stamp).where(stamp_model.owner_id == owner)
+    data = select(AnalyticsStamp.stamp).where(AnalyticsStamp.owner_id == owner)
+    return select(owned.scalar_subquery(), data.scalar_subquery())
 
 
 # Reads behind the reports. All of them go through rollups — daily ones for
@@ -156,18 +165,34 @@ def _grouped(
     end_hour: int,
     group: Grouping,
     breakdowns: bool,
-) -> Any:
-    """One statement: the sums over ``[first_hour, end_hour)`` per
-    ``group``, from the daily rollups of whole days and the hourly ones of
-    the hours at either end."""
+) -> tuple[Any, dict[str, Any]]:
+    """One statement and its parameters: the sums over ``[first_hour,
+    end_hour)`` per ``group``, from the daily rollups of whole days and the
+    hourly ones of the hours at either end."""
     days, hour_ranges = split_by_days(first_hour, end_hour)
+    ranges = ([days] if days else []) + hour_ranges
+    params: dict[str, Any] = {"scope_id": scope_id}
+    for index, (start, end) in enumerate(ranges):
+        params[f"start_{index}"], params[f"end_{index}"] = start, end
+    return _grouped_statement(scope, group, breakdowns, days is not None, len(hour_ranges)), params
+
+
+@functools.cache
+def _grouped_statement(
+    scope: Scope, group: Grouping, breakdowns: bool, whole_days: bool, hour_ranges: int
+) -> Any:
+    """``_grouped``'s statement for one shape of range, built once (a
+    report's statements took longer to build than to run): ranges are the
+    parameters ``start_i``/``end_i``, whole days first."""
     parts = []
-    for table, sums, time_column, ranges in (
-        (_D, _daily_sums(), _D.day, [days] if days else []),
+    numbered = iter(range(2 + hour_ranges))
+    for table, sums, time_column, count in (
+        (_D, _daily_sums(), _D.day, 1 if whole_days else 0),
         (_R, _hourly_sums(), _R.hour, hour_ranges),
     ):
-        if not ranges:
+        if not count:
             continue
+        indexes = [next(numbered) for _ in range(count)]
         key = {
             "day": (time_column if table is _D else time_column // 24).label("bucket"),
             "dimension": table.dimension,
@@ -175,12 +200,16 @@ def _grouped(
         }[group]
         keys = [key, table.value] if group == "dimension" else [key]
         owner_column = table.page_id if scope == "page" else table.owner_id
+        within = [
+            and_(time_column >= bindparam(f"start_{i}"), time_column < bindparam(f"end_{i}"))
+            for i in indexes
+        ]
         parts.append(
             select(*keys, *sums)
             .where(
-                owner_column == scope_id,
+                owner_column == bindparam("scope_id"),
                 table.dimension != "" if breakdowns else table.dimension == "",
-                or_(*(and_(time_column >= start, time_column < end) for start, end in ranges)),
+                or_(*within),
             )
             .group_by(*keys)
         )
@@ -208,24 +237,26 @@ async def page_series(
             .group_by(_R.hour)
         )
         return list((await session.execute(query)).all())
-    statement = _grouped("page", page_id, first_hour, end_hour, "day", breakdowns=False)
-    return list((await session.execute(statement)).all())
+    statement, params = _grouped("page", page_id, first_hour, end_hour, "day", breakdowns=False)
+    return list((await session.execute(statement, params)).all())
 
 
 async def page_breakdowns(
     session: AsyncSession, page_id: uuid.UUID, first_hour: int, end_hour: int
 ) -> list[Any]:
     """A page's sums per breakdown dimension and value."""
-    statement = _grouped("page", page_id, first_hour, end_hour, "dimension", breakdowns=True)
-    return list((await session.execute(statement)).all())
+    statement, params = _grouped(
+        "page", page_id, first_hour, end_hour, "dimension", breakdowns=True
+    )
+    return list((await session.execute(statement, params)).all())
 
 
 async def owner_totals_by_page(
     session: AsyncSession, owner_id: uuid.UUID, first_hour: int, end_hour: int
 ) -> list[Any]:
     """An owner's sums per page."""
-    statement = _grouped("owner", owner_id, first_hour, end_hour, "page", breakdowns=False)
-    return list((await session.execute(statement)).all())
+    statement, params = _grouped("owner", owner_id, first_hour, end_hour, "page", breakdowns=False)
+    return list((await session.execute(statement, params)).all())
 
 
 @dataclass(slots=True)
