@@ -4,7 +4,9 @@ agree exactly with the raw events they were counted from."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import os
 import threading
 import uuid
 from collections import Counter
@@ -113,6 +115,42 @@ async def test_a_full_backlog_refuses_instead_of_growing(tmp_path: Path) -> None
     # Shutdown cannot flush: the events stay in the spool for the next start.
     await spool.stop()
     assert spool_files(tmp_path)
+
+
+async def test_a_worker_starts_while_the_database_cannot_take_a_dead_workers_spool(
+    tmp_path: Path,
+) -> None:
+    """A dead worker's events waiting at start (a full disk, a database
+    still away) must not keep the worker from starting: it replays them
+    once the database takes them, and nothing is lost meanwhile."""
+    left = LocalSpool(tmp_path, lambda _events: asyncio.sleep(0, 0), 5, 60, 1000)
+    left._names = itertools.count(100)  # this process plays both workers
+    left._current = left._open_segment()
+    for index in range(3):
+        left.put(event(index))
+    os.close(left._current.fd)  # the worker died: its lock is gone
+    written: list[Event] = []
+    away = True
+
+    async def write(events: Any) -> int:
+        if away:
+            raise OSError(28, "No space left on device")
+        written.extend(events)
+        return len(events)
+
+    spool = LocalSpool(tmp_path, write, batch_size=5, interval=60, max_pending=1000)
+    spool.RECOVER_EVERY = 0.05
+    await spool.start()  # before: raised, and the worker never started
+    try:
+        away = False
+        for _ in range(100):
+            if len(written) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert sorted(e.id for e in written) == sorted(event(i).id for i in range(3))
+    finally:
+        await spool.stop()
+    assert not spool_files(tmp_path)
 
 
 async def write_either_way(app: Any, number: int, batch: list[Event]) -> int:

@@ -73,7 +73,14 @@ class LocalSpool:
     async def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._current = self._open_segment()
-        await self.recover()
+        try:
+            await self.recover()
+        except Exception:
+            # A database that cannot take the events yet (still away, its
+            # disk full) must not keep this worker from starting and
+            # serving: the segments stay on disk and the recover loop
+            # replays them once it can.
+            log.exception("analytics: could not replay the spool at start; will retry")
         self._tasks = [
             asyncio.create_task(self._flush_loop(), name="analytics-spool-flush"),
             asyncio.create_task(self._recover_loop(), name="analytics-spool-recover"),
