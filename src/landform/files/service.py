@@ -113,9 +113,15 @@ class Upload:
         return self._hash.hexdigest()
 
     def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
+        try:
+            if not self._file.closed:
+                # On a full disk this fails too (the buffer cannot be
+                # flushed): the file is thrown away all the same.
+                self._file.close()
+        except OSError:
+            pass
+        finally:
+            self.path.unlink(missing_ok=True)
 
 
 class FileService:
