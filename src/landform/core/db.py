@@ -310,12 +310,15 @@ class Database:
 
     @asynccontextmanager
     async def read(
-        self, actor: uuid.UUID | None = None, *, scan: bool = False
+        self, actor: uuid.UUID | None = None, *, scan: bool = False, fresh: bool = False
     ) -> AsyncIterator[AsyncSession]:
         """A read transaction. ``scan``: it may read many rows (reports,
         custom queries, rankings), so on SQLite it works in the connection's
-        thread rather than on the event loop."""
-        engine = await self.read_engine_for(actor)
+        thread rather than on the event loop. ``fresh``: it must see every
+        committed write, whoever made it (a credential revoked a moment ago
+        must not work), so it goes to the primary, as ``read_primary``, but
+        with the plain read's session."""
+        engine = self.primary if fresh else await self.read_engine_for(actor)
         primary_sessions = self._primary_scans if scan else self._primary_reads
         if engine is self.primary:
             async with self._transaction(primary_sessions, self.primary) as session:
