@@ -326,7 +326,7 @@ class Components:
     # The public path reads the primary: a replica may lag behind the change
     # log that told this worker to reload.
     async def load_published(self, slug: str) -> Any:
-        async with self.db.primary.connect() as connection:
+        async with self.db.primary_connection() as connection:
             return await page_repo.published_by_slug(connection, slug)
 
     async def migrate(self) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import PoolResetState, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -337,6 +338,17 @@ class Database:
             return
         async with self._finished(session):
             yield session
+
+    @asynccontextmanager
+    async def primary_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection to the primary for the hot paths' one-query loads (a
+        published page's bytes, the page a beacon names), which read what a
+        replica may not have yet. Taken as every other read's: a restart or
+        failover is waited out for ``database_reconnect_wait``, then
+        ``DatabaseUnavailable`` (the engine's own ``connect`` gave up at
+        once, with the driver's error)."""
+        async with self._transaction(self._primary_reads, self.primary) as session:
+            yield await session.connection()
 
     @asynccontextmanager
     async def read_primary(self) -> AsyncIterator[AsyncSession]:
