@@ -153,6 +153,38 @@ async def test_a_worker_starts_while_the_database_cannot_take_a_dead_workers_spo
     assert not spool_files(tmp_path)
 
 
+async def test_a_line_a_full_disk_cut_short_is_taken_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write to a full disk may store part of an event's line and say so
+    (a short count, not an error). That event must not be acknowledged,
+    and the part must not stay: the next event's line would be glued to
+    it, and on replay after a crash both would be unreadable, an event
+    answered 202 lost."""
+    spool = LocalSpool(tmp_path, lambda _events: asyncio.sleep(0, 0), 5, 60, 1000)
+    spool._names = itertools.count(100)
+    spool._current = spool._open_segment()
+    spool.put(event(0))
+    real_write = os.write
+    monkeypatch.setattr(
+        "landform.analytics.spool.os.write", lambda fd, data: real_write(fd, data[:10])
+    )
+    with pytest.raises(OSError):
+        spool.put(event(1))  # before: accepted, half of it on disk
+    monkeypatch.undo()
+    spool.put(event(2))  # room again
+    assert spool.pending == 2
+    os.close(spool._current.fd)  # the worker dies
+    replayed: list[Event] = []
+
+    async def write(events: Any) -> int:
+        replayed.extend(events)
+        return len(events)
+
+    await LocalSpool(tmp_path, write, 5, 60, 1000).recover()
+    assert [e.id for e in replayed] == [event(0).id, event(2).id]
+
+
 async def write_either_way(app: Any, number: int, batch: list[Event]) -> int:
     """Write a batch as live ingestion does (on SQLite: in one call on the
     writer's own connection and thread) when ``number`` is odd, else through
