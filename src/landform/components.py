@@ -5,6 +5,7 @@ workers (ingestion, invalidation bus, change log, warming, monitoring).
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import gc
 import uuid
@@ -40,6 +41,7 @@ from landform.files.assets import PREFIX as ASSET_PREFIX
 from landform.files.assets import AssetCache
 from landform.files.models import StoredFile
 from landform.files.service import FileService
+from landform.files.spool import remove_abandoned
 from landform.files.storage import make_storage
 from landform.files.variants import RESIZABLE, WIDTHS, VariantMaker
 from landform.graphql.answers import AnswerCache
@@ -351,6 +353,7 @@ class Components:
         await self.follower.start()
         if self.bus is not None:
             await self.bus.start()
+        await asyncio.to_thread(remove_abandoned, self.settings.spool_dir)
         await self.variants.start()
         await self.ingestion.start()
         await self.live.start()

@@ -23,6 +23,7 @@ from landform.core.db import Database, hold_until_commit
 from landform.core.errors import ValidationFailed
 from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
 from landform.files import repository as repo
+from landform.files import spool
 from landform.files.errors import (
     BadUpload,
     FileErrorCode,
@@ -54,7 +55,8 @@ class Upload:
     def __init__(self, spool_dir: Path, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         spool_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=spool_dir, prefix="upload-")
+        fd, name = tempfile.mkstemp(dir=spool_dir, prefix=spool.PREFIX)
+        spool.hold(fd)
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
