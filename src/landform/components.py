@@ -5,6 +5,7 @@ workers (ingestion, invalidation bus, change log, warming, monitoring).
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import gc
 import uuid
@@ -40,6 +41,7 @@ from landform.files.assets import PREFIX as ASSET_PREFIX
 from landform.files.assets import AssetCache
 from landform.files.models import StoredFile
 from landform.files.service import FileService
+from landform.files.spool import remove_abandoned
 from landform.files.storage import make_storage
 from landform.files.variants import RESIZABLE, WIDTHS, VariantMaker
 from landform.graphql.answers import AnswerCache
@@ -326,7 +328,7 @@ class Components:
     # The public path reads the primary: a replica may lag behind the change
     # log that told this worker to reload.
     async def load_published(self, slug: str) -> Any:
-        async with self.db.primary.connect() as connection:
+        async with self.db.primary_connection() as connection:
             return await page_repo.published_by_slug(connection, slug)
 
     async def migrate(self) -> None:
@@ -351,6 +353,7 @@ class Components:
         await self.follower.start()
         if self.bus is not None:
             await self.bus.start()
+        await asyncio.to_thread(remove_abandoned, self.settings.spool_dir)
         await self.variants.start()
         await self.ingestion.start()
         await self.live.start()

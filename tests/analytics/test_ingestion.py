@@ -4,7 +4,9 @@ agree exactly with the raw events they were counted from."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import os
 import threading
 import uuid
 from collections import Counter
@@ -113,6 +115,74 @@ async def test_a_full_backlog_refuses_instead_of_growing(tmp_path: Path) -> None
     # Shutdown cannot flush: the events stay in the spool for the next start.
     await spool.stop()
     assert spool_files(tmp_path)
+
+
+async def test_a_worker_starts_while_the_database_cannot_take_a_dead_workers_spool(
+    tmp_path: Path,
+) -> None:
+    """A dead worker's events waiting at start (a full disk, a database
+    still away) must not keep the worker from starting: it replays them
+    once the database takes them, and nothing is lost meanwhile."""
+    left = LocalSpool(tmp_path, lambda _events: asyncio.sleep(0, 0), 5, 60, 1000)
+    left._names = itertools.count(100)  # this process plays both workers
+    left._current = left._open_segment()
+    for index in range(3):
+        left.put(event(index))
+    os.close(left._current.fd)  # the worker died: its lock is gone
+    written: list[Event] = []
+    away = True
+
+    async def write(events: Any) -> int:
+        if away:
+            raise OSError(28, "No space left on device")
+        written.extend(events)
+        return len(events)
+
+    spool = LocalSpool(tmp_path, write, batch_size=5, interval=60, max_pending=1000)
+    spool.RECOVER_EVERY = 0.05
+    await spool.start()  # before: raised, and the worker never started
+    try:
+        away = False
+        for _ in range(100):
+            if len(written) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert sorted(e.id for e in written) == sorted(event(i).id for i in range(3))
+    finally:
+        await spool.stop()
+    assert not spool_files(tmp_path)
+
+
+async def test_a_line_a_full_disk_cut_short_is_taken_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write to a full disk may store part of an event's line and say so
+    (a short count, not an error). That event must not be acknowledged,
+    and the part must not stay: the next event's line would be glued to
+    it, and on replay after a crash both would be unreadable, an event
+    answered 202 lost."""
+    spool = LocalSpool(tmp_path, lambda _events: asyncio.sleep(0, 0), 5, 60, 1000)
+    spool._names = itertools.count(100)
+    spool._current = spool._open_segment()
+    spool.put(event(0))
+    real_write = os.write
+    monkeypatch.setattr(
+        "landform.analytics.spool.os.write", lambda fd, data: real_write(fd, data[:10])
+    )
+    with pytest.raises(OSError):
+        spool.put(event(1))  # before: accepted, half of it on disk
+    monkeypatch.undo()
+    spool.put(event(2))  # room again
+    assert spool.pending == 2
+    os.close(spool._current.fd)  # the worker dies
+    replayed: list[Event] = []
+
+    async def write(events: Any) -> int:
+        replayed.extend(events)
+        return len(events)
+
+    await LocalSpool(tmp_path, write, 5, 60, 1000).recover()
+    assert [e.id for e in replayed] == [event(0).id, event(2).id]
 
 
 async def write_either_way(app: Any, number: int, batch: list[Event]) -> int:

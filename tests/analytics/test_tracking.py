@@ -3,6 +3,10 @@ what they accept is counted once."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -10,6 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from landform.analytics.models import AnalyticsEvent, AnalyticsRollup
+from landform.analytics.tracker import PageDirectory, TrackedPage
+from landform.core.db_failures import DatabaseUnavailable
 from tests.analytics.conftest import BROWSER, GOOGLEBOT, IPHONE, track_event, track_view
 from tests.conftest import assert_error
 
@@ -266,3 +272,25 @@ async def test_a_conversion_counted_before_its_view_still_knows_the_source(
         ("event", "news.ycombinator.com", "launch"),
         ("view", "news.ycombinator.com", "launch"),
     }
+
+
+async def test_a_known_page_takes_its_views_through_a_long_database_outage() -> None:
+    """Past the reconnect wait, a page the tracker knew a minute ago is
+    still the page (its views go to the ingestion backlog until the
+    database is back); a page it never knew is still refused with the
+    outage's 503."""
+
+    class Away:
+        @contextlib.asynccontextmanager
+        async def primary_connection(self) -> AsyncIterator[Any]:
+            raise DatabaseUnavailable("the database cannot be reached", lost_connection=False)
+            yield
+
+    directory = PageDirectory(Away())  # type: ignore[arg-type]
+    known, stranger = uuid.uuid4(), uuid.uuid4()
+    page = TrackedPage(str(known), str(uuid.uuid4()))
+    directory._known[known] = (page, time.monotonic() - 1)  # expired
+    assert await directory.resolve(known, None) == page
+    assert directory.remembered(known, None) == page  # not asked again at once
+    with pytest.raises(DatabaseUnavailable):
+        await directory.resolve(stranger, None)

@@ -140,6 +140,42 @@ async def test_a_database_that_is_down_answers_503_at_once_and_is_used_again_whe
 POOL = 6
 
 
+async def test_a_cold_page_and_a_new_beacon_wait_out_a_restart_like_the_api(
+    clusters: Clusters, tmp_path: Path
+) -> None:
+    """The hot paths load what they do not hold (a published page's bytes,
+    the page a beacon names) with one query of their own: during a restart
+    that query waits for the database as every other request does. Before,
+    both answered 503 at once, and the view was lost: browsers do not send
+    a beacon again."""
+    primary = clusters.primary()
+    url = await asyncio.to_thread(migrated, primary)
+    async with api(tmp_path, database_url=url, database_reconnect_wait=10) as (app, client):
+        ada = await signed_in(client, app, "ada@example.com")
+        made = await client.post(
+            "/landing-pages", json={"title": "Hot", "slug": "hot"}, headers=ada
+        )
+        page_id = made.json()["id"]
+        assert (await client.post(f"/landing-pages/{page_id}/publish", headers=ada)).is_success
+        app.components._forget_all()  # as a worker that has not served it yet
+        await asyncio.to_thread(primary.stop)
+
+        def back_in_a_second() -> None:
+            time.sleep(1)
+            primary.start()
+
+        restart = asyncio.create_task(asyncio.to_thread(back_in_a_second))
+        async with asyncio.timeout(20):
+            view, beacon = await asyncio.gather(
+                client.get("/hot"),
+                client.post("/analytics/track-view", json={"page_id": page_id, "path": "/hot"}),
+            )
+        await restart
+        assert view.status_code == 200, view.text
+        assert "Hot" in view.text
+        assert beacon.status_code == 202, beacon.text
+
+
 async def test_pooled_connections_a_restart_ended_are_replaced_before_use(
     clusters: Clusters, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import websockets
 from sqlalchemy import select
@@ -340,3 +341,22 @@ def test_under_uvicorn_too_a_worker_drains_and_is_replaced(tmp_path: Path) -> No
         assert ready.json()["error"]["code"] == "not_ready"
         assert exited_after is not None, "the worker did not exit within 20 s"
         assert httpx.get(f"{base}/healthz").status_code == 200
+
+
+def test_workers_do_not_outlive_a_killed_server(tmp_path: Path) -> None:
+    """``kill -9`` of ``landform serve`` (the OOM killer, a supervisor that
+    kills only the process it started) must not leave its workers serving
+    on as orphans: nothing would replace one that dies, and they hold the
+    port, so a new ``landform serve`` could not start ("cannot listen")."""
+    with live_server(tmp_path, workers=2) as base:
+        workers: set[int] = set()
+        deadline = time.monotonic() + 15
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers.add(httpx.get(f"{base}/healthz").json()["worker"])
+        processes = [psutil.Process(pid) for pid in workers]
+        os.kill(processes[0].ppid(), signal.SIGKILL)
+        # Before: both still ran, reparented, minutes later.
+        _gone, alive = psutil.wait_procs(processes, timeout=20)
+        assert alive == []
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{base}/healthz", timeout=2)

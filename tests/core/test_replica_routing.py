@@ -36,11 +36,10 @@ PIN_SECONDS = 0.6
 
 
 def replica_url() -> str:
-    return (
-        make_url(TEST_DATABASE_URL)
-        .set(database="test_replica")
-        .render_as_string(hide_password=False)
-    )
+    # Named after the run's database (``test`` → ``test_replica``), so runs
+    # on other databases of one server do not share a replica.
+    url = make_url(TEST_DATABASE_URL)
+    return url.set(database=f"{url.database}_replica").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +47,12 @@ def migrated_replica() -> str:
     async def _prepare() -> None:
         admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
         async with admin.connect() as connection:
+            name = make_url(replica_url()).database
             exists = await connection.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = 'test_replica'")
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
             )
             if not exists:
-                await connection.execute(text("CREATE DATABASE test_replica"))
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
         await admin.dispose()
         await reset_postgres(replica_url())
 
@@ -106,6 +106,42 @@ async def test_reads_go_to_the_replica_writes_to_the_primary_and_users_read_thei
     assert updated.status_code == 200 and updated.json()["title"] == "Renamed"
     # ...and that write pins Ada to the primary again.
     assert (await client.get(f"/landing-pages/{page_id}", headers=ada)).json()["title"] == "Renamed"
+
+
+async def test_api_keys_are_checked_on_the_primary_whatever_a_replica_says(
+    routed: tuple[Any, httpx.AsyncClient], migrated_replica: str
+) -> None:
+    """A key is a credential: one made a moment ago works, and one revoked a
+    moment ago does not, while the replica has not caught up."""
+    app, client = routed
+    ada = await signed_in(client, app, "ada@example.com")
+    made = (await client.post("/auth/api-keys", json={"name": "ci"}, headers=ada)).json()
+    as_key = {"X-API-Key": made["key"]}
+    # Before: 401, the replica had no such key yet.
+    assert (await client.get("/landing-pages", headers=as_key)).status_code == 200
+
+    # The replica catches up with the account and the key...
+    async with app.components.db.primary.connect() as primary:
+        user = (await primary.execute(text("SELECT * FROM users"))).mappings().one()
+        key = (await primary.execute(text("SELECT * FROM api_keys"))).mappings().one()
+    engine = create_async_engine(migrated_replica)
+    async with engine.begin() as replica:
+        for table, row in (("users", user), ("api_keys", key)):
+            columns = ", ".join(row.keys())
+            values = ", ".join(f":{name}" for name in row)
+            await replica.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), row)
+    await engine.dispose()
+    await asyncio.sleep(PIN_SECONDS + 0.3)
+    assert (await client.get("/landing-pages", headers=as_key)).status_code == 200
+
+    # ...but not yet with its revocation: the key must stop working at once.
+    revoked = await client.delete(f"/auth/api-keys/{made['id']}", headers=ada)
+    assert revoked.status_code == 204
+    # Before: 200, for as long as the replica lagged (up to the 10 s it may
+    # lag and stay in rotation).
+    assert (await client.get("/landing-pages", headers=as_key)).status_code == 401
+    await asyncio.sleep(PIN_SECONDS + 0.3)
+    assert (await client.get("/landing-pages", headers=as_key)).status_code == 401
 
 
 async def test_a_row_only_on_the_replica_is_what_plain_reads_see(

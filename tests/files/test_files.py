@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from landform.files import service as files_service
 from tests.conftest import assert_error, outbox_token, signed_in
 from tests.files import samples
 from tests.files.conftest import stored_objects
@@ -464,3 +467,50 @@ async def test_every_files_route_needs_a_user(
         assert_error(await client.request(method, path), 401)
         assert_error(await client.request(method, path, headers={"X-API-Key": "lf_nope"}), 401)
     assert (await client.get(f"/files/{file['id']}", headers=ada)).status_code == 200
+
+
+class FullDisk:
+    """A spool file on a disk that fills up after ``room`` bytes: the write
+    past it fails, and so does closing while bytes are still buffered (a
+    real buffered file's flush fails the same way; it closes all the same)."""
+
+    def __init__(self, real: Any, room: int) -> None:
+        self.real = real
+        self.room = room
+        self.stuck = False
+
+    def write(self, chunk: bytes) -> int:
+        if self.real.tell() + len(chunk) > self.room:
+            self.stuck = True
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written: int = self.real.write(chunk)
+        return written
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.real.closed)
+
+    def close(self) -> None:
+        self.real.close()
+        if self.stuck:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def on_a_full_disk(monkeypatch: pytest.MonkeyPatch, room: int) -> None:
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(
+        files_service.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode), room)
+    )
+
+
+async def test_an_upload_cut_off_by_a_full_disk_leaves_no_half_file(
+    client: httpx.AsyncClient, ada: dict[str, str], app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_a_full_disk(monkeypatch, room=64 * 1024)
+    big = samples.pdf() + b"%" + os.urandom(256 * 1024)
+    response = await upload(client, ada, big, "big.pdf", "application/pdf")
+    assert_error(response, 507, "insufficient_storage")
+    # Before: closing the spool file failed too (its buffer could not be
+    # flushed), so the half file was never removed, filling the disk further.
+    assert not list(app.components.settings.spool_dir.iterdir())
+    assert stored_objects(app) == []

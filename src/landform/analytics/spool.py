@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import itertools
 import logging
@@ -73,7 +74,14 @@ class LocalSpool:
     async def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._current = self._open_segment()
-        await self.recover()
+        try:
+            await self.recover()
+        except Exception:
+            # A database that cannot take the events yet (still away, its
+            # disk full) must not keep this worker from starting and
+            # serving: the segments stay on disk and the recover loop
+            # replays them once it can.
+            log.exception("analytics: could not replay the spool at start; will retry")
         self._tasks = [
             asyncio.create_task(self._flush_loop(), name="analytics-spool-flush"),
             asyncio.create_task(self._recover_loop(), name="analytics-spool-recover"),
@@ -102,7 +110,14 @@ class LocalSpool:
     def put(self, event: Event) -> None:
         segment = self._current
         assert segment is not None, "spool not started"
-        os.write(segment.fd, event.encode() + b"\n")
+        line = event.encode() + b"\n"
+        written = os.write(segment.fd, line)
+        if written != len(line):
+            # A full disk took part of the line (a short count, no error).
+            # Take it back, or the next event's line is glued to it and on
+            # replay both are unreadable; this event is refused (503).
+            os.ftruncate(segment.fd, os.fstat(segment.fd).st_size - written)
+            raise OSError(errno.ENOSPC, f"the spool took {written} of {len(line)} bytes")
         segment.events.append(event)
         self.pending += 1
         if len(segment.events) >= self.batch_size:

@@ -22,6 +22,7 @@ from landform.analytics.schemas import EventIn, ViewIn
 from landform.analytics.visitors import VisitorHasher, day_of
 from landform.core.clock import Clock
 from landform.core.db import Database
+from landform.core.db_failures import DatabaseUnavailable
 from landform.core.errors import ValidationFailed, validation_details
 from landform.core.ids import new_id_hex
 from landform.pages import repository as page_repo
@@ -67,8 +68,18 @@ class PageDirectory:
     async def _load(
         self, key: uuid.UUID | str, page_id: uuid.UUID | None, slug: str | None
     ) -> TrackedPage | None:
-        async with self.db.primary.connect() as connection:
-            row = await page_repo.published_owner(connection, page_id=page_id, slug=slug)
+        try:
+            async with self.db.primary_connection() as connection:
+                row = await page_repo.published_owner(connection, page_id=page_id, slug=slug)
+        except DatabaseUnavailable:
+            # An outage longer than the wait: a page known to be published
+            # a minute ago still takes its views (the ingestion backlog holds
+            # them until the database is back) rather than losing them.
+            stale = self._known.get(key)
+            if stale is None or stale[0] is None:
+                raise
+            self._known[key] = (stale[0], time.monotonic() + self.MISSING_TTL)
+            return stale[0]
         page = TrackedPage(str(row.id), str(row.owner_id)) if row is not None else None
         if len(self._known) >= self.MAX_ENTRIES:
             self._known.clear()

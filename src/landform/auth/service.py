@@ -305,7 +305,11 @@ class AuthService:
 
     async def authenticate(self, credential: str) -> Principal:
         if credential.startswith(API_KEY_PREFIX):
-            async with self.db.read() as session:
+            # On the primary: a replica may lag by seconds and stay in
+            # rotation, and would then refuse a key made a moment ago and
+            # accept one revoked a moment ago (its owner's read-your-writes
+            # pin does not cover requests made with the key).
+            async with self.db.read(fresh=True) as session:
                 key = await repo.api_key_by_digest(session, token_digest(credential))
             if key is None:
                 raise NotAuthenticated(

@@ -29,6 +29,7 @@ from sqlalchemy import PoolResetState, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -310,12 +311,15 @@ class Database:
 
     @asynccontextmanager
     async def read(
-        self, actor: uuid.UUID | None = None, *, scan: bool = False
+        self, actor: uuid.UUID | None = None, *, scan: bool = False, fresh: bool = False
     ) -> AsyncIterator[AsyncSession]:
         """A read transaction. ``scan``: it may read many rows (reports,
         custom queries, rankings), so on SQLite it works in the connection's
-        thread rather than on the event loop."""
-        engine = await self.read_engine_for(actor)
+        thread rather than on the event loop. ``fresh``: it must see every
+        committed write, whoever made it (a credential revoked a moment ago
+        must not work), so it goes to the primary, as ``read_primary``, but
+        with the plain read's session."""
+        engine = self.primary if fresh else await self.read_engine_for(actor)
         primary_sessions = self._primary_scans if scan else self._primary_reads
         if engine is self.primary:
             async with self._transaction(primary_sessions, self.primary) as session:
@@ -334,6 +338,17 @@ class Database:
             return
         async with self._finished(session):
             yield session
+
+    @asynccontextmanager
+    async def primary_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection to the primary for the hot paths' one-query loads (a
+        published page's bytes, the page a beacon names), which read what a
+        replica may not have yet. Taken as every other read's: a restart or
+        failover is waited out for ``database_reconnect_wait``, then
+        ``DatabaseUnavailable`` (the engine's own ``connect`` gave up at
+        once, with the driver's error)."""
+        async with self._transaction(self._primary_reads, self.primary) as session:
+            yield await session.connection()
 
     @asynccontextmanager
     async def read_primary(self) -> AsyncIterator[AsyncSession]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -79,10 +80,33 @@ class Draining:
         one; its SIGINT one stays and is what ``_stop`` raises)."""
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.begin)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        self._watch_server()
         if _early_signal == signal.SIGTERM:
             self.begin()
         elif _early_signal == signal.SIGINT:
             os.kill(os.getpid(), signal.SIGINT)
+
+    def _watch_server(self) -> None:
+        """Drain as on SIGTERM when the server process that started this
+        worker dies without stopping it (``kill -9``, the OOM killer, a
+        supervisor that kills only the process it started). Otherwise the
+        workers live on as orphans: serving, with nothing to replace one
+        that dies, and holding the port, so a new ``landform serve``
+        refuses to start. Both granian and uvicorn start workers with
+        multiprocessing, whose sentinel becomes readable when the parent
+        is gone (no polling); the app running in the server's own process
+        (uvicorn with one worker) has no parent to watch."""
+        server = multiprocessing.parent_process()
+        if server is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def gone() -> None:
+            loop.remove_reader(server.sentinel)
+            log.warning("shutdown: the server process (%s) is gone; draining", server.pid)
+            self.begin()
+
+        loop.add_reader(server.sentinel, gone)
 
     def begin(self) -> None:
         if self.active:

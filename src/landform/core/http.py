@@ -11,11 +11,13 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.errors import DomainError, error_body, validation_details
+from landform.core.storage_full import InsufficientStorage, storage_full
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> ErrorResponse:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "something went wrong on our side")
+
+    # The errors a full disk raises (core/storage_full.py); any other of
+    # these is still the 500 above.
+    @app.exception_handler(OSError)
+    @app.exception_handler(DBAPIError)
+    async def _maybe_full(request: Request, exc: Exception) -> ErrorResponse:
+        if not storage_full(exc):
+            return await _unexpected(request, exc)
+        log.error("out of storage space: %s %s: %s", request.method, request.url.path, exc)
+        full = InsufficientStorage(
+            "the server has run out of storage space, and nothing of this request was kept; "
+            "try again once there is room"
+        )
+        return await _domain(request, full)
 
 
 def incomplete_body() -> ErrorResponse:

@@ -25,6 +25,7 @@ from landform.core.db import Database, hold_until_commit
 from landform.core.errors import ValidationFailed
 from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
 from landform.files import repository as repo
+from landform.files import spool
 from landform.files.errors import (
     BadUpload,
     FileErrorCode,
@@ -56,7 +57,8 @@ class Upload:
     def __init__(self, spool_dir: Path, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         spool_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=spool_dir, prefix="upload-")
+        fd, name = tempfile.mkstemp(dir=spool_dir, prefix=spool.PREFIX)
+        spool.hold(fd)
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
@@ -115,9 +117,15 @@ class Upload:
         return self._hash.hexdigest()
 
     def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
+        try:
+            if not self._file.closed:
+                # On a full disk this fails too (the buffer cannot be
+                # flushed): the file is thrown away all the same.
+                self._file.close()
+        except OSError:
+            pass
+        finally:
+            self.path.unlink(missing_ok=True)
 
 
 class FileService:
