@@ -1,4 +1,5 @@
-"""Verification mail over a real SMTP exchange (aiosmtpd as the server)."""
+"""Verification mail over a real SMTP exchange (aiosmtpd as the server), and
+as the embedded default's outbox keeps it."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def free_port() -> int:
 def smtp_server() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    # SMTPUTF8, as mail servers offer it (Postfix, Exim, the big providers).
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
     controller.start()
     yield inbox, port
     controller.stop()
@@ -83,6 +85,37 @@ async def test_registration_mail_arrives_over_smtp_and_its_link_verifies(
     verified = await smtp_client.post("/auth/verify-email", json={"token": link.group(1)})
     assert verified.status_code == 200
     assert verified.json()["email_verified"] is True
+
+
+async def test_an_address_in_unicode_gets_its_mail(
+    smtp_client: httpx.AsyncClient, smtp_server: tuple[Inbox, int]
+) -> None:
+    """A Unicode local part and an IDNA domain: the envelope and the To
+    header name the address itself (they named an encoded word before,
+    which is nobody's address)."""
+    inbox, _ = smtp_server
+    address = "zoë@exämple.com"
+    response = await smtp_client.post(
+        "/auth/register", json={"email": address, "password": PASSWORD}
+    )
+    assert response.status_code == 201, response.text
+    assert [recipients for _, recipients in inbox.envelopes] == [[address]]
+    assert inbox.messages[0]["To"] == address
+    assert "verify-email?token=" in inbox.messages[0].get_content()
+
+
+async def test_the_outbox_keeps_a_unicode_address_as_written(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """The embedded default's outbox (``landform mail outbox``) shows the
+    message as it would go out: its To is the address, not an encoded word
+    (``=?utf-8?q?zo=C3=AB?=@…``, which no mail program reads as one)."""
+    address = "zoë@exämple.com"
+    response = await client.post("/auth/register", json={"email": address, "password": PASSWORD})
+    assert response.status_code == 201, response.text
+    [kept] = await app.components.mailer.list(recipient=address)
+    headers = kept.message.split("\n\n", 1)[0]
+    assert f"To: {address}" in headers.splitlines()
 
 
 def test_smtp_url_parsing() -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import logging
 import smtplib
 import ssl
@@ -22,7 +23,12 @@ log = logging.getLogger(__name__)
 
 
 def compose(sender: str, recipient: str, subject: str, text: str) -> EmailMessage:
-    message = EmailMessage()
+    # An address in Unicode (registration keeps IDNA domains so, and local
+    # parts may be Unicode) is written as UTF-8, as SMTPUTF8 sends it: the
+    # default policy wrote it as encoded words, which no mail program reads
+    # as an address (the outbox kept and showed that form).
+    international = not (sender.isascii() and recipient.isascii())
+    message = EmailMessage(policy=email.policy.SMTPUTF8 if international else email.policy.default)
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = subject
