@@ -185,14 +185,13 @@ def _grouped_statement(
     report's statements took longer to build than to run): ranges are the
     parameters ``start_i``/``end_i``, whole days first."""
     parts = []
-    numbered = iter(range(2 + hour_ranges))
-    for table, sums, time_column, count in (
-        (_D, _daily_sums(), _D.day, 1 if whole_days else 0),
-        (_R, _hourly_sums(), _R.hour, hour_ranges),
+    first_hourly = 1 if whole_days else 0
+    for table, sums, time_column, indexes in (
+        (_D, _daily_sums(), _D.day, range(first_hourly)),
+        (_R, _hourly_sums(), _R.hour, range(first_hourly, first_hourly + hour_ranges)),
     ):
-        if not count:
+        if not indexes:
             continue
-        indexes = [next(numbered) for _ in range(count)]
         key = {
             "day": (time_column if table is _D else time_column // 24).label("bucket"),
             "dimension": table.dimension,
