@@ -112,3 +112,17 @@ def test_a_bad_setting_is_one_line_naming_it_at_start(
 def test_what_worked_before_still_does(variable: str, value: str) -> None:
     with mock.patch.dict(os.environ, {variable: value}):
         Settings()
+
+
+def test_read_your_writes_lasts_as_long_as_a_replica_in_rotation_may_be_behind() -> None:
+    """A replica stays in rotation up to max_lag behind, judged every check
+    interval (a check may take up to the connect timeout): a writer's reads
+    are held to where the write is for that long, unless the operator says
+    otherwise."""
+    settings = Settings(
+        database_replica_max_lag_seconds=10,
+        database_replica_check_interval=2,
+        database_connect_timeout=3,
+    )
+    assert settings.read_your_writes_window == 15
+    assert Settings(read_your_writes_seconds=30).read_your_writes_window == 30

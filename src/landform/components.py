@@ -84,7 +84,7 @@ class Components:
             from redis.asyncio import Redis
 
             self.redis = Redis.from_url(settings.redis_url)
-            pins = RedisReadPins(self.redis, settings.read_your_writes_seconds)
+            pins = RedisReadPins(self.redis, settings.read_your_writes_window)
             # The cache's own client: its calls give up quickly (the stream's
             # blocking reads share no timeout with it).
             timeout = settings.cache_redis_timeout

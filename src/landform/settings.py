@@ -52,7 +52,10 @@ class Settings(BaseSettings):
     # gets no reads until it catches up; checked this often by every worker.
     database_replica_max_lag_seconds: float = Field(default=10.0, gt=0)
     database_replica_check_interval: float = Field(default=2.0, gt=0)
-    read_your_writes_seconds: float = Field(default=5.0, ge=0)
+    # How long after a write the writer's reads go only where the write
+    # already is; unset: as long as a replica in rotation can be behind
+    # (``read_your_writes_window``).
+    read_your_writes_seconds: float | None = Field(default=None, ge=0)
     migrate_on_start: bool | None = None
 
     redis_url: str = ""
@@ -256,6 +259,20 @@ class Settings(BaseSettings):
     @property
     def primary_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'landform.db'}"
+
+    @property
+    def read_your_writes_window(self) -> float:
+        """A replica in rotation was at most max_lag behind at its last
+        check, which came at most a check interval and the check's own time
+        limit (the connect timeout) ago: a write older than all three is on
+        every replica that still gets reads."""
+        if self.read_your_writes_seconds is not None:
+            return self.read_your_writes_seconds
+        return (
+            self.database_replica_max_lag_seconds
+            + self.database_replica_check_interval
+            + self.database_connect_timeout
+        )
 
     @property
     def files_dir(self) -> Path:

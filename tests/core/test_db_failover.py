@@ -382,6 +382,36 @@ async def test_a_lagging_replica_gets_no_reads_until_it_catches_up(
         await asyncio.to_thread(replica.resume_replay)
 
 
+async def test_a_writer_reads_the_write_for_as_long_as_a_replica_in_rotation_lacks_it(
+    primary_and_replica: tuple[Cluster, Cluster, str], tmp_path: Path
+) -> None:
+    """Before: a writer's reads went back to the replicas after a fixed 5 s,
+    while a replica up to ``database_replica_max_lag_seconds`` behind stays
+    in rotation: between the two, a page just written was not found. Now the
+    read-your-writes window defaults to how far behind a replica in rotation
+    may be, and within it only a replica past the write serves the writer."""
+    primary, replica, replica_url = primary_and_replica
+    settings = with_replica(primary, replica_url)
+    del settings["read_your_writes_seconds"]
+    max_lag = 6.0  # above the old fixed window
+    async with api(tmp_path, **settings, database_replica_max_lag_seconds=max_lag) as (
+        app,
+        client,
+    ):
+        ada = await signed_in(client, app, "ada@example.com")
+        await create(client, ada, "One")
+        replica.wait_for("SELECT count(*) FROM landing_pages", "1", database=DATABASE)
+
+        await asyncio.to_thread(replica.pause_replay)
+        await create(client, ada, "Two")
+        # Every read until the replica leaves rotation, and one after.
+        while (await replica_report(client))["inRotation"]:
+            assert await titles(client, ada) == ["One", "Two"]
+            await asyncio.sleep(0.2)
+        assert await titles(client, ada) == ["One", "Two"]
+        await asyncio.to_thread(replica.resume_replay)
+
+
 async def test_an_unreachable_replica_gets_no_reads_until_it_answers(
     primary_and_replica: tuple[Cluster, Cluster, str], tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -25,23 +26,27 @@ async def pins(request: pytest.FixtureRequest) -> AsyncIterator[ReadPins]:
     await redis.aclose()
 
 
-async def test_pin_holds_for_its_time_then_expires(pins: ReadPins) -> None:
+async def test_pin_holds_the_time_of_the_write_then_expires(pins: ReadPins) -> None:
     alice, bob = uuid.uuid4(), uuid.uuid4()
-    assert not await pins.is_pinned(alice)
+    assert await pins.written_at(alice) is None
+    before = time.time()
     await pins.pin(alice)
-    assert await pins.is_pinned(alice)
-    assert not await pins.is_pinned(bob)
+    written = await pins.written_at(alice)
+    assert written is not None and before <= written <= time.time()
+    assert await pins.written_at(bob) is None
     await asyncio.sleep(0.45)
-    assert not await pins.is_pinned(alice)
+    assert await pins.written_at(alice) is None
 
 
-async def test_pinning_again_extends(pins: ReadPins) -> None:
+async def test_writing_again_moves_the_time_and_extends(pins: ReadPins) -> None:
     alice = uuid.uuid4()
     await pins.pin(alice)
+    first = await pins.written_at(alice)
     await asyncio.sleep(0.2)
     await pins.pin(alice)
     await asyncio.sleep(0.2)
-    assert await pins.is_pinned(alice)
+    second = await pins.written_at(alice)
+    assert first is not None and second is not None and second >= first + 0.2
 
 
 @pytest.mark.redis
@@ -53,6 +58,6 @@ async def test_redis_pins_are_shared_between_processes_views() -> None:
     worker_a, worker_b = RedisReadPins(one, 5, prefix), RedisReadPins(two, 5, prefix)
     alice = uuid.uuid4()
     await worker_a.pin(alice)
-    assert await worker_b.is_pinned(alice)
+    assert await worker_b.written_at(alice) == await worker_a.written_at(alice)
     await one.aclose()
     await two.aclose()

@@ -41,3 +41,15 @@ def test_a_new_primary_behind_the_old_ones_position_starts_a_new_history() -> No
     history.note(2.0, 4000)  # promoted replica: its WAL ends before the old primary's
     assert history.lag(4000, now=3.0) == 0.0
     assert history.lag(3000, now=3.0) == 3.0 - 2.0
+
+
+def test_a_replica_has_every_write_made_before_the_last_note_it_has_reached() -> None:
+    history = WalHistory(keep_seconds=60)
+    history.note(0.0, 1000)
+    history.note(2.0, 3000)
+    history.note(4.0, 3000)
+    # Between notes, the note before: a write between 0 and 2 may lie past 2000.
+    assert history.reached(2000) == 0.0
+    assert history.reached(3000) == 4.0
+    assert history.reached(9000) == 4.0
+    assert history.reached(500) is None

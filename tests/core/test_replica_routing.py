@@ -73,10 +73,18 @@ async def routed(
         database_url=migrated_postgres,
         database_replica_urls=[migrated_replica],
         read_your_writes_seconds=PIN_SECONDS,
+        # One check, at start: this "replica" is another database of the
+        # primary's server, so a check finds it at the primary's WAL position,
+        # past every write. The tests run checks themselves when they want one.
+        database_replica_check_interval=3600,
         redis_url=REDIS_URL if request.param == "redis-pins" else "",
     )
     app = create_app(settings)
     async with LifespanManager(app):
+        health = app.components.db.replica_health
+        # The start's check runs in a task of the app's, which signals nothing.
+        while not all(state.checked_at for state in health.states.values()):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield app, client
@@ -105,6 +113,29 @@ async def test_reads_go_to_the_replica_writes_to_the_primary_and_users_read_thei
     updated = await client.put(f"/landing-pages/{page_id}", json={"title": "Renamed"}, headers=ada)
     assert updated.status_code == 200 and updated.json()["title"] == "Renamed"
     # ...and that write pins Ada to the primary again.
+    assert (await client.get(f"/landing-pages/{page_id}", headers=ada)).json()["title"] == "Renamed"
+
+
+async def test_a_writer_reads_from_a_replica_once_a_check_finds_it_past_the_write(
+    routed: tuple[Any, httpx.AsyncClient], migrated_replica: str
+) -> None:
+    """Within the pin, a replica the last check found at or past the
+    writer's write serves the writer's reads: the primary is spared, and the
+    write is there. This "replica" never gets the page, so a 404 shows where
+    the read went."""
+    app, client = routed
+    ada = await signed_in(client, app, "ada@example.com")
+    page_id = (await client.post("/landing-pages", json={"title": "Mine"}, headers=ada)).json()[
+        "id"
+    ]
+    # The only check so far came before the write: the primary answers.
+    assert (await client.get(f"/landing-pages/{page_id}", headers=ada)).status_code == 200
+    await app.components.db.replica_health.check()
+    # The check saw the primary's position after the write (the same server).
+    assert (await client.get(f"/landing-pages/{page_id}", headers=ada)).status_code == 404
+    # A new write is newer than that check: back to the primary.
+    updated = await client.put(f"/landing-pages/{page_id}", json={"title": "Renamed"}, headers=ada)
+    assert updated.status_code == 200
     assert (await client.get(f"/landing-pages/{page_id}", headers=ada)).json()["title"] == "Renamed"
 
 

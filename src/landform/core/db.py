@@ -2,8 +2,9 @@
 
 ``Database.write()`` opens a transaction on the primary. ``Database.read()``
 goes to a replica when there is one, unless the caller wrote recently: then it
-is pinned to the primary for ``read_your_writes_seconds`` so a user always
-reads their own writes. Reads that belong to a write use the write's session.
+goes only to a replica that has replayed past that write, or to the primary,
+so a user always reads their own writes (``read_engine_for``). Reads that
+belong to a write use the write's session.
 Only replicas in rotation get reads (``core.replica_health``: reachable and
 not too far behind).
 
@@ -235,7 +236,7 @@ class Database:
         )
         self._turn = itertools.count()
         self._outages: dict[AsyncEngine, Outage] = {}
-        self.pins: ReadPins = pins or MemoryReadPins(settings.read_your_writes_seconds)
+        self.pins: ReadPins = pins or MemoryReadPins(settings.read_your_writes_window)
         # On SQLite, the API's reads and writes find rows by key: their
         # statements run inline (core.sqlite_driver); scans do not.
         inline = {"sqlite_inline": True} if settings.is_sqlite else {}
@@ -261,12 +262,16 @@ class Database:
         }
 
     async def read_engine_for(self, actor: uuid.UUID | None) -> AsyncEngine:
-        """The engine a plain read by ``actor`` goes to."""
+        """The engine a plain read by ``actor`` goes to: a replica in
+        rotation; after the actor's recent write, only one whose last check
+        found it past that write (the primary when none is)."""
         if not self.replicas:
             return self.primary
-        if actor is not None and await self.pins.is_pinned(actor):
-            return self.primary
         usable = self.replica_health.in_rotation()
+        if actor is not None and usable:
+            written_at = await self.pins.written_at(actor)
+            if written_at is not None:
+                usable = self.replica_health.replayed_past(usable, written_at)
         if not usable:
             return self.primary
         return usable[next(self._turn) % len(usable)]

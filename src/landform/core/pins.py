@@ -1,5 +1,12 @@
-"""Read-your-writes pins: who wrote recently, so their plain reads stay on
-the primary (a replica may not have their write yet).
+"""Read-your-writes pins: who wrote recently, and when, so their plain reads
+go only where their write already is (the primary, or a replica that has
+replayed past it: ``core.db.Database.read_engine_for``).
+
+A pin is the wall-clock time of the actor's last write, taken after its
+commit, and lasts ``seconds``: at least as long as a replica still in
+rotation can be behind (``Settings.read_your_writes_window``). Wall clock,
+not monotonic, because the time is compared across processes, and across
+machines with Redis: their clocks must agree to well under a second (NTP).
 
 In-process by default. With several workers or replicas behind replicas of
 the database, a pin must be seen by every process: ``RedisReadPins`` shares
@@ -21,7 +28,9 @@ class ReadPins(Protocol):
 
     async def pin(self, actor: uuid.UUID) -> None: ...
 
-    async def is_pinned(self, actor: uuid.UUID) -> bool: ...
+    async def written_at(self, actor: uuid.UUID) -> float | None:
+        """When ``actor`` last wrote (``time.time()``), while the pin holds."""
+        ...
 
 
 class MemoryReadPins:
@@ -29,17 +38,20 @@ class MemoryReadPins:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._until: dict[uuid.UUID, float] = {}
+        # actor -> (wall-clock time of the write, monotonic expiry)
+        self._pins: dict[uuid.UUID, tuple[float, float]] = {}
 
     async def pin(self, actor: uuid.UUID) -> None:
         now = time.monotonic()
-        self._until[actor] = now + self.seconds
-        if len(self._until) > self.MAX_ENTRIES:
-            self._until = {k: v for k, v in self._until.items() if v > now}
+        self._pins[actor] = (time.time(), now + self.seconds)
+        if len(self._pins) > self.MAX_ENTRIES:
+            self._pins = {k: v for k, v in self._pins.items() if v[1] > now}
 
-    async def is_pinned(self, actor: uuid.UUID) -> bool:
-        until = self._until.get(actor)
-        return until is not None and until > time.monotonic()
+    async def written_at(self, actor: uuid.UUID) -> float | None:
+        pinned = self._pins.get(actor)
+        if pinned is None or pinned[1] <= time.monotonic():
+            return None
+        return pinned[0]
 
 
 class RedisReadPins:
@@ -49,7 +61,10 @@ class RedisReadPins:
         self.prefix = prefix
 
     async def pin(self, actor: uuid.UUID) -> None:
-        await self.redis.set(f"{self.prefix}{actor}", b"1", px=max(1, int(self.seconds * 1000)))
+        await self.redis.set(
+            f"{self.prefix}{actor}", repr(time.time()), px=max(1, int(self.seconds * 1000))
+        )
 
-    async def is_pinned(self, actor: uuid.UUID) -> bool:
-        return bool(await self.redis.exists(f"{self.prefix}{actor}"))
+    async def written_at(self, actor: uuid.UUID) -> float | None:
+        value = await self.redis.get(f"{self.prefix}{actor}")
+        return None if value is None else float(value)

@@ -14,7 +14,13 @@ is how long ago the primary was where the replica's replay is now
 (interpolated between the notes, as PostgreSQL's own lag tracker does). A
 replica that has replayed everything the primary had is 0 behind, however
 idle the primary; one whose replay is paused falls behind at the speed of the
-clock as soon as the primary writes anything."""
+clock as soon as the primary writes anything.
+
+Each check also notes how recent a replica is for read-your-writes: the
+wall-clock time of the latest note of the primary that its replay has reached
+(``replayed_through``). Every transaction committed before that note is on
+the replica, so a reader who wrote before it may read there
+(``core.db.Database.read_engine_for``)."""
 
 from __future__ import annotations
 
@@ -48,6 +54,9 @@ class ReplicaState:
     lag_seconds: float = 0.0
     reason: str = ""
     checked_at: float = 0.0
+    # time.time() of the latest note of the primary this replica has
+    # replayed to: 0 until a check finds one.
+    replayed_through: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -92,6 +101,15 @@ class WalHistory:
         # Behind everything still noted: at least that far.
         return max(0.0, now - self._notes[0][0])
 
+    def reached(self, position: int) -> float | None:
+        """When the primary was last noted at or before ``position``: every
+        transaction it had committed then is within ``position``. None when
+        ``position`` is behind every note."""
+        for at, noted in reversed(self._notes):
+            if noted <= position:
+                return at
+        return None
+
 
 class ReplicaHealth:
     def __init__(
@@ -126,6 +144,11 @@ class ReplicaHealth:
         state.in_rotation = state.reachable = False
         state.reason = reason
 
+    def replayed_past(self, engines: list[AsyncEngine], written_at: float) -> list[AsyncEngine]:
+        """Those of ``engines`` whose last check found them past a write
+        committed at ``written_at`` (``time.time()``)."""
+        return [engine for engine in engines if self.states[engine].replayed_through > written_at]
+
     def worst_lag(self) -> float:
         return max((state.lag_seconds for state in self.states.values()), default=0.0)
 
@@ -151,6 +174,9 @@ class ReplicaHealth:
 
     async def check(self) -> None:
         """One round: the primary's position, then each replica's."""
+        # Noted as of before the position is read: every transaction
+        # committed by then is within it.
+        at = time.monotonic()
         try:
             position = await self._position(self.primary, PRIMARY_POSITION)
         except Exception as exc:
@@ -158,7 +184,7 @@ class ReplicaHealth:
             # what the last round decided.
             log.warning("replica check: the primary cannot be read: %s", exc)
             return
-        self.history.note(time.monotonic(), position)
+        self.history.note(at, position)
         for engine in self.replicas:
             await self._check_replica(engine)
 
@@ -171,7 +197,11 @@ class ReplicaHealth:
             self.mark_unreachable(engine, f"unreachable: {type(exc).__name__}")
             return
         state.reachable = True
-        state.lag_seconds = self.history.lag(position, time.monotonic())
+        now = time.monotonic()
+        state.lag_seconds = self.history.lag(position, now)
+        reached = self.history.reached(position)
+        if reached is not None:
+            state.replayed_through = time.time() - (now - reached)
         fit = state.lag_seconds <= self.max_lag
         if fit != state.in_rotation:
             log.warning(
