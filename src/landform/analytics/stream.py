@@ -7,8 +7,9 @@ encoded events, so an entry of one event is the event). Every worker also
 consumes: it reads batches for its own consumer name, writes them to the
 database, and only then acknowledges and deletes them. Entries a dead
 consumer read but never acknowledged are claimed by a live one once idle
-for ``claim_idle`` seconds; the batch writer skips event ids already stored,
-so a redelivery never counts twice.
+for ``claim_idle`` seconds; a live consumer that failed (lost Redis, or the
+database refused a batch) takes up its own at once when it goes on. The batch
+writer skips event ids already stored, so a redelivery never counts twice.
 
 The backlog (the stream's length, read with every add) is bounded like the
 local spool's: past ``high_water`` events, new beacons wait (up to 1 s) for
@@ -212,6 +213,7 @@ class RedisStream:
             try:
                 if need_group:
                     await self._ensure_group()
+                    await self._process_own_pending()
                     need_group = False
                 if cursor is None and loop.time() - last_claim > claim_every:
                     last_claim = loop.time()
@@ -237,6 +239,33 @@ class RedisStream:
                     log.exception("analytics: stream consumer failed; retrying every second")
                 failing = True
                 await asyncio.sleep(1.0)
+
+    async def _process_own_pending(self) -> None:
+        """Process the entries delivered to this consumer and never
+        acknowledged: after a failure (a reply or an acknowledgement lost
+        with the connection, a batch the database refused), now, rather than
+        once idle for ``claim_idle`` (30 s) as a dead consumer's."""
+        after = "0-0"
+        while True:
+            reply: Any = await self.redis.xreadgroup(
+                GROUP, self.consumer, {STREAM: after}, count=self._entries_for(self.batch_size)
+            )
+            items: list[tuple[bytes, dict[bytes, bytes] | None]] = [
+                item for _stream, delivered in reply or [] for item in delivered
+            ]
+            if not items:
+                return
+            # An entry deleted while pending comes back without fields
+            # (nothing here deletes one unacknowledged; an operator's XDEL
+            # or XTRIM might): nothing to write, only to acknowledge.
+            entries = [(entry_id, fields[b"e"]) for entry_id, fields in items if fields]
+            gone = [entry_id for entry_id, fields in items if not fields]
+            if gone:
+                await self.redis.xack(STREAM, GROUP, *gone)
+            if entries:
+                self._count(entries)
+                await self._process_to_the_end(entries)
+            after = _decode(items[-1][0])
 
     async def _read_batch(self, wait: bool = True) -> list[tuple[bytes, bytes]]:
         """Entries of about ``batch_size`` events, waiting at most
