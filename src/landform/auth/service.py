@@ -24,7 +24,6 @@ from landform.auth.errors import (
     BadRefreshToken,
     EmailTaken,
     InvalidCredentials,
-    LoginThrottled,
     NotAuthenticated,
     OperatorOnly,
     UserNotFound,
@@ -32,6 +31,7 @@ from landform.auth.errors import (
 )
 from landform.auth.models import ApiKey, EmailToken, LoginAttempt, RefreshToken, User
 from landform.auth.passwords import hash_password, password_problems, verify_password
+from landform.auth.throttle import address_key, refuse_if_throttled
 from landform.auth.tokens import AccessTokens
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -218,20 +218,11 @@ class AuthService:
         transaction, before the slow password check, so concurrent guesses
         are counted too; a correct password then turns it into a success."""
         email = canonical_email(email)
+        address = address_key(client_ip)
         now = self.clock.now()
-        window = timedelta(seconds=self.settings.login_window_seconds)
         async with self.db.write() as session:
-            failures, oldest = await repo.recent_failures(session, email, client_ip, now - window)
-            if failures >= self.settings.login_max_failures:
-                retry_after = max(1, int(((oldest or now) + window - now).total_seconds()) + 1)
-                raise LoginThrottled(
-                    "too many failed logins; try again later",
-                    details={"retry_after": retry_after},
-                    headers={"Retry-After": str(retry_after)},
-                )
-            attempt = LoginAttempt(
-                email=email, client_ip=client_ip, succeeded=False, created_at=now
-            )
+            await refuse_if_throttled(session, self.settings, email, address, now)
+            attempt = LoginAttempt(email=email, client_ip=address, succeeded=False, created_at=now)
             session.add(attempt)
             if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
                 await repo.prune_login_attempts(session, now - timedelta(days=1))
