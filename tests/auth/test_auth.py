@@ -30,14 +30,6 @@ async def test_register_returns_account_without_token(client: httpx.AsyncClient)
     assert "password" not in str(body).lower()
 
 
-async def test_duplicate_email_is_409_case_insensitive(client: httpx.AsyncClient) -> None:
-    await register(client, "ada@example.com")
-    response = await client.post(
-        "/auth/register", json={"email": "ADA@example.COM", "password": PASSWORD}
-    )
-    assert_error(response, 409, "email_taken")
-
-
 @pytest.mark.parametrize(
     ("password", "says"),
     [

@@ -21,6 +21,11 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="member")
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the owner was last told that someone registered with this
+    # address (auth/mails.py, registration_notice): at most one such mail
+    # per ``verification_resend_seconds``, so registering is no way to
+    # mail-bomb an address.
+    registration_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class EmailToken(Base):

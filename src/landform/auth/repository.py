@@ -134,6 +134,34 @@ async def last_email_token_at(session: AsyncSession, user_id: uuid.UUID) -> date
     )
 
 
+async def claim_registration_notice(
+    session: AsyncSession, user_id: uuid.UUID, now: datetime, quiet_since: datetime
+) -> bool:
+    """Stamp the account as told, now, that someone registered with its
+    address, unless a mail went to the address after ``quiet_since`` (such a
+    notice, or a verification mail); False then. One statement, so of
+    registrations at once only one sends the notice."""
+    mailed_lately = (
+        select(EmailToken.id)
+        .where(EmailToken.user_id == user_id, EmailToken.created_at > quiet_since)
+        .exists()
+    )
+    result = await session.execute(
+        update(User)
+        .where(
+            User.id == user_id,
+            or_(
+                User.registration_notice_at.is_(None),
+                User.registration_notice_at <= quiet_since,
+            ),
+            ~mailed_lately,
+        )
+        .values(registration_notice_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def forget_email_token(session: AsyncSession, token_hash: str) -> None:
     await session.execute(delete(EmailToken).where(EmailToken.token_hash == token_hash))
 
