@@ -70,7 +70,14 @@ class Settings(BaseSettings):
     verification_token_ttl: int = Field(default=24 * 3600, ge=1)
     # At most one verification mail per address this often (resend's)
     verification_resend_seconds: int = Field(default=60, ge=0)
+    # The failed-login throttle (auth/throttle.py), each per window: per
+    # account from one client address (the lockout a guesser meets), per
+    # address across accounts, and per account across addresses (a ceiling
+    # that also stops the owner, so kept far above the first: one address
+    # alone cannot reach it)
     login_max_failures: int = Field(default=10, ge=1)
+    login_max_failures_per_address: int = Field(default=30, ge=1)
+    login_max_failures_per_account: int = Field(default=100, ge=1)
     login_window_seconds: int = Field(default=60, ge=1)
 
     # HTTP

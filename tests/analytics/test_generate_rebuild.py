@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from typer.testing import CliRunner
 
+from landform.analytics import generate as generate_module
 from landform.analytics.aggregate import COUNTERS, DAILY_COUNTERS, DIMENSIONS, daily
 from landform.analytics.generate import Demo, Generated, ensure_demo, generate_traffic
 from landform.analytics.models import (
@@ -26,7 +27,7 @@ from landform.analytics.repository import ANALYTICS_TABLES
 from landform.cli.main import app as cli
 from landform.core.clock import FrozenClock
 from landform.core.db import Database
-from landform.core.errors import ValidationFailed
+from landform.core.errors import Conflict, ValidationFailed
 from landform.settings import Settings
 from tests.conftest import ON_POSTGRES, PASSWORD
 
@@ -106,6 +107,22 @@ async def test_the_demo_owner_is_verified_with_published_pages_and_reused(
     assert again.password is None  # existing account: nothing to show
     assert again.pages[:3] == demo.pages
     assert len(again.pages) == 4
+
+
+async def test_a_demo_owner_registered_meanwhile_is_refused_not_faked(
+    db: Database, settings: Settings, frozen: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registering a taken address answers a stand-in (it must not tell the
+    one registering); the generator is told apart, and says so rather
+    than make pages for an account that is not there."""
+    await make_demo(db, settings, frozen)
+
+    async def not_yet(session: object, email: str) -> None:
+        return None  # as if another run registered it right after this look
+
+    monkeypatch.setattr(generate_module.auth_repo, "user_by_email", not_yet)
+    with pytest.raises(Conflict, match="registered meanwhile"):
+        await ensure_demo(db, settings, frozen, "demo@example.com", None, 3)
 
 
 async def test_rollups_count_exactly_the_generated_raw_events(

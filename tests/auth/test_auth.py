@@ -30,14 +30,6 @@ async def test_register_returns_account_without_token(client: httpx.AsyncClient)
     assert "password" not in str(body).lower()
 
 
-async def test_duplicate_email_is_409_case_insensitive(client: httpx.AsyncClient) -> None:
-    await register(client, "ada@example.com")
-    response = await client.post(
-        "/auth/register", json={"email": "ADA@example.COM", "password": PASSWORD}
-    )
-    assert_error(response, 409, "email_taken")
-
-
 @pytest.mark.parametrize(
     ("password", "says"),
     [
@@ -223,21 +215,6 @@ async def test_eleventh_failed_login_in_a_minute_is_429(
     assert (
         await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     ).status_code == 200
-
-
-async def test_throttle_counts_per_client_address_across_accounts(
-    client: httpx.AsyncClient,
-) -> None:
-    for i in range(10):
-        r = await client.post(
-            "/auth/login", json={"email": f"u{i}@example.com", "password": "wrong-password!"}
-        )
-        assert r.status_code == 401
-    await register(client, "fresh@example.com")
-    throttled = await client.post(
-        "/auth/login", json={"email": "fresh@example.com", "password": PASSWORD}
-    )
-    assert_error(throttled, 429, "login_throttled")
 
 
 async def test_access_token_expires(client: httpx.AsyncClient, clock: FrozenClock) -> None:

@@ -104,6 +104,31 @@ async def test_an_address_in_unicode_gets_its_mail(
     assert "verify-email?token=" in inbox.messages[0].get_content()
 
 
+@pytest.mark.parametrize("settings_update", [{"verification_resend_seconds": 0}], indirect=True)
+async def test_registering_a_taken_address_mails_its_owner_over_smtp(
+    smtp_client: httpx.AsyncClient, smtp_server: tuple[Inbox, int]
+) -> None:
+    """The second registration is answered as the first was; what tells
+    the address's owner is a mail, through the same SMTP server."""
+    inbox, _ = smtp_server
+    answers = [
+        await smtp_client.post(
+            "/auth/register", json={"email": "ada@example.com", "password": password}
+        )
+        for password in (PASSWORD, "someone else's passphrase")
+    ]
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json().keys() == answers[1].json().keys()
+    assert [recipients for _, recipients in inbox.envelopes] == [["ada@example.com"]] * 2
+    notice = inbox.messages[1]
+    assert notice["To"] == "ada@example.com"
+    assert notice["Subject"] == "Someone tried to sign up to Landform with your address"
+    body = notice.get_content()
+    assert "An account with it exists already" in body
+    assert "POST http://testserver/auth/login" in body
+    assert "token=" not in body
+
+
 async def test_the_outbox_keeps_a_unicode_address_as_written(
     client: httpx.AsyncClient, app: Any
 ) -> None:

@@ -42,6 +42,7 @@ from landform.auth.service import AuthService
 from landform.core.batches import batched
 from landform.core.clock import Clock
 from landform.core.db import Database
+from landform.core.errors import Conflict
 from landform.pages.schemas import PageCreate
 from landform.pages.service import PageService
 from landform.settings import Settings
@@ -180,7 +181,11 @@ async def ensure_demo(
     shown: str | None = None
     if user is None:
         shown = password or secrets.token_urlsafe(12)
-        user = await auth.register(email, shown)
+        registration = await auth.register(email, shown)
+        if not registration.created:
+            # Registered meanwhile (another run): register answered a stand-in.
+            raise Conflict(f"{email} was registered meanwhile; run again to use that account")
+        user = registration.account
     if user.email_verified_at is None:
         if not inbox.messages:
             await auth.resend_verification(email)

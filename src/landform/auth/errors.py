@@ -3,7 +3,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 from landform.core.errors import (
-    Conflict,
     DomainError,
     Forbidden,
     NotFound,
@@ -14,7 +13,6 @@ from landform.core.errors import (
 
 
 class AuthErrorCode(StrEnum):
-    EMAIL_TAKEN = "email_taken"
     WEAK_PASSWORD = "weak_password"
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"
@@ -32,10 +30,6 @@ class AuthErrorCode(StrEnum):
     OPERATOR_ONLY = "operator_only"
     USER_NOT_FOUND = "user_not_found"
     ACCOUNT_CLOSED = "account_closed"
-
-
-class EmailTaken(Conflict):
-    code = AuthErrorCode.EMAIL_TAKEN
 
 
 class WeakPassword(ValidationFailed):

@@ -21,6 +21,11 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="member")
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the owner was last told that someone registered with this
+    # address (auth/mails.py, registration_notice): at most one such mail
+    # per ``verification_resend_seconds``, so registering is no way to
+    # mail-bomb an address.
+    registration_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class EmailToken(Base):
@@ -84,6 +89,8 @@ class LoginAttempt(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320))
+    # As the throttle counts it (auth/throttle.py, address_key): an IPv6
+    # client by its /64.
     client_ip: Mapped[str] = mapped_column(String(64))
     succeeded: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

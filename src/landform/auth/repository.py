@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from landform.auth.models import ApiKey, EmailToken, LoginAttempt, RefreshToken, User
@@ -63,21 +64,51 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID, now: dateti
     )
 
 
+class FailureCount(NamedTuple):
+    total: int
+    oldest: datetime | None  # tells the client when to retry
+
+
+class RecentFailures(NamedTuple):
+    of_account_from_address: FailureCount
+    from_address: FailureCount
+    of_account: FailureCount
+
+
 async def recent_failures(
     session: AsyncSession, email: str, client_ip: str, since: datetime
-) -> tuple[int, datetime | None]:
-    """Failed logins since ``since`` for this account or this address, and the
-    oldest of them (to tell the client when to retry)."""
+) -> RecentFailures:
+    """Failed logins since ``since``: for this account from this address,
+    from this address for any account, and for this account from any
+    address. One query: the rows it reads are those of the account or of
+    the address (each by its index), tallied three ways."""
+
+    def tally(condition: ColumnElement[bool]) -> tuple[ColumnElement[int], ColumnElement[Any]]:
+        return (
+            func.coalesce(func.sum(case((condition, 1), else_=0)), 0),
+            func.min(case((condition, LoginAttempt.created_at))),
+        )
+
+    of_account = LoginAttempt.email == email
+    from_address = LoginAttempt.client_ip == client_ip
     row = (
         await session.execute(
-            select(func.count(), func.min(LoginAttempt.created_at)).where(
+            select(
+                *tally(and_(of_account, from_address)),
+                *tally(from_address),
+                *tally(of_account),
+            ).where(
                 LoginAttempt.succeeded.is_(False),
                 LoginAttempt.created_at >= since,
-                or_(LoginAttempt.email == email, LoginAttempt.client_ip == client_ip),
+                or_(of_account, from_address),
             )
         )
     ).one()
-    return int(row[0]), row[1]
+    return RecentFailures(
+        FailureCount(int(row[0]), row[1]),
+        FailureCount(int(row[2]), row[3]),
+        FailureCount(int(row[4]), row[5]),
+    )
 
 
 async def mark_login_succeeded(session: AsyncSession, attempt_id: int) -> None:
@@ -101,6 +132,34 @@ async def last_email_token_at(session: AsyncSession, user_id: uuid.UUID) -> date
     return await session.scalar(
         select(func.max(EmailToken.created_at)).where(EmailToken.user_id == user_id)
     )
+
+
+async def claim_registration_notice(
+    session: AsyncSession, user_id: uuid.UUID, now: datetime, quiet_since: datetime
+) -> bool:
+    """Stamp the account as told, now, that someone registered with its
+    address, unless a mail went to the address after ``quiet_since`` (such a
+    notice, or a verification mail); False then. One statement, so of
+    registrations at once only one sends the notice."""
+    mailed_lately = (
+        select(EmailToken.id)
+        .where(EmailToken.user_id == user_id, EmailToken.created_at > quiet_since)
+        .exists()
+    )
+    result = await session.execute(
+        update(User)
+        .where(
+            User.id == user_id,
+            or_(
+                User.registration_notice_at.is_(None),
+                User.registration_notice_at <= quiet_since,
+            ),
+            ~mailed_lately,
+        )
+        .values(registration_notice_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def forget_email_token(session: AsyncSession, token_hash: str) -> None:

@@ -47,15 +47,14 @@ def _pair(tokens: Tokens) -> TokenPair:
     )
 
 
-@router.post(
-    "/auth/register",
-    status_code=201,
-    response_model=UserPublic,
-    responses={409: {"description": "`email_taken`"}},
-)
+@router.post("/auth/register", status_code=201, response_model=UserPublic)
 async def register(body: RegisterIn, service: AuthServiceDep) -> UserPublic:
-    """Create an account and mail a verification link. Returns the account, never a token."""
-    return _user(await service.register(body.email, body.password))
+    """Create an account and mail a verification link. Returns the account, never a token.
+
+    An address that has an account already gets the same answer (an account
+    as a new one looks, not stored), and its owner a mail saying someone
+    tried: the answer does not tell who has an account."""
+    return _user((await service.register(body.email, body.password)).account)
 
 
 @router.post(

@@ -9,11 +9,11 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from urllib.parse import quote
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
+from landform.auth import mails
 from landform.auth import repository as repo
 from landform.auth.emails import canonical_email
 from landform.auth.errors import (
@@ -22,9 +22,7 @@ from landform.auth.errors import (
     AuthErrorCode,
     BadEmailToken,
     BadRefreshToken,
-    EmailTaken,
     InvalidCredentials,
-    LoginThrottled,
     NotAuthenticated,
     OperatorOnly,
     UserNotFound,
@@ -32,11 +30,13 @@ from landform.auth.errors import (
 )
 from landform.auth.models import ApiKey, EmailToken, LoginAttempt, RefreshToken, User
 from landform.auth.passwords import hash_password, password_problems, verify_password
+from landform.auth.throttle import address_key, refuse_if_throttled
 from landform.auth.tokens import AccessTokens
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.errors import ServiceUnavailable, ValidationFailed
-from landform.core.mail import Mailer, compose
+from landform.core.ids import new_id
+from landform.core.mail import Mailer
 from landform.core.rate_limits import UNPROVEN_KEY
 from landform.core.secrets import looks_like_token, new_token, token_digest
 from landform.settings import Settings
@@ -45,8 +45,9 @@ log = logging.getLogger(__name__)
 
 VERIFY_EMAIL = "verify_email"
 API_KEY_PREFIX = "lf_"
+MEMBER = "member"
 ADMIN = "admin"
-ROLES = ("member", ADMIN)
+ROLES = (MEMBER, ADMIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,31 @@ class Tokens:
     access_token: str
     refresh_token: str
     expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What ``register`` did. ``account`` is what the one registering is
+    answered: the new account, or, when the address had an account, a
+    stand-in that looks like a new one and is stored nowhere. ``created``
+    tells which, for callers other than the one registering (the CLI's
+    demo account): telling them would say who has an account."""
+
+    account: User
+    created: bool
+
+
+def _stand_in(email: str, now: datetime) -> User:
+    """An account as a new one looks (its own id, a member's, unverified,
+    made now), never stored: nothing can be done with it."""
+    return User(
+        id=new_id(),
+        email=email,
+        password_hash="",
+        role=MEMBER,
+        email_verified_at=None,
+        created_at=now,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +127,14 @@ class AuthService:
 
     # Registration and verification
 
-    async def register(self, email: str, password: str) -> User:
+    async def register(self, email: str, password: str) -> Registration:
+        """Create an account and mail its verification link.
+
+        An address that has an account already is answered as a new one
+        would be, or the answer would tell anyone who has an account: the
+        password is hashed all the same, the answer is a stand-in for a new
+        account, and the address's owner is told by mail instead (at most
+        once per ``verification_resend_seconds``)."""
         email = canonical_email(email)
         problems = password_problems(password, email)
         if problems:
@@ -111,19 +144,49 @@ class AuthService:
             )
         password_hash = await hash_password(password)
         now = self.clock.now()
+        quiet_since = now - timedelta(seconds=self.settings.verification_resend_seconds)
+        user: User | None = None
+        token = ""
+        owner: User | None = None  # of the address, to be told
         try:
             async with self.db.write() as session:
-                if await repo.user_by_email(session, email) is not None:
-                    raise EmailTaken("an account with this email already exists")
-                user = User(email=email, password_hash=password_hash, created_at=now)
-                session.add(user)
-                await session.flush()
-                token = self._new_email_token(session, user.id)
-        except IntegrityError as exc:  # a concurrent registration won the race
-            raise EmailTaken("an account with this email already exists") from exc
+                existing = await repo.user_by_email(session, email)
+                if existing is None:
+                    user = User(email=email, password_hash=password_hash, created_at=now)
+                    session.add(user)
+                    await session.flush()
+                    token = self._new_email_token(session, user.id)
+                elif await repo.claim_registration_notice(session, existing.id, now, quiet_since):
+                    owner = existing
+        except IntegrityError:
+            # A concurrent registration of this address won the race: the
+            # address gets that one's verification mail, and this is
+            # answered as any other registration of a taken address.
+            user = None
+        if user is None:
+            # Mailed before answering, as the verification mail is: both
+            # answers cost a hash, a transaction and a mail. Within the
+            # quiet period no mail goes and the answer comes sooner by the
+            # mail's time; that tells only that the address was mailed
+            # moments ago (someone registered it, or asked for its
+            # verification mail), and mailing anyway would let
+            # registrations flood the owner's inbox.
+            if owner is not None:
+                await self._mail_registration_notice(owner)
+            return Registration(account=_stand_in(email, now), created=False)
         # The account exists either way; the user can ask for the mail again.
         await self._mail_verification(user.email, token)
-        return user
+        return Registration(account=user, created=True)
+
+    async def _mail_registration_notice(self, owner: User) -> None:
+        """A failure is only logged: the answer must not differ, and the
+        stamp stays (one lost notice is better than retries that could
+        mail an address more often than the limit)."""
+        verified = owner.email_verified_at is not None
+        try:
+            await self.mailer.send(mails.registration_notice(self.settings, owner.email, verified))
+        except Exception:
+            log.exception("could not send the registration notice to %s", owner.email)
 
     async def _mail_verification(self, address: str, token: str) -> bool:
         """Send the mail; whether it went. A token whose mail did not go is
@@ -152,19 +215,7 @@ class AuthService:
         return token
 
     async def _send_verification(self, email: str, token: str) -> None:
-        link = f"{self.settings.public_url.rstrip('/')}/auth/verify-email?token={quote(token)}"
-        hours = self.settings.verification_token_ttl // 3600
-        text = (
-            "Welcome to Landform!\n\n"
-            "Confirm your email address to publish your landing pages:\n\n"
-            f"{link}\n\n"
-            f"Or send this token to POST /auth/verify-email: token={token}\n\n"
-            f"The link works once and expires in {hours} hours. If you did not sign up, "
-            "ignore this message.\n"
-        )
-        await self.mailer.send(
-            compose(self.settings.mail_from, email, "Confirm your email for Landform", text)
-        )
+        await self.mailer.send(mails.verification(self.settings, email, token))
 
     async def verify_email(self, token: str) -> User:
         if not looks_like_token(token):
@@ -218,20 +269,11 @@ class AuthService:
         transaction, before the slow password check, so concurrent guesses
         are counted too; a correct password then turns it into a success."""
         email = canonical_email(email)
+        address = address_key(client_ip)
         now = self.clock.now()
-        window = timedelta(seconds=self.settings.login_window_seconds)
         async with self.db.write() as session:
-            failures, oldest = await repo.recent_failures(session, email, client_ip, now - window)
-            if failures >= self.settings.login_max_failures:
-                retry_after = max(1, int(((oldest or now) + window - now).total_seconds()) + 1)
-                raise LoginThrottled(
-                    "too many failed logins; try again later",
-                    details={"retry_after": retry_after},
-                    headers={"Retry-After": str(retry_after)},
-                )
-            attempt = LoginAttempt(
-                email=email, client_ip=client_ip, succeeded=False, created_at=now
-            )
+            await refuse_if_throttled(session, self.settings, email, address, now)
+            attempt = LoginAttempt(email=email, client_ip=address, succeeded=False, created_at=now)
             session.add(attempt)
             if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
                 await repo.prune_login_attempts(session, now - timedelta(days=1))

@@ -6,7 +6,7 @@ Groups (each a ``Rule``: rate a second, burst; settings):
 - ``public`` — published pages and assets, per client address;
 - ``tracking`` — the analytics beacon, per client address;
 - ``auth`` — sign-up, sign-in, verification and refresh, per client address
-  (the login throttle per account comes on top, in the auth service);
+  (the failed-login throttle comes on top, in ``auth/throttle.py``);
 - ``api`` — everything else under the API, per account or API key (per
   address when the request carries no valid credential).
 

@@ -69,11 +69,16 @@ def _pair(tokens: Tokens) -> TokenPair:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Create an account; a verification link is mailed.")
+    @strawberry.mutation(
+        description="Create an account; a verification link is mailed. An address that has "
+        "an account gets the same answer (an account as a new one looks, not stored), and "
+        "its owner a mail saying someone tried."
+    )
     async def register(self, info: Info, email: str, password: str) -> User:
         await _spend_auth_allowance(info)
         data = parse_input(RegisterIn, {"email": email, "password": password})
-        return User.of(await info.context.services.auth.register(data.email, data.password))
+        registration = await info.context.services.auth.register(data.email, data.password)
+        return User.of(registration.account)
 
     @strawberry.mutation
     async def verify_email(self, info: Info, token: str) -> User:
