@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     storage_quota_bytes: int = Field(default=1024 * 1024 * 1024, ge=0)
     max_image_pixels: int = Field(default=40_000_000, ge=1)
+    # Animated images with more frames are refused before they are decoded.
+    max_image_frames: int = Field(default=1000, ge=1)
 
     # Public pages
     page_store_bytes: int = Field(default=64 * 1024 * 1024, ge=0)

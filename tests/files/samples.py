@@ -39,6 +39,38 @@ def animated_gif() -> bytes:
     return buffer.getvalue()
 
 
+def gif_frames(count: int, screen: tuple[int, int] = (1, 1), extra: bytes = b"") -> bytes:
+    """A GIF of ``count`` 1×1 frames of about a dozen bytes each (image
+    descriptor, the LZW codes clear, pixel 0, end), as a frame bomb is made;
+    ``extra`` (more blocks) goes before the trailer."""
+    header = b"GIF89a" + struct.pack("<HHBBB", *screen, 0x80, 0, 0) + b"\x00" * 3 + b"\xff" * 3
+    frame = b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x44\x01\x00"
+    return header + frame * count + extra + b";"
+
+
+def gif_frame(size: tuple[int, int]) -> bytes:
+    """One real frame (image descriptor and image data) of the given size,
+    to put into another GIF."""
+    buffer = io.BytesIO()
+    Image.new("P", size, 1).save(buffer, "GIF")
+    data = buffer.getvalue()
+    offset = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    while data[offset] == 0x21:  # extensions, each a chain of sub-blocks
+        offset += 2
+        while data[offset]:
+            offset += 1 + data[offset]
+        offset += 1
+    assert data[offset] == 0x2C and data.endswith(b";")
+    return data[offset:-1]
+
+
+def animated_webp(count: int) -> bytes:
+    frames = [Image.new("RGB", (2, 2), (i % 256, 0, 0)) for i in range(count)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    return buffer.getvalue()
+
+
 def svg(body: str = '<circle cx="5" cy="5" r="4" fill="#4f46e5"/>', attrs: str = "") -> bytes:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -219,6 +251,13 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ("jpeg-truncated", image("JPEG", (256, 256))[:-300], "image/jpeg"),
     ("png-html-appended", png() + b"<html><script>alert(1)</script></html>", "image/png"),
     ("jpeg-zip-appended", image("JPEG") + b"PK\x03\x04" + b"\x00" * 100, "image/jpeg"),
+    # A zip after the trailer, ending in the trailer's byte as a GIF does.
+    ("gif-zip-appended", animated_gif() + b"PK\x03\x04" + b"\x00" * 100 + b";", "image/gif"),
+    # Bytes between blocks: Pillow skips them, a browser stops there.
+    # 19: the header with its colour table; then a stray byte, then a frame.
+    ("gif-bytes-between-blocks", gif_frames(1, extra=b"\x07" + gif_frames(1)[19:-1]), "image/gif"),
+    # A million empty comments: no frame, but seconds of Pillow's time.
+    ("gif-extension-flood", gif_frames(1, extra=b"\x21\xfe\x00" * 1_000_000), "image/gif"),
     ("gif-javascript", b"GIF89a=1;alert(document.domain)//" + b"\x00" * 64, "image/gif"),
     ("html-as-png", b"<!doctype html><html><script>alert(1)</script></html>", "image/png"),
     ("php-as-jpeg", b"<?php system($_GET['c']); ?>", "image/jpeg"),

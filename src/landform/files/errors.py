@@ -13,6 +13,7 @@ class FileErrorCode(StrEnum):
     TYPE_MISMATCH = "file_type_mismatch"
     UNSAFE_FILE = "unsafe_file"
     IMAGE_TOO_LARGE = "image_dimensions_too_large"
+    IMAGE_TOO_MANY_FRAMES = "image_too_many_frames"
     CORRUPT_FILE = "corrupt_file"
     NO_FILE = "no_file"
     FILE_IN_USE = "file_in_use"

@@ -1,9 +1,10 @@
 """Hostile-file checks: each allowed kind is parsed enough to know it is
 what it claims, whole, not something else besides, and safe to serve.
 
-Raster images are opened with Pillow after their dimensions are checked
-(decompression bombs are refused before any pixel is decoded), then decoded
-fully (truncation shows). Bytes after an image's end mark a polyglot. JPEG
+Raster images are opened with Pillow after their dimensions and frame
+counts are checked (decompression and frame bombs are refused before any
+pixel is decoded; a GIF's frames are counted from its block structure, see
+``gif``), then decoded fully (truncation shows). Bytes after an image's end mark a polyglot. JPEG
 metadata (EXIF, GPS, XMP, IPTC, comments) is removed without re-encoding,
 unless the EXIF orientation must first be applied to the pixels. SVG that
 could run or fetch anything is refused; so are PDFs with scripts or
@@ -26,6 +27,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as parse_xml
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from landform.files import gif
 from landform.files.errors import FileErrorCode, UnsupportedFile
 from landform.files.kinds import Kind
 
@@ -40,11 +42,13 @@ class Inspection:
     rewritten: bool = False  # the file's bytes were changed (metadata removed)
 
 
-def refuse(message: str, code: FileErrorCode = FileErrorCode.UNSAFE_FILE) -> UnsupportedFile:
-    return UnsupportedFile(message, code=code)
+def refuse(
+    message: str, code: FileErrorCode = FileErrorCode.UNSAFE_FILE, details: object = None
+) -> UnsupportedFile:
+    return UnsupportedFile(message, code=code, details=details)
 
 
-def inspect_file(path: Path, kind: Kind, max_pixels: int) -> Inspection:
+def inspect_file(path: Path, kind: Kind, max_pixels: int, max_frames: int) -> Inspection:
     """Check (and where needed neutralise, in place) a file of the given kind."""
     if kind.mime == "image/svg+xml":
         return _inspect_svg(path)
@@ -57,7 +61,7 @@ def inspect_file(path: Path, kind: Kind, max_pixels: int) -> Inspection:
     if kind.mime == "video/webm":
         _inspect_webm(path)
         return Inspection()
-    return _inspect_raster(path, kind, max_pixels)
+    return _inspect_raster(path, kind, max_pixels, max_frames)
 
 
 # Raster images ----------------------------------------------------------------
@@ -73,22 +77,24 @@ _PILLOW_FORMATS = {
 _MARKUP = re.compile(rb"<\s*(script|html|body|iframe|svg|\?php)\b|javascript:", re.I)
 
 
-def _inspect_raster(path: Path, kind: Kind, max_pixels: int) -> Inspection:
+def _inspect_raster(path: Path, kind: Kind, max_pixels: int, max_frames: int) -> Inspection:
     _refuse_markup(path)
-    _refuse_trailing_data(path, kind)
+    if kind.mime == "image/gif":
+        # Before Pillow: its own frame count is the costly part.
+        _check_gif(path, max_pixels, max_frames)
+    else:
+        _refuse_trailing_data(path, kind)
     expected = _PILLOW_FORMATS[kind.mime]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=[expected]) as image:
                 width, height = image.size
+                # Read from a header by WebP, AVIF, APNG and MPO: cheap here.
                 frames = getattr(image, "n_frames", 1)
-                if width * height > max_pixels or width * height * frames > max_pixels * 4:
-                    raise refuse(
-                        f"the image is {width}×{height} pixels ({frames} frame(s)); "
-                        f"the limit is {max_pixels:,} pixels",
-                        FileErrorCode.IMAGE_TOO_LARGE,
-                    )
+                if frames > max_frames:
+                    raise _too_many_frames(max_frames)
+                _check_pixels(width, height, frames, max_pixels)
                 # Decode every frame: truncated or corrupt data shows here.
                 for index in range(frames):
                     image.seek(index)
@@ -111,6 +117,47 @@ def _inspect_raster(path: Path, kind: Kind, max_pixels: int) -> Inspection:
     return Inspection(width=width, height=height, rewritten=rewritten)
 
 
+def _check_pixels(width: int, height: int, frames: int, max_pixels: int) -> None:
+    """Each frame is decoded onto the whole canvas: bound one, and all."""
+    if width * height > max_pixels or width * height * frames > max_pixels * 4:
+        raise refuse(
+            f"the image is {width}×{height} pixels ({frames} frame(s)); "
+            f"the limit is {max_pixels:,} pixels",
+            FileErrorCode.IMAGE_TOO_LARGE,
+        )
+
+
+def _too_many_frames(max_frames: int) -> UnsupportedFile:
+    return refuse(
+        f"the image has more than {max_frames:,} frames",
+        FileErrorCode.IMAGE_TOO_MANY_FRAMES,
+        details={"limit": max_frames},
+    )
+
+
+def _check_gif(path: Path, max_pixels: int, max_frames: int) -> None:
+    """Frame count, canvas and end of a GIF, from its blocks alone."""
+    try:
+        layout = gif.read_layout(path.read_bytes(), max_frames)
+    except gif.TooManyFrames as exc:
+        raise _too_many_frames(exc.limit) from exc
+    except gif.ExtensionFlood as exc:
+        raise refuse(f"GIF with {exc} is refused") from exc
+    except gif.MalformedGif as exc:
+        raise refuse(
+            f"the file is not a complete, valid GIF image: {exc}", FileErrorCode.CORRUPT_FILE
+        ) from exc
+    if layout.end != path.stat().st_size:
+        raise refuse(
+            "the image does not end where its format says it ends (other data appended: "
+            "a polyglot)",
+            FileErrorCode.CORRUPT_FILE,
+        )
+    # Frames reaching past the logical screen grow the canvas every frame is
+    # composed on: a 1×1 screen can still hold a frame of 65,535² pixels.
+    _check_pixels(*layout.canvas, layout.frames, max_pixels)
+
+
 def _refuse_markup(path: Path) -> None:
     """Markup where an image's header or tail should be: an HTML/image polyglot."""
     size = path.stat().st_size
@@ -126,9 +173,6 @@ def _refuse_trailing_data(path: Path, kind: Kind) -> None:
     with path.open("rb") as handle:
         if kind.mime == "image/png":
             end = _png_end(handle)
-        elif kind.mime == "image/gif":
-            data = handle.read()
-            end = len(data) if data.endswith(b";") else -1
         elif kind.mime == "image/jpeg":
             data = handle.read()
             end = len(data) if data.endswith(b"\xff\xd9") else -1

@@ -43,7 +43,11 @@ FileServiceDep = Annotated[FileService, Depends(file_service)]
         400: {"description": "`no_file`: no multipart field `file`"},
         403: {"description": "`email_not_verified`: verify the address before uploading"},
         413: {"description": "`file_too_large` or `storage_quota_exceeded`"},
-        415: {"description": "`unsupported_file_type`, read from the bytes"},
+        415: {
+            "description": "`unsupported_file_type` (read from the bytes), `file_type_mismatch`, "
+            "`unsafe_file`, `corrupt_file`, `image_dimensions_too_large` or "
+            "`image_too_many_frames`"
+        },
     },
 )
 async def upload_file(

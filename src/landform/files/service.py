@@ -168,7 +168,11 @@ class FileService:
         kind = upload.kind
         assert kind is not None
         inspection = await asyncio.to_thread(
-            inspect_file, upload.path, kind, self.settings.max_image_pixels
+            inspect_file,
+            upload.path,
+            kind,
+            self.settings.max_image_pixels,
+            self.settings.max_image_frames,
         )
         sha256, size = upload.sha256, upload.size
         if inspection.rewritten:
