@@ -7,7 +7,7 @@ pixel is decoded; a GIF's frames are counted from its block structure, see
 ``gif``), then decoded fully (truncation shows). Bytes after an image's end mark a polyglot. JPEG
 metadata (EXIF, GPS, XMP, IPTC, comments) is removed without re-encoding,
 unless the EXIF orientation must first be applied to the pixels. SVG that
-could run or fetch anything is refused; so are PDFs with scripts or
+could run, fetch or navigate is refused (see ``svg``); so are PDFs with scripts or
 launch/embedded-file actions. Videos are checked box by box (MP4) or by
 their element sizes (WebM) against the file's real length."""
 
@@ -21,17 +21,13 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from xml.etree.ElementTree import Element
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as parse_xml
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from landform.files import gif
+from landform.files import gif, svg
 from landform.files.errors import FileErrorCode, UnsupportedFile
 from landform.files.kinds import Kind
 
-MAX_SVG_BYTES = 2 * 1024 * 1024
 _CHUNK = 1024 * 1024
 
 
@@ -51,7 +47,8 @@ def refuse(
 def inspect_file(path: Path, kind: Kind, max_pixels: int, max_frames: int) -> Inspection:
     """Check (and where needed neutralise, in place) a file of the given kind."""
     if kind.mime == "image/svg+xml":
-        return _inspect_svg(path)
+        width, height = svg.inspect_svg(path.read_bytes())
+        return Inspection(width=width, height=height)
     if kind.mime == "application/pdf":
         _inspect_pdf(path)
         return Inspection()
@@ -238,95 +235,6 @@ def _strip_jpeg_metadata(path: Path) -> bool:
     out += data[offset:]
     path.write_bytes(bytes(out))
     return True
-
-
-# SVG ------------------------------------------------------------------------------
-
-_SVG_FORBIDDEN_ELEMENTS = {
-    "script",
-    "foreignobject",
-    "iframe",
-    "embed",
-    "object",
-    "audio",
-    "video",
-    "handler",
-    "listener",
-    "set",
-    "animate",
-    "animatemotion",
-    "animatetransform",
-}
-_DANGEROUS_VALUE = re.compile(r"javascript:|vbscript:|data:text/html|expression\s*\(|@import", re.I)
-# Possessive, so no backtracking gets past the check on ``#`` (a reference
-# into the file itself, e.g. ``url( '#gradient' )``).
-_EXTERNAL_URL = re.compile(r"url\(\s*+['\"]?+\s*+(?!#)", re.I)
-# A CSS escape (``\70`` or ``\p``) spells a character so that a plain-text
-# search misses it (``@im\port``, ``u\rl(``): undone before the checks.
-_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})\s?|(.))", re.S)
-# Stylesheets a processing instruction asks for (the parser drops these).
-_STYLESHEET_PI = re.compile(rb"<\?xml-stylesheet", re.I)
-
-
-def _css_text(value: str) -> str:
-    def char(match: re.Match[str]) -> str:
-        code = match.group(1)
-        if code is None:
-            return match.group(2)
-        number = int(code, 16)
-        return chr(number) if 0 < number <= 0x10FFFF else "\ufffd"
-
-    return _CSS_ESCAPE.sub(char, value)
-
-
-def _loads_or_runs(css: str) -> bool:
-    """Whether CSS (a style attribute, a <style>, a presentation attribute
-    such as ``fill="url(…)"``) runs script or loads anything outside the file."""
-    text = _css_text(css)
-    return bool(_DANGEROUS_VALUE.search(text) or _EXTERNAL_URL.search(text))
-
-
-def _inspect_svg(path: Path) -> Inspection:
-    if path.stat().st_size > MAX_SVG_BYTES:
-        raise refuse(f"SVG files may be at most {MAX_SVG_BYTES // 1024 // 1024} MiB")
-    raw = path.read_bytes()
-    if _STYLESHEET_PI.search(raw):
-        raise refuse("SVG that asks for a stylesheet (<?xml-stylesheet?>) is refused")
-    try:
-        root = parse_xml(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        raise refuse("SVG with a DOCTYPE or entities is refused") from exc
-    except Exception as exc:  # ParseError and friends
-        raise refuse("the SVG is not well-formed XML", FileErrorCode.CORRUPT_FILE) from exc
-    if _local(root.tag) != "svg":
-        raise refuse("the file is XML but not an SVG image", FileErrorCode.TYPE_MISMATCH)
-    for element in root.iter():
-        name = _local(element.tag)
-        if name in _SVG_FORBIDDEN_ELEMENTS:
-            raise refuse(f"SVG with <{name}> is refused: it could run script or load content")
-        for attribute, value in element.attrib.items():
-            attr = _local(attribute)
-            if attr.startswith("on"):
-                raise refuse(f"SVG with an event handler ({attr}) is refused")
-            if attr == "href" and not value.strip().startswith("#"):
-                raise refuse("SVG that refers to anything outside itself is refused")
-            # Any attribute: presentation attributes (fill, filter, mask,
-            # clip-path, marker-*, cursor) take url() as style does.
-            if _loads_or_runs(value):
-                raise refuse(f"SVG with a dangerous {attr} value is refused")
-        if name == "style" and element.text and _loads_or_runs(element.text):
-            raise refuse("SVG whose style loads anything outside itself is refused")
-    return Inspection(width=_svg_length(root.get("width")), height=_svg_length(root.get("height")))
-
-
-def _local(tag: str | Element) -> str:
-    text = tag if isinstance(tag, str) else str(tag)
-    return text.rsplit("}", 1)[-1].lower()
-
-
-def _svg_length(value: str | None) -> int | None:
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(px)?\s*", value or "")
-    return round(float(match.group(1))) if match else None
 
 
 # PDF ------------------------------------------------------------------------------
