@@ -5,7 +5,6 @@ workers (ingestion, invalidation bus, change log, warming, monitoring).
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import gc
 import uuid
@@ -41,7 +40,7 @@ from landform.files.assets import PREFIX as ASSET_PREFIX
 from landform.files.assets import AssetCache
 from landform.files.models import StoredFile
 from landform.files.service import FileService
-from landform.files.spool import remove_abandoned
+from landform.files.spool import SpoolSweeper
 from landform.files.storage import make_storage
 from landform.files.variants import RESIZABLE, WIDTHS, VariantMaker
 from landform.graphql.answers import AnswerCache
@@ -118,6 +117,7 @@ class Components:
         self.templates = TemplateCatalogue.load()
         self.storage = make_storage(settings)
         self.variants = VariantMaker(self.db, self.storage, settings.spool_dir)
+        self.spool_sweeper = SpoolSweeper(settings.spool_dir)
         self.files = FileService(
             self.db,
             self.storage,
@@ -353,7 +353,7 @@ class Components:
         await self.follower.start()
         if self.bus is not None:
             await self.bus.start()
-        await asyncio.to_thread(remove_abandoned, self.settings.spool_dir)
+        await self.spool_sweeper.start()
         await self.variants.start()
         await self.ingestion.start()
         await self.live.start()
@@ -379,6 +379,7 @@ class Components:
         await self.live.stop()
         await self.ingestion.stop()
         await self.variants.stop()
+        await self.spool_sweeper.stop()
         await self.cache.close()
         if self.bus is not None:
             await self.bus.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from landform.core.db import Database, hold_until_commit
 from landform.core.tasks import cancel_and_wait
+from landform.files import spool
 from landform.files.models import AssetVariant, StoredFile
 from landform.files.service import bytes_lock
 from landform.files.storage import Storage
@@ -132,8 +132,9 @@ class VariantMaker:
                     self.idle.set()
 
     async def make(self, source_key: str) -> None:
-        with tempfile.TemporaryDirectory(dir=self._spool()) as folder:
-            work = Path(folder)
+        # Held while in use: a worker killed mid-work leaves it behind, and
+        # the spool sweep removes it (files/spool.py).
+        with spool.work_folder(self.spool_dir) as work:
             original = work / "original"
             with original.open("wb") as handle:
                 async for chunk in self.storage.read(source_key):
@@ -171,7 +172,3 @@ class VariantMaker:
                 session.add_all(rows)
         except IntegrityError:
             pass  # another worker made them too: the same bytes, the same keys
-
-    def _spool(self) -> Path:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        return self.spool_dir
