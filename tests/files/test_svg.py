@@ -30,6 +30,8 @@ HOSTILE = [
     ("fill-url-nbsp-before-fragment", '<rect fill="url(\'&#xA0;#a\')" width="5" height="5"/>'),
     ("style-url-escaped-nbsp", '<style>rect { fill: url("\\a0 #a") }</style><rect/>'),
     ("style-url-unclosed", "<style>rect { fill: url(https://evil.example/x</style><rect/>"),
+    # Read in time linear in its length (a backtracking regex took minutes).
+    ("fill-url-unclosed-long-spaces", '<rect fill="url(' + " " * 20_000 + '"/>'),
     ("style-url-split-by-comment", "<style>rect { fill: u<!-- -->rl(//evil.example/x) }</style>"),
     ("style-image-set", "<rect style=\"fill: image-set('https://evil.example/x.png' 1x)\"/>"),
     ("style-escaped-tab-javascript", '<rect style="fill: url(java\\9 script:alert(1))"/>'),
@@ -59,6 +61,7 @@ BENIGN = [
         DRAWING + "<rect style=\"fill: url( '#g' ); stroke: URL(  &quot;#g&quot;  )\" "
         'clip-path="url(#c)" marker-end="url(#m)" mask="url( #g )" width="5" height="5"/>',
     ),
+    ("fill-url-fragment-long-spaces", DRAWING + '<rect fill="url(' + " " * 20_000 + '#g )"/>'),
     ("use-href-fragment", DRAWING + '<use href="#dot" x="2"/><use xlink:href="#dot" x="4"/>'),
     ("anchor-to-fragment", DRAWING + '<a href="#dot"><text>jump</text></a>'),
     (
