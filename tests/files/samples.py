@@ -241,6 +241,25 @@ HOSTILE: list[tuple[str, bytes, str]] = [
         "application/pdf",
     ),
     (
+        # Inflates past the 1 MiB taken at a time before the script: the
+        # whole of a stream is read, not its first output chunk.
+        "pdf-javascript-deep-in-object-stream",
+        pdf_with_object_stream(b" " * 2_000_000 + b"5 0 << /S /JavaScript /JS (app.alert(1)) >>"),
+        "application/pdf",
+    ),
+    (
+        "pdf-object-stream-indirect-filter",
+        pdf_with_object_stream(b"5 0 << /S /URI >>", filters=b"6 0 R"),
+        "application/pdf",
+    ),
+    (
+        # A million stream keywords, names full of escapes before each: the
+        # checks read it in linear time (they took minutes) and refuse it.
+        "pdf-stream-flood",
+        b"%PDF-1.5\n" + (b"/ObjStm" + b"#41" * 25 + b" stream\n") * 100_001 + b"%%EOF\n",
+        "application/pdf",
+    ),
+    (
         "pdf-object-stream-unchecked-encoding",
         pdf_with_object_stream(b"5 0 << /S /URI >>", filters=b"[/ASCIIHexDecode /FlateDecode]"),
         "application/pdf",

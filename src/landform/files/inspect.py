@@ -239,8 +239,37 @@ def _strip_jpeg_metadata(path: Path) -> bool:
 
 # PDF ------------------------------------------------------------------------------
 
-_PDF_ACTIVE = re.compile(rb"/(JavaScript|JS|Launch|EmbeddedFiles?|RichMedia|XFA|SubmitForm)\b")
 _PDF_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+
+
+def _pdf_name(name: bytes) -> bytes:
+    """A pattern for the PDF name ``name`` however it is spelled: any of its
+    characters may be written as a ``#xx`` escape (``/Java#53cript`` is
+    ``/JavaScript``). Matching the spellings costs the regex engine one
+    pass; undoing every escape first cost a Python call per escape, and a
+    file of nothing but escapes took minutes of CPU."""
+    spellings = []
+    for char in name:
+        # Hex digits in either case: ``#4a`` and ``#4A`` are both ``J``.
+        escape = b"".join(
+            b"[%c%c]" % (digit, digit - 32) if digit >= 0x61 else bytes([digit])
+            for digit in b"%02x" % char
+        )
+        spellings.append(b"(?:%s|#%s)" % (re.escape(bytes([char])), escape))
+    return b"".join(spellings)
+
+
+_PDF_ACTIVE_NAMES = (
+    b"JavaScript",
+    b"JS",
+    b"Launch",
+    b"EmbeddedFiles",
+    b"EmbeddedFile",
+    b"RichMedia",
+    b"XFA",
+    b"SubmitForm",
+)
+_PDF_ACTIVE = re.compile(rb"/(" + b"|".join(map(_pdf_name, _PDF_ACTIVE_NAMES)) + rb")\b")
 
 
 def _inspect_pdf(path: Path) -> None:
@@ -250,10 +279,7 @@ def _inspect_pdf(path: Path) -> None:
         handle.seek(0)
         carry = b""
         while chunk := handle.read(_CHUNK):
-            window = _pdf_names(carry + chunk)
-            found = _PDF_ACTIVE.search(window)
-            if found:
-                raise refuse(f"PDF with active content ({found.group(1).decode()}) is refused")
+            _refuse_active(carry + chunk)
             carry = chunk[-64:]
         handle.seek(max(0, path.stat().st_size - 1024))
         if b"%%EOF" not in handle.read():
@@ -263,11 +289,22 @@ def _inspect_pdf(path: Path) -> None:
 
 
 _PDF_STREAM = re.compile(rb"\bstream(?:\r\n|\n|\r)")
-_PDF_FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[^\s/\[\]<>()]+)")
+_PDF_OBJECT_STREAM = re.compile(rb"/" + _pdf_name(b"ObjStm") + rb"\b")
+_PDF_FILTER_NAME = re.compile(rb"/" + _pdf_name(b"Filter") + rb"\b")
+_PDF_FILTER = re.compile(rb"/" + _pdf_name(b"Filter") + rb"\s*(\[[^\]]*\]|/[^\s/\[\]<>()]+)")
+# Compressed input fed to zlib at a time: an object stream is rarely more
+# than some hundreds of kilobytes, and what follows its end is copied
+# (``unused_data``), so a large slice per stream costs on files of many.
+_INFLATE_INPUT = 64 * 1024
 _PDF_FLATE = {b"FlateDecode", b"Fl"}
 # What the object streams of one PDF may inflate to, all told: the check's
 # own cost stays bounded whatever a hostile file claims.
 MAX_PDF_INFLATED = 64 * 1024 * 1024
+# Streams one PDF may have. Each is an object of its own (``n 0 obj``, a
+# dictionary, ``stream`` … ``endstream``): a real document of the upload
+# size has some thousands; a file of nothing but ``stream`` keywords has a
+# million, and looking at each costs a few microseconds.
+MAX_PDF_STREAMS = 100_000
 
 
 def _inspect_pdf_object_streams(data: mmap.mmap) -> None:
@@ -275,14 +312,23 @@ def _inspect_pdf_object_streams(data: mmap.mmap) -> None:
     /ObjStm``), out of sight of the plain scan: inflate each one and scan
     it too. (Page content streams draw; they cannot hold actions.)"""
     budget = MAX_PDF_INFLATED
-    for match in _PDF_STREAM.finditer(data):
+    for count, match in enumerate(_PDF_STREAM.finditer(data), 1):
+        if count > MAX_PDF_STREAMS:
+            raise refuse(f"PDF with more than {MAX_PDF_STREAMS:,} streams is refused")
         start = max(0, match.start() - 4096)
         header = data.rfind(b"obj", start, match.start())
-        dictionary = _pdf_names(data[header if header >= 0 else start : match.start()])
-        if b"/ObjStm" not in dictionary:
+        dictionary = data[header if header >= 0 else start : match.start()]
+        if not _PDF_OBJECT_STREAM.search(dictionary):
             continue
         found = _PDF_FILTER.search(dictionary)
+        # One name is all a checkable stream has: a list is undone (escapes
+        # and all) only as far as telling that.
         filters = re.findall(rb"/([^\s/\[\]<>()]+)", found.group(1)) if found else []
+        filters = [_pdf_names(name) for name in filters[:2]]
+        if not filters and _PDF_FILTER_NAME.search(dictionary):
+            # A filter given some other way (an indirect object, a comment
+            # before its value): no telling what to undo.
+            raise refuse("PDF with an object stream in an encoding that cannot be checked")
         if not filters:
             continue  # stored as it is: the plain scan saw it
         if len(filters) != 1 or filters[0] not in _PDF_FLATE:
@@ -295,8 +341,10 @@ def _scan_inflated(data: mmap.mmap, offset: int, budget: int) -> int:
     what is left of ``budget``."""
     inflater = zlib.decompressobj()
     carry = b""
-    while not inflater.eof and offset < len(data):
-        pending = inflater.unconsumed_tail or data[offset : offset + _CHUNK]
+    # Output is taken a chunk at a time: input may be left over (the
+    # unconsumed tail) after the file's last bytes were read.
+    while not inflater.eof and (inflater.unconsumed_tail or offset < len(data)):
+        pending = inflater.unconsumed_tail or data[offset : offset + _INFLATE_INPUT]
         if not inflater.unconsumed_tail:
             offset += len(pending)
         try:
@@ -306,12 +354,16 @@ def _scan_inflated(data: mmap.mmap, offset: int, budget: int) -> int:
         budget -= len(out)
         if budget < 0:
             raise refuse(f"PDF object streams inflate past {MAX_PDF_INFLATED // 1024 // 1024} MiB")
-        window = _pdf_names(carry + out)
-        active = _PDF_ACTIVE.search(window)
-        if active:
-            raise refuse(f"PDF with active content ({active.group(1).decode()}) is refused")
+        _refuse_active(carry + out)
         carry = out[-64:]
     return budget
+
+
+def _refuse_active(window: bytes) -> None:
+    found = _PDF_ACTIVE.search(window)
+    if found:
+        name = _pdf_names(found.group(1)).decode("latin-1")
+        raise refuse(f"PDF with active content ({name}) is refused")
 
 
 def _pdf_names(raw: bytes) -> bytes:
