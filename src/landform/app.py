@@ -44,6 +44,7 @@ from landform.core.rate_limits import (
 from landform.core.read_replay import ReadReplay
 from landform.core.rsgi import RSGIApp
 from landform.core.slash_redirects import install_slash_redirects
+from landform.core.ws_limits import WebSocketMessageLimit
 from landform.files.assets import Assets
 from landform.files.routes import router as files_router
 from landform.ops.routes import router as ops_router
@@ -135,6 +136,7 @@ def build_api(components: Components) -> FastAPI:
         # The multipart envelope around the file needs a little room.
         per_path={"/files/upload": settings.max_upload_bytes + 64 * 1024},
     )
+    api.add_middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes)
     # Outermost of these: a GET whose database connection was lost while it
     # was served is served again (core/read_replay.py).
     api.add_middleware(ReadReplay)

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     # Live streams (/ws/analytics and GraphQL's liveViews) one account may
     # hold open on one worker: WebSockets are exempt from the rate limits
     ws_max_per_account: int = Field(default=50, ge=1)
+    # Largest message a WebSocket client may send (core/ws_limits.py): the
+    # live view and GraphQL's graphql-transport-ws take only small ones. A
+    # bigger one closes the connection with 1009 (message too big).
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # Cache (see cache/): Redis calls time out and trip a circuit breaker
     cache_redis_timeout: float = Field(default=0.1, gt=0)
