@@ -133,6 +133,7 @@ def build_api(components: Components) -> FastAPI:
     api.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
+        deadlines=components.body_deadlines,
         # The multipart envelope around the file needs a little room.
         per_path={"/files/upload": settings.max_upload_bytes + 64 * 1024},
     )
@@ -172,9 +173,11 @@ def serve_rsgi_app() -> RSGIApp:
     app = serve_app()
     tracking: Tracking = app.tracking  # type: ignore[attr-defined]
     public: PublicPages = app.public  # type: ignore[attr-defined]
-    draining: Draining | None = app.components.draining  # type: ignore[attr-defined]
+    components: Components = app.components  # type: ignore[attr-defined]
+    draining = components.draining
     return RSGIApp(
         app,
+        components.body_deadlines,
         {path: tracking.rsgi for path in TRACKING_PATHS},
         (lambda: not draining.active) if draining is not None else (lambda: True),
         public.rsgi,
@@ -207,6 +210,7 @@ def create_app(
         components.tracker,
         components.client_address,
         settings.analytics_max_body_bytes,
+        components.body_deadlines,
         settings.analytics_country_header,
         observe,
     )
