@@ -28,6 +28,7 @@ from landform.core.proxies import ClientAddress
 from landform.core.rate_limits import Observe
 from landform.core.rsgi import Fallback, read_body, text_headers
 from landform.core.rsgi import send_error as send_rsgi_error
+from landform.core.storage_full import storage_full
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +148,10 @@ class Tracking:
         except DomainError as exc:
             await _error(send, exc.status, str(exc.code), exc.message, exc.headers, exc.details)
             return exc.status
-        except Exception:
-            log.exception("analytics: could not accept an event")
-            await send_error(send, _unavailable())
-            return 503
+        except Exception as exc:
+            refusal = _not_recorded(exc)
+            await send_error(send, refusal)
+            return refusal.status_code
         await _respond(send, 202, _ACCEPTED, b"")
         return 202
 
@@ -200,9 +201,8 @@ class Tracking:
             # (its rate-limit token already taken). Nothing was stored.
             await fallback(scope, protocol, body=body, admitted=True)
             return
-        except Exception:
-            log.exception("analytics: could not accept an event")
-            send_rsgi_error(protocol, _unavailable())
+        except Exception as exc:
+            send_rsgi_error(protocol, _not_recorded(exc))
             self.observe(route, (time.perf_counter_ns() - started) // 1000, True)
             return
         protocol.response_empty(202, _ACCEPTED_TEXT)
@@ -220,12 +220,23 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-def _unavailable() -> ErrorResponse:
+def _not_recorded(exc: Exception) -> ErrorResponse:
+    """The answer to an event the tracker failed to take (nothing of it was
+    kept). A full disk (the spool's) is said as the API says it, 507
+    ``insufficient_storage`` (core/storage_full.py): the cause is the
+    operator's to fix, not a passing outage; anything else is a 503."""
+    if storage_full(exc):
+        log.error("analytics: out of storage space, an event was refused: %s", exc)
+        return error_response(
+            507,
+            "insufficient_storage",
+            "the server has run out of storage space and did not record the event; "
+            "retry once there is room",
+            headers=_CORS_HEADER,
+        )
+    log.error("analytics: could not accept an event", exc_info=exc)
     return error_response(
-        503,
-        "service_unavailable",
-        "could not record the event; retry",
-        headers={"Access-Control-Allow-Origin": "*"},
+        503, "service_unavailable", "could not record the event; retry", headers=_CORS_HEADER
     )
 
 
