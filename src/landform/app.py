@@ -44,6 +44,7 @@ from landform.core.rate_limits import (
 from landform.core.read_replay import ReadReplay
 from landform.core.rsgi import RSGIApp
 from landform.core.slash_redirects import install_slash_redirects
+from landform.core.ws_limits import WebSocketMessageLimit
 from landform.files.assets import Assets
 from landform.files.routes import router as files_router
 from landform.ops.routes import router as ops_router
@@ -132,9 +133,11 @@ def build_api(components: Components) -> FastAPI:
     api.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
+        deadlines=components.body_deadlines,
         # The multipart envelope around the file needs a little room.
         per_path={"/files/upload": settings.max_upload_bytes + 64 * 1024},
     )
+    api.add_middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes)
     # Outermost of these: a GET whose database connection was lost while it
     # was served is served again (core/read_replay.py).
     api.add_middleware(ReadReplay)
@@ -170,9 +173,11 @@ def serve_rsgi_app() -> RSGIApp:
     app = serve_app()
     tracking: Tracking = app.tracking  # type: ignore[attr-defined]
     public: PublicPages = app.public  # type: ignore[attr-defined]
-    draining: Draining | None = app.components.draining  # type: ignore[attr-defined]
+    components: Components = app.components  # type: ignore[attr-defined]
+    draining = components.draining
     return RSGIApp(
         app,
+        components.body_deadlines,
         {path: tracking.rsgi for path in TRACKING_PATHS},
         (lambda: not draining.active) if draining is not None else (lambda: True),
         public.rsgi,
@@ -205,6 +210,7 @@ def create_app(
         components.tracker,
         components.client_address,
         settings.analytics_max_body_bytes,
+        components.body_deadlines,
         settings.analytics_country_header,
         observe,
     )

@@ -26,6 +26,7 @@ from landform.cache.shared_buckets import SharedBuckets
 from landform.cache.stats import Counts
 from landform.cache.tiered import TieredCache
 from landform.cache.warming import Warmer
+from landform.core.body_deadlines import BodyDeadlines
 from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -75,6 +76,7 @@ class Components:
         self.clock = clock or Clock()
         # What every request, statement and cache call took (ops/).
         self.recorder = Recorder()
+        self.body_deadlines = BodyDeadlines(settings.body_read_timeout, settings.max_body_bytes)
         self.redis: Redis | None = None
         self.remote_cache: RemoteCache | None = None
         pins = None
@@ -363,6 +365,7 @@ class Components:
             await self.warmer.start()
         await self.db.replica_health.start()
         await self.monitor.start()
+        await self.body_deadlines.start()
         # Everything made so far (modules, compiled patterns, templates,
         # metadata) lives as long as the process: keep the collector from
         # walking it again and again. Full collections over it paused
@@ -371,6 +374,7 @@ class Components:
         gc.freeze()
 
     async def stop(self) -> None:
+        await self.body_deadlines.stop()
         await self.monitor.stop()
         if self.warmer is not None:
             await self.warmer.stop()

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     workers: int = Field(default=0, ge=0)  # 0: one per CPU core
     backlog: int = Field(default=1024, ge=1)
     header_read_timeout: float = Field(default=30.0, gt=0)
+    # Seconds a request body may take to arrive once the app reads it
+    # (core/body_deadlines.py): 408 and the connection closed after that. A
+    # body over max_body_bytes (an upload) gets as long again per further
+    # max_body_bytes, so a slow, steady link still sends one.
+    body_read_timeout: float = Field(default=30.0, gt=0)
     # Graceful shutdown (core/draining.py): on SIGTERM a worker drains this
     # long (serving, not ready, closing keep-alive connections), then stops
     # accepting and finishes what is in flight; one still running when the
@@ -138,6 +143,10 @@ class Settings(BaseSettings):
     # Live streams (/ws/analytics and GraphQL's liveViews) one account may
     # hold open on one worker: WebSockets are exempt from the rate limits
     ws_max_per_account: int = Field(default=50, ge=1)
+    # Largest message a WebSocket client may send (core/ws_limits.py): the
+    # live view and GraphQL's graphql-transport-ws take only small ones. A
+    # bigger one closes the connection with 1009 (message too big).
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # Cache (see cache/): Redis calls time out and trip a circuit breaker
     cache_redis_timeout: float = Field(default=0.1, gt=0)

@@ -4,6 +4,7 @@ what they accept is counted once."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -294,3 +295,24 @@ async def test_a_known_page_takes_its_views_through_a_long_database_outage() -> 
     assert directory.remembered(known, None) == page  # not asked again at once
     with pytest.raises(DatabaseUnavailable):
         await directory.resolve(stranger, None)
+
+
+async def test_a_full_disk_refuses_the_beacon_with_507_and_keeps_nothing(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spool cannot take the event (ENOSPC): the beacon is told why in
+    the one error shape, as the API tells it (507), not a bare 503; the
+    views acknowledged before it are kept."""
+    assert (await track_view(client, page["id"])).status_code == 202
+
+    def full(_fd: int, _data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("landform.analytics.spool.os.write", full)
+    refused = await track_view(client, page["id"])
+    assert_error(refused, 507, "insufficient_storage")
+    assert "storage space" in refused.json()["error"]["message"]
+    assert refused.headers["access-control-allow-origin"] == "*"
+    monkeypatch.undo()
+    await app.components.ingestion.flush()
+    assert len(await stored_events(app)) == 1

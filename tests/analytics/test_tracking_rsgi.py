@@ -4,6 +4,7 @@ requests it answers itself and which it hands back to the ASGI layers.
 
 from __future__ import annotations
 
+import errno
 import json
 from typing import Any
 
@@ -147,3 +148,21 @@ async def test_a_failure_to_accept_is_a_503_in_the_one_error_shape(
     assert ("access-control-allow-origin", "*") in headers
     error = json.loads(body)["error"]
     assert error["code"] == "service_unavailable" and error["message"]
+
+
+async def test_a_full_disk_is_a_507_here_too(
+    app: Any, page: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(_fd: int, _data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("landform.analytics.spool.os.write", full)
+    protocol, fallback = await beacon(app, json.dumps({"page_id": page["id"]}).encode())
+    assert fallback.calls == []
+    ((status, headers, body),) = protocol.answers
+    assert status == 507
+    assert ("access-control-allow-origin", "*") in headers
+    assert json.loads(body)["error"]["code"] == "insufficient_storage"
+    monkeypatch.undo()
+    await app.components.ingestion.flush()
+    assert await stored_events(app) == []

@@ -15,12 +15,20 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from landform.analytics.classify import country_code
 from landform.analytics.events import EVENT, VIEW
 from landform.analytics.tracker import Tracker
+from landform.core.body_deadlines import BodyDeadlines, BodyReadTimeout
 from landform.core.errors import DomainError
-from landform.core.http import ErrorResponse, error_response, incomplete_body, send_error
+from landform.core.http import (
+    ErrorResponse,
+    body_timed_out,
+    error_response,
+    incomplete_body,
+    send_error,
+)
 from landform.core.proxies import ClientAddress
 from landform.core.rate_limits import Observe
 from landform.core.rsgi import Fallback, read_body, text_headers
 from landform.core.rsgi import send_error as send_rsgi_error
+from landform.core.storage_full import storage_full
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,7 @@ ROUTES = {("POST", path): f"route:POST {path}" for path in PATHS}
 _CORS = [
     (b"access-control-allow-origin", b"*"),
 ]
+_CORS_HEADER = {"Access-Control-Allow-Origin": "*"}
 _ACCEPTED = [*_CORS, (b"content-length", b"0"), (b"cache-control", b"no-store")]
 _PREFLIGHT = [
     *_CORS,
@@ -52,6 +61,7 @@ class Tracking:
         tracker: Tracker,
         client_address: ClientAddress,
         max_body_bytes: int,
+        deadlines: BodyDeadlines,
         country_header: str = "",
         observe: Observe | None = None,
     ) -> None:
@@ -59,6 +69,7 @@ class Tracking:
         self.tracker = tracker
         self.client_address = client_address
         self.max_body_bytes = max_body_bytes
+        self.deadlines = deadlines
         self.country_header = country_header.lower().encode()
         # Told each beacon's route, time (µs) and whether it failed (ops/):
         # timed here, like page views, as a wrapping layer would cost more.
@@ -109,8 +120,20 @@ class Tracking:
             return 413
         body = b""
         more = True
+        # No timer: a wait for the body is only registered with the worker's
+        # sweeper (core/body_deadlines.py), ~1 us. Once every declared byte
+        # is in, what is left to receive (granian's empty end of the body)
+        # is already there and is not registered at all.
+        deadline = self.deadlines.deadline()
         while more:
-            message = await receive()
+            try:
+                if declared < 0 or len(body) < declared:
+                    message = await self.deadlines.within(receive(), deadline)
+                else:
+                    message = await receive()
+            except BodyReadTimeout:
+                await send_error(send, body_timed_out(self.deadlines.timeout, _CORS_HEADER))
+                return 408
             if message["type"] == "http.disconnect":
                 await send_error(send, incomplete_body())
                 return 400
@@ -125,10 +148,10 @@ class Tracking:
         except DomainError as exc:
             await _error(send, exc.status, str(exc.code), exc.message, exc.headers, exc.details)
             return exc.status
-        except Exception:
-            log.exception("analytics: could not accept an event")
-            await send_error(send, _unavailable())
-            return 503
+        except Exception as exc:
+            refusal = _not_recorded(exc)
+            await send_error(send, refusal)
+            return refusal.status_code
         await _respond(send, 202, _ACCEPTED, b"")
         return 202
 
@@ -156,7 +179,11 @@ class Tracking:
         if not self.admit(address):
             await fallback(scope, protocol)  # refused, or it takes I/O to tell
             return
-        body = await read_body(protocol)
+        try:
+            body = await read_body(protocol, self.deadlines)
+        except BodyReadTimeout:
+            send_rsgi_error(protocol, body_timed_out(self.deadlines.timeout, _CORS_HEADER))
+            return
         if body is None:
             send_rsgi_error(protocol, incomplete_body())
             return
@@ -174,9 +201,8 @@ class Tracking:
             # (its rate-limit token already taken). Nothing was stored.
             await fallback(scope, protocol, body=body, admitted=True)
             return
-        except Exception:
-            log.exception("analytics: could not accept an event")
-            send_rsgi_error(protocol, _unavailable())
+        except Exception as exc:
+            send_rsgi_error(protocol, _not_recorded(exc))
             self.observe(route, (time.perf_counter_ns() - started) // 1000, True)
             return
         protocol.response_empty(202, _ACCEPTED_TEXT)
@@ -194,12 +220,23 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-def _unavailable() -> ErrorResponse:
+def _not_recorded(exc: Exception) -> ErrorResponse:
+    """The answer to an event the tracker failed to take (nothing of it was
+    kept). A full disk (the spool's) is said as the API says it, 507
+    ``insufficient_storage`` (core/storage_full.py): the cause is the
+    operator's to fix, not a passing outage; anything else is a 503."""
+    if storage_full(exc):
+        log.error("analytics: out of storage space, an event was refused: %s", exc)
+        return error_response(
+            507,
+            "insufficient_storage",
+            "the server has run out of storage space and did not record the event; "
+            "retry once there is room",
+            headers=_CORS_HEADER,
+        )
+    log.error("analytics: could not accept an event", exc_info=exc)
     return error_response(
-        503,
-        "service_unavailable",
-        "could not record the event; retry",
-        headers={"Access-Control-Allow-Origin": "*"},
+        503, "service_unavailable", "could not record the event; retry", headers=_CORS_HEADER
     )
 
 

@@ -136,6 +136,9 @@ def serve(
             access_log=False,
             backlog=settings.backlog,
             timeout_keep_alive=int(settings.header_read_timeout),
+            # Refused (1009) before it is buffered; granian has no such
+            # setting, the app's own check (core/ws_limits.py) stands there.
+            ws_max_size=settings.ws_max_message_bytes,
             # What is left of the grace period once the drain is over.
             timeout_graceful_shutdown=max(
                 1, int(settings.shutdown_grace_seconds - settings.shutdown_drain_seconds)

@@ -5,6 +5,7 @@ client address."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from landform.core.body_deadlines import BodyDeadlines, BodyReadTimeout
 from landform.core.errors import DomainError, error_body, validation_details
 from landform.core.storage_full import InsufficientStorage, storage_full
 
@@ -42,6 +44,7 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "request_timeout",
     409: "conflict",
     411: "length_required",
     413: "payload_too_large",
@@ -156,18 +159,45 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"request body is larger than {limit} bytes")
 
 
+class BodyTimedOut(StarletteHTTPException):
+    # An HTTPException for the same reason as BodyTooLarge. The connection
+    # is closed: the rest of the body may still be on its way.
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408,
+            f"the request body did not arrive within {seconds:.0f} seconds",
+            headers={"Connection": "close"},
+        )
+
+
+def body_timed_out(seconds: float, headers: dict[str, str] | None = None) -> ErrorResponse:
+    """The 408 for a layer that answers by itself (the beacon's)."""
+    return error_response(
+        408,
+        "request_timeout",
+        BodyTimedOut(seconds).detail,
+        headers={"Connection": "close", **(headers or {})},
+    )
+
+
 class BodyLimit:
     """Refuse request bodies over a byte limit with 413 in the one error
     shape: at once when the declared Content-Length is too big, and as soon
-    as a streamed (chunked) body passes the limit otherwise.
+    as a streamed (chunked) body passes the limit otherwise. A body that
+    does not arrive in time (``core/body_deadlines.py``) is answered 408.
 
     (FastAPI's own ``max_body_size`` answers in plain text instead.)"""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        deadlines: BodyDeadlines,
+        per_path: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.default = max_bytes
+        self.deadlines = deadlines
         # Paths that take bigger bodies (uploads), with their own limit.
         self.per_path = per_path or {}
 
@@ -176,6 +206,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.per_path.get(scope["path"], self.default)
+        declared = -1
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
@@ -183,21 +214,43 @@ class BodyLimit:
                         send, error_response(400, "bad_request", "Content-Length is not a number")
                     )
                     return
-                if int(value) > limit:
+                declared = int(value)
+                if declared > limit:
                     await send_error(
                         send, error_response(413, "payload_too_large", BodyTooLarge(limit).detail)
                     )
                     return
                 break
         seen = 0
+        deadlines = self.deadlines
+        # Set when the app first asks for the body, not before: the time the
+        # route takes before it reads (authentication) is not the client's.
+        started = deadline = 0.0
+        whole = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge(limit)
+            nonlocal seen, started, deadline, whole
+            if whole:  # a wait for the client to go away, not for its body
+                return await receive()
+            if not deadline:
+                started = time.monotonic()
+                deadline = deadlines.deadline(max(declared, 0), started)
+            try:
+                message = await deadlines.within(receive(), deadline)
+            except BodyReadTimeout:
+                raise BodyTimedOut(deadline - started) from None
+            if message["type"] != "http.request":
+                whole = True
+                return message
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(limit)
+            if not message.get("more_body", False):
+                whole = True
+            elif declared < 0 and seen > deadlines.bytes_per_timeout:
+                # A chunked upload: more time for each byte that came, at
+                # the same pace as a declared one.
+                deadline = deadlines.deadline(seen, started)
             return message
 
         await self.app(scope, limited_receive, send)

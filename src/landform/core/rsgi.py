@@ -33,7 +33,8 @@ from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message
 
-from landform.core.http import ErrorResponse, incomplete_body
+from landform.core.body_deadlines import BodyDeadlines, BodyReadTimeout
+from landform.core.http import ErrorResponse, body_timed_out, incomplete_body
 from landform.core.proxies import host_port
 from landform.core.rate_limits import ADMITTED
 
@@ -49,10 +50,13 @@ _TEXT_PLAIN = [("content-type", "text/plain; charset=utf-8")]
 SMALL_BODY = 64 * 1024
 
 
-async def read_body(protocol: Any) -> bytes | None:
-    """The whole request body, or None when the client went away first."""
+async def read_body(protocol: Any, deadlines: BodyDeadlines) -> bytes | None:
+    """The whole request body, or None when the client went away first;
+    BodyReadTimeout when it does not arrive in time."""
     try:
-        body: bytes = await protocol()
+        body: bytes = await deadlines.within(protocol(), deadlines.deadline())
+    except BodyReadTimeout:
+        raise
     except Exception:  # granian's RSGIProtocolClosed / RSGIProtocolError
         return None
     return body
@@ -74,11 +78,14 @@ class RSGIApp:
     def __init__(
         self,
         asgi: ASGIApp,
+        deadlines: BodyDeadlines,
         fast_paths: dict[str, FastPath] | None = None,
         fast_now: Callable[[], bool] = lambda: True,
         fast_otherwise: FastPath | None = None,
     ) -> None:
         self.asgi = asgi
+        # Bodies read here, before the ASGI layers see them, are timed here.
+        self.deadlines = deadlines
         self.fast_paths = fast_paths or {}
         # Tried for every other HTTP path (the public pages: any /{slug}).
         self.fast_otherwise = fast_otherwise
@@ -141,7 +148,12 @@ class RSGIApp:
             if length is None and "transfer-encoding" not in scope.headers:
                 body = b""  # none comes (a GET)
             elif length is not None and length.isdigit() and int(length) <= SMALL_BODY:
-                body = await read_body(protocol)  # one call, not a chunk and an end
+                try:
+                    # One call, not a chunk and an end.
+                    body = await read_body(protocol, self.deadlines)
+                except BodyReadTimeout:
+                    send_error(protocol, body_timed_out(self.deadlines.timeout))
+                    return
                 if body is None:
                     send_error(protocol, incomplete_body())
                     return
