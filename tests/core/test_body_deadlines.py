@@ -104,8 +104,10 @@ def test_a_body_that_does_not_arrive_in_time_is_answered_408(
             assert error["message"] == "the request body did not arrive within 2 seconds"
             assert answer.headers["connection"] == "close", (name, answer.headers)
             assert answer.closed, name
-            # Not before its time, and within the sweeper's tick after it.
-            assert TIMEOUT - 0.1 <= answer.seconds < TIMEOUT + 3, (name, answer.seconds)
+            # Not before its time, and soon after it: a sweeper tick (0.5 s)
+            # plus what a loaded CI machine adds, far short of the 30-s wait
+            # an unbounded read runs into here.
+            assert TIMEOUT - 0.1 <= answer.seconds < TIMEOUT + 6, (name, answer.seconds)
             if name.startswith("beacon"):
                 assert answer.headers["access-control-allow-origin"] == "*"
         login = answers["api in time"]

@@ -36,10 +36,9 @@ PATHS = {"/analytics/track-view": VIEW, "/analytics/track-event": EVENT}
 # How they are named in the latency measurements.
 ROUTES = {("POST", path): f"route:POST {path}" for path in PATHS}
 
-_CORS = [
-    (b"access-control-allow-origin", b"*"),
-]
+# Any origin may send a beacon; no credentials go with it.
 _CORS_HEADER = {"Access-Control-Allow-Origin": "*"}
+_CORS = [(name.lower().encode(), value.encode()) for name, value in _CORS_HEADER.items()]
 _ACCEPTED = [*_CORS, (b"content-length", b"0"), (b"cache-control", b"no-store")]
 _PREFLIGHT = [
     *_CORS,
@@ -248,5 +247,5 @@ async def _error(
     extra: dict[str, str] | None = None,
     details: object = None,
 ) -> None:
-    headers = {"Access-Control-Allow-Origin": "*", **(extra or {})}
+    headers = {**_CORS_HEADER, **(extra or {})}
     await send_error(send, error_response(status, code, message, details, headers))

@@ -40,6 +40,13 @@ class UnsupportedFile(DomainError):
     code = FileErrorCode.UNSUPPORTED_TYPE
 
 
+def refuse(
+    message: str, code: FileErrorCode = FileErrorCode.UNSAFE_FILE, details: object = None
+) -> UnsupportedFile:
+    """A file's check failing: unsafe unless ``code`` says otherwise."""
+    return UnsupportedFile(message, code=code, details=details)
+
+
 class BadUpload(DomainError):
     status = 400
     code = FileErrorCode.NO_FILE

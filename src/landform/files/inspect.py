@@ -25,7 +25,7 @@ from typing import BinaryIO
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from landform.files import gif, svg
-from landform.files.errors import FileErrorCode, UnsupportedFile
+from landform.files.errors import FileErrorCode, UnsupportedFile, refuse
 from landform.files.kinds import Kind
 
 _CHUNK = 1024 * 1024
@@ -36,12 +36,6 @@ class Inspection:
     width: int | None = None
     height: int | None = None
     rewritten: bool = False  # the file's bytes were changed (metadata removed)
-
-
-def refuse(
-    message: str, code: FileErrorCode = FileErrorCode.UNSAFE_FILE, details: object = None
-) -> UnsupportedFile:
-    return UnsupportedFile(message, code=code, details=details)
 
 
 def inspect_file(path: Path, kind: Kind, max_pixels: int, max_frames: int) -> Inspection:
@@ -291,7 +285,7 @@ def _inspect_pdf(path: Path) -> None:
 _PDF_STREAM = re.compile(rb"\bstream(?:\r\n|\n|\r)")
 _PDF_OBJECT_STREAM = re.compile(rb"/" + _pdf_name(b"ObjStm") + rb"\b")
 _PDF_FILTER_NAME = re.compile(rb"/" + _pdf_name(b"Filter") + rb"\b")
-_PDF_FILTER = re.compile(rb"/" + _pdf_name(b"Filter") + rb"\s*(\[[^\]]*\]|/[^\s/\[\]<>()]+)")
+_PDF_FILTER = re.compile(_PDF_FILTER_NAME.pattern + rb"\s*(\[[^\]]*\]|/[^\s/\[\]<>()]+)")
 # Compressed input fed to zlib at a time: an object stream is rarely more
 # than some hundreds of kilobytes, and what follows its end is copied
 # (``unused_data``), so a large slice per stream costs on files of many.

@@ -17,7 +17,7 @@ from xml.etree.ElementTree import Element
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as parse_xml
 
-from landform.files.errors import FileErrorCode, UnsupportedFile
+from landform.files.errors import FileErrorCode, refuse
 
 MAX_SVG_BYTES = 2 * 1024 * 1024
 
@@ -101,17 +101,17 @@ def inspect_svg(raw: bytes) -> tuple[int | None, int | None]:
     """Refuse ``raw`` unless it is an SVG image that cannot run, fetch or
     navigate; its width and height in pixels, where it says them."""
     if len(raw) > MAX_SVG_BYTES:
-        raise _refuse(f"SVG files may be at most {MAX_SVG_BYTES // 1024 // 1024} MiB")
+        raise refuse(f"SVG files may be at most {MAX_SVG_BYTES // 1024 // 1024} MiB")
     if _STYLESHEET_PI.search(raw):
-        raise _refuse("SVG that asks for a stylesheet (<?xml-stylesheet?>) is refused")
+        raise refuse("SVG that asks for a stylesheet (<?xml-stylesheet?>) is refused")
     try:
         root = parse_xml(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
-        raise _refuse("SVG with a DOCTYPE or entities is refused") from exc
+        raise refuse("SVG with a DOCTYPE or entities is refused") from exc
     except Exception as exc:  # ParseError and friends
-        raise _refuse("the SVG is not well-formed XML", FileErrorCode.CORRUPT_FILE) from exc
+        raise refuse("the SVG is not well-formed XML", FileErrorCode.CORRUPT_FILE) from exc
     if _local(root.tag) != "svg":
-        raise _refuse("the file is XML but not an SVG image", FileErrorCode.TYPE_MISMATCH)
+        raise refuse("the file is XML but not an SVG image", FileErrorCode.TYPE_MISMATCH)
     for element in root.iter():
         _check_element(element)
     return _length(root.get("width")), _length(root.get("height"))
@@ -120,21 +120,21 @@ def inspect_svg(raw: bytes) -> tuple[int | None, int | None]:
 def _check_element(element: Element) -> None:
     name = _local(element.tag)
     if name in _FORBIDDEN_ELEMENTS:
-        raise _refuse(f"SVG with <{name}> is refused: it could run script, load or navigate")
+        raise refuse(f"SVG with <{name}> is refused: it could run script, load or navigate")
     for attribute, value in element.attrib.items():
         attr = _local(attribute)
         if attr.startswith("on"):
-            raise _refuse(f"SVG with an event handler ({attr}) is refused")
+            raise refuse(f"SVG with an event handler ({attr}) is refused")
         if attr in _URL_ATTRIBUTES and not clean_url(value).startswith("#"):
-            raise _refuse(f"SVG that refers to anything outside itself ({attr}) is refused")
+            raise refuse(f"SVG that refers to anything outside itself ({attr}) is refused")
         # Any attribute: presentation attributes (fill, filter, mask,
         # clip-path, marker-*, cursor) take url() as style does.
         if loads_or_runs(value):
-            raise _refuse(f"SVG with a dangerous {attr} value is refused")
+            raise refuse(f"SVG with a dangerous {attr} value is refused")
     # All the text inside, as the style sheet is the text between the tags
     # (comments and CDATA sections do not split it for the browser).
     if name == "style" and loads_or_runs("".join(element.itertext())):
-        raise _refuse("SVG whose style loads anything outside itself is refused")
+        raise refuse("SVG whose style loads anything outside itself is refused")
 
 
 def clean_url(value: str) -> str:
@@ -166,10 +166,6 @@ def _css_text(value: str) -> str:
         return chr(number) if 0 < number <= 0x10FFFF else "\ufffd"
 
     return _CSS_ESCAPE.sub(char, value)
-
-
-def _refuse(message: str, code: FileErrorCode = FileErrorCode.UNSAFE_FILE) -> UnsupportedFile:
-    return UnsupportedFile(message, code=code)
 
 
 def _local(tag: str | Element) -> str:
