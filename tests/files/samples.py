@@ -100,12 +100,17 @@ def pdf(extra: bytes = b"") -> bytes:
     return bytes(out)
 
 
-def pdf_with_object_stream(objects: bytes, filters: bytes = b"/FlateDecode") -> bytes:
+def pdf_with_object_stream(
+    objects: bytes, filters: bytes = b"/FlateDecode", between: bytes = b""
+) -> bytes:
     """A PDF whose catalog's objects sit in a compressed object stream
-    (``/Type /ObjStm``), as PDF 1.5 writers store them."""
-    packed = zlib.compress(objects) if filters == b"/FlateDecode" else objects
+    (``/Type /ObjStm``), as PDF 1.5 writers store them; ``between`` goes
+    into its dictionary between the type and the filter."""
+    packed = zlib.compress(objects) if b"Flate" in filters else objects
     stream = (
-        b"4 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter "
+        b"4 0 obj\n<< /Type /ObjStm /N 1 /First 4 "
+        + between
+        + b" /Filter "
         + filters
         + f" /Length {len(packed)} >>\nstream\n".encode()
         + packed
@@ -166,6 +171,8 @@ def gif_with_dimensions(width: int, height: int) -> bytes:
 
 
 # name, bytes, claimed Content-Type, what must happen
+SCRIPT_OBJECT = b"5 0 << /S /JavaScript /JS (app.alert(1)) >>"
+
 HOSTILE: list[tuple[str, bytes, str]] = [
     ("svg-script", svg("<script>alert(1)</script>"), "image/svg+xml"),
     ("svg-onload", svg(attrs=' onload="alert(1)"'), "image/svg+xml"),
@@ -257,6 +264,28 @@ HOSTILE: list[tuple[str, bytes, str]] = [
         # checks read it in linear time (they took minutes) and refuse it.
         "pdf-stream-flood",
         b"%PDF-1.5\n" + (b"/ObjStm" + b"#41" * 25 + b" stream\n") * 100_001 + b"%%EOF\n",
+        "application/pdf",
+    ),
+    # Where the object stream's dictionary ends is the reader's guess; these
+    # would have a reader that guesses wrong miss the stream.
+    (
+        "pdf-object-stream-long-dictionary",
+        pdf_with_object_stream(SCRIPT_OBJECT, between=b"/Pad (" + b"x" * 10_000 + b")"),
+        "application/pdf",
+    ),
+    (
+        "pdf-object-stream-obj-in-a-string",
+        pdf_with_object_stream(SCRIPT_OBJECT, between=b"/Note (1 0 obj)"),
+        "application/pdf",
+    ),
+    (
+        "pdf-object-stream-stream-in-strings",
+        pdf_with_object_stream(SCRIPT_OBJECT, between=b"/A (stream\n) /B (stream\r\n)"),
+        "application/pdf",
+    ),
+    (
+        "pdf-object-stream-filter-named-twice",
+        pdf_with_object_stream(SCRIPT_OBJECT, between=b"/Old /Filter /ASCIIHexDecode"),
         "application/pdf",
     ),
     (

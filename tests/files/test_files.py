@@ -46,6 +46,20 @@ VALID = [
         None,
     ),
     (
+        "filter-in-a-list.pdf",
+        samples.pdf_with_object_stream(b"5 0 << /Type /Annot >>", filters=b"[ /FlateDecode ]"),
+        "application/pdf",
+        None,
+    ),
+    (
+        "long-dictionary.pdf",
+        samples.pdf_with_object_stream(
+            b"5 0 << /Type /Annot >>", between=b"/Note (" + b"x" * 10_000 + b" obj stream)"
+        ),
+        "application/pdf",
+        None,
+    ),
+    (
         "gradient.svg",
         samples.svg(
             '<defs><linearGradient id="g"><stop offset="0" stop-color="#fff"/></linearGradient>'

@@ -290,6 +290,7 @@ _PDF_FILTER = re.compile(_PDF_FILTER_NAME.pattern + rb"\s*(\[[^\]]*\]|/[^\s/\[\]
 # than some hundreds of kilobytes, and what follows its end is copied
 # (``unused_data``), so a large slice per stream costs on files of many.
 _INFLATE_INPUT = 64 * 1024
+_PDF_NAME = re.compile(rb"/([^\s/\[\]<>()]+)")
 _PDF_FLATE = {b"FlateDecode", b"Fl"}
 # What the object streams of one PDF may inflate to, all told: the check's
 # own cost stays bounded whatever a hostile file claims.
@@ -304,30 +305,51 @@ MAX_PDF_STREAMS = 100_000
 def _inspect_pdf_object_streams(data: mmap.mmap) -> None:
     """Objects may also sit compressed in object streams (``/Type
     /ObjStm``), out of sight of the plain scan: inflate each one and scan
-    it too. (Page content streams draw; they cannot hold actions.)"""
+    it too. (Page content streams draw; they cannot hold actions.)
+
+    Which stream is an object stream is read off the bytes between it and
+    the stream before it, not off a parsed dictionary: a dictionary's
+    bounds are a reader's guess (a string may say ``obj`` or ``stream``,
+    a length may lie), and any guess of ours could differ from a viewer's.
+    So a stream is taken for one if ``/ObjStm`` is anywhere since the
+    previous stream keyword (or was in the span before, when that span's
+    "stream" had no filter: a ``stream`` inside a string would otherwise
+    split a dictionary in two), and every ``/Filter`` in that span must be
+    plain Flate, or the file is refused. The spans do not overlap: the
+    file is read once however many streams it has."""
     budget = MAX_PDF_INFLATED
+    since = 0
+    carried = False  # /ObjStm seen in the span before, with no filter after it
     for count, match in enumerate(_PDF_STREAM.finditer(data), 1):
         if count > MAX_PDF_STREAMS:
             raise refuse(f"PDF with more than {MAX_PDF_STREAMS:,} streams is refused")
-        start = max(0, match.start() - 4096)
-        header = data.rfind(b"obj", start, match.start())
-        dictionary = data[header if header >= 0 else start : match.start()]
-        if not _PDF_OBJECT_STREAM.search(dictionary):
+        span = (since, match.start())
+        since = match.end()
+        if not (carried or _PDF_OBJECT_STREAM.search(data, *span)):
             continue
-        found = _PDF_FILTER.search(dictionary)
-        # One name is all a checkable stream has: a list is undone (escapes
-        # and all) only as far as telling that.
-        filters = re.findall(rb"/([^\s/\[\]<>()]+)", found.group(1)) if found else []
-        filters = [_pdf_names(name) for name in filters[:2]]
-        if not filters and _PDF_FILTER_NAME.search(dictionary):
-            # A filter given some other way (an indirect object, a comment
-            # before its value): no telling what to undo.
-            raise refuse("PDF with an object stream in an encoding that cannot be checked")
-        if not filters:
-            continue  # stored as it is: the plain scan saw it
-        if len(filters) != 1 or filters[0] not in _PDF_FLATE:
+        encoding = _span_filter(data, *span)
+        carried = encoding is None
+        if encoding is None:
+            continue  # stored as it is (so far): the plain scan saw it
+        if encoding not in _PDF_FLATE:
             raise refuse("PDF with an object stream in an encoding that cannot be checked")
         budget = _scan_inflated(data, match.end(), budget)
+
+
+def _span_filter(data: mmap.mmap, start: int, end: int) -> bytes | None:
+    """The filter that every ``/Filter`` between ``start`` and ``end`` names
+    (escapes undone); None when there is no ``/Filter`` there, and b"" when
+    they do not name one filter between them: a list of several, a filter
+    given some other way (``6 0 R``, a comment before its value), different
+    filters. No telling then what to undo."""
+    named = len(_PDF_FILTER_NAME.findall(data, start, end))
+    if not named:
+        return None
+    values = [_PDF_NAME.findall(found.group(1)) for found in _PDF_FILTER.finditer(data, start, end)]
+    names = {_pdf_names(value[0]) for value in values if len(value) == 1}
+    if len(values) != named or len(names) != 1 or any(len(value) != 1 for value in values):
+        return b""
+    return names.pop()
 
 
 def _scan_inflated(data: mmap.mmap, offset: int, budget: int) -> int:
