@@ -597,6 +597,24 @@ async def test_only_the_callers_existing_pages_are_seen(app: Any, known: World) 
             "validation_failed",
             "filters[0].value",
         ),
+        # A lone surrogate (JSON's "\ud800") is no text: it can be neither
+        # hashed for the cache key nor stored (it was a 500).
+        (
+            {
+                "metrics": ["views"],
+                "filters": [{"dimension": "browser", "op": "eq", "value": "\ud800"}],
+            },
+            "validation_failed",
+            "filters[0].value",
+        ),
+        (
+            {
+                "metrics": ["views"],
+                "filters": [{"dimension": "os", "op": "in", "value": ["Linux", "a\udfff"]}],
+            },
+            "validation_failed",
+            "filters[0].value[1]",
+        ),
         ({"metrics": ["views"], "limit": True}, "validation_failed", "limit"),
         ({"metrics": ["views"], "limit": "10"}, "validation_failed", "limit"),
         (

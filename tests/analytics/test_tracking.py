@@ -221,6 +221,9 @@ async def test_a_flood_from_one_address_is_rate_limited(
     error = assert_error(limited, 429, "rate_limited")
     assert error["details"]["group"] == "tracking"
     assert 1 <= int(limited.headers["retry-after"]) <= 10
+    # Readable by the page's script, like every other answer to a beacon.
+    assert limited.headers["access-control-allow-origin"] == "*"
+    assert "retry-after" in limited.headers["access-control-expose-headers"].lower()
     # Another visitor is not affected; what was refused is never stored.
     assert (await track_view(client, page["id"], address="198.51.100.77")).status_code == 202
     assert len(await stored_events(app)) == statuses.count(202) + 1

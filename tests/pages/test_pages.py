@@ -811,6 +811,34 @@ async def test_nul_characters_are_refused_everywhere(
     assert (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()["version"] == 1
 
 
+async def test_lone_surrogates_are_refused_not_a_crash(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """``"\\ud800"`` is valid JSON but no Unicode text: it cannot be stored,
+    hashed or even quoted back. A 422 naming the field, in a value or a key."""
+    page = await create(client, ada)
+    json_headers = {**ada, "Content-Type": "application/json"}
+    attempts = [
+        ("POST", "/landing-pages", b'{"title": "a\\ud800b"}', "title"),
+        ("PUT", f"/landing-pages/{page['id']}", b'{"seo": {"meta_title": "\\udc00"}}', "seo"),
+        (
+            "POST",
+            "/analytics/custom-query",
+            b'{"metrics": ["views"], "filters": [{"dimension": "browser", "op": "eq",'
+            b' "value": "\\ud800"}]}',
+            "filters[0].value",
+        ),
+        # In a key: reported at its object.
+        ("POST", "/analytics/custom-query", b'{"metrics": ["views"], "\\ud800": 1}', ""),
+    ]
+    for method, path, body, field in attempts:
+        response = await client.request(method, path, content=body, headers=json_headers)
+        error = assert_error(response, 422)
+        paths = [d["path"] for d in error["details"]]
+        assert any(found.startswith(field) for found in paths), (path, error)
+    assert (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()["version"] == 1
+
+
 async def test_an_edit_that_changes_nothing_is_no_new_version(
     client: httpx.AsyncClient, ada: dict[str, str]
 ) -> None:

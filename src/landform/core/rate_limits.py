@@ -71,6 +71,9 @@ Observe = Callable[[str, int, bool], None]
 Identify = Callable[[str], "str | None"]
 
 
+_BEACON_CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"}
+
+
 def route_group(path: str) -> str | None:
     """The group that limits ``path``, or None when it is exempt (the
     middleware remembers the answers for the paths it sees most)."""
@@ -180,6 +183,10 @@ class RateLimits:
         headers = {
             name.decode(): value.decode() for name, value in rate_limit_headers(decision, rule)
         }
+        if group == TRACKING:
+            # The beacon is CORS-open (analytics/tracking.py): its refusal
+            # too, or the page's script could not read it nor when to retry.
+            headers.update(_BEACON_CORS)
         await send_error(
             send,
             error_response(
