@@ -53,3 +53,20 @@ def test_validate_and_run_agree_on_operations(tmp_path: Path) -> None:
     refused = landform("validate", str(odd))
     assert refused.returncode == 1
     assert f"{odd}:10: the harness has no journey step for GET /nonexistent" in refused.stderr
+
+
+def test_show_of_a_file_with_one_test_needs_no_name(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "load_tests:\n  - name: small\n    duration: 2m\n    concurrent_users: 10\n"
+        "    requests_per_second: 50\n    scenarios:\n      - name: views\n"
+        "        weight: 100%\n        operations:\n          - GET /{slug}\n"
+    )
+    shown = landform("show", "--file", str(mine))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("small: ")
+    two = tmp_path / "two.yaml"
+    two.write_text(mine.read_text() + mine.read_text().split("\n", 1)[1].replace("small", "big"))
+    refused = landform("show", "--file", str(two))
+    assert refused.returncode == 1
+    assert "has 2 load tests; name one of: small, big" in refused.stderr

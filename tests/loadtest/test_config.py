@@ -118,3 +118,11 @@ def test_errors_point_at_the_line(text: str, line: int, complaint: str) -> None:
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(ScenarioFileError, match="No such file"):
         load_file(tmp_path / "absent.yaml")
+
+
+def test_a_file_that_is_not_utf8_says_where(tmp_path: Path) -> None:
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"load_tests:\n  - name: x\n\xff\xfe garbage\n")
+    with pytest.raises(ScenarioFileError) as refused:
+        load_file(binary)
+    assert str(refused.value).startswith(f"{binary}:3: not UTF-8 text (byte 0xff)")

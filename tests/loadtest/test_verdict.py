@@ -103,6 +103,19 @@ def test_a_stress_test_stopped_by_a_breach_reports_its_breaking_point() -> None:
     assert found["verdict"]["reasons"][0] == "failure criterion: error_rate 10.0% > 5%"
 
 
+def test_a_breach_in_the_runs_last_seconds_shows_as_its_criterions_worst() -> None:
+    # Ten healthy seconds, then six slow ones: the breach is judged over a
+    # window ending at second 16, between the ten-second steps.
+    data = run_data(name="stress_test", seconds=10)
+    data.seconds += run_data(name="stress_test", seconds=6, latency_ms=3000, slow_ms=3000).seconds
+    data.breaches = breaches(data.test.failure_criteria, window_figures(data.seconds, []))
+    data.stopped_early = "failure criteria: " + data.breaches[0]["text"]
+    rows = {c["metric"]: c for c in evaluate(data, Sla.load(), 0.001)["failureCriteria"]}
+    p99 = rows["response_time_p99"]
+    assert p99["breached"] and p99["worst"] > p99["limit"], p99
+    assert not rows["error_rate"]["breached"] and rows["error_rate"]["worst"] == 0.0
+
+
 def test_a_stress_test_that_held_has_no_breaking_point() -> None:
     found = result(name="stress_test")
     assert found["performanceResults"]["stressTest"]["breakingPoint"] is None

@@ -104,15 +104,29 @@ def validate(file: Annotated[Path, typer.Argument(help="A scenario file.")]) -> 
 
 @loadtest_app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="The load test.")] = "peak_traffic_simulation",
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="The load test (default: peak_traffic_simulation, or a --file's only one)."
+        ),
+    ] = None,
     file: ScenarioFile = None,
     scale: Scale = 1.0,
     duration: Duration = None,
 ) -> None:
     """Print a load test as it would run: users, rate, length, mix."""
-    from landform.loadtest.config import CRITERIA
+    from landform.loadtest.config import CRITERIA, ScenarioFileError, load_file
 
-    test = _load_test(name, file, scale, duration, code=1)
+    if name is None and file is not None:
+        try:
+            in_file = load_file(file)
+        except ScenarioFileError as exc:
+            raise _fail(str(exc), 1) from exc
+        if len(in_file) != 1:
+            names = ", ".join(test.name for test in in_file)
+            raise _fail(f"{file} has {len(in_file)} load tests; name one of: {names}", 1)
+        name = in_file[0].name
+    test = _load_test(name or "peak_traffic_simulation", file, scale, duration, code=1)
     typer.echo(f"{test.name}: {test.description}")
     typer.echo(f"  {_shape(test)}")
     for scenario in test.scenarios:

@@ -97,9 +97,17 @@ def parse_duration(text: str) -> float:
 
 def load_file(path: Path) -> list[LoadTest]:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise ScenarioFileError(f"{path}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ScenarioFileError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+            "scenario files are YAML in UTF-8"
+        ) from exc
     return parse(text, str(path))
 
 

@@ -305,8 +305,12 @@ def _criteria(data: RunData) -> list[dict[str, Any]]:
     """Each failure criterion with the worst value seen over any window."""
     rows = []
     breached = {b["metric"]: b for b in data.breaches}
-    worst: dict[str, float] = {}
-    for end in range(WINDOW_SECONDS, len(data.seconds) + 1, WINDOW_SECONDS):
+    # The value that stopped the run is the worst of its criterion's: the
+    # run judged a window ending at any second (and a run's last window may
+    # end between the ten-second steps summed up here).
+    worst: dict[str, float] = {metric: b["value"] for metric, b in breached.items()}
+    ends = [*range(WINDOW_SECONDS, len(data.seconds) + 1, WINDOW_SECONDS), len(data.seconds)]
+    for end in sorted(set(ends)) if data.seconds else []:
         figures = window_figures(data.seconds[:end], [])
         for metric in ("error_rate", "response_time_p99"):
             value = figures[metric]
