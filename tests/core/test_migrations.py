@@ -159,11 +159,17 @@ def test_commands_that_need_the_schema_say_so(
     monkeypatch.setenv("LANDFORM_DATA_DIR", str(tmp_path / "none"))
     monkeypatch.delenv("LANDFORM_DATABASE_URL", raising=False)
     runner = CliRunner()
-    for command in (["users", "set-role", "a@b.c", "admin"], ["mail", "outbox"]):
+    for command in (
+        ["users", "set-role", "a@b.c", "admin"],
+        ["mail", "outbox"],
+        ["analytics", "generate", "--pages", "1", "--events", "10", "--days", "1"],
+        ["analytics", "rebuild"],
+    ):
         refused = runner.invoke(cli, command)
         assert refused.exit_code == 1, refused.output
         assert "no Landform database in" in refused.output
-        assert not (tmp_path / "none" / "landform.db").exists()
+        # Not even the folder (with a secret key in it) is left behind.
+        assert not (tmp_path / "none").exists(), command
     monkeypatch.setenv("LANDFORM_ACCESS_TOKEN_TTL", "soon")
     bad = runner.invoke(cli, ["mail", "outbox"])
     assert bad.exit_code == 2

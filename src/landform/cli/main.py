@@ -19,13 +19,12 @@ from landform.cli import backup
 from landform.cli.loadtest import loadtest_app
 from landform.cli.options import Output, SlaFile, load_sla, write_output
 from landform.core.serving_lock import DataDirBusy, hold_for_serving
-from landform.settings import load_settings
+from landform.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from landform.core.db import Database
-    from landform.settings import Settings
 
 app = typer.Typer(help="Landform: self-hosted landing pages.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -40,7 +39,6 @@ def _settings_first() -> None:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    from landform.settings import Settings
 
     try:
         Settings()
@@ -264,19 +262,22 @@ def db_downgrade(
     typer.echo(f"database downgraded from {before} to {after or 'empty'}")
 
 
-async def _migrated_database(settings: Settings) -> Database:
-    """The database, if Landform's schema is in it; otherwise the command
-    ends with what to do (and creates nothing, not even an empty file)."""
+async def _migrated_database() -> tuple[Settings, Database]:
+    """The settings and the database, if Landform's schema is in it;
+    otherwise the command ends with what to do, having created nothing (no
+    data folder, secret key or empty database file)."""
     from landform.core.db import Database
     from landform.core.migrate import current_revision
 
-    if settings.is_sqlite and not (settings.data_dir / "landform.db").exists():
+    found = Settings()
+    if found.is_sqlite and not (found.data_dir / "landform.db").exists():
         typer.echo(
-            f"error: no Landform database in {settings.data_dir}: set LANDFORM_DATA_DIR, "
+            f"error: no Landform database in {found.data_dir}: set LANDFORM_DATA_DIR, "
             "or run `landform db upgrade` (or `landform serve`) first",
             err=True,
         )
         raise typer.Exit(1)
+    settings = load_settings()
     db = Database(settings)
     try:
         revision = await current_revision(db.primary)
@@ -288,7 +289,7 @@ async def _migrated_database(settings: Settings) -> Database:
         await db.dispose()
         typer.echo("error: the database is not set up: run `landform db upgrade`", err=True)
         raise typer.Exit(1)
-    return db
+    return settings, db
 
 
 @mail_app.command("outbox")
@@ -304,7 +305,7 @@ def mail_outbox(
         from landform.core.clock import Clock
         from landform.core.mail import OutboxMailer
 
-        db = await _migrated_database(load_settings())
+        _, db = await _migrated_database()
         try:
             messages = await OutboxMailer(db, Clock()).list(limit=limit, recipient=to)
         finally:
@@ -332,8 +333,7 @@ def users_set_role(
         from landform.core.errors import DomainError
         from landform.core.mail import OutboxMailer
 
-        settings = load_settings()
-        db = await _migrated_database(settings)
+        settings, db = await _migrated_database()
         try:
             clock = Clock()
             service = AuthService(db, settings, OutboxMailer(db, clock), clock)
@@ -371,20 +371,19 @@ def analytics_generate(
     async def _run() -> None:
         from landform.analytics.generate import ensure_demo, generate_traffic
         from landform.core.clock import Clock
-        from landform.core.db import Database
         from landform.core.errors import DomainError
 
-        settings = load_settings()
-        if days > settings.analytics_retention_days:
+        retention = Settings().analytics_retention_days
+        if days > retention:
             typer.echo(
                 f"error: --days {days} is longer than the retention period "
-                f"({settings.analytics_retention_days} days, LANDFORM_ANALYTICS_RETENTION_DAYS): "
+                f"({retention} days, LANDFORM_ANALYTICS_RETENTION_DAYS): "
                 "older raw events would be deleted by the next sweep",
                 err=True,
             )
             raise typer.Exit(2)
         clock = Clock()
-        db = Database(settings)
+        settings, db = await _migrated_database()
         try:
             try:
                 demo = await ensure_demo(db, settings, clock, email, password, pages)
@@ -434,11 +433,9 @@ def analytics_rebuild(
     async def _run() -> None:
         from landform.analytics.rebuild import rebuild
         from landform.core.clock import Clock
-        from landform.core.db import Database
         from landform.core.errors import DomainError
 
-        settings = load_settings()
-        db = Database(settings)
+        settings, db = await _migrated_database()
         try:
             result = await rebuild(
                 db, Clock(), settings.analytics_retention_days, first, last, progress=typer.echo

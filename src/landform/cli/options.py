@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from landform.settings import load_settings
+from landform.settings import Settings
 
 if TYPE_CHECKING:
     from landform.ops.sla import Sla
@@ -45,7 +45,9 @@ def load_sla(sla_file: Path | None) -> Sla:
     as a bad setting does: for `loadtest`, 1 means the SLA was missed)."""
     from landform.ops.sla import Sla, SlaFileError
 
-    configured = load_settings().sla_file
+    # The settings alone: load_settings() would make a data folder and a
+    # secret key wherever a load test is started from.
+    configured = Settings().sla_file
     path = sla_file or (Path(configured) if configured else None)
     try:
         return Sla.load(path)
