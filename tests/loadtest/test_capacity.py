@@ -37,7 +37,9 @@ def scripted(limit: float, tried: list[tuple[float, int, float]]) -> Any:
         (700.0, [100.0, 200.0, 400.0, 800.0, 565.7], 565.7),  # the middle step passes
         (450.0, [100.0, 200.0, 400.0, 800.0, 565.7], 400.0),  # it misses
         (50.0, [100.0], None),  # the first step already misses
-        (10_000.0, [100.0, 200.0, 400.0, 800.0], 800.0),  # the ceiling stops it
+        # The ceiling is the last step, tried itself: it stops the search.
+        (10_000.0, [100.0, 200.0, 400.0, 800.0, 1000.0], 1000.0),
+        (900.0, [100.0, 200.0, 400.0, 800.0, 1000.0, 894.4], 894.4),
     ],
 )
 def test_the_search_steps(

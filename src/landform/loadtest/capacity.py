@@ -85,13 +85,17 @@ def search(
         return step
 
     rate, best, missed = start, None, None
-    while rate <= ceiling:
+    while True:
         step = attempt(rate)
         if not step.passed:
             missed = rate
             break
         best = rate
-        rate = round(rate * factor, 1)
+        if rate >= ceiling:
+            break
+        # The ceiling itself is the last step: a search told to stop there
+        # says whether it was met, not only the step below it.
+        rate = min(round(rate * factor, 1), ceiling)
     if best is not None and missed is not None and missed / best > 1.1:
         middle = round(math.sqrt(best * missed), 1)
         if attempt(middle).passed:
