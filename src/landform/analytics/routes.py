@@ -145,14 +145,14 @@ async def dashboard(
 
 @contextlib.contextmanager
 def _range_in_query() -> Iterator[None]:
-    """The service names a bad range by its bound (``from``); here the
-    bounds are query parameters, named as every other query error names
+    """The service names a bad range by its bound (``from``) or interval;
+    here they are query parameters, named as every other query error names
     them (``query.from``)."""
     try:
         yield
     except ValidationFailed as exc:
         for detail in exc.details or []:
-            if detail.get("path") in ("from", "to"):
+            if detail.get("path") in ("from", "to", "interval"):
                 detail["path"] = f"query.{detail['path']}"
         raise
 
