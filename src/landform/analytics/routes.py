@@ -73,8 +73,15 @@ def _beacon_body(model: Any) -> dict[str, Any]:
     }
 
 
+# What the beacon's own layer (analytics/tracking.py) answers besides the
+# API's common errors; every one CORS-open.
 BEACON_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "`page_not_found`: no published page has that id or slug"}
+    404: {"description": "`page_not_found`: no published page has that id or slug"},
+    405: {"description": "`method_not_allowed`: only POST (and the OPTIONS preflight)"},
+    408: {"description": "`request_timeout`: the body did not arrive in time"},
+    415: {"description": "`unsupported_media_type`: send JSON or text/plain"},
+    503: {"description": "`service_unavailable`: the event could not be recorded; retry"},
+    507: {"description": "`insufficient_storage`: the server is out of space; not recorded"},
 }
 
 
