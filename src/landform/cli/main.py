@@ -39,7 +39,6 @@ def _settings_first() -> None:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-
     try:
         Settings()
     except ValidationError as exc:
