@@ -103,6 +103,11 @@ def test_a_minimal_file() -> None:
          "concurrent_users is given twice"),
         (GOOD.replace("GET /{slug}", "GET /nonexistent"), 10,
          "the harness has no journey step for GET /nonexistent"),
+        (GOOD.replace("name: small", 'name: ""'), 2, "name is empty"),
+        (GOOD.replace("weight: 100%", "weight: 50%")
+         + "      - name: views\n        weight: 50%\n"
+         + "        operations:\n          - GET /{slug}\n",
+         11, "two scenarios are named 'views'"),
         (GOOD + "    failure_criteria:\n      - response_time_p99: \"slow\"\n", 12,
          'response_time_p99 must read like "> 2000ms"'),
     ],

@@ -186,8 +186,10 @@ class _Reader:
         return items
 
     def scalar(self, node: yaml.Node, what: str) -> str:
-        if not isinstance(node, yaml.ScalarNode) or node.value == "":
+        if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, f"{what} must be a single value")
+        if node.value == "":
+            raise self.fail(node, f"{what} is empty")
         return str(node.value)
 
     def number(self, node: yaml.Node, what: str, positive: bool = True) -> float:
@@ -232,7 +234,11 @@ class _Reader:
         if users != int(users):
             raise self.fail(fields["concurrent_users"], "concurrent_users must be a whole number")
         rate = self.number(self.key(fields, "requests_per_second", node), "requests_per_second")
-        scenarios = tuple(self.scenario(item) for item in self.optional_list(fields, "scenarios"))
+        items = self.optional_list(fields, "scenarios")
+        scenarios = tuple(self.scenario(item) for item in items)
+        for number, (item, scenario) in enumerate(zip(items, scenarios, strict=True)):
+            if any(other.name == scenario.name for other in scenarios[:number]):
+                raise self.fail(item, f"two scenarios are named {scenario.name!r}")
         if scenarios:
             total = sum(s.weight for s in scenarios)
             if abs(total - 100) > 0.01:
