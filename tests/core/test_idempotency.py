@@ -159,6 +159,23 @@ async def test_an_error_outcome_is_kept_and_replayed(
     assert retry.json() == first.json()
 
 
+async def test_a_body_nested_deeper_than_can_be_normalised_is_refused_as_always(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    """JSON 300 levels deep is read (1,024 are) but cannot be written back
+    in sorted form (255 can): the key's request is compared as sent, and
+    the route's own 422 comes back, not a 500."""
+    deep = "[" * 300 + "]" * 300
+    headers = {**keyed(ada, "k-deep"), "Content-Type": "application/json"}
+    for _ in range(2):
+        answer = await client.post(
+            "/landing-pages", content=f'{{"title": {deep}}}', headers=headers
+        )
+        assert_error(answer, 422, "validation_failed")
+    assert answer.headers["idempotent-replayed"] == "true"
+    assert await count(app, LandingPage) == 0
+
+
 @pytest.mark.parametrize(
     "key",
     ["", " ", "x" * 256, "caf\u00e9", "tab\there"],

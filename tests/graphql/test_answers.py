@@ -140,6 +140,22 @@ async def test_mutations_errors_and_anonymous_requests_always_run(
     ]
 
 
+async def test_variables_nested_deeper_than_can_be_keyed_are_answered_not_kept(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """Variables 300 levels deep are read (1,024 are) but cannot be written
+    back as the kept answer's key (255 can): the operation runs as any
+    other, unkept, instead of a 500."""
+    deep = "[" * 300 + "]" * 300
+    body = f'{{"query": "{{ me {{ email }} }}", "variables": {{"unused": {deep}}}}}'
+    for _ in range(2):
+        answer = await client.post(
+            "/graphql", content=body, headers={**ada, "Content-Type": "application/json"}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"data": {"me": {"email": "ada@example.com"}}}
+
+
 async def test_new_analytics_show_once_the_reports_would(
     client: httpx.AsyncClient, ada: dict[str, str], app: Any
 ) -> None:

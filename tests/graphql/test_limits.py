@@ -61,6 +61,28 @@ async def test_aliases_count_inside_fragments(
     assert through_fragments["errors"][0]["message"].startswith("4 aliases")
 
 
+async def test_fragments_that_double_the_selection_are_refused_before_walking_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each fragment spreads the one before it twice: 14 of them select 2^14
+    fields within this test's 200 tokens (at the default 2,000, 150 of them
+    could). Counted fragment by fragment, it is refused at once (spread out,
+    29 held the event loop for minutes)."""
+    doubling = " ".join(
+        f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 15)
+    )
+    query = f"query {{ ...F14 }} fragment F0 on Query {{ __typename }} {doubling}"
+    result = await gql(client, query)
+    assert result["data"] is None
+    assert codes(result) == ["query_too_large"]
+    assert "selects 16,384 fields" in result["errors"][0]["message"]
+    # Spread a few times, fragments are as welcome as ever.
+    small = "query { ...F3 } fragment F0 on Query { __typename } " + " ".join(
+        f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 4)
+    )
+    assert (await gql(client, small))["data"] == {"__typename": "Query"}
+
+
 async def test_tokens_are_limited_while_parsing(client: httpx.AsyncClient) -> None:
     long = "{ " + " ".join("templates { id name }" for _ in range(60)) + " }"
     result = await gql(client, long)

@@ -182,7 +182,9 @@ def comparable_body(content_type: bytes, body: bytes) -> bytes:
     if media_type == "application/json":
         try:
             return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONDecodeError:
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            # Not JSON, or nested deeper than orjson writes (255 levels; it
+            # reads 1,024): compared as sent. The route refuses it anyway.
             return body
     if media_type == "multipart/form-data":
         for parameter in parameters.split(";"):

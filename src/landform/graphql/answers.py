@@ -142,7 +142,11 @@ def _operation(request: Request, body: bytes) -> tuple[str, str, bytes] | None:
     digest = _document_digest(query, fields.get("extensions"))
     if digest is None:
         return None
-    return digest, name or "", orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+    try:
+        canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes: not kept
+        return None
+    return digest, name or "", canonical
 
 
 def _document_digest(query: Any, extensions: Any) -> str | None:

@@ -2,7 +2,12 @@
 
 - Depth and aliases are validation rules (cached with the validation of
   each document): depth counts nested selections, aliases count every
-  aliased field, fragments included wherever they are spread.
+  aliased field, fragments included wherever they are spread. Before
+  either, the fields the document selects with its fragments spread in are
+  counted without spreading them (``expanded_fields``, a count per
+  fragment): a fragment that spreads the one before it twice doubles the
+  selection with each fragment, and a document of a kilobyte selected
+  2^29 fields, which took a worker's event loop for minutes to walk.
 - Cost needs the operation's variables, so it is checked just before
   execution: every field that returns an object costs 1, some fields more
   (``FIELD_COSTS``), and a list field multiplies what it selects by its
@@ -80,6 +85,40 @@ def _fields(
                 yield field, inner or fragment.type_condition.name.value
 
 
+# Fields one document may select, its fragments spread in: far more than any
+# page of this API's answer needs, and few enough to walk at once.
+MAX_EXPANDED_FIELDS = 5_000
+
+
+def expanded_fields(
+    selection_set: SelectionSetNode | None,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    counted: dict[str, int] | None = None,
+) -> int:
+    """How many fields ``selection_set`` selects at every level with its
+    fragments spread in, each fragment counted once and its count reused
+    (``counted``): linear in the document, however often it spreads them.
+    A cycle counts nothing (the standard rules report it)."""
+    if selection_set is None:
+        return 0
+    counted = {} if counted is None else counted
+    total = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            total += 1 + expanded_fields(selection.selection_set, fragments, counted)
+        elif isinstance(selection, InlineFragmentNode):
+            total += expanded_fields(selection.selection_set, fragments, counted)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name not in counted:
+                counted[name] = 0  # while it is being counted: a cycle adds nothing
+                fragment = fragments.get(name)
+                if fragment is not None:
+                    counted[name] = expanded_fields(fragment.selection_set, fragments, counted)
+            total += counted[name]
+    return total
+
+
 def _depth(
     selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]
 ) -> int:
@@ -109,6 +148,20 @@ def shape_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
             definitions = context.document.definitions
             fragments = _fragments(definitions)
             operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
+            counted: dict[str, int] = {}
+            selected = sum(
+                expanded_fields(operation.selection_set, fragments, counted)
+                for operation in operations
+            )
+            if selected > MAX_EXPANDED_FIELDS:
+                context.report_error(
+                    GraphQLError(
+                        f"the document selects {selected:,} fields with its fragments "
+                        f"spread in; at most {MAX_EXPANDED_FIELDS:,} are allowed",
+                        extensions={"code": "query_too_large"},
+                    )
+                )
+                return  # walking it for depth and aliases would take as long
             aliases = sum(_aliases(op.selection_set, fragments) for op in operations)
             if aliases > max_aliases:
                 context.report_error(
