@@ -240,6 +240,27 @@ async def test_content_validation_names_the_path(
     )
     error = assert_error(nested, 422)
     assert error["details"][0]["path"] == "blocks[0].columns[0].blocks[0].url"
+    # A number or a yes/no is one, not a string or another type standing in
+    # for it (as everywhere else in the API: versions, widths, limits).
+    image = {"type": "image", "url": "https://e.com/a.png", "alt": "a"}
+    plan = {"name": "P", "price": "1"}
+    for body, path in [
+        ({"blocks": [{"type": "heading", "text": "h", "level": True}]}, "blocks[0].level"),
+        ({"blocks": [{**image, "width": "10"}]}, "blocks[0].width"),
+        ({"blocks": [{**image, "height": True}]}, "blocks[0].height"),
+        (
+            {"blocks": [{"type": "pricing", "plans": [{**plan, "highlighted": 1}]}]},
+            "blocks[0].plans[0].highlighted",
+        ),
+        ({"blocks": [], "schema_version": True}, "schema_version"),
+    ]:
+        lax = await client.put(f"/landing-pages/{page['id']}/content", json=body, headers=ada)
+        error = assert_error(lax, 422, "validation_failed")
+        assert [d["path"] for d in error["details"]] == [path], body
+    seo = await client.put(
+        f"/landing-pages/{page['id']}", json={"seo": {"noindex": "yes"}}, headers=ada
+    )
+    assert [d["path"] for d in assert_error(seo, 422)["details"]] == ["seo.noindex"]
     # Nothing was written.
     current = (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()
     assert current["version"] == 1 and current["content"]["blocks"] == []

@@ -14,7 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
+    Strict,
     StringConstraints,
     TypeAdapter,
     model_validator,
@@ -67,6 +69,18 @@ Url = Annotated[
 ImageUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=2048), AfterValidator(_check_image_url)
 ]
+
+
+def _exact_int(value: Any) -> Any:
+    if isinstance(value, bool | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# For a choice of numbers (Literal[1, 2]): pydantic takes ``true`` and
+# ``2.0`` for them, where Strict() cannot apply; no other number in the API
+# is taken that way.
+EXACT_INT = BeforeValidator(_exact_int)
 
 
 def _cleaned_within(limit: int) -> AfterValidator:
@@ -130,7 +144,7 @@ class HeroBlock(_Block):
 class HeadingBlock(_Block):
     type: Literal["heading"]
     text: RequiredText
-    level: Literal[1, 2, 3, 4] = 2
+    level: Annotated[Literal[1, 2, 3, 4], EXACT_INT] = 2
     align: Literal["left", "center"] = "left"
 
 
@@ -144,8 +158,8 @@ class ImageBlock(_Block):
     url: ImageUrl
     alt: Text
     caption: Text = ""
-    width: int | None = Field(default=None, ge=1, le=10000)
-    height: int | None = Field(default=None, ge=1, le=10000)
+    width: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=10000)
+    height: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=10000)
     link_url: Url | None = None
 
 
@@ -179,7 +193,7 @@ class PricingPlan(_Model):
     features: list[Text] = Field(default_factory=list, max_length=30)
     cta_label: ShortText = ""
     cta_url: Url | None = None
-    highlighted: bool = False
+    highlighted: Annotated[bool, Strict()] = False
 
 
 class PricingBlock(_Block):
@@ -334,7 +348,7 @@ PAGE_IDS = frozenset({"main"})
 
 
 class PageContent(_Model):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Annotated[Literal[1], EXACT_INT] = SCHEMA_VERSION
     theme: Theme = Field(default_factory=Theme)
     blocks: list[Block] = Field(default_factory=list, max_length=MAX_BLOCKS)
 

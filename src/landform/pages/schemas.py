@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, Strict, StringConstraints, model_validator
 
 from landform.core.schemas import InputModel
-from landform.pages.blocks import Block, ImageUrl, Theme, Url, check_block_ids
+from landform.pages.blocks import EXACT_INT, Block, ImageUrl, Theme, Url, check_block_ids
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 SlugIn = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -34,7 +34,7 @@ class Seo(_In):
     meta_description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
     og_image: ImageUrl | None = None
     canonical_url: Url | None = None
-    noindex: bool = False
+    noindex: Annotated[bool, Strict()] = False
 
 
 class PageCreate(_In):
@@ -55,7 +55,7 @@ class PageUpdate(_In):
 class ContentUpdate(_In):
     # As GET answers it, so content read can be written back unchanged; a
     # version of the content schema this server does not know is refused.
-    schema_version: Literal[1] | None = Field(
+    schema_version: Annotated[Literal[1], EXACT_INT] | None = Field(
         default=None, description="The content schema's version, as read (optional)"
     )
     blocks: list[Block] = Field(max_length=200)
