@@ -303,3 +303,32 @@ async def test_live_views_past_the_accounts_cap_are_refused_with_a_code(
     assert refused["type"] == "next" and refused["id"] == "again", refused
     assert refused["payload"]["errors"][0]["extensions"]["code"] == "too_many_live_streams"
     await ws.aclose()
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [None],
+        [[]],
+        [{"type": "connection_init"}, {"id": "1", "type": "subscribe", "payload": None}],
+    ],
+    ids=["null", "a list", "a subscribe without its payload"],
+)
+async def test_a_message_that_is_no_object_closes_with_4400(
+    app: Any, ada: dict[str, str], messages: list[Any]
+) -> None:
+    """The protocol's answer to a message it cannot parse, not a crash that
+    closed the socket with no code (strawberry indexed it as an object)."""
+    ws = InProcessSocket(app, "/graphql", ["graphql-transport-ws"])
+    assert (await ws.receive())["type"] == "websocket.accept"
+    for message in messages:
+        if isinstance(message, dict) and message["type"] == "connection_init":
+            message = {**message, "payload": {"Authorization": ada["Authorization"]}}
+            await ws.send(message)
+            assert (await ws.next_message())["type"] == "connection_ack"
+            continue
+        await ws.send(message)
+    closed = await ws.next_message()
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4400), closed
+    assert closed["reason"] == "Failed to parse message"
+    await asyncio.wait_for(ws.task, 5)

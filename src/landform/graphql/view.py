@@ -4,7 +4,7 @@ WebSocket (``graphql-transport-ws``, for the subscription)."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from cross_web import HTTPException
@@ -22,6 +22,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     _OperationStreamClosed,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 from strawberry.types import ExecutionResult
 
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -39,6 +40,17 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """``graphql-transport-ws``, with errors as the HTTP transport gives
     them (errors.formatted: every one with its code; unexpected ones masked)
     rather than as the engine formats them."""
+
+    async def handle_message(self, message: Any) -> None:
+        # Strawberry indexes a message, and a subscribe's payload, as
+        # objects: ``null`` or a list raised a TypeError that ended the
+        # socket with no close code. The protocol's answer is 4400.
+        if not isinstance(message, dict) or (
+            message.get("type") == "subscribe" and not isinstance(message.get("payload"), dict)
+        ):
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        await super().handle_message(cast("Message", message))
 
     async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
         async def coded() -> AsyncGenerator[Any, None]:
