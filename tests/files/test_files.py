@@ -403,8 +403,11 @@ async def test_asset_conditional_range_and_head(
     open_ended = await client.get(file["url"], headers={"Range": f"bytes={len(data) - 3}-"})
     assert open_ended.content == data[-3:]
     unsatisfiable = await client.get(file["url"], headers={"Range": f"bytes={len(data)}-"})
-    assert unsatisfiable.status_code == 416
+    assert_error(unsatisfiable, 416, "range_not_satisfiable")
     assert unsatisfiable.headers["content-range"] == f"bytes */{len(data)}"
+    assert unsatisfiable.headers["cache-control"] == "no-store"
+    huge = await client.get(file["url"], headers={"Range": "bytes=99999999999999999999999999-"})
+    assert_error(huge, 416, "range_not_satisfiable")
     several = await client.get(file["url"], headers={"Range": "bytes=0-1,5-6"})
     assert several.status_code == 200 and several.content == data
     # Last before first is no range at all: ignored, not unsatisfiable.

@@ -220,17 +220,13 @@ class Assets:
         if range_header is not None:
             wanted = parse_range(range_header.decode("latin-1"), meta.size)
             if wanted is False:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 416,
-                        "headers": [
-                            (b"content-range", f"bytes */{meta.size}".encode()),
-                            (b"content-length", b"0"),
-                        ],
-                    }
+                message = f"the asset is {meta.size} bytes; the range asks for none of them"
+                await _error(
+                    send,
+                    416,
+                    orjson.dumps(error_body("range_not_satisfiable", message)),
+                    [(b"content-range", f"bytes */{meta.size}".encode())],
                 )
-                await send({"type": "http.response.body", "body": b""})
                 return
             if wanted is not None:
                 assert isinstance(wanted, tuple)
@@ -272,7 +268,12 @@ _STORAGE_UNAVAILABLE = orjson.dumps(
 )
 
 
-async def _error(send: Send, status: int, body: bytes) -> None:
+async def _error(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    # A missing asset may be cached a minute; a failure, or a refusal of one
+    # request's Range (the URL's other requests are fine), not at all.
+    cacheable = status < 500 and status != 416
     await send(
         {
             "type": "http.response.start",
@@ -281,7 +282,8 @@ async def _error(send: Send, status: int, body: bytes) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-content-type-options", b"nosniff"),
-                (b"cache-control", b"no-store" if status >= 500 else b"public, max-age=60"),
+                (b"cache-control", b"public, max-age=60" if cacheable else b"no-store"),
+                *(extra or []),
             ],
         }
     )
