@@ -93,6 +93,11 @@ async def test_landing_pages_is_a_cursor_connection_with_rest_filters(
     assert too_many["errors"][0]["extensions"]["details"][0]["path"] == "first"
     bad_cursor = await gql(client, query, {"after": "!!"}, headers=ada)
     assert codes(bad_cursor) == ["invalid_cursor"]
+    for search, said in [("a\x00b", "must not contain NUL characters"), ("x" * 201, "at most 200")]:
+        refused = await gql(client, query, {"search": search}, headers=ada)
+        assert codes(refused) == ["validation_failed"]
+        (detail,) = refused["errors"][0]["extensions"]["details"]
+        assert detail["path"] == "search" and said in detail["message"], detail
 
 
 async def test_templates_from_the_catalogue(client: httpx.AsyncClient) -> None:

@@ -82,9 +82,10 @@ class Query:
         search: Annotated[str | None, strawberry.argument(description="In titles.")] = None,
     ) -> LandingPageConnection:
         if search is not None and (len(search) > 200 or "\x00" in search):
+            nul = "\x00" in search
+            problem = "must not contain NUL characters" if nul else "at most 200 characters"
             raise ValidationFailed(
-                "search is at most 200 characters, with no NUL",
-                details=[{"path": "search", "message": "at most 200 characters"}],
+                f"search: {problem}", details=[{"path": "search", "message": problem}]
             )
         result = await info.context.services.pages.list_pages(
             await info.context.owner(),
