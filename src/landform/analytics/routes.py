@@ -32,7 +32,7 @@ from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import Tracker
 from landform.auth.deps import PrincipalDep
 from landform.core.errors import DomainError, ValidationFailed
-from landform.core.http import bearer_credential, client_ip, error_response
+from landform.core.http import BEACON_CORS, bearer_credential, client_ip, error_response
 
 router = APIRouter(tags=["analytics"])
 
@@ -92,7 +92,7 @@ async def _track(request: Request, kind: str) -> Response:
     address = client_ip(request)
     user_agent = request.headers.get("user-agent", "")
     await tracker.track(kind, await request.body(), address, user_agent, country)
-    return Response(status_code=202, headers={"Access-Control-Allow-Origin": "*"})
+    return Response(status_code=202, headers=BEACON_CORS)
 
 
 @router.post(

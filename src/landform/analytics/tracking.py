@@ -18,6 +18,7 @@ from landform.analytics.tracker import Tracker
 from landform.core.body_deadlines import BodyDeadlines, BodyReadTimeout
 from landform.core.errors import DomainError
 from landform.core.http import (
+    BEACON_CORS,
     ErrorResponse,
     body_timed_out,
     error_response,
@@ -36,9 +37,7 @@ PATHS = {"/analytics/track-view": VIEW, "/analytics/track-event": EVENT}
 # How they are named in the latency measurements.
 ROUTES = {("POST", path): f"route:POST {path}" for path in PATHS}
 
-# Any origin may send a beacon; no credentials go with it.
-_CORS_HEADER = {"Access-Control-Allow-Origin": "*"}
-_CORS = [(name.lower().encode(), value.encode()) for name, value in _CORS_HEADER.items()]
+_CORS = [(name.lower().encode(), value.encode()) for name, value in BEACON_CORS.items()]
 _ACCEPTED = [*_CORS, (b"content-length", b"0"), (b"cache-control", b"no-store")]
 _PREFLIGHT = [
     *_CORS,
@@ -131,7 +130,7 @@ class Tracking:
                 else:
                     message = await receive()
             except BodyReadTimeout:
-                await send_error(send, body_timed_out(self.deadlines.timeout, _CORS_HEADER))
+                await send_error(send, body_timed_out(self.deadlines.timeout, BEACON_CORS))
                 return 408
             if message["type"] == "http.disconnect":
                 await send_error(send, incomplete_body())
@@ -181,7 +180,7 @@ class Tracking:
         try:
             body = await read_body(protocol, self.deadlines)
         except BodyReadTimeout:
-            send_rsgi_error(protocol, body_timed_out(self.deadlines.timeout, _CORS_HEADER))
+            send_rsgi_error(protocol, body_timed_out(self.deadlines.timeout, BEACON_CORS))
             return
         if body is None:
             send_rsgi_error(protocol, incomplete_body())
@@ -231,11 +230,11 @@ def _not_recorded(exc: Exception) -> ErrorResponse:
             "insufficient_storage",
             "the server has run out of storage space and did not record the event; "
             "retry once there is room",
-            headers=_CORS_HEADER,
+            headers=BEACON_CORS,
         )
     log.error("analytics: could not accept an event", exc_info=exc)
     return error_response(
-        503, "service_unavailable", "could not record the event; retry", headers=_CORS_HEADER
+        503, "service_unavailable", "could not record the event; retry", headers=BEACON_CORS
     )
 
 
@@ -247,5 +246,5 @@ async def _error(
     extra: dict[str, str] | None = None,
     details: object = None,
 ) -> None:
-    headers = {**_CORS_HEADER, **(extra or {})}
+    headers = {**BEACON_CORS, **(extra or {})}
     await send_error(send, error_response(status, code, message, details, headers))

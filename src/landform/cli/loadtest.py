@@ -52,8 +52,14 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 def _load_test(
-    name: str, file: Path | None, scale: float, duration: str | None, code: int = CANNOT_RUN
+    name: str | None,
+    file: Path | None,
+    scale: float,
+    duration: str | None,
+    code: int = CANNOT_RUN,
 ) -> LoadTest:
+    """The load test ``name`` (of ``file``, else the built-ins), scaled;
+    without a name, a file's only test or the peak mix."""
     from landform.loadtest.config import (
         ScenarioFileError,
         built_in,
@@ -63,8 +69,13 @@ def _load_test(
 
     try:
         tests = load_file(file) if file else built_in()
+        if name is None and file is not None:
+            if len(tests) != 1:
+                names = ", ".join(test.name for test in tests)
+                raise ScenarioFileError(f"{file} has {len(tests)} load tests; name one of: {names}")
+            name = tests[0].name
         seconds = _positive_duration(duration, "--duration") if duration is not None else None
-        return find(tests, name).scaled(scale, seconds)
+        return find(tests, name or "peak_traffic_simulation").scaled(scale, seconds)
     except (ScenarioFileError, ValueError) as exc:
         raise _fail(str(exc), code) from exc
 
@@ -115,18 +126,9 @@ def show(
     duration: Duration = None,
 ) -> None:
     """Print a load test as it would run: users, rate, length, mix."""
-    from landform.loadtest.config import CRITERIA, ScenarioFileError, load_file
+    from landform.loadtest.config import CRITERIA
 
-    if name is None and file is not None:
-        try:
-            in_file = load_file(file)
-        except ScenarioFileError as exc:
-            raise _fail(str(exc), 1) from exc
-        if len(in_file) != 1:
-            names = ", ".join(test.name for test in in_file)
-            raise _fail(f"{file} has {len(in_file)} load tests; name one of: {names}", 1)
-        name = in_file[0].name
-    test = _load_test(name or "peak_traffic_simulation", file, scale, duration, code=1)
+    test = _load_test(name, file, scale, duration, code=1)
     typer.echo(f"{test.name}: {test.description}")
     typer.echo(f"  {_shape(test)}")
     for scenario in test.scenarios:

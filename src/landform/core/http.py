@@ -23,6 +23,10 @@ from landform.core.storage_full import InsufficientStorage, storage_full
 
 log = logging.getLogger(__name__)
 
+# The tracking beacon is CORS-open: any origin may send one (no credentials
+# go with it), and every answer to it, refusals included, is readable there.
+BEACON_CORS = {"Access-Control-Allow-Origin": "*"}
+
 
 class ErrorResponse(JSONResponse):
     """A JSON response serialized with orjson (errors carry arbitrary details)."""

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.errors import TooManyRequests
-from landform.core.http import bearer_credential, error_response, send_error
+from landform.core.http import BEACON_CORS, bearer_credential, error_response, send_error
 from landform.core.proxies import ClientAddress
 from landform.core.token_buckets import Buckets, Decision, Rule
 from landform.settings import Settings
@@ -69,9 +69,6 @@ Observe = Callable[[str, int, bool], None]
 # Turns a bearer credential into a stable key for its account or API key,
 # or None when it is not valid.
 Identify = Callable[[str], "str | None"]
-
-
-_BEACON_CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"}
 
 
 def route_group(path: str) -> str | None:
@@ -184,9 +181,10 @@ class RateLimits:
             name.decode(): value.decode() for name, value in rate_limit_headers(decision, rule)
         }
         if group == TRACKING:
-            # The beacon is CORS-open (analytics/tracking.py): its refusal
-            # too, or the page's script could not read it nor when to retry.
-            headers.update(_BEACON_CORS)
+            # The beacon's refusal too, and when to retry, or the page's
+            # script could read neither.
+            headers.update(BEACON_CORS)
+            headers["Access-Control-Expose-Headers"] = "Retry-After"
         await send_error(
             send,
             error_response(

@@ -346,10 +346,10 @@ def _span_filter(data: mmap.mmap, start: int, end: int) -> bytes | None:
     if not named:
         return None
     values = [_PDF_NAME.findall(found.group(1)) for found in _PDF_FILTER.finditer(data, start, end)]
-    names = {_pdf_names(value[0]) for value in values if len(value) == 1}
-    if len(values) != named or len(names) != 1 or any(len(value) != 1 for value in values):
+    if len(values) != named or any(len(value) != 1 for value in values):
         return b""
-    return names.pop()
+    names = {_pdf_names(value[0]) for value in values}
+    return names.pop() if len(names) == 1 else b""
 
 
 def _scan_inflated(data: mmap.mmap, offset: int, budget: int) -> int:

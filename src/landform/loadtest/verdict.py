@@ -309,8 +309,8 @@ def _criteria(data: RunData) -> list[dict[str, Any]]:
     # run judged a window ending at any second (and a run's last window may
     # end between the ten-second steps summed up here).
     worst: dict[str, float] = {metric: b["value"] for metric, b in breached.items()}
-    ends = [*range(WINDOW_SECONDS, len(data.seconds) + 1, WINDOW_SECONDS), len(data.seconds)]
-    for end in sorted(set(ends)) if data.seconds else []:
+    ends = {*range(WINDOW_SECONDS, len(data.seconds) + 1, WINDOW_SECONDS), len(data.seconds)}
+    for end in sorted(ends - {0}):
         figures = window_figures(data.seconds[:end], [])
         for metric in ("error_rate", "response_time_p99"):
             value = figures[metric]
