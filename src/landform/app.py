@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp
 from starlette_compress import CompressMiddleware
 
@@ -28,7 +28,7 @@ from landform.core.clock import Clock
 from landform.core.draining import CloseWhenDraining, Draining
 from landform.core.errors import skip_in_error_paths
 from landform.core.head_requests import HeadAsGet
-from landform.core.http import BodyLimit, install_error_handlers
+from landform.core.http import BodyCap, BodyLimit, install_error_handlers
 from landform.core.idempotency import IdempotencyStore
 from landform.core.idempotent_requests import IdempotentRequests, document_idempotency_keys
 from landform.core.logs import configure_logging
@@ -46,9 +46,10 @@ from landform.core.rsgi import RSGIApp
 from landform.core.slash_redirects import install_slash_redirects
 from landform.core.ws_limits import WebSocketMessageLimit
 from landform.files.assets import Assets
+from landform.files.errors import FileTooLarge
 from landform.files.routes import router as files_router
 from landform.ops.routes import router as ops_router
-from landform.ops.timing import Timing
+from landform.ops.timing import NamedRoute, Timing
 from landform.pages.blocks import BLOCK_TYPES
 from landform.pages.public import CachePolicy, PublicPages
 from landform.pages.render import render_not_found
@@ -134,8 +135,7 @@ def build_api(components: Components) -> FastAPI:
         BodyLimit,
         max_bytes=settings.max_body_bytes,
         deadlines=components.body_deadlines,
-        # The multipart envelope around the file needs a little room.
-        per_path={"/files/upload": settings.max_upload_bytes + 64 * 1024},
+        per_path={"/files/upload": _upload_cap(settings.max_upload_bytes)},
     )
     api.add_middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes)
     # Outermost of these: a GET whose database connection was lost while it
@@ -151,11 +151,21 @@ def build_api(components: Components) -> FastAPI:
         public_router,
     )
     # GraphQL first: the route list is searched in order, and it is busy.
-    api.router.routes.append(Route("/graphql", components.graphql, methods=["GET", "POST"]))
+    api.router.routes.append(NamedRoute("/graphql", components.graphql, methods=["GET", "POST"]))
     api.router.routes.append(WebSocketRoute("/graphql", components.graphql))
     for router in routers:
         api.include_router(router)
     return api
+
+
+def _upload_cap(max_upload_bytes: int) -> BodyCap:
+    """An upload's whole body: the file and a little room for the multipart
+    envelope around it. Past that, the file is past its limit, and the
+    answer says so as the upload itself would (one code for one cause)."""
+    too_large = FileTooLarge.over(max_upload_bytes)
+    return BodyCap(
+        max_upload_bytes + 64 * 1024, str(too_large.code), too_large.message, too_large.details
+    )
 
 
 def serve_app() -> ASGIApp:

@@ -93,6 +93,7 @@ async def test_landing_pages_is_a_cursor_connection_with_rest_filters(
     assert too_many["errors"][0]["extensions"]["details"][0]["path"] == "first"
     bad_cursor = await gql(client, query, {"after": "!!"}, headers=ada)
     assert codes(bad_cursor) == ["invalid_cursor"]
+    assert bad_cursor["errors"][0]["extensions"]["details"][0]["path"] == "after"
     for search, said in [("a\x00b", "must not contain NUL characters"), ("x" * 201, "at most 200")]:
         refused = await gql(client, query, {"search": search}, headers=ada)
         assert codes(refused) == ["validation_failed"]
@@ -187,6 +188,17 @@ async def test_page_analytics_dashboard_and_custom_query_match_rest(
         headers=ada,
     )
     assert codes(beyond) == ["validation_failed"]
+    # A bad bound is named where the caller wrote it: in the range argument.
+    assert beyond["errors"][0]["extensions"]["details"][0]["path"] == "range.to"
+    too_old = await gql(
+        client,
+        'query($id: ID!) { pageAnalytics(id: $id, range: {from: "1960-11-20", to: "2026-11-21"}) '
+        "{ totals { views } } }",
+        {"id": page["id"]},
+        headers=ada,
+    )
+    assert codes(too_old) == ["validation_failed"]
+    assert too_old["errors"][0]["extensions"]["details"][0]["path"] == "range.from"
 
     dashboard = await gql(
         client,
@@ -209,6 +221,7 @@ async def test_page_analytics_dashboard_and_custom_query_match_rest(
     assert codes(invalid) == [rest_error_code(await client.post(
         "/analytics/custom-query", json={"metrics": ["nope"]}, headers=ada
     ))]  # fmt: skip
+    assert invalid["errors"][0]["extensions"]["details"][0]["path"] == "query.metrics[0]"
 
 
 def rest_error_code(response: httpx.Response) -> str:

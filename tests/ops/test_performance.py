@@ -90,6 +90,27 @@ async def test_performance_metrics_have_the_specs_shape(
     assert_error(refused, 422, "validation_failed")
 
 
+async def test_graphql_is_a_route_and_the_specs_component(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """GraphQL is a plain route, not one of FastAPI's: its requests are
+    still named by it, and counted under "GraphQL Queries"."""
+    ada = await signed_in(client, app, "ada@example.com")
+    for _ in range(3):
+        asked = await client.post("/graphql", json={"query": "{ me { id } }"}, headers=ada)
+        assert asked.status_code == 200 and "errors" not in asked.json()
+    assert (await client.get("/graphql?query={me{id}}", headers=ada)).status_code == 200
+    metrics = (await client.get("/ops/performance?window=1m", headers=OPS)).json()
+    routes = metrics["routes"]
+    assert routes["POST /graphql"]["requests"] == 3
+    assert routes["GET /graphql"]["requests"] == 1
+    assert "POST (no route)" not in routes and "GET (no route)" not in routes
+    assert metrics["components"]["graphql"]["count"] == 4
+    sla = (await client.get("/ops/sla?window=1m", headers=OPS)).json()
+    graphql = next(row for row in sla["components"] if row["name"] == "GraphQL Queries")
+    assert graphql["samples"] == 4 and graphql["status"] != "NO_DATA"
+
+
 async def test_sla_status_follows_the_specs_table(client: httpx.AsyncClient, app: Any) -> None:
     await traffic(client, app)
     answer = await client.get("/ops/sla?window=1m", headers=OPS)

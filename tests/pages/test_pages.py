@@ -444,11 +444,12 @@ async def test_list_paginates_filters_and_searches(
         == 6
     )
 
-    assert_error(
+    bad_cursor = assert_error(
         await client.get("/landing-pages", params={"cursor": "!!!"}, headers=ada),
         422,
         "invalid_cursor",
     )
+    assert bad_cursor["details"][0]["path"] == "query.cursor"  # as query errors are named
     assert_error(await client.get("/landing-pages", params={"limit": 1000}, headers=ada), 422)
     assert_error(await client.get("/landing-pages", params={"status": "deleted"}, headers=ada), 422)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -31,7 +30,7 @@ from landform.analytics.schemas import EventIn, ViewIn
 from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import Tracker
 from landform.auth.deps import PrincipalDep
-from landform.core.errors import DomainError, ValidationFailed
+from landform.core.errors import DomainError, paths_renamed
 from landform.core.http import BEACON_CORS, bearer_credential, client_ip, error_response
 
 router = APIRouter(tags=["analytics"])
@@ -135,7 +134,7 @@ async def page_analytics(
     """Totals (views, unique visitors, conversions, conversion rate), a time
     series, and the top referrers, UTM parameters, devices, browsers,
     operating systems and countries. Default range: the last 7 days."""
-    with _range_in_query():
+    with paths_renamed(_RANGE_IN_QUERY):
         return await service.page_report(principal.user_id, page_id, start, end, interval)
 
 
@@ -146,22 +145,13 @@ async def dashboard(
     """Totals with the change against the previous period of the same
     length, top pages, and visitors in the last 5 minutes. Default range:
     the last 30 days."""
-    with _range_in_query():
+    with paths_renamed(_RANGE_IN_QUERY):
         return await service.dashboard(principal.user_id, start, end)
 
 
-@contextlib.contextmanager
-def _range_in_query() -> Iterator[None]:
-    """The service names a bad range by its bound (``from``) or interval;
-    here they are query parameters, named as every other query error names
-    them (``query.from``)."""
-    try:
-        yield
-    except ValidationFailed as exc:
-        for detail in exc.details or []:
-            if detail.get("path") in ("from", "to", "interval"):
-                detail["path"] = f"query.{detail['path']}"
-        raise
+# The service names a bad range by its bound (``from``) or interval; here
+# they are query parameters, named as every other query error names them.
+_RANGE_IN_QUERY = {name: f"query.{name}" for name in ("from", "to", "interval")}
 
 
 @router.post("/analytics/custom-query", summary="Run a custom analytics query")

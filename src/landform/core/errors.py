@@ -6,7 +6,8 @@ Each error carries a stable machine-readable code."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -60,6 +61,21 @@ class Unauthorized(DomainError):
 class ValidationFailed(DomainError):
     status = 422
     code = "validation_failed"
+
+
+@contextmanager
+def paths_renamed(names: Mapping[str, str]) -> Iterator[None]:
+    """A domain error raised inside names its ``details`` paths as the
+    caller sent them: a service's ``cursor`` is a REST query's
+    ``query.cursor`` and a GraphQL query's ``after``."""
+    try:
+        yield
+    except DomainError as exc:
+        if isinstance(exc.details, list):
+            for detail in exc.details:
+                if isinstance(detail, dict) and detail.get("path") in names:
+                    detail["path"] = names[detail["path"]]
+        raise
 
 
 class TooManyRequests(DomainError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -104,6 +105,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(
                 422, "malformed_json", f"request body is not usable JSON: {exc.__cause__}"
             )
+        if isinstance(exc, BodyTooLarge):
+            return error_response(413, exc.code, exc.detail, exc.details)
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
@@ -156,11 +159,24 @@ def _unread_media_type(request: Request, errors: list[Any]) -> str:
     return kind or "a body with no Content-Type"
 
 
+@dataclass(frozen=True, slots=True)
+class BodyCap:
+    """A path's own limit on request bodies, and how passing it is said
+    (by default as ``payload_too_large``)."""
+
+    max_bytes: int
+    code: str = "payload_too_large"
+    message: str = ""
+    details: object = None
+
+
 class BodyTooLarge(StarletteHTTPException):
     # An HTTPException, because FastAPI turns any other error raised while it
     # reads the body into a generic 400.
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body is larger than {limit} bytes")
+    def __init__(self, cap: BodyCap) -> None:
+        super().__init__(413, cap.message or f"request body is larger than {cap.max_bytes} bytes")
+        self.code = cap.code
+        self.details = cap.details
 
 
 class BodyTimedOut(StarletteHTTPException):
@@ -197,10 +213,10 @@ class BodyLimit:
         app: ASGIApp,
         max_bytes: int,
         deadlines: BodyDeadlines,
-        per_path: dict[str, int] | None = None,
+        per_path: dict[str, BodyCap] | None = None,
     ) -> None:
         self.app = app
-        self.default = max_bytes
+        self.default = BodyCap(max_bytes)
         self.deadlines = deadlines
         # Paths that take bigger bodies (uploads), with their own limit.
         self.per_path = per_path or {}
@@ -209,7 +225,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.per_path.get(scope["path"], self.default)
+        cap = self.per_path.get(scope["path"], self.default)
+        limit = cap.max_bytes
         declared = -1
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -220,8 +237,10 @@ class BodyLimit:
                     return
                 declared = int(value)
                 if declared > limit:
+                    too_large = BodyTooLarge(cap)
                     await send_error(
-                        send, error_response(413, "payload_too_large", BodyTooLarge(limit).detail)
+                        send,
+                        error_response(413, too_large.code, too_large.detail, too_large.details),
                     )
                     return
                 break
@@ -248,7 +267,7 @@ class BodyLimit:
                 return message
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise BodyTooLarge(limit)
+                raise BodyTooLarge(cap)
             if not message.get("more_body", False):
                 whole = True
             elif declared < 0 and seen > deadlines.bytes_per_timeout:

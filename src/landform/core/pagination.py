@@ -26,6 +26,11 @@ def encode_cursor(last_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
 
 
+# A bad cursor, named as a REST listing's query parameter (the services
+# call it ``cursor``; ``core.errors.paths_renamed``).
+CURSOR_IN_QUERY = {"cursor": "query.cursor"}
+
+
 def decode_cursor(cursor: str | None) -> uuid.UUID | None:
     if not cursor:
         return None

@@ -27,6 +27,12 @@ class FileTooLarge(DomainError):
     status = 413
     code = FileErrorCode.FILE_TOO_LARGE
 
+    @classmethod
+    def over(cls, max_bytes: int) -> FileTooLarge:
+        return cls(
+            f"the file is larger than the {max_bytes:,}-byte limit", details={"limit": max_bytes}
+        )
+
 
 class QuotaExceeded(DomainError):
     status = 413

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from landform.auth.deps import PrincipalDep
+from landform.core.errors import paths_renamed
+from landform.core.pagination import CURSOR_IN_QUERY
 from landform.files.multipart import receive_into
 from landform.files.schemas import FileList, FilePublic
 from landform.files.service import FileService
@@ -69,9 +71,10 @@ async def list_files(
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> FileList:
-    page = await service.list_files(
-        principal.user_id, category=category, cursor=cursor, limit=limit
-    )
+    with paths_renamed(CURSOR_IN_QUERY):
+        page = await service.list_files(
+            principal.user_id, category=category, cursor=cursor, limit=limit
+        )
     return FileList(items=[FilePublic.of(f) for f in page.items], next_cursor=page.next_cursor)
 
 

@@ -81,10 +81,7 @@ class Upload:
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.size > self.max_bytes:
-            raise FileTooLarge(
-                f"the file is larger than the {self.max_bytes:,}-byte limit",
-                details={"limit": self.max_bytes},
-            )
+            raise FileTooLarge.over(self.max_bytes)
         if self.kind is None and len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
             if len(self._head) >= SNIFF_BYTES:

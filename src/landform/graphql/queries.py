@@ -7,8 +7,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from landform.core.errors import ValidationFailed
+from landform.core.errors import ValidationFailed, paths_renamed
 from landform.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, clamp_limit
+from landform.graphql.errors import within_argument
 from landform.graphql.types import (
     ApiKey,
     Breakdown,
@@ -55,6 +56,11 @@ def _range(range: DateRange | None) -> tuple[Any, Any]:
     return (range.start, range.end) if range else (None, None)
 
 
+# What the services name a bad bound or cursor, as the graph's caller sent it.
+_RANGE = {"from": "range.from", "to": "range.to"}
+_AFTER = {"cursor": "after"}
+
+
 def _breakdowns(items: list[dict[str, Any]]) -> list[Breakdown]:
     return [Breakdown(**item) for item in items]
 
@@ -87,13 +93,15 @@ class Query:
             raise ValidationFailed(
                 f"search: {problem}", details=[{"path": "search", "message": problem}]
             )
-        result = await info.context.services.pages.list_pages(
-            await info.context.owner(),
-            status=status.value if status else None,
-            search=search,
-            cursor=after,
-            limit=page_size(first),
-        )
+        owner = await info.context.owner()
+        with paths_renamed(_AFTER):
+            result = await info.context.services.pages.list_pages(
+                owner,
+                status=status.value if status else None,
+                search=search,
+                cursor=after,
+                limit=page_size(first),
+            )
         edges = []
         for page in result.items:
             edges.append(LandingPageEdge(cursor=cursor_of(page.id), node=page_of(info, page)))
@@ -120,9 +128,11 @@ class Query:
         after: str | None = None,
         category: str | None = None,
     ) -> FileConnection:
-        result = await info.context.services.files.list_files(
-            await info.context.owner(), category=category, cursor=after, limit=page_size(first)
-        )
+        owner = await info.context.owner()
+        with paths_renamed(_AFTER):
+            result = await info.context.services.files.list_files(
+                owner, category=category, cursor=after, limit=page_size(first)
+            )
         return FileConnection(
             edges=[FileEdge(cursor=cursor_of(f.id), node=File.of(f)) for f in result.items],
             page_info=PageInfo(
@@ -145,9 +155,10 @@ class Query:
     ) -> PageAnalytics | None:
         owner = await info.context.owner()
         start, end = _range(range)
-        report = await info.context.services.analytics.page_report(
-            owner, parse_id(id), start, end, interval.value if interval else None
-        )
+        with paths_renamed(_RANGE):
+            report = await info.context.services.analytics.page_report(
+                owner, parse_id(id), start, end, interval.value if interval else None
+            )
         page = await info.context.loaders.page.load(parse_id(id))
         if page is None:  # deleted meanwhile
             raise PageNotFound("no such landing page")
@@ -171,9 +182,9 @@ class Query:
     @strawberry.field(description="Across all your pages (default range: the last 30 days).")
     async def dashboard(self, info: Info, range: DateRange | None = None) -> Dashboard:
         start, end = _range(range)
-        report = await info.context.services.analytics.dashboard(
-            await info.context.owner(), start, end
-        )
+        owner = await info.context.owner()
+        with paths_renamed(_RANGE):
+            report = await info.context.services.analytics.dashboard(owner, start, end)
         return Dashboard(
             start=report["from"],
             end=report["to"],
@@ -191,4 +202,5 @@ class Query:
     )
     async def custom_query(self, info: Info, query: JSON) -> JSON:
         owner = await info.context.owner()
-        return JSON(await info.context.services.analytics.custom_query(owner, query))
+        with within_argument("query", json=True):
+            return JSON(await info.context.services.analytics.custom_query(owner, query))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.ids import random_bytes
@@ -90,6 +91,19 @@ class Timing:
             template = ident[1] if isinstance(ident[1], str) else getattr(route, "path", "?")
             key = self._keys[ident] = f"route:{method} {template}"
         return key
+
+
+class NamedRoute(Route):
+    """A plain Starlette route (GraphQL's) that says in the scope it was the
+    one chosen, as the API's own routes do: FastAPI's router sets
+    ``scope["route"]`` for those alone, and a request the timing layer
+    cannot name is counted as "(no route)" and under no spec component."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
 
 
 KNOWN_METHODS = frozenset(

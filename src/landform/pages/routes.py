@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from landform.auth.deps import PrincipalDep
-from landform.core.errors import DomainError
+from landform.core.errors import DomainError, paths_renamed
+from landform.core.pagination import CURSOR_IN_QUERY
 from landform.pages.blocks import block_json_schema
 from landform.pages.models import LandingPage
 from landform.pages.render import RenderedPage
@@ -132,9 +133,10 @@ async def list_pages(
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100)] = None,
 ) -> PageList:
-    page = await service.list_pages(
-        principal.user_id, status=status, search=q, cursor=cursor, limit=limit
-    )
+    with paths_renamed(CURSOR_IN_QUERY):
+        page = await service.list_pages(
+            principal.user_id, status=status, search=q, cursor=cursor, limit=limit
+        )
     return PageList(items=[summary(service, p) for p in page.items], next_cursor=page.next_cursor)
 
 

@@ -124,7 +124,8 @@ def semantic_problems(query: CustomQuery) -> list[dict[str, str]]:
             problems.append(
                 {
                     "path": f"{path}.dimension",
-                    "message": "time cannot be filtered on; narrow date_range instead",
+                    "message": f"{item.dimension} is time and cannot be filtered on; "
+                    "narrow date_range instead",
                 }
             )
         elif item.dimension == "page":
