@@ -324,3 +324,6 @@ def test_the_cli_generates_and_rebuilds(
     too_long = runner.invoke(cli, ["analytics", "generate", "--days", "100000"])
     assert too_long.exit_code == 2
     assert "longer than the retention period" in too_long.output
+    no_address = runner.invoke(cli, ["analytics", "generate", "--email", "not an email"])
+    assert no_address.exit_code == 2
+    assert "is not an email address" in no_address.output
