@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import io
@@ -311,6 +312,25 @@ async def test_delete_removes_bytes_unless_someone_else_has_them(
     assert (await client.get(mine["url"])).status_code == 200  # Bob still has these bytes
     assert (await client.delete(f"/files/{theirs['id']}", headers=bob)).status_code == 204
     assert (await client.get(theirs["url"])).status_code == 404
+
+
+async def test_deleting_one_file_at_once_many_times_deletes_it_once(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """One answer says deleted, the rest that it is gone (on PostgreSQL,
+    every request that had read the file before the first delete committed
+    said 204, and each deleted the bytes and told the caches again)."""
+    for _ in range(3):
+        file = (await upload(client, ada, samples.png())).json()
+        answers = await asyncio.gather(
+            *(client.delete(f"/files/{file['id']}", headers=ada) for _ in range(10))
+        )
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [204] + [404] * 9, statuses
+        for answer in answers:
+            if answer.status_code == 404:
+                assert_error(answer, 404, "file_not_found")
+        assert (await client.get(file["url"])).status_code == 404
 
 
 async def test_file_on_a_live_page_cannot_be_deleted(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from landform.auth import mails
 from landform.auth import repository as repo
@@ -33,7 +34,7 @@ from landform.auth.passwords import hash_password, password_problems, verify_pas
 from landform.auth.throttle import address_key, refuse_if_throttled
 from landform.auth.tokens import AccessTokens
 from landform.core.clock import Clock
-from landform.core.db import Database
+from landform.core.db import Database, hold_until_commit
 from landform.core.errors import ServiceUnavailable, ValidationFailed
 from landform.core.ids import new_id
 from landform.core.mail import Mailer
@@ -106,6 +107,20 @@ async def refuse_if_closed(db: Database, user_id: uuid.UUID, error: Exception) -
         exists = await repo.account_exists(session, user_id)
     if not exists:
         raise AccountClosed() from error
+
+
+async def _family_held(session: AsyncSession, digest: str) -> RefreshToken | None:
+    """The refresh token of ``digest``, its family's writes (rotation,
+    revocation) held to this transaction's turn and the token read as it is
+    once the turn came. Without the turn, on PostgreSQL a refresh could
+    insert its new token after a logout's (or a detected reuse's) revoking
+    UPDATE had taken its snapshot: that token outlived the logout."""
+    record = await repo.refresh_token(session, digest)
+    if record is None:
+        return None
+    await hold_until_commit(session, f"auth/refresh-family/{record.family_id}")
+    await session.refresh(record)
+    return record
 
 
 KEYS_SEEN_KEPT = 100_000
@@ -281,9 +296,18 @@ class AuthService:
         if not await verify_password(user.password_hash if user else None, password):
             raise InvalidCredentials("email or password is wrong")
         assert user is not None
-        async with self.db.write(actor=user.id) as session:
-            await repo.mark_login_succeeded(session, attempt.id)
-            return self._issue(session, user.id, uuid.uuid4())
+        try:
+            async with self.db.write(actor=user.id) as session:
+                await repo.mark_login_succeeded(session, attempt.id)
+                return self._issue(session, user.id, uuid.uuid4())
+        except IntegrityError as exc:
+            # The account was closed while its password was checked: its
+            # session's foreign key failed. As unknown now as any address.
+            try:
+                await refuse_if_closed(self.db, user.id, exc)
+            except AccountClosed:
+                raise InvalidCredentials("email or password is wrong") from None
+            raise
 
     def _issue(self, session: object, user_id: uuid.UUID, family_id: uuid.UUID) -> Tokens:
         now = self.clock.now()
@@ -309,7 +333,7 @@ class AuthService:
         now = self.clock.now()
         tokens: Tokens | None = None
         async with self.db.write() as session:
-            record = await repo.refresh_token(session, token_digest(refresh_token))
+            record = await _family_held(session, token_digest(refresh_token))
             if record is None or record.revoked_at is not None or record.expires_at <= now:
                 raise BadRefreshToken("refresh token is not valid; log in again")
             raced = False
@@ -339,7 +363,7 @@ class AuthService:
             return
         now = self.clock.now()
         async with self.db.write() as session:
-            record = await repo.refresh_token(session, token_digest(refresh_token))
+            record = await _family_held(session, token_digest(refresh_token))
             if record is not None:
                 await repo.revoke_family(session, record.family_id, now)
 

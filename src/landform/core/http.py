@@ -4,6 +4,7 @@ client address."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -245,6 +246,7 @@ class BodyLimit:
                     return
                 break
         seen = 0
+        given_up = False  # over the limit, or too slow: nothing more is read
         deadlines = self.deadlines
         # Set when the app first asks for the body, not before: the time the
         # route takes before it reads (authentication) is not the client's.
@@ -252,7 +254,7 @@ class BodyLimit:
         whole = False
 
         async def limited_receive() -> Message:
-            nonlocal seen, started, deadline, whole
+            nonlocal seen, started, deadline, whole, given_up
             if whole:  # a wait for the client to go away, not for its body
                 return await receive()
             if not deadline:
@@ -261,12 +263,14 @@ class BodyLimit:
             try:
                 message = await deadlines.within(receive(), deadline)
             except BodyReadTimeout:
+                given_up = True
                 raise BodyTimedOut(deadline - started) from None
             if message["type"] != "http.request":
                 whole = True
                 return message
             seen += len(message.get("body", b""))
             if seen > limit:
+                given_up = True
                 raise BodyTooLarge(cap)
             if not message.get("more_body", False):
                 whole = True
@@ -276,7 +280,28 @@ class BodyLimit:
                 deadline = deadlines.deadline(seen, started)
             return message
 
-        await self.app(scope, limited_receive, send)
+        unsent = declared > 0 or (declared < 0 and _chunked(scope))
+
+        async def send_when_read(message: Message) -> None:
+            # An answer before the body was read (an upload refused for its
+            # credentials, or for its first bytes) waits until the rest is
+            # read and dropped: granian ends the exchange once the answer is
+            # sent, and a connection closed with bytes unread is reset by
+            # the kernel, so a client still sending may never see the
+            # answer (tens of concurrent refused uploads: most clients saw
+            # a reset, not the 401). Bounded as any body is: by the route's
+            # limit and the body deadline.
+            if unsent and not whole and not given_up and message["type"] == "http.response.start":
+                with contextlib.suppress(BodyTooLarge, BodyTimedOut):
+                    while not whole:
+                        await limited_receive()
+            await send(message)
+
+        await self.app(scope, limited_receive, send_when_read)
+
+
+def _chunked(scope: Scope) -> bool:
+    return any(name == b"transfer-encoding" for name, _ in scope["headers"])
 
 
 async def send_error(send: Send, response: ErrorResponse) -> None:

@@ -92,8 +92,10 @@ async def live_pages_showing(
     return [(r[0], r[1]) for r in rows.all()]
 
 
-async def delete_file(session: AsyncSession, file_id: uuid.UUID) -> None:
-    await session.execute(delete(StoredFile).where(StoredFile.id == file_id))
+async def delete_file(session: AsyncSession, file_id: uuid.UUID) -> bool:
+    """False when there was no such row (deleted meanwhile)."""
+    result = await session.execute(delete(StoredFile).where(StoredFile.id == file_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def image_facts(

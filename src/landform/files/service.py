@@ -265,6 +265,11 @@ class FileService:
             # Before the check: a publish showing these bytes holds this
             # lock until its page is live, so it is seen here.
             await hold_until_commit(session, bytes_lock(record.storage_key))
+            # A delete of the same file that held the lock first has won: one
+            # answer says deleted, the others that it is gone. (Refused as in
+            # use below, this delete is rolled back.)
+            if not await repo.delete_file(session, record.id):
+                raise FileNotFound("no such file")
             pages = await repo.live_pages_showing(session, owner, record.storage_key)
             if pages:
                 slugs = ", ".join(f"/{slug}" for _, slug in pages)
@@ -274,7 +279,6 @@ class FileService:
                     details={"pages": [{"id": str(i), "slug": s} for i, s in pages]},
                 )
             shared = await repo.others_using_key(session, record.storage_key, record.id)
-            await repo.delete_file(session, record.id)
             key = record.storage_key
             gone: list[str] = []
             if not shared:
