@@ -137,6 +137,66 @@ async def test_a_database_that_is_down_answers_503_at_once_and_is_used_again_whe
         await create(client, ada, "Later")
 
 
+async def test_published_pages_held_in_memory_stay_served_while_the_database_is_away(
+    clusters: Clusters, tmp_path: Path
+) -> None:
+    """Pages are held in memory so that visitors do not depend on the
+    database. Before, the change log's failing poll dropped them all within
+    a poll interval, and every view was a 503 until the database was back."""
+    primary = clusters.primary()
+    url = await asyncio.to_thread(migrated, primary)
+    settings = {"database_url": url, "database_reconnect_wait": 0.5}
+    async with (
+        api(tmp_path / "one", **settings, page_change_poll_interval=0.05) as (app, client),
+        api(tmp_path / "two", **settings) as (other_app, other),
+    ):
+        ada = await signed_in(client, app, "ada@example.com")
+        made = await client.post(
+            "/landing-pages", json={"title": "Kept", "slug": "kept"}, headers=ada
+        )
+        page_id = made.json()["id"]
+        assert (await client.post(f"/landing-pages/{page_id}/publish", headers=ada)).is_success
+        before = await client.get("/kept")
+        assert before.status_code == 200
+
+        await asyncio.to_thread(primary.stop)
+        await asyncio.sleep(1)  # some twenty polls of the change log fail
+        during = await client.get("/kept")
+        assert during.status_code == 200 and during.content == before.content
+        assert (await client.get("/not-held-here")).status_code == 503
+
+        # Back, the log is followed again: a change made by another worker
+        # reaches this one.
+        await asyncio.to_thread(primary.start)
+        assert (await other.post(f"/landing-pages/{page_id}/unpublish", headers=ada)).is_success
+        for _ in range(200):
+            if (await client.get("/kept")).status_code == 404:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the unpublish made elsewhere never reached this worker")
+
+
+async def test_a_worker_whose_requests_went_quiet_still_answers_a_long_outage_at_once(
+    clusters: Clusters, tmp_path: Path
+) -> None:
+    """The outage's wait counts from its start as the worker's change-log
+    poll sees it, not from this worker's next request: with two workers,
+    each one's requests went quiet while the other's waited, and every
+    request then waited the whole wait again."""
+    primary = clusters.primary()
+    url = await asyncio.to_thread(migrated, primary)
+    async with api(
+        tmp_path, database_url=url, database_reconnect_wait=2, page_change_poll_interval=0.05
+    ) as (app, client):
+        ada = await signed_in(client, app, "ada@example.com")
+        await asyncio.to_thread(primary.stop)
+        await asyncio.sleep(2.5)  # no request here; the polls fail
+        started = time.monotonic()
+        assert_error(await client.get("/landing-pages", headers=ada), 503, "database_unavailable")
+        assert time.monotonic() - started < 1.0
+
+
 POOL = 6
 
 

@@ -44,10 +44,19 @@ def record_change(session: AsyncSession, key: str, now: datetime) -> PublicChang
 class ChangeFollower:
     """Polls the log (one indexed range query on the primary every
     ``interval`` seconds; a replica may lag behind it) and calls ``forget``
-    for each changed key, or ``forget_all`` when the log cannot be read."""
+    for each changed key.
+
+    While the log cannot be read (the database is away), what the worker
+    holds stays served: published pages are kept in memory so that visitors
+    do not depend on the database, and an outage is when that counts. Back,
+    the poll reads every change made meanwhile from where it stopped, unless
+    the outage outlasted what the log keeps (``forget_all`` then)."""
 
     PRUNE_EVERY = 600.0
     KEEP = timedelta(hours=1)
+    # An outage this long may have outlived entries it did not read (pruned
+    # by another replica after KEEP): what is held is dropped when it ends.
+    LONGEST_CATCH_UP = KEEP / 2
 
     def __init__(
         self,
@@ -130,24 +139,28 @@ class ChangeFollower:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + self.PRUNE_EVERY
-        failing = False
+        failing_since: float | None = None
         while True:
             await asyncio.sleep(self.interval)
             try:
                 await self.poll_once()
-                if failing:
-                    failing = False
+                self.db.note_reachable(self.db.primary)
+                if failing_since is not None:
+                    if loop.time() - failing_since > self.LONGEST_CATCH_UP.total_seconds():
+                        self.forget_all()
+                    failing_since = None
                     log.warning("the public change log is read again")
                 if loop.time() >= next_prune:
                     next_prune = loop.time() + self.PRUNE_EVERY
                     await self.prune()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # The database may be restarting: what we hold may be stale,
-                # so drop it and keep following once it is back. Said once
-                # per outage, not at every poll.
-                if not failing:
+            except Exception as exc:
+                # The database may be restarting. What is held stays served
+                # (stale at worst, by changes this outage keeps from being
+                # made or seen) and is brought up to date once it is back.
+                # Said once per outage, not at every poll.
+                self.db.note_unreachable(self.db.primary, exc)
+                if failing_since is None:
                     log.exception("could not read the public change log")
-                failing = True
-                self.forget_all()
+                    failing_since = loop.time()

@@ -408,6 +408,19 @@ class Database:
             self._outages.pop(engine, None)
             return session
 
+    def note_reachable(self, engine: AsyncEngine) -> None:
+        """A background task (the change log's poll, a few times a second)
+        reached ``engine``: any outage of it is over."""
+        self._outages.pop(engine, None)
+
+    def note_unreachable(self, engine: AsyncEngine, error: BaseException) -> None:
+        """A background task could not reach ``engine``: the outage goes on
+        as requests see it. Without this, a worker whose requests had gone
+        quiet for the wait (the other worker answering meanwhile) took the
+        next failure for a new outage, and each request waited in full."""
+        if cannot_connect(error):
+            self._outage_wait_left(engine, asyncio.get_running_loop().time())
+
     def _outage_wait_left(self, engine: AsyncEngine, now: float) -> float:
         wait = self.settings.database_reconnect_wait
         outage = self._outages.get(engine)

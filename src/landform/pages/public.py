@@ -23,6 +23,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from landform.core.conditional import etag_matches
+from landform.core.db_failures import DatabaseUnavailable
 from landform.core.proxies import ClientAddress
 from landform.core.rate_limits import Observe
 from landform.core.rsgi import Fallback, text_headers
@@ -315,6 +316,7 @@ class PublicPages:
             ],
             unavailable,
         )
+        self._quiet_until = 0.0  # the next outage warning, on the monotonic clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -340,6 +342,14 @@ class PublicPages:
         if page is None:
             try:
                 page = await self._load(slug)
+            except DatabaseUnavailable as exc:
+                # An outage: said once a minute, not once per visitor.
+                now = time.monotonic()
+                if now >= self._quiet_until:
+                    self._quiet_until = now + 60
+                    log.warning("published pages not held here cannot be loaded: %s", exc)
+                await self._send(send, scope, 503, self._unavailable)
+                return 503
             except Exception:
                 log.exception("could not load the published page %r", slug)
                 await self._send(send, scope, 503, self._unavailable)
