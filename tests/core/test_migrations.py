@@ -4,6 +4,7 @@ database this run uses (SQLite or PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 from landform.cli.main import app as cli
 from landform.core.migrate import downgrade, upgrade
 from landform.core.models_registry import metadata
+from landform.core.serving_lock import hold_for_serving
 from landform.settings import Settings
 from tests.conftest import ON_POSTGRES, scratch_postgres_database
 
@@ -148,6 +150,17 @@ def test_the_cli_downgrades_and_upgrades(
         refused = runner.invoke(cli, ["db", "downgrade", wrong])
         assert refused.exit_code == 1 and "is no revision to migrate to" in refused.output
         assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    assert revision() == head
+    # A server on this data folder: refused, as a restore is.
+    serving = hold_for_serving(tmp_path)  # as `landform serve` holds it
+    try:
+        refused = runner.invoke(cli, ["db", "downgrade", "0007"])
+    finally:
+        os.close(serving)
+    assert refused.exit_code == 1
+    assert (
+        "a Landform server is running" in refused.output and "nothing was changed" in refused.output
+    )
     assert revision() == head
 
 

@@ -256,8 +256,18 @@ def db_downgrade(
     """Undo migrations down to REVISION (stop every Landform process using
     the database first, and take a backup: a downgrade may drop data)."""
     from landform.core.migrate import downgrade
+    from landform.core.serving_lock import DataDirBusy, alone
 
-    before, after = asyncio.run(_migrate(downgrade, revision))
+    settings = load_settings()
+    try:
+        # As a restore: a server on this data folder would go on using the
+        # tables the downgrade drops (a server elsewhere, on PostgreSQL,
+        # only its operator can stop).
+        with alone(settings.data_dir):
+            before, after = asyncio.run(_migrate(downgrade, revision))
+    except DataDirBusy as exc:
+        typer.echo(f"error: {exc}; nothing was changed", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"database downgraded from {before} to {after or 'empty'}")
 
 
