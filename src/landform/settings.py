@@ -341,13 +341,23 @@ def _scheme_of(url: str) -> str:
     return f"{scheme}://" if scheme else "a URL with no scheme"
 
 
+class DataDirUnusable(Exception):
+    """The data folder cannot be made (a file is in the way, no permission)."""
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the environment once, make the data folder, and settle the secret key.
 
     With no ``LANDFORM_SECRET_KEY`` the embedded default keeps a generated key in
     the data folder, so tokens survive restarts and every worker agrees on it."""
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirUnusable(
+            f"LANDFORM_DATA_DIR: cannot use {settings.data_dir} as the data folder: "
+            f"{exc.strerror or exc}"
+        ) from exc
     if not settings.secret_key:
         key_file = settings.data_dir / "secret.key"
         try:

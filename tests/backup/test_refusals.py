@@ -130,6 +130,21 @@ def test_restore_refuses_while_a_server_runs_on_the_data(
     assert forced.exit_code == 0, forced.output
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="a database that is not there: PostgreSQL's")
+def test_restore_into_a_database_not_created_says_so(settings: Settings, tmp_path: Path) -> None:
+    """Creating the database is the restore's first step, and the likeliest
+    to be forgotten: one line, not a page of traceback."""
+    folder = backed_up(settings, tmp_path)
+    missing = settings.primary_database_url.rsplit("/", 1)[0] + "/landform_never_created"
+    refused = invoke(
+        "restore", str(folder), env={**env_of(settings), "LANDFORM_DATABASE_URL": missing}
+    )
+    assert refused.exit_code == 1, refused.output
+    assert "cannot reach the database to restore into" in refused.output
+    assert '"landform_never_created" does not exist' in refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+
+
 async def test_forced_restore_replaces_the_data(settings: Settings, tmp_path: Path) -> None:
     folder = await asyncio.to_thread(backed_up, settings, tmp_path)
     db = Database(settings)

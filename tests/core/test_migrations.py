@@ -194,3 +194,12 @@ def test_commands_that_need_the_schema_say_so(
     assert "LANDFORM_SMTP_URL: must start with smtp:// or smtps://" in bad.output
     monkeypatch.delenv("LANDFORM_SMTP_URL")
     assert runner.invoke(cli, ["mail", "outbox", "--limit", "-5"]).exit_code == 2
+    # A data folder that cannot be made: named, in one line.
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("LANDFORM_DATA_DIR", str(tmp_path / "a-file" / "data"))
+    for command in (["db", "upgrade"], ["serve", "--port", "1"], ["backup", "--output", "x"]):
+        bad = runner.invoke(cli, command)
+        assert bad.exit_code == 2, (command, bad.output)
+        assert "LANDFORM_DATA_DIR: cannot use " in bad.output
+        assert "as the data folder: Not a directory" in bad.output
+        assert bad.exception is None or isinstance(bad.exception, SystemExit)

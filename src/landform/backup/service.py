@@ -19,6 +19,7 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from landform import __version__
@@ -129,6 +130,12 @@ async def create_backup(settings: Settings, output: Path, progress: Progress = _
     return manifest
 
 
+def _cause(error: BaseException) -> str:
+    """What the driver said, without SQLAlchemy's wrapping (the statement,
+    a link to its documentation)."""
+    return str(error.orig if isinstance(error, DBAPIError) else error)
+
+
 async def _revision_of(settings: Settings) -> str | None:
     engine = create_async_engine(settings.primary_database_url)
     try:
@@ -169,8 +176,16 @@ async def restore_backup(
         target = sqlite_path(settings)
         current = await sqlite.facts_of(target) if target.is_file() else None
     else:
-        server = await postgres.server(settings.primary_database_url)
-        current = await postgres.current_facts(settings.primary_database_url)
+        try:
+            server = await postgres.server(settings.primary_database_url)
+            current = await postgres.current_facts(settings.primary_database_url)
+        except (OSError, DBAPIError) as exc:
+            # Most often a database not created yet (step 2 of a restore).
+            raise BackupFailed(
+                f"cannot reach the database to restore into ({_cause(exc)}): create it, "
+                "or check LANDFORM_DATABASE_URL",
+                code="database_unavailable",
+            ) from exc
     occupied = _occupied(current, storage)
     if occupied and not force:
         raise BackupRefused(

@@ -14,19 +14,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from landform.cli import backup
 from landform.cli.loadtest import loadtest_app
 from landform.cli.options import Output, SlaFile, load_sla, write_output
 from landform.core.serving_lock import DataDirBusy, hold_for_serving
-from landform.settings import Settings, load_settings
+from landform.settings import DataDirUnusable, Settings, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from landform.core.db import Database
 
-app = typer.Typer(help="Landform: self-hosted landing pages.", no_args_is_help=True)
+
+class _Commands(TyperGroup):
+    """Landform's commands; a data folder that cannot be used, which any of
+    them may meet when it first reads the settings, is said in one line."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own click.Context
+        try:
+            return super().invoke(ctx)
+        except DataDirUnusable as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+
+
+app = typer.Typer(help="Landform: self-hosted landing pages.", no_args_is_help=True, cls=_Commands)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 mail_app = typer.Typer(help="Mail sent in outbox mode.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
