@@ -33,11 +33,11 @@ class Replica:
 
 
 @pytest.fixture
-async def buses(redis: Redis) -> AsyncIterator[Callable[[], Any]]:
+async def buses(redis: Redis) -> AsyncIterator[Callable[..., Any]]:
     made: list[tuple[InvalidationBus, Redis]] = []
 
-    async def make() -> tuple[InvalidationBus, Replica]:
-        client = Redis.from_url(REDIS_URL)
+    async def make(url: str = REDIS_URL) -> tuple[InvalidationBus, Replica]:
+        client = Redis.from_url(url)
         replica = Replica()
         bus = InvalidationBus(client, replica.forget, replica.forget_all, check_interval=0.1)
         await bus.start()
@@ -67,6 +67,21 @@ async def test_a_publish_reaches_every_replica(buses: Callable[[], Any]) -> None
     # The publisher hears itself too (forgetting twice is harmless).
     await eventually(lambda: len(a.forgotten) == 2)
     assert a.flushed == b.flushed == 0
+
+
+async def test_an_installation_on_another_redis_database_hears_nothing(
+    buses: Callable[..., Any],
+) -> None:
+    """PUBLISH ignores the database number: installations sharing a Redis
+    server by database heard each other's invalidations (and flushed their
+    caches for the other's stamps). Channels now carry the number."""
+    ours, replica = await buses()
+    database = int(REDIS_URL.rsplit("/", 1)[1] or 0)
+    _theirs, stranger = await buses(f"{REDIS_URL.rsplit('/', 1)[0]}/{(database + 1) % 16}")
+    await ours.publish("spring-sale")
+    await eventually(lambda: replica.forgotten == ["spring-sale"])
+    await asyncio.sleep(0.3)  # three of the stranger's stamp checks
+    assert stranger.forgotten == [] and stranger.flushed == 0
 
 
 async def test_a_stamp_that_never_arrives_flushes(buses: Callable[[], Any], redis: Redis) -> None:

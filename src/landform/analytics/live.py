@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from landform.analytics.events import VIEW, Event
+from landform.core.redis_channels import channel_name
 from landform.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class LiveHub:
         self.run_dir = _socket_dir(run_dir)
         self.current_visitors = current_visitors
         self.redis = redis
+        self.channel = channel_name(redis, CHANNEL) if redis is not None else CHANNEL
         self.queue_size = queue_size
         self._local: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._heard: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -217,7 +219,7 @@ class LiveHub:
         if self.redis is not None:
             try:
                 for part in messages:
-                    await self.redis.publish(CHANNEL, part)
+                    await self.redis.publish(self.channel, part)
             except Exception:
                 self._publishing_failed = True
                 self._tell_machine(messages)
@@ -315,7 +317,7 @@ class LiveHub:
         while True:
             try:
                 pubsub = self.redis.pubsub()
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self.channel)
                 if self._listening_failed:
                     log.info("analytics: live channel back")
                 self._listening_failed = False

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from landform.core.redis_channels import channel_name
 from landform.core.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class InvalidationBus:
         check_interval: float = 1.0,
     ) -> None:
         self.redis = redis
+        self.channel = channel_name(redis, CHANNEL)
         self.forget = forget
         self.forget_all = forget_all
         self.timeout = timeout
@@ -83,7 +85,7 @@ class InvalidationBus:
     async def publish(self, *keys: str) -> None:
         try:
             async with asyncio.timeout(self.timeout):
-                await self._publish(keys=[STAMP], args=[CHANNEL, "\n".join(keys)])
+                await self._publish(keys=[STAMP], args=[self.channel, "\n".join(keys)])
         except Exception as exc:  # noqa: BLE001 - the change log still carries it
             log.warning("invalidation bus: could not publish (%s)", exc)
 
@@ -107,7 +109,7 @@ class InvalidationBus:
 
     async def _subscribed(self) -> None:
         async with self.redis.pubsub() as pubsub:
-            await pubsub.subscribe(CHANNEL)
+            await pubsub.subscribe(self.channel)
             # Subscribed first, then read the counter: a message published
             # from here on arrives, so nothing falls between the two.
             current = await self._stamp()
