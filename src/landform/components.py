@@ -164,8 +164,9 @@ class Components:
             self.db, self.clock, settings, self.auth, self.live, self.cache
         )
         self.auth.on_close.append(self._close_account_data)
+        self.page_directory = PageDirectory(self.db)
         self.tracker = Tracker(
-            PageDirectory(self.db),
+            self.page_directory,
             self.hasher,
             self.ingestion,
             self.clock,
@@ -290,7 +291,7 @@ class Components:
         the other workers and replicas (the bus; the change log follows) and
         the CDN what to purge."""
         for slug in change.slugs:
-            self.store.discard(slug)
+            self._forget(slug)
         self.follower.applied(change.logged)
         if self.bus is not None:
             self.bus.publish_soon(*change.slugs)
@@ -320,12 +321,14 @@ class Components:
             self.cache.local.delete(key[len(CACHE_KEY) :])
         else:
             self.store.discard(key)
+            self.page_directory.forget(key)
 
     def _forget_all(self) -> None:
         """What this process holds may be stale, and it cannot know which."""
         self.store.clear()
         self.assets.clear()
         self.cache.local.clear()
+        self.page_directory.forget_all()
 
     # The public path reads the primary: a replica may lag behind the change
     # log that told this worker to reload.

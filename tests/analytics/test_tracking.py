@@ -3,6 +3,7 @@ what they accept is counted once."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import time
@@ -18,7 +19,7 @@ from landform.analytics.models import AnalyticsEvent, AnalyticsRollup
 from landform.analytics.tracker import PageDirectory, TrackedPage
 from landform.core.db_failures import DatabaseUnavailable
 from tests.analytics.conftest import BROWSER, GOOGLEBOT, IPHONE, track_event, track_view
-from tests.conftest import assert_error
+from tests.conftest import assert_error, signed_in, two_replicas
 
 
 async def stored_events(app: Any) -> list[AnalyticsEvent]:
@@ -205,6 +206,44 @@ async def test_unknown_and_unpublished_pages_are_404(
     assert await stored_events(app) == []
 
 
+async def test_a_page_takes_its_views_as_soon_as_it_is_published_and_none_after(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    """Beacons for a page not yet published were remembered as "unknown"
+    for ten seconds: the views of its first visitors, after publishing, were
+    refused (404) and lost. And a page unpublished took views for a minute."""
+    draft = (
+        await client.post("/landing-pages", json={"title": "Soon", "slug": "soon"}, headers=ada)
+    ).json()
+    assert_error(await track_view(client, draft["id"]), 404, "page_not_found")
+    by_slug = {"slug": "soon", "path": "/soon"}
+    assert_error(await client.post("/analytics/track-view", json=by_slug), 404)
+    assert (await client.post(f"/landing-pages/{draft['id']}/publish", headers=ada)).is_success
+    assert (await track_view(client, draft["id"])).status_code == 202
+    assert (await client.post("/analytics/track-view", json=by_slug)).status_code == 202
+    assert (await client.post(f"/landing-pages/{draft['id']}/unpublish", headers=ada)).is_success
+    assert_error(await track_view(client, draft["id"]), 404, "page_not_found")
+    assert_error(await client.post("/analytics/track-view", json=by_slug), 404)
+    assert len(await stored_events(app)) == 2
+
+
+async def test_a_page_published_by_another_replica_takes_views_here_at_once(
+    settings: Any, tmp_path: Any
+) -> None:
+    """The change reaches this replica's page directory as it reaches its
+    page store: within the change log's poll, not the ten seconds of an
+    "unknown"."""
+    async with two_replicas(settings, tmp_path) as (first, _second, a, b):
+        ada = await signed_in(b, first, "ada@example.com")
+        draft = (await b.post("/landing-pages", json={"title": "Elsewhere"}, headers=ada)).json()
+        assert_error(await track_view(a, draft["id"]), 404, "page_not_found")
+        assert (await b.post(f"/landing-pages/{draft['id']}/publish", headers=ada)).is_success
+        started = time.monotonic()
+        while (await track_view(a, draft["id"])).status_code != 202:
+            assert time.monotonic() - started < 3, "still refused: the unknown was kept"
+            await asyncio.sleep(0.05)
+
+
 async def test_other_methods_are_refused(client: httpx.AsyncClient) -> None:
     assert_error(await client.get("/analytics/track-view"), 405, "method_not_allowed")
 
@@ -293,7 +332,7 @@ async def test_a_known_page_takes_its_views_through_a_long_database_outage() -> 
     directory = PageDirectory(Away())  # type: ignore[arg-type]
     known, stranger = uuid.uuid4(), uuid.uuid4()
     page = TrackedPage(str(known), str(uuid.uuid4()))
-    directory._known[known] = (page, time.monotonic() - 1)  # expired
+    directory._known[known] = (page, time.monotonic() - 1, 0)  # expired
     assert await directory.resolve(known, None) == page
     assert directory.remembered(known, None) == page  # not asked again at once
     with pytest.raises(DatabaseUnavailable):

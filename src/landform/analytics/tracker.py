@@ -36,7 +36,13 @@ class TrackedPage:
 
 class PageDirectory:
     """Published pages by id and by slug, remembered for a minute (unknown
-    ones for ten seconds), so beacons do not query the database."""
+    ones for ten seconds), so beacons do not query the database.
+
+    Told of every public change (``forget``, from the change log, as the
+    page store is): a page just published takes its beacons at once rather
+    than once its "unknown" has expired (its first views were refused, and
+    lost: browsers do not send a beacon again), and one unpublished or moved
+    takes none under its old standing."""
 
     FOUND_TTL = 60.0
     MISSING_TTL = 10.0
@@ -44,8 +50,27 @@ class PageDirectory:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._known: dict[uuid.UUID | str, tuple[TrackedPage | None, float]] = {}
+        # key -> (the page or None for unknown, expiry, the changes seen then)
+        self._known: dict[uuid.UUID | str, tuple[TrackedPage | None, float, int]] = {}
         self._loading: dict[uuid.UUID | str, asyncio.Task[TrackedPage | None]] = {}
+        # The id of each slug found, to forget both keys of a changed page.
+        self._slug_ids: dict[str, uuid.UUID] = {}
+        # Counts public changes: an "unknown" from before one may be stale
+        # (the change can be a publish, of a page known only by its id).
+        self._changes = 0
+
+    def forget(self, slug: str) -> None:
+        """``slug`` changed (published, unpublished, moved, deleted)."""
+        self._changes += 1
+        self._known.pop(slug, None)
+        page_id = self._slug_ids.pop(slug, None)
+        if page_id is not None:
+            self._known.pop(page_id, None)
+
+    def forget_all(self) -> None:
+        self._changes += 1
+        self._known.clear()
+        self._slug_ids.clear()
 
     def remembered(self, page_id: uuid.UUID | None, slug: str | None) -> TrackedPage | None:
         """The page if it is known and published now (no await: the common
@@ -57,7 +82,11 @@ class PageDirectory:
         # Keyed by the UUID itself or the slug: they cannot collide.
         key = page_id if page_id is not None else slug or ""
         known = self._known.get(key)
-        if known is not None and known[1] > time.monotonic():
+        if (
+            known is not None
+            and known[1] > time.monotonic()
+            and (known[0] is not None or known[2] == self._changes)
+        ):
             return known[0]
         task = self._loading.get(key)
         if task is None:
@@ -68,6 +97,7 @@ class PageDirectory:
     async def _load(
         self, key: uuid.UUID | str, page_id: uuid.UUID | None, slug: str | None
     ) -> TrackedPage | None:
+        changes = self._changes
         try:
             async with self.db.primary_connection() as connection:
                 row = await page_repo.published_owner(connection, page_id=page_id, slug=slug)
@@ -78,13 +108,18 @@ class PageDirectory:
             stale = self._known.get(key)
             if stale is None or stale[0] is None:
                 raise
-            self._known[key] = (stale[0], time.monotonic() + self.MISSING_TTL)
+            self._known[key] = (stale[0], time.monotonic() + self.MISSING_TTL, stale[2])
             return stale[0]
         page = TrackedPage(str(row.id), str(row.owner_id)) if row is not None else None
+        if changes != self._changes:
+            return page  # what was read may predate the change: not kept
         if len(self._known) >= self.MAX_ENTRIES:
             self._known.clear()
+            self._slug_ids.clear()
         ttl = self.FOUND_TTL if page is not None else self.MISSING_TTL
-        self._known[key] = (page, time.monotonic() + ttl)
+        self._known[key] = (page, time.monotonic() + ttl, changes)
+        if row is not None:
+            self._slug_ids[row.slug] = row.id
         return page
 
 

@@ -173,8 +173,10 @@ async def indexable_published(session: AsyncSession, limit: int) -> list[Any]:
 async def published_owner(
     connection: AsyncSession | AsyncConnection, *, page_id: uuid.UUID | None, slug: str | None
 ) -> Any:
-    """``(id, owner_id)`` of a published page given its id or slug."""
-    query = select(LandingPage.id, LandingPage.owner_id).where(LandingPage.status == "published")
+    """``(id, owner_id, slug)`` of a published page given its id or slug."""
+    query = select(LandingPage.id, LandingPage.owner_id, LandingPage.slug).where(
+        LandingPage.status == "published"
+    )
     if page_id is not None:
         query = query.where(LandingPage.id == page_id)
     else:
