@@ -1,12 +1,13 @@
 """The beacon as published, executed: the script from a rendered page runs
 in Node with stand-ins for the few browser objects it touches (location,
 document, screen, navigator.sendBeacon), and what it sends is posted to the
-real tracking endpoints. (No browser on this machine; this checks the
-script's behaviour, not a browser's.)"""
+real tracking endpoints. This checks the script's behaviour, event by
+event; tests/pages/test_published_in_browser.py runs it in Chromium.)"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from typing import Any
@@ -32,7 +33,7 @@ global.navigator = {
 global.addEventListener = (name, fn) => { listeners["window:" + name] = fn; };
 global.document = {
   readyState: "loading",
-  referrer: "https://www.google.com/search?q=landform",
+  referrer: process.env.REFERRER,
   addEventListener: (name, fn) => { listeners[name] = fn; },
 };
 eval(script);
@@ -41,14 +42,26 @@ const cta = {getAttribute: () => "Buy now"};
 listeners.click({target: {closest: (sel) => sel === "[data-lf-cta]" ? cta : null}});
 listeners.click({target: {closest: () => null}});
 listeners.submit({target: {tagName: "FORM", id: "signup", getAttribute: () => null}});
+listeners["window:pageshow"]({persisted: false});  // the load's own: no second view
+listeners["window:pageshow"]({persisted: true});  // back, from the back/forward cache
+listeners.auxclick({button: 1, target: {closest: () => cta}});  // middle: a new tab
+listeners.auxclick({button: 2, target: {closest: () => cta}});  // right: a menu
 process.stdout.write(JSON.stringify(sent));
 """
 
 
-def run_beacon(page_id: str) -> list[tuple[str, dict[str, Any]]]:
+GOOGLE = "https://www.google.com/search?q=landform"
+
+
+def run_beacon(page_id: str, referrer: str = GOOGLE) -> list[tuple[str, dict[str, Any]]]:
     script = inline(render_page(make_input(page_id=page_id)).html, "script")[0]
     result = subprocess.run(
-        ["node", "-e", HARNESS], input=script, capture_output=True, text=True, check=True
+        ["node", "-e", HARNESS],
+        input=script,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "REFERRER": referrer},
     )
     return [(url, body) for url, body in json.loads(result.stdout)]
 
@@ -59,8 +72,10 @@ def test_the_beacon_sends_a_view_and_its_conversions() -> None:
         "/analytics/track-view",
         "/analytics/track-event",
         "/analytics/track-event",
+        "/analytics/track-view",
+        "/analytics/track-event",
     ]
-    view, click, form = (body for _, body in sent)
+    view, click, form, back, middle_click = (body for _, body in sent)
     visit = {
         "page_id": "page-1",
         "path": "/spring-sale",
@@ -72,6 +87,15 @@ def test_the_beacon_sends_a_view_and_its_conversions() -> None:
     assert view == visit
     assert click == {**visit, "name": "cta_click", "label": "Buy now"}
     assert form == {**visit, "name": "form_submit", "label": "signup"}
+    assert back == view and middle_click == click
+
+
+def test_a_long_referrer_is_cut_to_what_the_server_takes() -> None:
+    """A same-site referrer carries its whole URL (a click id can make it
+    kilobytes): sent whole, the view was refused (422) and lost."""
+    long = "https://example.com/spring?gclid=" + "x" * 3000
+    view = run_beacon("page-1", referrer=long)[0][1]
+    assert view["referrer"] == long[:2048]
 
 
 async def test_what_the_beacon_sends_is_accepted_and_counted(
@@ -86,8 +110,8 @@ async def test_what_the_beacon_sends_is_accepted_and_counted(
         assert response.status_code == 202, response.text
     await app.components.ingestion.flush()
     report = (await client.get(f"/analytics/pages/{page['id']}", headers=ada)).json()
-    assert report["totals"]["views"] == 1
-    assert report["totals"]["conversions"] == 2
+    assert report["totals"]["views"] == 2  # the load, and back from the cache
+    assert report["totals"]["conversions"] == 3
     assert [item["value"] for item in report["top_referrers"]] == ["google.com"]
     assert [item["value"] for item in report["utm_campaigns"]] == ["spring"]
     assert [item["value"] for item in report["devices"]] == ["mobile"]

@@ -12,8 +12,10 @@
   // Where this page load came from; sent with every event, so whichever
   // reaches the server first tells the same story.
   function visit(extra) {
+    // Only the referrer's host is kept; a long one (a same-site URL with a
+    // click id) is cut to what the server takes rather than lose the view.
     var q = new URLSearchParams(l.search), o = {page_id: P, path: l.pathname,
-      referrer: d.referrer, screen_width: screen.width};
+      referrer: d.referrer.slice(0, 2048), screen_width: screen.width};
     ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"].forEach(function (k) {
       var v = q.get(k);
       if (v) o[k] = v.slice(0, 200);
@@ -26,13 +28,19 @@
   }
   try {
     if (d.readyState === "complete") view(); else addEventListener("load", view);
-    d.addEventListener("click", function (e) {
+    // Back or forward to a page the browser kept whole (its back/forward
+    // cache) is a view too, and fires no load.
+    addEventListener("pageshow", function (e) { if (e.persisted) view(); });
+    function cta(e) {
       try {
         var t = e.target && e.target.closest && e.target.closest("[data-lf-cta]");
         if (t) send("/analytics/track-event", visit({name: "cta_click",
           label: (t.getAttribute("data-lf-cta") || "").slice(0, 120)}));
       } catch (e2) {}
-    }, true);
+    }
+    d.addEventListener("click", cta, true);
+    // The middle button (open in a new tab) clicks no "click".
+    d.addEventListener("auxclick", function (e) { if (e.button === 1) cta(e); }, true);
     d.addEventListener("submit", function (e) {
       try {
         var f = e.target;

@@ -1,0 +1,88 @@
+"""A published page in a real browser (Chromium), as a visitor meets it:
+one view per page view, back and forward included; a call-to-action click
+is a conversion; nothing is stored in the browser; and the owner's report
+says exactly that."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import chromium
+from tests.live_server import live_server, verified_login
+
+pytestmark = pytest.mark.server
+
+# Headless Chromium says "HeadlessChrome", counted as a bot (docs/analytics.md).
+CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def published(api: httpx.Client, slug: str, cta_url: str) -> str:
+    made = api.post("/landing-pages", json={"title": slug.title(), "slug": slug})
+    assert made.status_code == 201, made.text
+    page_id = str(made.json()["id"])
+    content = {
+        "blocks": [
+            {"type": "hero", "headline": slug.title(), "cta_label": "Go", "cta_url": cta_url},
+        ]
+    }
+    assert api.put(f"/landing-pages/{page_id}/content", json=content).status_code == 200
+    assert api.post(f"/landing-pages/{page_id}/publish").status_code == 200
+    return page_id
+
+
+def test_a_visit_is_counted_once_per_view_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    with live_server(tmp_path, workers=1) as base:
+        token = verified_login(base, tmp_path, "ada@example.com")
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+        first = published(api, "first", "/second")
+        published(api, "second", "/first")
+        beacons: list[tuple[str, str]] = []
+
+        with chromium(back_forward_cache=True) as browser:
+            context = browser.new_context(user_agent=CHROME)
+            tab = context.new_page()
+            tab.on(
+                "request",
+                lambda request: (
+                    beacons.append((request.url.removeprefix(base), request.post_data or ""))
+                    if "/analytics/track-" in request.url
+                    else None
+                ),
+            )
+            tab.goto(f"{base}/first", wait_until="load")
+            tab.evaluate("window.stillHere = true")
+            with tab.expect_navigation():
+                tab.click("[data-lf-cta]")  # to /second: a conversion on /first
+            tab.go_back(wait_until="commit")
+            # Kept whole by the back/forward cache: no load event fired.
+            assert tab.evaluate("window.stillHere === true")
+            tab.wait_for_timeout(500)
+            assert context.cookies() == []
+            stored = tab.evaluate("[localStorage.length, sessionStorage.length]")
+            assert stored == [0, 0]
+
+        sent = [(path, first in body) for path, body in beacons]
+        assert sent == [
+            ("/analytics/track-view", True),
+            ("/analytics/track-event", True),
+            ("/analytics/track-view", False),  # /second's
+            ("/analytics/track-view", True),  # back to /first
+        ], beacons
+        report: dict[str, Any] = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            report = api.get(f"/analytics/pages/{first}").json()
+            if report["totals"]["views"] == 2:
+                break
+            time.sleep(0.2)
+        totals = report["totals"]
+        assert (totals["views"], totals["visitors"], totals["conversions"]) == (2, 1, 1), totals
+        assert [item["value"] for item in report["browsers"]] == ["Chrome"]
