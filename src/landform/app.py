@@ -87,6 +87,7 @@ def build_api(components: Components) -> FastAPI:
     install_slash_redirects(api.router)
     api.state.settings = settings
     api.state.db = components.db
+    api.state.schema = components.schema
     api.state.auth = components.auth
     api.state.pages = components.pages
     api.state.templates = components.templates

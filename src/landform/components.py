@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import logging
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.pins import RedisReadPins
 from landform.core.proxies import ClientAddress
 from landform.core.rate_limits import AUTH, rate_limit_rules, spend
+from landform.core.schema_check import SchemaCheck
 from landform.core.token_buckets import Buckets, LocalBuckets
 from landform.core.webhook import Webhook
 from landform.files.assets import PREFIX as ASSET_PREFIX
@@ -59,6 +61,8 @@ from landform.pages.public import PublicPageStore, surrogate_keys
 from landform.pages.service import PageService, PublicChange
 from landform.settings import Settings
 from landform.templates.service import TemplateCatalogue
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -100,6 +104,7 @@ class Components:
                 observe=lambda micros: self.recorder.observe("cache", micros),
             )
         self.db = Database(settings, pins)
+        self.schema = SchemaCheck(self.db.primary)
         self.db_metrics = DatabaseMetrics(self.recorder, settings.ops_slow_query_ms)
         for engine in (self.db.primary, *self.db.replicas):
             self.db_metrics.watch(engine)
@@ -355,6 +360,8 @@ class Components:
     async def start(self) -> None:
         if self.settings.should_migrate_on_start:
             await self.migrate()
+        else:
+            await self._say_if_not_migrated()
         await self.follower.start()
         if self.bus is not None:
             await self.bus.start()
@@ -375,6 +382,17 @@ class Components:
         # requests for 60-90 ms (measured on analytics reports).
         gc.collect()
         gc.freeze()
+
+    async def _say_if_not_migrated(self) -> None:
+        """Once, at start: a schema this code cannot use yet is said in the
+        log, not only as the 500s of every request (``/readyz`` says it too,
+        until the migration has run)."""
+        try:
+            problem = await self.schema.problem()
+        except Exception:  # noqa: BLE001 - no database yet: /readyz says so
+            return
+        if problem is not None:
+            log.error("%s; until then this server is not ready (/readyz answers 503)", problem)
 
     async def stop(self) -> None:
         await self.body_deadlines.stop()

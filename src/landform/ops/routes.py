@@ -18,6 +18,7 @@ from landform.core.db import Database
 from landform.core.errors import NotFound
 from landform.core.http import ErrorResponse, error_response
 from landform.core.mail import OutboxMailer
+from landform.core.schema_check import SchemaCheck
 from landform.ops.access import Operator, ProbeAccess
 from landform.ops.monitor import Monitor
 from landform.ops.prometheus import exposition
@@ -80,11 +81,17 @@ async def readyz(request: Request, _access: ProbeAccess) -> ErrorResponse | dict
     if request.app.state.draining:
         return error_response(503, "not_ready", "shutting down")
     db: Database = request.app.state.db
+    schema: SchemaCheck = request.app.state.schema
     try:
         async with db.primary.connect() as connection:
             await connection.execute(text("SELECT 1"))
+        # Not yet migrated (a deploy whose migration has not run): every
+        # request would be a 500, so no traffic yet.
+        problem = await schema.problem()
     except Exception:
         return error_response(503, "not_ready", "the database cannot be reached")
+    if problem is not None:
+        return error_response(503, "not_ready", problem)
     answer = {"status": "ready"}
     redis = request.app.state.redis
     if redis is not None:

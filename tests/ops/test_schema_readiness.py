@@ -1,0 +1,67 @@
+"""A server whose database is not migrated to its version (a deploy whose
+migration has not run yet) is not ready, and says why, rather than answering
+every request with a 500."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+
+from landform.app import create_app
+from landform.core.migrate import downgrade, head_revision, upgrade
+from landform.core.schema_check import code_head, schema_behind
+from tests.conftest import assert_error, make_settings
+
+
+def test_the_head_read_from_the_file_names_is_alembics() -> None:
+    """The workers do not load Alembic: they take the numbering of the
+    migration files for it, which this keeps honest."""
+    assert code_head() == head_revision()
+    assert schema_behind(None, "0011") and schema_behind("0010", "0011")
+    assert not schema_behind("0011", "0011") and not schema_behind("0012", "0011")
+
+
+async def readiness(tmp_path: Path) -> tuple[int, str]:
+    app = create_app(make_settings(tmp_path, migrate_on_start=False))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        answer = await client.get("/readyz")
+        if answer.status_code == 200:
+            return 200, ""
+        return 503, assert_error(answer, 503, "not_ready")["message"]
+
+
+async def test_not_ready_until_migrated_and_said_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        status, message = await readiness(tmp_path)
+    assert status == 503
+    assert message == (
+        f"the database schema is not set up; this version of Landform needs {code_head()}: "
+        "run `landform db upgrade`"
+    )
+    assert "until then this server is not ready" in caplog.text
+
+    app = create_app(make_settings(tmp_path, migrate_on_start=False))
+    engine = app.components.db.primary  # type: ignore[attr-defined]
+    await upgrade(engine)
+    await downgrade(engine, "0010")
+    status, message = await readiness(tmp_path)
+    assert status == 503 and message.startswith("the database schema is at 0010;")
+
+    await upgrade(engine)
+    assert await readiness(tmp_path) == (200, "")
+    # A newer schema (the next version migrated first, in a rolling deploy)
+    # is this version's to use.
+    async with engine.begin() as connection:
+        await connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    assert await readiness(tmp_path) == (200, "")
+    await app.components.db.dispose()  # type: ignore[attr-defined]
