@@ -151,11 +151,24 @@ async def test_forced_restore_replaces_the_data(settings: Settings, tmp_path: Pa
     async with db.write() as session:
         (await session.scalars(select(User))).one().email = "renamed@example.com"
     await db.dispose()
+    # Views accepted after the backup, not yet written (a server killed):
+    # of the data replaced, not of the moment restored.
+    demo_page = await first_page_of(settings)
+    later = [
+        Event(uuid.uuid4().hex, int(time.time() * 1000), VIEW, *demo_page, "v", "ua", "/", "",
+              "", "", "", None, "", None, None)
+        for _ in range(3)
+    ]  # fmt: skip
+    spool = settings.analytics_spool_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    (spool / "4242-0.spool").write_bytes(b"".join(e.encode() + b"\n" for e in later))
     forced = await asyncio.to_thread(
         invoke, "restore", str(folder), "--force", env=env_of(settings)
     )
     assert forced.exit_code == 0, forced.output
     assert await users_in(settings) == {"demo@landform.local"}
+    assert "dropped 3 analytics events pending for the data replaced" in forced.output
+    assert list(spool.glob("*.spool")) == []
 
 
 def test_restore_refuses_a_damaged_backup(
@@ -288,6 +301,9 @@ async def test_events_waiting_in_the_redis_stream_are_in_the_backup(
     )
     assert restored.exit_code == 0, restored.output
     assert "5 analytics events replayed" in restored.output
+    # Replayed from the backup; the stream's own copies are gone with it.
+    assert "dropped 5 analytics events pending for the data replaced" in restored.output
+    assert await redis.xlen(STREAM) == 0
     assert "dropped 1 shared cache entries" in restored.output
     assert await redis.get("landform:cache:page:stale") is None
     assert await redis.get("landform:unrelated") == b"kept"

@@ -59,6 +59,30 @@ async def streamed(redis_url: str) -> list[Event]:
         await client.aclose()
 
 
+def discard_spooled(directory: Path) -> int:
+    """Remove this machine's spool segments, events of the data a restore
+    replaces (replayed at the next start, they were counted into the
+    restored data); how many events they held."""
+    dropped = len(spooled(directory))
+    for path in directory.glob("*.spool"):
+        path.unlink(missing_ok=True)
+    return dropped
+
+
+async def discard_streamed(redis_url: str) -> int:
+    """The same for the Redis stream (its consumer group goes with it; a
+    server starting makes both anew)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    try:
+        dropped = len(await streamed(redis_url))
+        await client.delete(STREAM)
+    finally:
+        await client.aclose()
+    return dropped
+
+
 def write_lines(events: Iterable[Event], path: Path) -> int:
     written = 0
     with open(path, "wb") as handle:

@@ -218,6 +218,12 @@ async def restore_backup(
     if migrated_to:
         progress(f"migrated the schema from {manifest.revision} to {migrated_to}")
 
+    # Events still waiting to be written belong to the data just replaced.
+    dropped = await asyncio.to_thread(pending.discard_spooled, settings.analytics_spool_dir)
+    if settings.redis_url:
+        dropped += await pending.discard_streamed(settings.redis_url)
+    if dropped:
+        progress(f"dropped {dropped} analytics events pending for the data replaced")
     events = await asyncio.to_thread(pending.read_lines, source / PENDING_FILE)
     replayed = await _replay(settings, events)
     progress(f"replayed {replayed} pending analytics events")
