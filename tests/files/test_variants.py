@@ -58,6 +58,7 @@ async def test_published_page_uses_picture_srcset_and_dimensions(
     ).json()
     blocks = [
         {"type": "hero", "headline": "H", "image_url": file["url"], "image_alt": "Hero"},
+        {"type": "hero", "headline": "H2", "image_url": file["url"], "align": "left"},
         {"type": "image", "url": file["url"], "alt": "Wide"},
         {"type": "image", "url": plain["url"], "alt": "Small"},
     ]
@@ -65,7 +66,11 @@ async def test_published_page_uses_picture_srcset_and_dimensions(
     await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)
     html = (await client.get("/pics")).text
     sha = file["sha256"]
-    assert html.count("<picture>") == 2
+    assert html.count("<picture>") == 3
+    # The browser picks a variant by the width it will be shown at: a
+    # centred hero spans the page, one beside its copy half of it.
+    assert 'sizes="(min-width: 1140px) 1070px, 100vw"' in html
+    assert 'sizes="(min-width: 900px) 50vw, 100vw"' in html
     assert f"/assets/{sha}-w320.webp 320w" in html and f"{file['url']} 1200w" in html
     assert 'type="image/webp"' in html
     assert f'src="{file["url"]}" alt="Wide" width="1200" height="600" loading="lazy"' in html
