@@ -307,8 +307,8 @@ async def test_a_watcher_gets_one_tick_a_second(
     it): a timer then wakes a hair before the second, which once sent dozens
     of ticks in a few milliseconds."""
 
-    async def no_visitors(_owner_id: str) -> int:
-        return 0
+    async def no_visitors(_owner_id: str) -> dict[str, int]:
+        return {}
 
     start_wall, start_monotonic = time.time(), time.monotonic()
     slewed = SimpleNamespace(time=lambda: start_wall + (time.monotonic() - start_monotonic) * 0.98)
@@ -328,6 +328,26 @@ async def test_a_watcher_gets_one_tick_a_second(
     assert 3 <= len(arrivals) <= 5
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     assert min(gaps) > 0.5, gaps
+
+
+async def test_a_watcher_of_one_page_counts_that_pages_visitors(tmp_path: Path) -> None:
+    """Watching one page, its current visitors; watching all, every page's
+    (a visitor once per page, as in every report). A page's watcher was
+    shown the whole account's."""
+
+    async def visitors(_owner_id: str) -> dict[str, int]:
+        return {"page-a": 3, "page-b": 1}
+
+    hub = LiveHub(tmp_path, visitors)
+    everything, page_a, page_c = (
+        hub.subscribe("owner"),
+        hub.subscribe("owner", "page-a"),
+        hub.subscribe("owner", "page-c"),
+    )
+    await hub.refresh_visitors("owner")
+    hub._push()
+    shown = [s.queue.get_nowait()["current_visitors"] for s in (everything, page_a, page_c)]
+    assert shown == [4, 3, 0]
 
 
 async def test_a_plain_get_of_the_live_view_is_told_to_upgrade(client: httpx.AsyncClient) -> None:

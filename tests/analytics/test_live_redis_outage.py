@@ -44,8 +44,8 @@ async def test_views_reach_watchers_on_this_machine_while_redis_is_away(
     relay.open()
     client = Redis.from_url(f"redis://127.0.0.1:{relay.port}{target.path}")
 
-    async def no_visitors(_owner: str) -> int:
-        return 0
+    async def no_visitors(_owner: str) -> dict[str, int]:
+        return {}
 
     taking, watching = (
         LiveHub(tmp_path, no_visitors, client),

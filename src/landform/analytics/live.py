@@ -39,10 +39,17 @@ log = logging.getLogger(__name__)
 CHANNEL = "landform:analytics:live"
 VISITORS_EVERY = 5.0
 
-CurrentVisitors = Callable[[str], Awaitable[int]]
+# An owner's visitors of the last five minutes, by page id.
+CurrentVisitors = Callable[[str], Awaitable[dict[str, int]]]
 
 
 MACHINE_ONLY_NOTE = "Redis cannot be reached: views taken by this machine's workers only"
+
+
+def _visitors_of(by_page: dict[str, int], page_id: str | None) -> int:
+    """One page's current visitors for a watcher of that page; all the
+    owner's (a visitor once per page, as in every report) otherwise."""
+    return by_page.get(page_id, 0) if page_id else sum(by_page.values())
 
 
 def _socket_dir(run_dir: Path) -> Path:
@@ -115,7 +122,7 @@ class LiveHub:
         self._heard: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
         self._none_left = asyncio.Event()
-        self._visitors: dict[str, int] = {}
+        self._visitors: dict[str, dict[str, int]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._socket: socket.socket | None = None
         self._socket_path = self.run_dir / f"live-{os.getpid()}.sock"
@@ -272,7 +279,9 @@ class LiveHub:
                     "at": at,
                     "views_per_second": shown,
                     "total_views_per_second": sum(shown.values()),
-                    "current_visitors": self._visitors.get(owner_id, 0),
+                    "current_visitors": _visitors_of(
+                        self._visitors.get(owner_id, {}), subscription.page_id
+                    ),
                 }
                 if self.machine_only:
                     message["note"] = MACHINE_ONLY_NOTE
@@ -289,10 +298,8 @@ class LiveHub:
                 del self._visitors[owner_id]
             await asyncio.sleep(VISITORS_EVERY)
 
-    async def refresh_visitors(self, owner_id: str) -> int:
-        count = await self.current_visitors(owner_id)
-        self._visitors[owner_id] = count
-        return count
+    async def refresh_visitors(self, owner_id: str) -> None:
+        self._visitors[owner_id] = await self.current_visitors(owner_id)
 
     def _bind_socket(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -139,13 +140,15 @@ class AnalyticsService:
         async with self.db.read(actor=owner) as session:
             return await repository.stamps_with(session, owner, OwnerStamp)
 
-    async def current_visitors(self, owner_id: str) -> int:
-        """Distinct visitors of the owner's pages in the last five minutes."""
+    async def current_visitors(self, owner_id: str) -> dict[str, int]:
+        """Distinct visitors of each of the owner's pages in the last five
+        minutes, by page id."""
         owner = uuid.UUID(owner_id)
         since = self.clock.now_ms() - LIVE_WINDOW_MS
         async with self.db.read(scan=True) as session:
             recent = await repository.recent_visitors(session, owner, since)
-        return len({(row.page_id, row.visitor) for row in recent})
+        # The rows are distinct (page, visitor) pairs.
+        return dict(Counter(str(row.page_id) for row in recent))
 
     async def watch(self, credential: str, page_id: uuid.UUID | None) -> Subscription:
         """Subscribe the credential's owner to their live counts (one page's,
