@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import pytest
 from redis.asyncio import Redis
 
+from landform.analytics import stream as stream_module
 from landform.analytics.events import VIEW, Event
 from landform.analytics.stream import GROUP, READ_PAUSE_SECONDS, STREAM, RedisStream, WriteBatch
 from tests.conftest import REDIS_URL
@@ -240,3 +241,38 @@ async def test_a_stop_while_a_batch_gathers_writes_what_it_read(redis: Redis) ->
     assert sorted(ids(written)) == sorted(e.id for e in events)
     assert await pending() == 0
     assert await redis.xlen(STREAM) == 0
+
+
+async def test_consumers_of_processes_gone_are_forgotten_unless_they_hold_entries(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each worker process is a consumer of its own; they piled up in the
+    group, one per start. A stop removes its own; a start removes those
+    long idle with nothing pending (a killed worker's); one with entries
+    pending stays, or its entries could never be claimed."""
+    await redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    await redis.xadd(STREAM, {"e": event(1).encode()})
+    await redis.xreadgroup(GROUP, "killed-holding", {STREAM: ">"}, count=1)
+    await redis.xgroup_createconsumer(STREAM, GROUP, "killed-idle")
+    monkeypatch.setattr(stream_module, "GONE_AFTER_MS", -1)  # "long idle": any
+    batches, write_batch = recording()
+    # claim_idle far off: the held entry stays with its consumer here.
+    stream = RedisStream(redis, write_batch, batch_size=10, interval=0.05, claim_idle=3600)
+    await stream.start()
+    names: set[bytes] = set()
+    for _ in range(100):
+        names = {c["name"] for c in await redis.xinfo_consumers(STREAM, GROUP)}
+        if b"killed-idle" not in names:
+            break
+        await asyncio.sleep(0.05)
+    assert b"killed-idle" not in names and b"killed-holding" in names
+    await stream.put(event(2))
+    for _ in range(100):  # read, and so a consumer of the group
+        if batches:
+            break
+        await asyncio.sleep(0.05)
+    names = {c["name"] for c in await redis.xinfo_consumers(STREAM, GROUP)}
+    assert stream.consumer.encode() in names
+    await stream.stop()
+    names = {c["name"] for c in await redis.xinfo_consumers(STREAM, GROUP)}
+    assert names == {b"killed-holding"}

@@ -87,3 +87,21 @@ def test_serve_refuses_a_bad_sla_file_before_starting_workers(
     assert refused.exit_code == 2, refused.output
     [line] = refused.output.splitlines()
     assert line.startswith(f"error: LANDFORM_SLA_FILE: {sla}: ") and complaint in line
+
+
+def test_the_start_line_says_where_the_data_lives_without_passwords() -> None:
+    from landform.cli.main import _what_it_uses
+    from landform.settings import Settings
+
+    assert (
+        _what_it_uses(
+            Settings(
+                database_url="postgresql+asyncpg://lf:secret@db1:5433/landform",
+                redis_url="redis://:hush@cache:6380/3",
+                storage_url="s3://bucket/pages",
+            )
+        )
+        == "PostgreSQL db1:5433/landform, Redis cache:6380/3, files in s3://bucket/pages"
+    )
+    several = Settings(database_url="postgresql+asyncpg://lf@/landform?host=a:5432&host=b:5432")
+    assert _what_it_uses(several).startswith("PostgreSQL a:5432,b:5432/landform, files in ")

@@ -170,3 +170,23 @@ async def test_registration_survives_a_dead_smtp_server_and_resend_says_503(
             )
             assert resend.status_code == 503
             assert resend.json()["error"]["code"] == "mail_unavailable"
+
+
+def test_the_outbox_command_says_mail_goes_over_smtp(settings: Settings) -> None:
+    """As GET /ops/outbox does (outbox_disabled): an empty outbox is not
+    where the mail went."""
+    from typer.testing import CliRunner
+
+    from landform.cli.main import app as cli
+
+    runner = CliRunner()
+    env = {"LANDFORM_DATA_DIR": str(settings.data_dir), "LANDFORM_SECRET_KEY": "k" * 40}
+    if not settings.is_sqlite:
+        env["LANDFORM_DATABASE_URL"] = settings.primary_database_url
+    assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+    listed = runner.invoke(
+        cli, ["mail", "outbox"], env={**env, "LANDFORM_SMTP_URL": "smtp://127.0.0.1:2525"}
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "mail goes out over SMTP (LANDFORM_SMTP_URL), not to the outbox" in listed.output
+    assert "note:" not in runner.invoke(cli, ["mail", "outbox"], env=env).output

@@ -58,6 +58,8 @@ MAX_EVENTS_PER_ENTRY = 100
 # consumers fall behind (ingestion lag p99 2 s); 20 ms keeps it at 0.5 s
 # (0.26 s reading at once, with 15 times the reads).
 READ_PAUSE_SECONDS = 0.02
+# A consumer idle this long, with nothing pending, is of a process gone.
+GONE_AFTER_MS = 3_600_000
 
 
 class RedisStream:
@@ -197,7 +199,25 @@ class RedisStream:
         if self._adding is not None:
             with contextlib.suppress(Exception):
                 await self._adding
+        with contextlib.suppress(Exception):  # Redis away: the next start's sweep
+            await self._forget_consumer(self.consumer)
         await self._link.close()
+
+    async def _forget_gone_consumers(self) -> None:
+        """The group's consumers of processes long gone (killed: no stop
+        said goodbye) and with nothing pending: each process is a consumer
+        of its own, and they piled up, one per worker start."""
+        consumers: Any = await self.redis.xinfo_consumers(STREAM, GROUP)
+        for consumer in consumers:
+            if consumer["pending"] == 0 and consumer["idle"] > GONE_AFTER_MS:
+                await self._forget_consumer(consumer["name"])
+
+    async def _forget_consumer(self, name: str | bytes) -> None:
+        # Only one with nothing pending: deleting a consumer drops its
+        # pending entries from the group, and they would never be claimed.
+        pending: Any = await self.redis.xpending_range(STREAM, GROUP, "-", "+", 1, name)
+        if not pending:
+            await self.redis.xgroup_delconsumer(STREAM, GROUP, name)
 
     async def _consume(self) -> None:
         # A pass over abandoned entries starts every claim period and takes
@@ -214,6 +234,7 @@ class RedisStream:
                 if need_group:
                     await self._ensure_group()
                     await self._process_own_pending()
+                    await self._forget_gone_consumers()
                     need_group = False
                 if cursor is None and loop.time() - last_claim > claim_every:
                     last_claim = loop.time()

@@ -131,9 +131,10 @@ def serve(
     os.environ["LANDFORM_SECRET_KEY"] = settings.secret_key
     os.environ["LANDFORM_DATA_DIR"] = str(settings.data_dir.resolve())
     _limit_malloc_arenas()
-    database = f"SQLite {settings.data_dir / 'landform.db'}" if settings.is_sqlite else "PostgreSQL"
     plural = "s" if workers > 1 else ""
-    typer.echo(f"Landform on http://{host}:{port} ({workers} worker{plural}, {database})")
+    typer.echo(
+        f"Landform on http://{host}:{port} ({workers} worker{plural}, {_what_it_uses(settings)})"
+    )
     if server == "uvicorn":
         import uvicorn
 
@@ -203,6 +204,25 @@ def _refuse_a_taken_port(host: str, port: int) -> None:
         except OSError as exc:
             typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
             raise typer.Exit(1) from exc
+
+
+def _what_it_uses(settings: Settings) -> str:
+    """Where the data lives, for the start-up line: the database, Redis
+    and file storage, never a password."""
+    from sqlalchemy.engine import make_url
+
+    if settings.is_sqlite:
+        parts = [f"SQLite {settings.data_dir / 'landform.db'}"]
+    else:
+        url = make_url(settings.primary_database_url)
+        hosts = url.query.get("host") or url.host or "local socket"
+        where = ",".join(hosts) if isinstance(hosts, tuple) else f"{hosts}:{url.port or 5432}"
+        parts = [f"PostgreSQL {where}/{url.database}"]
+    if settings.redis_url:
+        redis = make_url(settings.redis_url)
+        parts.append(f"Redis {redis.host}:{redis.port or 6379}/{redis.database or 0}")
+    parts.append(f"files in {settings.storage_url or settings.data_dir / 'files'}")
+    return ", ".join(parts)
 
 
 def _limit_malloc_arenas(arenas: int = 2) -> None:
@@ -328,11 +348,15 @@ def mail_outbox(
         from landform.core.clock import Clock
         from landform.core.mail import OutboxMailer
 
-        _, db = await _migrated_database()
+        settings, db = await _migrated_database()
         try:
             messages = await OutboxMailer(db, Clock()).list(limit=limit, recipient=to)
         finally:
             await db.dispose()
+        if settings.smtp_url:
+            # As GET /ops/outbox says it (outbox_disabled); what is listed
+            # below is from before, when there was no SMTP server.
+            typer.echo("note: mail goes out over SMTP (LANDFORM_SMTP_URL), not to the outbox")
         if not messages:
             typer.echo("(the outbox is empty)")
         for message in messages:
