@@ -32,7 +32,8 @@ LIST_ITEMS = {
     "database_replica_urls": [
         "postgresql+asyncpg://r1/landform",
         "postgresql+asyncpg://r2/landform",
-    ]
+    ],
+    "cors_origins": ["https://a.example.com", "http://localhost:5173"],
 }
 
 
@@ -71,6 +72,14 @@ def test_every_list_setting_takes_commas_from_the_environment() -> None:
         ("LANDFORM_MAX_UPLOAD_BYTES", "0", "greater than or equal to 1"),
         ("LANDFORM_PAGE_CHANGE_POLL_INTERVAL", "0", "greater than 0"),
         ("LANDFORM_PUBLIC_MAX_AGE", "-1", "greater than or equal to 0"),
+        ("LANDFORM_PUBLIC_URL", "notaurl", "must be the address visitors use"),
+        ("LANDFORM_CORS_ORIGINS", "[bad", "'[bad' is not an origin"),
+        ("LANDFORM_CORS_ORIGINS", "https://a.example.com/path", "is not an origin"),
+        ("LANDFORM_SECRET_KEY", "x", "at least 32 characters"),
+        ("LANDFORM_SHUTDOWN_DRAIN_SECONDS", "30",
+         "(30) must be shorter than LANDFORM_SHUTDOWN_GRACE_SECONDS (25)"),
+        ("LANDFORM_LOGIN_MAX_FAILURES_PER_ACCOUNT", "5",
+         "(5) must be above LANDFORM_LOGIN_MAX_FAILURES (10)"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_one_line_naming_it_at_start(
@@ -87,8 +96,25 @@ def test_a_bad_setting_is_one_line_naming_it_at_start(
     refused = CliRunner().invoke(cli, ["serve", "--port", "8631"], env=env)
     assert refused.exit_code == 2, refused.output
     [line] = refused.output.splitlines()
-    assert line.startswith(f"error: {variable}: ") and complaint in line
+    assert line.startswith(f"error: {variable}") and complaint in line
     assert "hunter2" not in refused.output  # a URL's password is never shown
+
+
+def test_a_misspelt_setting_is_pointed_out(tmp_path: Path) -> None:
+    """Ignored, as before (a deploy may set names of a newer version), but
+    said, with the likeliest one meant; the test scripts' names are not."""
+    env = {
+        "LANDFORM_DATA_DIR": str(tmp_path),
+        "LANDFORM_WORKER": "4",
+        "LANDFORM_TEST_REDIS_URL": "redis://x",
+    }
+    ran = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert ran.exit_code == 0, ran.output
+    assert (
+        "warning: LANDFORM_WORKER is not a Landform setting; ignored "
+        "(did you mean LANDFORM_WORKERS?)" in ran.output
+    )
+    assert "LANDFORM_TEST_REDIS_URL" not in ran.output
 
 
 @pytest.mark.parametrize(
@@ -107,6 +133,9 @@ def test_a_bad_setting_is_one_line_naming_it_at_start(
         ("LANDFORM_OPS_OPEN_NETWORKS", "127.0.0.0/8,::1/128"),
         ("LANDFORM_STORAGE_QUOTA_BYTES", "0"),
         ("LANDFORM_READ_YOUR_WRITES_SECONDS", "0"),
+        ("LANDFORM_PUBLIC_URL", "https://pages.example.com"),
+        ("LANDFORM_CORS_ORIGINS", "https://app.example.com, http://localhost:5173"),
+        ("LANDFORM_CORS_ORIGINS", "*"),
     ],
 )  # fmt: skip
 def test_what_worked_before_still_does(variable: str, value: str) -> None:

@@ -3,15 +3,20 @@ and passed in; nothing reads the environment after that."""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# A secret key given in the environment: 32 characters at the least.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -247,6 +252,63 @@ class Settings(BaseSettings):
     def _replica_urls(cls, value: list[str]) -> list[str]:
         return [_database_url(url) for url in value]
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be the address visitors use, http(s)://host[:port] "
+                "(e.g. https://pages.example.com)"
+            )
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if origin != "*" and (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin (scheme://host[:port], e.g. "
+                    "https://app.example.com), nor *"
+                )
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str) -> str:
+        # Unset, one is generated (load_settings); set, it signs every
+        # token and must not be guessable.
+        if value and len(value) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"at least {MIN_SECRET_KEY_LENGTH} characters (make one with "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`), "
+                "or unset to have one generated in the data folder"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.shutdown_drain_seconds >= self.shutdown_grace_seconds:
+            raise ValueError(
+                f"LANDFORM_SHUTDOWN_DRAIN_SECONDS ({self.shutdown_drain_seconds:g}) must be "
+                f"shorter than LANDFORM_SHUTDOWN_GRACE_SECONDS ({self.shutdown_grace_seconds}): "
+                "the drain is the first part of the grace period"
+            )
+        if self.login_max_failures_per_account <= self.login_max_failures:
+            raise ValueError(
+                "LANDFORM_LOGIN_MAX_FAILURES_PER_ACCOUNT "
+                f"({self.login_max_failures_per_account}) must be above "
+                f"LANDFORM_LOGIN_MAX_FAILURES ({self.login_max_failures}): at or below it, "
+                "one guesser's address would lock the account's owner out"
+            )
+        return self
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
@@ -339,6 +401,20 @@ def _scheme_of(url: str) -> str:
     rest (a password may follow it)."""
     scheme = url.partition("://")[0] if "://" in url else ""
     return f"{scheme}://" if scheme else "a URL with no scheme"
+
+
+def unknown_settings(environment: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``LANDFORM_*`` names in ``environment`` that are no setting (a typo
+    is otherwise silently ignored), each with the likeliest one meant. The
+    test scripts' own ``LANDFORM_TEST_*`` are not settings and not asked."""
+    known = [f"LANDFORM_{name.upper()}" for name in Settings.model_fields]
+    return [
+        (name, next(iter(difflib.get_close_matches(name, known, n=1)), None))
+        for name in sorted(environment)
+        if name.startswith("LANDFORM_")
+        and not name.startswith("LANDFORM_TEST_")
+        and name not in known
+    ]
 
 
 class DataDirUnusable(Exception):

@@ -20,7 +20,7 @@ from landform.cli import backup
 from landform.cli.loadtest import loadtest_app
 from landform.cli.options import Output, SlaFile, load_sla, write_output
 from landform.core.serving_lock import DataDirBusy, hold_for_serving
-from landform.settings import DataDirUnusable, Settings, load_settings
+from landform.settings import DataDirUnusable, Settings, load_settings, unknown_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,11 +59,17 @@ def _settings_first() -> None:
         for error in exc.errors(include_url=False):
             name = "_".join(str(part) for part in error["loc"][:1]).upper()
             message = str(error["msg"]).removeprefix("Value error, ")
-            typer.echo(f"error: LANDFORM_{name}: {message}", err=True)
+            # A rule between settings names them itself.
+            typer.echo(
+                f"error: LANDFORM_{name}: {message}" if name else f"error: {message}", err=True
+            )
         raise typer.Exit(2) from exc
     except SettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    for unknown, guess in unknown_settings(os.environ):
+        hint = f" (did you mean {guess}?)" if guess else ""
+        typer.echo(f"warning: {unknown} is not a Landform setting; ignored{hint}", err=True)
 
 
 app.add_typer(db_app, name="db")
