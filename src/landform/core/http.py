@@ -280,7 +280,7 @@ class BodyLimit:
                 deadline = deadlines.deadline(seen, started)
             return message
 
-        unsent = declared > 0 or (declared < 0 and _chunked(scope))
+        unsent = declared > 0 or (declared < 0 and _has_header(scope, b"transfer-encoding"))
 
         async def send_when_read(message: Message) -> None:
             # An answer before the body was read (an upload refused for its
@@ -290,8 +290,15 @@ class BodyLimit:
             # the kernel, so a client still sending may never see the
             # answer (tens of concurrent refused uploads: most clients saw
             # a reset, not the 401). Bounded as any body is: by the route's
-            # limit and the body deadline.
-            if unsent and not whole and not given_up and message["type"] == "http.response.start":
+            # limit and the body deadline. A client waiting to be told to
+            # send (Expect: 100-continue) and not told yet has sent nothing.
+            if (
+                unsent
+                and not whole
+                and not given_up
+                and message["type"] == "http.response.start"
+                and (seen or not _has_header(scope, b"expect"))
+            ):
                 with contextlib.suppress(BodyTooLarge, BodyTimedOut):
                     while not whole:
                         await limited_receive()
@@ -300,8 +307,8 @@ class BodyLimit:
         await self.app(scope, limited_receive, send_when_read)
 
 
-def _chunked(scope: Scope) -> bool:
-    return any(name == b"transfer-encoding" for name, _ in scope["headers"])
+def _has_header(scope: Scope, name: bytes) -> bool:
+    return any(each == name for each, _ in scope["headers"])
 
 
 async def send_error(send: Send, response: ErrorResponse) -> None:
