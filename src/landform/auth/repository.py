@@ -42,8 +42,14 @@ async def email_token(session: AsyncSession, digest: str, purpose: str) -> Email
     )
 
 
-async def refresh_token(session: AsyncSession, digest: str) -> RefreshToken | None:
-    return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest))
+async def refresh_token(
+    session: AsyncSession, digest: str, *, fresh: bool = False
+) -> RefreshToken | None:
+    """``fresh``: as the database has it now, not as this session read it."""
+    query = select(RefreshToken).where(RefreshToken.token_hash == digest)
+    if fresh:
+        query = query.execution_options(populate_existing=True)
+    return await session.scalar(query)
 
 
 async def mark_refresh_used(session: AsyncSession, token_id: uuid.UUID, now: datetime) -> bool:

@@ -119,8 +119,7 @@ async def _family_held(session: AsyncSession, digest: str) -> RefreshToken | Non
     if record is None:
         return None
     await hold_until_commit(session, f"auth/refresh-family/{record.family_id}")
-    await session.refresh(record)
-    return record
+    return await repo.refresh_token(session, digest, fresh=True)  # None: deleted meanwhile
 
 
 KEYS_SEEN_KEPT = 100_000
