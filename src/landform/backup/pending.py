@@ -74,9 +74,9 @@ async def discard_streamed(redis_url: str) -> int:
     server starting makes both anew)."""
     from redis.asyncio import Redis
 
+    dropped = len(await streamed(redis_url))
     client = Redis.from_url(redis_url)
     try:
-        dropped = len(await streamed(redis_url))
         await client.delete(STREAM)
     finally:
         await client.aclose()

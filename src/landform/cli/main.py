@@ -226,7 +226,8 @@ def _what_it_uses(settings: Settings) -> str:
         parts = [f"PostgreSQL {where}/{url.database}"]
     if settings.redis_url:
         redis = make_url(settings.redis_url)
-        parts.append(f"Redis {redis.host}:{redis.port or 6379}/{redis.database or 0}")
+        at = f"{redis.host}:{redis.port or 6379}/{redis.database or 0}" if redis.host else "socket"
+        parts.append(f"Redis {at}")
     parts.append(f"files in {settings.storage_url or settings.data_dir / 'files'}")
     return ", ".join(parts)
 
