@@ -412,6 +412,29 @@ async def test_a_page_publishes_only_its_owners_uploads(
     assert_error(await client.post(f"{url}/publish", headers=bob), 422, "unknown_asset")
 
 
+async def test_a_page_cannot_show_a_resized_copy_by_its_url(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    """A copy's URL (``<sha>-w640.webp``) is no file of anyone's: it got
+    past the check, so Bob's page showed Ada's image, and Ada's own page
+    lost its image when she deleted the file (the delete did not see it)."""
+    adas = (await upload(client, ada, samples.png())).json()
+    copy = adas["url"].rsplit(".", 1)[0] + "-w640.webp"
+    for owner in (bob, ada):
+        page = (await client.post("/landing-pages", json={"title": "C"}, headers=owner)).json()
+        url = f"/landing-pages/{page['id']}"
+        blocks = [{"type": "image", "url": copy, "alt": "x"}]
+        assert (
+            await client.put(f"{url}/content", json={"blocks": blocks}, headers=owner)
+        ).is_success
+        error = assert_error(
+            await client.post(f"{url}/publish", headers=owner), 422, "unknown_asset"
+        )
+        assert error["details"]["assets"] == [copy]
+        assert "resized copy: use the file's own URL" in error["message"]
+    assert (await client.delete(f"/files/{adas['id']}", headers=ada)).status_code == 204
+
+
 async def test_asset_conditional_range_and_head(
     client: httpx.AsyncClient, ada: dict[str, str]
 ) -> None:

@@ -505,9 +505,16 @@ class PageService:
         missing = set(shown) - await file_repo.owned_keys(session, owner, shown)
         if missing:
             urls = [f"/assets/{key}" for key in sorted(missing)]
+            copies = any("-w" in key for key in missing)
             raise UnknownAsset(
                 f"the page shows {', '.join(urls)}, which is none of your files: "
-                "upload it, or take it out of the page, then publish",
+                "upload it, or take it out of the page, then publish"
+                + (
+                    " (a URL ending -w<width> is a resized copy: use the file's own URL, "
+                    "and the page offers the copies by itself)"
+                    if copies
+                    else ""
+                ),
                 details={"assets": urls},
             )
         return shown
@@ -551,7 +558,10 @@ class PageService:
         return rendered
 
 
-_ASSET_REFERENCE = re.compile(r"/assets/([0-9a-f]{64}\.[a-z0-9]{2,5})")
+# An upload's URL, or one of its resized copies' (``<sha>-w640.webp``): a
+# copy is no file of the owner's, so a page that names one is refused (it
+# could be another account's, and goes when its original is deleted).
+_ASSET_REFERENCE = re.compile(r"/assets/([0-9a-f]{64}(?:-w[0-9]+)?\.[a-z0-9]{2,5})")
 
 
 async def _images(
