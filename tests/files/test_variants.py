@@ -107,3 +107,41 @@ async def test_deleting_the_original_deletes_its_variants(
     assert (await client.delete(f"/files/{file['id']}", headers=ada)).status_code == 204
     assert stored_objects(app) == []
     assert (await client.get(f"/assets/{file['sha256']}-w320.webp")).status_code == 404
+
+
+def animated(fmt: str, size: tuple[int, int] = (800, 400), count: int = 3) -> bytes:
+    frames = [Image.new("RGB", size, (80 * i, 0, 0)) for i in range(count)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
+
+
+async def test_animated_images_are_uploaded_and_kept_moving(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    """An animated WebP or PNG (APNG) gets no resized copies: a copy is of
+    its first frame, and a page offering them showed a still picture. An
+    APNG was refused outright ("not PNG"), though it is one."""
+    urls = []
+    for fmt, mime, name in (("WEBP", "image/webp", "a.webp"), ("PNG", "image/png", "a.png")):
+        data = animated(fmt)
+        with Image.open(io.BytesIO(data)) as check:
+            assert check.n_frames == 3
+        response = await client.post(
+            "/files/upload", files={"file": (name, data, mime)}, headers=ada
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["content_type"] == mime
+        urls.append(response.json()["url"])
+    await settled(app)
+    assert [name for name in stored_objects(app) if "-w" in name] == []
+    page = (
+        await client.post("/landing-pages", json={"title": "A", "slug": "moving"}, headers=ada)
+    ).json()
+    blocks = [{"type": "image", "url": url, "alt": "moving"} for url in urls]
+    await client.put(f"/landing-pages/{page['id']}/content", json={"blocks": blocks}, headers=ada)
+    assert (await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)).is_success
+    html = (await client.get("/moving")).text
+    assert "<picture>" not in html
+    for url in urls:
+        assert f'src="{url}"' in html

@@ -47,6 +47,9 @@ _ALIASES = {
     "image/vnd.microsoft.icon": "image/x-icon",
     "image/ico": "image/x-icon",
     "image/jpg": "image/jpeg",
+    # An animated PNG is a PNG (browsers that cannot animate it show its
+    # first frame); filetype names it apart.
+    "image/apng": "image/png",
     "image/pjpeg": "image/jpeg",
     "video/x-m4v": "video/mp4",
     "application/x-pdf": "application/pdf",

@@ -27,7 +27,9 @@ from landform.files.storage import Storage
 log = logging.getLogger(__name__)
 
 WIDTHS = (320, 640, 1024, 1600)
-# Animated GIFs and icons stay as they are.
+# GIFs and icons stay as they are; so does any animated image (WebP, AVIF,
+# APNG: a copy is made of its first frame, and a browser offered it showed a
+# still picture).
 RESIZABLE = ("image/png", "image/jpeg", "image/webp", "image/avif")
 FORMATS = [("image/webp", "webp", {"quality": 80, "method": 4})]
 if features.check("avif"):
@@ -47,6 +49,8 @@ def make_variants(original: Path, out_dir: Path) -> list[MadeVariant]:
     """Resize ``original`` to every width in WIDTHS smaller than itself."""
     made: list[MadeVariant] = []
     with Image.open(original) as source:
+        if getattr(source, "n_frames", 1) > 1:
+            return made
         image = ImageOps.exif_transpose(source)
         has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
         image = image.convert("RGBA" if has_alpha else "RGB")
