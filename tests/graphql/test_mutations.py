@@ -112,6 +112,28 @@ async def test_a_page_through_its_whole_life(
         headers=ada,
     )
     assert codes(stale) == ["version_conflict"]
+    # A content edit saying its version inside the content, as REST's body
+    # may: a stale one is refused too (it was ignored, and overwrote work).
+    content_query = (
+        "mutation($id: ID!, $c: JSON!, $v: Int) "
+        "{ updateLandingPageContent(id: $id, content: $c, version: $v) { version } }"
+    )
+    stale_content = await gql(
+        client, content_query, {"id": page_id, "c": {"blocks": [], "version": 1}}, headers=ada
+    )
+    assert codes(stale_content) == ["version_conflict"]
+    disagree = await gql(
+        client,
+        content_query,
+        {"id": page_id, "c": {"blocks": [], "version": 2}, "v": 1},
+        headers=ada,
+    )
+    assert codes(disagree) == ["validation_failed"]
+    assert disagree["errors"][0]["extensions"]["details"][0]["path"] == "content.version"
+    current = await gql(
+        client, content_query, {"id": page_id, "c": {"blocks": [], "version": 2}}, headers=ada
+    )
+    assert current["data"]["updateLandingPageContent"]["version"] == 3
     bad_slug = await gql(
         client,
         'mutation($id: ID!) { updateLandingPage(id: $id, input: {slug: "Not A Slug!"}) { id } }',

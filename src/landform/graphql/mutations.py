@@ -16,6 +16,7 @@ from landform.auth.schemas import (
     VerifyEmailIn,
 )
 from landform.auth.service import Tokens
+from landform.core.errors import ValidationFailed
 from landform.graphql.errors import parse_input, within_argument
 from landform.graphql.types import (
     ApiKey,
@@ -133,9 +134,18 @@ class Mutation:
         version: Annotated[int | None, strawberry.argument(description=VERSION)] = None,
     ) -> LandingPage:
         data = parse_input(ContentUpdate, content, "content", json=True)
+        # The content may say the version it is based on, as REST's body
+        # does; ignored, a stale edit overwrote newer work.
+        if version is not None and data.version is not None and version != data.version:
+            problem = f"says {data.version}, and the version argument {version}: send one"
+            raise ValidationFailed(
+                f"content.version {problem}",
+                details=[{"path": "content.version", "message": problem}],
+            )
+        based_on = version if version is not None else data.version
         with within_argument("content", json=True):
             page = await info.context.services.pages.update_content(
-                await info.context.owner(), parse_id(id), data, _expected(version)
+                await info.context.owner(), parse_id(id), data, _expected(based_on)
             )
         return page_of(info, page)
 
