@@ -104,7 +104,7 @@ def build_api(components: Components) -> FastAPI:
     api.state.redis = components.redis
     api.state.storage = components.storage
     install_error_handlers(api)
-    skip_in_error_paths(BLOCK_TYPES)
+    skip_in_error_paths(BLOCK_TYPES, frozenset({"blocks"}))
     api.add_middleware(HeadAsGet)  # innermost: it asks the routes themselves
     # It stores what the routes answer, before compression.
     api.add_middleware(

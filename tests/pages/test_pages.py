@@ -253,6 +253,20 @@ async def test_content_validation_names_the_path(
             "blocks[0].plans[0].highlighted",
         ),
         ({"blocks": [], "schema_version": True}, "schema_version"),
+        # A pricing plan's "features" is a field, not the features block's tag.
+        (
+            {"blocks": [{"type": "pricing", "plans": [{**plan, "features": ["f", "x" * 501]}]}]},
+            "blocks[0].plans[0].features[1]",
+        ),
+        (
+            {"blocks": [{"type": "pricing", "plans": [{**plan, "features": ["f"] * 31}]}]},
+            "blocks[0].plans[0].features",
+        ),
+        # A video's refused address names the field, not the whole block.
+        (
+            {"blocks": [{"type": "video", "url": "https://dailymotion.com/v/1", "title": "t"}]},
+            "blocks[0].url",
+        ),
     ]:
         lax = await client.put(f"/landing-pages/{page['id']}/content", json=body, headers=ada)
         error = assert_error(lax, 422, "validation_failed")

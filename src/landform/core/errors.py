@@ -92,40 +92,54 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def format_loc(loc: tuple[Any, ...] | list[Any], skip: frozenset[str] = frozenset()) -> str:
+def format_loc(
+    loc: tuple[Any, ...] | list[Any],
+    skip: frozenset[str] = frozenset(),
+    unions: frozenset[str] = frozenset(),
+) -> str:
     """``('blocks', 3, 'features', 'items', 1, 'title')`` → ``blocks[3].items[1].title``.
 
-    A name in ``skip`` right after a list index is the tag pydantic inserts
-    for a member of a tagged union; it is left out, so the path names the
-    user's data rather than our model. A leading ``body`` (FastAPI's) goes too."""
+    A name in ``skip`` right after an index into a list named in ``unions``
+    is the tag pydantic inserts for a member of a tagged union; it is left
+    out, so the path names the user's data rather than our model (a field
+    of the same name elsewhere, a pricing plan's ``features``, stays). A
+    leading ``body`` (FastAPI's) goes too."""
     out = ""
-    previous: Any = None
     for index, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif (isinstance(previous, int) and part in skip) or (index == 0 and part == "body"):
+        elif (
+            index >= 2
+            and isinstance(loc[index - 1], int)
+            and loc[index - 2] in unions
+            and part in skip
+        ) or (index == 0 and part == "body"):
             pass
         else:
             out += f".{part}" if out else str(part)
-        previous = part
     return out
 
 
-# Names pydantic puts into an error location for tagged unions; see format_loc.
+# Tagged unions' tags, and the lists that hold them; see format_loc.
 _validation_skip: set[str] = set()
+_union_lists: set[str] = set()
 
 
-def skip_in_error_paths(names: frozenset[str]) -> None:
-    _validation_skip.update(names)
+def skip_in_error_paths(tags: frozenset[str], lists: frozenset[str]) -> None:
+    """Leave the ``tags`` out of error paths where they follow an index into
+    one of the ``lists``."""
+    _validation_skip.update(tags)
+    _union_lists.update(lists)
 
 
 def validation_details(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     skip = frozenset(_validation_skip)
+    unions = frozenset(_union_lists)
     details = []
     for error in errors:
         message = str(error.get("msg", "invalid"))
         message = message.removeprefix("Value error, ")
-        path = format_loc(error.get("loc", ()), skip)
+        path = format_loc(error.get("loc", ()), skip, unions)
         # An error raised for a whole model may say where inside it (``at``):
         # the user's own keys, so nothing in them is skipped.
         inside = format_loc((error.get("ctx") or {}).get("at", ()))

@@ -19,7 +19,7 @@ from pydantic import (
     Strict,
     StringConstraints,
     TypeAdapter,
-    model_validator,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -272,10 +272,12 @@ class VideoBlock(_Block):
     title: RequiredText
     caption: Text = ""
 
-    @model_validator(mode="after")
-    def _allowed_provider(self) -> VideoBlock:
-        parse_video_url(self.url)
-        return self
+    @field_validator("url")
+    @classmethod
+    def _allowed_provider(cls, url: str) -> str:
+        # On the field, so a refusal names it (blocks[2].url), not the block.
+        parse_video_url(url)
+        return url
 
     @property
     def embed_url(self) -> str:
