@@ -198,6 +198,13 @@ async def test_seo_urls_are_validated(client: httpx.AsyncClient, ada: dict[str, 
     )
     error = assert_error(response, 422, "validation_failed")
     assert error["details"][0]["path"] == "seo.og_image"
+    # A canonical address is a whole one: search engines take no other.
+    for canonical in ("/other-page", "mailto:a@b.c", "tel:123", "#frag"):
+        refused = await client.put(
+            f"/landing-pages/{page['id']}", json={"seo": {"canonical_url": canonical}}, headers=ada
+        )
+        error = assert_error(refused, 422, "validation_failed")
+        assert error["details"][0]["path"] == "seo.canonical_url", canonical
 
 
 async def test_content_validation_names_the_path(

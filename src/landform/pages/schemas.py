@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, Strict, StringConstraints, model_validator
+from pydantic import BaseModel, Field, Strict, StringConstraints, field_validator, model_validator
 
 from landform.core.schemas import InputModel
 from landform.pages.blocks import EXACT_INT, Block, ImageUrl, Theme, Url, check_block_ids
@@ -35,6 +36,15 @@ class Seo(_In):
     og_image: ImageUrl | None = None
     canonical_url: Url | None = None
     noindex: Annotated[bool, Strict()] = False
+
+    @field_validator("canonical_url")
+    @classmethod
+    def _absolute(cls, url: str | None) -> str | None:
+        # Search engines and link previews take only a whole address; a
+        # path, a mailto: or a #fragment was rendered as given.
+        if url is not None and not re.match(r"https?://[^/?#\s]+", url):
+            raise ValueError("must be a whole http(s):// address (https://example.com/page)")
+        return url
 
 
 class PageCreate(_In):
