@@ -61,12 +61,14 @@ async def test_published_page_uses_picture_srcset_and_dimensions(
         {"type": "hero", "headline": "H2", "image_url": file["url"], "align": "left"},
         {"type": "image", "url": file["url"], "alt": "Wide"},
         {"type": "image", "url": plain["url"], "alt": "Small"},
+        {"type": "image", "url": file["url"], "alt": "Half", "width": 600},
+        {"type": "image", "url": file["url"], "alt": "Tall", "height": 100},
     ]
     await client.put(f"/landing-pages/{page['id']}/content", json={"blocks": blocks}, headers=ada)
     await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)
     html = (await client.get("/pics")).text
     sha = file["sha256"]
-    assert html.count("<picture>") == 3
+    assert html.count("<picture>") == 5
     # The browser picks a variant by the width it will be shown at: a
     # centred hero spans the page, one beside its copy half of it.
     assert 'sizes="(min-width: 1140px) 1070px, 100vw"' in html
@@ -75,6 +77,9 @@ async def test_published_page_uses_picture_srcset_and_dimensions(
     assert 'type="image/webp"' in html
     assert f'src="{file["url"]}" alt="Wide" width="1200" height="600" loading="lazy"' in html
     assert 'alt="Hero" width="1200" height="600" fetchpriority="high"' in html
+    # One side given, the other follows the image's proportions (1200×600).
+    assert 'alt="Half" width="600" height="300"' in html
+    assert 'alt="Tall" width="200" height="100"' in html
     # No variants yet (or ever): the original, still with its dimensions.
     assert f'src="{plain["url"]}" alt="Small" width="100" height="50" loading="lazy"' in html
 
