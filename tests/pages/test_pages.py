@@ -199,6 +199,23 @@ async def test_seo_urls_are_validated(client: httpx.AsyncClient, ada: dict[str, 
     error = assert_error(response, 422, "validation_failed")
     assert error["details"][0]["path"] == "seo.og_image"
     # A canonical address is a whole one: search engines take no other.
+    # An upload that is no image, in an image's place: said at once.
+    pdf = "/assets/" + "a" * 64 + ".pdf"
+    answer = await client.put(
+        f"/landing-pages/{page['id']}", json={"seo": {"og_image": pdf}}, headers=ada
+    )
+    error = assert_error(answer, 422, "validation_failed")
+    assert error["details"][0]["path"] == "seo.og_image"
+    assert "is a document upload, not an image" in error["message"]
+    blocks = [{"type": "image", "url": "/assets/" + "b" * 64 + ".mp4", "alt": "v"}]
+    error = assert_error(
+        await client.put(
+            f"/landing-pages/{page['id']}/content", json={"blocks": blocks}, headers=ada
+        ),
+        422,
+    )
+    assert error["details"][0]["path"] == "blocks[0].url"
+    assert "is a video upload, not an image" in error["message"]
     for canonical in ("/other-page", "mailto:a@b.c", "tel:123", "#frag"):
         refused = await client.put(
             f"/landing-pages/{page['id']}", json={"seo": {"canonical_url": canonical}}, headers=ada

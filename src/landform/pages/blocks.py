@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from landform.core.schemas import InputModel
+from landform.files.kinds import BY_EXTENSION
 from landform.pages.sanitize import clean_raw_html, clean_rich_text
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -54,7 +55,16 @@ def _check_image_url(value: str) -> str:
     _check_url(value)
     if value.startswith("#") or urlsplit(value).scheme.lower() in ("mailto", "tel", "http"):
         raise ValueError("image URL must be https:// or a path starting with /")
+    # An upload's address says its kind (its extension comes from its bytes):
+    # a PDF or a video in an image's place was a broken image on the page.
+    upload = _UPLOAD.match(value)
+    kind = BY_EXTENSION.get(upload.group(1)) if upload else None
+    if kind is not None and kind.category != "image":
+        raise ValueError(f"{value} is a {kind.category} upload, not an image")
     return value
+
+
+_UPLOAD = re.compile(r"/assets/[0-9a-f]{64}(?:-w[0-9]+)?\.([a-z0-9]{2,5})$")
 
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
