@@ -286,6 +286,11 @@ async def test_content_validation_names_the_path(
             {"blocks": [{"type": "pricing", "plans": [{**plan, "features": ["f"] * 31}]}]},
             "blocks[0].plans[0].features",
         ),
+        # Read by browsers as "//evil.com": another site, not a path.
+        (
+            {"blocks": [{"type": "cta", "label": "Go", "url": "/\\evil.com"}]},
+            "blocks[0].url",
+        ),
         # A video's refused address names the field, not the whole block.
         (
             {"blocks": [{"type": "video", "url": "https://dailymotion.com/v/1", "title": "t"}]},

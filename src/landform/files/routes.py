@@ -85,7 +85,13 @@ async def get_file(
     return FilePublic.of(await service.get(principal.user_id, file_id))
 
 
-@router.delete("/files/{file_id}", status_code=204)
+@router.delete(
+    "/files/{file_id}",
+    status_code=204,
+    responses={
+        409: {"description": "`file_in_use`: a live published page shows it (`details.pages`)"}
+    },
+)
 async def delete_file(
     file_id: uuid.UUID, principal: PrincipalDep, service: FileServiceDep
 ) -> Response:

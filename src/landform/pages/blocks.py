@@ -37,6 +37,9 @@ def _check_url(value: str) -> str:
     """http(s), mailto, tel, a site-relative path or an in-page anchor."""
     if _UNSAFE_CHARS.search(value):
         raise ValueError("URL must not contain spaces or control characters")
+    if "\\" in value:
+        # Browsers read it as "/": the path /\evil.com is //evil.com, another site.
+        raise ValueError("URL must not contain a backslash")
     if value.startswith("#") or (value.startswith("/") and not value.startswith("//")):
         return value
     scheme = urlsplit(value).scheme.lower()
