@@ -779,7 +779,7 @@ async def test_malformed_ids_and_bodies(client: httpx.AsyncClient, ada: dict[str
 
 
 async def test_robots_and_sitemap_list_indexable_published_pages(
-    client: httpx.AsyncClient, ada: dict[str, str]
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
 ) -> None:
     visible = await create(client, ada, slug="visible")
     hidden = await create(client, ada, slug="hidden")
@@ -793,6 +793,9 @@ async def test_robots_and_sitemap_list_indexable_published_pages(
     )
     assert "http://testserver/visible" in sitemap.text
     assert "hidden" not in sitemap.text and "draft-only" not in sitemap.text
+    # The newest, noindex, does not take the place of one that is listed.
+    [(slug, _at)] = await app.components.pages.sitemap_entries(limit=1)
+    assert slug == "visible"
     robots = await client.get("/robots.txt")
     assert "Sitemap: http://testserver/sitemap.xml" in robots.text
     # Crawlers and monitors ask with HEAD too.

@@ -153,6 +153,9 @@ async def published_by_slug(session: AsyncSession | AsyncConnection, slug: str) 
 
 
 async def indexable_published(session: AsyncSession, limit: int) -> list[Any]:
+    """Published pages, newest first, but those marked noindex: filtered by
+    the query, so they do not use up ``limit`` (a sitemap's 50,000)."""
+    noindex = func.coalesce(PageVersion.seo["noindex"].as_boolean(), False)
     rows = await session.execute(
         select(LandingPage.slug, LandingPage.published_at, PageVersion.seo)
         .join(
@@ -160,11 +163,11 @@ async def indexable_published(session: AsyncSession, limit: int) -> list[Any]:
             (PageVersion.page_id == LandingPage.id)
             & (PageVersion.number == LandingPage.published_number),
         )
-        .where(LandingPage.status == "published")
+        .where(LandingPage.status == "published", noindex.is_(False))
         .order_by(LandingPage.published_at.desc())
         .limit(limit)
     )
-    return [r for r in rows.all() if not (r.seo or {}).get("noindex")]
+    return list(rows.all())
 
 
 # What analytics needs to know about pages.
