@@ -921,6 +921,12 @@ async def test_an_edit_that_changes_nothing_is_no_new_version(
         assert same.status_code == 200, same.text
         assert same.json()["version"] == published["version"], body
         assert same.json()["has_unpublished_changes"] is False, body
+    # The same content saved again (an editor's autosave): no new version.
+    content = (await client.get(url, headers=ada)).json()["content"]
+    saved = await client.put(f"{url}/content", json=content, headers=ada)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["version"] == published["version"]
+    assert saved.json()["has_unpublished_changes"] is False
     changed = (await client.put(url, json={"title": "Calmer"}, headers=ada)).json()
     assert changed["version"] == published["version"] + 1
     assert changed["has_unpublished_changes"] is True

@@ -375,8 +375,12 @@ class PageService:
                 if data.theme is not None
                 else PageContent.model_validate({"theme": page.content.get("theme", {})}).theme
             )
-            page.content = PageContent(theme=theme, blocks=data.blocks).model_dump(mode="json")
-            self._touch(page)
+            content = PageContent(theme=theme, blocks=data.blocks).model_dump(mode="json")
+            # Saving what is there (an editor's autosave) is no new version,
+            # as an update that changes nothing is not.
+            if content != page.content:
+                page.content = content
+                self._touch(page)
         return page
 
     async def delete(
