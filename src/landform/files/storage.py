@@ -16,7 +16,8 @@ from typing import Protocol
 from landform.settings import Settings
 
 # <sha256>.<ext> for an original, <sha256>-w<width>.<ext> for a resized variant.
-KEY_PATTERN = re.compile(r"^[0-9a-f]{64}(-w[0-9]{2,4})?\.[a-z0-9]{2,5}$")
+KEY = r"[0-9a-f]{64}(?:-w[0-9]{2,4})?\.[a-z0-9]{2,5}"
+KEY_PATTERN = re.compile(f"^{KEY}$")
 
 
 def check_key(key: str) -> str:

@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from landform.core.schemas import InputModel
 from landform.files.kinds import BY_EXTENSION
+from landform.files.storage import KEY as STORAGE_KEY
 from landform.pages.sanitize import clean_raw_html, clean_rich_text
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -60,14 +61,13 @@ def _check_image_url(value: str) -> str:
         raise ValueError("image URL must be https:// or a path starting with /")
     # An upload's address says its kind (its extension comes from its bytes):
     # a PDF or a video in an image's place was a broken image on the page.
-    upload = _UPLOAD.match(value)
-    kind = BY_EXTENSION.get(upload.group(1)) if upload else None
+    kind = BY_EXTENSION.get(value.rsplit(".", 1)[-1]) if _UPLOAD.match(value) else None
     if kind is not None and kind.category != "image":
         raise ValueError(f"{value} is a {kind.category} upload, not an image")
     return value
 
 
-_UPLOAD = re.compile(r"/assets/[0-9a-f]{64}(?:-w[0-9]+)?\.([a-z0-9]{2,5})$")
+_UPLOAD = re.compile(f"/assets/{STORAGE_KEY}$")
 
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]

@@ -33,6 +33,7 @@ from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
 from landform.files import repository as file_repo
 from landform.files.models import VersionAsset
 from landform.files.service import bytes_lock
+from landform.files.storage import KEY as STORAGE_KEY
 from landform.pages import repository as repo
 from landform.pages.blocks import PageContent
 from landform.pages.errors import (
@@ -565,7 +566,7 @@ class PageService:
 # An upload's URL, or one of its resized copies' (``<sha>-w640.webp``): a
 # copy is no file of the owner's, so a page that names one is refused (it
 # could be another account's, and goes when its original is deleted).
-_ASSET_REFERENCE = re.compile(r"/assets/([0-9a-f]{64}(?:-w[0-9]+)?\.[a-z0-9]{2,5})")
+_ASSET_REFERENCE = re.compile(f"/assets/({STORAGE_KEY})")
 
 
 async def _images(
