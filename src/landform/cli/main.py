@@ -114,6 +114,8 @@ def serve(
         raise typer.BadParameter("--interface is asgi, or rsgi with --server granian")
     if "LANDFORM_PUBLIC_URL" not in os.environ:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        if ":" in shown:  # an IPv6 address goes in brackets in a URL
+            shown = f"[{shown}]"
         os.environ["LANDFORM_PUBLIC_URL"] = f"http://{shown}:{port}"
     settings = load_settings()
     # Checked here, once: in the workers a bad file is a crash loop.
@@ -138,8 +140,10 @@ def serve(
     os.environ["LANDFORM_DATA_DIR"] = str(settings.data_dir.resolve())
     _limit_malloc_arenas()
     plural = "s" if workers > 1 else ""
+    listening = f"[{host}]" if ":" in host else host
     typer.echo(
-        f"Landform on http://{host}:{port} ({workers} worker{plural}, {_what_it_uses(settings)})"
+        f"Landform on http://{listening}:{port} "
+        f"({workers} worker{plural}, {_what_it_uses(settings)})"
     )
     if server == "uvicorn":
         import uvicorn
