@@ -796,6 +796,17 @@ async def test_robots_and_sitemap_list_indexable_published_pages(
     # The newest, noindex, does not take the place of one that is listed.
     [(slug, _at)] = await app.components.pages.sitemap_entries(limit=1)
     assert slug == "visible"
+    # A page that names another address as canonical is that one's copy.
+    copy = await create(client, ada, slug="copy")
+    elsewhere = {"seo": {"canonical_url": "https://www.example.com/real-page"}}
+    await client.put(f"/landing-pages/{copy['id']}", json=elsewhere, headers=ada)
+    itself = await create(client, ada, slug="itself")
+    own = {"seo": {"canonical_url": "http://testserver/itself"}}
+    await client.put(f"/landing-pages/{itself['id']}", json=own, headers=ada)
+    for page in (copy, itself):
+        assert (await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)).is_success
+    listed = (await client.get("/sitemap.xml")).text
+    assert "http://testserver/itself" in listed and "http://testserver/copy" not in listed
     robots = await client.get("/robots.txt")
     assert "Sitemap: http://testserver/sitemap.xml" in robots.text
     # Crawlers and monitors ask with HEAD too.

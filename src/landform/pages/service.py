@@ -259,9 +259,16 @@ class PageService:
         return found
 
     async def sitemap_entries(self, limit: int = 50_000) -> list[tuple[str, Any]]:
+        """Published, indexable pages, newest first. A page whose canonical
+        URL is another address is a copy of that one: a sitemap lists only
+        canonical addresses."""
         async with self.db.read(scan=True) as session:
             rows = await repo.indexable_published(session, limit)
-        return [(r.slug, r.published_at) for r in rows]
+        return [
+            (r.slug, r.published_at)
+            for r in rows
+            if (r.seo or {}).get("canonical_url") in (None, self.public_link(r.slug))
+        ]
 
     # Writing
 
