@@ -470,6 +470,10 @@ async def test_list_paginates_filters_and_searches(
 
     found = (await client.get("/landing-pages", params={"q": "100%"}, headers=ada)).json()["items"]
     assert [p["title"] for p in found] == ["Summer 100% off_sale"]
+    await create(client, ada, title="Über uns — ÉTÉ")
+    for query in ("über", "ÜBER", "été"):  # letters beyond ASCII, on SQLite too
+        found = (await client.get("/landing-pages", params={"q": query}, headers=ada)).json()
+        assert [p["title"] for p in found["items"]] == ["Über uns — ÉTÉ"], query
     assert (
         (await client.get("/landing-pages", params={"q": "_"}, headers=ada))
         .json()["items"][0]["title"]
@@ -484,7 +488,7 @@ async def test_list_paginates_filters_and_searches(
                 "items"
             ]
         )
-        == 6
+        == 7
     )
 
     bad_cursor = assert_error(

@@ -49,6 +49,7 @@ from landform.core.db_failures import (
 from landform.core.pins import MemoryReadPins, ReadPins
 from landform.core.replica_health import ReplicaHealth
 from landform.core.sqlite_driver import OneTripConnection, one_trip_dbapi
+from landform.core.unicode_case import SQLITE_LOWER, sqlite_lower
 from landform.settings import Settings
 
 
@@ -171,6 +172,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
         cursor.close()
+        dbapi_connection.create_function(SQLITE_LOWER, 1, sqlite_lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "reset")
     def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:

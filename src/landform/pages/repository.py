@@ -9,6 +9,7 @@ from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import defer
 
+from landform.core.unicode_case import contains_pattern, lowered
 from landform.pages.models import LandingPage, PageVersion
 
 
@@ -55,8 +56,7 @@ async def list_owned(
     if status:
         query = query.where(LandingPage.status == status)
     if search:
-        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(LandingPage.title.ilike(f"%{escaped}%", escape="\\"))
+        query = query.where(lowered(LandingPage.title).like(contains_pattern(search), escape="\\"))
     if before_id is not None:
         query = query.where(LandingPage.id < before_id)
     query = query.order_by(LandingPage.id.desc()).limit(limit)
