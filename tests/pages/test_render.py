@@ -413,3 +413,23 @@ def test_not_found_page() -> None:
     styles = inline(html, "style")
     assert len(styles) == 1 and "<script" not in html
     assert csp_directives(NOT_FOUND_CSP)["style-src"] == sha256_source(styles[0])
+
+
+@pytest.mark.parametrize(
+    ("author", "initial"),
+    [
+        ("ada Lovelace", "A"),
+        ("E\u0301milie Durand", "E\u0301"),  # an accent written as its own code point
+        (
+            "\U0001f468\u200d\U0001f469\u200d\U0001f467 The Parkers",
+            "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        ),
+        ("\U0001f1eb\U0001f1f7 Équipe", "\U0001f1eb\U0001f1f7"),  # a flag: two code points
+    ],
+)
+def test_testimonial_initial_is_the_first_character_a_reader_sees(
+    author: str, initial: str
+) -> None:
+    block = {"type": "testimonial", "quote": "Worth it.", "author": author}
+    html = render_page(make_input([block])).html
+    assert f'<span class="avatar initials" aria-hidden="true">{initial}</span>' in html

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import regex
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
@@ -103,6 +104,16 @@ _env = Environment(
     undefined=StrictUndefined,
     auto_reload=False,
 )
+
+
+def _initial(name: str) -> str:
+    """A name's first character as a reader sees it (a grapheme cluster):
+    "É" written as E and an accent, a flag, or an emoji family, whole."""
+    first = regex.match(r"\X", name.strip())
+    return first.group().upper() if first else ""
+
+
+_env.filters["initial"] = _initial
 _PAGE_TEMPLATE = _env.get_template("page.html.j2")
 _NOT_FOUND_TEMPLATE = _env.get_template("not_found.html.j2")
 
