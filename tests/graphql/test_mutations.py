@@ -222,10 +222,14 @@ async def test_a_page_through_its_whole_life(
         assert codes(theirs) == ["page_not_found"], mutation
 
     unpublished = await gql(
-        client, "mutation($id: ID!) { unpublishLandingPage(id: $id) { status } }", {"id": page_id},
+        client,
+        "mutation($id: ID!) { unpublishLandingPage(id: $id) { status publishedVersion publishedAt } }",
+        {"id": page_id},
         headers=ada,
-    )  # fmt: skip
-    assert unpublished["data"]["unpublishLandingPage"]["status"] == "DRAFT"
+    )
+    assert unpublished["data"]["unpublishLandingPage"] == {
+        "status": "DRAFT", "publishedVersion": None, "publishedAt": None
+    }  # fmt: skip
     assert (await client.get("/spring-sale")).status_code == 404
     deleted = await gql(
         client, "mutation($id: ID!) { deleteLandingPage(id: $id) }", {"id": page_id}, headers=ada

@@ -613,10 +613,16 @@ async def test_unknown_and_unpublished_slugs_get_a_real_404_page(
 
     page = await create(client, ada, slug="gone")
     url = f"/landing-pages/{page['id']}"
-    await client.post(f"{url}/publish", headers=ada)
+    published = (await client.post(f"{url}/publish", headers=ada)).json()
+    assert published["published_at"] is not None
     assert (await client.get("/gone")).status_code == 200
     unpublished = await client.post(f"{url}/unpublish", headers=ada)
+    # Not live: no live version, and no time it went live.
     assert unpublished.json()["status"] == "draft"
+    assert unpublished.json()["published_version"] is None
+    assert unpublished.json()["published_at"] is None
+    listed = (await client.get("/landing-pages", headers=ada)).json()["items"]
+    assert [(p["id"], p["published_at"]) for p in listed] == [(page["id"], None)]
     assert (await client.get("/gone")).status_code == 404
 
 

@@ -158,7 +158,7 @@ class LandingPage:
             template_id=page.template_id,
             created_at=page.created_at,
             updated_at=page.updated_at,
-            published_at=page.published_at,
+            published_at=page.live_since,
             page_id=page.id,
             owner_id=page.owner_id,
             model=page,

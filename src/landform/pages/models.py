@@ -53,6 +53,13 @@ class LandingPage(Base):
         return self.published_number if self.status == "published" else None
 
     @property
+    def live_since(self) -> datetime | None:
+        """When the version visitors see was published, if the page is
+        published (an unpublished page shows no publish time: its versions
+        keep theirs)."""
+        return self.published_at if self.status == "published" else None
+
+    @property
     def has_unpublished_changes(self) -> bool:
         return self.status != "published" or self.published_from_version != self.version
 

@@ -91,7 +91,7 @@ def summary(service: PageService, page: LandingPage) -> PageSummary:
         url=service.public_link(page.slug),
         created_at=page.created_at,
         updated_at=page.updated_at,
-        published_at=page.published_at,
+        published_at=page.live_since,
     )
 
 
