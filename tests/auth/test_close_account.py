@@ -116,5 +116,10 @@ async def test_a_token_issued_before_closing_can_change_nothing_after(
         answer = await write
         assert answer.status_code == 401, answer.text
         assert "no longer exists" in answer.json()["error"]["message"]
+        assert answer.json()["error"]["code"] == "account_closed"
+    # The account itself, asked after: the same answer (REST and GraphQL).
+    assert_error(await client.get("/auth/me", headers=ada), 401, "account_closed")
+    me = await client.post("/graphql", json={"query": "{ me { id } }"}, headers=ada)
+    assert [e["extensions"]["code"] for e in me.json()["errors"]] == ["account_closed"]
     listed = await client.get("/landing-pages", headers=ada)
     assert listed.status_code in (200, 401)

@@ -249,6 +249,29 @@ async def test_malformed_uploads_are_4xx(
         assert response.json()["error"]["code"] == code
 
 
+async def test_an_upload_cut_short_or_with_a_huge_name_is_refused_and_not_kept(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    multipart = {"Content-Type": "multipart/form-data; boundary=x"}
+    part = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+    png = samples.png()
+    for cut_short in (part + png, part + png + b"\r\n", part + png + b"\r\n--x\r\n"):
+        refused = await client.post(
+            "/files/upload", content=cut_short, headers={**ada, **multipart}
+        )
+        error = assert_error(refused, 400, "malformed_multipart")
+        assert "closing boundary" in error["message"]
+    long_name = b'--x\r\nContent-Disposition: form-data; name="file"; filename="'
+    long_name += b"a" * 8000 + b'.png"\r\n\r\n' + png + b"\r\n--x--\r\n"
+    refused = await client.post("/files/upload", content=long_name, headers={**ada, **multipart})
+    assert "shorter name" in assert_error(refused, 400, "malformed_multipart")["message"]
+    assert (await client.get("/files", headers=ada)).json()["items"] == []
+    whole = await client.post(
+        "/files/upload", content=part + png + b"\r\n--x--\r\n", headers={**ada, **multipart}
+    )
+    assert whole.status_code == 201
+
+
 async def test_upload_needs_a_user(client: httpx.AsyncClient) -> None:
     response = await upload(client, {}, samples.png())
     assert_error(response, 401)
@@ -458,6 +481,17 @@ async def test_asset_conditional_range_and_head(
     assert unsatisfiable.headers["cache-control"] == "no-store"
     huge = await client.get(file["url"], headers={"Range": "bytes=99999999999999999999999999-"})
     assert_error(huge, 416, "range_not_satisfiable")
+    # 4,301 digits: more than Python reads as a number at all.
+    endless = "9" * 4301
+    assert_error(
+        await client.get(file["url"], headers={"Range": f"bytes={endless}-"}),
+        416,
+        "range_not_satisfiable",
+    )
+    to_the_end = await client.get(file["url"], headers={"Range": f"bytes=5-{endless}"})
+    assert to_the_end.status_code == 206 and to_the_end.content == data[5:]
+    everything = await client.get(file["url"], headers={"Range": f"bytes=-{endless}"})
+    assert everything.status_code == 206 and everything.content == data
     several = await client.get(file["url"], headers={"Range": "bytes=0-1,5-6"})
     assert several.status_code == 200 and several.content == data
     # Last before first is no range at all: ignored, not unsatisfiable.

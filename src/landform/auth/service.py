@@ -443,8 +443,8 @@ class AuthService:
     async def me(self, principal: Principal) -> User:
         async with self.db.read(actor=principal.user_id) as session:
             user = await repo.user_by_id(session, principal.user_id)
-        if user is None:
-            raise NotAuthenticated("this account no longer exists")
+        if user is None:  # an access token outlives its account (not looked up)
+            raise AccountClosed()
         return user
 
     async def require_operator(self, principal: Principal) -> User:

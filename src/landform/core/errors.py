@@ -132,10 +132,26 @@ def skip_in_error_paths(tags: frozenset[str], lists: frozenset[str]) -> None:
     _union_lists.update(lists)
 
 
+# A body of many mistakes (50,000 unknown keys, one key of a megabyte) is
+# answered with the first few, each cut short: not with an echo of the body
+# several times its size.
+MAX_DETAILS = 20
+MAX_DETAIL_CHARS = 200
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_DETAIL_CHARS else f"{text[: MAX_DETAIL_CHARS - 1]}…"
+
+
 def validation_details(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     skip = frozenset(_validation_skip)
     unions = frozenset(_union_lists)
     details = []
+    if len(errors) > MAX_DETAILS:
+        details = validation_details(errors[:MAX_DETAILS])
+        more = len(errors) - MAX_DETAILS
+        details.append({"path": "", "message": f"and {more} more errors not listed"})
+        return details
     for error in errors:
         message = str(error.get("msg", "invalid"))
         message = message.removeprefix("Value error, ")
@@ -145,5 +161,5 @@ def validation_details(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, st
         inside = format_loc((error.get("ctx") or {}).get("at", ()))
         if inside:
             path = inside if not path else f"{path}{'' if inside[0] == '[' else '.'}{inside}"
-        details.append({"path": path, "message": message})
+        details.append({"path": _cut(path), "message": _cut(message)})
     return details

@@ -14,9 +14,11 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.body_deadlines import BodyDeadlines, BodyReadTimeout
@@ -90,7 +92,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "validation_failed", f"{where}{first['message']}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> ErrorResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> ErrorResponse:
         if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's, reading a JSON body
             return incomplete_body()
         if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's, decoding a JSON body
@@ -104,10 +106,14 @@ def install_error_handlers(app: FastAPI) -> None:
             # Valid JSON Python will not read: an integer past its digit
             # limit (int_max_str_digits, 4,300 by default).
             return error_response(
-                422, "malformed_json", f"request body is not usable JSON: {exc.__cause__}"
+                422,
+                "malformed_json",
+                "request body is not usable JSON: a number in it has more than 4,300 digits",
             )
         if isinstance(exc, BodyTooLarge):
             return error_response(413, exc.code, exc.detail, exc.details)
+        if exc.status_code == 405:
+            return _method_not_allowed(request)
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
@@ -169,6 +175,24 @@ class BodyCap:
     code: str = "payload_too_large"
     message: str = ""
     details: object = None
+
+
+def _method_not_allowed(request: Request) -> ErrorResponse:
+    """405 naming every method the path answers (RFC 9110 15.5.6). Each
+    route lists its own methods, and a path's GET and DELETE are two routes:
+    Starlette's answer named only the first route's."""
+    methods: set[str] = set()
+    path = request.scope["path"]
+    # FastAPI keeps included routers' routes inside them: this walks them all.
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.path and route.methods and compile_path(route.path)[0].match(path):
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")  # answered as GET is (core/head_requests.py)
+    allow = ", ".join(sorted(methods))
+    return error_response(
+        405, "method_not_allowed", f"use {allow or 'another method'}", headers={"Allow": allow}
+    )
 
 
 class BodyTooLarge(StarletteHTTPException):

@@ -142,16 +142,26 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     if not first and not last:
         return None
     if not first:  # the last N bytes
-        length = int(last)
+        length = _offset(last)
         if length == 0 or size == 0:
             return False
         return max(0, size - length), size
-    start = int(first)
-    if last and int(last) < start:
+    start = _offset(first)
+    if last and _offset(last) < start:
         return None  # not a range at all (RFC 9110 14.1.1): ignored
     if start >= size:
         return False
-    return start, min(int(last) + 1, size) if last else size
+    return start, min(_offset(last) + 1, size) if last else size
+
+
+# Past any file's size. Python refuses to read a number of more than 4,300
+# digits (CVE-2020-10735) and a header may hold one: a longer one reads as
+# this, which means the same (beyond the end).
+_BEYOND_ANY_FILE = 10**18
+
+
+def _offset(digits: str) -> int:
+    return int(digits) if len(digits) < 18 else _BEYOND_ANY_FILE
 
 
 class Assets:

@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import parse_options_header
+from python_multipart.multipart import DEFAULT_MAX_HEADER_SIZE, parse_options_header
 
 from landform.files.errors import BadUpload
 from landform.files.service import Upload
 
 FILE_FIELD = "file"
+# python-multipart's limit on one header line, a file name included.
+MAX_PART_HEADER_BYTES = DEFAULT_MAX_HEADER_SIZE
 
 
 async def receive_into(upload: Upload, content_type: str, body: AsyncIterator[bytes]) -> None:
@@ -60,6 +62,12 @@ async def receive_into(upload: Upload, content_type: str, body: AsyncIterator[by
     def on_part_begin() -> None:
         headers.clear()
 
+    ended = False
+
+    def on_end() -> None:  # the closing boundary, --boundary--
+        nonlocal ended
+        ended = True
+
     parser = MultipartParser(
         boundary,
         {
@@ -69,6 +77,7 @@ async def receive_into(upload: Upload, content_type: str, body: AsyncIterator[by
             "on_header_end": on_header_end,
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
+            "on_end": on_end,
         },
     )
     try:
@@ -76,4 +85,18 @@ async def receive_into(upload: Upload, content_type: str, body: AsyncIterator[by
             parser.write(chunk)
         parser.finalize()
     except MultipartParseError as exc:
+        if "header size" in str(exc):
+            raise BadUpload(
+                f"a part's headers are longer than {MAX_PART_HEADER_BYTES} bytes: "
+                "give the file a shorter name",
+                code="malformed_multipart",
+            ) from exc
         raise BadUpload("the multipart body is malformed", code="malformed_multipart") from exc
+    if not ended:
+        # python-multipart does not check it (its finalize() is a no-op): a
+        # body cut short, mid-file or before the last line, is no upload.
+        raise BadUpload(
+            "the multipart body ends before its closing boundary (--boundary--): "
+            "it was cut short; send it again",
+            code="malformed_multipart",
+        )

@@ -5,13 +5,28 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, Strict, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from landform.core.schemas import InputModel
 from landform.pages.blocks import EXACT_INT, Block, ImageUrl, Theme, Url, check_block_ids
+from landform.pages.slugs import SLUG_PATTERN
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-SlugIn = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+# Checked by the service (pages/slugs.py), whose refusal says what is wrong
+# (reserved, its shape); the schema tells clients the shape beforehand.
+SlugIn = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=200),
+    WithJsonSchema({"type": "string", "pattern": SLUG_PATTERN.pattern, "maxLength": 64}),
+]
 # Versions are 32-bit in the database; a write names one as it was sent
 # (ETag), so a string or a boolean is no version.
 VERSION_MAX = 2**31 - 1
