@@ -4,6 +4,7 @@ checks real answers against the document.)"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -111,3 +112,30 @@ async def test_the_beacons_take_no_idempotency_key(client: httpx.AsyncClient, ap
         },
     )
     assert tracked.status_code == 202
+
+
+async def test_documented_header_and_slug_rules_are_the_servers(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """What the document allows, the server takes; what it refuses, the
+    document says beforehand (a client generated from it is not surprised)."""
+    document = await openapi(client)
+    post = document["paths"]["/landing-pages"]["post"]
+    key_rule = next(p for p in post["parameters"] if p["name"] == "Idempotency-Key")["schema"]
+    slug_schema = document["components"]["schemas"]["PageCreate"]["properties"]["slug"]
+    slug_rule = next(s for s in slug_schema["anyOf"] if s.get("type") == "string")
+    headers = await signed_in(client, app, "ada@example.com")
+    for key in ("retry-1", "naïve".encode(), "x" * 255):
+        text = key.decode("latin-1") if isinstance(key, bytes) else key
+        documented = re.fullmatch(key_rule["pattern"].strip("^$"), text) is not None
+        answer = await client.post(
+            "/landing-pages", json={"title": "K"}, headers={**headers, "Idempotency-Key": key}
+        )
+        assert (answer.status_code == 201) == documented, (key, answer.text)
+    for slug in ("spring-sale", "Spring", "a" * 64, "a" * 65, "-x"):
+        documented = re.fullmatch(slug_rule["pattern"].strip("^$"), slug) is not None
+        documented = documented and len(slug) <= slug_rule["maxLength"]
+        answer = await client.post(
+            "/landing-pages", json={"title": "S", "slug": slug}, headers=headers
+        )
+        assert (answer.status_code == 201) == documented, (slug, answer.text)

@@ -199,6 +199,13 @@ async def test_page_analytics_dashboard_and_custom_query_match_rest(
     )
     assert codes(too_old) == ["validation_failed"]
     assert too_old["errors"][0]["extensions"]["details"][0]["path"] == "range.from"
+    # Not a date at all: said as REST says it, in no words of Python's.
+    for garbage in ("garbage", "2026-13-45"):
+        refused = await gql(
+            client, f'{{ dashboard(range: {{from: "{garbage}"}}) {{ pages }} }}', headers=ada
+        )
+        assert "ISO 8601" in refused["errors"][0]["message"], garbage
+        assert "int()" not in refused["errors"][0]["message"]
 
     dashboard = await gql(
         client,

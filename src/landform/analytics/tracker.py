@@ -187,12 +187,18 @@ class Tracker:
 def parse_beacon(model: Any, body: bytes) -> Any:
     """A tracking payload from its JSON body, or ``ValidationFailed``."""
     if not body.strip():
-        raise ValidationFailed("the request body is empty; send a JSON object")
+        raise ValidationFailed(
+            "the request body is empty; send a JSON object",
+            details=[{"path": "", "message": "a JSON object is required"}],
+        )
     # JSON can carry NUL only as an escape (or, invalid, raw). Checked on the
     # bytes, as the models do not (schemas._Tracked). A literal backslash-u0000
     # in some text is refused too: no beacon means that.
     if b"\\u0000" in body or b"\x00" in body:
-        raise ValidationFailed("text must not contain NUL characters")
+        raise ValidationFailed(
+            "text must not contain NUL characters",
+            details=[{"path": "", "message": "a NUL character (\\u0000) in the body"}],
+        )
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

@@ -215,7 +215,13 @@ HEADER_PARAMETER = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    # Printable ASCII, as checked above (surrounding spaces are trimmed).
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": "^[\\x20-\\x7e]+$",
+    },
     "description": (
         "Makes a retry safe: a repeat of this request with the same key gets the first "
         "answer back (with `Idempotent-Replayed: true`) and creates nothing twice. The same "

@@ -5,7 +5,9 @@ repository root is that print, checked by the tests."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -18,6 +20,7 @@ from strawberry.extensions import (
 )
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.types.base_scalars import DateTimeDefinition, wrap_parser
 from strawberry.types import ExecutionContext
 from strawberry.types.info import Info
 
@@ -41,6 +44,20 @@ DESCRIPTION = (
 
 # Distinct documents whose parse and validation are kept per worker.
 DOCUMENT_CACHE_SIZE = 1000
+
+
+def _iso_datetime(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        # Not Python's own words ("invalid literal for int() with base 10").
+        raise ValueError("send an ISO 8601 date or datetime, e.g. 2025-03-01") from None
+
+
+# Strawberry's DateTime, read as REST reads its dates, and saying so.
+DATE_TIME = dataclasses.replace(
+    DateTimeDefinition, parse_value=wrap_parser(_iso_datetime, "DateTime")
+)
 
 
 class LandformSchema(strawberry.federation.Schema):
@@ -110,6 +127,7 @@ def build_schema(settings: Settings, persisted: PersistedQueries | None = None) 
         subscription=Subscription,
         extensions=extensions,
         federation_version="2.7",
+        scalar_overrides={datetime: DATE_TIME},
         config=StrawberryConfig(batching_config={"max_operations": settings.graphql_max_batch}),
     )
     # Strawberry has no parameter for it; introspection shows graphql-core's.
