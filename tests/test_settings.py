@@ -73,6 +73,9 @@ def test_every_list_setting_takes_commas_from_the_environment() -> None:
         ("LANDFORM_PAGE_CHANGE_POLL_INTERVAL", "0", "greater than 0"),
         ("LANDFORM_PUBLIC_MAX_AGE", "-1", "greater than or equal to 0"),
         ("LANDFORM_PUBLIC_URL", "notaurl", "must be the address visitors use"),
+        ("LANDFORM_SLA_ALERT_URL", "not a url", "must be the webhook's address"),
+        ("LANDFORM_CDN_PURGE_URL", "hooks.example.com/purge", "must be the webhook's address"),
+        ("LANDFORM_MAIL_FROM", "not an address", "must be a sender address"),
         ("LANDFORM_CORS_ORIGINS", "[bad", "'[bad' is not an origin"),
         ("LANDFORM_CORS_ORIGINS", "https://a.example.com/path", "is not an origin"),
         ("LANDFORM_SECRET_KEY", "x", "at least 32 characters"),
@@ -136,6 +139,10 @@ def test_a_misspelt_setting_is_pointed_out(tmp_path: Path) -> None:
         ("LANDFORM_PUBLIC_URL", "https://pages.example.com"),
         ("LANDFORM_CORS_ORIGINS", "https://app.example.com, http://localhost:5173"),
         ("LANDFORM_CORS_ORIGINS", "*"),
+        ("LANDFORM_SLA_ALERT_URL", "https://hooks.example.com/landform?team=web"),
+        ("LANDFORM_CDN_PURGE_URL", "http://127.0.0.1:9000/purge"),
+        ("LANDFORM_MAIL_FROM", "Pages <pages@example.com>"),
+        ("LANDFORM_MAIL_FROM", "root@localhost"),
     ],
 )  # fmt: skip
 def test_what_worked_before_still_does(variable: str, value: str) -> None:

@@ -8,6 +8,7 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -260,6 +261,31 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be the address visitors use, http(s)://host[:port] "
                 "(e.g. https://pages.example.com)"
+            )
+        return value
+
+    @field_validator("sla_alert_url", "cdn_purge_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        # Checked at start: a webhook with no address to go to would be
+        # retried and then given up on, the alert or the purge lost.
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError(
+                "must be the webhook's address, http(s)://host[:port]/path "
+                "(e.g. https://hooks.example.com/landform), or empty for none"
+            )
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        _name, address = parseaddr(value)
+        local, at, domain = address.rpartition("@")
+        if not (at and local and domain) or " " in address:
+            raise ValueError(
+                "must be a sender address, e.g. Landform <no-reply@pages.example.com> "
+                "or no-reply@pages.example.com"
             )
         return value
 
