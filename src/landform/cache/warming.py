@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from landform.core.housekeeping import mark_housekeeping
 from landform.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Warmer:
         return loaded
 
     async def _loop(self) -> None:
+        mark_housekeeping()
         while True:
             try:
                 loaded = await self.run_once()

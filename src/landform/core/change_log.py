@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from landform.core.clock import Clock
 from landform.core.db import Base, Database
+from landform.core.housekeeping import mark_housekeeping
 from landform.core.tasks import cancel_and_wait
 from landform.core.types import UTCDateTime
 
@@ -137,6 +138,7 @@ class ChangeFollower:
             )
 
     async def _run(self) -> None:
+        mark_housekeeping()
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + self.PRUNE_EVERY
         failing_since: float | None = None

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from landform.core.housekeeping import mark_housekeeping
 from landform.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ class ReplicaHealth:
         await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
+        mark_housekeeping()
         while True:
             try:
                 await self.check()

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from landform.core.db import Database, hold_until_commit
+from landform.core.housekeeping import mark_housekeeping
 from landform.core.tasks import cancel_and_wait
 from landform.files import spool
 from landform.files.models import AssetVariant, StoredFile
@@ -92,6 +93,7 @@ class VariantMaker:
     async def _find_missing(self, retry_after: float = 5.0) -> None:
         """Queue what an earlier run left undone, once the database answers
         (a server starts without it, not ready until it does)."""
+        mark_housekeeping()
         while True:
             try:
                 missing = await self.missing()

@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from landform.core.db_failures import sqlstate_of
+from landform.core.housekeeping import is_housekeeping
 from landform.ops.recorder import Recorder
 
 log = logging.getLogger("landform.slow_query")
@@ -41,7 +42,8 @@ class DatabaseMetrics:
         if not started:
             return
         micros = (time.perf_counter_ns() - started.pop()) // 1000
-        self.recorder.observe("database", micros)
+        if not is_housekeeping():
+            self.recorder.observe("database", micros)
         if micros >= self.slow_ms * 1000:
             text = " ".join(statement.split())[:2000]
             if text[:5].upper() == "BEGIN":

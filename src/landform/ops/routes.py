@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from landform.core.db import Database
 from landform.core.errors import NotFound
+from landform.core.housekeeping import housekeeping
 from landform.core.http import ErrorResponse, error_response
 from landform.core.mail import OutboxMailer
 from landform.core.schema_check import SchemaCheck
@@ -83,11 +84,13 @@ async def readyz(request: Request, _access: ProbeAccess) -> ErrorResponse | dict
     db: Database = request.app.state.db
     schema: SchemaCheck = request.app.state.schema
     try:
-        async with db.primary.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        # Not yet migrated (a deploy whose migration has not run): every
-        # request would be a 500, so no traffic yet.
-        problem = await schema.problem()
+        # Probed every few seconds: not a statement anyone waits on.
+        with housekeeping():
+            async with db.primary.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            # Not yet migrated (a deploy whose migration has not run):
+            # every request would be a 500, so no traffic yet.
+            problem = await schema.problem()
     except Exception:
         return error_response(503, "not_ready", "the database cannot be reached")
     if problem is not None:
