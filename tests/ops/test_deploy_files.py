@@ -5,12 +5,14 @@ they must be what the generators give today (regenerate them with
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from landform.ops.grafana import dashboard
-from landform.ops.rules import alert_rules
+from landform.ops.recorder import OPERATIONAL_ROUTES
+from landform.ops.rules import SUCCESS_RATE, alert_rules
 from landform.ops.sla import Sla
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
@@ -30,6 +32,26 @@ def test_prometheus_rules_mirror_the_sla() -> None:
     rules = yaml.safe_load(committed)["groups"][0]["rules"]
     assert {rule["labels"]["severity"] for rule in rules} == {"warning", "critical"}
     assert all(rule["expr"] and rule["for"] == "5m" for rule in rules)
+
+
+def test_success_rate_leaves_out_the_probes_as_ops_does() -> None:
+    """A /readyz answering 503 while a replica drains is no user's failed
+    request: /ops leaves the probes out (OPERATIONAL_ROUTES), and so must
+    the alert and the panel. Prometheus anchors a regex matcher at both
+    ends, as re.fullmatch does."""
+    matcher = re.search(r'route!~"([^"]+)"', SUCCESS_RATE)
+    assert matcher is not None
+    left_out = re.compile(matcher.group(1))
+    assert SUCCESS_RATE.count(matcher.group(0)) == 2  # failures and requests alike
+    for route in OPERATIONAL_ROUTES:
+        assert left_out.fullmatch(route.removeprefix("route:")), route
+    for route in ("GET /{slug}", "POST /landing-pages", "GET /readyz/x", "POST /graphql"):
+        assert not left_out.fullmatch(route), route
+    committed = (DEPLOY / "prometheus" / "landform-rules.yml").read_text()
+    assert json.dumps(SUCCESS_RATE)[1:-1] in committed
+    assert SUCCESS_RATE in (DEPLOY / "grafana" / "landform-sla.json").read_text().replace(
+        '\\"', '"'
+    )
 
 
 def test_grafana_dashboard_is_current_and_valid_json() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from landform.ops.rules import SUCCESS_RATE
 from landform.ops.sla import Sla
 
 
@@ -36,9 +37,7 @@ def dashboard(sla: Sla) -> str:
     panels = [
         _panel(1, "Requests per second", [("sum(rate(landform_requests_total[1m]))", "all")],
                "reqps", 0, 0),
-        _panel(2, "Success rate", [(
-            "100 * (1 - sum(rate(landform_request_failures_total[5m])) "
-            "/ sum(rate(landform_requests_total[5m])))", "success %")], "percent", 12, 0),
+        _panel(2, "Success rate", [(SUCCESS_RATE, "success %")], "percent", 12, 0),
         _panel(3, "p99 by spec component", [(p99, "{{component}}")], "s", 0, 8),
         _panel(4, "Cache hit ratio", [(
             '100 * sum(rate(landform_cache_lookups_total{outcome="hit"}[5m])) '

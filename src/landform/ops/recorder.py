@@ -259,10 +259,10 @@ class Recorder:
 
 # The operator's own probes and scrapes: timed as routes, but no user's
 # request, so not the API Gateway's (a slow scrape is no slow API).
+OPERATIONAL_METHODS = ("GET", "HEAD")
+OPERATIONAL_PATHS = ("/healthz", "/readyz", "/metrics")
 OPERATIONAL_ROUTES = frozenset(
-    f"route:{method} {path}"
-    for method in ("GET", "HEAD")
-    for path in ("/healthz", "/readyz", "/metrics")
+    f"route:{method} {path}" for method in OPERATIONAL_METHODS for path in OPERATIONAL_PATHS
 )
 
 

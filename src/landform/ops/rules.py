@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from landform.ops.recorder import OPERATIONAL_METHODS, OPERATIONAL_PATHS
 from landform.ops.sla import Sla
 
 HEADER = """\
@@ -79,6 +80,17 @@ def alert_rules(sla: Sla) -> str:
     return "".join(parts)
 
 
+# Requests but the operator's probes and scrapes, as /ops counts them
+# (ops/recorder.py): a /readyz that answers 503 while a replica drains or
+# waits for its migration is no failed request of a user's. Prometheus
+# anchors a regex matcher at both ends.
+USERS_REQUESTS = f'route!~"({"|".join(OPERATIONAL_METHODS)}) ({"|".join(OPERATIONAL_PATHS)})"'
+SUCCESS_RATE = (
+    f"100 * (1 - sum(rate(landform_request_failures_total{{{USERS_REQUESTS}}}[5m])) "
+    f"/ sum(rate(landform_requests_total{{{USERS_REQUESTS}}}[5m])))"
+)
+
+
 def _check_expr(metric: str) -> str | None:
     """The PromQL of a PerformanceMetrics field, in its own unit."""
     if metric == "responseTime.p99":
@@ -87,10 +99,7 @@ def _check_expr(metric: str) -> str | None:
             '(rate(landform_component_duration_seconds_bucket{component="api_gateway"}[5m])))'
         )
     if metric == "throughput.successRate":
-        return (
-            "100 * (1 - sum(rate(landform_request_failures_total[5m])) "
-            "/ sum(rate(landform_requests_total[5m])))"
-        )
+        return SUCCESS_RATE
     if metric == "cache.hitRatio":
         return (
             '100 * sum(rate(landform_cache_lookups_total{outcome="hit"}[5m])) '
