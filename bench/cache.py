@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from public_pages import log, machine_info, verdict, write_doc  # noqa: E402
 
-from landform.cache.breaker import CircuitBreaker  # noqa: E402
 from landform.cache.local import LocalCache  # noqa: E402
 from landform.cache.remote import PREFIX, RemoteCache  # noqa: E402
 from landform.cache.tiered import TieredCache  # noqa: E402
+from landform.core.breaker import CircuitBreaker  # noqa: E402
 
 START = "<!-- cache:start -->"
 END = "<!-- cache:end -->"

@@ -18,7 +18,6 @@ from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import PageDirectory, Tracker
 from landform.analytics.visitors import VisitorHasher
 from landform.auth.service import AuthService
-from landform.cache.breaker import CircuitBreaker
 from landform.cache.bus import InvalidationBus
 from landform.cache.local import LocalCache
 from landform.cache.purge import Purge, PurgeHook
@@ -28,6 +27,7 @@ from landform.cache.stats import Counts
 from landform.cache.tiered import TieredCache
 from landform.cache.warming import Warmer
 from landform.core.body_deadlines import BodyDeadlines
+from landform.core.breaker import CircuitBreaker
 from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -89,14 +89,21 @@ class Components:
             from redis.asyncio import Redis
 
             self.redis = Redis.from_url(settings.redis_url)
-            pins = RedisReadPins(self.redis, settings.read_your_writes_window)
-            # The cache's own client: its calls give up quickly (the stream's
-            # blocking reads share no timeout with it).
+            # The cache's and the pins' own client: its calls give up quickly
+            # (the stream's blocking reads share no timeout with it).
             timeout = settings.cache_redis_timeout
-            self.remote_cache = RemoteCache(
-                Redis.from_url(
-                    settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            quick = Redis.from_url(
+                settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+            pins = RedisReadPins(
+                quick,
+                settings.read_your_writes_window,
+                breaker=CircuitBreaker(
+                    settings.cache_breaker_failures, settings.cache_breaker_reset_seconds
                 ),
+            )
+            self.remote_cache = RemoteCache(
+                quick,
                 timeout,
                 CircuitBreaker(
                     settings.cache_breaker_failures, settings.cache_breaker_reset_seconds

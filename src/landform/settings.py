@@ -343,6 +343,20 @@ class Settings(BaseSettings):
                 f"{_scheme_of(value)} is not Redis: use redis://host:6379/0, rediss:// "
                 "or unix:///path/to/socket (or leave it empty: no Redis)"
             )
+        if value and urlsplit(value).scheme != "unix":
+            from redis.connection import parse_url  # only when Redis is configured
+
+            try:
+                parse_url(value)  # type: ignore[no-untyped-call] # its port
+            except ValueError as exc:
+                raise ValueError(f"{exc} (e.g. redis://host:6379/0)") from None
+            # redis-py takes a path that is no number as database 0, silently.
+            database = urlsplit(value).path.strip("/")
+            if database and not (database.isascii() and database.isdigit()):
+                raise ValueError(
+                    f"the database after the host must be a number, not {database!r} "
+                    "(e.g. redis://host:6379/0)"
+                )
         return value
 
     @field_validator("storage_url")

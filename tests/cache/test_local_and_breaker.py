@@ -8,9 +8,9 @@ import logging
 import pytest
 from redis.asyncio import Redis
 
-from landform.cache.breaker import CircuitBreaker
 from landform.cache.local import ENTRY_OVERHEAD, MAX_TTL_SECONDS, LocalCache
 from landform.cache.remote import FAILED, RemoteCache
+from landform.core.breaker import CircuitBreaker
 from tests.conftest import REDIS_URL
 
 

@@ -10,10 +10,10 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from landform.cache.breaker import CircuitBreaker
 from landform.cache.local import LocalCache
 from landform.cache.remote import RemoteCache
 from landform.cache.tiered import TieredCache
+from landform.core.breaker import CircuitBreaker
 from tests.conftest import REDIS_URL
 
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="LANDFORM_TEST_REDIS_URL is not set")

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from landform.core.breaker import CircuitBreaker
 from landform.core.pins import MemoryReadPins, ReadPins, RedisReadPins
 from tests.conftest import REDIS_URL
 
@@ -61,3 +62,48 @@ async def test_redis_pins_are_shared_between_processes_views() -> None:
     assert await worker_b.written_at(alice) == await worker_a.written_at(alice)
     await one.aclose()
     await two.aclose()
+
+
+@pytest.fixture(params=["refused", "hanging"])
+async def unreachable_redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    """A Redis that refuses connections, or one that takes them and never
+    answers (the worse case: each call waits out its timeout)."""
+    if request.param == "refused":
+        redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.1)
+        yield redis
+        await redis.aclose()
+        return
+
+    async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(60)
+        writer.close()
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    redis = Redis.from_url(
+        f"redis://127.0.0.1:{port}/0", socket_timeout=0.1, socket_connect_timeout=0.1
+    )
+    yield redis
+    await redis.aclose()
+    server.close()
+
+
+async def test_a_redis_outage_sends_writers_reads_to_the_primary_and_fails_nothing(
+    unreachable_redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write is committed before its pin: the pin failing must not turn
+    it into a 500, nor a read wait on Redis. Unknown, a writer's pin reads
+    as "just now", which no replica has replayed past: the primary."""
+    pins = RedisReadPins(unreachable_redis, 5, breaker=CircuitBreaker(failures=2, reset_after=60))
+    alice = uuid.uuid4()
+    started = time.monotonic()
+    await pins.pin(alice)  # no exception
+    for _ in range(5):
+        asked = time.time()
+        written = await pins.written_at(uuid.uuid4())
+        assert written is not None and written >= asked  # not known: as if just written
+    # Two failures open the breaker: the rest tried nothing, and waited for nothing.
+    assert pins.breaker.state == "open"
+    assert time.monotonic() - started < 1.0
+    said = [r for r in caplog.records if "Redis cannot be reached" in r.message]
+    assert len(said) == 1  # once per outage

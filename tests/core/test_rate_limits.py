@@ -15,9 +15,9 @@ from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
 
 from landform.app import create_app
-from landform.cache.breaker import CircuitBreaker
 from landform.cache.remote import RemoteCache
 from landform.cache.shared_buckets import SharedBuckets
+from landform.core.breaker import CircuitBreaker
 from landform.core.rate_limits import route_group
 from landform.core.token_buckets import Buckets, Decision, LocalBuckets, Rule
 from landform.settings import Settings

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from landform.cache.breaker import CircuitBreaker
+from landform.core.breaker import CircuitBreaker
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

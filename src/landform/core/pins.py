@@ -15,12 +15,17 @@ replicas are configured, so the embedded default never pays for it."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Protocol
 
+from landform.core.breaker import CircuitBreaker
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
 
 
 class ReadPins(Protocol):
@@ -55,16 +60,67 @@ class MemoryReadPins:
 
 
 class RedisReadPins:
-    def __init__(self, redis: Redis, seconds: float, prefix: str = "landform:pin:") -> None:
+    """Pins shared through Redis, which may fail: a write already committed
+    must not become a 500, nor a read wait on a Redis that hangs. Each call
+    is bounded by the client's timeouts, and while Redis cannot be reached
+    (the circuit breaker's open state) none is tried. Meanwhile a pin is
+    kept in this process too, and a reader that cannot ask Redis reads from
+    the primary: not knowing, it may have just written."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        seconds: float,
+        prefix: str = "landform:pin:",
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.redis = redis
         self.seconds = seconds
         self.prefix = prefix
+        self.breaker = breaker or CircuitBreaker()
+        self.local = MemoryReadPins(seconds)
+        self._outage = False
 
     async def pin(self, actor: uuid.UUID) -> None:
-        await self.redis.set(
-            f"{self.prefix}{actor}", repr(time.time()), px=max(1, int(self.seconds * 1000))
-        )
+        await self.local.pin(actor)  # this process's own reads need no Redis
+        if not self.breaker.allow():
+            return
+        try:
+            await self.redis.set(
+                f"{self.prefix}{actor}", repr(time.time()), px=max(1, int(self.seconds * 1000))
+            )
+        except Exception as exc:
+            self._failed(exc)
+        else:
+            self._succeeded()
 
     async def written_at(self, actor: uuid.UUID) -> float | None:
-        value = await self.redis.get(f"{self.prefix}{actor}")
-        return None if value is None else float(value)
+        here = await self.local.written_at(actor)
+        if not self.breaker.allow():
+            return time.time()  # unknown: as if just written, so the primary
+        try:
+            value = await self.redis.get(f"{self.prefix}{actor}")
+        except Exception as exc:
+            self._failed(exc)
+            return time.time()
+        self._succeeded()
+        shared = None if value is None else float(value)
+        if here is None or shared is None:
+            return here if shared is None else shared
+        return max(here, shared)
+
+    def _failed(self, exc: Exception) -> None:
+        self.breaker.failed()
+        if not self._outage:
+            self._outage = True
+            log.warning(
+                "read-your-writes pins: Redis cannot be reached (%s); the reads of "
+                "those who write go to the primary until it is back",
+                exc,
+            )
+
+    def _succeeded(self) -> None:
+        self.breaker.succeeded()
+        if self._outage:
+            self._outage = False
+            log.info("read-your-writes pins: Redis is back")
