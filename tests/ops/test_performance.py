@@ -144,6 +144,7 @@ async def test_a_check_over_nothing_yet_has_no_data(client: httpx.AsyncClient) -
         "Response Time P99": "NO_DATA", "Success Rate": "NO_DATA", "Cache Hit Ratio": "NO_DATA",
     }  # fmt: skip
     assert sla["overallStatus"] == "OK"
+    assert [check["current"] for check in sla["checks"]] == [None, None, None]  # no 100 %
 
 
 async def test_prometheus_metrics(client: httpx.AsyncClient, app: Any) -> None:

@@ -160,7 +160,8 @@ class Sla:
             checks.append(
                 {
                     "name": check.name,
-                    "current": current,
+                    # No reading is no number: not a ratio of nothing as 100 %.
+                    "current": None if status == NO_DATA else current,
                     "target": check.below if check.below is not None else check.at_least,
                     "status": status,
                 }
