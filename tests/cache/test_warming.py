@@ -35,8 +35,13 @@ async def test_the_most_viewed_pages_are_warmed_first(
 
     store = components.store
     store.clear()
+    lookups = (store.hits, store.misses)
     assert await components.warmer.run_once() == 4
     assert store.slugs() == ["five", "four", "three", "one"]
+    # Warming is no visitor's lookup: nothing counted, hit or miss, either
+    # time (a new replica's hit ratio is not a warning before any visit).
+    assert await components.warmer.run_once() == 0
+    assert (store.hits, store.misses) == lookups
     page_size = store.used // 4
 
     # A budget that holds two pages within 80 %: the two most viewed.

@@ -177,6 +177,12 @@ class PublicPageStore:
         self.hits += 1
         return page
 
+    def holds(self, slug: str) -> bool:
+        """Whether the page is held and fresh, asked for no visitor: not a
+        lookup (no hit or miss counted), nor a use (its place is kept)."""
+        page = self._pages.get(slug)
+        return page is not None and page.expires > self.clock()
+
     def is_missing(self, slug: str) -> bool:
         return slug in self._missing
 
@@ -447,7 +453,9 @@ class PublicPages:
         for slug in slugs:
             if self.store.used >= self.store.budget * fill:
                 break
-            if self.store.get(slug) is not None or self.store.is_missing(slug):
+            # Not a visitor's lookup: a new replica warming its store is not
+            # a cache missing (the SLA's hit ratio counts visitors' lookups).
+            if self.store.holds(slug) or self.store.is_missing(slug):
                 continue
             try:
                 if await self._load(slug) is not None:
