@@ -61,6 +61,7 @@ class Monitor:
         self.redis_fragmentation = 0.0
         self._task: asyncio.Task[None] | None = None
         self._lock_file: IO[str] | None = None
+        self._cluster_unseen = False  # an outage of the cluster view, said once
 
     async def start(self) -> None:
         await self.fleet.start()
@@ -85,9 +86,17 @@ class Monitor:
         operator's view must not fail with the Redis it would show away)."""
         if scope == "cluster":
             try:
-                return await asyncio.wait_for(self.fleet.cluster(), CLUSTER_SECONDS), scope
+                cluster = await asyncio.wait_for(self.fleet.cluster(), CLUSTER_SECONDS)
             except Exception as exc:
-                log.warning("ops: no cluster view (%s); showing this replica", exc)
+                # Once an outage: the /ops/ page asks every 2 s.
+                if not self._cluster_unseen:
+                    self._cluster_unseen = True
+                    log.warning("ops: no cluster view (%s); showing this replica", exc)
+            else:
+                if self._cluster_unseen:
+                    self._cluster_unseen = False
+                    log.info("ops: the cluster view is back")
+                return cluster, scope
         return await self.fleet.replica(), "replica"
 
     async def performance(self, scope: str, window: str, routes: bool = True) -> dict[str, Any]:
