@@ -188,6 +188,29 @@ def test_restore_refuses_a_damaged_backup(
     assert not (restore_target.data_dir / "landform.db").exists() or restore_target.database_url
 
 
+def test_a_refused_command_leaves_no_data_folder_it_made(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Reading the settings makes the data folder and its secret key: a
+    refused restore, or a backup of a mistyped LANDFORM_DATA_DIR, must not
+    leave one behind (the next start would take it for an instance)."""
+    folder = backed_up(settings, tmp_path)
+    (folder / "manifest.json").write_text("{}")
+    nowhere = tmp_path / "new" / "data"
+    refused = invoke("restore", str(folder), env={"LANDFORM_DATA_DIR": str(nowhere)})
+    assert refused.exit_code != 0
+    mistyped = tmp_path / "mistyped"
+    refused = invoke(
+        "backup", "--output", str(tmp_path / "b2"), env={"LANDFORM_DATA_DIR": str(mistyped)}
+    )
+    assert refused.exit_code == 1 and "no database" in refused.output
+    assert not nowhere.exists() and not mistyped.exists()
+    # One that was there stays, with what it held.
+    held = sorted(settings.data_dir.iterdir())
+    kept = invoke("restore", str(folder), env=env_of(settings))
+    assert kept.exit_code != 0 and set(held) <= set(settings.data_dir.iterdir())
+
+
 def test_restore_refuses_a_missing_file_and_a_missing_manifest(
     settings: Settings, tmp_path: Path, restore_target: Target
 ) -> None:

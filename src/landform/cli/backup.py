@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from landform.cli.options import cannot_write
-from landform.settings import load_settings
+from landform.settings import Settings, load_settings
+
+
+@contextmanager
+def _no_new_data_folder_unless_done() -> Iterator[None]:
+    """A command that refuses or fails leaves no data folder it made: reading
+    the settings makes the folder and its secret key, and a mistyped
+    LANDFORM_DATA_DIR, or a restore refused before it changed anything,
+    would leave one behind (the next start would take it for an instance)."""
+    data_dir = Settings().data_dir
+    existed = data_dir.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
 
 
 def backup(
@@ -17,6 +36,11 @@ def backup(
 ) -> None:
     """Back up the database, the stored files and pending analytics events,
     online (the server keeps running), into one folder with a manifest."""
+    with _no_new_data_folder_unless_done():
+        _backup(output)
+
+
+def _backup(output: Path) -> None:
     from landform.backup.service import create_backup
     from landform.core.errors import DomainError
 
@@ -60,11 +84,16 @@ def restore(
     """Restore a backup into the configured database and file store. Refuses
     while a server runs on this data folder, a damaged backup, one from a
     newer Landform, and a target with data unless --force."""
+    with _no_new_data_folder_unless_done():
+        settings = load_settings()
+        _restore(settings, source, force, jobs)
+
+
+def _restore(settings: Settings, source: Path, force: bool, jobs: int) -> None:
     from landform.backup.service import restore_backup
     from landform.core.errors import DomainError
     from landform.core.serving_lock import DataDirBusy, alone
 
-    settings = load_settings()
     try:
         with alone(settings.data_dir):
             result = asyncio.run(
