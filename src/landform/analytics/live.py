@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from landform.analytics.events import VIEW, Event
+from landform.core.breaker import CircuitBreaker
 from landform.core.redis_channels import channel_name
 from landform.core.tasks import cancel_and_wait
 
@@ -44,6 +45,19 @@ CurrentVisitors = Callable[[str], Awaitable[dict[str, int]]]
 
 
 MACHINE_ONLY_NOTE = "Redis cannot be reached: views taken by this machine's workers only"
+# A second's counts wait no longer for Redis; after a failure it is tried
+# again after RETRY_REDIS_AFTER (meanwhile the machine's workers hear them).
+PUBLISH_SECONDS = 0.25
+RETRY_REDIS_AFTER = 2.0
+
+
+def _messages(counts: dict[str, dict[str, int]]) -> list[bytes]:
+    """Counts as messages: one, or one per owner when they are many (a
+    datagram holds 64 KB)."""
+    message = orjson.dumps(counts)
+    if len(message) < 60_000:
+        return [message]
+    return [orjson.dumps({owner: pages}) for owner, pages in counts.items()]
 
 
 def _visitors_of(by_page: dict[str, int], page_id: str | None) -> int:
@@ -131,6 +145,7 @@ class LiveHub:
         # Either way watchers are told the view is partial.
         self._publishing_failed = False
         self._listening_failed = False
+        self._redis_breaker = CircuitBreaker(failures=1, reset_after=RETRY_REDIS_AFTER)
 
     # Counting (the tracking path)
 
@@ -196,44 +211,44 @@ class LiveHub:
     # Publishing and hearing counts
 
     async def _tick_loop(self) -> None:
-        failing = False
         while True:
             await next_second()
             try:
                 await self._publish()
-            except Exception as exc:
-                # Once per outage, not once a second.
-                if not failing:
-                    log.warning("analytics: live counts not published (%s); retrying", exc)
-                failing = True
-            else:
-                if failing:
-                    log.info("analytics: live counts published again")
-                failing = False
+            except Exception:
+                log.exception("analytics: live counts of this second not sent")
             self._push()
 
     async def _publish(self) -> None:
-        if not self._local:
-            return
+        """This second's counts to every worker: through Redis when it
+        answers (in time: a Redis that hangs must not hold the second back),
+        else to this machine's workers. A failure is said once per outage;
+        while Redis is away it is tried every few seconds, with or without
+        counts to send, so watchers learn it is back (``machine_only``)."""
         counts, self._local = self._local, defaultdict(lambda: defaultdict(int))
-        message = orjson.dumps(counts)
-        # A datagram holds 64 KB; many busy owners are sent one by one.
-        messages = (
-            [message]
-            if len(message) < 60_000
-            else [orjson.dumps({owner: pages}) for owner, pages in counts.items()]
-        )
-        if self.redis is not None:
-            try:
+        messages = _messages(counts) if counts else []
+        if self.redis is None or not self._redis_breaker.allow():
+            self._tell_machine(messages)
+            return
+        if not messages and not self._publishing_failed:
+            return  # nothing to send, nothing to learn
+        try:
+            async with asyncio.timeout(PUBLISH_SECONDS):
                 for part in messages:
                     await self.redis.publish(self.channel, part)
-            except Exception:
-                self._publishing_failed = True
-                self._tell_machine(messages)
-                raise
-            self._publishing_failed = False
+                if not messages:
+                    await self.redis.ping()  # is it back?
+        except Exception as exc:
+            self._redis_breaker.failed()
+            self._tell_machine(messages)
+            if not self._publishing_failed:
+                log.warning("analytics: live counts not published (%s); retrying", exc)
+            self._publishing_failed = True
             return
-        self._tell_machine(messages)
+        self._redis_breaker.succeeded()
+        if self._publishing_failed:
+            log.info("analytics: live counts published again")
+            self._publishing_failed = False
 
     def _tell_machine(self, messages: list[bytes]) -> None:
         """The counts to this worker and, by datagram, the machine's others."""
