@@ -23,8 +23,15 @@ from landform.analytics import live
 from landform.analytics.live import LiveHub, Subscription
 from landform.analytics.models import AnalyticsEvent
 from landform.core.db import Database
+from landform.core.errors import DomainError
 from tests.analytics.conftest import BROWSER
-from tests.conftest import ON_POSTGRES, REDIS_URL, TEST_DATABASE_URL, make_settings
+from tests.conftest import (
+    ON_POSTGRES,
+    PASSWORD,
+    REDIS_URL,
+    TEST_DATABASE_URL,
+    make_settings,
+)
 from tests.live_server import live_server, verified_login
 
 
@@ -265,6 +272,28 @@ def test_a_stream_ends_when_its_api_key_is_revoked(tmp_path: Path) -> None:
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
         asyncio.run(scenario())
+
+
+async def test_a_closed_accounts_access_token_opens_no_stream_and_ends_its_own(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    """An access token is not looked up, and outlives its account by up to
+    its lifetime: a stream lasts for hours, so it asks whether the account
+    still exists, when it opens and at each recheck."""
+    service = app.components.analytics
+    credential = ada["Authorization"].removeprefix("Bearer ")
+    open_stream = await service.watch(credential, None)
+    closed = await client.request("DELETE", "/auth/me", json={"password": PASSWORD}, headers=ada)
+    assert closed.status_code == 204
+    open_stream.credential_checked_at = 0.0  # its next recheck is due
+    with pytest.raises(DomainError) as ended:
+        await service.check_credential(open_stream)
+    assert ended.value.code == "account_closed"
+    service.unwatch(open_stream)
+    with pytest.raises(DomainError) as refused:
+        await service.watch(credential, None)
+    assert refused.value.code == "account_closed"
+    assert not service.live._subscriptions
 
 
 async def test_a_watch_cancelled_as_it_starts_leaves_no_subscriber(

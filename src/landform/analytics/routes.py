@@ -190,7 +190,7 @@ async def live_analytics(
     key, ``X-API-Key`` (as on every other route). The server
     sends ``{"type": "ping"}`` every heartbeat; a client that sends nothing
     for three heartbeats is disconnected, and one whose credential stops
-    being valid (revoked, expired) within seconds (4401)."""
+    being valid (revoked, expired, its account closed) within seconds (4401)."""
     service: AnalyticsService = websocket.app.state.analytics
     credential = (
         access_token

@@ -155,7 +155,7 @@ class AnalyticsService:
         when given). Raises NotAuthenticated, PageNotFound, or
         TooManyLiveStreams when the owner already has
         ``ws_max_per_account`` streams on this worker."""
-        principal = await self.auth.authenticate(credential)
+        principal = await self.auth.authenticate_open_account(credential)
         if page_id is not None:
             async with self.db.read(actor=principal.user_id) as session:
                 if await page_repo.owned_page(session, principal.user_id, page_id) is None:
@@ -181,13 +181,13 @@ class AnalyticsService:
     async def check_credential(self, subscription: Subscription) -> None:
         """Raise NotAuthenticated once the credential a live stream was
         opened with no longer signs in (an API key revoked, an access token
-        expired). Streams last for hours; this asks again at most every
-        ``analytics_ws_recheck_seconds`` (an API key costs a database read)."""
+        expired, its account closed). Streams last for hours; this asks again
+        at most every ``analytics_ws_recheck_seconds`` (a database read)."""
         now = time.monotonic()
         if now - subscription.credential_checked_at < self.settings.analytics_ws_recheck_seconds:
             return
         subscription.credential_checked_at = now
-        await self.auth.authenticate(subscription.credential)
+        await self.auth.authenticate_open_account(subscription.credential)
 
     def unwatch(self, subscription: Subscription) -> None:
         self.live.unsubscribe(subscription)

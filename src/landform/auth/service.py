@@ -389,6 +389,17 @@ class AuthService:
             return Principal(user_id=key.user_id, via_api_key=True)
         return Principal(user_id=self.access_tokens.user_id(credential, self.clock.now()))
 
+    async def authenticate_open_account(self, credential: str) -> Principal:
+        """``authenticate``, and the account still exists: for what lasts
+        (a live stream), which an access token would otherwise keep up to
+        its lifetime after its account closed (AccountClosed)."""
+        principal = await self.authenticate(credential)
+        if not principal.via_api_key:  # a key is deleted with its account
+            async with self.db.read(fresh=True) as session:
+                if not await repo.account_exists(session, principal.user_id):
+                    raise AccountClosed()
+        return principal
+
     def caller_key(self, credential: str) -> str | None:
         """Who sends ``credential``, exactly and without a database read:
         the account of a valid access token, or the API key (valid or not:
