@@ -26,6 +26,7 @@ from tests.conftest import (
     signed_in,
     truncate_postgres,
 )
+from tests.live_server import free_port
 
 pytestmark = [
     pytest.mark.postgres,
@@ -197,3 +198,59 @@ async def test_a_row_only_on_the_replica_is_what_plain_reads_see(
     response = await client.get("/auth/me", headers=ada)
     assert response.status_code == 200
     assert response.json()["email"] == "replica-copy@example.com"
+
+
+async def test_with_redis_away_a_writer_reads_from_the_primary_and_nothing_fails(
+    tmp_path: Path, migrated_postgres: str, migrated_replica: str
+) -> None:
+    """Redis is where the pins are shared: away (nothing listens there),
+    every write and read still answers (they were 500s, some after the
+    write was saved), and a writer's reads go to the primary."""
+    await truncate_postgres(migrated_postgres)
+    await truncate_postgres(migrated_replica)
+    settings = make_settings(
+        tmp_path,
+        database_url=migrated_postgres,
+        database_replica_urls=[migrated_replica],
+        read_your_writes_seconds=PIN_SECONDS,
+        database_replica_check_interval=3600,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            ada = await signed_in(client, app, "ada@example.com")
+            made = await client.post("/landing-pages", json={"title": "Kept"}, headers=ada)
+            assert made.status_code == 201, made.text
+            url = f"/landing-pages/{made.json()['id']}"
+            renamed = await client.put(url, json={"title": "Renamed"}, headers=ada)
+            assert renamed.status_code == 200, renamed.text
+            # The replica holds nothing: a read that went there would 404.
+            read = await client.get(url, headers=ada)
+            assert read.status_code == 200 and read.json()["title"] == "Renamed"
+            listed = await client.get("/landing-pages", headers=ada)
+            assert [p["title"] for p in listed.json()["items"]] == ["Renamed"]
+
+
+async def test_a_replica_that_cannot_be_reached_says_why(
+    tmp_path: Path, migrated_postgres: str
+) -> None:
+    url = make_url(migrated_postgres)
+    missing = url.set(database="landform_no_such_replica").render_as_string(hide_password=False)
+    settings = make_settings(
+        tmp_path,
+        database_url=migrated_postgres,
+        database_replica_urls=[missing],
+        database_replica_check_interval=3600,
+        ops_token="ops-token-for-tests-0123456789",
+    )
+    app = create_app(settings)
+    async with LifespanManager(app):
+        health = app.components.db.replica_health
+        while not all(state.checked_at for state in health.states.values()):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        [replica] = health.report()
+        assert replica["reachable"] is False and replica["inRotation"] is False
+        assert replica["lagSeconds"] is None  # not known, and not 0
+        assert 'database "landform_no_such_replica" does not exist' in str(replica["reason"])

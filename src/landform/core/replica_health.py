@@ -64,7 +64,8 @@ class ReplicaState:
             "name": self.name,
             "inRotation": self.in_rotation,
             "reachable": self.reachable,
-            "lagSeconds": round(self.lag_seconds, 3),
+            # Unreachable, its lag is not known (not 0: not caught up).
+            "lagSeconds": round(self.lag_seconds, 3) if self.reachable else None,
             "reason": self.reason,
             "checkedAt": self.checked_at,
         }
@@ -196,7 +197,7 @@ class ReplicaHealth:
         try:
             position = await self._position(engine, REPLICA_POSITION)
         except Exception as exc:
-            self.mark_unreachable(engine, f"unreachable: {type(exc).__name__}")
+            self.mark_unreachable(engine, f"unreachable: {_cause(exc)}")
             return
         state.reachable = True
         now = time.monotonic()
@@ -219,3 +220,13 @@ class ReplicaHealth:
         async with asyncio.timeout(self.timeout), engine.connect() as connection:
             value = await connection.scalar(query)
         return int(value)
+
+
+def _cause(exc: BaseException) -> str:
+    """What went wrong, in a line an operator can act on ("database "x"
+    does not exist", a refused connection), not only the exception's type.
+    The driver's own message when SQLAlchemy wrapped it; never a URL."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    name = type(cause).__name__
+    return f"{name}: {text[:200]}" if text else name

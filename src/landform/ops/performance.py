@@ -124,7 +124,8 @@ def _replicas(database: list[dict[str, Any]]) -> list[dict[str, Any]]:
             known = merged.setdefault(seen["name"], dict(seen))
             known["inRotation"] = known["inRotation"] and seen["inRotation"]
             known["reachable"] = known["reachable"] and seen["reachable"]
-            known["lagSeconds"] = max(known["lagSeconds"], seen["lagSeconds"])
+            lags = [lag for lag in (known["lagSeconds"], seen["lagSeconds"]) if lag is not None]
+            known["lagSeconds"] = max(lags) if lags else None  # None: unreachable
             known["reason"] = known["reason"] or seen["reason"]
             known["checkedAt"] = max(known["checkedAt"], seen["checkedAt"])
     return list(merged.values())
