@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.live_server import free_port
+
 
 def landform(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -43,13 +45,18 @@ def test_show_says_units_and_counts() -> None:
     assert "1 user, 5 requests/s, 10 s (ramp-up 1.7 s)" in one.stdout
 
 
-def test_validate_and_run_agree_on_operations(tmp_path: Path) -> None:
-    odd = tmp_path / "odd.yaml"
-    odd.write_text(
-        "load_tests:\n  - name: odd\n    duration: 5s\n    concurrent_users: 1\n"
+def one_step_test(path: Path, name: str, operation: str) -> Path:
+    """A scenario file of one 5-second test of one user doing ``operation``."""
+    path.write_text(
+        f"load_tests:\n  - name: {name}\n    duration: 5s\n    concurrent_users: 1\n"
         "    requests_per_second: 1\n    scenarios:\n      - name: x\n        weight: 100%\n"
-        "        operations:\n          - GET /nonexistent\n"
+        f"        operations:\n          - {operation}\n"
     )
+    return path
+
+
+def test_validate_and_run_agree_on_operations(tmp_path: Path) -> None:
+    odd = one_step_test(tmp_path / "odd.yaml", "odd", "GET /nonexistent")
     refused = landform("validate", str(odd))
     assert refused.returncode == 1
     assert f"{odd}:10: the harness has no journey step for GET /nonexistent" in refused.stderr
@@ -70,3 +77,43 @@ def test_show_of_a_file_with_one_test_needs_no_name(tmp_path: Path) -> None:
     refused = landform("show", "--file", str(two))
     assert refused.returncode == 1
     assert "has 2 load tests; name one of: small, big" in refused.stderr
+
+
+def test_scale_and_duration_cannot_pass_the_bounds() -> None:
+    refused = landform("show", "stress_test", "--scale", "3")
+    assert refused.returncode == 1
+    assert "stress_test with --scale 3: 75,000 users, more than the 64,000" in refused.stderr
+    long = landform("show", "--duration", "99999999999999999999h")
+    assert long.returncode == 1
+    assert "longer than the limit of 7 days" in long.stderr
+
+
+def test_a_test_name_cannot_steer_the_default_output_folder(tmp_path: Path) -> None:
+    sly = one_step_test(tmp_path / "sly.yaml", '"a b/../c"', "GET /healthz")
+    work = tmp_path / "work"
+    work.mkdir()
+    # The host is unreachable: the run stops after making its output folder.
+    refused = subprocess.run(
+        [sys.executable, "-m", "landform.cli.main", "loadtest", "run", "a b/../c",
+         "--file", str(sly), "--host", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=60, cwd=work,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert [p.name for p in work.iterdir()] == ["loadtest-results"]
+    (folder,) = (work / "loadtest-results").iterdir()
+    assert folder.is_dir() and folder.name.startswith("a-b-c-"), folder.name
+
+
+def test_prepare_does_not_overwrite_an_earlier_fixture(tmp_path: Path) -> None:
+    earlier = tmp_path / "fixture.json"
+    earlier.write_text('{"host": "http://elsewhere", "run_id": "1", "accounts": []}')
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    refused = landform("prepare", "--host", nowhere, "--output", str(earlier))
+    assert refused.returncode == 2
+    assert f"{earlier} exists" in refused.stderr
+    assert f"cleanup --fixture {earlier}" in refused.stderr and "--replace" in refused.stderr
+    assert "http://elsewhere" in earlier.read_text()
+    # Said explicitly, it goes on (and here finds no host).
+    replaced = landform("prepare", "--host", nowhere, "--output", str(earlier), "--replace")
+    assert replaced.returncode == 2
+    assert "is not reachable" in replaced.stderr

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from landform.loadtest.config import ScenarioFileError, built_in, find, load_file, parse
+from landform.loadtest.config import (
+    ScenarioFileError,
+    built_in,
+    find,
+    load_file,
+    out_of_bounds,
+    parse,
+)
 
 
 def test_the_specs_tests_ship_verbatim() -> None:
@@ -110,6 +117,29 @@ def test_a_minimal_file() -> None:
          11, "two scenarios are named 'views'"),
         (GOOD + "    failure_criteria:\n      - response_time_p99: \"slow\"\n", 12,
          'response_time_p99 must read like "> 2000ms"'),
+        # Every level refuses what it does not know, and a known field at
+        # the wrong level says where it belongs.
+        (GOOD.replace("        weight: 100%\n", "        weight: 100%\n        think: 2\n"), 9,
+         "unknown field 'think' in a scenario (known: name, operations, weight)"),
+        (GOOD + "extra: 1\n", 11,
+         "unknown field 'extra' at the top of the file (known: load_tests)"),
+        (GOOD + "        failure_criteria:\n          - response_time_p99: \"> 5ms\"\n", 11,
+         "failure_criteria belongs in a load test (beside its name, duration and scenarios), "
+         "not in a scenario"),
+        (GOOD.replace("    duration: 2m\n", "    duration: 2m\n    weight: 5%\n"), 4,
+         "weight belongs in a scenario"),
+        (GOOD.replace("    duration: 2m\n", "    duration: 2m\n    error_rate: \"> 5%\"\n"), 4,
+         'error_rate belongs under failure_criteria, as an item like - error_rate: "> …"'),
+        ("name: x\n" + GOOD, 1, "name belongs in a load test"),
+        # Numbers no machine could run are refused before they exhaust one.
+        (GOOD.replace("concurrent_users: 10", "concurrent_users: 99999999999999999999"), 4,
+         "concurrent_users must be at most 64,000, not 99999999999999999999"),
+        (GOOD.replace("requests_per_second: 50", "requests_per_second: 1e400"), 5,
+         "requests_per_second must be at most 1,000,000"),
+        (GOOD.replace("requests_per_second: 50", "requests_per_second: .nan"), 5,
+         "requests_per_second must be a number"),
+        (GOOD.replace("duration: 2m", 'duration: "99999999999999999999h"'), 3,
+         "duration must be at most 7 days (168h)"),
     ],
 )  # fmt: skip
 def test_errors_point_at_the_line(text: str, line: int, complaint: str) -> None:
@@ -118,6 +148,15 @@ def test_errors_point_at_the_line(text: str, line: int, complaint: str) -> None:
     message = str(refused.value)
     assert message.startswith(f"mine.yaml:{line}: "), message
     assert complaint in message
+
+
+def test_the_specs_cluster_sized_numbers_are_inside_the_bounds() -> None:
+    stress = find(built_in(), "stress_test")
+    assert out_of_bounds(stress) is None
+    assert out_of_bounds(stress.scaled(3)) == (
+        "75,000 users, more than the 64,000 connections one machine can hold to one host"
+    )
+    assert "longer than the limit of 7 days" in str(out_of_bounds(stress.scaled(1, 8 * 86400)))
 
 
 def test_a_missing_file_says_so(tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ import pytest
 
 from landform.loadtest import report
 from landform.loadtest.compare import rows
+from landform.loadtest.verdict import evaluate
+from landform.ops.sla import Sla
 from tests.browser import chromium
-from tests.loadtest.synthetic import result
+from tests.loadtest.synthetic import result, run_data
 
 
 def test_the_report_opens_in_chromium_with_the_sla_table(tmp_path: Path) -> None:
@@ -95,3 +97,53 @@ def test_compare_reads_the_specs_shape_alone(tmp_path: Path) -> None:
     report.write(other, tmp_path / "c")
     mixed = compare(tmp_path / "a" / "result.json", tmp_path / "c" / "result.json")
     assert "note: A ran peak_traffic_simulation and B ran stress_test" in mixed.stdout
+
+
+def test_compare_shows_missing_data_as_missing_and_every_operation(tmp_path: Path) -> None:
+    """A run without uploads has no File Upload figures: that is neither an
+    improvement nor a regression; and an operation only one run made is
+    listed, not dropped."""
+    with_uploads = result()
+    data = run_data()
+    for second in data.seconds:
+        second.operations.pop("POST /files/upload")
+        second.sample("GET /healthz").record(0.002, 0.002, "200", False)
+    without_uploads = evaluate(data, Sla.load(), 0.001)
+    found = {figure: (before, after, change) for figure, before, after, change in rows(
+        with_uploads, without_uploads
+    )}  # fmt: skip
+    upload = found["File Upload p99 (OK → NO_DATA)"]
+    assert upload[0] > 0 and upload[1:] == (None, "no data in B")
+    assert found["POST /files/upload p99"][1:] == (None, "no data in B")
+    assert found["POST /files/upload req/s"][1:] == (None, "no data in B")
+    assert found["GET /healthz p99"][0] is None and found["GET /healthz p99"][2] == "no data in A"
+    # The server's rows had no data in either run.
+    assert found["Database Queries p99 (NO_DATA → NO_DATA)"] == (None, None, "no data in A or B")
+    report.write(with_uploads, tmp_path / "a")
+    report.write(without_uploads, tmp_path / "b")
+    shown = compare(tmp_path / "a" / "result.json", tmp_path / "b" / "result.json")
+    assert shown.returncode == 0, shown.stderr
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("File Upload p99"))
+    assert "—  no data in B" in line and "better" not in line
+    assert any(x.startswith("GET /healthz p99") for x in shown.stdout.splitlines())
+
+
+def test_compare_refuses_a_result_with_figures_of_the_wrong_type(tmp_path: Path) -> None:
+    good = result()
+    report.write(good, tmp_path / "good")
+    broken = [
+        ("p99 text", lambda r: r["performanceResults"]["loadTest"]["results"].update(
+            p99ResponseTime="fast")),
+        ("component p99 list", lambda r: r["components"][0].update(p99=[1])),
+        ("operations object", lambda r: r.update(operations={"a": 1})),
+        ("scenario list", lambda r: r.update(scenario=[])),
+        ("operation name number", lambda r: r["operations"][0].update(name=7)),
+    ]  # fmt: skip
+    for label, damage in broken:
+        bad = json.loads(json.dumps(good))
+        damage(bad)
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        refused = compare(tmp_path / "good" / "result.json", tmp_path / "bad.json")
+        assert refused.returncode == 2, (label, refused.stderr)
+        assert "not a load-test result.json" in refused.stderr, label
+        assert "Traceback" not in refused.stderr, label

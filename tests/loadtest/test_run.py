@@ -74,6 +74,11 @@ def test_the_specs_load_tests_run_against_a_real_server(tmp_path: Path) -> None:
             measured = {op["name"]: op for op in result["operations"]}
             if name == "peak_traffic_simulation":
                 assert set(measured) == expected  # every journey's every step
+                files = result["performanceResults"]["fileOperations"]
+                assert files["downloadThroughput"] > 0 and files["cdnCacheHitRatio"] is None
+                # Each server sample keeps the database's figures, for a
+                # server that stops answering before the run's end.
+                assert {"dbQueries", "dbQueryAverage", "dbQueryP99"} <= set(result["server"][0])
             assert all(op["errors"] == 0 for op in measured.values())
             assert result["server"], "the server's figures were read"
             assert "databasePerformance" in result["performanceResults"]

@@ -31,8 +31,9 @@ OpsToken = Annotated[
     str,
     typer.Option(
         envvar="LANDFORM_OPS_TOKEN",
-        help="The server's ops token: reads verification mail from /ops/outbox and the "
-        "server's CPU, memory and pool use from /ops/performance.",
+        help="The server's ops token: reads verification mail from /ops/outbox (needed to "
+        "prepare data and for journeys that register) and the server's CPU, memory and pool "
+        "use from /ops/performance (without it they are not measured).",
     ),
 ]
 FixtureFile = Annotated[
@@ -65,6 +66,7 @@ def _load_test(
         built_in,
         find,
         load_file,
+        out_of_bounds,
     )
 
     try:
@@ -75,7 +77,17 @@ def _load_test(
                 raise ScenarioFileError(f"{file} has {len(tests)} load tests; name one of: {names}")
             name = tests[0].name
         seconds = _positive_duration(duration, "--duration") if duration is not None else None
-        return find(tests, name or "peak_traffic_simulation").scaled(scale, seconds)
+        test = find(tests, name or "peak_traffic_simulation").scaled(scale, seconds)
+        # The file's numbers were bounded when it was read; --scale and
+        # --duration can still make them more than a machine can run.
+        too_big = out_of_bounds(test)
+        if too_big is not None:
+            raise ScenarioFileError(
+                f"{test.name} with --scale {scale:g}"
+                + (f" and --duration {duration}" if duration is not None else "")
+                + f": {too_big}"
+            )
+        return test
     except (ScenarioFileError, ValueError) as exc:
         raise _fail(str(exc), code) from exc
 
@@ -150,6 +162,14 @@ def prepare_data(
     ops_token: OpsToken = "",
     accounts: Accounts = 4,
     pages: Pages = 5,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Overwrite an existing --output file (the data it records stays on the "
+            "server, unrecorded: clean it up first).",
+        ),
+    ] = False,
 ) -> None:
     """Make the test data through the API (accounts, published pages, a
     file each, some analytics), for runs given --fixture."""
@@ -164,8 +184,16 @@ def prepare_data(
     target = Target(host.rstrip("/"), ops_token)
     try:
         check_fixture_file(output)
+        if output.exists() and not replace:
+            # The file may be the only record of data made earlier (the
+            # accounts' passwords): overwriting it leaves that data where
+            # cleanup can no longer reach it.
+            raise CannotRun(
+                f"{output} exists: it may record test data prepared earlier, which "
+                f"`landform loadtest cleanup --fixture {output}` needs to remove it. Clean "
+                "that up first, or choose another --output, or pass --replace to overwrite it"
+            )
         check_host(target)
-        # An existing file is replaced once the new data exists, not before.
         prepare_fixture(target, output, accounts, pages, _progress)
     except CannotRun as exc:
         raise _fail(str(exc), CANNOT_RUN) from exc
@@ -214,6 +242,8 @@ def run(
     from landform.loadtest.harness import (
         CannotRun,
         Target,
+        default_output,
+        reads_mail,
         ready,
         run_and_judge,
         summary_lines,
@@ -223,9 +253,9 @@ def run(
     sla = load_sla(sla_file)
     target = Target(host.rstrip("/"), ops_token, processes)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    output = output or Path("loadtest-results") / f"{test.name}-{stamp}"
+    output = output or default_output(test.name, stamp)
     try:
-        data = ready(output, target, fixture, accounts, pages, _progress)
+        data = ready(output, target, fixture, accounts, pages, _progress, reads_mail(test))
         _progress(f"{test.name}: {_shape(test)}")
         result = run_and_judge(test, target, data, sla, scale, output, _progress)
     except CannotRun as exc:
@@ -280,9 +310,9 @@ def capacity(
 ) -> None:
     """Raise the rate of the peak mix step by step until a component leaves
     its Target; report the highest rate that met every Target."""
-    from landform.loadtest.capacity import search
-    from landform.loadtest.config import parse_duration
-    from landform.loadtest.harness import CannotRun, Target, ready
+    from landform.loadtest.capacity import search, step_test
+    from landform.loadtest.config import out_of_bounds, parse_duration
+    from landform.loadtest.harness import RESULTS, CannotRun, Target, reads_mail, ready
 
     test = _load_test(name, file, 1.0, None)
     sla = load_sla(sla_file)
@@ -295,11 +325,14 @@ def capacity(
         raise _fail(
             f"--start {start:g} is above --ceiling {ceiling:g}: no step would run", CANNOT_RUN
         )
+    too_big = out_of_bounds(step_test(test, ceiling, max(seconds, warm_up_seconds)))
+    if too_big is not None:
+        raise _fail(f"the step at --ceiling {ceiling:g}: {too_big}", CANNOT_RUN)
     target = Target(host.rstrip("/"), ops_token, processes)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    output = output or Path("loadtest-results") / f"capacity-{stamp}"
+    output = output or RESULTS / f"capacity-{stamp}"
     try:
-        data = ready(output, target, fixture, accounts, pages, _progress)
+        data = ready(output, target, fixture, accounts, pages, _progress, reads_mail(test))
         found = search(
             test, target, data, sla, start, factor, seconds, ceiling, output, _progress,
             warm_up_seconds,

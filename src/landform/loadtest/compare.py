@@ -1,6 +1,8 @@
 """Two runs side by side: ``landform loadtest compare A.json B.json``. The
-change of every headline figure, SLA component and operation from A to B,
-with the direction that is better marked, so a regression reads at once."""
+change of every headline figure, SLA component and operation of either run
+from A to B, with the direction that is better marked, so a regression
+reads at once; a figure one run has no data for shows as missing, neither
+better nor worse."""
 
 from __future__ import annotations
 
@@ -13,9 +15,24 @@ class ResultFileError(ValueError):
     pass
 
 
+HEADLINE = (
+    ("requestsPerSecond", True),
+    ("successRate", True),
+    ("averageResponseTime", False),
+    ("p50ResponseTime", False),
+    ("p95ResponseTime", False),
+    ("p99ResponseTime", False),
+    ("errorsPerSecond", False),
+)  # (figure, whether higher is better)
+OPERATION_FIGURES = (("p99ResponseTime", "p99", False), ("requestsPerSecond", "req/s", True))
+NO_DATA = "NO_DATA"
+MISSING = "—"
+
+
 def load(path: Path) -> dict[str, Any]:
     """A result file with at least the spec's ``performanceResults``
-    headline (the harness's own rows are compared when both files have them)."""
+    headline (the harness's own rows are compared when the files have
+    them), every figure compared of the type it should be."""
     try:
         result = json.loads(path.read_text())
     except OSError as exc:
@@ -30,12 +47,57 @@ def load(path: Path) -> dict[str, Any]:
         raise ResultFileError(
             f"{path}: not a load-test result.json (no performanceResults.loadTest.results)"
         )
+    problem = _shape_problem(result)
+    if problem is not None:
+        raise ResultFileError(f"{path}: not a load-test result.json ({problem})")
     return dict(result)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shape_problem(result: dict[str, Any]) -> str | None:
+    """What in ``result`` is not of the type a result file gives it (a file
+    edited by hand, or another tool's), or None."""
+    headline = result["performanceResults"]["loadTest"]["results"]
+    for key, _ in HEADLINE:
+        if headline.get(key) is not None and not _is_number(headline[key]):
+            return f"performanceResults.loadTest.results.{key} is not a number"
+    for key in ("scenario", "verdict"):
+        if result.get(key) is not None and not isinstance(result[key], dict):
+            return f"{key} is not an object"
+    rows = {
+        "components": {"name": str, "status": str, "p99": float},
+        "operations": {"name": str, "requests": float}
+        | {key: float for key, _, _ in OPERATION_FIGURES},
+    }
+    for listing, fields in rows.items():
+        items = result.get(listing, [])
+        if not isinstance(items, list):
+            return f"{listing} is not a list"
+        for n, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                return f"{listing}[{n}] is not an object with a name"
+            for key, kind in fields.items():
+                value = item.get(key)
+                if value is None:
+                    continue
+                if kind is str and not isinstance(value, str):
+                    return f"{listing}[{n}].{key} is not text"
+                if kind is float and not _is_number(value):
+                    return f"{listing}[{n}].{key} is not a number"
+    return None
+
+
 def _change(before: float | None, after: float | None, higher_is_better: bool) -> str:
-    if before is None or after is None:
-        return ""
+    # Missing data is no change for better or worse: it is said, not scored.
+    if before is None and after is None:
+        return "no data in A or B"
+    if before is None:
+        return "no data in A"
+    if after is None:
+        return "no data in B"
     if before == 0:
         return "new" if after else "="
     percent = 100 * (after - before) / before
@@ -45,51 +107,52 @@ def _change(before: float | None, after: float | None, higher_is_better: bool) -
     return f"{percent:+.1f} % {'better' if better else 'worse'}"
 
 
+def _by_name(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[str]:
+    """Every name of either list, A's order first, then B's newcomers."""
+    names = [row["name"] for row in a]
+    return names + [row["name"] for row in b if row["name"] not in names]
+
+
+def _component_p99(row: dict[str, Any] | None) -> float | None:
+    # A component without samples reads p99 0: that is no data, not 0 ms.
+    if row is None or row.get("status") == NO_DATA:
+        return None
+    value = row.get("p99")
+    return float(value) if value is not None else None
+
+
+def _operation_figure(row: dict[str, Any] | None, key: str) -> float | None:
+    if row is None or row.get("requests") == 0:
+        return None
+    value = row.get(key)
+    return float(value) if value is not None else None
+
+
 def rows(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any, str]]:
-    """(figure, A, B, change) for everything the two runs share."""
+    """(figure, A, B, change) for every figure of either run; None where a
+    run has no data for it."""
     out: list[tuple[str, Any, Any, str]] = []
     ra = a["performanceResults"]["loadTest"]["results"]
     rb = b["performanceResults"]["loadTest"]["results"]
-    for key, higher in (
-        ("requestsPerSecond", True),
-        ("successRate", True),
-        ("averageResponseTime", False),
-        ("p50ResponseTime", False),
-        ("p95ResponseTime", False),
-        ("p99ResponseTime", False),
-        ("errorsPerSecond", False),
-    ):
+    for key, higher in HEADLINE:
         out.append((key, ra.get(key), rb.get(key), _change(ra.get(key), rb.get(key), higher)))
+    components_a = {c["name"]: c for c in a.get("components", [])}
     components_b = {c["name"]: c for c in b.get("components", [])}
-    for component in a.get("components", []):
-        other = components_b.get(component["name"])
-        if other is None:
-            continue
+    for name in _by_name(a.get("components", []), b.get("components", [])):
+        ca, cb = components_a.get(name), components_b.get(name)
+        before, after = _component_p99(ca), _component_p99(cb)
+        status_a = ca.get("status", MISSING) if ca else MISSING
+        status_b = cb.get("status", MISSING) if cb else MISSING
         out.append(
-            (
-                f"{component['name']} p99 ({component['status']} → {other['status']})",
-                component["p99"],
-                other["p99"],
-                _change(component["p99"], other["p99"], False),
-            )
+            (f"{name} p99 ({status_a} → {status_b})", before, after, _change(before, after, False))
         )
+    operations_a = {o["name"]: o for o in a.get("operations", [])}
     operations_b = {o["name"]: o for o in b.get("operations", [])}
-    for operation in a.get("operations", []):
-        other = operations_b.get(operation["name"])
-        if other is None:
-            continue
-        for key, label, higher in (
-            ("p99ResponseTime", "p99", False),
-            ("requestsPerSecond", "req/s", True),
-        ):
-            out.append(
-                (
-                    f"{operation['name']} {label}",
-                    operation[key],
-                    other[key],
-                    _change(operation[key], other[key], higher),
-                )
-            )
+    for name in _by_name(a.get("operations", []), b.get("operations", [])):
+        oa, ob = operations_a.get(name), operations_b.get(name)
+        for key, label, higher in OPERATION_FIGURES:
+            before, after = _operation_figure(oa, key), _operation_figure(ob, key)
+            out.append((f"{name} {label}", before, after, _change(before, after, higher)))
     return out
 
 
@@ -123,7 +186,7 @@ def table(a: dict[str, Any], b: dict[str, Any], name_a: str, name_b: str) -> str
 
 def _cell(value: Any) -> str:
     if value is None:
-        return "–"
+        return MISSING
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)

@@ -27,12 +27,38 @@ _CRITERION = re.compile(r"^\s*([<>]=?)\s*(\d+(?:\.\d+)?)\s*(%|ms|s)?\s*$")
 
 CRITERIA = {"error_rate": "%", "response_time_p99": "ms", "cpu_usage": "%", "memory_usage": "%"}
 MONITORS = frozenset({"memory_leaks", "connection_pool_exhaustion", "cache_efficiency_degradation"})
+FILE_KEYS = frozenset({"load_tests"})
 KNOWN_KEYS = frozenset(
     {
         "name", "description", "duration", "ramp_up", "concurrent_users", "requests_per_second",
         "scenarios", "failure_criteria", "monitoring",
     }
 )  # fmt: skip
+SCENARIO_KEYS = frozenset({"name", "weight", "operations"})
+# Where a field that is known somewhere belongs, for one written at the
+# wrong level (a mis-indented failure_criteria would otherwise read as a
+# test without criteria, and pass).
+PLACES = {
+    "load_tests": "at the top of the file",
+    **{key: "in a load test (beside its name, duration and scenarios)" for key in KNOWN_KEYS},
+    "weight": "in a scenario (an item of a load test's scenarios)",
+    "operations": "in a scenario (an item of a load test's scenarios)",
+    **{metric: f'under failure_criteria, as an item like - {metric}: "> …"' for metric in CRITERIA},
+    **{monitor: f"under monitoring, as an item: - {monitor}" for monitor in MONITORS},
+}
+
+# Upper bounds on a file's numbers, so that a typo cannot reach a run that
+# exhausts the machine. Users: each simulated user holds its own connection,
+# and one harness machine sends from one address to one host and port, so
+# TCP's 16-bit source port caps it below 65,536. Rate: a generator process
+# drives a few thousand requests a second, so a million is beyond any single
+# machine's cores. Both leave the spec's cluster-sized numbers (25,000 users,
+# 100,000 requests/s) valid, to be scaled down with --scale. Length: the
+# spec's longest test is 24 hours; a week allows longer soaks, and the
+# result keeps a row per second (604,800 for a week).
+MAX_USERS = 64_000
+MAX_REQUESTS_PER_SECOND = 1_000_000.0
+MAX_DURATION_SECONDS = 7 * 24 * 3600.0
 
 
 class ScenarioFileError(ValueError):
@@ -87,6 +113,23 @@ class LoadTest:
         )
 
 
+def out_of_bounds(test: LoadTest) -> str | None:
+    """Why ``test`` is too big for a harness machine (see the bounds), or None."""
+    if test.concurrent_users > MAX_USERS:
+        return (
+            f"{test.concurrent_users:,} users, more than the {MAX_USERS:,} connections "
+            "one machine can hold to one host"
+        )
+    if test.requests_per_second > MAX_REQUESTS_PER_SECOND:
+        return (
+            f"{test.requests_per_second:,.0f} requests/s, more than the "
+            f"{MAX_REQUESTS_PER_SECOND:,.0f} one machine can send"
+        )
+    if test.duration > MAX_DURATION_SECONDS:
+        return f"{test.duration / 3600:,.1f} hours, longer than the limit of 7 days (168h)"
+    return None
+
+
 def parse_duration(text: str) -> float:
     """``"30m"`` → 1800.0 seconds (ms, s, m, h)."""
     match = _DURATION.match(text)
@@ -134,6 +177,8 @@ def parse(text: str, source: str = "<text>") -> list[LoadTest]:
         ) from exc
     reader = _Reader(source)
     tests_node = reader.key(reader.mapping(root, "the file"), "load_tests", root)
+    assert isinstance(root, yaml.MappingNode)  # mapping() said so
+    reader.known_only(root, FILE_KEYS, "at the top of the file")
     tests = [reader.load_test(node) for node in reader.sequence(tests_node, "load_tests").value]
     if not tests:
         raise ScenarioFileError(f"{source}:{tests_node.start_mark.line + 1}: load_tests is empty")
@@ -192,14 +237,31 @@ class _Reader:
             raise self.fail(node, f"{what} is empty")
         return str(node.value)
 
-    def number(self, node: yaml.Node, what: str, positive: bool = True) -> float:
+    def known_only(self, node: yaml.MappingNode, known: frozenset[str], here: str) -> None:
+        """Refuses a field that is not one of ``known``, saying where it
+        belongs when it is known at another level."""
+        for key, _ in node.value:
+            name = str(key.value)
+            if name in known:
+                continue
+            if name in PLACES:
+                raise self.fail(key, f"{name} belongs {PLACES[name]}, not {here}")
+            raise self.fail(
+                key, f"unknown field {name!r} {here} (known: {', '.join(sorted(known))})"
+            )
+
+    def number(self, node: yaml.Node, what: str, maximum: float) -> float:
         text = self.scalar(node, what)
         try:
             value = float(text)
         except ValueError:
             raise self.fail(node, f"{what} must be a number, not {text!r}") from None
-        if positive and value <= 0:
+        if math.isnan(value):
+            raise self.fail(node, f"{what} must be a number, not {text!r}")
+        if value <= 0:
             raise self.fail(node, f"{what} must be more than 0")
+        if value > maximum:
+            raise self.fail(node, f"{what} must be at most {maximum:,.0f}, not {text}")
         return value
 
     def duration(self, node: yaml.Node, what: str, positive: bool = True) -> float:
@@ -212,15 +274,14 @@ class _Reader:
             ) from None
         if positive and seconds <= 0:
             raise self.fail(node, f"{what} must be longer than 0")
+        if seconds > MAX_DURATION_SECONDS:
+            raise self.fail(node, f"{what} must be at most 7 days (168h), not {text}")
         return seconds
 
     def load_test(self, node: yaml.Node) -> LoadTest:
         fields = self.mapping(node, "a load test")
-        for name, value in fields.items():
-            if name not in KNOWN_KEYS:
-                raise self.fail(
-                    value, f"unknown field {name!r} (known: {', '.join(sorted(KNOWN_KEYS))})"
-                )
+        assert isinstance(node, yaml.MappingNode)  # mapping() said so
+        self.known_only(node, KNOWN_KEYS, "in a load test")
         name = self.scalar(self.key(fields, "name", node), "name")
         duration = self.duration(self.key(fields, "duration", node), "duration")
         ramp = (
@@ -230,10 +291,16 @@ class _Reader:
         )
         if ramp > duration:
             raise self.fail(fields.get("ramp_up"), "ramp_up is longer than duration")
-        users = self.number(self.key(fields, "concurrent_users", node), "concurrent_users")
+        users = self.number(
+            self.key(fields, "concurrent_users", node), "concurrent_users", MAX_USERS
+        )
         if users != int(users):
             raise self.fail(fields["concurrent_users"], "concurrent_users must be a whole number")
-        rate = self.number(self.key(fields, "requests_per_second", node), "requests_per_second")
+        rate = self.number(
+            self.key(fields, "requests_per_second", node),
+            "requests_per_second",
+            MAX_REQUESTS_PER_SECOND,
+        )
         items = self.optional_list(fields, "scenarios")
         scenarios = tuple(self.scenario(item) for item in items)
         for number, (item, scenario) in enumerate(zip(items, scenarios, strict=True)):
@@ -256,6 +323,8 @@ class _Reader:
 
     def scenario(self, node: yaml.Node) -> Scenario:
         fields = self.mapping(node, "a scenario")
+        assert isinstance(node, yaml.MappingNode)  # mapping() said so
+        self.known_only(node, SCENARIO_KEYS, "in a scenario")
         name = self.scalar(self.key(fields, "name", node), "the scenario's name")
         weight_node = self.key(fields, "weight", node)
         match = _PERCENT.match(self.scalar(weight_node, "weight"))

@@ -42,6 +42,9 @@ class Fixture:
     host: str
     run_id: str
     accounts: list[Account]
+    # False while the data is being made, and in the record an interrupted
+    # preparation leaves: enough for cleanup, not for a run.
+    complete: bool = True
 
     def save(self, path: Path) -> None:
         """Written whole or not at all: the file is the only record of the
@@ -56,7 +59,7 @@ class Fixture:
         try:
             data = json.loads(path.read_text())
             accounts = [Account(**a) for a in data["accounts"]]
-            return cls(data["host"], data["run_id"], accounts)
+            return cls(data["host"], data["run_id"], accounts, bool(data.get("complete", True)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise FixtureError(f"{path}: not a prepared load-test fixture ({exc})") from exc
 
@@ -153,9 +156,14 @@ def prepare(
     pages: int = 5,
     beacons: int = 20,
     progress: Callable[[str], None] = lambda _: None,
+    record: Callable[[Fixture], None] = lambda _: None,
 ) -> Fixture:
+    """New test data; ``record`` is given the fixture each time it grows, so
+    that a preparation stopped half-way (Ctrl-C, a refused request) leaves a
+    record ``cleanup`` can work from. An account is recorded once it is
+    verified: before that it can own nothing, and cleanup signs in as it."""
     run_id = secrets.token_hex(4)
-    fixture = Fixture(host, run_id, [])
+    fixture = Fixture(host, run_id, [], complete=False)
     with httpx.Client(base_url=host, timeout=30) as client:
         for n in range(accounts):
             account = Account(f"lt-{run_id}-{n}@{HARNESS_DOMAIN}", secrets.token_urlsafe(18))
@@ -168,6 +176,8 @@ def prepare(
             )
             token = verification_token(client, ops_token, account.email)
             _expect(client.post("/auth/verify-email", json={"token": token}), 200, "verify")
+            fixture.accounts.append(account)
+            record(fixture)
             auth = {"Authorization": f"Bearer {sign_in(client, account.email, account.password)}"}
             upload = client.post(
                 "/files/upload",
@@ -209,8 +219,10 @@ def prepare(
                             "X-Forwarded-For": f"10.9.{n}.{b % 250 + 1}",
                         },
                     )
-            fixture.accounts.append(account)
+            record(fixture)
             progress(f"prepared {account.email}: {pages} published pages, 1 file")
+    fixture.complete = True
+    record(fixture)
     return fixture
 
 

@@ -44,10 +44,12 @@ class Recorder:
         self.started = time.monotonic()
         self.current = Second(0)
 
-    def record(self, operation: str, latency: float, service: float, status: int) -> None:
+    def record(
+        self, operation: str, latency: float, service: float, status: int, size: int
+    ) -> None:
         failed = status == 0 or status >= 400
         self.current.sample(operation).record(
-            latency, service, str(status) if status else "error", failed
+            latency, service, str(status) if status else "error", failed, size
         )
 
 
@@ -82,9 +84,10 @@ def journey_task(operations: list[str], shared: Shared, recorder: Recorder) -> A
             )
             done = time.monotonic()
             status = answer.status_code or 0
-            recorder.record(operation, done - due, done - sent, status)
+            body = answer.content or b""
+            recorder.record(operation, done - due, done - sent, status, len(body))
             if request.on_answer is not None and 200 <= status < 300:
-                request.on_answer(status, answer.content or b"")
+                request.on_answer(status, body)
 
     return run
 

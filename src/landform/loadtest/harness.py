@@ -4,6 +4,7 @@ the data (or load a prepared fixture), run, judge, write the report."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +17,21 @@ from landform.loadtest import report
 from landform.loadtest.config import CRITERIA, LoadTest
 from landform.loadtest.fixtures import Fixture, FixtureError, check_present, prepare, read_outbox
 from landform.loadtest.runner import RunError, run
-from landform.loadtest.verdict import evaluate
+from landform.loadtest.verdict import NOT_MEASURED, evaluate
 from landform.ops.sla import Sla
 
 FIXTURE_NAME = "fixture.json"  # in a run's output, when no --fixture was given
+RESULTS = Path("loadtest-results")  # where runs without --output go
+_NOT_IN_A_FOLDER_NAME = re.compile(r"[^\w-]+")
+
+
+def default_output(name: str, stamp: str) -> Path:
+    """A run's folder under ``loadtest-results``, named for its test. The
+    name comes from a scenario file, so it may hold separators, ``..`` or
+    spaces: only letters, digits, ``_`` and ``-`` are kept (one folder, right
+    where it is said to be), and it is cut short of file-name limits."""
+    safe = _NOT_IN_A_FOLDER_NAME.sub("-", name).strip("-")[:80] or "loadtest"
+    return RESULTS / f"{safe}-{stamp}"
 
 
 class CannotRun(RuntimeError):
@@ -33,7 +45,22 @@ class Target:
     processes: int | None = None
 
 
-def check_host(target: Target) -> None:
+def reads_mail(test: LoadTest) -> bool:
+    """Whether the test's journeys verify the addresses they register: the
+    token comes from the verification mail, read through the operators'
+    outbox."""
+    return any(
+        (method, path) == ("POST", "/auth/verify-email")
+        for scenario in test.scenarios
+        for method, path in scenario.operations
+    )
+
+
+def check_host(target: Target, needs_mail: bool = True) -> None:
+    """The host answers, and the ops token does what this run needs of it:
+    the outbox when it reads mail (preparing data, or journeys that
+    register), else the server's figures, which are only left out when no
+    token was given at all."""
     # Health probes are open to private networks only; elsewhere the ops
     # token opens them.
     headers = {"Authorization": f"Bearer {target.ops_token}"} if target.ops_token else {}
@@ -43,7 +70,30 @@ def check_host(target: Target) -> None:
         raise CannotRun(f"{target.host} is not reachable: {exc}") from exc
     if answer.status_code != 200:
         raise CannotRun(f"{target.host}/healthz answered {answer.status_code}")
-    check_operator(target)
+    if needs_mail:
+        check_operator(target)
+    elif target.ops_token:
+        check_ops_token(target)
+
+
+def check_ops_token(target: Target) -> None:
+    """A token given is a token meant to work: one the server refuses is
+    said before the run, not found out from a report without server rows."""
+    try:
+        answer = httpx.get(
+            f"{target.host}/ops/performance",
+            params={"window": "1m", "routes": "false"},
+            headers={"Authorization": f"Bearer {target.ops_token}"},
+            timeout=10,
+        )
+    except httpx.HTTPError as exc:
+        raise CannotRun(f"{target.host}/ops/performance could not be read: {exc}") from exc
+    if answer.status_code in (401, 403):
+        raise CannotRun(
+            f"{target.host} refused the ops token ({answer.status_code}): pass the server's "
+            "LANDFORM_OPS_TOKEN, an admin's access token that has not expired, or none (the "
+            "server's figures are then not measured)"
+        )
 
 
 def check_operator(target: Target) -> None:
@@ -66,17 +116,24 @@ def ready(
     accounts: int,
     pages: int,
     progress: Callable[[str], None],
+    journeys_read_mail: bool = True,
 ) -> Fixture:
     """Everything a run checks before its measured window, cheapest first,
     so a mistake costs no test data and no lost run; then the data: the
     prepared data in ``fixture_file`` if it exists, else new data, saved
     there or, without a ``fixture_file``, in ``output/fixture.json`` (so
     that ``landform loadtest cleanup`` can remove it later). The scenario
-    itself was checked when its file was read (``config``)."""
+    itself was checked when its file was read (``config``). The ops token is
+    needed only to read mail: preparing data verifies the accounts it
+    registers, and so do journeys that register (``journeys_read_mail``);
+    otherwise a run without it goes ahead and says what is not measured."""
     check_output(output)
     if fixture_file is not None:
         check_fixture_file(fixture_file)
-    check_host(target)
+    preparing = fixture_file is None or not fixture_file.exists()
+    check_host(target, needs_mail=preparing or journeys_read_mail)
+    if not target.ops_token:
+        progress(NOT_MEASURED)
     if fixture_file is not None and fixture_file.exists():
         return prepared(target, fixture_file, progress)
     return prepare_fixture(target, fixture_file or output / FIXTURE_NAME, accounts, pages, progress)
@@ -103,9 +160,16 @@ def check_fixture_file(path: Path) -> None:
 
 
 def prepared(target: Target, fixture_file: Path, progress: Callable[[str], None]) -> Fixture:
-    """The data prepared in ``fixture_file``, if it is still on the server."""
+    """The data prepared in ``fixture_file``, if it is whole and still on the
+    server."""
     try:
         fixture = Fixture.load(fixture_file)
+        if not fixture.complete:
+            raise FixtureError(
+                f"{fixture_file} records a preparation that was interrupted: remove its data "
+                f"with `landform loadtest cleanup --fixture {fixture_file}`, then delete the "
+                "file (or name another --fixture) to prepare the data again"
+            )
         check_present(fixture, target.host)
     except (FixtureError, httpx.HTTPError) as exc:
         raise CannotRun(str(exc)) from exc
@@ -123,18 +187,39 @@ def prepare_fixture(
     pages: int,
     progress: Callable[[str], None],
 ) -> Fixture:
-    """New test data through the API, saved to ``fixture_file`` (replacing
-    what was there only once the data exists)."""
-    progress(f"preparing {accounts} accounts with {pages} published pages each")
-    try:
-        fixture = prepare(target.host, target.ops_token, accounts, pages, progress=progress)
-    except (FixtureError, httpx.HTTPError) as exc:
-        raise CannotRun(str(exc)) from exc
-    try:
+    """New test data through the API, recorded in ``fixture_file`` as it is
+    made: stopped half-way (Ctrl-C, a refused request), the record says what
+    ``landform loadtest cleanup`` has to remove, and the terminal says where
+    it is."""
+    progress(
+        f"preparing {accounts} accounts with {pages} published pages each "
+        f"(recorded in {fixture_file} as they are made)"
+    )
+    made: list[Fixture] = []  # set once anything is recorded
+
+    def record(fixture: Fixture) -> None:
         fixture.save(fixture_file)
+        made[:] = [fixture]
+
+    def stopped(why: str) -> CannotRun:
+        if not made or not made[0].accounts:
+            return CannotRun(f"{why}; no test data was made")
+        return CannotRun(
+            f"{why}; what was made ({len(made[0].accounts)} accounts with their pages and "
+            f"files) is recorded in {fixture_file}: `landform loadtest cleanup --fixture "
+            f"{fixture_file}` removes it"
+        )
+
+    try:
+        return prepare(
+            target.host, target.ops_token, accounts, pages, progress=progress, record=record
+        )
+    except KeyboardInterrupt:
+        raise stopped("interrupted while preparing the test data") from None
+    except (FixtureError, httpx.HTTPError) as exc:
+        raise stopped(str(exc)) from exc
     except OSError as exc:
         raise CannotRun(f"cannot write {fixture_file}: {exc.strerror or exc}") from exc
-    return fixture
 
 
 def run_and_judge(

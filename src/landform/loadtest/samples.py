@@ -32,13 +32,17 @@ class OperationSample:
     requests: int = 0
     errors: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
+    bytes: int = 0  # of the answers' bodies: what a download throughput is made of
 
-    def record(self, latency: float, service: float, status: str, failed: bool) -> None:
+    def record(
+        self, latency: float, service: float, status: str, failed: bool, size: int = 0
+    ) -> None:
         self.latency.record_value(_micros(latency))
         self.service.record_value(_micros(service))
         self.requests += 1
         self.errors += failed
         self.statuses[status] += 1
+        self.bytes += size
 
     def add(self, other: OperationSample) -> None:
         self.latency.add(other.latency)
@@ -46,6 +50,7 @@ class OperationSample:
         self.requests += other.requests
         self.errors += other.errors
         self.statuses.update(other.statuses)
+        self.bytes += other.bytes
 
     def encode(self) -> dict[str, Any]:
         return {
@@ -54,11 +59,16 @@ class OperationSample:
             "requests": self.requests,
             "errors": self.errors,
             "statuses": dict(self.statuses),
+            "bytes": self.bytes,
         }
 
     @classmethod
     def decode(cls, data: dict[str, Any]) -> OperationSample:
-        sample = cls(requests=int(data["requests"]), errors=int(data["errors"]))
+        sample = cls(
+            requests=int(data["requests"]),
+            errors=int(data["errors"]),
+            bytes=int(data.get("bytes", 0)),
+        )
         sample.latency.add(HdrHistogram.decode(data["latency"].encode()))
         sample.service.add(HdrHistogram.decode(data["service"].encode()))
         sample.statuses.update({str(k): int(v) for k, v in data["statuses"].items()})

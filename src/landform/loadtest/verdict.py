@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from landform.loadtest.runner import RunData
 
 WINDOW_SECONDS = 10  # failure criteria are judged over the last ten seconds
+NOT_MEASURED = (
+    "no ops token: the server's own figures are not measured (its CPU and memory, so the "
+    "cpu_usage and memory_usage criteria; connection-pool use; the cache hit ratio; the "
+    "GraphQL, Database, Cache and WebSocket rows of the SLA table; databasePerformance)"
+)
 RATE_TOLERANCE = 0.95  # achieved / target
 PASSING = frozenset({OK, NO_DATA})
 # The SLA rows the harness measures itself, and which operations feed them.
@@ -190,6 +195,8 @@ def evaluate(data: RunData, sla: Sla, scale: float = 1.0) -> dict[str, Any]:
         for check in missed_checks
         if check["status"] == WARNING
     ]
+    if not data.server_watched:
+        warnings.append(NOT_MEASURED)
     refused = total.statuses.get("429", 0)
     if refused:
         # One address sends what thousands of visitors would: the server's
@@ -230,8 +237,14 @@ def evaluate(data: RunData, sla: Sla, scale: float = 1.0) -> dict[str, Any]:
             "peakConcurrentUsers": max((s.users for s in seconds), default=0),
             "breakingPoint": _breaking_point(data) if data.breaches else None,
         }
-    if data.server_final is not None:
+    if data.server_final is not None or data.server:
         performance["databasePerformance"] = _database(data, hit_ratio)
+    if data.server_final is None and data.server:
+        warnings.append(
+            "the server did not answer at the end of the run: databasePerformance comes from "
+            f"its last sample during the run (at {data.server[-1]['at']:g} s), and the "
+            "server's rows of the SLA table have no data"
+        )
     performance["fileOperations"] = _files(per_operation, measured)
     return {
         "performanceResults": performance,
@@ -345,17 +358,27 @@ def _breaking_point(data: RunData) -> dict[str, Any]:
 
 
 def _database(data: RunData, hit_ratio: float | None) -> dict[str, Any]:
-    final = data.server_final or {}
-    database = final.get("database", {})
-    queries = final.get("components", {}).get("database", {})
-    count = queries.get("count", 0)
+    """From the server's figures over the run, or, when it did not answer
+    at the end, from its last sample during the run (the last minute before
+    it; None for what the samples do not hold)."""
     pool = [s["poolUtilization"] for s in data.server if "poolUtilization" in s]
+    if data.server_final is not None:
+        database = data.server_final.get("database", {})
+        queries = data.server_final.get("components", {}).get("database", {})
+        average, p99 = queries.get("average", 0.0), queries.get("p99", 0.0)
+        count, slow = queries.get("count", 0), database.get("slowQueryCount", 0)
+        lag = database.get("replicationLag", 0.0)
+    else:
+        last = next((s for s in reversed(data.server) if "dbQueries" in s), {})
+        average, p99 = last.get("dbQueryAverage"), last.get("dbQueryP99")
+        count, slow = last.get("dbQueries", 0), last.get("slowQueryCount", 0)
+        lag = last.get("replicationLag")
     return {
-        "averageQueryTime": queries.get("average", 0.0),
-        "p99QueryTime": queries.get("p99", 0.0),
-        "slowQueries": round(100 * database.get("slowQueryCount", 0) / count, 4) if count else 0.0,
+        "averageQueryTime": average,
+        "p99QueryTime": p99,
+        "slowQueries": round(100 * slow / count, 4) if count else 0.0,
         "connectionPoolUtilization": round(max(pool), 2) if pool else None,
-        "replicationLag": database.get("replicationLag", 0.0),
+        "replicationLag": lag,
         "cacheHitRatio": hit_ratio,
     }
 
@@ -367,6 +390,14 @@ def _files(per_operation: dict[str, OperationSample], measured: float) -> dict[s
     upload_average = summary(uploads, measured)["averageResponseTime"] if uploads else None
     return {
         "uploadResponseTime": upload_average,
+        # MB (10^6 bytes) of asset bodies received per second of the run:
+        # what the mix downloaded, not the server's ceiling.
+        "downloadThroughput": round(assets.bytes / measured / 1e6, 6) if assets else None,
+        # Not measured: the harness sends to the host it is given, and a
+        # Landform origin has no CDN of its own (it sends the headers a CDN
+        # in front would honour); a ratio here would be made up. A CDN's
+        # hit ratio is in the CDN's own figures.
+        "cdnCacheHitRatio": None,
         "assetResponseTimeP99": milliseconds(assets.latency, 99) if assets else None,
         "storageOperationsPerSecond": round(operations / measured, 2),
     }
