@@ -256,8 +256,7 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not _is_http_url(value):
             raise ValueError(
                 "must be the address visitors use, http(s)://host[:port] "
                 "(e.g. https://pages.example.com)"
@@ -269,8 +268,7 @@ class Settings(BaseSettings):
     def _webhook_url(cls, value: str) -> str:
         # Checked at start: a webhook with no address to go to would be
         # retried and then given up on, the alert or the purge lost.
-        parts = urlsplit(value)
-        if value and (parts.scheme not in ("http", "https") or not parts.hostname):
+        if value and not _is_http_url(value):
             raise ValueError(
                 "must be the webhook's address, http(s)://host[:port]/path "
                 "(e.g. https://hooks.example.com/landform), or empty for none"
@@ -293,11 +291,8 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
         for origin in value:
-            parts = urlsplit(origin)
             if origin != "*" and (
-                parts.scheme not in ("http", "https")
-                or not parts.hostname
-                or parts.path not in ("", "/")
+                not _is_http_url(origin) or urlsplit(origin).path not in ("", "/")
             ):
                 raise ValueError(
                     f"{origin!r} is not an origin (scheme://host[:port], e.g. "
@@ -459,6 +454,13 @@ def unknown_settings(environment: Mapping[str, str]) -> list[tuple[str, str | No
 
 class DataDirUnusable(Exception):
     """The data folder cannot be made (a file is in the way, no permission)."""
+
+
+def _is_http_url(value: str) -> bool:
+    """An http(s) address with a host (what a browser or a webhook client
+    can go to)."""
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def load_settings(**overrides: object) -> Settings:
