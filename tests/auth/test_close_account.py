@@ -123,3 +123,26 @@ async def test_a_token_issued_before_closing_can_change_nothing_after(
     assert [e["extensions"]["code"] for e in me.json()["errors"]] == ["account_closed"]
     listed = await client.get("/landing-pages", headers=ada)
     assert listed.status_code in (200, 401)
+
+
+async def test_closing_is_no_way_around_the_login_throttle(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """A stolen token or API key cannot guess the password by trying to
+    close the account: the check is the login's, and its failures count."""
+    key = (await client.post("/auth/api-keys", json={"name": "leaked"}, headers=ada)).json()
+    thief = {"X-API-Key": key["key"]}
+    wrong = {"password": "not the password at all"}
+    answers = [
+        (await client.request("DELETE", "/auth/me", json=wrong, headers=thief)).status_code
+        for _ in range(12)
+    ]
+    assert answers[:10] == [401] * 10 and answers[10:] == [429, 429]
+    # Throttled now, the right password too (a guess that lands is no tell).
+    right = await client.request("DELETE", "/auth/me", json={"password": PASSWORD}, headers=thief)
+    assert_error(right, 429, "login_throttled")
+    assert (await client.get("/auth/me", headers=ada)).status_code == 200  # the account stays
+    login = await client.post(
+        "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
+    )
+    assert_error(login, 429, "login_throttled")  # the same count as logins'

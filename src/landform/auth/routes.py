@@ -133,11 +133,12 @@ async def me(principal: PrincipalDep, service: AuthServiceDep) -> UserPublic:
 
 @router.delete("/auth/me", status_code=204)
 async def close_account(
-    body: CloseAccountIn, principal: PrincipalDep, service: AuthServiceDep
+    body: CloseAccountIn, request: Request, principal: PrincipalDep, service: AuthServiceDep
 ) -> Response:
     """Close the account: its pages (live ones go offline), files,
-    analytics, API keys and sessions are deleted. Needs the password again."""
-    await service.close_account(principal, body.password)
+    analytics, API keys and sessions are deleted. Needs the password again
+    (wrong ones count toward the login throttle: 429 `login_throttled`)."""
+    await service.close_account(principal, body.password, client_ip(request))
     return Response(status_code=204)
 
 

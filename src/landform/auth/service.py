@@ -279,22 +279,9 @@ class AuthService:
     # Login, refresh, logout
 
     async def login(self, email: str, password: str, client_ip: str) -> Tokens:
-        """Check the throttle and record the attempt as failed in one
-        transaction, before the slow password check, so concurrent guesses
-        are counted too; a correct password then turns it into a success."""
-        email = canonical_email(email)
-        address = address_key(client_ip)
-        now = self.clock.now()
-        async with self.db.write() as session:
-            await refuse_if_throttled(session, self.settings, email, address, now)
-            attempt = LoginAttempt(email=email, client_ip=address, succeeded=False, created_at=now)
-            session.add(attempt)
-            if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
-                await repo.prune_login_attempts(session, now - timedelta(days=1))
-            user = await repo.user_by_email(session, email)
-        if not await verify_password(user.password_hash if user else None, password):
+        user, attempt = await self._password_checked(email, password, client_ip)
+        if user is None:
             raise InvalidCredentials("email or password is wrong")
-        assert user is not None
         try:
             async with self.db.write(actor=user.id) as session:
                 await repo.mark_login_succeeded(session, attempt.id)
@@ -307,6 +294,29 @@ class AuthService:
             except AccountClosed:
                 raise InvalidCredentials("email or password is wrong") from None
             raise
+
+    async def _password_checked(
+        self, email: str, password: str, client_ip: str
+    ) -> tuple[User | None, LoginAttempt]:
+        """The account whose password ``password`` is (None: wrong, or no
+        such account), under the login throttle: the throttle is checked and
+        the attempt recorded as failed in one transaction, before the slow
+        password check, so concurrent guesses are counted too; a caller
+        that goes on marks it a success. Every password check goes through
+        here, so none is a way around the throttle."""
+        email = canonical_email(email)
+        address = address_key(client_ip)
+        now = self.clock.now()
+        async with self.db.write() as session:
+            await refuse_if_throttled(session, self.settings, email, address, now)
+            attempt = LoginAttempt(email=email, client_ip=address, succeeded=False, created_at=now)
+            session.add(attempt)
+            if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
+                await repo.prune_login_attempts(session, now - timedelta(days=1))
+            user = await repo.user_by_email(session, email)
+        if not await verify_password(user.password_hash if user else None, password):
+            return None, attempt
+        return user, attempt
 
     def _issue(self, session: object, user_id: uuid.UUID, family_id: uuid.UUID) -> Tokens:
         now = self.clock.now()
@@ -432,13 +442,15 @@ class AuthService:
             return "key:" + digest[:32] if digest in self._keys_seen_valid else UNPROVEN_KEY
         return self.caller_key(credential)
 
-    async def close_account(self, principal: Principal, password: str) -> None:
+    async def close_account(self, principal: Principal, password: str, client_ip: str) -> None:
         """Delete the account and everything of it, once its password is
-        given again (a stolen token or API key alone cannot). Its sessions
-        and API keys end with it; an access token already issued can write
-        nothing more (``refuse_if_closed``)."""
+        given again (a stolen token or API key alone cannot, nor can it
+        guess the password: the check is the login's, throttled). Its
+        sessions and API keys end with it; an access token already issued
+        can write nothing more (``refuse_if_closed``)."""
         user = await self.me(principal)
-        if not await verify_password(user.password_hash, password):
+        checked, _attempt = await self._password_checked(user.email, password, client_ip)
+        if checked is None or checked.id != user.id:
             raise InvalidCredentials("the password is wrong; the account stays")
         for close in self.on_close:
             await close(user.id)
