@@ -260,6 +260,9 @@ async def test_api_keys_create_list_use_revoke(client: httpx.AsyncClient, app: A
         assert me.status_code == 200 and me.json()["email"] == "ada@example.com"
         pages = await client.post("/landing-pages", json={"title": "Via key"}, headers=auth)
         assert pages.status_code == 201
+        # But no key of its own: revoked, a leaked key leaves none behind.
+        more = await client.post("/auth/api-keys", json={"name": "mine now"}, headers=auth)
+        assert_error(more, 403, "sign_in_required")
     # Its use is noted, to the hour (one write, not one per request).
     used = (await client.get("/auth/api-keys", headers=headers)).json()[0]["last_used_at"]
     assert used is not None and used >= listed[0]["created_at"]

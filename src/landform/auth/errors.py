@@ -30,6 +30,7 @@ class AuthErrorCode(StrEnum):
     OPERATOR_ONLY = "operator_only"
     USER_NOT_FOUND = "user_not_found"
     ACCOUNT_CLOSED = "account_closed"
+    SIGN_IN_REQUIRED = "sign_in_required"
 
 
 class WeakPassword(ValidationFailed):
@@ -72,6 +73,12 @@ class EmailNotVerified(Forbidden):
 
 class ApiKeyNotFound(NotFound):
     code = AuthErrorCode.API_KEY_NOT_FOUND
+
+
+class SignInRequired(Forbidden):
+    """What only the account's owner, signed in, may do: not an API key."""
+
+    code = AuthErrorCode.SIGN_IN_REQUIRED
 
 
 class OperatorOnly(Forbidden):

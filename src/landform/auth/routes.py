@@ -142,10 +142,17 @@ async def close_account(
     return Response(status_code=204)
 
 
-@router.post("/auth/api-keys", status_code=201, response_model=ApiKeyCreated)
+@router.post(
+    "/auth/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    responses={403: {"description": "`sign_in_required`: an API key cannot make API keys"}},
+)
 async def create_api_key(
     body: ApiKeyCreate, principal: PrincipalDep, service: AuthServiceDep
 ) -> ApiKeyCreated:
+    """A new API key, shown once. Made signed in (an access token), not
+    with another key: a leaked key revoked leaves no key it made behind."""
     key, secret = await service.create_api_key(principal, body.name)
     return ApiKeyCreated.model_validate(
         {**ApiKeyPublic.model_validate(key).model_dump(), "key": secret}

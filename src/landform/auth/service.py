@@ -26,6 +26,7 @@ from landform.auth.errors import (
     InvalidCredentials,
     NotAuthenticated,
     OperatorOnly,
+    SignInRequired,
     UserNotFound,
     WeakPassword,
 )
@@ -511,6 +512,12 @@ class AuthService:
     # API keys
 
     async def create_api_key(self, principal: Principal, name: str) -> tuple[ApiKey, str]:
+        """A new key, for a signed-in owner only: a key that could make keys
+        would outlive its own revocation in the keys it made."""
+        if principal.via_api_key:
+            raise SignInRequired(
+                "an API key cannot make API keys: sign in (an access token) to make one"
+            )
         secret = API_KEY_PREFIX + new_token()
         key = ApiKey(
             user_id=principal.user_id,
