@@ -433,3 +433,36 @@ def test_testimonial_initial_is_the_first_character_a_reader_sees(
     block = {"type": "testimonial", "quote": "Worth it.", "author": author}
     html = render_page(make_input([block])).html
     assert f'<span class="avatar initials" aria-hidden="true">{initial}</span>' in html
+
+
+@pytest.mark.parametrize(
+    "accent", ["#ea580c", "#db2777", "#b45309", "#ef4444", "#facc15", "#4f46e5", "#777777"]
+)
+def test_a_banners_text_reads_on_both_ends_of_its_gradient(accent: str) -> None:
+    """WCAG AA (4.5:1) for the call-to-action banner's text and its button,
+    on the light end of the gradient as on the dark one: white on the
+    accent's own orange read at 3.2:1."""
+    style = inline(render_page(make_input(theme={"accent": accent})).html, "style")[0]
+    colours = dict(re.findall(r"--([a-z-]+):(#[0-9a-f]{6})", style))
+    text = colours["on-banner"]
+    for end in ("banner-from", "banner-to"):
+        assert contrast_ratio(text, colours[end]) >= 4.5, (accent, end, colours[end])
+    assert re.search(
+        r"\.banner-primary\{background:linear-gradient\(135deg,var\(--banner-from\),var\(--banner-to\)\);color:var\(--on-banner\)",
+        style,
+    )
+    assert ".banner-primary .lead,.banner-primary .note{color:inherit}" in style  # not faded
+
+
+@pytest.mark.parametrize(("title", "level"), [("What you get", 3), (None, 2)])
+def test_feature_titles_skip_no_heading_level(title: str | None, level: int) -> None:
+    """Under the hero's h1, a features block without a title of its own
+    holds the next level: h1 then h3 skipped one (the coming-soon template)."""
+    block = {"type": "features", "items": [{"title": "Fast", "text": "Pages in milliseconds"}]}
+    if title:
+        block["title"] = title
+    hero = {"type": "hero", "headline": "Soon", "cta_label": "Go", "cta_url": "#go"}
+    html = render_page(make_input([hero, block])).html
+    assert f'<h{level} class="feature-title">Fast</h{level}>' in html
+    levels = [int(n) for n in re.findall(r"<h([1-6])[\s>]", html)]
+    assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), levels

@@ -231,6 +231,10 @@ def _style(accent: str, mode: str, font: str) -> tuple[str, str]:
     ink = _ink(accent, palette["text"], (palette["bg"], palette["surface"], soft))
     on_accent = readable_on(accent)
     deep = _mix(accent, "#000000", 0.18)
+    # A call-to-action banner runs from the accent to its deep shade, and its
+    # text must read on both ends (white on a light orange did not: 3.2:1).
+    on_banner = readable_on(deep)
+    away = "#000000" if on_banner == _WHITE else "#ffffff"
     variables = {
         **palette,
         "accent": accent,
@@ -238,7 +242,9 @@ def _style(accent: str, mode: str, font: str) -> tuple[str, str]:
         "accent-soft": soft,
         "accent-ink": ink,
         "on-accent": on_accent,
-        "on-accent-deep": readable_on(deep),
+        "banner-from": _ink(accent, away, (on_banner,)),
+        "banner-to": _ink(deep, away, (on_banner,)),
+        "on-banner": on_banner,
         "font": _FONTS[font],
     }
     declarations = ";".join(f"--{k}:{v}" for k, v in variables.items())
