@@ -190,3 +190,42 @@ def test_the_outbox_command_says_mail_goes_over_smtp(settings: Settings) -> None
     assert listed.exit_code == 0, listed.output
     assert "mail goes out over SMTP (LANDFORM_SMTP_URL), not to the outbox" in listed.output
     assert "note:" not in runner.invoke(cli, ["mail", "outbox"], env=env).output
+
+
+@pytest.fixture
+def ascii_only_smtp_server() -> Iterator[tuple[Inbox, int]]:
+    """A server that does not offer SMTPUTF8 (many still do not)."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.mark.parametrize(
+    "settings_update",
+    [{"mail_from": "Lándform Støtte <hello@pages.example.org>", "verification_token_ttl": 5400}],
+    indirect=True,
+)
+async def test_mail_reaches_a_server_without_smtputf8(
+    settings: Settings, ascii_only_smtp_server: tuple[Inbox, int]
+) -> None:
+    """An ASCII local part at a domain in Unicode goes out with the
+    domain's ASCII form (it was never sent: "try again in a minute" for
+    ever), a sender's name in Unicode as an encoded word, not raw 8-bit;
+    and the mail says its link's lifetime exactly (it said "1 hours")."""
+    inbox, port = ascii_only_smtp_server
+    configured = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
+    app = create_app(configured)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            answer = await client.post(
+                "/auth/register", json={"email": "zoe@exämple.com", "password": PASSWORD}
+            )
+    assert answer.status_code == 201, answer.text
+    assert [recipients for _, recipients in inbox.envelopes] == [["zoe@xn--exmple-cua.com"]]
+    message = inbox.messages[0]
+    assert message["From"] == "Lándform Støtte <hello@pages.example.org>"  # decoded
+    assert "expires in 90 minutes" in message.get_content()

@@ -14,15 +14,24 @@ def _base_url(settings: Settings) -> str:
     return settings.public_url.rstrip("/")
 
 
+def _lasting(seconds: int) -> str:
+    """A lifetime in words, exactly: "48 hours", "90 minutes", "1 hour"."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"
+
+
 def verification(settings: Settings, address: str, token: str) -> EmailMessage:
     link = f"{_base_url(settings)}/auth/verify-email?token={quote(token)}"
-    hours = settings.verification_token_ttl // 3600
     text = (
         "Welcome to Landform!\n\n"
         "Confirm your email address to publish your landing pages:\n\n"
         f"{link}\n\n"
         f"Or send this token to POST /auth/verify-email: token={token}\n\n"
-        f"The link works once and expires in {hours} hours. If you did not sign up, "
+        f"The link works once and expires in {_lasting(settings.verification_token_ttl)}. "
+        "If you did not sign up, "
         "ignore this message.\n"
     )
     return compose(settings.mail_from, address, "Confirm your email for Landform", text)

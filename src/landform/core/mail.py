@@ -9,7 +9,7 @@ import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -23,11 +23,15 @@ log = logging.getLogger(__name__)
 
 
 def compose(sender: str, recipient: str, subject: str, text: str) -> EmailMessage:
-    # An address in Unicode (registration keeps IDNA domains so, and local
-    # parts may be Unicode) is written as UTF-8, as SMTPUTF8 sends it: the
-    # default policy wrote it as encoded words, which no mail program reads
-    # as an address (the outbox kept and showed that form).
-    international = not (sender.isascii() and recipient.isascii())
+    # An address with an ASCII local part and a domain in Unicode
+    # (registration keeps IDNA domains so) goes out with the domain's ASCII
+    # form, which every server takes. Only a local part in Unicode needs
+    # SMTPUTF8; its address is then written as UTF-8, as SMTPUTF8 sends it:
+    # the default policy wrote it as encoded words, which no mail program
+    # reads as an address. A display name in Unicode alone is an encoded
+    # word (RFC 2047), as any server takes it, not raw UTF-8.
+    sender, recipient = ascii_domain(sender), ascii_domain(recipient)
+    international = not (parseaddr(sender)[1].isascii() and recipient.isascii())
     message = EmailMessage(policy=email.policy.SMTPUTF8 if international else email.policy.default)
     message["From"] = sender
     message["To"] = recipient
@@ -37,6 +41,22 @@ def compose(sender: str, recipient: str, subject: str, text: str) -> EmailMessag
     # Plain 7bit, not quoted-printable: links and tokens stay copyable as printed.
     message.set_content(text, cte="7bit")
     return message
+
+
+def ascii_domain(mailbox: str) -> str:
+    """``mailbox`` (an address, or "Name <address>") with its domain in
+    ASCII (IDNA: ``exämple.com`` → ``xn--exmple-cua.com``) when its local
+    part is ASCII; as it was otherwise (SMTPUTF8 carries it whole), or when
+    the domain is ASCII already or has no ASCII form."""
+    name, address = parseaddr(mailbox)
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii() or not local.isascii():
+        return mailbox
+    try:
+        ascii_address = f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return mailbox
+    return formataddr((name, ascii_address)) if name else ascii_address
 
 
 class Mailer(Protocol):
@@ -63,7 +83,7 @@ class OutboxMailer:
         async with self.db.read_primary() as session:
             query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
             if recipient:
-                query = query.where(OutboxMessage.recipient == recipient.lower())
+                query = query.where(OutboxMessage.recipient == ascii_domain(recipient.lower()))
             return list((await session.scalars(query)).all())
 
 
