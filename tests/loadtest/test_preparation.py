@@ -50,6 +50,9 @@ def test_ctrl_c_while_preparing_leaves_a_record_cleanup_uses(server: str, tmp_pa
          "--output", str(fixture), "--accounts", "8", "--pages", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={"PATH": "/usr/bin:/bin", "LANDFORM_OPS_TOKEN": TOKEN},
+        # As at a terminal: a run started in the background (`.ci/run &`,
+        # nohup) ignores SIGINT, and its children inherit that.
+        preexec_fn=_interruptible,
     )  # fmt: skip
     assert preparing.stderr is not None
     said = []
@@ -77,6 +80,10 @@ def test_ctrl_c_while_preparing_leaves_a_record_cleanup_uses(server: str, tmp_pa
     cleaned = loadtest("cleanup", "--fixture", str(fixture))
     assert cleaned.returncode == 0, cleaned.stderr
     assert int(cleaned.stdout.split()[1]) >= 3, cleaned.stdout
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _views(folder: Path) -> Path:
