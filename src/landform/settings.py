@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     verification_token_ttl: int = Field(default=24 * 3600, ge=1)
     # At most one verification mail per address this often (resend's)
     verification_resend_seconds: int = Field(default=60, ge=0)
+    # How long a password-reset link works (short: it opens the account)
+    password_reset_token_ttl: int = Field(default=3600, ge=1)
     # The failed-login throttle (auth/throttle.py), each per window: per
     # account from one client address (the lockout a guesser meets), per
     # address across accounts, and per account across addresses (a ceiling

@@ -37,6 +37,20 @@ def verification(settings: Settings, address: str, token: str) -> EmailMessage:
     return compose(settings.mail_from, address, "Confirm your email for Landform", text)
 
 
+def password_reset(settings: Settings, address: str, token: str) -> EmailMessage:
+    text = (
+        "Someone, perhaps you, asked to set a new password for your Landform "
+        f"account ({address}).\n\n"
+        "To set one, send this token with your new password to "
+        f"POST {_base_url(settings)}/auth/reset-password:\n\n"
+        f"token={token}\n\n"
+        f"It works once and expires in {_lasting(settings.password_reset_token_ttl)}. "
+        "Setting a new password signs you out everywhere.\n\n"
+        "If it was not you, ignore this message: your password stays as it is.\n"
+    )
+    return compose(settings.mail_from, address, "Set a new Landform password", text)
+
+
 def registration_notice(settings: Settings, address: str, verified: bool) -> EmailMessage:
     """Someone registered with an address that has an account. The answer
     they got cannot say so (it would tell anyone who has an account), so

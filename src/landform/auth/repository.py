@@ -133,10 +133,23 @@ async def api_key_by_digest(session: AsyncSession, digest: str) -> ApiKey | None
     )
 
 
-async def last_email_token_at(session: AsyncSession, user_id: uuid.UUID) -> datetime | None:
-    """When the user's newest mailed token was made."""
-    return await session.scalar(
-        select(func.max(EmailToken.created_at)).where(EmailToken.user_id == user_id)
+async def last_email_token_at(
+    session: AsyncSession, user_id: uuid.UUID, purpose: str | None = None
+) -> datetime | None:
+    """When the user's newest mailed token (of ``purpose``, if given) was made."""
+    query = select(func.max(EmailToken.created_at)).where(EmailToken.user_id == user_id)
+    if purpose is not None:
+        query = query.where(EmailToken.purpose == purpose)
+    return await session.scalar(query)
+
+
+async def revoke_sessions(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
+    """End every login of the user (their refresh tokens)."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -15,6 +15,9 @@ from landform.auth.schemas import (
     ApiKeyPublic,
     CloseAccountIn,
     LoginIn,
+    PasswordChangeIn,
+    PasswordResetIn,
+    PasswordResetRequestIn,
     RefreshIn,
     RegisterIn,
     ResendVerificationIn,
@@ -60,7 +63,9 @@ async def register(body: RegisterIn, service: AuthServiceDep) -> UserPublic:
 @router.post(
     "/auth/verify-email",
     response_model=UserPublic,
-    responses={400: {"description": "`invalid_token`: unknown, used or expired"}},
+    responses={
+        400: {"description": "`invalid_token` (unknown), `token_already_used` or `token_expired`"}
+    },
 )
 async def verify_email(body: VerifyEmailIn, service: AuthServiceDep) -> UserPublic:
     return _user(await service.verify_email(body.token))
@@ -89,7 +94,11 @@ async def verify_email_form(
     )
 
 
-@router.post("/auth/resend-verification", status_code=202)
+@router.post(
+    "/auth/resend-verification",
+    status_code=202,
+    responses={503: {"description": "`mail_unavailable`: the mail could not be sent; retry"}},
+)
 async def resend_verification(
     body: ResendVerificationIn, service: AuthServiceDep
 ) -> dict[str, str]:
@@ -113,10 +122,61 @@ async def login(body: LoginIn, request: Request, service: AuthServiceDep) -> Tok
 @router.post(
     "/auth/refresh",
     response_model=TokenPair,
-    responses={401: {"description": "`invalid_refresh_token`"}},
+    responses={
+        401: {
+            "description": "`invalid_refresh_token`; `refresh_token_reused` (used before: "
+            "this login is ended everywhere); `refresh_token_just_used` (used within 10 s: "
+            "refused, nothing ended)"
+        }
+    },
 )
 async def refresh(body: RefreshIn, service: AuthServiceDep) -> TokenPair:
     return _pair(await service.refresh(body.refresh_token))
+
+
+@router.post(
+    "/auth/password",
+    response_model=TokenPair,
+    responses={
+        401: {"description": "`invalid_credentials`: the current password is wrong"},
+        403: {"description": "`sign_in_required`: not with an API key"},
+        422: {"description": "`weak_password`"},
+        429: {"description": "`login_throttled`: too many wrong passwords"},
+    },
+)
+async def change_password(
+    body: PasswordChangeIn, request: Request, principal: PrincipalDep, service: AuthServiceDep
+) -> TokenPair:
+    """Set a new password, given the current one. Every login of the
+    account ends (a thief's too); the answer is a new one for this client."""
+    return _pair(
+        await service.change_password(
+            principal, body.current_password, body.new_password, client_ip(request)
+        )
+    )
+
+
+@router.post("/auth/forgot-password", status_code=202)
+async def forgot_password(body: PasswordResetRequestIn, service: AuthServiceDep) -> dict[str, str]:
+    """Mail a token to set a new password. Always 202, whether or not the
+    address has an account (at most one mail a minute per address)."""
+    await service.request_password_reset(body.email)
+    return {"status": "accepted"}
+
+
+@router.post(
+    "/auth/reset-password",
+    status_code=204,
+    responses={
+        400: {"description": "`invalid_token`, `token_already_used` or `token_expired`"},
+        422: {"description": "`weak_password`"},
+    },
+)
+async def reset_password(body: PasswordResetIn, service: AuthServiceDep) -> Response:
+    """Set a new password with the mailed token. Every login of the account
+    ends; sign in with the new password."""
+    await service.reset_password(body.token, body.new_password)
+    return Response(status_code=204)
 
 
 @router.post("/auth/logout", status_code=204)

@@ -34,6 +34,20 @@ class CloseAccountIn(_In):
     password: str = Field(max_length=1024, description="The account's password, again")
 
 
+class PasswordChangeIn(_In):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class PasswordResetRequestIn(_In):
+    email: EmailStr = Field(max_length=320)
+
+
+class PasswordResetIn(_In):
+    token: str = Field(max_length=512)
+    new_password: str = Field(max_length=1024)
+
+
 class RefreshIn(_In):
     refresh_token: str = Field(max_length=512)
 

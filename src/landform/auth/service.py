@@ -46,6 +46,7 @@ from landform.settings import Settings
 log = logging.getLogger(__name__)
 
 VERIFY_EMAIL = "verify_email"
+RESET_PASSWORD = "reset_password"
 API_KEY_PREFIX = "lf_"
 MEMBER = "member"
 ADMIN = "admin"
@@ -110,6 +111,28 @@ async def refuse_if_closed(db: Database, user_id: uuid.UUID, error: Exception) -
         raise AccountClosed() from error
 
 
+async def _spend_email_token(
+    session: AsyncSession, token: str, purpose: str, now: datetime
+) -> User:
+    """The account a mailed token of ``purpose`` is for, the token marked
+    used; or BadEmailToken saying why not (unknown, used, expired)."""
+    if not looks_like_token(token):
+        raise BadEmailToken("this token is not valid", code=AuthErrorCode.INVALID_TOKEN)
+    record = await repo.email_token(session, token_digest(token), purpose)
+    if record is None:
+        raise BadEmailToken("this token is not valid", code=AuthErrorCode.INVALID_TOKEN)
+    if record.used_at is not None:
+        raise BadEmailToken("this token was already used", code=AuthErrorCode.TOKEN_ALREADY_USED)
+    if record.expires_at <= now:
+        raise BadEmailToken(
+            "this token has expired; ask for a new one", code=AuthErrorCode.TOKEN_EXPIRED
+        )
+    record.used_at = now
+    user = await repo.user_by_id(session, record.user_id)
+    assert user is not None  # the foreign key cascades
+    return user
+
+
 async def _family_held(session: AsyncSession, digest: str) -> RefreshToken | None:
     """The refresh token of ``digest``, its family's writes (rotation,
     revocation) held to this transaction's turn and the token read as it is
@@ -151,13 +174,7 @@ class AuthService:
         account, and the address's owner is told by mail instead (at most
         once per ``verification_resend_seconds``)."""
         email = canonical_email(email)
-        problems = password_problems(password, email)
-        if problems:
-            raise WeakPassword(
-                "password is too weak: " + "; ".join(problems),
-                details=[{"path": "password", "message": p} for p in problems],
-            )
-        password_hash = await hash_password(password)
+        password_hash = await self._new_password_hash(password, email, "password")
         now = self.clock.now()
         quiet_since = now - timedelta(seconds=self.settings.verification_resend_seconds)
         user: User | None = None
@@ -215,15 +232,22 @@ class AuthService:
             return False
         return True
 
-    def _new_email_token(self, session: object, user_id: uuid.UUID) -> str:
+    def _new_email_token(
+        self, session: object, user_id: uuid.UUID, purpose: str = VERIFY_EMAIL
+    ) -> str:
         token = new_token()
         now = self.clock.now()
+        lifetime = (
+            self.settings.password_reset_token_ttl
+            if purpose == RESET_PASSWORD
+            else self.settings.verification_token_ttl
+        )
         session.add(  # type: ignore[attr-defined]
             EmailToken(
                 user_id=user_id,
-                purpose=VERIFY_EMAIL,
+                purpose=purpose,
                 token_hash=token_digest(token),
-                expires_at=now + timedelta(seconds=self.settings.verification_token_ttl),
+                expires_at=now + timedelta(seconds=lifetime),
                 created_at=now,
             )
         )
@@ -233,25 +257,9 @@ class AuthService:
         await self.mailer.send(mails.verification(self.settings, email, token))
 
     async def verify_email(self, token: str) -> User:
-        if not looks_like_token(token):
-            raise BadEmailToken("this token is not valid", code=AuthErrorCode.INVALID_TOKEN)
         now = self.clock.now()
         async with self.db.write() as session:
-            record = await repo.email_token(session, token_digest(token), VERIFY_EMAIL)
-            if record is None:
-                raise BadEmailToken("this token is not valid", code=AuthErrorCode.INVALID_TOKEN)
-            if record.used_at is not None:
-                raise BadEmailToken(
-                    "this token was already used", code=AuthErrorCode.TOKEN_ALREADY_USED
-                )
-            if record.expires_at <= now:
-                raise BadEmailToken(
-                    "this token has expired; ask for a new one",
-                    code=AuthErrorCode.TOKEN_EXPIRED,
-                )
-            record.used_at = now
-            user = await repo.user_by_id(session, record.user_id)
-            assert user is not None  # the foreign key cascades
+            user = await _spend_email_token(session, token, VERIFY_EMAIL, now)
             if user.email_verified_at is None:
                 user.email_verified_at = now
         return user
@@ -276,6 +284,83 @@ class AuthService:
                 "the mail could not be sent just now; try again in a minute",
                 code="mail_unavailable",
             )
+
+    # Passwords
+
+    async def change_password(
+        self, principal: Principal, current: str, new: str, client_ip: str
+    ) -> Tokens:
+        """Set a new password, given the current one (checked as login
+        checks it, throttled). Every login of the account ends, a thief's
+        among them; the caller gets a new one. Signed in only: an API key
+        cannot (a leaked key must not take the account over)."""
+        if principal.via_api_key:
+            raise SignInRequired("an API key cannot change the password: sign in (an access token)")
+        user = await self.me(principal)
+        checked, _attempt = await self._password_checked(user.email, current, client_ip)
+        if checked is None or checked.id != user.id:
+            raise InvalidCredentials("the current password is wrong; nothing changed")
+        password_hash = await self._new_password_hash(new, user.email, "new_password")
+        now = self.clock.now()
+        async with self.db.write(actor=user.id) as session:
+            fresh = await repo.user_by_id(session, user.id)
+            if fresh is None:
+                raise AccountClosed()
+            fresh.password_hash = password_hash
+            await repo.revoke_sessions(session, user.id, now)
+            return self._issue(session, user.id, uuid.uuid4())
+
+    async def request_password_reset(self, email: str) -> None:
+        """Mail a link to set a new password. Says nothing about whether the
+        address has an account (the answer is the same), and mails an
+        address at most once per ``verification_resend_seconds``."""
+        now = self.clock.now()
+        quiet = timedelta(seconds=self.settings.verification_resend_seconds)
+        async with self.db.write() as session:
+            user = await repo.user_by_email(session, canonical_email(email))
+            if user is None:
+                return
+            last = await repo.last_email_token_at(session, user.id, RESET_PASSWORD)
+            if last is not None and last > now - quiet:
+                return
+            token = self._new_email_token(session, user.id, RESET_PASSWORD)
+        try:
+            await self.mailer.send(mails.password_reset(self.settings, user.email, token))
+        except Exception:
+            # Logged, not said: the answer must be the one an unknown
+            # address gets. The token is forgotten, so a retry can mail.
+            log.exception("could not send the password-reset mail to %s", user.email)
+            async with self.db.write() as session:
+                await repo.forget_email_token(session, token_digest(token))
+
+    async def reset_password(self, token: str, new: str) -> None:
+        """Set a new password with a mailed reset token (once, before it
+        expires). Every login of the account ends; the address is proven
+        (the mail reached it), so it counts as verified."""
+        now = self.clock.now()
+        owner = None
+        if looks_like_token(token):
+            async with self.db.read_primary() as session:
+                record = await repo.email_token(session, token_digest(token), RESET_PASSWORD)
+                owner = await repo.user_by_id(session, record.user_id) if record else None
+        if owner is None:  # before the slow hash; used or expired is said below
+            raise BadEmailToken("this token is not valid", code=AuthErrorCode.INVALID_TOKEN)
+        password_hash = await self._new_password_hash(new, owner.email, "new_password")
+        async with self.db.write() as session:
+            user = await _spend_email_token(session, token, RESET_PASSWORD, now)
+            user.password_hash = password_hash
+            if user.email_verified_at is None:
+                user.email_verified_at = now
+            await repo.revoke_sessions(session, user.id, now)
+
+    async def _new_password_hash(self, password: str, email: str, path: str) -> str:
+        problems = password_problems(password, email)
+        if problems:
+            raise WeakPassword(
+                "password is too weak: " + "; ".join(problems),
+                details=[{"path": path, "message": p} for p in problems],
+            )
+        return await hash_password(password)
 
     # Login, refresh, logout
 

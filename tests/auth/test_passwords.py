@@ -1,0 +1,146 @@
+"""Changing a password (given the current one) and setting a new one with a
+mailed token: either way every login of the account ends, the old password
+stops working and the new one works; nothing tells whether an address has
+an account; a wrong guess counts toward the login throttle."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD, assert_error, register, signed_in
+
+NEW = "a brand new passphrase"
+
+
+async def pair(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    answer = await client.post("/auth/login", json={"email": email, "password": password})
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def reset_mails(app: Any, email: str) -> list[str]:
+    kept = await app.components.mailer.list(recipient=email)
+    return [m.message for m in kept if "Set a new Landform password" in m.message]
+
+
+def token_in(message: str) -> str:
+    match = re.search(r"token=([A-Za-z0-9_-]+)", message)
+    assert match, message
+    return match.group(1)
+
+
+async def test_a_password_change_ends_every_login_and_takes_the_new_password(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    await signed_in(client, app, "ada@example.com")
+    laptop, phone = await pair(client, "ada@example.com"), await pair(client, "ada@example.com")
+    change = {"current_password": PASSWORD, "new_password": NEW}
+
+    wrong = await client.post(
+        "/auth/password",
+        json={**change, "current_password": "not it at all"},
+        headers=bearer(phone),
+    )
+    assert_error(wrong, 401, "invalid_credentials")
+    weak = await client.post(
+        "/auth/password", json={**change, "new_password": "short"}, headers=bearer(phone)
+    )
+    assert assert_error(weak, 422, "weak_password")["details"][0]["path"] == "new_password"
+    key = (await client.post("/auth/api-keys", json={"name": "ci"}, headers=bearer(phone))).json()
+    by_key = await client.post("/auth/password", json=change, headers={"X-API-Key": key["key"]})
+    assert_error(by_key, 403, "sign_in_required")
+    assert_error(await client.post("/auth/password", json=change), 401)
+
+    changed = await client.post("/auth/password", json=change, headers=bearer(phone))
+    assert changed.status_code == 200, changed.text
+    assert {"access_token", "refresh_token"} <= changed.json().keys()
+    # Every earlier login is over, on every device; the new one works.
+    for old in (laptop, phone):
+        refused = await client.post("/auth/refresh", json={"refresh_token": old["refresh_token"]})
+        assert refused.status_code == 401
+    renewed = await client.post(
+        "/auth/refresh", json={"refresh_token": changed.json()["refresh_token"]}
+    )
+    assert renewed.status_code == 200
+    old_password = await client.post(
+        "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
+    )
+    assert_error(old_password, 401, "invalid_credentials")
+    await pair(client, "ada@example.com", NEW)
+
+
+async def test_wrong_current_passwords_count_toward_the_login_throttle(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    headers = await signed_in(client, app, "ada@example.com")
+    guess = {"current_password": "a wrong guess here", "new_password": NEW}
+    answers = [
+        (await client.post("/auth/password", json=guess, headers=headers)).status_code
+        for _ in range(11)
+    ]
+    assert answers[:10] == [401] * 10 and answers[10] == 429
+
+
+async def test_a_forgotten_password_is_reset_by_mail(client: httpx.AsyncClient, app: Any) -> None:
+    await signed_in(client, app, "ada@example.com")
+    before = await pair(client, "ada@example.com")
+    # Known or not, the same answer; only the account's address gets mail.
+    for address in ("ada@example.com", "nobody@example.com"):
+        asked = await client.post("/auth/forgot-password", json={"email": address})
+        assert asked.status_code == 202 and asked.json() == {"status": "accepted"}
+    assert await reset_mails(app, "nobody@example.com") == []
+    [mail] = await reset_mails(app, "ada@example.com")
+    assert "expires in 1 hour" in mail and "POST http://testserver/auth/reset-password" in mail
+    # Asked again at once: no second mail (no mail-bombing through the form).
+    await client.post("/auth/forgot-password", json={"email": "ADA@example.com"})
+    assert len(await reset_mails(app, "ada@example.com")) == 1
+    token = token_in(mail)
+
+    bad = await client.post("/auth/reset-password", json={"token": "x" * 43, "new_password": NEW})
+    assert_error(bad, 400, "invalid_token")
+    weak = await client.post("/auth/reset-password", json={"token": token, "new_password": "ada"})
+    assert_error(weak, 422, "weak_password")
+    done = await client.post("/auth/reset-password", json={"token": token, "new_password": NEW})
+    assert done.status_code == 204, done.text
+    again = await client.post("/auth/reset-password", json={"token": token, "new_password": NEW})
+    assert_error(again, 400, "token_already_used")
+    refused = await client.post("/auth/refresh", json={"refresh_token": before["refresh_token"]})
+    assert refused.status_code == 401  # signed out everywhere
+    assert_error(
+        await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD}),
+        401,
+        "invalid_credentials",
+    )
+    await pair(client, "ada@example.com", NEW)
+
+
+@pytest.mark.parametrize("settings_update", [{"password_reset_token_ttl": 1}], indirect=True)
+async def test_a_reset_token_expires_and_a_reset_proves_the_address(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    await register(client, "bob@example.com")  # never verified
+    await client.post("/auth/forgot-password", json={"email": "bob@example.com"})
+    [mail] = await reset_mails(app, "bob@example.com")
+    await asyncio.sleep(1.1)
+    late = await client.post(
+        "/auth/reset-password", json={"token": token_in(mail), "new_password": NEW}
+    )
+    assert_error(late, 400, "token_expired")
+    app.components.settings.verification_resend_seconds = 0
+    await client.post("/auth/forgot-password", json={"email": "bob@example.com"})
+    fresh = (await reset_mails(app, "bob@example.com"))[0]
+    done = await client.post(
+        "/auth/reset-password", json={"token": token_in(fresh), "new_password": NEW}
+    )
+    assert done.status_code == 204, done.text
+    me = await client.get("/auth/me", headers=bearer(await pair(client, "bob@example.com", NEW)))
+    assert me.json()["email_verified"] is True  # the mail reached the address
