@@ -183,7 +183,8 @@ async def test_seo_fields_left_out_stay_as_they_are(
     await client.put(url, json={"seo": first}, headers=ada)
     response = await client.put(url, json={"seo": {"meta_title": "New title"}}, headers=ada)
     assert response.status_code == 200, response.text
-    assert response.json()["seo"] == {**first, "meta_title": "New title", "og_image": None}
+    expected = {**first, "meta_title": "New title", "og_image": None, "language": "en"}
+    assert response.json()["seo"] == expected
     cleared = await client.put(url, json={"seo": {"canonical_url": None}}, headers=ada)
     assert cleared.json()["seo"]["canonical_url"] is None
     assert cleared.json()["seo"]["noindex"] is True
@@ -1117,3 +1118,19 @@ async def test_a_body_of_many_mistakes_is_answered_briefly(
     error = assert_error(refused, 422, "validation_failed")
     assert error["details"][0]["path"].startswith("xxx") and len(refused.content) < 1_000
     assert (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()["version"] == 1
+
+
+async def test_a_page_says_its_language(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
+    """Screen readers pronounce a page, and browsers offer to translate it,
+    by its <html lang>: every page said "en"."""
+    page = await create(client, ada, title="Über uns", slug="ueber-uns")
+    url = f"/landing-pages/{page['id']}"
+    assert (await client.get(url, headers=ada)).json()["seo"]["language"] == "en"
+    for wrong in ("deutsch!", "d", "de_DE", "x" * 40):
+        refused = await client.put(url, json={"seo": {"language": wrong}}, headers=ada)
+        error = assert_error(refused, 422, "validation_failed")
+        assert error["details"][0]["path"] == "seo.language", wrong
+    said = await client.put(url, json={"seo": {"language": "de-CH"}}, headers=ada)
+    assert said.status_code == 200 and said.json()["seo"]["language"] == "de-CH"
+    assert (await client.post(f"{url}/publish", headers=ada)).status_code == 200
+    assert '<html lang="de-CH">' in (await client.get("/ueber-uns")).text

@@ -47,6 +47,7 @@ class Seo:
     og_image: str | None = None
     canonical_url: str | None = None
     noindex: bool = False
+    language: str = "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +333,7 @@ def render_page(page: RenderInput) -> RenderedPage:
         canonical=canonical,
         og_image=og_image,
         noindex=seo.noindex,
+        language=seo.language,
         theme=theme,
         style=Markup(style),  # noqa: S704 - our own CSS, hex colours only
         script=Markup(script),  # noqa: S704 - our own JS, page id json-escaped

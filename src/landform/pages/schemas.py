@@ -45,12 +45,24 @@ class _In(InputModel):
     pass
 
 
+# A BCP 47 language tag's shape: a language, then subtags (script, region,
+# variant) of letters and digits.
+LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+
+
 class Seo(_In):
     meta_title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
     meta_description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
     og_image: ImageUrl | None = None
     canonical_url: Url | None = None
     noindex: Annotated[bool, Strict()] = False
+    # What screen readers pronounce it as and browsers offer to translate
+    # from: every page said "en" before.
+    language: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=35, pattern=LANGUAGE_TAG),
+        Field(description="The page's language, a BCP 47 tag: en, de, pt-BR, zh-Hant"),
+    ] = "en"
 
     @field_validator("canonical_url")
     @classmethod
