@@ -17,6 +17,16 @@ _STYLE = (
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"
 
 
+INCOMPLETE_LINK = (
+    "This link is incomplete: open the whole link from the mail (some mail programs "
+    "cut long links in two), or copy all of it into the address bar."
+)
+EXPIRED_LINK = (
+    "This link has expired. Ask for a new confirmation mail where you signed up "
+    "(POST /auth/resend-verification with your address); the new link works the same way."
+)
+
+
 def _page(title: str, body: str) -> str:
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'

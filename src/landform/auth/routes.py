@@ -7,8 +7,9 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from landform.auth.deps import AuthServiceDep, PrincipalDep
+from landform.auth.errors import AuthErrorCode
 from landform.auth.models import User
-from landform.auth.pages import CSP, confirm_page, result_page
+from landform.auth.pages import CSP, EXPIRED_LINK, INCOMPLETE_LINK, confirm_page, result_page
 from landform.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -74,20 +75,30 @@ async def verify_email(body: VerifyEmailIn, service: AuthServiceDep) -> UserPubl
 @router.get("/auth/verify-email", response_class=HTMLResponse, include_in_schema=False)
 async def verify_email_page(token: Annotated[str, Query(max_length=512)] = "") -> HTMLResponse:
     """Where the mail's link lands: a page with a button that confirms."""
-    return HTMLResponse(confirm_page(token), headers={"Content-Security-Policy": CSP})
+    headers = {"Content-Security-Policy": CSP}
+    if not token.strip():
+        return HTMLResponse(result_page(False, INCOMPLETE_LINK), status_code=400, headers=headers)
+    return HTMLResponse(confirm_page(token), headers=headers)
 
 
 @router.post("/auth/verify-email/confirm", response_class=HTMLResponse, include_in_schema=False)
 async def verify_email_form(
-    token: Annotated[str, Form(max_length=512)], service: AuthServiceDep
+    service: AuthServiceDep, token: Annotated[str, Form(max_length=512)] = ""
 ) -> HTMLResponse:
+    """The confirmation page's button. Every outcome is a page a person
+    can act on, not the API's JSON."""
     headers = {"Content-Security-Policy": CSP}
+    if not token.strip():
+        return HTMLResponse(result_page(False, INCOMPLETE_LINK), status_code=400, headers=headers)
     try:
         await service.verify_email(token)
     except DomainError as exc:
-        return HTMLResponse(
-            result_page(False, exc.message), status_code=exc.status, headers=headers
-        )
+        if exc.code == AuthErrorCode.TOKEN_ALREADY_USED:
+            # Only confirming spends a confirmation link: this one did.
+            already = "Your email address is confirmed already (this link was used before)."
+            return HTMLResponse(result_page(True, already), headers=headers)
+        message = EXPIRED_LINK if exc.code == AuthErrorCode.TOKEN_EXPIRED else exc.message
+        return HTMLResponse(result_page(False, message), status_code=exc.status, headers=headers)
     return HTMLResponse(
         result_page(True, "Your email address is confirmed. You can publish your pages now."),
         headers=headers,
