@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 
-from tests.conftest import PASSWORD, outbox_token
+from tests.conftest import PASSWORD, outbox_token, signed_in
 from tests.files.samples import png
 from tests.graphql.conftest import codes, gql
 
@@ -286,3 +287,46 @@ async def test_mutations_need_a_credential(client: httpx.AsyncClient) -> None:
     result = await gql(client, 'mutation { createLandingPage(input: {title: "x"}) { id } }')
     assert result["data"] is None
     assert codes(result) == ["not_authenticated"]
+
+
+async def test_account_mutations_match_rest(client: httpx.AsyncClient, app: Any) -> None:
+    """Logout, a password change and a reset by mail, over GraphQL as over
+    REST: a GraphQL-only client could sign in but never out."""
+    await signed_in(client, app, "ada@example.com")
+    signin = (
+        'mutation($p: String!) { login(email: "ada@example.com", password: $p) '
+        "{ accessToken refreshToken } }"
+    )
+    first = (await gql(client, signin, {"p": PASSWORD}))["data"]["login"]
+    out = await gql(
+        client, "mutation($t: String!) { logout(refreshToken: $t) }", {"t": first["refreshToken"]}
+    )
+    assert out["data"] == {"logout": True}
+    gone = await client.post("/auth/refresh", json={"refresh_token": first["refreshToken"]})
+    assert gone.status_code == 401
+
+    second = (await gql(client, signin, {"p": PASSWORD}))["data"]["login"]
+    changed = await gql(
+        client,
+        "mutation($c: String!, $n: String!) "
+        "{ changePassword(currentPassword: $c, newPassword: $n) { accessToken } }",
+        {"c": PASSWORD, "n": "a brand new passphrase"},
+        headers={"Authorization": f"Bearer {second['accessToken']}"},
+    )
+    assert changed["data"]["changePassword"]["accessToken"]
+    asked = await gql(client, 'mutation { requestPasswordReset(email: "ada@example.com") }')
+    assert asked["data"] == {"requestPasswordReset": True}
+    [mail] = [
+        m.message
+        for m in await app.components.mailer.list(recipient="ada@example.com")
+        if "Set a new Landform password" in m.message
+    ]
+    token = re.search(r"token=([A-Za-z0-9_-]+)", mail)
+    assert token
+    reset = await gql(
+        client,
+        "mutation($t: String!, $n: String!) { resetPassword(token: $t, newPassword: $n) }",
+        {"t": token.group(1), "n": "yet another long passphrase"},
+    )
+    assert reset["data"] == {"resetPassword": True}
+    assert (await gql(client, signin, {"p": "yet another long passphrase"}))["data"]["login"]

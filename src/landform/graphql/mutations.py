@@ -11,8 +11,12 @@ from strawberry.scalars import JSON
 from landform.auth.schemas import (
     ApiKeyCreate,
     LoginIn,
+    PasswordChangeIn,
+    PasswordResetIn,
+    PasswordResetRequestIn,
     RefreshIn,
     RegisterIn,
+    ResendVerificationIn,
     VerifyEmailIn,
 )
 from landform.auth.service import Tokens
@@ -102,6 +106,62 @@ class Mutation:
         await _spend_auth_allowance(info)
         data = parse_input(RefreshIn, {"refresh_token": refresh_token})
         return _pair(await info.context.services.auth.refresh(data.refresh_token))
+
+    @strawberry.mutation(
+        description="End this login on every device (its refresh tokens); always true."
+    )
+    async def logout(self, info: Info, refresh_token: str) -> bool:
+        data = parse_input(RefreshIn, {"refresh_token": refresh_token})
+        await info.context.services.auth.logout(data.refresh_token)
+        return True
+
+    @strawberry.mutation(
+        description="Mail a new verification link, if the address has an account waiting "
+        "for it; always true (nothing is said about the address)."
+    )
+    async def resend_verification(self, info: Info, email: str) -> bool:
+        await _spend_auth_allowance(info)
+        data = parse_input(ResendVerificationIn, {"email": email})
+        await info.context.services.auth.resend_verification(data.email)
+        return True
+
+    @strawberry.mutation(
+        description="Set a new password, given the current one (signed in, not with an API "
+        "key). Every login of the account ends; the answer is a new one."
+    )
+    async def change_password(
+        self, info: Info, current_password: str, new_password: str
+    ) -> TokenPair:
+        await _spend_auth_allowance(info)
+        data = parse_input(
+            PasswordChangeIn,
+            {"current_password": current_password, "new_password": new_password},
+        )
+        principal = await info.context.principal()
+        tokens = await info.context.services.auth.change_password(
+            principal, data.current_password, data.new_password, info.context.client_ip
+        )
+        return _pair(tokens)
+
+    @strawberry.mutation(
+        description="Mail a token to set a new password; always true (nothing is said "
+        "about the address)."
+    )
+    async def request_password_reset(self, info: Info, email: str) -> bool:
+        await _spend_auth_allowance(info)
+        data = parse_input(PasswordResetRequestIn, {"email": email})
+        await info.context.services.auth.request_password_reset(data.email)
+        return True
+
+    @strawberry.mutation(
+        description="Set a new password with a mailed reset token; every login of the "
+        "account ends. Always true when it worked."
+    )
+    async def reset_password(self, info: Info, token: str, new_password: str) -> bool:
+        await _spend_auth_allowance(info)
+        data = parse_input(PasswordResetIn, {"token": token, "new_password": new_password})
+        await info.context.services.auth.reset_password(data.token, data.new_password)
+        return True
 
     @strawberry.mutation(description="A new draft, empty or from a template.")
     async def create_landing_page(self, info: Info, input: CreateLandingPageInput) -> LandingPage:
