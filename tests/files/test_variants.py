@@ -63,16 +63,23 @@ async def test_published_page_uses_picture_srcset_and_dimensions(
         {"type": "image", "url": plain["url"], "alt": "Small"},
         {"type": "image", "url": file["url"], "alt": "Half", "width": 600},
         {"type": "image", "url": file["url"], "alt": "Tall", "height": 100},
-    ]
+        {"type": "columns", "columns": [
+            {"blocks": [{"type": "image", "url": file["url"], "alt": "In a column"}]},
+            {"blocks": [{"type": "rich_text", "html": "<p>Beside it</p>"}]},
+            {"blocks": [{"type": "rich_text", "html": "<p>And here</p>"}]},
+        ]},
+    ]  # fmt: skip
     await client.put(f"/landing-pages/{page['id']}/content", json={"blocks": blocks}, headers=ada)
     await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)
     html = (await client.get("/pics")).text
     sha = file["sha256"]
-    assert html.count("<picture>") == 5
+    assert html.count("<picture>") == 6
     # The browser picks a variant by the width it will be shown at: a
     # centred hero spans the page, one beside its copy half of it.
     assert 'sizes="(min-width: 1140px) 1070px, 100vw"' in html
     assert 'sizes="(min-width: 900px) 50vw, 100vw"' in html
+    # One of three columns: a third of the page (it downloaded the page-wide copy).
+    assert 'sizes="(min-width: 1140px) 356px, (min-width: 900px) 33vw, 100vw"' in html
     assert f"/assets/{sha}-w320.webp 320w" in html and f"{file['url']} 1200w" in html
     assert 'type="image/webp"' in html
     assert f'src="{file["url"]}" alt="Wide" width="1200" height="600" loading="lazy"' in html
