@@ -297,7 +297,7 @@ class AuthService:
         if principal.via_api_key:
             raise SignInRequired("an API key cannot change the password: sign in (an access token)")
         user = await self.me(principal)
-        checked, _attempt = await self._password_checked(user.email, current, client_ip)
+        checked, attempt = await self._password_checked(user.email, current, client_ip)
         if checked is None or checked.id != user.id:
             raise InvalidCredentials("the current password is wrong; nothing changed")
         password_hash = await self._new_password_hash(new, user.email, "new_password")
@@ -306,6 +306,7 @@ class AuthService:
             fresh = await repo.user_by_id(session, user.id)
             if fresh is None:
                 raise AccountClosed()
+            await repo.mark_login_succeeded(session, attempt.id)  # no failure to count
             fresh.password_hash = password_hash
             await repo.revoke_sessions(session, user.id, now)
             return self._issue(session, user.id, uuid.uuid4())
