@@ -61,26 +61,33 @@ def migrated_replica() -> str:
     return replica_url()
 
 
+async def routed_settings(tmp_path: Path, primary: str, replica: str, redis_url: str) -> Any:
+    """Settings of a primary and its (empty) replica, both emptied first."""
+    await truncate_postgres(primary)
+    await truncate_postgres(replica)
+    return make_settings(
+        tmp_path,
+        database_url=primary,
+        database_replica_urls=[replica],
+        read_your_writes_seconds=PIN_SECONDS,
+        # One check, at start: this "replica" is another database of the
+        # primary's server, so a check finds it at the primary's WAL position,
+        # past every write. The tests run checks themselves when they want one.
+        database_replica_check_interval=3600,
+        redis_url=redis_url,
+    )
+
+
 @pytest.fixture(params=["memory-pins", "redis-pins"])
 async def routed(
     request: pytest.FixtureRequest, tmp_path: Path, migrated_postgres: str, migrated_replica: str
 ) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     if request.param == "redis-pins" and not REDIS_URL:
         pytest.skip("Redis pins: LANDFORM_TEST_REDIS_URL is not set")
-    await truncate_postgres(migrated_postgres)
-    await truncate_postgres(migrated_replica)
-    settings = make_settings(
-        tmp_path,
-        database_url=migrated_postgres,
-        database_replica_urls=[migrated_replica],
-        read_your_writes_seconds=PIN_SECONDS,
-        # One check, at start: this "replica" is another database of the
-        # primary's server, so a check finds it at the primary's WAL position,
-        # past every write. The tests run checks themselves when they want one.
-        database_replica_check_interval=3600,
-        redis_url=REDIS_URL if request.param == "redis-pins" else "",
+    redis_url = REDIS_URL if request.param == "redis-pins" else ""
+    app = create_app(
+        await routed_settings(tmp_path, migrated_postgres, migrated_replica, redis_url)
     )
-    app = create_app(settings)
     async with LifespanManager(app):
         health = app.components.db.replica_health
         # The start's check runs in a task of the app's, which signals nothing.
@@ -206,17 +213,8 @@ async def test_with_redis_away_a_writer_reads_from_the_primary_and_nothing_fails
     """Redis is where the pins are shared: away (nothing listens there),
     every write and read still answers (they were 500s, some after the
     write was saved), and a writer's reads go to the primary."""
-    await truncate_postgres(migrated_postgres)
-    await truncate_postgres(migrated_replica)
-    settings = make_settings(
-        tmp_path,
-        database_url=migrated_postgres,
-        database_replica_urls=[migrated_replica],
-        read_your_writes_seconds=PIN_SECONDS,
-        database_replica_check_interval=3600,
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
-    )
-    app = create_app(settings)
+    away = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    app = create_app(await routed_settings(tmp_path, migrated_postgres, migrated_replica, away))
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

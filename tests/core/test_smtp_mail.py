@@ -8,6 +8,7 @@ import email.policy
 import re
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +42,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
+@contextmanager
+def running_smtp_server(smtputf8: bool) -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
     port = free_port()
-    # SMTPUTF8, as mail servers offer it (Postfix, Exim, the big providers).
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     yield inbox, port
     controller.stop()
+
+
+@asynccontextmanager
+async def client_of(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app on ``settings``, started and stopped around it."""
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    # SMTPUTF8, as mail servers offer it (Postfix, Exim, the big providers).
+    with running_smtp_server(smtputf8=True) as server:
+        yield server
 
 
 @pytest.fixture
@@ -57,12 +74,8 @@ async def smtp_client(
     settings: Settings, smtp_server: tuple[Inbox, int], tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     _, port = smtp_server
-    configured = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
-    app = create_app(configured)
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+    async with client_of(settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})) as c:
+        yield c
 
 
 async def test_registration_mail_arrives_over_smtp_and_its_link_verifies(
@@ -157,19 +170,14 @@ async def test_registration_survives_a_dead_smtp_server_and_resend_says_503(
     settings: Settings,
 ) -> None:
     dead = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{free_port()}"})
-    app = create_app(dead)
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            response = await client.post(
-                "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
-            )
-            assert response.status_code == 201  # the account exists; the mail can be resent
-            resend = await client.post(
-                "/auth/resend-verification", json={"email": "ada@example.com"}
-            )
-            assert resend.status_code == 503
-            assert resend.json()["error"]["code"] == "mail_unavailable"
+    async with client_of(dead) as client:
+        response = await client.post(
+            "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
+        )
+        assert response.status_code == 201  # the account exists; the mail can be resent
+        resend = await client.post("/auth/resend-verification", json={"email": "ada@example.com"})
+        assert resend.status_code == 503
+        assert resend.json()["error"]["code"] == "mail_unavailable"
 
 
 def test_the_outbox_command_says_mail_goes_over_smtp(settings: Settings) -> None:
@@ -195,12 +203,8 @@ def test_the_outbox_command_says_mail_goes_over_smtp(settings: Settings) -> None
 @pytest.fixture
 def ascii_only_smtp_server() -> Iterator[tuple[Inbox, int]]:
     """A server that does not offer SMTPUTF8 (many still do not)."""
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
-    controller.start()
-    yield inbox, port
-    controller.stop()
+    with running_smtp_server(smtputf8=False) as server:
+        yield server
 
 
 @pytest.mark.parametrize(
@@ -217,13 +221,10 @@ async def test_mail_reaches_a_server_without_smtputf8(
     and the mail says its link's lifetime exactly (it said "1 hours")."""
     inbox, port = ascii_only_smtp_server
     configured = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
-    app = create_app(configured)
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            answer = await client.post(
-                "/auth/register", json={"email": "zoe@exämple.com", "password": PASSWORD}
-            )
+    async with client_of(configured) as client:
+        answer = await client.post(
+            "/auth/register", json={"email": "zoe@exämple.com", "password": PASSWORD}
+        )
     assert answer.status_code == 201, answer.text
     assert [recipients for _, recipients in inbox.envelopes] == [["zoe@xn--exmple-cua.com"]]
     message = inbox.messages[0]
