@@ -210,6 +210,19 @@ async def test_a_page_through_its_whole_life(
         {"id": page_id}, headers=ada,
     )  # fmt: skip
     assert codes(missing_version) == ["version_not_found"]
+    # Numbers no version can have are refused as REST refuses them.
+    for mutation, path in (
+        ("restoreLandingPageVersion(id: $id, number: 0) { id }", "number"),
+        ("restoreLandingPageVersion(id: $id, number: -1) { id }", "number"),
+        ("restoreLandingPageVersion(id: $id, number: 1, version: 0) { id }", "version"),
+        ("publishLandingPage(id: $id, version: -5) { id }", "version"),
+        ("deleteLandingPage(id: $id, version: 0)", "version"),
+    ):
+        refused = await gql(
+            client, f"mutation($id: ID!) {{ {mutation} }}", {"id": page_id}, headers=ada
+        )
+        assert codes(refused) == ["validation_failed"], refused
+        assert refused["errors"][0]["extensions"]["details"][0]["path"] == path, refused
 
     for mutation in (
         "publishLandingPage(id: $id) { id }",

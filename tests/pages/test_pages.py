@@ -684,6 +684,16 @@ async def test_versions_and_restore(client: httpx.AsyncClient, ada: dict[str, st
         await client.post(f"{url}/versions/99/restore", headers=ada), 404, "version_not_found"
     )
     assert_error(await client.post(f"{url}/versions/0/restore", headers=ada), 422)
+    # Numbers past any version, as reading one: no such version (not a 422).
+    assert_error(
+        await client.post(f"{url}/versions/2000000/restore", headers=ada), 404, "version_not_found"
+    )
+    # The live version restored over a draft that is already it: no change,
+    # no new version, nothing left to publish.
+    live = (await client.get(url, headers=ada)).json()
+    assert live["has_unpublished_changes"] is False
+    again = (await client.post(f"{url}/versions/3/restore", headers=ada)).json()
+    assert (again["version"], again["has_unpublished_changes"]) == (live["version"], False)
 
 
 async def test_slug_change_moves_the_live_page(
@@ -972,15 +982,35 @@ async def test_publishing_twice_at_once_is_no_conflict(
     # One version per publish that rendered a draft no other publish had made live.
     assert len(versions) == len({a.json()["version"] for a in clicks})
     assert (await client.get("/twice")).status_code == 200
-    # A stated version is still held to: the second of two gets a conflict.
-    current = (await client.put(url, json={"title": "Twice again"}, headers=ada)).json()
-    stated = await asyncio.gather(
-        *(
-            client.post(f"{url}/publish", json={"version": current["version"]}, headers=ada)
-            for _ in range(2)
+    # Clicks that state the version (in the body or If-Match) are told the
+    # same once one of them made that version live (RFC 9110 13.1.1: the
+    # change asked for has succeeded), and add one version between them.
+    for stating in ("body", "if_match"):
+        current = (await client.put(url, json={"title": f"By {stating}"}, headers=ada)).json()
+        before = (await client.get(f"{url}/versions", headers=ada)).json()["items"]
+        stated = await asyncio.gather(
+            *(
+                client.post(
+                    f"{url}/publish",
+                    json={"version": current["version"]} if stating == "body" else None,
+                    headers={**ada, "If-Match": f'"{current["version"]}"'}
+                    if stating == "if_match"
+                    else ada,
+                )
+                for _ in range(3)
+            )
         )
-    )
-    assert sorted(a.status_code for a in stated) == [200, 409]
+        assert [a.status_code for a in stated] == [200] * 3, [a.text for a in stated]
+        after = (await client.get(f"{url}/versions", headers=ada)).json()["items"]
+        assert len(after) == len(before) + 1
+        assert after[0]["title"] == f"By {stating}"
+    # A version that is not the live one's is still held to: 409 in the
+    # body, 412 as a precondition.
+    live = (await client.get(url, headers=ada)).json()["version"]
+    stale = await client.post(f"{url}/publish", json={"version": live - 1}, headers=ada)
+    assert_error(stale, 409, "version_conflict")
+    stale = await client.post(f"{url}/publish", headers={**ada, "If-Match": f'"{live - 1}"'})
+    assert_error(stale, 412)
 
 
 async def test_the_owner_previews_the_draft_and_reads_and_previews_versions(
@@ -1134,3 +1164,24 @@ async def test_a_page_says_its_language(client: httpx.AsyncClient, ada: dict[str
     assert said.status_code == 200 and said.json()["seo"]["language"] == "de-CH"
     assert (await client.post(f"{url}/publish", headers=ada)).status_code == 200
     assert '<html lang="de-CH">' in (await client.get("/ueber-uns")).text
+
+
+async def test_theme_fields_left_out_of_a_content_save_keep_their_values(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    page = await create(client, ada, slug="themed")
+    url = f"/landing-pages/{page['id']}/content"
+    full = {"accent": "#ff8800", "mode": "dark", "font": "serif"}
+    saved = await client.put(url, json={"blocks": [], "theme": full}, headers=ada)
+    assert saved.status_code == 200, saved.text
+    partial = await client.put(url, json={"blocks": [], "theme": {"mode": "light"}}, headers=ada)
+    assert partial.status_code == 200, partial.text
+    assert partial.json()["content"]["theme"] == {**full, "mode": "light"}
+    # No theme at all keeps it whole; a bad field is refused and changes nothing.
+    kept = await client.put(url, json={"blocks": []}, headers=ada)
+    assert kept.json()["content"]["theme"] == {**full, "mode": "light"}
+    assert kept.json()["version"] == partial.json()["version"]
+    bad = await client.put(url, json={"blocks": [], "theme": {"accent": "red"}}, headers=ada)
+    assert_error(bad, 422)
+    after = (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()
+    assert after["content"]["theme"] == {**full, "mode": "light"}

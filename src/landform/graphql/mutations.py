@@ -32,7 +32,7 @@ from landform.graphql.types import (
     page_of,
     parse_id,
 )
-from landform.pages.schemas import ContentUpdate, PageCreate, PageUpdate
+from landform.pages.schemas import VERSION_MAX, ContentUpdate, PageCreate, PageUpdate
 from landform.pages.service import ExpectedVersion
 
 VERSION = "The version this write is based on; a stale one is refused (conflict)."
@@ -60,8 +60,19 @@ def _given(data: object) -> dict[str, Any]:
     }
 
 
-def _expected(version: int | None) -> ExpectedVersion | None:
-    return ExpectedVersion(version, "body") if version is not None else None
+def _expected(version: int | None, path: str = "version") -> ExpectedVersion | None:
+    if version is None:
+        return None
+    return ExpectedVersion(_version_number(version, path), "body")
+
+
+def _version_number(number: int, path: str) -> int:
+    """A page version number, held to REST's bounds (1 to VERSION_MAX): 0
+    or -5 is a mistake to name, not a version that may exist."""
+    if not 1 <= number <= VERSION_MAX:
+        problem = f"must be between 1 and {VERSION_MAX}"
+        raise ValidationFailed(f"{path}: {problem}", details=[{"path": path, "message": problem}])
+    return number
 
 
 def _pair(tokens: Tokens) -> TokenPair:
@@ -242,7 +253,10 @@ class Mutation:
         version: Annotated[int | None, strawberry.argument(description=VERSION)] = None,
     ) -> LandingPage:
         page = await info.context.services.pages.restore(
-            await info.context.owner(), parse_id(id), number, _expected(version)
+            await info.context.owner(),
+            parse_id(id),
+            _version_number(number, "number"),
+            _expected(version),
         )
         return page_of(info, page)
 

@@ -311,7 +311,7 @@ def preview_response(page: RenderedPage) -> HTMLResponse:
 )
 async def restore_version(
     page_id: uuid.UUID,
-    number: Annotated[int, Path(ge=1, le=1_000_000)],
+    number: VersionNumber,
     principal: PrincipalDep,
     service: PageServiceDep,
     response: Response,

@@ -96,7 +96,9 @@ class ContentUpdate(_In):
         default=None, description="The content schema's version, as read (optional)"
     )
     blocks: list[Block] = Field(max_length=200)
-    theme: Theme | None = None
+    theme: Theme | None = Field(
+        default=None, description="Theme fields to change; those left out keep their values"
+    )
     version: BasedOn = None
 
     @model_validator(mode="after")

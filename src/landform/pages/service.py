@@ -378,12 +378,15 @@ class PageService:
     ) -> LandingPage:
         async with self.db.write(actor=owner) as session:
             page = await self._writable(session, owner, page_id, expected)
-            theme = (
-                data.theme
-                if data.theme is not None
-                else PageContent.model_validate({"theme": page.content.get("theme", {})}).theme
-            )
-            content = PageContent(theme=theme, blocks=data.blocks).model_dump(mode="json")
+            # Theme fields left out stay as they are, as SEO fields do: a
+            # new mode keeps the page's accent colour and font.
+            theme = {
+                **page.content.get("theme", {}),
+                **(data.theme.model_dump(mode="json", exclude_unset=True) if data.theme else {}),
+            }
+            content = PageContent.model_validate(
+                {"theme": theme, "blocks": data.blocks}
+            ).model_dump(mode="json")
             # Saving what is there (an editor's autosave) is no new version,
             # as an update that changes nothing is not.
             if content != page.content:
@@ -441,15 +444,20 @@ class PageService:
         async with self.db.write(actor=owner) as session:
             page = await self._writable(session, owner, page_id, None)
             if page.version != draft.version:
-                if expected is not None or _published_fields(page) != _published_fields(draft):
-                    raise StaleVersion(
-                        "the page changed while it was being published; publish again",
-                        details={"current_version": page.version},
-                    )
-                if page.status == "published" and page.published_from_version == page.version:
+                if (
+                    _published_fields(page) == _published_fields(draft)
+                    and page.status == "published"
+                    and page.published_from_version == page.version
+                ):
                     # Another publish of this very draft got there first (a
-                    # double click): that is what was asked for.
+                    # double click): that is what was asked for, also when
+                    # both named the version (checked above) they published.
                     return page
+                details = {"current_version": page.version}
+                message = "the page changed while it was being published; publish again"
+                if expected is not None and expected.source == "if_match":
+                    raise StaleVersionPrecondition(message, details=details)
+                raise StaleVersion(message, details=details)
             shown = await self._own_assets(session, owner, page)
             number = await _add_version(session, page, page, rendered, shown, owner, now)
             page.status = "published"
@@ -487,10 +495,12 @@ class PageService:
             version = await repo.version(session, page.id, number)
             if version is None:
                 raise VersionNotFound(f"this page has no version {number}")
-            page.content = version.content
-            page.seo = version.seo
-            page.title = version.title
-            self._touch(page)
+            restored = (version.title, version.content, version.seo)
+            # The draft as it is already (say, the live version restored
+            # right after publishing): no new version, nothing unpublished.
+            if (page.title, page.content, page.seo) != restored:
+                page.title, page.content, page.seo = restored
+                self._touch(page)
         return page
 
     # Helpers
