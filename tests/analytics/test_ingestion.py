@@ -210,6 +210,22 @@ async def test_redelivered_events_are_not_counted_twice(app: Any, first: int) ->
     assert views == 6
 
 
+@pytest.mark.parametrize("first", [0, 1])
+async def test_an_id_sent_again_in_the_same_batch_keeps_the_first_event(
+    app: Any, first: int
+) -> None:
+    """As across batches: a view resent with the same id, even as a
+    conversion or with other UTM fields, does not replace the view."""
+    view = event(0, utm_source="newsletter")
+    again = event(0, kind=EVENT, name="cta_click", utm_source="ads", received_ms=START_MS + 5)
+    assert await write_either_way(app, first, [view, again]) == 1
+    async with app.components.db.read_primary() as session:
+        stored = (await session.execute(select(AnalyticsEvent))).scalars().all()
+        conversions = await session.scalar(select(func.sum(AnalyticsRollup.conversions)))
+    assert [(e.kind, e.utm_source) for e in stored] == [(VIEW, "newsletter")]
+    assert conversions == 0
+
+
 async def test_salts_rotate_daily_and_are_deleted_after_two_days(app: Any) -> None:
     clock = FrozenClock(datetime(2026, 3, 1, 12, tzinfo=UTC))
     hasher = VisitorHasher(app.components.db, clock)

@@ -117,7 +117,12 @@ def _plan(fresh: list[Event], visitors: dict[VisitorKey, VisitorDay], now_ms: in
 
 
 def _unique(events: Iterable[Event]) -> dict[str, Event]:
-    return {event.id: event for event in events}
+    """One event per id, the first received: as across batches, where the
+    one stored first stays, so a resent id never replaces what counted."""
+    unique: dict[str, Event] = {}
+    for event in events:
+        unique.setdefault(event.id, event)
+    return unique
 
 
 def _visitor_keys(fresh: Iterable[Event]) -> set[VisitorKey]:
