@@ -5,7 +5,9 @@ every request with a 500."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +17,13 @@ from sqlalchemy import text
 from landform.app import create_app
 from landform.core.migrate import downgrade, head_revision, upgrade
 from landform.core.schema_check import code_head, schema_behind
-from tests.conftest import assert_error, make_settings
+from tests.conftest import (
+    ON_POSTGRES,
+    PASSWORD,
+    assert_error,
+    make_settings,
+    scratch_postgres_database,
+)
 
 
 def test_the_head_read_from_the_file_names_is_alembics() -> None:
@@ -65,3 +73,40 @@ async def test_not_ready_until_migrated_and_said_in_the_log(
         await connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     assert await readiness(tmp_path) == (200, "")
     await app.components.db.dispose()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unmigrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Settings of a server on an empty database (both kinds where the
+    PostgreSQL suite runs)."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    if not ON_POSTGRES:
+        pytest.skip("PostgreSQL is tested in the PostgreSQL suite")
+    with scratch_postgres_database("unmigrated") as url:
+        yield {"database_url": url}
+
+
+async def test_requests_before_the_migration_are_told_to_wait_not_a_500(
+    tmp_path: Path, unmigrated: dict[str, Any]
+) -> None:
+    app = create_app(make_settings(tmp_path, migrate_on_start=False, **unmigrated))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        for method, path, body in (
+            ("POST", "/auth/register", {"email": "early@example.com", "password": PASSWORD}),
+            ("POST", "/auth/login", {"email": "early@example.com", "password": PASSWORD}),
+        ):
+            answer = await client.request(method, path, json=body)
+            message = assert_error(answer, 503, "not_ready")["message"]
+            assert message.endswith("run `landform db upgrade`"), (path, message)
+            assert answer.headers["retry-after"] == "5"
+        # Migrated while it runs: served at once, no restart.
+        await upgrade(app.components.db.primary)  # type: ignore[attr-defined]
+        registered = await client.post(
+            "/auth/register", json={"email": "early@example.com", "password": PASSWORD}
+        )
+        assert registered.status_code == 201, registered.text

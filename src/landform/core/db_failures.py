@@ -107,3 +107,11 @@ def note_lost_connection() -> None:
     attempt = current_read_attempt.get()
     if attempt is not None:
         attempt.lost_connection = True
+
+
+def missing_table(error: BaseException) -> bool:
+    """A statement named a table the database does not have (42P01 on
+    PostgreSQL, "no such table" on SQLite): a schema not migrated yet."""
+    if sqlstate_of(error) == "42P01":
+        return True
+    return "no such table" in str(getattr(error, "orig", error))

@@ -22,6 +22,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.body_deadlines import BodyDeadlines, BodyReadTimeout
+from landform.core.db_failures import missing_table
 from landform.core.errors import DomainError, error_body, validation_details
 from landform.core.storage_full import InsufficientStorage, storage_full
 
@@ -133,6 +134,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OSError)
     @app.exception_handler(DBAPIError)
     async def _maybe_full(request: Request, exc: Exception) -> ErrorResponse:
+        if isinstance(exc, DBAPIError) and missing_table(exc):
+            problem = await _schema_problem(request)
+            if problem is not None:
+                # Not migrated yet (a deploy whose `landform db upgrade` has
+                # not run): said as /readyz says it, not as our failure.
+                log.error("%s %s: %s", request.method, request.url.path, problem)
+                return error_response(503, "not_ready", problem, headers={"Retry-After": "5"})
         if not storage_full(exc):
             return await _unexpected(request, exc)
         log.error("out of storage space: %s %s: %s", request.method, request.url.path, exc)
@@ -141,6 +149,19 @@ def install_error_handlers(app: FastAPI) -> None:
             "try again once there is room"
         )
         return await _domain(request, full)
+
+
+async def _schema_problem(request: Request) -> str | None:
+    """What the schema check says of the database (None when it is fine or
+    cannot be asked: the error is then the 500 it was)."""
+    schema = getattr(request.app.state, "schema", None)
+    if schema is None:
+        return None
+    try:
+        problem: str | None = await schema.problem()
+    except Exception:
+        return None
+    return problem
 
 
 def incomplete_body() -> ErrorResponse:
