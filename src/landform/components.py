@@ -292,6 +292,12 @@ class Components:
             },
             "cache": self.cache_stats(),
             "redis_fragmentation": self.monitor.redis_fragmentation,
+            # Deliveries given up on show nowhere else but the log.
+            "webhooks": {
+                hook.name: {"sent": hook.sent, "failed": hook.failed}
+                for hook in (self.purge, self.monitor.alert_hook)
+                if hook is not None
+            },
         }
 
     def _new_file(self, record: StoredFile) -> None:

@@ -4,9 +4,12 @@ receiver fails, not when it refuses."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +19,8 @@ from asgi_lifespan import LifespanManager
 
 from landform.app import create_app
 from landform.cache.purge import Purge, PurgeHook
+from landform.core import webhook
+from landform.core.webhook import redacted_url
 from landform.settings import Settings
 from tests.conftest import signed_in
 from tests.webhook_receiver import Receiver
@@ -84,3 +89,50 @@ async def test_failures_are_retried_and_refusals_are_not(receiver: Receiver) -> 
     events = [json.loads(body)["event"] for _, body in receiver.received]
     assert events == ["published", "published", "published", "deleted"]
     assert (hook.sent, hook.failed) == (1, 1)
+
+
+async def test_the_log_never_shows_a_hooks_secrets_and_says_when_it_gave_up(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhook, "ATTEMPTS", 3)
+    monkeypatch.setattr(webhook, "FIRST_BACKOFF", 0.01)
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    url = f"http://purger:S3cretPass@127.0.0.1:{port}/hooks/T0KEN-PATH?token=SECRET_TOKEN"
+    hook = PurgeHook(url, b"secret")
+    await hook.start()
+    with caplog.at_level(logging.INFO, logger="landform.core.webhook"):
+        hook.purge(Purge("published", ("page-1",), ("http://x/a",)))
+        await hook.stop(grace=5)
+    assert (hook.sent, hook.failed) == (0, 1)
+    logged = caplog.text
+    for secret in ("S3cretPass", "purger", "T0KEN-PATH", "SECRET_TOKEN"):
+        assert secret not in logged
+    lines = [r.getMessage() for r in caplog.records]
+    assert [("attempt 2 of 3" in m, "attempt 3 of 3" in m, "gave up" in m) for m in lines] == [
+        (True, False, False),
+        (False, True, False),
+        (False, False, True),
+    ], lines
+    assert f"http://127.0.0.1:{port}/…" in lines[-1]
+    assert redacted_url("https://hooks.example.com") == "https://hooks.example.com"
+    assert redacted_url("https://u:p@[::1]:8443/x?y=1") == "https://[::1]:8443/…"
+
+
+async def test_deliveries_are_counted_in_the_metrics(purging_app: Any, receiver: Receiver) -> None:
+    receiver.statuses = [200, 400]
+    purging_app.components.purge.purge(Purge("published", ("page-1",), ("http://x/a",)))
+    purging_app.components.purge.purge(Purge("deleted", ("page-1",), ("http://x/a",)))
+    await receiver.wait_for(2)
+    transport = httpx.ASGITransport(app=purging_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for _ in range(50):
+            metrics = (await client.get("/metrics")).text
+            if 'landform_webhook_deliveries_total{outcome="failed",webhook="cdn purge"} 1.0' in (
+                metrics
+            ):
+                break
+            await asyncio.sleep(0.02)
+    assert 'landform_webhook_deliveries_total{outcome="sent",webhook="cdn purge"} 1.0' in metrics
+    assert 'landform_webhook_deliveries_total{outcome="failed",webhook="cdn purge"} 1.0' in metrics

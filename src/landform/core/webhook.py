@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -40,6 +41,9 @@ class Webhook:
         # What the log calls it ("cdn purge", "sla alert").
         self.name = name
         self.url = url
+        # What the log shows of it: hook URLs often carry their secret in
+        # the user info, the path's last part or the query.
+        self.shown_url = redacted_url(url)
         self.secret = secret
         self.timeout = timeout
         self.sent = 0
@@ -89,22 +93,32 @@ class Webhook:
     async def _send_with_retries(self, payload: Mapping[str, Any]) -> None:
         backoff = FIRST_BACKOFF
         for attempt in range(1, ATTEMPTS + 1):
-            outcome = await self._send(payload)
+            outcome, why = await self._send(payload)
             if outcome == "sent":
                 self.sent += 1
                 return
             if outcome == "refused":
                 self.failed += 1
+                log.warning("%s: %s refused it (%s)", self.name, self.shown_url, why)
                 return
             if attempt < ATTEMPTS:
+                log.info(
+                    "%s: %s %s; trying again in %gs (attempt %d of %d)",
+                    self.name, self.shown_url, why, backoff, attempt + 1, ATTEMPTS,
+                )  # fmt: skip
                 await asyncio.sleep(backoff)
                 backoff *= 2
-        self.failed += 1
-        log.warning("%s: gave up on %s after %d attempts", self.name, dict(payload), ATTEMPTS)
+            else:
+                self.failed += 1
+                log.warning(
+                    "%s: %s %s; gave up on %s after %d attempts",
+                    self.name, self.shown_url, why, dict(payload), ATTEMPTS,
+                )  # fmt: skip
 
-    async def _send(self, payload: Mapping[str, Any]) -> str:
+    async def _send(self, payload: Mapping[str, Any]) -> tuple[str, str]:
         """``sent``; ``retry`` (unreachable, 5xx, 429); or ``refused`` (any
-        other 4xx: the receiver will not take it, however often sent)."""
+        other 4xx: the receiver will not take it, however often sent); and
+        what happened, for the log."""
         assert self._client is not None
         body = orjson.dumps(payload)
         timestamp = str(int(time.time()))
@@ -116,13 +130,25 @@ class Webhook:
         try:
             response = await self._client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            log.info("%s: %s unreachable (%s); will retry", self.name, self.url, exc)
-            return "retry"
+            return "retry", f"unreachable ({type(exc).__name__}: {exc})"
         status = response.status_code
         if status < 300:
-            return "sent"
+            return "sent", ""
         if 400 <= status < 500 and status != 429:
-            log.warning("%s: %s refused it (%d)", self.name, self.url, status)
-            return "refused"
-        log.info("%s: %s answered %d; will retry", self.name, self.url, status)
-        return "retry"
+            return "refused", f"answered {status}"
+        return "retry", f"answered {status}"
+
+
+def redacted_url(url: str) -> str:
+    """``url`` fit for a log: scheme, host and port only (no user info,
+    path or query, where hooks keep their tokens)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    hidden = "/…" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{host}{port}{hidden}"

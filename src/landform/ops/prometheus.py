@@ -151,6 +151,20 @@ class SnapshotCollector:
             "Redis mem_fragmentation_ratio (0 without Redis)",
             max((s.get("redis_fragmentation", 0.0) for s in self.snapshots), default=0.0),
         )
+        deliveries = CounterMetricFamily(
+            "landform_webhook_deliveries",
+            "Webhook messages (cdn purge, sla alert) delivered, or failed: refused or given up on",
+            labels=["webhook", "outcome"],
+        )
+        delivered: dict[tuple[str, str], float] = {}
+        for snapshot in self.snapshots:
+            for name, counts in snapshot.get("webhooks", {}).items():
+                for outcome in ("sent", "failed"):
+                    key = (name, outcome)
+                    delivered[key] = delivered.get(key, 0) + counts.get(outcome, 0)
+        for labels, value in sorted(delivered.items()):
+            deliveries.add_metric(list(labels), value)
+        yield deliveries
         lookups = CounterMetricFamily(
             "landform_cache_lookups",
             "Cache lookups by tier, kind and outcome",
