@@ -130,7 +130,13 @@ class Components:
         )
         self.templates = TemplateCatalogue.load()
         self.storage = make_storage(settings)
-        self.variants = VariantMaker(self.db, self.storage, settings.spool_dir)
+        self.variants = VariantMaker(
+            self.db,
+            self.storage,
+            settings.spool_dir,
+            # Pages published before the copies existed offer them now.
+            on_made=lambda key: self.pages.refresh_images(key),
+        )
         self.spool_sweeper = SpoolSweeper(settings.spool_dir)
         self.files = FileService(
             self.db,

@@ -157,3 +157,32 @@ async def test_animated_images_are_uploaded_and_kept_moving(
     assert "<picture>" not in html
     for url in urls:
         assert f'src="{url}"' in html
+
+
+async def test_a_page_published_before_its_images_copies_exist_offers_them_once_made(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    """Upload, then publish at once (the usual way): the copies come
+    seconds later, and the live page offers them then, without a new
+    version or another publish."""
+    maker = app.components.variants
+    await maker.stop()  # the copies are not made yet
+    file = await upload(client, ada, samples.png((1200, 600)))
+    page = (
+        await client.post("/landing-pages", json={"title": "P", "slug": "early"}, headers=ada)
+    ).json()
+    blocks = [{"type": "image", "url": file["url"], "alt": "Wide"}]
+    await client.put(f"/landing-pages/{page['id']}/content", json={"blocks": blocks}, headers=ada)
+    await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)
+    before = await client.get("/early")
+    assert "<picture>" not in before.text
+    await maker.start()
+    await settled(app)
+    after = await client.get("/early")
+    assert after.text.count("<picture>") == 1
+    assert f"/assets/{file['sha256']}-w320.webp 320w" in after.text
+    assert after.headers["etag"] != before.headers["etag"]
+    state = (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()
+    assert (state["published_version"], state["has_unpublished_changes"]) == (1, False)
+    versions = (await client.get(f"/landing-pages/{page['id']}/versions", headers=ada)).json()
+    assert [v["number"] for v in versions["items"]] == [1]

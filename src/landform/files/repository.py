@@ -75,20 +75,23 @@ async def others_using_key(session: AsyncSession, storage_key: str, except_id: u
 
 
 async def live_pages_showing(
-    session: AsyncSession, owner_id: uuid.UUID, storage_key: str
+    session: AsyncSession, owner_id: uuid.UUID | None, storage_key: str
 ) -> list[tuple[uuid.UUID, str]]:
-    """The owner's published pages whose live version shows this asset."""
-    rows = await session.execute(
+    """The owner's (None: anyone's) published pages whose live version
+    shows this asset."""
+    query = (
         select(LandingPage.id, LandingPage.slug)
         .join(PageVersion, PageVersion.page_id == LandingPage.id)
         .join(VersionAsset, VersionAsset.version_id == PageVersion.id)
         .where(
-            LandingPage.owner_id == owner_id,
             LandingPage.status == "published",
             PageVersion.number == LandingPage.published_number,
             VersionAsset.storage_key == storage_key,
         )
     )
+    if owner_id is not None:
+        query = query.where(LandingPage.owner_id == owner_id)
+    rows = await session.execute(query)
     return [(r[0], r[1]) for r in rows.all()]
 
 

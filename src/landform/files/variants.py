@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,10 +69,19 @@ def make_variants(original: Path, out_dir: Path) -> list[MadeVariant]:
 
 
 class VariantMaker:
-    def __init__(self, db: Database, storage: Storage, spool_dir: Path) -> None:
+    def __init__(
+        self,
+        db: Database,
+        storage: Storage,
+        spool_dir: Path,
+        on_made: Callable[[str], Awaitable[object]] | None = None,
+    ) -> None:
         self.db = db
         self.storage = storage
         self.spool_dir = spool_dir
+        # Told the original's key once its copies are stored: live pages
+        # that show it are rendered again to offer them.
+        self.on_made = on_made
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._backfill: asyncio.Task[None] | None = None
@@ -177,4 +187,11 @@ class VariantMaker:
                     return
                 session.add_all(rows)
         except IntegrityError:
-            pass  # another worker made them too: the same bytes, the same keys
+            return  # another worker made them too (the same bytes, the same keys), and tells
+        if self.on_made is not None:
+            try:
+                await self.on_made(source_key)
+            except Exception:
+                log.exception(
+                    "made the copies of %s; the pages showing it were not redone", source_key
+                )

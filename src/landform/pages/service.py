@@ -485,6 +485,55 @@ class PageService:
             )
         return page
 
+    async def refresh_images(self, storage_key: str) -> int:
+        """The live pages that show this upload, rendered again now that its
+        resized copies exist (``files/variants.py`` says so): a page
+        published right after the upload went live without them. Its live
+        version's bytes are replaced (what it shows is the same, only how
+        the image is offered changes), so no new version. How many changed."""
+        async with self.db.read_primary() as session:
+            live = await file_repo.live_pages_showing(session, None, storage_key)
+        changed = 0
+        for page_id, _slug in live:
+            changed += await self._refresh_live_bytes(page_id)
+        return changed
+
+    async def _refresh_live_bytes(self, page_id: uuid.UUID) -> int:
+        async with self.db.read_primary() as session:
+            page = await session.get(LandingPage, page_id)
+            if page is None or page.status != "published" or page.published_number is None:
+                return 0
+            version = await repo.version(session, page_id, page.published_number)
+            if version is None:
+                return 0
+            images = await _images(session, version.content, version.seo)
+        rendered = await self._render(
+            page_id, version.slug, version.title, version.seo, version.content, images
+        )
+        if rendered.etag == version.etag:
+            return 0
+        async with self.db.write() as session:
+            page = await session.get(LandingPage, page_id)
+            current = await repo.version(session, page_id, version.number)
+            if (
+                page is None
+                or page.status != "published"
+                or page.published_number != version.number
+                or current is None
+                or current.etag != version.etag
+            ):
+                return 0  # published, moved or taken down meanwhile: that is newer
+            current.html, current.html_gzip, current.html_br = (
+                rendered.html,
+                rendered.html_gzip,
+                rendered.html_br,
+            )
+            current.etag, current.csp = rendered.etag, rendered.csp
+            entry = record_change(session, page.slug, self.clock.now())
+            change = PublicChange("published", page.id, page.owner_id, (page.slug,), (entry.seq,))
+        self.on_public_change(change)
+        return 1
+
     async def restore(
         self, owner: uuid.UUID, page_id: uuid.UUID, number: int, expected: ExpectedVersion | None
     ) -> LandingPage:
