@@ -615,3 +615,43 @@ async def test_an_upload_cut_off_by_a_full_disk_leaves_no_half_file(
     # flushed), so the half file was never removed, filling the disk further.
     assert not list(app.components.settings.spool_dir.iterdir())
     assert stored_objects(app) == []
+
+
+async def test_storage_out_of_reach_is_a_503_and_not_ready_and_keeps_nothing(
+    client: httpx.AsyncClient, ada: dict[str, str], app: Any
+) -> None:
+    """A local folder that is gone or is no folder (a volume that did not
+    mount), or a bucket that is gone: uploads are a 503 ``storage_unavailable``
+    that records nothing, and /readyz says so, until it is back."""
+    storage = app.components.storage
+    kept = (await upload(client, ada, samples.png(), "kept.png", "image/png")).json()
+    root = app.components.settings.files_dir
+    away = root.with_name("files.away")
+    if hasattr(storage, "bucket"):  # S3: the bucket, emptied and removed
+        listed = storage.client.list_objects_v2(Bucket=storage.bucket).get("Contents", [])
+        for item in listed:
+            storage.client.delete_object(Bucket=storage.bucket, Key=item["Key"])
+        storage.client.delete_bucket(Bucket=storage.bucket)
+    else:
+        root.rename(away)
+        root.write_text("not a folder")
+    refused = await upload(client, ada, samples.png((70, 50)), "new.png", "image/png")
+    assert_error(refused, 503, "storage_unavailable")
+    assert refused.headers["retry-after"] == "5"
+    assert [f["id"] for f in (await client.get("/files", headers=ada)).json()["items"]] == [
+        kept["id"]
+    ]
+    deleting = await client.delete(f"/files/{kept['id']}", headers=ada)
+    assert_error(deleting, 503, "storage_unavailable")
+    not_ready = await client.get("/readyz")
+    assert assert_error(not_ready, 503, "not_ready")["message"] == "file storage cannot be reached"
+    if hasattr(storage, "bucket"):
+        storage.client.create_bucket(Bucket=storage.bucket)
+    else:
+        root.unlink()
+        away.rename(root)
+    assert (await client.get("/readyz")).status_code == 200
+    again = await upload(client, ada, samples.png((70, 50)), "new.png", "image/png")
+    assert again.status_code == 201, again.text
+    assert (await client.get(again.json()["url"])).status_code == 200
+    assert (await client.get(f"/files/{kept['id']}", headers=ada)).status_code == 200

@@ -58,6 +58,7 @@ async def test_put_then_read_size_exists(storage: Storage, tmp_path: Path) -> No
     assert await storage.exists(key)
     assert await storage.size(key) == len(data)
     assert await read_all(storage, key) == data
+    await storage.check()  # reachable: no error
 
 
 async def test_ranges(storage: Storage, tmp_path: Path) -> None:

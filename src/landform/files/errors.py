@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from landform.core.errors import Conflict, DomainError, NotFound
+from landform.core.errors import Conflict, DomainError, NotFound, ServiceUnavailable
 
 
 class FileErrorCode(StrEnum):
@@ -17,6 +17,7 @@ class FileErrorCode(StrEnum):
     CORRUPT_FILE = "corrupt_file"
     NO_FILE = "no_file"
     FILE_IN_USE = "file_in_use"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
 
 
 class FileNotFound(NotFound):
@@ -60,3 +61,13 @@ class BadUpload(DomainError):
 
 class FileInUse(Conflict):
     code = FileErrorCode.FILE_IN_USE
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """File storage cannot be reached (a store that is down, a local folder
+    that is gone): nothing of the request was kept."""
+
+    code = FileErrorCode.STORAGE_UNAVAILABLE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "5"})

@@ -50,6 +50,8 @@ FileServiceDep = Annotated[FileService, Depends(file_service)]
             "`unsafe_file`, `corrupt_file`, `image_dimensions_too_large` or "
             "`image_too_many_frames`"
         },
+        503: {"description": "`storage_unavailable`: file storage cannot be reached"},
+        507: {"description": "`insufficient_storage`: the server's storage is full"},
     },
 )
 async def upload_file(
@@ -89,7 +91,8 @@ async def get_file(
     "/files/{file_id}",
     status_code=204,
     responses={
-        409: {"description": "`file_in_use`: a live published page shows it (`details.pages`)"}
+        409: {"description": "`file_in_use`: a live published page shows it (`details.pages`)"},
+        503: {"description": "`storage_unavailable`: file storage cannot be reached"},
     },
 )
 async def delete_file(

@@ -87,6 +87,11 @@ class S3Storage:
     async def exists(self, key: str) -> bool:
         return await self.size(key) is not None
 
+    async def check(self) -> None:
+        # The bucket itself: asking for a key cannot tell a missing bucket
+        # from a missing key (a HEAD's 404 has no body to say which).
+        await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
+
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         if end is not None and end <= start:
             return

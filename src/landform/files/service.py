@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -24,6 +25,7 @@ from landform.core.clock import Clock
 from landform.core.db import Database, hold_until_commit
 from landform.core.errors import ValidationFailed
 from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
+from landform.core.storage_full import storage_full
 from landform.files import repository as repo
 from landform.files import spool
 from landform.files.errors import (
@@ -33,6 +35,7 @@ from landform.files.errors import (
     FileNotFound,
     FileTooLarge,
     QuotaExceeded,
+    StorageUnavailable,
     UnsupportedFile,
 )
 from landform.files.inspect import inspect_file
@@ -40,6 +43,8 @@ from landform.files.kinds import ALLOWED, CATEGORIES, Kind, detect, normalise_mi
 from landform.files.models import StoredFile
 from landform.files.storage import Storage
 from landform.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SNIFF_BYTES = 4096
 LABEL_MAX = 255
@@ -207,8 +212,9 @@ class FileService:
                     session.add(record)
                     await session.flush()
                 # Also when the record exists: bytes a failed delete took come back.
-                if not await self.storage.exists(key):
-                    await self.storage.put(key, upload.path, kind.mime)
+                with storage_reached("nothing was stored"):
+                    if not await self.storage.exists(key):
+                        await self.storage.put(key, upload.path, kind.mime)
         except IntegrityError as exc:
             await refuse_if_closed(self.db, owner, exc)
             raise
@@ -289,10 +295,25 @@ class FileService:
                 # Under the lock, so an upload of the same bytes waits and
                 # puts them back. (Should the commit fail after this, the
                 # record's next upload puts them back too: see store.)
-                for each in gone:
-                    await self.storage.delete(each)
+                with storage_reached("the file was not deleted"):
+                    for each in gone:
+                        await self.storage.delete(each)
         for each in gone:
             self.on_public_change(asset_url(each))
+
+
+@contextlib.contextmanager
+def storage_reached(kept: str) -> Iterator[None]:
+    """Storage that cannot be reached is a 503 ``storage_unavailable`` that
+    says what was ``kept`` (the transaction around it rolls back), not a
+    500; a full one stays the 507 it is (core/storage_full.py)."""
+    try:
+        yield
+    except Exception as exc:
+        if storage_full(exc):
+            raise
+        log.exception("file storage cannot be reached")
+        raise StorageUnavailable(f"file storage cannot be reached; {kept}: retry shortly") from exc
 
 
 def bytes_lock(storage_key: str) -> str:

@@ -5,6 +5,7 @@ content-addressed (``<sha256>.<ext>``) and never come from user input."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
 import shutil
@@ -40,6 +41,9 @@ class Storage(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def check(self) -> None:
+        """Raise when the storage cannot be reached (the readiness probe)."""
+
     def local_path(self, key: str) -> Path | None:
         """A path the server can send from directly (zero-copy), if there is one."""
 
@@ -68,6 +72,15 @@ class LocalStorage:
         check_key(key)
         return self.root / key[:2] / key
 
+    def _reachable(self) -> None:
+        """Raise when the folder is gone or is no folder (a volume that did
+        not mount, say): that is storage out of reach, not a missing file,
+        and nothing is to be written in its place."""
+        if not self.root.is_dir():
+            raise NotADirectoryError(
+                errno.ENOTDIR, "the file store is missing or is not a folder", str(self.root)
+            )
+
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
@@ -78,7 +91,8 @@ class LocalStorage:
         target = self._path(key)
 
         def _move() -> None:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._reachable()
+            target.parent.mkdir(exist_ok=True)
             # One partial name per put: keys are content addresses, so two
             # uploads of the same bytes may be stored at the same moment.
             partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.partial")
@@ -89,14 +103,29 @@ class LocalStorage:
 
         await asyncio.to_thread(_move)
 
+    async def check(self) -> None:
+        await asyncio.to_thread(self._reachable)
+
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self._path(key).is_file)
+        path = self._path(key)
+
+        def _exists() -> bool:
+            self._reachable()
+            return path.is_file()
+
+        return await asyncio.to_thread(_exists)
 
     async def size(self, key: str) -> int | None:
-        try:
-            return (await asyncio.to_thread(self._path(key).stat)).st_size
-        except FileNotFoundError:
-            return None
+        path = self._path(key)
+
+        def _size() -> int | None:
+            try:
+                return path.stat().st_size
+            except FileNotFoundError:
+                self._reachable()
+                return None
+
+        return await asyncio.to_thread(_size)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         path = self._path(key)

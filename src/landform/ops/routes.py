@@ -32,7 +32,6 @@ router = APIRouter(
     },
 )
 
-STORAGE_PROBE = "0" * 64 + ".txt"
 REDIS_PING_SECONDS = 0.5
 DASHBOARD = Path(__file__).with_name("dashboard")
 # The page talks to this server only; nothing inline, nothing from elsewhere.
@@ -104,9 +103,7 @@ async def readyz(request: Request, _access: ProbeAccess) -> ErrorResponse | dict
         except Exception:
             answer["redis"] = "unreachable: shared caches, live views and the cluster view wait"
     try:
-        # Asking for a key nobody has is the cheapest question storage
-        # answers; an exception means it cannot be reached.
-        await request.app.state.storage.exists(STORAGE_PROBE)
+        await request.app.state.storage.check()
     except Exception:
         return error_response(503, "not_ready", "file storage cannot be reached")
     return answer
