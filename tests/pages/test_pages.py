@@ -913,6 +913,38 @@ async def test_nul_characters_are_refused_everywhere(
     assert (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()["version"] == 1
 
 
+async def test_control_characters_and_noncharacters_are_refused_naming_the_field(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """They would be parse errors in the published HTML, and ESC sequences
+    reach logs and terminals: a 422 naming the field and the character.
+    Tabs and line breaks are text; a password is opaque, held to NUL only."""
+    page = await create(client, ada)
+    url = f"/landing-pages/{page['id']}"
+    attempts = [
+        ("POST", "/landing-pages", {"title": "bell\x07"}, "title", "U+0007"),
+        ("PUT", url, {"seo": {"meta_title": "esc\x1b[31m"}}, "seo.meta_title", "U+001B"),
+        ("PUT", f"{url}/content", {"blocks": [{**HERO, "headline": "a\x85"}]},
+         "blocks[0].headline", "U+0085"),
+        ("PUT", f"{url}/content", {"blocks": [{**HERO, "headline": "\ufffe"}]},
+         "blocks[0].headline", "U+FFFE"),
+        ("PUT", f"{url}/content", {"blocks": [{"type": "html", "html": "<p>\x7f</p>"}]},
+         "blocks[0].html", "U+007F"),
+    ]  # fmt: skip
+    for method, path, body, field, character in attempts:
+        response = await client.request(method, path, json=body, headers=ada)
+        error = assert_error(response, 422)
+        assert [d["path"] for d in error["details"]] == [field], (path, error)
+        assert character in error["message"], error
+    assert (await client.get(url, headers=ada)).json()["version"] == 1
+    fine = await client.put(url, json={"title": "Tab\there, line\nbreak\r\n 👍"}, headers=ada)
+    assert fine.status_code == 200, fine.text
+    registered = await client.post(
+        "/auth/register", json={"email": "opaque@example.com", "password": "odd\x1bpass word"}
+    )
+    assert registered.status_code == 201, registered.text
+
+
 async def test_lone_surrogates_are_refused_not_a_crash(
     client: httpx.AsyncClient, ada: dict[str, str]
 ) -> None:

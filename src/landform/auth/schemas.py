@@ -9,7 +9,7 @@ from landform.core.schemas import InputModel
 
 
 class _In(InputModel):
-    pass
+    opaque_fields = frozenset({"password", "current_password", "new_password"})
 
 
 class RegisterIn(_In):
