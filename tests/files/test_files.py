@@ -148,6 +148,40 @@ async def test_file_name_is_a_label_only(
     assert stored_objects(app) == [f"{body['sha256']}.png"]
 
 
+def part(disposition: str, data: bytes) -> tuple[bytes, dict[str, str]]:
+    """A multipart body of one part with this Content-Disposition."""
+    body = (
+        b"--b\r\nContent-Disposition: " + disposition.encode() + b"\r\n"
+        b"Content-Type: image/png\r\n\r\n" + data + b"\r\n--b--\r\n"
+    )
+    return body, {"Content-Type": "multipart/form-data; boundary=b"}
+
+
+async def test_file_names_read_as_browsers_and_curl_send_them(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """Browsers send '"', CR and LF in a file name as %22, %0D and %0A; some
+    clients send RFC 5987's filename*=; curl -F 'file=<x' sends no name."""
+    cases = [
+        ('form-data; name="file"; filename="q%22uote.png"', 'q"uote.png'),
+        ('form-data; name="file"; filename="new%0D%0Aline.png"', "newline.png"),
+        ('form-data; name="file"; filename="100%25 sure.png"', "100%25 sure.png"),
+        ("form-data; name=\"file\"; filename*=UTF-8''%E2%82%AC%20rates.png", "€ rates.png"),
+        ('form-data; name="file"', "upload"),
+    ]
+    for number, (disposition, label) in enumerate(cases):
+        content, headers = part(disposition, samples.png((10 + number, 10)))
+        response = await client.post("/files/upload", content=content, headers={**ada, **headers})
+        assert response.status_code == 201, (disposition, response.text)
+        assert response.json()["label"] == label, disposition
+    empty, headers = part('form-data; name="file"; filename="empty.png"', b"")
+    refused = await client.post("/files/upload", content=empty, headers={**ada, **headers})
+    assert assert_error(refused, 400, "no_file")["message"].startswith("the file is empty")
+    other, headers = part('form-data; name="photo"; filename="a.png"', samples.png())
+    refused = await client.post("/files/upload", content=other, headers={**ada, **headers})
+    assert "in a field 'file'" in assert_error(refused, 400, "no_file")["message"]
+
+
 async def test_same_bytes_twice_are_stored_once(
     client: httpx.AsyncClient, app: Any, ada: dict[str, str], bob: dict[str, str]
 ) -> None:

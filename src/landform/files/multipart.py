@@ -3,7 +3,9 @@ file is never held in memory whole and a limit cuts it off mid-stream."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from urllib.parse import unquote_to_bytes
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
@@ -45,13 +47,15 @@ async def receive_into(upload: Upload, content_type: str, body: AsyncIterator[by
 
     def on_headers_finished() -> None:
         nonlocal in_file
-        disposition, params = parse_options_header(headers.get(b"content-disposition", b""))
+        header = headers.get(b"content-disposition", b"")
+        disposition, params = parse_options_header(header)
         name = params.get(b"name", b"").decode("utf-8", "replace")
-        filename = params.get(b"filename")
-        in_file = disposition == b"form-data" and name == FILE_FIELD and filename is not None
+        # The field named 'file' is the file, also when it gives no file
+        # name (curl -F 'file=<photo.png' sends none).
+        in_file = disposition == b"form-data" and name == FILE_FIELD
         if in_file:
             upload.start_file(
-                (filename or b"").decode("utf-8", "replace"),
+                file_name(params.get(b"filename"), header),
                 headers.get(b"content-type", b"").decode("latin-1"),
             )
 
@@ -100,3 +104,27 @@ async def receive_into(upload: Upload, content_type: str, body: AsyncIterator[by
             "it was cut short; send it again",
             code="malformed_multipart",
         )
+
+
+# Browsers escape these three in a part's file name, and only these (the
+# HTML standard's multipart/form-data encoding): '"' as %22, CR and LF.
+_BROWSER_ESCAPES = re.compile(rb"%(22|0D|0A)")
+# RFC 5987's form (filename*=UTF-8''%E2%82%AC.png), which some clients send
+# instead: python-multipart drops it.
+_EXTENDED = re.compile(rb"""filename\*\s*=\s*([A-Za-z0-9_-]+)'[^']*'([^;\s]+)""")
+
+
+def file_name(filename: bytes | None, disposition: bytes) -> str:
+    """The part's file name as the user named the file ("" if none)."""
+    if filename is not None:
+        return _BROWSER_ESCAPES.sub(lambda m: bytes([int(m[1], 16)]), filename).decode(
+            "utf-8", "replace"
+        )
+    extended = _EXTENDED.search(disposition)
+    if extended is None:
+        return ""
+    charset, encoded = extended[1].decode("ascii"), unquote_to_bytes(extended[2])
+    try:
+        return encoded.decode(charset, "replace")
+    except LookupError:  # a charset Python does not know
+        return encoded.decode("utf-8", "replace")

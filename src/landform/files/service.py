@@ -96,8 +96,10 @@ class Upload:
 
     def finish(self) -> None:
         self._file.close()
-        if not self.received_file or self.size == 0:
-            raise BadUpload("no file: send multipart/form-data with a non-empty 'file' field")
+        if not self.received_file:
+            raise BadUpload("no file: send multipart/form-data with the file in a field 'file'")
+        if self.size == 0:
+            raise BadUpload("the file is empty (0 bytes): send one with content")
         if self.kind is None:
             self._identify()
 
