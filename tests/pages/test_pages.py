@@ -84,6 +84,20 @@ async def test_a_slug_made_from_the_title_and_taken_meanwhile_is_made_again(
 
 
 @pytest.mark.parametrize(
+    "slug", ["pricing", "about", "contact", "signup", "blog", "terms", "privacy", "home", "help"]
+)
+async def test_the_words_a_marketing_site_is_made_of_are_free_slugs(
+    client: httpx.AsyncClient, ada: dict[str, str], slug: str
+) -> None:
+    page = await client.post("/landing-pages", json={"title": "x", "slug": slug}, headers=ada)
+    assert page.status_code == 201, page.text
+    missing = await client.get(f"/{slug}")  # not published yet: the visitor's 404 page
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    await client.post(f"/landing-pages/{page.json()['id']}/publish", headers=ada)
+    assert (await client.get(f"/{slug}")).status_code == 200
+
+
+@pytest.mark.parametrize(
     "slug",
     [
         "auth",

@@ -7,7 +7,9 @@ import unicodedata
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
-# Every top-level path Landform serves now or is keeping for later features.
+# Every top-level path Landform serves now or is keeping for later features
+# of its own (an app, sign-in, ops). The words a marketer's site is made of
+# (pricing, about, contact, signup, blog, terms, privacy, …) are theirs.
 RESERVED = frozenset(
     {
         # served today or by planned features
@@ -43,7 +45,6 @@ RESERVED = frozenset(
         "login",
         "logout",
         "register",
-        "signup",
         "signin",
         "settings",
         "dashboard",
@@ -64,24 +65,11 @@ RESERVED = frozenset(
         "oauth",
         "sso",
         "billing",
-        "pricing",
-        "support",
-        "help",
-        "about",
-        "terms",
-        "privacy",
-        "legal",
-        "security",
-        "contact",
-        "blog",
         "new",
         "edit",
         "search",
         "index",
-        "home",
         "www",
-        "mail",
-        "email",
         "system",
         "internal",
         "debug",
