@@ -211,6 +211,26 @@ async def test_bad_ranges_are_refused(
     assert_error(await client.get("/analytics/pages/not-a-uuid", headers=ada), 422)
 
 
+async def test_an_offset_typed_into_the_url_unencoded_is_read_as_one(
+    client: httpx.AsyncClient, ada: dict[str, str], page: dict[str, Any]
+) -> None:
+    """``?from=…T08:00:00+02:00`` typed by hand: the query string's ``+`` is
+    a space, and the range is the one meant, not a 422."""
+    url = f"/analytics/pages/{page['id']}"
+    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    typed = await client.get(
+        f"{url}?from={day}T08:00:00+02:00&to={day}T20:00:00+0530&interval=hour", headers=ada
+    )
+    encoded = await client.get(
+        url,
+        params={"from": f"{day}T08:00:00+02:00", "to": f"{day}T20:00:00+05:30", "interval": "hour"},
+        headers=ada,
+    )
+    assert typed.status_code == 200, typed.text
+    assert typed.json()["from"] == encoded.json()["from"] == f"{day}T06:00:00Z"
+    assert typed.json()["to"] == encoded.json()["to"]
+
+
 async def test_reports_over_days_agree_with_the_events_they_count(
     client: httpx.AsyncClient, app: Any, ada: dict[str, str], page: dict[str, Any]
 ) -> None:

@@ -66,6 +66,11 @@ async def test_each_operation_lists_the_statuses_of_its_kind(client: httpx.Async
     assert "text/plain" in beacon["415"]["description"]
     assert "page_not_found" in beacon["404"]["description"]
     assert {"405", "408", "413", "422", "429", "503", "507"} <= set(beacon)
+    # A page filter naming a page that is not the caller's is a 404.
+    query = paths["/analytics/custom-query"]["post"]["responses"]
+    assert "page_not_found" in query["404"]["description"]
+    upload = paths["/files/upload"]["post"]["responses"]
+    assert "storage_unavailable" in upload["503"]["description"]
     # Probes are not rate limited; operators' routes say who may ask.
     health = paths["/healthz"]["get"]["responses"]
     assert "429" not in health and {"401", "403"} <= set(health)

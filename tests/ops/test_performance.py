@@ -229,6 +229,20 @@ async def test_with_redis_away_the_replica_stays_ready_and_the_views_answer(
     assert len(said) == 1
 
 
+async def test_without_redis_the_cluster_view_says_it_is_this_replica(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Replicas see each other only through Redis: asked for the cluster
+    without one, the answer says whose it is rather than calling this
+    replica the cluster."""
+    await traffic(client, app)
+    for path in ("/ops/performance?scope=cluster&window=1m", "/ops/sla?scope=cluster"):
+        answer = (await client.get(path, headers=OPS)).json()
+        assert answer["scope"] == "replica"
+        assert answer["note"].startswith("no Redis is configured (LANDFORM_REDIS_URL)")
+    assert "note" not in (await client.get("/ops/sla?scope=replica", headers=OPS)).json()
+
+
 @pytest.mark.parametrize(
     "settings_update",
     [{"ops_token": OPS_TOKEN, "page_change_poll_interval": 0.01}],

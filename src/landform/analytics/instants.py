@@ -8,12 +8,14 @@ no one expects it. Every such instant is checked here once, at the edge."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # exclusive
 OUT_OF_RANGE = "must lie between 1970-01-01 and the year 9000 (UTC)"
+_PLUS_READ_AS_SPACE = re.compile(r"^(.+[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 
 def to_utc(moment: datetime) -> datetime:
@@ -35,6 +37,9 @@ def parse_instant(value: Any) -> datetime:
     not local, and a number is not a date here."""
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 date or datetime string")
+    # A "+02:00" typed into a URL unencoded arrives as " 02:00" (a query
+    # string's "+" is a space): read it as the offset it was.
+    value = _PLUS_READ_AS_SPACE.sub(r"\1+\2", value)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

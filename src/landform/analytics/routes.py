@@ -154,7 +154,13 @@ async def dashboard(
 _RANGE_IN_QUERY = {name: f"query.{name}" for name in ("from", "to", "interval")}
 
 
-@router.post("/analytics/custom-query", summary="Run a custom analytics query")
+@router.post(
+    "/analytics/custom-query",
+    summary="Run a custom analytics query",
+    responses={
+        404: {"description": "`page_not_found`: a `page` filter names a page that is not yours"}
+    },
+)
 async def custom_query(
     principal: PrincipalDep,
     service: ServiceDep,

@@ -84,7 +84,7 @@ class Monitor:
         """The workers' snapshots, and the scope they cover: the cluster's
         when asked and Redis answers in time, else this replica's (an
         operator's view must not fail with the Redis it would show away)."""
-        if scope == "cluster":
+        if scope == "cluster" and self.redis is not None:
             try:
                 cluster = await asyncio.wait_for(self.fleet.cluster(), CLUSTER_SECONDS)
             except Exception as exc:
@@ -103,7 +103,12 @@ class Monitor:
         snapshots, covered = await self._gathered(scope)
         metrics = performance_metrics(snapshots, window, covered, routes=routes)
         if covered != scope:
-            metrics["note"] = "Redis cannot be reached: this replica's workers only"
+            metrics["note"] = (
+                "Redis cannot be reached: this replica's workers only"
+                if self.redis is not None
+                else "no Redis is configured (LANDFORM_REDIS_URL): replicas cannot see each "
+                "other, so this is this replica's workers only"
+            )
         return metrics
 
     async def sla_status(self, scope: str, window: str) -> dict[str, Any]:
