@@ -34,8 +34,10 @@ def _no_new_data_folder_unless_done() -> Iterator[None]:
 def backup(
     output: Annotated[Path, typer.Option(help="A new (or empty) folder to write the backup into.")],
 ) -> None:
-    """Back up the database, the stored files and pending analytics events,
-    online (the server keeps running), into one folder with a manifest."""
+    """Back up the database, files and pending analytics, online.
+
+    Everything goes into one folder with a manifest, while the server keeps
+    running."""
     with _no_new_data_folder_unless_done():
         _backup(output)
 
@@ -81,9 +83,10 @@ def restore(
     ] = False,
     jobs: Annotated[int, typer.Option(min=1, help="Parallel pg_restore jobs (PostgreSQL).")] = 2,
 ) -> None:
-    """Restore a backup into the configured database and file store. Refuses
-    while a server runs on this data folder, a damaged backup, one from a
-    newer Landform, and a target with data unless --force."""
+    """Restore a backup into the configured database and file store.
+
+    Refuses while a server runs on this data folder, a damaged backup, one
+    from a newer Landform, and a target with data unless --force."""
     with _no_new_data_folder_unless_done():
         settings = load_settings()
         _restore(settings, source, force, jobs)

@@ -235,8 +235,10 @@ def run(
     cleanup: Annotated[bool, typer.Option(help="Delete the test data afterwards.")] = False,
     sla_file: SlaFile = None,
 ) -> None:
-    """Run a load test and judge it: exit 1 when a failure criterion or an
-    SLA Target is missed, 2 when it could not run."""
+    """Run a load test and judge it against its criteria and the SLA.
+
+    Exits 1 when a failure criterion or an SLA Target is missed, 2 when it
+    could not run."""
     from landform.loadtest.fixtures import FixtureError
     from landform.loadtest.fixtures import cleanup as clean
     from landform.loadtest.harness import (
@@ -308,8 +310,9 @@ def capacity(
     pages: Pages = 5,
     sla_file: SlaFile = None,
 ) -> None:
-    """Raise the rate of the peak mix step by step until a component leaves
-    its Target; report the highest rate that met every Target."""
+    """Find the highest rate of the peak mix that meets every SLA Target.
+
+    The rate rises step by step until a component leaves its Target."""
     from landform.loadtest.capacity import search, step_test
     from landform.loadtest.config import out_of_bounds, parse_duration
     from landform.loadtest.harness import RESULTS, CannotRun, Target, reads_mail, ready

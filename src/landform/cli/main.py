@@ -435,8 +435,9 @@ def analytics_generate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same traffic.")] = 0,
 ) -> None:
-    """Fill a demo account's pages with realistic synthetic traffic, counted
-    into the rollups exactly as live ingestion would count it."""
+    """Fill a demo account's pages with realistic synthetic traffic.
+
+    It is counted into the rollups exactly as live ingestion would count it."""
 
     async def _run() -> None:
         from landform.analytics.generate import ensure_demo, generate_traffic
