@@ -1231,3 +1231,18 @@ async def test_theme_fields_left_out_of_a_content_save_keep_their_values(
     assert_error(bad, 422)
     after = (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()
     assert after["content"]["theme"] == {**full, "mode": "light"}
+
+
+async def test_a_pages_url_answers_other_methods_with_405(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    page = await create(client, ada, slug="read-only")
+    await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)
+    for method, path in (("POST", "/read-only"), ("PUT", "/read-only"), ("DELETE", "/no-page")):
+        refused = await client.request(method, path, content=b"email=a%40b.c")
+        assert_error(refused, 405, "method_not_allowed")
+        assert refused.headers["allow"] == "GET, HEAD"
+    assert (await client.get("/read-only")).status_code == 200
+    # The API's own paths are no page's.
+    created = await client.post("/landing-pages", json={"title": "x"}, headers=ada)
+    assert created.status_code == 201

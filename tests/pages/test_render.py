@@ -340,7 +340,11 @@ def test_frame_src_only_for_videos_used() -> None:
         {
             "type": "columns",
             "columns": [
-                {"blocks": [{"type": "video", "url": "https://youtu.be/abc", "title": "Again"}]},
+                {
+                    "blocks": [
+                        {"type": "video", "url": "https://youtu.be/abc?t=1m30s", "title": "Again"}
+                    ]
+                },
                 {"blocks": [{"type": "video", "url": "https://vimeo.com/123", "title": "Vim"}]},
             ],
         },
@@ -356,6 +360,8 @@ def test_frame_src_only_for_videos_used() -> None:
     assert first["title"] == "Demo"
     assert first["loading"] == "lazy"
     assert first.get("referrerpolicy")
+    # A link that starts part-way (t=1m30s) starts there embedded too.
+    assert iframes[1]["src"] == "https://www.youtube-nocookie.com/embed/abc?start=90"
 
 
 # --- structure and accessibility ----------------------------------------------------
@@ -373,6 +379,36 @@ def test_one_h1_and_heading_levels() -> None:
     assert '<h2 class="hero-title">Second</h2>' in html
     assert "<h3 " in html and ">Sub</h3>" in html
     assert "<details>" in html and "<summary>Q?</summary>" in html
+
+
+def test_level_one_headings_beside_the_pages_h1_are_h2() -> None:
+    """One h1 per page: the hero's headline, or without a hero the first
+    level-1 heading; any other level-1 heading is an h2 (styled as asked)."""
+    with_hero = [
+        {"type": "heading", "text": "Before", "level": 1},
+        {"type": "hero", "headline": "Hero"},
+        {"type": "heading", "text": "After", "level": 1},
+    ]
+    html = render_page(make_input(with_hero)).html
+    assert re.findall(r"<h1[^>]*>(.*?)</h1>", html) == ["Hero"]
+    assert re.findall(r"<h2 class=\"heading[^>]*>(.*?)</h2>", html) == ["Before", "After"]
+    headings_only = [
+        {"type": "heading", "text": "Title", "level": 1},
+        {"type": "heading", "text": "Again", "level": 1},
+        {"type": "heading", "text": "Sub", "level": 3},
+    ]
+    html = render_page(make_input(headings_only)).html
+    assert re.findall(r"<h1[^>]*>(.*?)</h1>", html) == ["Title"]
+    assert ">Again</h2>" in html and ">Sub</h3>" in html and 'class="sr-only"' not in html
+
+
+def test_faq_answers_keep_their_line_breaks() -> None:
+    answer = "Line one\nLine two\r\nLine three\n\nA new paragraph"
+    blocks = [{"type": "faq", "items": [{"question": "Q?", "answer": answer}]}]
+    html = render_page(make_input(blocks)).html
+    assert (
+        '<div class="answer"><p>Line one<br>Line two<br>Line three</p><p>A new paragraph</p></div>'
+    ) in html
 
 
 def test_page_without_hero_still_has_one_h1() -> None:

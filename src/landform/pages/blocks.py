@@ -295,7 +295,24 @@ class VideoBlock(_Block):
     @property
     def embed_url(self) -> str:
         provider, video_id = parse_video_url(self.url)
-        return VIDEO_PROVIDERS[provider].format(id=video_id)
+        embed = VIDEO_PROVIDERS[provider].format(id=video_id)
+        start = start_seconds(self.url) if provider == "youtube" else 0
+        return f"{embed}?start={start}" if start else embed
+
+
+def start_seconds(url: str) -> int:
+    """Where a YouTube link starts playing (``t=42``, ``t=1m30s``,
+    ``start=90``), in seconds; 0 when it does not say."""
+    query = parse_qs(urlsplit(url).query)
+    given = (query.get("t") or query.get("start") or [""])[0]
+    found = _START.fullmatch(given)
+    if found is None:
+        return 0
+    hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    return min(hours * 3600 + minutes * 60 + seconds, 86_400 * 7)
+
+
+_START = re.compile(r"(?:(\d{1,3})h)?(?:(\d{1,4})m)?(?:(\d{1,6})s?)?")
 
 
 class HtmlBlock(_Block):

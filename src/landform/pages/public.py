@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from landform.core.conditional import etag_matches
 from landform.core.db_failures import DatabaseUnavailable
+from landform.core.http import error_response, send_error
 from landform.core.proxies import ClientAddress
 from landform.core.rate_limits import Observe
 from landform.core.rsgi import Fallback, text_headers
@@ -255,6 +256,11 @@ def _accepted(accept_encoding: bytes) -> tuple[bool, bool]:
     return named.get(b"br", others), named.get(b"gzip", others)
 
 
+_PAGE_METHODS = error_response(
+    405, "method_not_allowed", "a page is read with GET or HEAD", headers={"Allow": "GET, HEAD"}
+)
+
+
 def _slug(path: str) -> str | None:
     """The slug ``path`` names, or None when it is no public page's path."""
     slug = path[1:]
@@ -326,6 +332,10 @@ class PublicPages:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            if scope["type"] == "http" and _slug(scope["path"]) is not None:
+                # A page's URL is only read (a form posted to it, say).
+                await send_error(send, _PAGE_METHODS)
+                return
             await self.app(scope, receive, send)
             return
         slug = _slug(scope["path"])

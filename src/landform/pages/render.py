@@ -306,13 +306,13 @@ def render_page(page: RenderInput) -> RenderedPage:
     script_hash = _csp_hash(script) if script else None
 
     first_hero: HeroBlock | None = None
-    has_h1 = False
+    first_title: HeadingBlock | None = None
     frame_origins: list[str] = []
     for block in _walk(content.blocks):
         if isinstance(block, HeroBlock) and first_hero is None:
             first_hero = block
-        elif isinstance(block, HeadingBlock) and block.level == 1:
-            has_h1 = True
+        elif isinstance(block, HeadingBlock) and block.level == 1 and first_title is None:
+            first_title = block
         elif isinstance(block, VideoBlock):
             parts = urlsplit(block.embed_url)
             origin = f"{parts.scheme}://{parts.netloc}"
@@ -338,8 +338,10 @@ def render_page(page: RenderInput) -> RenderedPage:
         style=Markup(style),  # noqa: S704 - our own CSS, hex colours only
         script=Markup(script),  # noqa: S704 - our own JS, page id json-escaped
         blocks=content.blocks,
-        h1_hero=first_hero,
-        h1_fallback=first_hero is None and not has_h1,
+        # The page's one h1: its first hero's headline, else its first
+        # level-1 heading, else its title (for screen readers only).
+        h1_block=first_hero or first_title,
+        h1_fallback=first_hero is None and first_title is None,
         header_cta=header_cta,
         images=page.images,
     )
