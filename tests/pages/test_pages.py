@@ -872,6 +872,7 @@ async def test_blocks_schema_and_templates(client: httpx.AsyncClient) -> None:
         "spacer",
         "video",
         "html",
+        "form",
     ):
         assert f"'{block}'" in text, block
     templates = (await client.get("/templates")).json()
@@ -1246,3 +1247,40 @@ async def test_a_pages_url_answers_other_methods_with_405(
     # The API's own paths are no page's.
     created = await client.post("/landing-pages", json={"title": "x"}, headers=ada)
     assert created.status_code == 201
+
+
+async def test_a_form_block_is_checked_field_by_field(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    page = await create(client, ada, slug="form-checks")
+    url = f"/landing-pages/{page['id']}/content"
+    form = {
+        "type": "form",
+        "action": "https://lists.example.com/subscribe",
+        "submit_label": "Join",
+        "fields": [{"name": "EMAIL", "label": "Email", "type": "email", "required": True}],
+    }
+    saved = await client.put(url, json={"blocks": [form]}, headers=ada)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["content"]["blocks"][0]["hidden"] == {}
+    field = form["fields"][0]  # type: ignore[index]
+    refused = [
+        ({"action": "http://lists.example.com/subscribe"}, "blocks[0].action", "https://"),
+        ({"action": "javascript:alert(1)"}, "blocks[0].action", "URL must be"),
+        ({"action": "https://me:pw@lists.example.com/"}, "blocks[0].action", "password"),
+        ({"action": "/local"}, "blocks[0].action", "https://"),
+        ({"fields": []}, "blocks[0].fields", ""),
+        ({"fields": [field] * 13}, "blocks[0].fields", ""),
+        ({"fields": [field, field]}, "blocks[0].fields[1].name", "names another field"),
+        ({"hidden": {"EMAIL": "x"}}, "blocks[0].fields[0].name", "names another field"),
+        ({"fields": [{**field, "name": "bad name"}]}, "blocks[0].fields[0].name", ""),
+        ({"fields": [{**field, "type": "password"}]}, "blocks[0].fields[0].type", ""),
+        ({"hidden": {"<x>": "1"}}, "blocks[0].hidden.<x>.[key]", ""),
+        ({"submit_label": " "}, "blocks[0].submit_label", ""),
+    ]
+    for change, path, words in refused:
+        response = await client.put(url, json={"blocks": [{**form, **change}]}, headers=ada)
+        error = assert_error(response, 422)
+        assert path in [d["path"] for d in error["details"]], (change, error)
+        assert words in str(error), (change, error)
+    assert (await client.get(f"/landing-pages/{page['id']}", headers=ada)).json()["version"] == 2

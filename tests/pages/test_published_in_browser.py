@@ -86,3 +86,60 @@ def test_a_visit_is_counted_once_per_view_and_leaves_nothing_behind(tmp_path: Pa
         totals = report["totals"]
         assert (totals["views"], totals["visitors"], totals["conversions"]) == (2, 1, 1), totals
         assert [item["value"] for item in report["browsers"]] == ["Chrome"]
+
+
+def test_a_sign_up_form_posts_to_its_service_and_counts_as_a_conversion(
+    tmp_path: Path,
+) -> None:
+    """The form block in Chromium: its page's CSP lets it post to the
+    service it names (and nowhere else), what the visitor typed and the
+    hidden list ids go there, and the beacon counts the submission."""
+    action = "https://lists.example.com/subscribe/post?u=abc&id=123"
+    with live_server(tmp_path, workers=1) as base:
+        token = verified_login(base, tmp_path, "ada@example.com")
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+        made = api.post("/landing-pages", json={"title": "Waitlist", "slug": "waitlist"})
+        page_id = str(made.json()["id"])
+        form = {
+            "type": "form", "id": "waitlist", "title": "Join the waitlist",
+            "action": action, "submit_label": "Join",
+            "fields": [
+                {"name": "EMAIL", "label": "Email", "type": "email", "required": True},
+                {"name": "FNAME", "label": "First name"},
+            ],
+            "hidden": {"b_abc_123": ""},
+        }  # fmt: skip
+        saved = api.put(f"/landing-pages/{page_id}/content", json={"blocks": [form]})
+        assert saved.status_code == 200, saved.text
+        assert api.post(f"/landing-pages/{page_id}/publish").status_code == 200
+        beacons: list[str] = []
+        posted: list[tuple[str, str]] = []
+
+        def receive(route: Any) -> None:
+            posted.append((route.request.url, route.request.post_data or ""))
+            route.fulfill(status=200, content_type="text/html", body="<p>Thanks!</p>")
+
+        with chromium() as browser:
+            tab = browser.new_context(user_agent=CHROME).new_page()
+            tab.on(
+                "request",
+                lambda r: beacons.append(r.post_data or "") if "/track-event" in r.url else None,
+            )
+            tab.route("https://lists.example.com/**", receive)
+            tab.goto(f"{base}/waitlist", wait_until="load")
+            tab.click("button[type=submit]")  # the email is required: nothing goes
+            assert posted == [] and tab.url == f"{base}/waitlist"
+            tab.fill("input[name=EMAIL]", "visitor@example.com")
+            tab.fill("input[name=FNAME]", "Vi")
+            with tab.expect_navigation():
+                tab.click("button[type=submit]")
+            assert tab.inner_text("p") == "Thanks!"
+        assert posted == [(action, "EMAIL=visitor%40example.com&FNAME=Vi&b_abc_123=")]
+        assert len(beacons) == 1 and '"name":"form_submit","label":"waitlist"' in beacons[0]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            totals = api.get(f"/analytics/pages/{page_id}").json()["totals"]
+            if totals["conversions"] == 1:
+                break
+            time.sleep(0.2)
+        assert totals["conversions"] == 1, totals

@@ -502,3 +502,41 @@ def test_feature_titles_skip_no_heading_level(title: str | None, level: int) -> 
     assert f'<h{level} class="feature-title">Fast</h{level}>' in html
     levels = [int(n) for n in re.findall(r"<h([1-6])[\s>]", html)]
     assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), levels
+
+
+def test_a_form_block_renders_labelled_fields_and_opens_the_csp_to_its_service() -> None:
+    evil = '"><script>alert(1)</script>'
+    form = {
+        "type": "form", "id": "signup", "title": evil, "text": "Monthly news",
+        "action": "https://lists.example.com/subscribe/post?u=abc&id=123",
+        "submit_label": "Join", "note": "No spam",
+        "fields": [
+            {"name": "EMAIL", "label": "Email", "type": "email", "required": True,
+             "placeholder": "you@example.com"},
+            {"name": "PHONE", "label": "Phone", "type": "tel"},
+            {"name": "MSG", "label": evil, "type": "textarea"},
+        ],
+        "hidden": {"list[id]": evil},
+    }  # fmt: skip
+    other = {**form, "id": None, "action": "https://forms.example.org/f/x", "hidden": {}}
+    page = render_page(make_input([form, other, {**form, "id": "again"}]))
+    html = page.html
+    assert "<script>alert" not in html
+    assert (
+        '<form method="post" action="https://lists.example.com/subscribe/post?u=abc&amp;id=123"'
+        ' name="signup">'
+    ) in html
+    assert '<form method="post" action="https://forms.example.org/f/x" name="form">' in html
+    assert (
+        '<input type="email" name="EMAIL" autocomplete="email" placeholder="you@example.com"'
+        in html
+    )
+    assert '<input type="tel" name="PHONE" autocomplete="tel">' in html
+    assert "required>" in html and '<textarea name="MSG" rows="4" maxlength="5000">' in html
+    assert '<input type="hidden" name="list[id]" value="&#34;&gt;&lt;script&gt;' in html
+    # Inputs inside their labels: no element ids that three forms would share.
+    assert html.count('<label class="field">') == 9 and 'name="EMAIL" id=' not in html
+    # Each form's service once, and no other.
+    form_action = csp_directives(page.csp)["form-action"].split()
+    assert form_action == ["'self'", "https://lists.example.com", "https://forms.example.org"]
+    assert csp_directives(render_page(make_input()).csp)["form-action"] == "'self'"

@@ -9,7 +9,7 @@ Bump ``SCHEMA_VERSION`` and add an upgrade step when a block changes shape.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -320,6 +321,66 @@ class HtmlBlock(_Block):
     html: RawHtml
 
 
+def _check_form_action(value: str) -> str:
+    """An https address outside the page: the form goes to the service that
+    keeps the sign-ups (Mailchimp, ConvertKit, HubSpot, Formspree, …), over
+    TLS, since what a visitor types there is theirs to protect."""
+    _check_url(value)
+    parts = urlsplit(value)
+    if parts.scheme.lower() != "https":
+        raise ValueError("a form's action must be an https:// address (where its sign-ups go)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("a form's action must hold no user name or password: visitors see it")
+    return value
+
+
+FormAction = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=2048),
+    AfterValidator(_check_form_action),
+]
+# As sign-up services name their fields: EMAIL, FNAME, email, _replyto,
+# fields[email], b_1234_abcd (a honeypot).
+FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.\[\]-]{0,63}$")]
+
+
+class FormField(_Model):
+    name: FieldName = Field(description="What the receiving service calls it, e.g. EMAIL")
+    label: RequiredText
+    type: Literal["email", "text", "tel", "textarea"] = "text"
+    required: Annotated[bool, Strict()] = False
+    placeholder: ShortText = ""
+
+
+class FormBlock(_Block):
+    """A sign-up form that posts to the marketer's own list or CRM. Its
+    submissions count as ``form_submit`` conversions (the page's beacon)."""
+
+    type: Literal["form"]
+    title: Text = ""
+    text: Text = ""
+    action: FormAction = Field(description="Where the form posts (https), e.g. a list's URL")
+    fields: list[FormField] = Field(min_length=1, max_length=12)
+    hidden: dict[FieldName, ShortText] = Field(
+        default_factory=dict, max_length=10, description="Fields sent as they are (list ids)"
+    )
+    submit_label: RequiredText
+    note: Text = Field(default="", description="Shown under the button, e.g. a privacy note")
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> FormBlock:
+        seen: set[str] = set(self.hidden)
+        for index, field in enumerate(self.fields):
+            if field.name in seen:
+                raise PydanticCustomError(
+                    "field_name_taken",
+                    "'{name}' names another field of this form already",
+                    {"name": field.name, "at": ("fields", index, "name")},
+                )
+            seen.add(field.name)
+        return self
+
+
 LeafBlock = Annotated[
     HeroBlock
     | HeadingBlock
@@ -332,7 +393,8 @@ LeafBlock = Annotated[
     | FaqBlock
     | SpacerBlock
     | VideoBlock
-    | HtmlBlock,
+    | HtmlBlock
+    | FormBlock,
     Field(discriminator="type"),
 ]
 
@@ -350,22 +412,10 @@ class ColumnsBlock(_Block):
 
 Block = Annotated[LeafBlock | ColumnsBlock, Field(discriminator="type")]
 
+# Every block's type, from the models themselves (error paths skip them).
 BLOCK_TYPES = frozenset(
-    {
-        "hero",
-        "heading",
-        "rich_text",
-        "image",
-        "features",
-        "testimonial",
-        "pricing",
-        "cta",
-        "faq",
-        "spacer",
-        "video",
-        "html",
-        "columns",
-    }
+    get_args(model.model_fields["type"].annotation)[0]
+    for model in (*get_args(get_args(LeafBlock)[0]), ColumnsBlock)
 )
 
 

@@ -32,6 +32,7 @@ from markupsafe import Markup
 
 from landform.pages.blocks import (
     ColumnsBlock,
+    FormBlock,
     HeadingBlock,
     HeroBlock,
     PageContent,
@@ -284,7 +285,12 @@ def _absolute(url: str, public_url: str) -> str:
     return public_url + url if url.startswith("/") and not url.startswith("//") else url
 
 
-def _csp(style_hash: str, script_hash: str | None, frame_origins: Sequence[str]) -> str:
+def _csp(
+    style_hash: str,
+    script_hash: str | None,
+    frame_origins: Sequence[str],
+    form_origins: Sequence[str] = (),
+) -> str:
     parts = [
         "default-src 'none'",
         "img-src 'self' https: data:",
@@ -294,7 +300,9 @@ def _csp(style_hash: str, script_hash: str | None, frame_origins: Sequence[str])
     ]
     if frame_origins:
         parts.append("frame-src " + " ".join(frame_origins))
-    parts += ["base-uri 'none'", "form-action 'self'", "frame-ancestors 'self'"]
+    # Forms post only where the page's form blocks say (their sign-up service).
+    form_action = " ".join(["'self'", *form_origins])
+    parts += ["base-uri 'none'", f"form-action {form_action}", "frame-ancestors 'self'"]
     return "; ".join(parts)
 
 
@@ -308,6 +316,7 @@ def render_page(page: RenderInput) -> RenderedPage:
     first_hero: HeroBlock | None = None
     first_title: HeadingBlock | None = None
     frame_origins: list[str] = []
+    form_origins: list[str] = []
     for block in _walk(content.blocks):
         if isinstance(block, HeroBlock) and first_hero is None:
             first_hero = block
@@ -318,6 +327,11 @@ def render_page(page: RenderInput) -> RenderedPage:
             origin = f"{parts.scheme}://{parts.netloc}"
             if origin not in frame_origins:
                 frame_origins.append(origin)
+        elif isinstance(block, FormBlock):
+            parts = urlsplit(block.action)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if origin not in form_origins:
+                form_origins.append(origin)
 
     seo = page.seo
     meta_title = seo.meta_title or page.title
@@ -345,7 +359,7 @@ def render_page(page: RenderInput) -> RenderedPage:
         header_cta=header_cta,
         images=page.images,
     )
-    return RenderedPage(html=html, csp=_csp(style_hash, script_hash, frame_origins))
+    return RenderedPage(html=html, csp=_csp(style_hash, script_hash, frame_origins, form_origins))
 
 
 # --- 404 -----------------------------------------------------------------------
