@@ -57,7 +57,7 @@ from landform.ops.monitor import Monitor
 from landform.ops.recorder import Recorder
 from landform.ops.sla import Sla
 from landform.pages import repository as page_repo
-from landform.pages.public import PublicPageStore, surrogate_keys
+from landform.pages.public import Moved, PublicPageStore, surrogate_keys
 from landform.pages.service import PageService, PublicChange
 from landform.settings import Settings
 from landform.templates.service import TemplateCatalogue
@@ -357,8 +357,14 @@ class Components:
     # The public path reads the primary: a replica may lag behind the change
     # log that told this worker to reload.
     async def load_published(self, slug: str) -> Any:
+        """The live page at ``slug``; else, if it is a live page's former
+        address, where that page lives now (``Moved``); else None."""
         async with self.db.primary_connection() as connection:
-            return await page_repo.published_by_slug(connection, slug)
+            row = await page_repo.published_by_slug(connection, slug)
+            if row is not None:
+                return row
+            moved = await page_repo.moved_to(connection, slug)
+            return Moved(moved) if moved is not None else None
 
     async def migrate(self) -> None:
         """Bring the schema up to date. A file lock keeps the workers of one

@@ -719,7 +719,8 @@ async def test_slug_change_moves_the_live_page(
     assert (await client.get("/old-name")).status_code == 200
     before = await client.get("/old-name")
     await client.put(url, json={"slug": "new-name", "title": "Draft title"}, headers=ada)
-    assert (await client.get("/old-name")).status_code == 404
+    old = await client.get("/old-name")  # sent on (links already out keep working)
+    assert (old.status_code, old.headers["location"]) == (301, "/new-name")
     moved = await client.get("/new-name")
     assert moved.status_code == 200
     # It says where it now lives (canonical link, og:url) and shows what
@@ -733,6 +734,50 @@ async def test_slug_change_moves_the_live_page(
     current = (await client.get(url, headers=ada)).json()
     assert current["published_version"] == 2
     assert current["has_unpublished_changes"] is True  # the new title is not live
+
+
+async def test_a_live_pages_old_address_sends_visitors_on_until_it_is_taken(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    """Links already out (ads, mail, print) keep working after a move: a
+    301 to where the page lives now, query (UTM) kept, no chains; gone once
+    another page takes the address, or while the page is down."""
+    page = await create(client, ada, slug="spring")
+    url = f"/landing-pages/{page['id']}"
+    await client.post(f"{url}/publish", headers=ada)
+    await client.put(url, json={"slug": "spring-sale"}, headers=ada)
+    moved = await client.get("/spring?utm_source=mail")
+    assert moved.status_code == 301
+    assert moved.headers["location"] == "/spring-sale?utm_source=mail"
+    assert moved.headers["cache-control"] == "public, max-age=300"
+    assert (await client.head("/spring")).status_code == 301
+    # Moved again: both old addresses lead straight to the newest.
+    await client.put(url, json={"slug": "spring-2026"}, headers=ada)
+    for old in ("/spring", "/spring-sale"):
+        assert (await client.get(old)).headers["location"] == "/spring-2026"
+    # A made-up slug for a new page leaves the old addresses be.
+    auto = (await client.post("/landing-pages", json={"title": "Spring"}, headers=ada)).json()
+    assert auto["slug"] not in ("spring", "spring-sale")
+    # Down: nowhere to send anyone; up again: sent on again.
+    await client.post(f"{url}/unpublish", headers=ada)
+    assert (await client.get("/spring")).status_code == 404
+    await client.post(f"{url}/publish", headers=ada)
+    assert (await client.get("/spring")).status_code == 301
+    # Another account takes an old address: it is theirs from then on.
+    theirs = await client.post(
+        "/landing-pages", json={"title": "Bob's", "slug": "spring"}, headers=bob
+    )
+    assert theirs.status_code == 201, theirs.text
+    assert (await client.get("/spring")).status_code == 404  # theirs, not live yet
+    await client.post(f"/landing-pages/{theirs.json()['id']}/publish", headers=bob)
+    assert "Bob&#39;s" in (await client.get("/spring")).text
+    # Moving back to an old address takes it too; deleting ends the rest.
+    await client.put(url, json={"slug": "spring-sale"}, headers=ada)
+    assert (await client.get("/spring-sale")).status_code == 200
+    assert (await client.get("/spring-2026")).headers["location"] == "/spring-sale"
+    await client.delete(url, headers=ada)
+    for old in ("/spring-sale", "/spring-2026"):
+        assert (await client.get(old)).status_code == 404
 
 
 async def test_a_slug_move_alone_leaves_nothing_unpublished(

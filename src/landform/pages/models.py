@@ -103,3 +103,17 @@ class PageRemovalStamp(Base):
 
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     stamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class SlugRedirect(Base):
+    """A live page's former address: its visitors (links in ads, mail and
+    print) are sent on to where the page lives now, with a 301, until
+    another page takes the address or the page goes."""
+
+    __tablename__ = "slug_redirects"
+
+    slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    page_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("landing_pages.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

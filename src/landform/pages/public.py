@@ -66,6 +66,23 @@ class PublicPage:
     # When this worker stops trusting its copy (monotonic seconds; set by
     # the store), so a missed invalidation heals by itself.
     expires: float = 0.0
+    # A page's former address holds where it lives now (its slug), and
+    # nothing else: visitors are sent there.
+    moved_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What the loader finds at a live page's former address."""
+
+    slug: str
+
+
+def moved_page(moved: Moved) -> PublicPage:
+    return PublicPage(
+        etag=b"", identity=([], b""), gzip=([], b""), br=([], b""), not_modified=[],
+        size=256, moved_to=moved.slug,
+    )  # fmt: skip
 
 
 class CachePolicy:
@@ -256,6 +273,7 @@ def _accepted(accept_encoding: bytes) -> tuple[bool, bool]:
     return named.get(b"br", others), named.get(b"gzip", others)
 
 
+_MOVED_FOR = b"public, max-age=300"
 _PAGE_METHODS = error_response(
     405, "method_not_allowed", "a page is read with GET or HEAD", headers={"Allow": "GET, HEAD"}
 )
@@ -373,6 +391,10 @@ class PublicPages:
             if page is None:
                 await self._send(send, scope, 404, self._not_found)
                 return 404
+        if page.moved_to is not None:
+            # Kept five minutes, not a day: another page may take the address.
+            await self._redirect(send, f"/{page.moved_to}", scope["query_string"], _MOVED_FOR)
+            return 301
 
         accept = if_none_match = None
         for name, value in scope["headers"]:
@@ -415,7 +437,7 @@ class PublicPages:
             return
         allowed = self.admit(self.client_address.of_rsgi(scope))
         page = self.store.get(slug, count_miss=False) if allowed else None
-        if page is None:
+        if page is None or page.moved_to is not None:
             await fallback(scope, protocol, admitted=bool(allowed))
             return
         headers = scope.headers
@@ -435,12 +457,14 @@ class PublicPages:
         self.observe(ROUTE, (time.perf_counter_ns() - started) // 1000, False)
 
     @staticmethod
-    async def _redirect(send: Send, path: str, query: bytes) -> None:
+    async def _redirect(
+        send: Send, path: str, query: bytes, cache: bytes = b"public, max-age=86400"
+    ) -> None:
         location = path.encode() + (b"?" + query if query else b"")
         headers = [
             (b"location", location),
             (b"content-length", b"0"),
-            (b"cache-control", b"public, max-age=86400"),
+            (b"cache-control", cache),
         ]
         await send({"type": "http.response.start", "status": 301, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
@@ -486,7 +510,10 @@ class PublicPages:
         self.store.begin_load(slug)
         try:
             row = await self.loader(slug)
-            page = build_public_page(row, self.cache) if row is not None else None
+            if isinstance(row, Moved):
+                page: PublicPage | None = moved_page(row)
+            else:
+                page = build_public_page(row, self.cache) if row is not None else None
             self.store.end_load(slug, page)
             future.set_result(page)
             return page

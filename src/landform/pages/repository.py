@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, text
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import defer
 
 from landform.core.unicode_case import contains_pattern, lowered
-from landform.pages.models import LandingPage, PageVersion
+from landform.pages.models import LandingPage, PageVersion, SlugRedirect
 
 
 async def owned_page(
@@ -71,8 +72,58 @@ async def slug_taken(session: AsyncSession, slug: str, except_id: uuid.UUID | No
 
 
 async def slugs_like(session: AsyncSession, base: str) -> set[str]:
-    rows = await session.scalars(select(LandingPage.slug).where(LandingPage.slug.like(f"{base}%")))
+    """Slugs starting with ``base`` that are in use: pages', and former
+    addresses that still send visitors on (a slug made up for a new page
+    does not take one of those; a slug chosen by hand may)."""
+    rows = await session.scalars(
+        select(LandingPage.slug)
+        .where(LandingPage.slug.like(f"{base}%"))
+        .union(select(SlugRedirect.slug).where(SlugRedirect.slug.like(f"{base}%")))
+    )
     return set(rows.all())
+
+
+async def redirect_slug(
+    session: AsyncSession, slug: str, page_id: uuid.UUID, now: datetime
+) -> None:
+    """``slug`` (a live page's former address) sends its visitors to the page."""
+    await session.execute(delete(SlugRedirect).where(SlugRedirect.slug == slug))
+    session.add(SlugRedirect(slug=slug, page_id=page_id, created_at=now))
+
+
+async def take_redirect(session: AsyncSession, slug: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """A page takes ``slug``: it no longer redirects. The page (and its
+    owner) it sent visitors to, if it did."""
+    found = (
+        await session.execute(
+            select(SlugRedirect.page_id, LandingPage.owner_id)
+            .join(LandingPage, LandingPage.id == SlugRedirect.page_id)
+            .where(SlugRedirect.slug == slug)
+        )
+    ).first()
+    if found is None:
+        return None
+    await session.execute(delete(SlugRedirect).where(SlugRedirect.slug == slug))
+    return found[0], found[1]
+
+
+async def redirects_to(session: AsyncSession, page_id: uuid.UUID) -> list[str]:
+    """The former addresses that send visitors to this page."""
+    rows = await session.scalars(select(SlugRedirect.slug).where(SlugRedirect.page_id == page_id))
+    return list(rows.all())
+
+
+async def moved_to(session: AsyncSession | AsyncConnection, slug: str) -> str | None:
+    """Where the published page that lived at ``slug`` lives now, if any."""
+    row = await session.execute(_MOVED_TO, {"slug": slug})
+    found = row.first()
+    return str(found[0]) if found is not None else None
+
+
+_MOVED_TO = text(
+    "SELECT p.slug FROM slug_redirects r JOIN landing_pages p ON p.id = r.page_id "
+    "WHERE r.slug = :slug AND p.status = 'published'"
+)
 
 
 async def last_version_number(session: AsyncSession, page_id: uuid.UUID) -> int:

@@ -300,6 +300,9 @@ class PageService:
                     raise SlugTaken(f"the slug '{slug}' is already in use")
             else:
                 slug = await _free_slug(session, slugify(data.title))
+            taken = await repo.take_redirect(session, slug)
+            if taken is not None:
+                entry = record_change(session, slug, now)  # workers stop sending it on
             page = LandingPage(
                 owner_id=owner,
                 title=data.title,
@@ -313,7 +316,14 @@ class PageService:
                 updated_at=now,
             )
             session.add(page)
+        if taken is not None:
+            self._address_taken(taken, slug, entry.seq)
         return page
+
+    def _address_taken(self, moved: tuple[uuid.UUID, uuid.UUID], slug: str, seq: int) -> None:
+        """A former address of a moved page is another page's now."""
+        page_id, owner = moved
+        self.on_public_change(PublicChange("moved", page_id, owner, (slug,), (seq,)))
 
     async def update(
         self,
@@ -324,6 +334,7 @@ class PageService:
     ) -> LandingPage:
         changes = data.model_dump(exclude_unset=True, exclude={"version"})
         old_slug: str | None = None
+        taken: tuple[uuid.UUID, uuid.UUID] | None = None
         try:
             async with self.db.write(actor=owner) as session:
                 page = await self._writable(session, owner, page_id, expected)
@@ -337,6 +348,9 @@ class PageService:
                         if await repo.slug_taken(session, slug, except_id=page.id):
                             raise SlugTaken(f"the slug '{slug}' is already in use")
                         old_slug, page.slug = page.slug, slug
+                        taken = await repo.take_redirect(session, slug)
+                        if taken is not None:
+                            taken_entry = record_change(session, slug, self.clock.now())
                 if "seo" in changes and data.seo is not None:
                     # SEO fields left out stay too: a new meta title keeps
                     # the page's noindex and canonical URL.
@@ -355,18 +369,19 @@ class PageService:
                         # The move was the whole edit, and it is live.
                         page.published_from_version = page.version
                     now = self.clock.now()
-                    logged = [
-                        record_change(session, old_slug, now),
-                        record_change(session, page.slug, now),
-                    ]
+                    # Links to the old address (ads, mail, print) follow it,
+                    # as do those to its earlier ones: all lead here now.
+                    await repo.redirect_slug(session, old_slug, page.id, now)
+                    earlier = await repo.redirects_to(session, page.id)
+                    slugs = (old_slug, page.slug, *(s for s in earlier if s != old_slug))
+                    logged = _record_changes(session, slugs, now)
         except IntegrityError as exc:
             raise SlugTaken("that slug was just taken; choose another") from exc
         if old_slug is not None and page.status == "published":
-            self.on_public_change(
-                PublicChange(
-                    "moved", page.id, owner, (old_slug, page.slug), tuple(e.seq for e in logged)
-                )
-            )
+            seqs = tuple(entry.seq for entry in logged)
+            self.on_public_change(PublicChange("moved", page.id, owner, slugs, seqs))
+        if taken is not None:
+            self._address_taken(taken, page.slug, taken_entry.seq)
         return page
 
     async def update_content(
@@ -399,12 +414,14 @@ class PageService:
     ) -> None:
         async with self.db.write(actor=owner) as session:
             page = await self._writable(session, owner, page_id, expected)
-            slug, was_public = page.slug, page.status == "published"
+            was_public = page.status == "published"
+            slugs = (page.slug, *await repo.redirects_to(session, page.id))
             await repo.delete_page(session, page.id)
             if was_public:
-                entry = record_change(session, slug, self.clock.now())
+                logged = _record_changes(session, slugs, self.clock.now())
         if was_public:
-            self.on_public_change(PublicChange("deleted", page_id, owner, (slug,), (entry.seq,)))
+            seqs = tuple(entry.seq for entry in logged)
+            self.on_public_change(PublicChange("deleted", page_id, owner, slugs, seqs))
 
     async def delete_all(self, owner: uuid.UUID) -> list[uuid.UUID]:
         """Delete every page of ``owner`` (their account is closing), each
@@ -465,8 +482,11 @@ class PageService:
             page.published_at = now
             self._touch(page)
             page.published_from_version = page.version
-            entry = record_change(session, page.slug, now)
-        self.on_public_change(PublicChange("published", page.id, owner, (page.slug,), (entry.seq,)))
+            # Its former addresses send visitors on again (if it was down).
+            slugs = (page.slug, *await repo.redirects_to(session, page.id))
+            logged = _record_changes(session, slugs, now)
+        seqs = tuple(entry.seq for entry in logged)
+        self.on_public_change(PublicChange("published", page.id, owner, slugs, seqs))
         return page
 
     async def unpublish(
@@ -478,11 +498,12 @@ class PageService:
             if was_public:
                 page.status = "draft"
                 self._touch(page)
-                entry = record_change(session, page.slug, self.clock.now())
+                # Its former addresses stop sending visitors on with it.
+                slugs = (page.slug, *await repo.redirects_to(session, page.id))
+                logged = _record_changes(session, slugs, self.clock.now())
         if was_public:
-            self.on_public_change(
-                PublicChange("unpublished", page.id, owner, (page.slug,), (entry.seq,))
-            )
+            seqs = tuple(entry.seq for entry in logged)
+            self.on_public_change(PublicChange("unpublished", page.id, owner, slugs, seqs))
         return page
 
     async def refresh_images(self, storage_key: str) -> int:
@@ -530,8 +551,9 @@ class PageService:
             )
             current.etag, current.csp = rendered.etag, rendered.csp
             entry = record_change(session, page.slug, self.clock.now())
-            change = PublicChange("published", page.id, page.owner_id, (page.slug,), (entry.seq,))
-        self.on_public_change(change)
+        self.on_public_change(
+            PublicChange("published", page.id, page.owner_id, (page.slug,), (entry.seq,))
+        )
         return 1
 
     async def restore(
@@ -712,6 +734,12 @@ def _check_expected(page: LandingPage, expected: ExpectedVersion | None) -> None
     if expected.source == "if_match":
         raise StaleVersionPrecondition(message, details=details)
     raise StaleVersion(message, details=details)
+
+
+def _record_changes(session: Any, slugs: tuple[str, ...], now: datetime) -> list[Any]:
+    """Every worker learns that what these addresses show changed: the
+    change log's entries (their ``seq`` known once committed)."""
+    return [record_change(session, slug, now) for slug in slugs]
 
 
 def _checked_slug(slug: str) -> str:
