@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from landform.auth.models import ApiKey
+from landform.core.secrets import token_digest
 from tests.conftest import PASSWORD, assert_error, register, signed_in
 
 NEW = "a brand new passphrase"
@@ -149,3 +152,67 @@ async def test_a_reset_token_expires_and_a_reset_proves_the_address(
     assert done.status_code == 204, done.text
     me = await client.get("/auth/me", headers=bearer(await pair(client, "bob@example.com", NEW)))
     assert me.json()["email_verified"] is True  # the mail reached the address
+
+
+async def test_a_reset_or_a_change_ends_every_other_reset_mail_still_out(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Anyone holding an earlier reset mail could otherwise set the password
+    back after the owner's reset (or change) for the rest of its hour."""
+    await signed_in(client, app, "ada@example.com")
+    app.components.settings.verification_resend_seconds = 0
+    for _ in range(2):
+        await client.post("/auth/forgot-password", json={"email": "ada@example.com"})
+    first, second = (token_in(mail) for mail in await reset_mails(app, "ada@example.com"))
+    done = await client.post("/auth/reset-password", json={"token": second, "new_password": NEW})
+    assert done.status_code == 204, done.text
+    stale = await client.post(
+        "/auth/reset-password", json={"token": first, "new_password": PASSWORD}
+    )
+    assert_error(stale, 400, "invalid_token")
+    # Asked for, then the password changed by hand: the mail is spent too.
+    await client.post("/auth/forgot-password", json={"email": "ada@example.com"})
+    third = token_in((await reset_mails(app, "ada@example.com"))[0])
+    changed = await client.post(
+        "/auth/password",
+        json={"current_password": NEW, "new_password": "yet another passphrase"},
+        headers=bearer(await pair(client, "ada@example.com", NEW)),
+    )
+    assert changed.status_code == 200, changed.text
+    stale = await client.post("/auth/reset-password", json={"token": third, "new_password": NEW})
+    assert_error(stale, 400, "invalid_token")
+    await pair(client, "ada@example.com", "yet another passphrase")
+
+
+async def test_an_address_taken_back_by_a_reset_leaves_no_key_of_whoever_registered_it(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Someone registers an address that is not theirs (never verified):
+    they can make no API key, and one made before this rule goes when the
+    owner proves the address with a reset."""
+    await register(client, "vic@example.com", "the squatter's passphrase")
+    squatter = bearer(await pair(client, "vic@example.com", "the squatter's passphrase"))
+    refused = await client.post("/auth/api-keys", json={"name": "backdoor"}, headers=squatter)
+    assert_error(refused, 403, "email_not_verified")
+    # A key from before the rule, made as the API made them then.
+    user_id = (await client.get("/auth/me", headers=squatter)).json()["id"]
+    auth = app.components.auth
+    async with app.components.db.write() as session:
+        session.add(
+            ApiKey(
+                user_id=uuid.UUID(user_id), name="old", prefix=OLD_KEY[:10],
+                key_hash=token_digest(OLD_KEY), created_at=auth.clock.now(),
+            )
+        )  # fmt: skip
+    assert (await client.get("/landing-pages", headers={"X-API-Key": OLD_KEY})).status_code == 200
+    await client.post("/auth/forgot-password", json={"email": "vic@example.com"})
+    [mail] = await reset_mails(app, "vic@example.com")
+    done = await client.post(
+        "/auth/reset-password", json={"token": token_in(mail), "new_password": NEW}
+    )
+    assert done.status_code == 204, done.text
+    gone = await client.get("/landing-pages", headers={"X-API-Key": OLD_KEY})
+    assert_error(gone, 401)
+
+
+OLD_KEY = "lf_" + "k" * 43

@@ -61,9 +61,12 @@ def password_problems(password: str, email: str) -> list[str]:
         problems.append("must use at least 4 different characters")
     if password.lower() in _COMMON:
         problems.append("is one of the most common passwords")
+    lowered = password.lower()
     local = email.split("@", 1)[0].lower()
-    if len(local) >= 4 and local in password.lower():
+    if email.lower() in lowered:
         problems.append("must not contain your email address")
+    elif len(local) >= 4 and local in lowered:
+        problems.append(f"must not contain the name in your email address ('{local}')")
     return problems
 
 

@@ -185,6 +185,27 @@ async def forget_email_token(session: AsyncSession, token_hash: str) -> None:
     await session.execute(delete(EmailToken).where(EmailToken.token_hash == token_hash))
 
 
+async def forget_email_tokens(session: AsyncSession, user_id: uuid.UUID, purpose: str) -> None:
+    """The user's unused tokens of ``purpose`` stop working (the used ones
+    stay, so a second use is told "already used")."""
+    await session.execute(
+        delete(EmailToken).where(
+            EmailToken.user_id == user_id,
+            EmailToken.purpose == purpose,
+            EmailToken.used_at.is_(None),
+        )
+    )
+
+
+async def revoke_api_keys(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def note_api_key_use(
     session: AsyncSession, key_id: uuid.UUID, now: datetime, not_since: datetime
 ) -> None:

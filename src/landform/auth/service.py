@@ -23,6 +23,7 @@ from landform.auth.errors import (
     AuthErrorCode,
     BadEmailToken,
     BadRefreshToken,
+    EmailNotVerified,
     InvalidCredentials,
     NotAuthenticated,
     OperatorOnly,
@@ -309,6 +310,8 @@ class AuthService:
             await repo.mark_login_succeeded(session, attempt.id)  # no failure to count
             fresh.password_hash = password_hash
             await repo.revoke_sessions(session, user.id, now)
+            # A reset mail still out must not set the password back.
+            await repo.forget_email_tokens(session, user.id, RESET_PASSWORD)
             return self._issue(session, user.id, uuid.uuid4())
 
     async def request_password_reset(self, email: str) -> None:
@@ -351,8 +354,13 @@ class AuthService:
             user = await _spend_email_token(session, token, RESET_PASSWORD, now)
             user.password_hash = password_hash
             if user.email_verified_at is None:
+                # The address is the owner's, proven just now: what anyone
+                # who registered it before made to get in again goes.
                 user.email_verified_at = now
+                await repo.revoke_api_keys(session, user.id, now)
             await repo.revoke_sessions(session, user.id, now)
+            # Other reset mails still out could undo this one.
+            await repo.forget_email_tokens(session, user.id, RESET_PASSWORD)
 
     async def _new_password_hash(self, password: str, email: str, path: str) -> str:
         problems = password_problems(password, email)
@@ -604,6 +612,14 @@ class AuthService:
             raise SignInRequired(
                 "an API key cannot make API keys: sign in (an access token) to make one"
             )
+        # Not before the address is proven: someone who registered another's
+        # address would keep a key past the owner's reset that takes it back.
+        async with self.db.read_primary() as session:
+            user = await repo.user_by_id(session, principal.user_id)
+        if user is None:
+            raise AccountClosed()
+        if user.email_verified_at is None:
+            raise EmailNotVerified("verify your email address before making API keys")
         secret = API_KEY_PREFIX + new_token()
         key = ApiKey(
             user_id=principal.user_id,
