@@ -702,6 +702,14 @@ async def test_versions_and_restore(client: httpx.AsyncClient, ada: dict[str, st
     assert_error(
         await client.post(f"{url}/versions/2000000/restore", headers=ada), 404, "version_not_found"
     )
+    # Edits undone by restoring the live version: nothing left to publish.
+    live = (await client.get(url, headers=ada)).json()
+    edited = (await client.put(url, json={"title": "Edited"}, headers=ada)).json()
+    assert edited["has_unpublished_changes"] is True
+    undone = (await client.post(f"{url}/versions/3/restore", headers=ada)).json()
+    assert (undone["title"], undone["has_unpublished_changes"]) == (live["title"], False)
+    republished = (await client.post(f"{url}/publish", headers=ada)).json()
+    assert republished["published_version"] == 3  # no copy of it as version 4
     # The live version restored over a draft that is already it: no change,
     # no new version, nothing left to publish.
     live = (await client.get(url, headers=ada)).json()
@@ -1096,13 +1104,31 @@ async def test_publishing_twice_at_once_is_no_conflict(
         after = (await client.get(f"{url}/versions", headers=ada)).json()["items"]
         assert len(after) == len(before) + 1
         assert after[0]["title"] == f"By {stating}"
+    # One after the other (a click, then another a moment later, or a retry
+    # whose answer was lost): the second is told it is done, too.
+    for stating in ("body", "if_match"):
+        current = (await client.put(url, json={"title": f"Then {stating}"}, headers=ada)).json()
+        number = current["version"]
+        for _ in range(2):
+            again = await client.post(
+                f"{url}/publish",
+                json={"version": number} if stating == "body" else None,
+                headers={**ada, "If-Match": f'"{number}"'} if stating == "if_match" else ada,
+            )
+            assert again.status_code == 200, again.text
+            assert again.json()["version"] == number + 1
     # A version that is not the live one's is still held to: 409 in the
     # body, 412 as a precondition.
     live = (await client.get(url, headers=ada)).json()["version"]
+    stale = await client.post(f"{url}/publish", json={"version": live - 2}, headers=ada)
+    assert_error(stale, 409, "version_conflict")
+    stale = await client.post(f"{url}/publish", headers={**ada, "If-Match": f'"{live - 2}"'})
+    assert_error(stale, 412)
+    # Nor when the page changed after that publish (here, a slug move).
+    moved = (await client.put(url, json={"slug": "twice-moved"}, headers=ada)).json()
+    assert moved["has_unpublished_changes"] is False
     stale = await client.post(f"{url}/publish", json={"version": live - 1}, headers=ada)
     assert_error(stale, 409, "version_conflict")
-    stale = await client.post(f"{url}/publish", headers={**ada, "If-Match": f'"{live - 1}"'})
-    assert_error(stale, 412)
 
 
 async def test_the_owner_previews_the_draft_and_reads_and_previews_versions(

@@ -448,6 +448,8 @@ class PageService:
             draft = await repo.owned_page(session, owner, page_id)
             if draft is None:
                 raise PageNotFound("no such landing page")
+            if _published_just_now(draft, expected):
+                return draft
             _check_expected(draft, expected)
             if not await auth_repo.is_email_verified(session, owner):
                 raise EmailNotVerified("verify your email address before publishing")
@@ -480,7 +482,7 @@ class PageService:
             page.status = "published"
             page.published_number = number
             page.published_at = now
-            self._touch(page)
+            self._touch(page, now)  # the same instant: its last change was this
             page.published_from_version = page.version
             # Its former addresses send visitors on again (if it was down).
             slugs = (page.slug, *await repo.redirects_to(session, page.id))
@@ -572,7 +574,24 @@ class PageService:
             if (page.title, page.content, page.seo) != restored:
                 page.title, page.content, page.seo = restored
                 self._touch(page)
+                if await self._is_live(session, page):
+                    # Edits undone by restoring what is live: nothing is
+                    # left to publish (a publish would copy the live version).
+                    page.published_from_version = page.version
         return page
+
+    @staticmethod
+    async def _is_live(session: AsyncSession, page: LandingPage) -> bool:
+        """The draft is what visitors see now."""
+        if page.live_version is None:
+            return False
+        live = await repo.version(session, page.id, page.live_version)
+        return live is not None and (live.title, live.slug, live.content, live.seo) == (
+            page.title,
+            page.slug,
+            page.content,
+            page.seo,
+        )
 
     # Helpers
 
@@ -612,9 +631,9 @@ class PageService:
             )
         return shown
 
-    def _touch(self, page: LandingPage) -> None:
+    def _touch(self, page: LandingPage, now: datetime | None = None) -> None:
         page.version += 1
-        page.updated_at = self.clock.now()
+        page.updated_at = now or self.clock.now()
 
     async def _move_live(self, session: AsyncSession, page: LandingPage, actor: uuid.UUID) -> None:
         """A new live version at the page's (new) slug: what it shows is the
@@ -721,6 +740,19 @@ def assets_shown(content: dict[str, Any], seo: dict[str, Any]) -> set[str]:
 
 
 _EMPTY_SEGMENTS = re.compile(r"/(?:\.?/)+")
+
+
+def _published_just_now(page: LandingPage, expected: ExpectedVersion | None) -> bool:
+    """A publish that named the version the page's last change published (a
+    second click, a retry whose answer was lost): done already (RFC 9110
+    13.1.1), not a conflict. Publishing moves the version on by one."""
+    return (
+        expected is not None
+        and page.status == "published"
+        and page.published_from_version == page.version
+        and page.updated_at == page.published_at
+        and page.version - 1 in (expected.value, *expected.or_any_of)
+    )
 
 
 def _check_expected(page: LandingPage, expected: ExpectedVersion | None) -> None:
