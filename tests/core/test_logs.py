@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from landform.core.logs import JsonFormatter, TextFormatter, request_id
+from landform.core.logs import JsonFormatter, TextFormatter, configure_logging, request_id
 from landform.ops.database import DatabaseMetrics
 from landform.ops.recorder import Recorder
 
@@ -117,3 +117,23 @@ def test_a_wait_for_sqlites_write_turn_is_no_slow_query(slow_queries: Lines) -> 
     metrics._after(connection, None, "SELECT 1")
     assert metrics.slow_queries == 1
     assert slow_queries.lines[-1]["message"].startswith("slow query:")
+
+
+def test_httpx_does_not_log_the_urls_it_calls() -> None:
+    """httpx logs each request's whole URL at INFO, and a webhook's URL can
+    hold its secret (user info, a token in the path or query)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        configure_logging("info", json_lines=True)
+        assert root.isEnabledFor(logging.INFO)
+        for name in ("httpx", "httpcore"):
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+            assert logging.getLogger(name).isEnabledFor(logging.WARNING), name
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.NOTSET)

@@ -168,6 +168,9 @@ async def test_file_names_read_as_browsers_and_curl_send_them(
         ('form-data; name="file"; filename="100%25 sure.png"', "100%25 sure.png"),
         ("form-data; name=\"file\"; filename*=UTF-8''%E2%82%AC%20rates.png", "€ rates.png"),
         ('form-data; name="file"', "upload"),
+        # Both: the RFC 5987 form is the one meant (RFC 6266 4.3).
+        ('form-data; name="file"; filename="old.png"; filename*=UTF-8\'\'real.png', "real.png"),
+        ("form-data; name=\"file\"; filename*=UTF-8''%FF%FE.png", "upload"),  # not UTF-8
     ]
     for number, (disposition, label) in enumerate(cases):
         content, headers = part(disposition, samples.png((10 + number, 10)))
@@ -667,8 +670,10 @@ async def test_storage_out_of_reach_is_a_503_and_not_ready_and_keeps_nothing(
             storage.client.delete_object(Bucket=storage.bucket, Key=item["Key"])
         storage.client.delete_bucket(Bucket=storage.bucket)
     else:
-        root.rename(away)
-        root.write_text("not a folder")
+        root.rename(away)  # gone (a volume that did not mount) ...
+        deleting = await client.delete(f"/files/{kept['id']}", headers=ada)
+        assert_error(deleting, 503, "storage_unavailable")
+        root.write_text("not a folder")  # ... or no folder
     refused = await upload(client, ada, samples.png((70, 50)), "new.png", "image/png")
     assert_error(refused, 503, "storage_unavailable")
     assert refused.headers["retry-after"] == "5"

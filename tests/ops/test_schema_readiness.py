@@ -104,6 +104,15 @@ async def test_requests_before_the_migration_are_told_to_wait_not_a_500(
             message = assert_error(answer, 503, "not_ready")["message"]
             assert message.endswith("run `landform db upgrade`"), (path, message)
             assert answer.headers["retry-after"] == "5"
+        # GraphQL says the same, in its own error shape.
+        login = await client.post(
+            "/graphql",
+            json={"query": 'mutation { login(email: "early@example.com", password: "x") '
+                  "{ accessToken } }"},
+        )  # fmt: skip
+        [error] = login.json()["errors"]
+        assert error["extensions"]["code"] == "not_ready", error
+        assert error["message"].endswith("run `landform db upgrade`")
         # Migrated while it runs: served at once, no restart.
         await upgrade(app.components.db.primary)  # type: ignore[attr-defined]
         registered = await client.post(

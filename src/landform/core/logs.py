@@ -72,3 +72,7 @@ def configure_logging(level: str, json_lines: bool) -> None:
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # httpx logs every request's whole URL at INFO: a webhook's user info,
+    # path or query can be its secret (core/webhook.py logs it redacted).
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

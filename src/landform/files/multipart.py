@@ -3,6 +3,7 @@ file is never held in memory whole and a limit cuts it off mid-stream."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import unquote_to_bytes
@@ -111,20 +112,20 @@ async def receive_into(upload: Upload, content_type: str, body: AsyncIterator[by
 _BROWSER_ESCAPES = re.compile(rb"%(22|0D|0A)")
 # RFC 5987's form (filename*=UTF-8''%E2%82%AC.png), which some clients send
 # instead: python-multipart drops it.
-_EXTENDED = re.compile(rb"""filename\*\s*=\s*([A-Za-z0-9_-]+)'[^']*'([^;\s]+)""")
+_EXTENDED = re.compile(rb"""filename\*\s*=\s*"?([A-Za-z0-9_-]+)'[^']*'([^;\s]+)""")
 
 
 def file_name(filename: bytes | None, disposition: bytes) -> str:
-    """The part's file name as the user named the file ("" if none)."""
+    """The part's file name as the user named the file ("" if none): the
+    RFC 5987 form first where it reads (RFC 6266 4.3: it is the one meant,
+    ``filename`` the fallback for older readers)."""
+    extended = _EXTENDED.search(disposition)
+    if extended is not None:
+        charset, encoded = extended[1].decode("ascii"), unquote_to_bytes(extended[2].strip(b'"'))
+        with contextlib.suppress(LookupError, UnicodeDecodeError):
+            return encoded.decode(charset)
     if filename is not None:
         return _BROWSER_ESCAPES.sub(lambda m: bytes([int(m[1], 16)]), filename).decode(
             "utf-8", "replace"
         )
-    extended = _EXTENDED.search(disposition)
-    if extended is None:
-        return ""
-    charset, encoded = extended[1].decode("ascii"), unquote_to_bytes(extended[2])
-    try:
-        return encoded.decode(charset, "replace")
-    except LookupError:  # a charset Python does not know
-        return encoded.decode("utf-8", "replace")
+    return ""

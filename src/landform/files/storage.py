@@ -146,4 +146,11 @@ class LocalStorage:
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
-        await asyncio.to_thread(path.unlink, True)
+
+        def _delete() -> None:
+            # A folder that is gone is storage out of reach, not a file
+            # deleted already: its bytes would be public again when it is back.
+            self._reachable()
+            path.unlink(missing_ok=True)
+
+        await asyncio.to_thread(_delete)
