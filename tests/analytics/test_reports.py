@@ -198,6 +198,10 @@ async def test_bad_ranges_are_refused(
     now = datetime.now(UTC)
     cases = [
         ({"from": "yesterday"}, "from"),
+        # A date with an offset but no time is no datetime (Python alone
+        # would take the "+" for the separator and 02:00 for the time).
+        ({"from": "2026-12-01+02:00"}, "from"),
+        ({"from": "2026-12-01x10:00"}, "from"),
         ({"from": now.isoformat(), "to": (now - timedelta(days=1)).isoformat()}, "from"),
         ({"from": "2020-01-01", "to": "2026-01-01"}, "from"),
         ({"interval": "minute"}, "interval"),

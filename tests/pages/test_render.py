@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import landform
-from landform.pages.blocks import ColumnsBlock, PageContent
+from landform.pages.blocks import ColumnsBlock, PageContent, start_seconds
 from landform.pages.render import (
     NOT_FOUND_CSP,
     RenderedPage,
@@ -362,6 +362,10 @@ def test_frame_src_only_for_videos_used() -> None:
     assert first.get("referrerpolicy")
     # A link that starts part-way (t=1m30s) starts there embedded too.
     assert iframes[1]["src"] == "https://www.youtube-nocookie.com/embed/abc?start=90"
+    # A player's own "copy at current time" puts it in the fragment.
+    assert start_seconds("https://youtu.be/abc#t=75") == 75
+    assert start_seconds("https://www.youtube.com/watch?v=abc&t=1h2m3s") == 3723
+    assert start_seconds("https://youtu.be/abc?t=soon") == 0
 
 
 # --- structure and accessibility ----------------------------------------------------
@@ -403,7 +407,7 @@ def test_level_one_headings_beside_the_pages_h1_are_h2() -> None:
 
 
 def test_faq_answers_keep_their_line_breaks() -> None:
-    answer = "Line one\nLine two\r\nLine three\n\nA new paragraph"
+    answer = "Line one\nLine two\r\nLine three\n \t\nA new paragraph"
     blocks = [{"type": "faq", "items": [{"question": "Q?", "answer": answer}]}]
     html = render_page(make_input(blocks)).html
     assert (

@@ -40,6 +40,13 @@ def parse_instant(value: Any) -> datetime:
     # A "+02:00" typed into a URL unencoded arrives as " 02:00" (a query
     # string's "+" is a space): read it as the offset it was.
     value = _PLUS_READ_AS_SPACE.sub(r"\1+\2", value)
+    # Python reads any character between date and time as the separator:
+    # "2026-12-01+02:00" (a date and an offset) would be 02:00 that day.
+    date_ends = 10 if value[4:5] == "-" else 8  # 2026-12-01 or 20261201
+    if len(value) > date_ends and value[date_ends] not in "Tt ":
+        raise ValueError(
+            "must be an ISO 8601 date or datetime, e.g. 2025-03-01 or 2025-03-01T09:00:00+02:00"
+        )
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

@@ -171,8 +171,9 @@ def prepare_data(
         ),
     ] = False,
 ) -> None:
-    """Make the test data through the API (accounts, published pages, a
-    file each, some analytics), for runs given --fixture."""
+    """Make the test data for runs given --fixture, through the API.
+
+    Accounts, published pages, a file each and some analytics."""
     from landform.loadtest.harness import (
         CannotRun,
         Target,

@@ -298,8 +298,10 @@ def db_upgrade() -> None:
 def db_downgrade(
     revision: str = typer.Argument(help="the revision to go back to, e.g. 0007 or -1"),
 ) -> None:
-    """Undo migrations down to REVISION (stop every Landform process using
-    the database first, and take a backup: a downgrade may drop data)."""
+    """Undo migrations down to REVISION.
+
+    Stop every Landform process using the database first, and take a backup:
+    a downgrade may drop data."""
     from landform.core.migrate import downgrade
     from landform.core.serving_lock import DataDirBusy, alone
 

@@ -304,7 +304,10 @@ class VideoBlock(_Block):
 def start_seconds(url: str) -> int:
     """Where a YouTube link starts playing (``t=42``, ``t=1m30s``,
     ``start=90``), in seconds; 0 when it does not say."""
-    query = parse_qs(urlsplit(url).query)
+    parts = urlsplit(url)
+    # In the query (?t=90, ?start=90) or, as links copied from a player, the
+    # fragment (#t=90).
+    query = {**parse_qs(parts.fragment), **parse_qs(parts.query)}
     given = (query.get("t") or query.get("start") or [""])[0]
     found = _START.fullmatch(given)
     if found is None:

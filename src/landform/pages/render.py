@@ -115,7 +115,19 @@ def _initial(name: str) -> str:
     return first.group().upper() if first else ""
 
 
+def _paragraphs(text: str) -> list[list[str]]:
+    """Plain text as paragraphs of lines: a blank line (spaces on it too)
+    starts a paragraph, a single line break stays one."""
+    return [
+        [line.strip() for line in part.strip().splitlines()]
+        for part in _BLANK_LINE.split(text)
+        if part.strip()
+    ]
+
+
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 _env.filters["initial"] = _initial
+_env.filters["paragraphs"] = _paragraphs
 _PAGE_TEMPLATE = _env.get_template("page.html.j2")
 _NOT_FOUND_TEMPLATE = _env.get_template("not_found.html.j2")
 
