@@ -432,9 +432,12 @@ async def test_mail_link_opens_a_confirmation_page_that_verifies_on_click(
     again = await client.post("/auth/verify-email/confirm", data={"token": token})
     assert again.status_code == 200 and "confirmed already" in again.text
     # A link cut short by a mail program: said as such, a page, not the API's JSON.
+    # So is one mangled past any token's length.
     for cut in (
         await client.get("/auth/verify-email"),
         await client.post("/auth/verify-email/confirm", data={}),
+        await client.get("/auth/verify-email", params={"token": "x" * 600}),
+        await client.post("/auth/verify-email/confirm", data={"token": "x" * 600}),
     ):
         assert cut.status_code == 400 and cut.headers["content-type"].startswith("text/html")
         assert "This link is incomplete" in cut.text
@@ -465,7 +468,15 @@ async def test_api_key_routes_need_a_user(client: httpx.AsyncClient, app: Any) -
         ("GET", "/auth/api-keys", None),
         ("DELETE", f"/auth/api-keys/{key_id}", None),
     ):
-        assert_error(await client.request(method, path, json=body), 401)
+        missing = assert_error(await client.request(method, path, json=body), 401)
+        assert missing["code"] == "not_authenticated"
+    # A credential refused says so in WWW-Authenticate too (RFC 6750 3).
+    for bad in ({"Authorization": "Bearer nope"}, {"X-API-Key": "lf_" + "x" * 43}):
+        refused = await client.get("/auth/api-keys", headers=bad)
+        assert_error(refused, 401)
+        assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    blank = await client.post("/auth/api-keys", json={"name": "   "}, headers=headers)
+    assert_error(blank, 422)
     assert len((await client.get("/auth/api-keys", headers=headers)).json()) == 1
 
 

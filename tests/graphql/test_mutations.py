@@ -319,6 +319,16 @@ async def test_account_mutations_match_rest(client: httpx.AsyncClient, app: Any)
     assert gone.status_code == 401
 
     second = (await gql(client, signin, {"p": PASSWORD}))["data"]["login"]
+    weak = await gql(
+        client,
+        "mutation($c: String!, $n: String!) "
+        "{ changePassword(currentPassword: $c, newPassword: $n) { accessToken } }",
+        {"c": PASSWORD, "n": "ada"},
+        headers={"Authorization": f"Bearer {second['accessToken']}"},
+    )
+    assert codes(weak) == ["weak_password"]
+    # Named as the mutation's argument, not the REST body's field.
+    assert {d["path"] for d in weak["errors"][0]["extensions"]["details"]} == {"newPassword"}
     changed = await gql(
         client,
         "mutation($c: String!, $n: String!) "

@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from landform.auth.errors import NotAuthenticated
 from landform.auth.service import AuthService, Principal
+from landform.core.errors import DomainError
 
 _bearer = HTTPBearer(auto_error=False, description="An access token or an API key")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -31,7 +32,13 @@ async def current_principal(
             "sign in: send Authorization: Bearer <access token or API key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return await service.authenticate(credential)
+    try:
+        return await service.authenticate(credential)
+    except DomainError as exc:
+        if exc.status == 401:
+            # RFC 6750 3: a credential refused says so, as a missing one does.
+            exc.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
+        raise
 
 
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from landform.auth.deps import AuthServiceDep, PrincipalDep
@@ -29,6 +29,9 @@ from landform.auth.schemas import (
 from landform.auth.service import Tokens
 from landform.core.errors import DomainError
 from landform.core.http import client_ip
+
+# A mailed token is 43 characters; a link longer than this was mangled.
+TOKEN_MAX = 512
 
 router = APIRouter(tags=["auth"])
 
@@ -73,22 +76,22 @@ async def verify_email(body: VerifyEmailIn, service: AuthServiceDep) -> UserPubl
 
 
 @router.get("/auth/verify-email", response_class=HTMLResponse, include_in_schema=False)
-async def verify_email_page(token: Annotated[str, Query(max_length=512)] = "") -> HTMLResponse:
+async def verify_email_page(token: str = "") -> HTMLResponse:
     """Where the mail's link lands: a page with a button that confirms."""
     headers = {"Content-Security-Policy": CSP}
-    if not token.strip():
+    if not token.strip() or len(token) > TOKEN_MAX:  # a link cut short, or mangled
         return HTMLResponse(result_page(False, INCOMPLETE_LINK), status_code=400, headers=headers)
     return HTMLResponse(confirm_page(token), headers=headers)
 
 
 @router.post("/auth/verify-email/confirm", response_class=HTMLResponse, include_in_schema=False)
 async def verify_email_form(
-    service: AuthServiceDep, token: Annotated[str, Form(max_length=512)] = ""
+    service: AuthServiceDep, token: Annotated[str, Form()] = ""
 ) -> HTMLResponse:
     """The confirmation page's button. Every outcome is a page a person
     can act on, not the API's JSON."""
     headers = {"Content-Security-Policy": CSP}
-    if not token.strip():
+    if not token.strip() or len(token) > TOKEN_MAX:
         return HTMLResponse(result_page(False, INCOMPLETE_LINK), status_code=400, headers=headers)
     try:
         await service.verify_email(token)

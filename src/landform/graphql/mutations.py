@@ -149,9 +149,10 @@ class Mutation:
             {"current_password": current_password, "new_password": new_password},
         )
         principal = await info.context.principal()
-        tokens = await info.context.services.auth.change_password(
-            principal, data.current_password, data.new_password, info.context.client_ip
-        )
+        with within_argument(""):  # a weak one is newPassword here, as sent
+            tokens = await info.context.services.auth.change_password(
+                principal, data.current_password, data.new_password, info.context.client_ip
+            )
         return _pair(tokens)
 
     @strawberry.mutation(
@@ -171,7 +172,8 @@ class Mutation:
     async def reset_password(self, info: Info, token: str, new_password: str) -> bool:
         await _spend_auth_allowance(info)
         data = parse_input(PasswordResetIn, {"token": token, "new_password": new_password})
-        await info.context.services.auth.reset_password(data.token, data.new_password)
+        with within_argument(""):
+            await info.context.services.auth.reset_password(data.token, data.new_password)
         return True
 
     @strawberry.mutation(description="A new draft, empty or from a template.")
