@@ -249,10 +249,16 @@ async def test_quota_has_its_own_413(
     client: httpx.AsyncClient, app: Any, ada: dict[str, str]
 ) -> None:
     app.components.settings.storage_quota_bytes = len(samples.png()) + 100
+    empty = (await client.get("/files/usage", headers=ada)).json()
+    assert empty == {"used_bytes": 0, "quota_bytes": len(samples.png()) + 100, "files": 0}
     assert (await upload(client, ada, samples.png(), "a.png")).status_code == 201
     response = await upload(client, ada, samples.png((65, 48)), "b.png")
     error = assert_error(response, 413, "storage_quota_exceeded")
     assert error["details"]["quota"] == len(samples.png()) + 100
+    # What a user sees before an upload is refused, not only in the refusal.
+    usage = (await client.get("/files/usage", headers=ada)).json()
+    assert usage == {**empty, "used_bytes": len(samples.png()), "files": 1}
+    assert_error(await client.get("/files/usage"), 401)
 
 
 @pytest.mark.parametrize(

@@ -37,11 +37,20 @@ async def owned_keys(session: AsyncSession, owner_id: uuid.UUID, keys: list[str]
     return set(found.all())
 
 
+async def usage(session: AsyncSession, owner_id: uuid.UUID) -> tuple[int, int]:
+    """(bytes, files) of the owner's uploads."""
+    row = (
+        await session.execute(
+            select(func.coalesce(func.sum(StoredFile.size), 0), func.count()).where(
+                StoredFile.owner_id == owner_id
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
 async def used_bytes(session: AsyncSession, owner_id: uuid.UUID) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(StoredFile.size), 0)).where(StoredFile.owner_id == owner_id)
-    )
-    return int(total or 0)
+    return (await usage(session, owner_id))[0]
 
 
 async def list_owned(

@@ -9,7 +9,7 @@ from landform.auth.deps import PrincipalDep
 from landform.core.errors import paths_renamed
 from landform.core.pagination import CURSOR_IN_QUERY
 from landform.files.multipart import receive_into
-from landform.files.schemas import FileList, FilePublic
+from landform.files.schemas import FileList, FilePublic, StorageUsage
 from landform.files.service import FileService
 
 router = APIRouter(tags=["files"])
@@ -78,6 +78,13 @@ async def list_files(
             principal.user_id, category=category, cursor=cursor, limit=limit
         )
     return FileList(items=[FilePublic.of(f) for f in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/files/usage", response_model=StorageUsage)
+async def storage_usage(principal: PrincipalDep, service: FileServiceDep) -> StorageUsage:
+    """How much of your storage quota your files take."""
+    used, quota, files = await service.usage(principal.user_id)
+    return StorageUsage(used_bytes=used, quota_bytes=quota, files=files)
 
 
 @router.get("/files/{file_id}", response_model=FilePublic)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from landform.files.models import StoredFile
 from landform.files.service import asset_url
@@ -40,3 +40,9 @@ class FilePublic(BaseModel):
 class FileList(BaseModel):
     items: list[FilePublic]
     next_cursor: str | None
+
+
+class StorageUsage(BaseModel):
+    used_bytes: int = Field(description="What your files take (each distinct upload once)")
+    quota_bytes: int = Field(description="LANDFORM_STORAGE_QUOTA_BYTES: uploads past it are 413")
+    files: int

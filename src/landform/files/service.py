@@ -225,6 +225,12 @@ class FileService:
         self.on_stored(record)
         return record
 
+    async def usage(self, owner: uuid.UUID) -> tuple[int, int, int]:
+        """(bytes used, the quota, files) of the owner's storage."""
+        async with self.db.read(actor=owner) as session:
+            used, files = await repo.usage(session, owner)
+        return used, self.settings.storage_quota_bytes, files
+
     async def get(self, owner: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
         async with self.db.read(actor=owner) as session:
             record = await repo.owned_file(session, owner, file_id)
