@@ -330,7 +330,7 @@ async def test_content_validation_names_the_path(
         (
             [{"type": "cta", "id": "signup", "label": "A", "url": "#signup"}] * 2,
             "blocks[1].id",
-            "already another block's id",
+            "already another element's id",
         ),
         (
             [
@@ -344,9 +344,19 @@ async def test_content_validation_names_the_path(
                 },
             ],
             "blocks[1].columns[1].blocks[0].id",
-            "already another block's id",
+            "already another element's id",
         ),
         ([{"type": "heading", "text": "Top", "id": "main"}], "blocks[0].id", "the page's own"),
+        # Ids in an HTML block's elements are the page's too.
+        ([{"type": "html", "html": "<div id='main'>x</div>"}], "blocks[0].html", "the page's own"),
+        (
+            [
+                {"type": "cta", "id": "signup", "label": "A", "url": "#signup"},
+                {"type": "html", "html": '<p id="signup">Sign up below</p>'},
+            ],
+            "blocks[1].html",
+            "already another element's id",
+        ),
     ],
 )
 async def test_a_block_id_is_an_anchor_used_once(

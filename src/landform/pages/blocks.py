@@ -443,18 +443,18 @@ def check_block_ids(blocks: list[Any]) -> None:
     each used once, and none the page uses itself. Checked on what is sent
     (content written before this rule still renders and publishes)."""
     seen: set[str] = set()
-    for loc, block_id in _block_ids(blocks, ("blocks",)):
+    for at, block_id in _block_ids(blocks, ("blocks",)):
         if block_id in PAGE_IDS:
             raise PydanticCustomError(
                 "block_id_reserved",
                 "'{id}' is the page's own id (its main content); choose another",
-                {"id": block_id, "at": (*loc, "id")},
+                {"id": block_id, "at": at},
             )
         if block_id in seen:
             raise PydanticCustomError(
                 "block_id_taken",
-                "'{id}' is already another block's id: each anchor is used once",
-                {"id": block_id, "at": (*loc, "id")},
+                "'{id}' is already another element's id on this page: each anchor is used once",
+                {"id": block_id, "at": at},
             )
         seen.add(block_id)
 
@@ -462,16 +462,23 @@ def check_block_ids(blocks: list[Any]) -> None:
 def _block_ids(
     blocks: list[Any], loc: tuple[str | int, ...]
 ) -> list[tuple[tuple[str | int, ...], str]]:
-    """(where, id) of every block with an id, nested columns included."""
+    """(where, id) of every block with an id, nested columns included, and
+    of every element with one in an HTML block (kept by its cleaning)."""
     found: list[tuple[tuple[str | int, ...], str]] = []
     for i, block in enumerate(blocks):
         if getattr(block, "id", None):
-            found.append(((*loc, i), block.id))
+            found.append(((*loc, i, "id"), block.id))
+        if isinstance(block, HtmlBlock):
+            found.extend(((*loc, i, "html"), inner) for inner in _HTML_IDS.findall(block.html))
         if not isinstance(block, ColumnsBlock):
             continue
         for c, column in enumerate(block.columns):
             found.extend(_block_ids(column.blocks, (*loc, i, "columns", c, "blocks")))
     return found
+
+
+# The ids in cleaned HTML: nh3 writes every attribute as name="value".
+_HTML_IDS = re.compile(r'<[^>]*\sid="([^"]*)"')
 
 
 PAGE_CONTENT = TypeAdapter(PageContent)
