@@ -195,6 +195,21 @@ async def test_a_page_through_its_whole_life(
         {"id": page_id, "c": {"blocks": [{"type": "hero", "headline": "Sold out"}]}},
         headers=ada,
     )
+    # What a version showed, read before restoring it (REST: GET …/versions/1).
+    look = (
+        "query($id: ID!, $n: Int!) { landingPage(id: $id) "
+        "{ versionDetail(number: $n) { number isLive content seo } } }"
+    )
+    seen = await gql(client, look, {"id": page_id, "n": 1}, headers=ada)
+    detail = seen["data"]["landingPage"]["versionDetail"]
+    assert (detail["number"], detail["isLive"]) == (1, True)
+    assert detail["content"]["blocks"][0]["headline"] == "Half price"
+    assert "meta_title" in detail["seo"]
+    for number in (2, 0, -1):
+        missing = await gql(client, look, {"id": page_id, "n": number}, headers=ada)
+        assert missing["data"]["landingPage"]["versionDetail"] is None
+    theirs = await gql(client, look, {"id": page_id, "n": 1}, headers=bob)
+    assert theirs["data"]["landingPage"] is None
     restored = await gql(
         client,
         "mutation($id: ID!) { restoreLandingPageVersion(id: $id, number: 1) { content hasUnpublishedChanges } }",

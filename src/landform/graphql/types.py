@@ -15,8 +15,9 @@ from strawberry.scalars import JSON
 from landform.core.pagination import encode_cursor
 from landform.files.schemas import FilePublic
 from landform.graphql.context import Context
-from landform.pages.errors import PageNotFound
+from landform.pages.errors import PageNotFound, VersionNotFound
 from landform.pages.models import LandingPage as PageModel
+from landform.pages.schemas import VERSION_MAX
 
 if TYPE_CHECKING:
     from landform.auth.models import ApiKey as ApiKeyModel
@@ -109,6 +110,12 @@ class PageVersion:
     is_live: bool
 
 
+@strawberry.type(description="A published version whole: what it showed, to read before a restore.")
+class PageVersionDetail(PageVersion):
+    content: JSON
+    seo: JSON
+
+
 @strawberry.type(description="Totals over a range; visitors are daily unique visitors.")
 class AnalyticsSummary:
     views: int
@@ -191,6 +198,22 @@ class LandingPage:
     async def versions(self, info: Info) -> list[PageVersion]:
         rows = await info.context.loaders.versions.load(self.page_id)
         return [self._version(row) for row in rows]
+
+    @strawberry.field(
+        description="Published version `number` with its content and SEO; null if none."
+    )
+    async def version_detail(self, info: Info, number: int) -> PageVersionDetail | None:
+        if not 1 <= number <= VERSION_MAX:
+            return None
+        try:
+            _page, row = await info.context.services.pages.version(
+                await info.context.owner(), self.page_id, number
+            )
+        except VersionNotFound:
+            return None
+        return PageVersionDetail(
+            **vars(self._version(row)), content=JSON(row.content), seo=JSON(row.seo)
+        )
 
     @strawberry.field(description="The newest published version, if any.")
     async def latest_version(self, info: Info) -> PageVersion | None:
