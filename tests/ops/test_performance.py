@@ -171,11 +171,13 @@ async def test_a_made_up_method_is_one_series_not_one_each(
     """Any token is a method to HTTP: each must not become a label value
     (a scrape that grows with every request a stranger sends)."""
     for method in ("XABCDEF", "XGHIJKL", "FOO"):
-        for path in ("/anything", "/landing-pages"):
+        for path in ("/anything", "/landing-pages", "/api/nothing"):
             assert (await client.request(method, path)).status_code in (404, 405)
     text = (await client.get("/metrics", headers=OPS)).text
     assert "XABCDEF" not in text and "FOO /" not in text
     assert 'landform_requests_total{route="OTHER (no route)"} 3.0' in text
+    # A page's address (a slug) refuses them itself, counted as one series too.
+    assert 'landform_requests_total{route="OTHER /{slug}"} 3.0' in text
 
 
 async def test_operators_only(client: httpx.AsyncClient, app: Any) -> None:

@@ -164,6 +164,18 @@ async def _schema_problem(request: Request) -> str | None:
     return problem
 
 
+# The methods HTTP defines (RFC 9110 9.3, and PATCH).
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+def method_label(method: str) -> str:
+    """A request's method as a measurement names it: any other token is
+    ``OTHER`` (a client may send anything, each would be a series)."""
+    return method if method in KNOWN_METHODS else "OTHER"
+
+
 def incomplete_body() -> ErrorResponse:
     """The answer to a body that stopped short of its length: the client's
     doing, not a server error. It reaches a client that only stopped sending."""

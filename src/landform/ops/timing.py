@@ -16,6 +16,7 @@ from typing import Any
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from landform.core.http import method_label
 from landform.core.ids import random_bytes
 from landform.core.logs import ACCEPTABLE_ID, request_id
 from landform.ops.recorder import Recorder
@@ -76,9 +77,7 @@ class Timing:
         by kind (an asset key is not a route of its own). A method HTTP
         does not define is ``OTHER``: a client may send any token there,
         and each would be a series of its own."""
-        method: str = scope["method"]
-        if method not in KNOWN_METHODS:
-            method = "OTHER"
+        method = method_label(scope["method"])
         route = scope.get("route")
         if route is not None:
             # Routes live as long as the app; they do not hash, their ids do.
@@ -104,11 +103,6 @@ class NamedRoute(Route):
         if match is not Match.NONE:
             child_scope["route"] = self
         return match, child_scope
-
-
-KNOWN_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-)
 
 
 def _request_id(scope: Scope) -> str:

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from landform.core.conditional import etag_matches
 from landform.core.db_failures import DatabaseUnavailable
-from landform.core.http import error_response, send_error
+from landform.core.http import error_response, method_label, send_error
 from landform.core.proxies import ClientAddress
 from landform.core.rate_limits import Observe
 from landform.core.rsgi import Fallback, text_headers
@@ -352,7 +352,10 @@ class PublicPages:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             if scope["type"] == "http" and _slug(scope["path"]) is not None:
                 # A page's URL is only read (a form posted to it, say).
+                started = time.perf_counter_ns()
                 await send_error(send, _PAGE_METHODS)
+                micros = (time.perf_counter_ns() - started) // 1000
+                self.observe(f"route:{method_label(scope['method'])} /{{slug}}", micros, False)
                 return
             await self.app(scope, receive, send)
             return
