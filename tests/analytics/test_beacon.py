@@ -41,7 +41,11 @@ listeners["window:load"]();
 const cta = {getAttribute: () => "Buy now"};
 listeners.click({target: {closest: (sel) => sel === "[data-lf-cta]" ? cta : null}});
 listeners.click({target: {closest: () => null}});
-listeners.submit({target: {tagName: "FORM", id: "signup", getAttribute: () => null}});
+// A form whose fields shadow its properties (inputs named tagName, getAttribute).
+global.Element = {prototype: {getAttribute: function (n) { return this.attrs[n] || null; }}};
+listeners.submit({target: {[Symbol.toStringTag]: "HTMLFormElement", attrs: {id: "signup"},
+  tagName: {}, getAttribute: "shadowed"}});
+listeners.submit({target: {[Symbol.toStringTag]: "HTMLDivElement", attrs: {id: "not-a-form"}}});
 listeners["window:pageshow"]({persisted: false});  // the load's own: no second view
 listeners["window:pageshow"]({persisted: true});  // back, from the back/forward cache
 listeners.auxclick({button: 1, target: {closest: () => cta}});  // middle: a new tab

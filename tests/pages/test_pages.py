@@ -781,6 +781,13 @@ async def test_a_live_pages_old_address_sends_visitors_on_until_it_is_taken(
     assert (await client.get("/spring")).status_code == 404
     await client.post(f"{url}/publish", headers=ada)
     assert (await client.get("/spring")).status_code == 301
+    # Moved while down (its last live address too): all lead to it once up.
+    await client.post(f"{url}/unpublish", headers=ada)
+    await client.put(url, json={"slug": "spring-2027"}, headers=ada)
+    await client.post(f"{url}/publish", headers=ada)
+    for old in ("/spring", "/spring-sale", "/spring-2026"):
+        assert (await client.get(old)).headers["location"] == "/spring-2027", old
+    await client.put(url, json={"slug": "spring-2026"}, headers=ada)  # back, as before
     # Another account takes an old address: it is theirs from then on.
     theirs = await client.post(
         "/landing-pages", json={"title": "Bob's", "slug": "spring"}, headers=bob
@@ -1350,6 +1357,12 @@ async def test_a_form_block_is_checked_field_by_field(
         ({"action": "javascript:alert(1)"}, "blocks[0].action", "URL must be"),
         ({"action": "https://me:pw@lists.example.com/"}, "blocks[0].action", "password"),
         ({"action": "/local"}, "blocks[0].action", "https://"),
+        # Only a host: nothing else rides along (it once went into the CSP).
+        ({"action": "https://a.com;frame-ancestors"}, "blocks[0].action", "name a host"),
+        ({"action": "https://a.com,b.com/x"}, "blocks[0].action", "name a host"),
+        ({"action": "https://*.example.com/x"}, "blocks[0].action", "name a host"),
+        ({"action": "https://a.com:99999/x"}, "blocks[0].action", "name a host"),
+        ({"action": "https://a..com/x"}, "blocks[0].action", "name a host"),
         ({"fields": []}, "blocks[0].fields", ""),
         ({"fields": [field] * 13}, "blocks[0].fields", ""),
         ({"fields": [field, field]}, "blocks[0].fields[1].name", "names another field"),

@@ -540,7 +540,7 @@ def test_a_form_block_renders_labelled_fields_and_opens_the_csp_to_its_service()
     assert '<input type="hidden" name="list[id]" value="&#34;&gt;&lt;script&gt;' in html
     # Inputs inside their labels: no element ids that three forms would share.
     assert html.count('<label class="field">') == 9 and 'name="EMAIL" id=' not in html
-    # Each form's service once, and no other.
-    form_action = csp_directives(page.csp)["form-action"].split()
-    assert form_action == ["'self'", "https://lists.example.com", "https://forms.example.org"]
+    # Forms post to their services, which may send the visitor on to a
+    # thank-you page on another host (CSP holds redirects too): any https.
+    assert csp_directives(page.csp)["form-action"] == "'self' https:"
     assert csp_directives(render_page(make_input()).csp)["form-action"] == "'self'"

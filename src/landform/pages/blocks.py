@@ -334,7 +334,19 @@ def _check_form_action(value: str) -> str:
         raise ValueError("a form's action must be an https:// address (where its sign-ups go)")
     if parts.username is not None or parts.password is not None:
         raise ValueError("a form's action must hold no user name or password: visitors see it")
+    try:
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        host, port = "", None
+    expected = (parts.hostname or "") + (f":{port}" if port is not None else "")
+    if not _HOST.fullmatch(host) or parts.netloc.lower() != expected:
+        raise ValueError("a form's action must name a host (a domain name), as https://host/path")
     return value
+
+
+# A domain name as DNS spells it (IDNA-encoded, at least one dot).
+_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]")
 
 
 FormAction = Annotated[

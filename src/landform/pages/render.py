@@ -298,10 +298,7 @@ def _absolute(url: str, public_url: str) -> str:
 
 
 def _csp(
-    style_hash: str,
-    script_hash: str | None,
-    frame_origins: Sequence[str],
-    form_origins: Sequence[str] = (),
+    style_hash: str, script_hash: str | None, frame_origins: Sequence[str], forms: bool = False
 ) -> str:
     parts = [
         "default-src 'none'",
@@ -312,8 +309,10 @@ def _csp(
     ]
     if frame_origins:
         parts.append("frame-src " + " ".join(frame_origins))
-    # Forms post only where the page's form blocks say (their sign-up service).
-    form_action = " ".join(["'self'", *form_origins])
+    # A page's only forms are its form blocks (cleaned HTML holds none), and
+    # their services may send the visitor on to a thank-you page elsewhere:
+    # CSP holds the redirect to form-action too, so any https destination.
+    form_action = "'self' https:" if forms else "'self'"
     parts += ["base-uri 'none'", f"form-action {form_action}", "frame-ancestors 'self'"]
     return "; ".join(parts)
 
@@ -328,7 +327,7 @@ def render_page(page: RenderInput) -> RenderedPage:
     first_hero: HeroBlock | None = None
     first_title: HeadingBlock | None = None
     frame_origins: list[str] = []
-    form_origins: list[str] = []
+    has_form = False
     for block in _walk(content.blocks):
         if isinstance(block, HeroBlock) and first_hero is None:
             first_hero = block
@@ -340,10 +339,7 @@ def render_page(page: RenderInput) -> RenderedPage:
             if origin not in frame_origins:
                 frame_origins.append(origin)
         elif isinstance(block, FormBlock):
-            parts = urlsplit(block.action)
-            origin = f"{parts.scheme}://{parts.netloc}"
-            if origin not in form_origins:
-                form_origins.append(origin)
+            has_form = True
 
     seo = page.seo
     meta_title = seo.meta_title or page.title
@@ -371,7 +367,7 @@ def render_page(page: RenderInput) -> RenderedPage:
         header_cta=header_cta,
         images=page.images,
     )
-    return RenderedPage(html=html, csp=_csp(style_hash, script_hash, frame_origins, form_origins))
+    return RenderedPage(html=html, csp=_csp(style_hash, script_hash, frame_origins, has_form))
 
 
 # --- 404 -----------------------------------------------------------------------

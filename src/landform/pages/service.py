@@ -375,6 +375,10 @@ class PageService:
                     earlier = await repo.redirects_to(session, page.id)
                     slugs = (old_slug, page.slug, *(s for s in earlier if s != old_slug))
                     logged = _record_changes(session, slugs, now)
+                elif old_slug is not None and page.published_number is not None:
+                    # Down for now, but live there before: its links follow
+                    # it once it is published again.
+                    await repo.redirect_slug(session, old_slug, page.id, self.clock.now())
         except IntegrityError as exc:
             raise SlugTaken("that slug was just taken; choose another") from exc
         if old_slug is not None and page.status == "published":

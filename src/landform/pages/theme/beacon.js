@@ -43,9 +43,12 @@
     d.addEventListener("auxclick", function (e) { if (e.button === 1) cta(e); }, true);
     d.addEventListener("submit", function (e) {
       try {
-        var f = e.target;
-        if (f && f.tagName === "FORM") send("/analytics/track-event", visit({
-          name: "form_submit", label: (f.getAttribute("name") || f.id || "").slice(0, 120)}));
+        // Asked of the prototypes: a form's own fields shadow its properties
+        // (an input named "tagName" or "getAttribute" would hide them).
+        var f = e.target, get = Element.prototype.getAttribute;
+        if (Object.prototype.toString.call(f) === "[object HTMLFormElement]")
+          send("/analytics/track-event", visit({name: "form_submit",
+            label: (get.call(f, "name") || get.call(f, "id") || "").slice(0, 120)}));
       } catch (e2) {}
     }, true);
   } catch (e) {}
