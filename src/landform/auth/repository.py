@@ -145,9 +145,19 @@ async def last_email_token_at(
 
 async def revoke_sessions(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
     """End every login of the user (their refresh tokens)."""
+    await _revoke_all(session, RefreshToken, user_id, now)
+
+
+async def _revoke_all(
+    session: AsyncSession,
+    model: type[RefreshToken] | type[ApiKey],
+    user_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    """Revoke every credential of this kind the user holds that is not yet."""
     await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        update(model)
+        .where(model.user_id == user_id, model.revoked_at.is_(None))
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -198,12 +208,7 @@ async def forget_email_tokens(session: AsyncSession, user_id: uuid.UUID, purpose
 
 
 async def revoke_api_keys(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
-    await session.execute(
-        update(ApiKey)
-        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    await _revoke_all(session, ApiKey, user_id, now)
 
 
 async def note_api_key_use(
