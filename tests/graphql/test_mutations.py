@@ -334,23 +334,21 @@ async def test_account_mutations_match_rest(client: httpx.AsyncClient, app: Any)
     assert gone.status_code == 401
 
     second = (await gql(client, signin, {"p": PASSWORD}))["data"]["login"]
-    weak = await gql(
-        client,
-        "mutation($c: String!, $n: String!) "
-        "{ changePassword(currentPassword: $c, newPassword: $n) { accessToken } }",
-        {"c": PASSWORD, "n": "ada"},
-        headers={"Authorization": f"Bearer {second['accessToken']}"},
-    )
+
+    async def change_password(new: str) -> dict[str, Any]:
+        return await gql(
+            client,
+            "mutation($c: String!, $n: String!) "
+            "{ changePassword(currentPassword: $c, newPassword: $n) { accessToken } }",
+            {"c": PASSWORD, "n": new},
+            headers={"Authorization": f"Bearer {second['accessToken']}"},
+        )
+
+    weak = await change_password("ada")
     assert codes(weak) == ["weak_password"]
     # Named as the mutation's argument, not the REST body's field.
     assert {d["path"] for d in weak["errors"][0]["extensions"]["details"]} == {"newPassword"}
-    changed = await gql(
-        client,
-        "mutation($c: String!, $n: String!) "
-        "{ changePassword(currentPassword: $c, newPassword: $n) { accessToken } }",
-        {"c": PASSWORD, "n": "a brand new passphrase"},
-        headers={"Authorization": f"Bearer {second['accessToken']}"},
-    )
+    changed = await change_password("a brand new passphrase")
     assert changed["data"]["changePassword"]["accessToken"]
     asked = await gql(client, 'mutation { requestPasswordReset(email: "ada@example.com") }')
     assert asked["data"] == {"requestPasswordReset": True}
