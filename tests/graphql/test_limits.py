@@ -257,3 +257,78 @@ async def test_introspection_is_off_in_production(settings: Settings, tmp_path: 
             assert set(codes(result)) == {"graphql_validation_failed"}
             assert "introspection" in result["errors"][0]["message"].lower()
             assert ide.status_code == 404
+
+
+async def test_cost_counts_defaults_entities_and_whole_contents(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    page = await client.post("/landing-pages", json={"title": "Big"}, headers=ada)
+    page_id = page.json()["id"]
+    selection = "nodes { latestVersion { number } analytics { views } }"
+    # `first` left out is the connection's default, 20: 1 + 20 × (1 + 1 + 2).
+    fine = await gql(client, f"{{ landingPages {{ {selection} }} }}", headers=ada)
+    assert "errors" not in fine
+    # A variable's default counts as its value would: 1 + 50 × 4.
+    defaulted = await gql(
+        client,
+        f"query($n: Int! = 50) {{ landingPages(first: $n) {{ {selection} }} }}",
+        headers=ada,
+    )
+    assert codes(defaulted) == ["query_too_costly"]
+    assert defaulted["errors"][0]["extensions"]["cost"] == 201
+    # A page's whole content costs 10: 1 + 20 × (1 + 10).
+    contents = await gql(client, "{ landingPages { nodes { content } } }", headers=ada)
+    assert contents["errors"][0]["extensions"]["cost"] == 221
+    # Each entity resolved is an object, whatever it selects: 1 + n × 1.
+    entities = (
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on LandingPage { id } } }"
+    )
+    few = [{"__typename": "LandingPage", "id": page_id}] * 100
+    answered = await gql(client, entities, {"r": few}, headers=ada)
+    assert [entity["id"] for entity in answered["data"]["_entities"]] == [page_id] * 100
+    many = await gql(client, entities, {"r": few * 2}, headers=ada)
+    assert codes(many) == ["query_too_costly"]
+    assert many["errors"][0]["extensions"]["cost"] == 201
+    # A number past GraphQL's Int is refused as such, not as a cost.
+    query = f"query($n: Int!) {{ landingPages(first: $n) {{ {selection} }} }}"
+    huge = await gql(client, query, {"n": 3_000_000_000}, headers=ada)
+    assert codes(huge) == ["graphql_validation_failed"]
+
+
+async def test_several_operations_need_an_operation_name(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    document = (
+        'mutation A { createLandingPage(input: {title: "A"}) { id } } '
+        'mutation B { createLandingPage(input: {title: "B"}) { id } }'
+    )
+    unnamed = await gql(client, document, headers=ada)
+    assert unnamed["data"] is None
+    assert codes(unnamed) == ["graphql_validation_failed"]
+    assert "operationName" in unnamed["errors"][0]["message"]
+    listed = await client.get("/landing-pages", headers=ada)
+    assert listed.json()["items"] == []
+    named = await gql(client, document, headers=ada, operationName="B")
+    assert "errors" not in named
+    listed = await client.get("/landing-pages", headers=ada)
+    assert [page["title"] for page in listed.json()["items"]] == ["B"]
+
+
+async def test_json_is_read_as_the_rest_api_reads_it(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """Media types are case-insensitive (RFC 9110), and UTF-16, UTF-32 and
+    a UTF-8 byte order mark are read as Python's JSON reader reads them."""
+    body = '{"query": "{ me { email } }"}'
+    for content_type, data in (
+        ("Application/JSON", body.encode()),
+        ("APPLICATION/JSON; charset=utf-8", body.encode()),
+        ("application/json", body.encode("utf-16")),
+        ("application/json", body.encode("utf-32-le")),
+        ("application/json", body.encode("utf-8-sig")),
+    ):
+        response = await client.post(
+            "/graphql", content=data, headers={**ada, "Content-Type": content_type}
+        )
+        assert response.status_code == 200, (content_type, data[:4], response.text)
+        assert response.json()["data"]["me"]["email"]

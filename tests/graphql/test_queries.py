@@ -77,11 +77,20 @@ async def test_landing_pages_is_a_cursor_connection_with_rest_filters(
             n["id"] for n in connection["nodes"]
         ]
         seen += [edge["node"]["id"] for edge in connection["edges"]]
+        # The last page's too: a client keeps it to ask later for more.
+        assert connection["pageInfo"]["endCursor"] == connection["edges"][-1]["cursor"]
         if not connection["pageInfo"]["hasNextPage"]:
             break
         after = connection["pageInfo"]["endCursor"]
-        assert after == connection["edges"][-1]["cursor"]
     assert seen == list(reversed(ids))  # newest first, all of ada's and only hers
+    later = await gql(client, query, {"after": after}, headers=ada)
+    last = later["data"]["landingPages"]
+    more = await gql(client, query, {"after": last["pageInfo"]["endCursor"]}, headers=ada)
+    assert more["data"]["landingPages"] == {
+        "edges": [],
+        "nodes": [],
+        "pageInfo": {"hasNextPage": False, "endCursor": None},
+    }
 
     published = await gql(client, query, {"status": "PUBLISHED"}, headers=ada)
     assert [n["id"] for n in published["data"]["landingPages"]["nodes"]] == [ids[0]]

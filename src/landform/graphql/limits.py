@@ -9,11 +9,14 @@
   selection with each fragment, and a document of a kilobyte selected
   2^29 fields, which took a worker's event loop for minutes to walk.
 - Cost needs the operation's variables, so it is checked just before
-  execution: every field that returns an object costs 1, some fields more
-  (``FIELD_COSTS``), and a list field multiplies what it selects by its
-  ``first`` argument (a variable's value counts; a connection's own lists
-  then count once) or, without one, by ``LIST_SIZE``. Introspection
-  fields (``__schema``…) cost nothing.
+  execution: every field that returns an object costs 1, and so does each
+  object of a list (an ``_entities`` list selecting only scalars cost
+  nothing before, however long); some fields cost more (``FIELD_COSTS``).
+  A list field multiplies what it selects by its ``first`` argument — as
+  written, from a variable, a variable's default or the argument's own
+  default (a connection's own lists then count once) — or by the length of
+  ``representations``, or, without either, by ``LIST_SIZE``.
+  Introspection fields (``__schema``…) cost nothing.
 - Tokens are limited while parsing (graphql-core's ``max_tokens``)."""
 
 from __future__ import annotations
@@ -28,18 +31,22 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNamedType,
-    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Undefined,
     ValidationContext,
     ValidationRule,
     VariableNode,
     get_named_type,
+    get_nullable_type,
     value_from_ast_untyped,
 )
 
@@ -52,6 +59,9 @@ FIELD_COSTS = {
     "Query.customQuery": 50,
     "LandingPage.analytics": 2,
     "Subscription.liveViews": 10,
+    # A page's whole content (blocks and theme): up to a request body each.
+    "LandingPage.content": 10,
+    "PageVersionDetail.content": 10,
 }
 MUTATION_COST = 10
 
@@ -199,6 +209,13 @@ def operation_cost(
     if root is None:
         return 0
     mutation = operation.operation.value == "mutation"
+    # A variable left out takes its default, which execution will use too.
+    defaults = {
+        definition.variable.name.value: value_from_ast_untyped(definition.default_value)
+        for definition in operation.variable_definitions or ()
+        if definition.default_value is not None
+    }
+    variables = {**defaults, **variables}
     return _cost(schema, root, operation.selection_set, fragments, variables, mutation)
 
 
@@ -220,32 +237,51 @@ def _cost(
             continue  # an interface or union member, or an unknown field (validation says)
         definition = owner.fields[name]
         named = get_named_type(definition.type)
+        composite = isinstance(named, _COMPOSITE)
         own = FIELD_COSTS.get(f"{owner.name}.{name}")
         if own is None:
-            own = MUTATION_COST if top_level_mutation else int(isinstance(named, GraphQLObjectType))
+            own = MUTATION_COST if top_level_mutation else int(composite)
         inner = _cost(schema, named, field.selection_set, fragments, variables)
-        # A connection's lists hold the page its field's `first` asked for,
-        # already multiplied in.
-        paged = owner.name.endswith("Connection")
-        total += own + (1 if paged else _multiplier(field, definition.type, variables)) * inner
+        if owner.name.endswith("Connection"):
+            # A connection's lists hold the page its field's `first` asked
+            # for, already multiplied in.
+            total += own + inner
+            continue
+        listed = isinstance(get_nullable_type(definition.type), GraphQLList)
+        each = inner + (1 if listed and composite else 0)
+        total += own + _multiplier(field, definition, variables) * each
     return total
 
 
-def _multiplier(field: FieldNode, field_type: Any, variables: Mapping[str, Any]) -> int:
-    for argument in field.arguments or ():
-        if argument.name.value in ("first", "representations"):
+_COMPOSITE = (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType)
+_SIZE_ARGUMENTS = ("first", "representations")
+MAX_INT = 2**31 - 1  # GraphQL's Int
+
+
+def _multiplier(field: FieldNode, definition: GraphQLField, variables: Mapping[str, Any]) -> int:
+    """How many entries a field's list holds at most."""
+    given = {argument.name.value: argument.value for argument in field.arguments or ()}
+    for name in _SIZE_ARGUMENTS:
+        if name in given:
+            node = given[name]
             value = (
-                variables.get(argument.value.name.value)
-                if isinstance(argument.value, VariableNode)
-                else value_from_ast_untyped(argument.value)
+                variables.get(node.name.value)
+                if isinstance(node, VariableNode)
+                else value_from_ast_untyped(node)
             )
-            if isinstance(value, int):
-                return max(value, 1)
-            if isinstance(value, list):
-                return max(len(value), 1)
-    if isinstance(field_type, GraphQLNonNull):
-        field_type = field_type.of_type
-    return LIST_SIZE if isinstance(field_type, GraphQLList) else 1
+        elif name in definition.args:
+            value = definition.args[name].default_value
+        else:
+            continue
+        if isinstance(value, list):
+            return max(len(value), 1)
+        if isinstance(value, int) and not isinstance(value, bool):
+            # Beyond Int's range, execution refuses the value itself and
+            # says so; it is not a cost.
+            return max(value, 1) if value <= MAX_INT else 1
+        if value is not Undefined and value is not None:
+            return 1  # the wrong type: execution says so
+    return LIST_SIZE if isinstance(get_nullable_type(definition.type), GraphQLList) else 1
 
 
 def cost_extension(max_cost: int) -> type[SchemaExtension]:

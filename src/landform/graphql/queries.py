@@ -107,9 +107,7 @@ class Query:
             edges.append(LandingPageEdge(cursor=cursor_of(page.id), node=page_of(info, page)))
         return LandingPageConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=result.next_cursor is not None, end_cursor=result.next_cursor
-            ),
+            page_info=PageInfo.of([e.cursor for e in edges], result.next_cursor is not None),
         )
 
     @strawberry.field(description="The template catalogue.")
@@ -133,11 +131,10 @@ class Query:
             result = await info.context.services.files.list_files(
                 owner, category=category, cursor=after, limit=page_size(first)
             )
+        edges = [FileEdge(cursor=cursor_of(f.id), node=File.of(f)) for f in result.items]
         return FileConnection(
-            edges=[FileEdge(cursor=cursor_of(f.id), node=File.of(f)) for f in result.items],
-            page_info=PageInfo(
-                has_next_page=result.next_cursor is not None, end_cursor=result.next_cursor
-            ),
+            edges=edges,
+            page_info=PageInfo.of([e.cursor for e in edges], result.next_cursor is not None),
         )
 
     @strawberry.field(description="Your API keys (never their secrets).")

@@ -29,6 +29,7 @@ from landform.graphql.answers import QueryMarker
 from landform.graphql.context import SignInPerOperation
 from landform.graphql.limits import cost_extension, shape_rule
 from landform.graphql.mutations import Mutation
+from landform.graphql.operation_name import OperationNameRequired
 from landform.graphql.persisted import PersistedQueries, persisted_query_extension
 from landform.graphql.queries import Query
 from landform.graphql.subscriptions import Subscription, SubscriptionsOverWebSocket
@@ -114,6 +115,7 @@ def build_schema(settings: Settings, persisted: PersistedQueries | None = None) 
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: AddValidationRules([shape]),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        OperationNameRequired,
         cost_extension(settings.graphql_max_cost),
         QueryMarker,
         SignInPerOperation,

@@ -254,7 +254,15 @@ def page_of(info: Info, page: PageModel) -> LandingPage:
 @strawberry.type
 class PageInfo:
     has_next_page: bool
-    end_cursor: str | None
+    end_cursor: str | None = strawberry.field(
+        description="The last edge's cursor (null when there are none): `after` for the next page"
+    )
+
+    @classmethod
+    def of(cls, cursors: list[str], has_next_page: bool) -> PageInfo:
+        # On the last page too, so a client can come back later for what
+        # was added after it (Relay's connections spec).
+        return cls(has_next_page=has_next_page, end_cursor=cursors[-1] if cursors else None)
 
 
 @strawberry.type

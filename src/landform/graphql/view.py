@@ -3,6 +3,7 @@ WebSocket (``graphql-transport-ws``, for the subscription)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, cast
 
@@ -118,6 +119,7 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        scope = _media_type_lowered(scope)
         try:
             response = await self._answer(Request(scope, receive))
         except HTTPException as exc:
@@ -232,8 +234,20 @@ class GraphQLView(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         """orjson: faster, and its nesting limit turns a hostile body into
-        a 400 (a JSONDecodeError) instead of a RecursionError."""
-        return orjson.loads(data)
+        a 400 (a JSONDecodeError) instead of a RecursionError. UTF-16 and
+        UTF-32 bodies, and UTF-8 with a byte order mark, are read as the
+        REST API reads them (Python's JSON reader tells them by their
+        first bytes); orjson reads UTF-8 alone."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            if isinstance(data, str) or (encoding := json.detect_encoding(data)) == "utf-8":
+                raise
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                raise orjson.JSONDecodeError("not valid " + encoding, "", 0) from None
+            return orjson.loads(text)
 
     def parse_json(self, data: str | bytes) -> Any:
         """A body, or a GET's variables or extensions: an object, or (a
@@ -276,6 +290,23 @@ class GraphQLView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+def _media_type_lowered(scope: Scope) -> Scope:
+    """The request with its Content-Type's media type in lower case: media
+    types are case-insensitive (RFC 9110 8.3.1), and Strawberry compares
+    them as written."""
+    headers = scope["headers"]
+    for index, (name, value) in enumerate(headers):
+        if name == b"content-type":
+            media_type, separator, parameters = value.partition(b";")
+            lowered = media_type.lower()
+            if lowered != media_type:
+                headers = [*headers]
+                headers[index] = (name, lowered + separator + parameters)
+                return {**scope, "headers": headers}
+            break
+    return scope
 
 
 def _error_response(status: int, code: str, message: str) -> Response:
