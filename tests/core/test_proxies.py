@@ -92,3 +92,19 @@ def test_an_rsgi_scope_gives_the_same_address_as_an_asgi_one() -> None:
     assert proxies.of_rsgi(RsgiScope("[::1]:5000", "203.0.113.5")) == "203.0.113.5"
     assert proxies.of_rsgi(RsgiScope("::1:5000", "203.0.113.5")) == "203.0.113.5"
     assert proxies.of_rsgi(RsgiScope("[2001:db8::7]:5000", "203.0.113.5")) == "2001:db8::7"
+
+
+def test_a_hop_with_a_port_is_its_address() -> None:
+    """Some proxies write the client's source port into the hop: the same
+    visitor on a new connection is still the same address."""
+    proxies = ClientAddress(["10.0.0.0/8", "2001:db8::/32"])
+    for forwarded, expected in (
+        ("198.51.100.20:50001", "198.51.100.20"),
+        ("198.51.100.20:50002, 10.0.0.9:443", "198.51.100.20"),
+        ("[2001:db9::5]:1", "2001:db9::5"),
+        ("[2001:db9::5]", "2001:db9::5"),
+        ("2001:db9::5", "2001:db9::5"),
+        ("198.51.100.4, [2001:db8::9]:8080", "198.51.100.4"),  # a trusted hop, with its port
+    ):
+        assert proxies.of(scope("10.0.0.2", forwarded)) == expected, forwarded
+        assert proxies.of_rsgi(RsgiScope("10.0.0.2:5000", forwarded)) == expected, forwarded

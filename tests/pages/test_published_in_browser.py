@@ -143,3 +143,56 @@ def test_a_sign_up_form_posts_to_its_service_and_counts_as_a_conversion(
                 break
             time.sleep(0.2)
         assert totals["conversions"] == 1, totals
+
+
+def test_markup_cannot_silence_the_beacon_and_long_values_are_cut_whole(
+    tmp_path: Path,
+) -> None:
+    """Element names and ids shadow globals and document properties: a form
+    labelled "referrer" and an HTML block's element with the id
+    "addEventListener" once stopped every beacon. And a UTM value cut at
+    the server's length keeps an emoji whole, or drops it: half of one is
+    not text, and the server refused the whole view."""
+    with live_server(tmp_path, workers=1) as base:
+        token = verified_login(base, tmp_path, "ada@example.com")
+        api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+        made = api.post("/landing-pages", json={"title": "Shadows", "slug": "shadows"})
+        page_id = str(made.json()["id"])
+        blocks = [
+            {"type": "html", "html": '<p id="addEventListener">Hello</p>'},
+            {
+                "type": "form", "id": "referrer", "action": "https://lists.example.com/s",
+                "fields": [{"name": "EMAIL", "label": "Email", "type": "email"}],
+                "submit_label": "Join",
+            },
+        ]  # fmt: skip
+        saved = api.put(f"/landing-pages/{page_id}/content", json={"blocks": blocks})
+        assert saved.status_code == 200, saved.text
+        assert api.post(f"/landing-pages/{page_id}/publish").status_code == 200
+        campaign = "a" * 199 + "\N{ROCKET}"  # the emoji straddles the 200th unit
+        sent: list[str] = []
+
+        with chromium() as browser:
+            tab = browser.new_context(user_agent=CHROME).new_page()
+            tab.on(
+                "request",
+                lambda r: sent.append(r.url.removeprefix(base)) if "/track-" in r.url else None,
+            )
+            tab.route(
+                "https://lists.example.com/**",
+                lambda route: route.fulfill(status=200, content_type="text/html", body="ok"),
+            )
+            tab.goto(f"{base}/shadows?utm_campaign={campaign}", wait_until="load")
+            tab.fill("input[name=EMAIL]", "visitor@example.com")
+            with tab.expect_navigation():
+                tab.click("button[type=submit]")
+        assert sent == ["/analytics/track-view", "/analytics/track-event"], sent
+        report: dict[str, Any] = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            report = api.get(f"/analytics/pages/{page_id}").json()
+            if report["totals"]["conversions"] == 1:
+                break
+            time.sleep(0.2)
+        assert (report["totals"]["views"], report["totals"]["conversions"]) == (1, 1), report
+        assert [item["value"] for item in report["utm_campaigns"]] == ["a" * 199]

@@ -81,11 +81,28 @@ class ClientAddress:
         trusted ``peer`` sent (every such header, in order)."""
         if not forwarded:
             return peer
-        hops = [hop.strip() for value in forwarded for hop in value.split(",") if hop.strip()]
+        hops = [
+            _without_port(hop.strip())
+            for value in forwarded
+            for hop in value.split(",")
+            if hop.strip()
+        ]
         for hop in reversed(hops):
             if not self.is_trusted(hop):
                 return hop
         return hops[0] if hops else peer
+
+
+def _without_port(hop: str) -> str:
+    """An ``X-Forwarded-For`` hop as an address alone: some proxies (Azure's
+    Application Gateway among them) write ``192.0.2.1:50123`` or
+    ``[2001:db8::1]:50123``, and a visitor's address must not change with
+    each connection's source port (their visitor id and rate limit would)."""
+    if hop.startswith("["):
+        return hop[1:].partition("]")[0]
+    if hop.count(":") == 1:  # IPv4 with a port; an IPv6 address has two or more
+        return hop.partition(":")[0]
+    return hop
 
 
 def host_port(address: str) -> tuple[str, int] | None:

@@ -1,6 +1,16 @@
 (function () {
   "use strict";
-  var P = __LF_PAGE_ID__, d = document, l = location;
+  // Asked of the prototypes where a page's markup could shadow a name: an
+  // element's id shadows globals inherited from EventTarget (a block with
+  // id "addEventListener"), a named element the document's own properties.
+  var P = __LF_PAGE_ID__, d = document, l = location, on = EventTarget.prototype.addEventListener,
+    referrer = Object.getOwnPropertyDescriptor(Document.prototype, "referrer").get;
+  // At most n UTF-16 units and never half of a pair: a lone surrogate is
+  // not text, and the server refuses the whole event.
+  function cut(s, n) {
+    var c = s.charCodeAt(n - 1);
+    return s.length <= n ? s : s.slice(0, c >= 0xd800 && c <= 0xdbff ? n - 1 : n);
+  }
   function send(url, data) {
     try {
       var body = JSON.stringify(data);
@@ -15,10 +25,10 @@
     // Only the referrer's host is kept; a long one (a same-site URL with a
     // click id) is cut to what the server takes rather than lose the view.
     var q = new URLSearchParams(l.search), o = {page_id: P, path: l.pathname,
-      referrer: d.referrer.slice(0, 2048), screen_width: screen.width};
+      referrer: cut(referrer.call(d), 2048), screen_width: screen.width};
     ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"].forEach(function (k) {
       var v = q.get(k);
-      if (v) o[k] = v.slice(0, 200);
+      if (v) o[k] = cut(v, 200);
     });
     for (var k in extra) o[k] = extra[k];
     return o;
@@ -27,28 +37,28 @@
     try { send("/analytics/track-view", visit({})); } catch (e) {}
   }
   try {
-    if (d.readyState === "complete") view(); else addEventListener("load", view);
+    if (d.readyState === "complete") view(); else on.call(window, "load", view);
     // Back or forward to a page the browser kept whole (its back/forward
     // cache) is a view too, and fires no load.
-    addEventListener("pageshow", function (e) { if (e.persisted) view(); });
+    on.call(window, "pageshow", function (e) { if (e.persisted) view(); });
     function cta(e) {
       try {
         var t = e.target && e.target.closest && e.target.closest("[data-lf-cta]");
         if (t) send("/analytics/track-event", visit({name: "cta_click",
-          label: (t.getAttribute("data-lf-cta") || "").slice(0, 120)}));
+          label: cut(t.getAttribute("data-lf-cta") || "", 120)}));
       } catch (e2) {}
     }
-    d.addEventListener("click", cta, true);
+    on.call(d, "click", cta, true);
     // The middle button (open in a new tab) clicks no "click".
-    d.addEventListener("auxclick", function (e) { if (e.button === 1) cta(e); }, true);
-    d.addEventListener("submit", function (e) {
+    on.call(d, "auxclick", function (e) { if (e.button === 1) cta(e); }, true);
+    on.call(d, "submit", function (e) {
       try {
         // Asked of the prototypes: a form's own fields shadow its properties
         // (an input named "tagName" or "getAttribute" would hide them).
         var f = e.target, get = Element.prototype.getAttribute;
         if (Object.prototype.toString.call(f) === "[object HTMLFormElement]")
           send("/analytics/track-event", visit({name: "form_submit",
-            label: (get.call(f, "name") || get.call(f, "id") || "").slice(0, 120)}));
+            label: cut(get.call(f, "data-lf-form") || get.call(f, "id") || "", 120)}));
       } catch (e2) {}
     }, true);
   } catch (e) {}
