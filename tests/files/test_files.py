@@ -444,6 +444,54 @@ async def test_a_file_shown_by_another_spelling_of_its_url_is_in_use(
     assert_error(await client.delete(f"/files/{file['id']}", headers=ada), 409, "file_in_use")
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        lambda url: url.replace("/assets/", "/assets/x/../"),
+        lambda url: url.replace("/assets/", "/x/%2e%2e/assets/"),
+        lambda url: url.replace("/assets/", "\\assets\\"),
+        lambda url: url.replace("/assets/", "/as\tsets/"),
+        lambda url: url.replace("/assets/", "/as\nsets/"),
+        lambda url: url.removeprefix("/"),  # relative to the page at /<slug>: the root
+        lambda url: url.replace("/assets/", "../assets/"),
+        lambda url: "https://landform.example" + url.replace("/assets/", "/a/../assets/"),
+    ],
+    ids=[
+        "dot-dot",
+        "escaped-dot-dot",
+        "backslashes",
+        "tab",
+        "newline",
+        "relative",
+        "up",
+        "absolute",
+    ],
+)
+async def test_every_spelling_a_browser_resolves_to_an_asset_is_checked(
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str], spelling: Any
+) -> None:
+    """Browsers resolve these to /assets/<key> (WHATWG URL parsing): Bob's
+    page showed Ada's upload through them, and a live page's file could be
+    deleted from under it."""
+    adas = (await upload(client, ada, samples.png())).json()
+    shown = spelling(adas["url"])
+    html = {"type": "html", "html": f'<p><img src="{shown}" alt="x"></p>'}
+    text = {"type": "rich_text", "html": f'<p><a href="{shown}">the file</a></p>'}
+    for blocks in ([html], [text]):
+        page = (await client.post("/landing-pages", json={"title": "Hot"}, headers=bob)).json()
+        url = f"/landing-pages/{page['id']}"
+        saved = await client.put(f"{url}/content", json={"blocks": blocks}, headers=bob)
+        assert saved.is_success, saved.text
+        error = assert_error(await client.post(f"{url}/publish", headers=bob), 422, "unknown_asset")
+        assert error["details"]["assets"] == [adas["url"]]
+    # Ada's own page, spelling it so, holds her file against deletion.
+    page = (await client.post("/landing-pages", json={"title": "Own"}, headers=ada)).json()
+    url = f"/landing-pages/{page['id']}"
+    assert (await client.put(f"{url}/content", json={"blocks": [html]}, headers=ada)).is_success
+    assert (await client.post(f"{url}/publish", headers=ada)).status_code == 200
+    assert_error(await client.delete(f"/files/{adas['id']}", headers=ada), 409, "file_in_use")
+
+
 async def test_a_page_publishes_only_its_owners_uploads(
     client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
 ) -> None:

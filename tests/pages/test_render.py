@@ -528,9 +528,9 @@ def test_a_form_block_renders_labelled_fields_and_opens_the_csp_to_its_service()
     assert "<script>alert" not in html
     assert (
         '<form method="post" action="https://lists.example.com/subscribe/post?u=abc&amp;id=123"'
-        ' name="signup">'
+        ' data-lf-form="signup">'
     ) in html
-    assert '<form method="post" action="https://forms.example.org/f/x" name="form">' in html
+    assert '<form method="post" action="https://forms.example.org/f/x" data-lf-form="form">' in html
     assert (
         '<input type="email" name="EMAIL" autocomplete="email" placeholder="you@example.com"'
         in html

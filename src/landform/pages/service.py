@@ -8,11 +8,10 @@ import asyncio
 import contextlib
 import gzip
 import hashlib
-import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -674,12 +673,6 @@ class PageService:
         return rendered
 
 
-# An upload's URL, or one of its resized copies' (``<sha>-w640.webp``): a
-# copy is no file of the owner's, so a page that names one is refused (it
-# could be another account's, and goes when its original is deleted).
-_ASSET_REFERENCE = re.compile(f"/assets/({STORAGE_KEY})")
-
-
 async def _images(
     session: AsyncSession, content: dict[str, Any], seo: dict[str, Any]
 ) -> dict[str, ImageInfo]:
@@ -736,14 +729,51 @@ async def _add_version(
 
 
 def assets_shown(content: dict[str, Any], seo: dict[str, Any]) -> set[str]:
-    """The storage keys of the assets a page shows (any /assets/ URL in it),
-    spelt as the server reads a path: percent-escapes decoded and empty or
-    ``.`` segments dropped (``/assets/./%38c…`` shows ``8c…``)."""
-    text = _EMPTY_SEGMENTS.sub("/", unquote(json.dumps([content, seo])))
-    return set(_ASSET_REFERENCE.findall(text))
+    """The storage keys of the assets a page shows: any URL in it that a
+    browser resolves to /assets/<key>, from the page at /<slug>, and the
+    server reads as such. So each piece of text is read as browsers read a
+    URL (WHATWG): tabs and line breaks dropped, ``\\`` a ``/``, percent-escapes
+    decoded, ``.`` and ``..`` segments resolved, a relative ``assets/…``
+    taken from the root; and empty segments dropped, as the server does.
+    Generous on purpose: text that merely looks like such a URL counts too,
+    and at worst a publish is refused naming it."""
+    return {key for text in _strings([content, seo]) for key in _keys_in(text)}
 
 
-_EMPTY_SEGMENTS = re.compile(r"/(?:\.?/)+")
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _keys_in(text: str) -> list[str]:
+    text = unquote(_DROPPED_IN_URLS.sub("", text).replace("\\", "/"))
+    keys = []
+    for token in _URL_ENDS.split(text):
+        path: list[str] = []
+        for segment in token.split("/"):
+            if segment == "..":
+                if path:
+                    path.pop()
+            elif segment not in ("", "."):
+                path.append(segment)
+        keys += _ASSET_PATH.findall("/" + "/".join(path))
+    return keys
+
+
+_DROPPED_IN_URLS = re.compile("[\t\n\r]")
+# Where a URL in a piece of text (HTML included) ends: it holds none of these.
+_URL_ENDS = re.compile("[\\s\"'<>`]+")
+# An upload's URL, or one of its resized copies' (``<sha>-w640.webp``): a
+# copy is no file of the owner's, so a page that names one is refused (it
+# could be another account's, and goes when its original is deleted). In
+# capitals, it is named too: no file's, and a hole in the live page.
+_ASSET_PATH = re.compile(f"/assets/({STORAGE_KEY})", re.IGNORECASE)
 
 
 def _published_just_now(page: LandingPage, expected: ExpectedVersion | None) -> bool:
