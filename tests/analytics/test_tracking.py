@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from landform.analytics.classify import country_code
 from landform.analytics.models import AnalyticsEvent, AnalyticsRollup
 from landform.analytics.tracker import PageDirectory, TrackedPage
 from landform.core.db_failures import DatabaseUnavailable
@@ -360,3 +361,11 @@ async def test_a_full_disk_refuses_the_beacon_with_507_and_keeps_nothing(
     monkeypatch.undo()
     await app.components.ingestion.flush()
     assert len(await stored_events(app)) == 1
+
+
+def test_geo_headers_unknown_country_is_no_country() -> None:
+    """Cloudflare says XX when it does not know; GeoIP services ZZ. Neither
+    is a country to list in a report's breakdown."""
+    assert [country_code(v) for v in ("de", " FR ", "XK", "XX", "zz", "T1", "")] == [
+        "DE", "FR", "XK", "", "", "", "",
+    ]  # fmt: skip

@@ -78,7 +78,13 @@ def referrer_host(referrer: str, own_host: str) -> str:
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
+# What geo headers say for "not known": Cloudflare's XX, and ZZ (ISO 3166's
+# user-assigned code for an unknown country, as GeoIP services use it).
+# Counted as no country, not as a country named XX.
+_UNKNOWN_COUNTRIES = frozenset({"XX", "ZZ"})
+
+
 def country_code(header_value: str) -> str:
     """An ISO 3166 alpha-2 code from a geo header, or empty."""
     code = header_value.strip().upper()
-    return code if _COUNTRY.match(code) else ""
+    return code if _COUNTRY.match(code) and code not in _UNKNOWN_COUNTRIES else ""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from landform.analytics.events import Event
 from landform.core.batches import batched
+from landform.core.db_failures import cannot_connect, connection_lost
 from landform.core.redis_link import RedisLink
 from landform.core.tasks import cancel_and_wait
 
@@ -254,8 +255,9 @@ class RedisStream:
                 cursor = None
                 need_group = True
                 self._gathering = False  # what it read is claimed once idle
-                if not failing and _lost_redis(exc):  # an outage: one line, then quiet
-                    log.warning("analytics: stream consumer lost Redis (%s); retrying", exc)
+                lost = what_was_lost(exc)
+                if not failing and lost:  # an outage: one line, then quiet
+                    log.warning("analytics: stream consumer lost %s (%s); retrying", lost, exc)
                 elif not failing:  # anything else: its traceback, once
                     log.exception("analytics: stream consumer failed; retrying every second")
                 failing = True
@@ -402,9 +404,19 @@ def _decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _lost_redis(exc: Exception) -> bool:
+def what_was_lost(exc: Exception) -> str | None:
+    """Which service an outage took away, as the log names it (None: not an
+    outage). Redis's client wraps its socket errors; the database driver
+    lets a refused connect through as a bare OSError, once read as Redis's
+    (an operator paged for a database outage was sent to look at Redis)."""
     # Imported here: this runs only where Redis is configured (and loaded).
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    return isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError)
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "Redis"
+    if isinstance(exc, OSError):
+        return "a connection to the database or Redis"
+    if cannot_connect(exc) or connection_lost(exc):
+        return "the database"
+    return None
