@@ -157,6 +157,13 @@ def test_template_validates_and_renders(path: Path) -> None:
     for leaf in leaves:
         for field in ("image_url", "avatar_url") + (("url",) if leaf.type == "image" else ()):
             assert not str(getattr(leaf, field, None) or "").startswith(("http:", "https:"))
+    # Links lead within the page or to a placeholder to replace: a path on
+    # this host (/signup, /register) is another account's page, or a
+    # reserved word's JSON 404.
+    links = re.findall(r'"(?:url|cta_url|secondary_url)": "([^"]*)"', json.dumps(data))
+    assert links
+    for link in links:
+        assert link.startswith(("#", "mailto:", "https://")), link
 
     page = render_page(
         RenderInput(
