@@ -551,3 +551,26 @@ def test_a_form_block_renders_labelled_fields_and_opens_the_csp_to_its_service()
     # thank-you page on another host (CSP holds redirects too): any https.
     assert csp_directives(page.csp)["form-action"] == "'self' https:"
     assert csp_directives(render_page(make_input()).csp)["form-action"] == "'self'"
+
+
+def test_http_images_in_html_are_asked_for_over_https() -> None:
+    """The CSP blocks http: images (img-src 'self' https: data:): an
+    http:// image in an HTML block was a hole in the live page. It is asked
+    for over https, as browsers upgrade mixed content; links stay as written."""
+    html = (
+        '<p><img src="http://cdn.example.com/a.png" alt="a">'
+        '<IMG alt="b" SRC="HTTP://cdn.example.com/b.png">'
+        '<a href="http://example.com/">http://example.com/</a>'
+        '<img src="/assets/x.png" alt="c"></p>'
+    )
+    content = PageContent.model_validate({"blocks": [{"type": "html", "html": html}]})
+    cleaned = content.model_dump(mode="json")["blocks"][0]["html"]
+    assert re.findall(r'src="([^"]*)"', cleaned) == [
+        "https://cdn.example.com/a.png",
+        "https://cdn.example.com/b.png",
+        "/assets/x.png",
+    ]
+    assert '<a href="http://example.com/"' in cleaned
+    # Validated again (a republish renders what was stored): the same.
+    again = PageContent.model_validate(content.model_dump(mode="json"))
+    assert again.model_dump(mode="json")["blocks"][0]["html"] == cleaned

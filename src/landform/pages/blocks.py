@@ -123,10 +123,25 @@ RichHtml = Annotated[
     AfterValidator(clean_rich_text),
     _cleaned_within(RICH_HTML_MAX),
 ]
+
+
+def _images_over_https(html: str) -> str:
+    """The page's CSP takes images over https only (``img-src 'self' https:
+    data:``): an http:// image in the HTML was accepted, then blocked on the
+    live page, a hole nobody was told about. It is asked for over https, as
+    browsers upgrade mixed content. Rewritten rather than refused: stored
+    content is validated again when rendered (a republish, a slug change),
+    and what was accepted before must still render."""
+    return _HTTP_IMG_SOURCE.sub(r"\1https:", html)
+
+
+_HTTP_IMG_SOURCE = re.compile(r'(<img\b[^>]*?\ssrc="\s*)http:', re.IGNORECASE)
+
 RawHtml = Annotated[
     str,
     StringConstraints(max_length=RAW_HTML_MAX),
     AfterValidator(clean_raw_html),
+    AfterValidator(_images_over_https),
     _cleaned_within(RAW_HTML_MAX),
 ]
 BlockId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$")]
