@@ -56,6 +56,13 @@ async def test_slug_made_from_title_is_unique(
         "spring-sale-2",
         "unicode-spring-sale",
     ]
+    # Letters NFKD does not take apart are spelled out, not dropped.
+    for title, slug in (
+        ("Große Straße für Sie", "grosse-strasse-fur-sie"),
+        ("Smørrebrød & Æble", "smorrebrod-aeble"),
+        ("Łódź Œuvre", "lodz-oeuvre"),
+    ):
+        assert (await create(client, ada, title=title))["slug"] == slug
 
 
 async def test_a_slug_made_from_the_title_and_taken_meanwhile_is_made_again(

@@ -92,9 +92,19 @@ def slug_problem(slug: str) -> str | None:
     return None
 
 
+# Latin letters that are no accented letter, so NFKD leaves them whole and
+# the ASCII fold dropped them ("Straße" became "strae").
+_LETTERS = str.maketrans(
+    {"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
+     "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH", "ł": "l", "Ł": "L",
+     "ı": "i"}
+)  # fmt: skip
+
+
 def slugify(text: str) -> str:
     """A slug derived from a title: ASCII-folded, lower-cased, hyphenated."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    folded = unicodedata.normalize("NFKD", text.translate(_LETTERS))
+    ascii_text = folded.encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     slug = slug[:56].rstrip("-") or "page"
     if slug in RESERVED:
