@@ -30,12 +30,21 @@ global.screen = {width: 390};
 global.navigator = {
   sendBeacon: (url, body) => { sent.push([url, JSON.parse(body)]); return true; },
 };
-global.addEventListener = (name, fn) => { listeners["window:" + name] = fn; };
-global.document = {
-  readyState: "loading",
-  referrer: process.env.REFERRER,
-  addEventListener: (name, fn) => { listeners[name] = fn; },
-};
+// As a browser has them: listeners and the referrer come from the
+// prototypes (the beacon asks them there; page markup shadows the rest).
+global.window = global;
+global.EventTarget = {prototype: {addEventListener: function (name, fn) {
+  listeners[(this === global ? "window:" : "") + name] = fn;
+}}};
+global.Document = function () {};
+Object.defineProperty(Document.prototype, "referrer", {get: () => process.env.REFERRER});
+// Own properties shadow the prototype's, as a form named "referrer" or
+// "addEventListener" would.
+global.document = Object.defineProperties(new Document(), {
+  readyState: {value: "loading"},
+  referrer: {value: {slice: () => { throw new Error("shadowed"); }}},
+  addEventListener: {value: "shadowed"},
+});
 eval(script);
 listeners["window:load"]();
 const cta = {getAttribute: () => "Buy now"};
