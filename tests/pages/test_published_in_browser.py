@@ -6,6 +6,7 @@ says exactly that."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,19 @@ def published(api: httpx.Client, slug: str, cta_url: str) -> str:
     assert api.put(f"/landing-pages/{page_id}/content", json=content).status_code == 200
     assert api.post(f"/landing-pages/{page_id}/publish").status_code == 200
     return page_id
+
+
+def report_once(
+    api: httpx.Client, page_id: str, counted: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The page's report once its totals show what was sent (ingestion is
+    batched), or as it stands after 10 s."""
+    deadline = time.monotonic() + 10
+    report: dict[str, Any] = api.get(f"/analytics/pages/{page_id}").json()
+    while not counted(report["totals"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        report = api.get(f"/analytics/pages/{page_id}").json()
+    return report
 
 
 def test_a_visit_is_counted_once_per_view_and_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -76,13 +90,7 @@ def test_a_visit_is_counted_once_per_view_and_leaves_nothing_behind(tmp_path: Pa
             ("/analytics/track-view", False),  # /second's
             ("/analytics/track-view", True),  # back to /first
         ], beacons
-        report: dict[str, Any] = {}
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            report = api.get(f"/analytics/pages/{first}").json()
-            if report["totals"]["views"] == 2:
-                break
-            time.sleep(0.2)
+        report = report_once(api, first, lambda totals: totals["views"] == 2)
         totals = report["totals"]
         assert (totals["views"], totals["visitors"], totals["conversions"]) == (2, 1, 1), totals
         assert [item["value"] for item in report["browsers"]] == ["Chrome"]
@@ -136,12 +144,7 @@ def test_a_sign_up_form_posts_to_its_service_and_counts_as_a_conversion(
             assert tab.inner_text("p") == "Thanks!"
         assert posted == [(action, "EMAIL=visitor%40example.com&FNAME=Vi&b_abc_123=")]
         assert len(beacons) == 1 and '"name":"form_submit","label":"waitlist"' in beacons[0]
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            totals = api.get(f"/analytics/pages/{page_id}").json()["totals"]
-            if totals["conversions"] == 1:
-                break
-            time.sleep(0.2)
+        totals = report_once(api, page_id, lambda totals: totals["conversions"] == 1)["totals"]
         assert totals["conversions"] == 1, totals
 
 
@@ -187,12 +190,6 @@ def test_markup_cannot_silence_the_beacon_and_long_values_are_cut_whole(
             with tab.expect_navigation():
                 tab.click("button[type=submit]")
         assert sent == ["/analytics/track-view", "/analytics/track-event"], sent
-        report: dict[str, Any] = {}
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            report = api.get(f"/analytics/pages/{page_id}").json()
-            if report["totals"]["conversions"] == 1:
-                break
-            time.sleep(0.2)
+        report = report_once(api, page_id, lambda totals: totals["conversions"] == 1)
         assert (report["totals"]["views"], report["totals"]["conversions"]) == (1, 1), report
         assert [item["value"] for item in report["utm_campaigns"]] == ["a" * 199]
