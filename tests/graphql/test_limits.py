@@ -187,7 +187,14 @@ async def test_transport_errors_use_the_api_error_shape(client: httpx.AsyncClien
     bad_json = await client.post(
         "/graphql", content=b"{not json", headers={"Content-Type": "application/json"}
     )
-    assert_error(bad_json, 400, "bad_graphql_request")
+    # The parser's reason says where the body went wrong.
+    assert "line 1 column 2" in assert_error(bad_json, 400, "bad_graphql_request")["message"]
+    lone_surrogate = await client.post(
+        "/graphql",
+        content=b'{"query": "{ me { id } }", "variables": {"x": "\\ud800"}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert "surrogate" in assert_error(lone_surrogate, 400, "bad_graphql_request")["message"]
     bad_variables = await client.get(
         "/graphql",
         params={"query": "{ templates { id } }", "variables": "{not json"},

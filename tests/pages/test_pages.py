@@ -220,6 +220,12 @@ async def test_seo_urls_are_validated(client: httpx.AsyncClient, ada: dict[str, 
     )
     error = assert_error(response, 422, "validation_failed")
     assert error["details"][0]["path"] == "seo.og_image"
+    # No object where one belongs: said in JSON's words, not pydantic's.
+    for body in ({"seo": "x"}, {"seo": [1]}):
+        error = assert_error(
+            await client.put(f"/landing-pages/{page['id']}", json=body, headers=ada), 422
+        )
+        assert error["details"] == [{"path": "seo", "message": "Input should be a JSON object"}]
     # A canonical address is a whole one: search engines take no other.
     # An upload that is no image, in an image's place: said at once.
     pdf = "/assets/" + "a" * 64 + ".pdf"

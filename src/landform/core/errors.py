@@ -143,6 +143,14 @@ def _cut(text: str) -> str:
     return text if len(text) <= MAX_DETAIL_CHARS else f"{text[: MAX_DETAIL_CHARS - 1]}…"
 
 
+# Pydantic names our classes where an object was expected ("a valid
+# dictionary or instance of ContentUpdate"): the caller sent JSON.
+_OBJECT_EXPECTED = dict.fromkeys(
+    ("model_type", "model_attributes_type", "dict_type", "dataclass_type"),
+    "Input should be a JSON object",
+)
+
+
 def validation_details(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     skip = frozenset(_validation_skip)
     unions = frozenset(_union_lists)
@@ -153,7 +161,7 @@ def validation_details(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, st
         details.append({"path": "", "message": f"and {more} more errors not listed"})
         return details
     for error in errors:
-        message = str(error.get("msg", "invalid"))
+        message = _OBJECT_EXPECTED.get(str(error.get("type")), str(error.get("msg", "invalid")))
         message = message.removeprefix("Value error, ")
         path = format_loc(error.get("loc", ()), skip, unions)
         # An error raised for a whole model may say where inside it (``at``):

@@ -67,7 +67,6 @@ def clamp_limit(limit: int | None) -> int:
     if limit < 1 or limit > MAX_LIMIT:
         raise ValidationFailed(
             f"limit must be between 1 and {MAX_LIMIT}",
-            code="invalid_limit",
             details=[{"path": "limit", "message": f"must be 1..{MAX_LIMIT}"}],
         )
     return limit

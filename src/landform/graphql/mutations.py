@@ -192,9 +192,10 @@ class Mutation:
         version: Annotated[int | None, strawberry.argument(description=VERSION)] = None,
     ) -> LandingPage:
         data = parse_input(PageUpdate, _given(input), "input")
+        expected = _expected(version)  # an argument of its own, not a field of `input`
         with within_argument("input"):
             page = await info.context.services.pages.update(
-                await info.context.owner(), parse_id(id), data, _expected(version)
+                await info.context.owner(), parse_id(id), data, expected
             )
         return page_of(info, page)
 
@@ -215,10 +216,10 @@ class Mutation:
                 f"content.version {problem}",
                 details=[{"path": "content.version", "message": problem}],
             )
-        based_on = version if version is not None else data.version
+        expected = _expected(version if version is not None else data.version)
         with within_argument("content", json=True):
             page = await info.context.services.pages.update_content(
-                await info.context.owner(), parse_id(id), data, _expected(based_on)
+                await info.context.owner(), parse_id(id), data, expected
             )
         return page_of(info, page)
 

@@ -11,6 +11,7 @@ from landform.core.errors import ValidationFailed, paths_renamed
 from landform.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, clamp_limit
 from landform.graphql.errors import within_argument
 from landform.graphql.types import (
+    RANGE_PATHS,
     ApiKey,
     Breakdown,
     Dashboard,
@@ -56,8 +57,7 @@ def _range(range: DateRange | None) -> tuple[Any, Any]:
     return (range.start, range.end) if range else (None, None)
 
 
-# What the services name a bad bound or cursor, as the graph's caller sent it.
-_RANGE = {"from": "range.from", "to": "range.to"}
+# What the services name a bad cursor, as the graph's caller sent it.
 _AFTER = {"cursor": "after"}
 
 
@@ -152,7 +152,7 @@ class Query:
     ) -> PageAnalytics | None:
         owner = await info.context.owner()
         start, end = _range(range)
-        with paths_renamed(_RANGE):
+        with paths_renamed(RANGE_PATHS):
             report = await info.context.services.analytics.page_report(
                 owner, parse_id(id), start, end, interval.value if interval else None
             )
@@ -180,7 +180,7 @@ class Query:
     async def dashboard(self, info: Info, range: DateRange | None = None) -> Dashboard:
         start, end = _range(range)
         owner = await info.context.owner()
-        with paths_renamed(_RANGE):
+        with paths_renamed(RANGE_PATHS):
             report = await info.context.services.analytics.dashboard(owner, start, end)
         return Dashboard(
             start=report["from"],

@@ -12,6 +12,7 @@ import sqlalchemy
 import strawberry
 from strawberry.scalars import JSON
 
+from landform.core.errors import paths_renamed
 from landform.core.pagination import encode_cursor
 from landform.files.schemas import FilePublic
 from landform.graphql.context import Context
@@ -44,6 +45,10 @@ class Interval(enum.Enum):
 class DateRange:
     start: datetime | None = strawberry.field(default=None, name="from")
     end: datetime | None = strawberry.field(default=None, name="to")
+
+
+# What the services name a bad bound, as the graph's caller sent it.
+RANGE_PATHS = {"from": "range.from", "to": "range.to"}
 
 
 @strawberry.federation.type(keys=["id"], description="An account (only your own is visible).")
@@ -235,7 +240,8 @@ class LandingPage:
     @strawberry.field(description="Totals over a range (default: the last 7 days).")
     async def analytics(self, info: Info, range: DateRange | None = None) -> AnalyticsSummary:
         key = (self.page_id, range.start if range else None, range.end if range else None)
-        return AnalyticsSummary.of(await info.context.loaders.summary.load(key))
+        with paths_renamed(RANGE_PATHS):
+            return AnalyticsSummary.of(await info.context.loaders.summary.load(key))
 
     def _version(self, row: Any) -> PageVersion:
         return PageVersion(

@@ -255,8 +255,11 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             parsed = super().parse_json(data)
         except HTTPException as exc:
+            # The parser's reason says where ("unexpected end of data: line
+            # 1 column 6"), and names a lone surrogate for what it is.
+            reason = f" ({exc.__cause__})" if exc.__cause__ else ""
             raise HTTPException(
-                400, "not valid JSON: the body, or a GET's `variables` or `extensions`"
+                400, f"not valid JSON{reason}: the body, or a GET's `variables` or `extensions`"
             ) from exc
         if not isinstance(parsed, dict) and not (
             isinstance(parsed, list) and all(isinstance(item, dict) for item in parsed)
