@@ -102,7 +102,7 @@ async def test_the_demo_owner_is_verified_with_published_pages_and_reused(
     demo = await make_demo(db, settings, frozen)
     assert demo.password == PASSWORD
     assert len(demo.pages) == 3
-    again = await ensure_demo(db, settings, frozen, "demo@example.com", None, 4)
+    again = await ensure_demo(db, settings, frozen, "demo@example.com", None, 4, existing=True)
     assert again.owner_id == demo.owner_id
     assert again.password is None  # existing account: nothing to show
     assert again.pages[:3] == demo.pages
@@ -122,7 +122,7 @@ async def test_a_demo_owner_registered_meanwhile_is_refused_not_faked(
 
     monkeypatch.setattr(generate_module.auth_repo, "user_by_email", not_yet)
     with pytest.raises(Conflict, match="registered meanwhile"):
-        await ensure_demo(db, settings, frozen, "demo@example.com", None, 3)
+        await ensure_demo(db, settings, frozen, "demo@example.com", None, 3, existing=True)
 
 
 async def test_rollups_count_exactly_the_generated_raw_events(
@@ -327,3 +327,30 @@ def test_the_cli_generates_and_rebuilds(
     no_address = runner.invoke(cli, ["analytics", "generate", "--email", "not an email"])
     assert no_address.exit_code == 2
     assert "is not an email address" in no_address.output
+    # The default demo account is generate's own: a rerun adds to it.
+    again = runner.invoke(cli, ["analytics", "generate", "--pages", "2", "--events", "10"])
+    assert again.exit_code == 0, again.output
+    assert "using the existing account demo@landform.local" in again.output
+
+
+def test_the_cli_leaves_an_existing_account_alone_unless_told(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real account's analytics would hold synthetic traffic for good:
+    generate uses an account it did not make only with --existing."""
+    monkeypatch.setenv("LANDFORM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LANDFORM_SECRET_KEY", settings.secret_key)
+    if not settings.is_sqlite:
+        monkeypatch.setenv("LANDFORM_DATABASE_URL", settings.primary_database_url)
+    runner = CliRunner()
+    command = ["analytics", "generate", "--pages", "1", "--events", "5", "--days", "1"]
+    made = runner.invoke(cli, [*command, "--email", "ada@example.com"])
+    assert made.exit_code == 0, made.output
+    assert "created ada@example.com" in made.output
+    refused = runner.invoke(cli, [*command, "--email", "ada@example.com"])
+    assert refused.exit_code == 2
+    assert "ada@example.com is an existing account" in refused.output
+    assert "--existing" in refused.output
+    allowed = runner.invoke(cli, [*command, "--email", "ada@example.com", "--existing"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "using the existing account ada@example.com" in allowed.output

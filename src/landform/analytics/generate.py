@@ -170,14 +170,30 @@ class _Inbox:
 
 
 async def ensure_demo(
-    db: Database, settings: Settings, clock: Clock, email: str, password: str | None, pages: int
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    email: str,
+    password: str | None,
+    pages: int,
+    *,
+    existing: bool = False,
 ) -> Demo:
     """The demo owner, verified, with at least ``pages`` published pages:
-    created through the auth and pages services, reused when they exist."""
+    created through the auth and pages services. An account that exists
+    already is used only when ``existing`` says so: synthetic traffic in a
+    real account's analytics, and pages published there, cannot be told
+    apart from its own afterwards."""
     inbox = _Inbox()
     auth = AuthService(db, settings, inbox, clock)
     async with db.read_primary() as session:
         user = await auth_repo.user_by_email(session, email)
+    if user is not None and not existing:
+        raise Conflict(
+            f"{email} is an existing account; generating would publish pages in it, mark it "
+            "verified and mix synthetic traffic into its analytics for good. Pass --existing "
+            "if that is what you want, or give a new --email"
+        )
     shown: str | None = None
     if user is None:
         shown = password or secrets.token_urlsafe(12)

@@ -424,6 +424,10 @@ def _demo_address(value: str) -> str:
     return value.strip()
 
 
+# generate's own account, reused run after run without --existing.
+DEMO_EMAIL = "demo@landform.local"
+
+
 @analytics_app.command("generate")
 def analytics_generate(
     pages: Annotated[int, typer.Option(min=1, help="Published pages to spread traffic on.")] = 10,
@@ -431,11 +435,25 @@ def analytics_generate(
     days: Annotated[int, typer.Option(min=1, help="Over the last this many days.")] = 30,
     email: Annotated[
         str, typer.Option(help="The demo owner.", callback=_demo_address)
-    ] = "demo@landform.local",
+    ] = DEMO_EMAIL,
     password: Annotated[
         str | None, typer.Option(help="Their password if the account is new (default: random).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same traffic.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Random seed: the same seed and options, the same visitors and mix "
+            "(their times follow the clock)."
+        ),
+    ] = 0,
+    existing: Annotated[
+        bool,
+        typer.Option(
+            "--existing",
+            help="Use an account that exists already (other than the default demo "
+            "account): pages are published in it and it is marked verified.",
+        ),
+    ] = False,
 ) -> None:
     """Fill a demo account's pages with realistic synthetic traffic.
 
@@ -459,8 +477,11 @@ def analytics_generate(
         settings, db = await _migrated_database()
         try:
             try:
-                demo = await ensure_demo(db, settings, clock, email, password, pages)
-            except DomainError as exc:  # e.g. a weak --password
+                demo = await ensure_demo(
+                    db, settings, clock, email, password, pages,
+                    existing=existing or email == DEMO_EMAIL,
+                )  # fmt: skip
+            except DomainError as exc:  # e.g. a weak --password, an account not to touch
                 typer.echo(f"error: {exc.message}", err=True)
                 raise typer.Exit(2) from exc
             if demo.password is not None:
