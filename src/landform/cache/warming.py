@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from landform.core.failure_log import FailureLog
 from landform.core.housekeeping import mark_housekeeping
 from landform.core.tasks import cancel_and_wait
 
@@ -45,11 +46,13 @@ class Warmer:
 
     async def _loop(self) -> None:
         mark_housekeeping()
+        failures = FailureLog(log, "cache warming")
         while True:
             try:
                 loaded = await self.run_once()
+                failures.succeeded()
                 if loaded:
                     log.info("warming: loaded %d popular pages", loaded)
-            except Exception:
-                log.warning("warming failed; will try again", exc_info=True)
+            except Exception as exc:
+                failures.failed(exc)
             await asyncio.sleep(self.interval)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from landform.core.clock import Clock
 from landform.core.db import Base, Database
+from landform.core.failure_log import FailureLog
 from landform.core.housekeeping import mark_housekeeping
 from landform.core.tasks import cancel_and_wait
 from landform.core.types import UTCDateTime
@@ -81,6 +82,7 @@ class ChangeFollower:
         # Where the log ended is not known yet (the database did not answer
         # at start): the first poll that reads it starts from there.
         self._unsynced = False
+        self._failures = FailureLog(log, "reading the public change log")
 
     async def start(self) -> None:
         try:
@@ -88,7 +90,7 @@ class ChangeFollower:
         except Exception as exc:
             # The server comes up without the database (/readyz says so)
             # and follows the log once it answers.
-            log.warning("the public change log cannot be read yet: %s", exc)
+            self._failures.failed(exc)
             self._unsynced = True
         self._task = asyncio.create_task(self._run(), name="change-follower")
 
@@ -147,11 +149,11 @@ class ChangeFollower:
             try:
                 await self.poll_once()
                 self.db.note_reachable(self.db.primary)
+                self._failures.succeeded()
                 if failing_since is not None:
                     if loop.time() - failing_since > self.LONGEST_CATCH_UP.total_seconds():
                         self.forget_all()
                     failing_since = None
-                    log.warning("the public change log is read again")
                 if loop.time() >= next_prune:
                     next_prune = loop.time() + self.PRUNE_EVERY
                     await self.prune()
@@ -161,8 +163,7 @@ class ChangeFollower:
                 # The database may be restarting. What is held stays served
                 # (stale at worst, by changes this outage keeps from being
                 # made or seen) and is brought up to date once it is back.
-                # Said once per outage, not at every poll.
                 self.db.note_unreachable(self.db.primary, exc)
+                self._failures.failed(exc)
                 if failing_since is None:
-                    log.exception("could not read the public change log")
                     failing_since = loop.time()

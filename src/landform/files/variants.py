@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from landform.core.db import Database, hold_until_commit
+from landform.core.failure_log import FailureLog
 from landform.core.housekeeping import mark_housekeeping
 from landform.core.tasks import cancel_and_wait
 from landform.files import spool
@@ -104,15 +105,17 @@ class VariantMaker:
         """Queue what an earlier run left undone, once the database answers
         (a server starts without it, not ready until it does)."""
         mark_housekeeping()
+        failures = FailureLog(log, "looking for missing image variants")
         while True:
             try:
                 missing = await self.missing()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("cannot look for missing image variants yet: %s", exc)
+                failures.failed(exc)
                 await asyncio.sleep(retry_after)
                 continue
+            failures.succeeded()
             for key in missing:
                 self.enqueue(key)
             if self.queue.empty():
