@@ -8,10 +8,12 @@ import asyncio
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import func, select
 
 from landform.core.idempotency import Claim, IdempotencyKey, IdempotencyStore, StoredAnswer
+from landform.core.idempotent_requests import request_fingerprint
 from landform.files.models import StoredFile
 from landform.pages.models import LandingPage
 from tests.conftest import PASSWORD, assert_error
@@ -250,6 +252,18 @@ async def test_stored_answers_hold_no_secret_in_the_clear(
     assert len(rows) == 2
     for clear in (secret, tokens["refresh_token"], tokens["access_token"], "mk-1", "login-1"):
         assert clear.encode() not in stored, clear
+    # Nor what the rows say of the requests: a fast digest of a login's body
+    # (its password) could be tried against guesses; nor whose they are.
+    login_body = orjson.dumps({"email": "ada@example.com", "password": PASSWORD})
+    plain_digest = request_fingerprint(
+        {"method": "POST", "path": "/auth/login", "query_string": b""},
+        b"application/json",
+        login_body,
+    )
+    assert plain_digest not in {r.fingerprint for r in rows}
+    user_id = (await client.get("/auth/me", headers=ada)).json()["id"]
+    for row in rows:
+        assert "ip:" not in row.scope and user_id.replace("-", "") not in row.scope.replace("-", "")
     again = await client.post("/auth/api-keys", json={"name": "ci"}, headers=keyed(ada, "mk-1"))
     assert again.headers["idempotent-replayed"] == "true" and again.json()["key"] == secret
     # Without the server's secret key, the key finds nothing.

@@ -18,7 +18,10 @@ never holds them in the clear, nor the keys that find them: a row is named
 by an HMAC of (scope, key) under the server's secret key, and its answer is
 sealed (AES-GCM) with a key derived from the same. Only a caller who sends
 the key again, to a server that holds the secret, can read it; a copy of
-the database, or of a backup, cannot."""
+the database, or of a backup, cannot. The same goes for what else a row
+says of its request: the caller (an account, or a client's address) and the
+request's fingerprint, a digest of its body (a login's password: a plain
+SHA-256 of it could be tried against guesses at speed) are HMACs too."""
 
 from __future__ import annotations
 
@@ -41,10 +44,11 @@ from landform.core.db import Base, Database, dialect_of
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
 
+    # Not the caller, nor the client's key: HMACs of them (IdempotencyStore._sealed).
     scope: Mapped[str] = mapped_column(String(80), primary_key=True)
-    # Not the client's key: an HMAC of it (IdempotencyStore._sealed).
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    # sha256 of the request (method, path, query, body): a retry must match.
+    # The request (method, path, query, body), an HMAC of its digest under
+    # the row's key: a retry must match.
     fingerprint: Mapped[str] = mapped_column(String(64))
     # Milliseconds since the epoch.
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -72,9 +76,16 @@ class Claim(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class _Sealed:
+    row_scope: str  # whose row it is
     row_key: str  # what names the row
     cipher: AESGCM  # what seals its answer
     context: bytes  # bound to the seal: an answer moved to another row opens nowhere
+    root: bytes
+
+    def fingerprint(self, request_digest: str) -> str:
+        return hmac.new(
+            self.root, b"request\0" + request_digest.encode(), hashlib.sha256
+        ).hexdigest()
 
 
 class IdempotencyStore:
@@ -86,15 +97,17 @@ class IdempotencyStore:
 
     def _sealed(self, scope: str, key: str) -> _Sealed:
         root = hmac.new(self._secret, f"{scope}\0{key}".encode(), hashlib.sha256).digest()
+        row_scope = hmac.new(self._secret, b"scope\0" + scope.encode(), hashlib.sha256).hexdigest()
         row_key = hmac.new(root, b"row", hashlib.sha256).hexdigest()
         cipher = AESGCM(hmac.new(root, b"seal", hashlib.sha256).digest())
-        return _Sealed(row_key, cipher, f"{scope}\0{row_key}".encode())
+        return _Sealed(row_scope, row_key, cipher, f"{scope}\0{row_key}".encode(), root)
 
     async def claim(
         self, scope: str, raw_key: str, fingerprint: str, now_ms: int
     ) -> Claim | StoredAnswer:
         sealed = self._sealed(scope, raw_key)
-        key = sealed.row_key
+        key, row_scope = sealed.row_key, sealed.row_scope
+        fingerprint = sealed.fingerprint(fingerprint)
         async with self.db.write() as session:
             # Expired keys go first, so an old key may be used afresh.
             await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < now_ms))
@@ -102,7 +115,7 @@ class IdempotencyStore:
             inserted = await session.execute(
                 dialect.insert(IdempotencyKey)
                 .values(
-                    scope=scope,
+                    scope=row_scope,
                     key=key,
                     fingerprint=fingerprint,
                     expires_at=now_ms + self.ttl_ms,
@@ -113,7 +126,7 @@ class IdempotencyStore:
             )
             if inserted.first() is not None:
                 return Claim.OURS
-            row = await session.get(IdempotencyKey, (scope, key), populate_existing=True)
+            row = await session.get(IdempotencyKey, (row_scope, key), populate_existing=True)
             if row is None:  # expired and deleted between the two statements
                 return Claim.RUNNING
             if row.fingerprint != fingerprint:
@@ -134,7 +147,7 @@ class IdempotencyStore:
             taken = await session.execute(
                 update(IdempotencyKey)
                 .where(
-                    IdempotencyKey.scope == scope,
+                    IdempotencyKey.scope == row_scope,
                     IdempotencyKey.key == key,
                     IdempotencyKey.locked_until == row.locked_until,
                 )
@@ -150,7 +163,9 @@ class IdempotencyStore:
         async with self.db.write() as session:
             await session.execute(
                 update(IdempotencyKey)
-                .where(IdempotencyKey.scope == scope, IdempotencyKey.key == sealed.row_key)
+                .where(
+                    IdempotencyKey.scope == sealed.row_scope, IdempotencyKey.key == sealed.row_key
+                )
                 .values(
                     status=answer.status,
                     headers="",
@@ -161,12 +176,12 @@ class IdempotencyStore:
     async def release(self, scope: str, raw_key: str) -> None:
         """Give the key back unanswered (the request failed in a way a retry
         may fix): the next request with it runs afresh."""
-        row_key = self._sealed(scope, raw_key).row_key
+        sealed = self._sealed(scope, raw_key)
         async with self.db.write() as session:
             await session.execute(
                 delete(IdempotencyKey).where(
-                    IdempotencyKey.scope == scope,
-                    IdempotencyKey.key == row_key,
+                    IdempotencyKey.scope == sealed.row_scope,
+                    IdempotencyKey.key == sealed.row_key,
                     IdempotencyKey.status.is_(None),
                 )
             )
