@@ -6,6 +6,7 @@ alike (no Redis store to hold them)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -72,6 +73,20 @@ async def test_a_guesser_locks_out_their_own_address_and_not_the_owner(
         # A window after the failures, guessing may go on at that pace.
         clock.advance(31)
         assert_error(await sign_in(guesser, WRONG), 401, "invalid_credentials")
+
+
+async def test_concurrent_guesses_count_each_other(app: Any, client: httpx.AsyncClient) -> None:
+    """28 guesses at once from one address: ten are tried, as ten one after
+    another would be (on PostgreSQL, each had counted only the failures
+    committed before it began, and 12 to 14 got through)."""
+    await register(client, ADA)
+    async with from_address(app, GUESSER) as guesser:
+        answers = await asyncio.gather(*(sign_in(guesser, WRONG) for _ in range(28)))
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [401] * 10 + [429] * 18
+    assert {answer.json()["error"]["code"] for answer in answers if answer.status_code == 429} == {
+        "login_throttled"
+    }
 
 
 @pytest.mark.parametrize(

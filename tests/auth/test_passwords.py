@@ -15,7 +15,7 @@ import pytest
 
 from landform.auth.models import ApiKey
 from landform.core.secrets import token_digest
-from tests.conftest import PASSWORD, assert_error, register, signed_in
+from tests.conftest import PASSWORD, assert_error, outbox_token, register, signed_in
 
 NEW = "a brand new passphrase"
 
@@ -216,3 +216,33 @@ async def test_an_address_taken_back_by_a_reset_leaves_no_key_of_whoever_registe
 
 
 OLD_KEY = "lf_" + "k" * 43
+
+
+async def test_a_reset_revokes_every_api_key_made_before_it(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Someone registered the address first, its owner confirmed it from
+    the welcome mail, and the registrant, still signed in, made a key. A
+    reset, the way an account is taken back, leaves that key nothing."""
+    await register(client, "vic@example.com", "the squatter's passphrase")
+    squatter = bearer(await pair(client, "vic@example.com", "the squatter's passphrase"))
+    await client.post(
+        "/auth/verify-email", json={"token": await outbox_token(app, "vic@example.com")}
+    )
+    made = await client.post("/auth/api-keys", json={"name": "backdoor"}, headers=squatter)
+    assert made.status_code == 201, made.text
+    backdoor = {"X-API-Key": made.json()["key"]}
+    assert (await client.get("/auth/me", headers=backdoor)).status_code == 200
+    await client.post("/auth/forgot-password", json={"email": "vic@example.com"})
+    [mail] = await reset_mails(app, "vic@example.com")
+    assert "revokes your API keys" in mail
+    done = await client.post(
+        "/auth/reset-password", json={"token": token_in(mail), "new_password": NEW}
+    )
+    assert done.status_code == 204, done.text
+    assert_error(await client.get("/auth/me", headers=backdoor), 401)
+    assert_error(await client.post("/landing-pages", json={"title": "x"}, headers=backdoor), 401)
+    # The owner, signed in with the new password, makes keys of their own.
+    owner = bearer(await pair(client, "vic@example.com", NEW))
+    fresh = await client.post("/auth/api-keys", json={"name": "mine"}, headers=owner)
+    assert fresh.status_code == 201

@@ -45,7 +45,8 @@ def password_reset(settings: Settings, address: str, token: str) -> EmailMessage
         f"POST {_base_url(settings)}/auth/reset-password:\n\n"
         f"token={token}\n\n"
         f"It works once and expires in {_lasting(settings.password_reset_token_ttl)}. "
-        "Setting a new password signs you out everywhere.\n\n"
+        "Setting a new password signs you out everywhere and revokes your API keys "
+        "(make new ones for your integrations afterwards).\n\n"
         "If it was not you, ignore this message: your password stays as it is.\n"
     )
     return compose(settings.mail_from, address, "Set a new Landform password", text)

@@ -339,8 +339,11 @@ class AuthService:
 
     async def reset_password(self, token: str, new: str) -> None:
         """Set a new password with a mailed reset token (once, before it
-        expires). Every login of the account ends; the address is proven
-        (the mail reached it), so it counts as verified."""
+        expires). Every login of the account ends, and every API key: a
+        reset is how an account is taken back, and a key made by whoever
+        had it (one who registered the address before its owner confirmed
+        it, say) must not outlive that. The address is proven (the mail
+        reached it), so it counts as verified."""
         now = self.clock.now()
         owner = None
         if looks_like_token(token):
@@ -354,10 +357,8 @@ class AuthService:
             user = await _spend_email_token(session, token, RESET_PASSWORD, now)
             user.password_hash = password_hash
             if user.email_verified_at is None:
-                # The address is the owner's, proven just now: what anyone
-                # who registered it before made to get in again goes.
                 user.email_verified_at = now
-                await repo.revoke_api_keys(session, user.id, now)
+            await repo.revoke_api_keys(session, user.id, now)
             await repo.revoke_sessions(session, user.id, now)
             # Other reset mails still out could undo this one.
             await repo.forget_email_tokens(session, user.id, RESET_PASSWORD)
@@ -403,6 +404,12 @@ class AuthService:
         address = address_key(client_ip)
         now = self.clock.now()
         async with self.db.write() as session:
+            # Concurrent guesses take turns here, so each counts the others'
+            # failures (PostgreSQL's read committed would let each count only
+            # what was committed before any of them). Account before address,
+            # in every transaction: no two can wait on each other.
+            await hold_until_commit(session, f"auth/login-throttle/account/{email}")
+            await hold_until_commit(session, f"auth/login-throttle/address/{address}")
             await refuse_if_throttled(session, self.settings, email, address, now)
             attempt = LoginAttempt(email=email, client_ip=address, succeeded=False, created_at=now)
             session.add(attempt)
