@@ -111,7 +111,6 @@ async def verify_email_form(
 @router.post(
     "/auth/resend-verification",
     status_code=202,
-    responses={503: {"description": "`mail_unavailable`: the mail could not be sent; retry"}},
 )
 async def resend_verification(
     body: ResendVerificationIn, service: AuthServiceDep

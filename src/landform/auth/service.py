@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from landform.auth import mails
 from landform.auth import repository as repo
+from landform.auth.answer_time import AnswerTime
 from landform.auth.emails import canonical_email
 from landform.auth.errors import (
     AccountClosed,
@@ -37,7 +38,7 @@ from landform.auth.throttle import address_key, refuse_if_throttled
 from landform.auth.tokens import AccessTokens
 from landform.core.clock import Clock
 from landform.core.db import Database, hold_until_commit
-from landform.core.errors import ServiceUnavailable, ValidationFailed
+from landform.core.errors import ValidationFailed
 from landform.core.ids import new_id
 from landform.core.mail import Mailer
 from landform.core.rate_limits import UNPROVEN_KEY
@@ -163,6 +164,9 @@ class AuthService:
         # Digests of API keys that authenticated here: rate limits key their
         # requests by the key (else by the client address).
         self._keys_seen_valid: OrderedDict[str, None] = OrderedDict()
+        # How long answers that mail take, so those that do not take as long.
+        self._resend_time = AnswerTime()
+        self._reset_time = AnswerTime()
 
     # Registration and verification
 
@@ -269,22 +273,29 @@ class AuthService:
         """Send a fresh token. Says nothing about whether the account exists,
         nor that the last mail went out too recently to send another (one per
         ``verification_resend_seconds`` per address: the route must not be a
-        way to mail-bomb anyone)."""
+        way to mail-bomb anyone), nor that it could not be sent (logged; the
+        token is forgotten, so asking again mails), and takes as long either
+        way (auth/answer_time)."""
+        started = self._resend_time.start()
+        if await self._resend_verification(email):
+            self._resend_time.record(started)
+        else:
+            await self._resend_time.pad(started)
+
+    async def _resend_verification(self, email: str) -> bool:
+        """Whether a token was made and its mail tried."""
         now = self.clock.now()
         quiet = timedelta(seconds=self.settings.verification_resend_seconds)
         async with self.db.write() as session:
             user = await repo.user_by_email(session, canonical_email(email))
             if user is None or user.email_verified_at is not None:
-                return
+                return False
             last = await repo.last_email_token_at(session, user.id)
             if last is not None and last > now - quiet:
-                return
+                return False
             token = self._new_email_token(session, user.id)
-        if not await self._mail_verification(user.email, token):
-            raise ServiceUnavailable(
-                "the mail could not be sent just now; try again in a minute",
-                code="mail_unavailable",
-            )
+        await self._mail_verification(user.email, token)
+        return True
 
     # Passwords
 
@@ -316,17 +327,26 @@ class AuthService:
 
     async def request_password_reset(self, email: str) -> None:
         """Mail a link to set a new password. Says nothing about whether the
-        address has an account (the answer is the same), and mails an
-        address at most once per ``verification_resend_seconds``."""
+        address has an account (the answer is the same, and takes as long:
+        auth/answer_time), and mails an address at most once per
+        ``verification_resend_seconds``."""
+        started = self._reset_time.start()
+        if await self._request_password_reset(email):
+            self._reset_time.record(started)
+        else:
+            await self._reset_time.pad(started)
+
+    async def _request_password_reset(self, email: str) -> bool:
+        """Whether a token was made and its mail tried."""
         now = self.clock.now()
         quiet = timedelta(seconds=self.settings.verification_resend_seconds)
         async with self.db.write() as session:
             user = await repo.user_by_email(session, canonical_email(email))
             if user is None:
-                return
+                return False
             last = await repo.last_email_token_at(session, user.id, RESET_PASSWORD)
             if last is not None and last > now - quiet:
-                return
+                return False
             token = self._new_email_token(session, user.id, RESET_PASSWORD)
         try:
             await self.mailer.send(mails.password_reset(self.settings, user.email, token))
@@ -336,6 +356,7 @@ class AuthService:
             log.exception("could not send the password-reset mail to %s", user.email)
             async with self.db.write() as session:
                 await repo.forget_email_token(session, token_digest(token))
+        return True
 
     async def reset_password(self, token: str, new: str) -> None:
         """Set a new password with a mailed reset token (once, before it
