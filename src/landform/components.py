@@ -359,9 +359,12 @@ class Components:
     async def load_published(self, slug: str) -> Any:
         """The live page at ``slug``; else, if it is a live page's former
         address, where that page lives now (``Moved``); else None."""
+        changes = self.page_directory.changes
         async with self.db.primary_connection() as connection:
             row = await page_repo.published_by_slug(connection, slug)
             if row is not None:
+                *_, page_id, owner_id = row
+                self.page_directory.learn(slug, page_id, owner_id, changes)
                 return row
             moved = await page_repo.moved_to(connection, slug)
             return Moved(moved) if moved is not None else None

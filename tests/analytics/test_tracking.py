@@ -19,7 +19,7 @@ from landform.analytics.classify import country_code
 from landform.analytics.models import AnalyticsEvent, AnalyticsRollup
 from landform.analytics.tracker import PageDirectory, TrackedPage
 from landform.core.db_failures import DatabaseUnavailable
-from tests.analytics.conftest import BROWSER, GOOGLEBOT, IPHONE, track_event, track_view
+from tests.analytics.conftest import BROWSER, GOOGLEBOT, IPHONE, track, track_event, track_view
 from tests.conftest import assert_error, signed_in, two_replicas
 
 
@@ -340,6 +340,32 @@ async def test_a_known_page_takes_its_views_through_a_long_database_outage() -> 
     assert directory.remembered(known, None) == page  # not asked again at once
     with pytest.raises(DatabaseUnavailable):
         await directory.resolve(stranger, None)
+
+
+async def test_a_page_served_to_visitors_takes_their_views_through_an_outage(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that read a page for its visitors (GET /{slug}, or warming
+    after a start) has what the beacon needs: a database outage that
+    leaves the page served must not refuse its views."""
+    assert (await client.get("/spring-sale")).status_code == 200
+
+    class Away:
+        @contextlib.asynccontextmanager
+        async def primary_connection(self) -> AsyncIterator[Any]:
+            raise DatabaseUnavailable("the database cannot be reached", lost_connection=False)
+            yield
+
+    directory = app.components.page_directory
+    monkeypatch.setattr(directory, "db", Away())
+    assert (await track_view(client, page["id"])).status_code == 202
+    by_slug = await track(client, "/analytics/track-view", {"slug": "spring-sale"}, BROWSER, None)
+    assert by_slug.status_code == 202, by_slug.text
+    # What a change made stale while it was read is not kept.
+    changes = directory.changes
+    directory.forget("other-page")
+    directory.learn("other-page", uuid.uuid4(), uuid.uuid4(), changes)
+    assert directory.remembered(None, "other-page") is None
 
 
 async def test_a_full_disk_refuses_the_beacon_with_507_and_keeps_nothing(

@@ -72,6 +72,31 @@ class PageDirectory:
         self._known.clear()
         self._slug_ids.clear()
 
+    @property
+    def changes(self) -> int:
+        return self._changes
+
+    def learn(self, slug: str, page_id: Any, owner_id: Any, changes_before: int) -> None:
+        """A published page read for its visitors (``GET /{slug}``, warming):
+        its beacons need not look it up again, and a database outage does
+        not keep its views out (as it does not keep the page from being
+        served). ``changes_before``: ``changes`` before it was read; a
+        change since may have made what was read stale, so it is not kept."""
+        if changes_before != self._changes:
+            return
+        page_uuid = page_id if isinstance(page_id, uuid.UUID) else uuid.UUID(str(page_id))
+        owner = owner_id if isinstance(owner_id, uuid.UUID) else uuid.UUID(str(owner_id))
+        if len(self._known) >= self.MAX_ENTRIES:
+            self._known.clear()
+            self._slug_ids.clear()
+        entry = (
+            TrackedPage(str(page_uuid), str(owner)),
+            time.monotonic() + self.FOUND_TTL,
+            changes_before,
+        )
+        self._known[page_uuid] = self._known[slug] = entry
+        self._slug_ids[slug] = page_uuid
+
     def remembered(self, page_id: uuid.UUID | None, slug: str | None) -> TrackedPage | None:
         """The page if it is known and published now (no await: the common
         case of a beacon); None means ask ``resolve``."""
