@@ -107,7 +107,21 @@ def test_backup_refuses_a_database_never_migrated(restore_target: Target, tmp_pa
     refused = invoke("backup", "--output", str(tmp_path / "bk"), env=restore_target.env())
     assert refused.exit_code == 1, refused.output
     assert "the database was never migrated" in refused.output
-    assert not (tmp_path / "bk").exists() or not any((tmp_path / "bk").iterdir())
+    assert not (tmp_path / "bk").exists()  # a folder it made for a failed run goes
+
+
+def test_a_backup_is_readable_by_its_owner_alone(settings: Settings, tmp_path: Path) -> None:
+    """It holds what the database holds (password hashes): whatever the
+    shell's umask, the folder is 0700 and each file in it 0600."""
+    old = os.umask(0o022)
+    try:
+        folder = backed_up(settings, tmp_path)
+    finally:
+        os.umask(old)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    modes = {str(p.relative_to(folder)): p.stat().st_mode & 0o777 for p in folder.rglob("*")}
+    assert any(name.startswith("database") for name in modes), modes
+    assert all(mode & 0o077 == 0 for mode in modes.values()), modes
 
 
 def test_restore_refuses_while_a_server_runs_on_the_data(

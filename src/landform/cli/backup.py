@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,15 +54,26 @@ def _backup(output: Path) -> None:
         typer.echo(
             f"warning: {output} is inside the data folder: keep a copy somewhere else", err=True
         )
+    made = not output.exists()
+    # A backup holds what the database holds (password hashes, sealed
+    # secrets): its folder and every file in it, pg_dump's too, are the
+    # owner's alone, whatever the shell's umask.
+    umask = os.umask(0o077)
     try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        cannot_write(output, exc, into=True)
-    try:
-        manifest = asyncio.run(create_backup(settings, output, progress=typer.echo))
-    except DomainError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+            output.chmod(0o700)
+        except OSError as exc:
+            cannot_write(output, exc, into=True)
+        try:
+            manifest = asyncio.run(create_backup(settings, output, progress=typer.echo))
+        except DomainError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            if made:  # what a failed run wrote is no backup
+                shutil.rmtree(output, ignore_errors=True)
+            raise typer.Exit(1) from exc
+    finally:
+        os.umask(umask)
     rows = sum(manifest.counts.values())
     typer.echo(
         f"backed up {manifest.database} at revision {manifest.revision}: {rows:,} rows, "
