@@ -151,6 +151,18 @@ def test_the_cli_downgrades_and_upgrades(
         assert refused.exit_code == 1 and "is no revision to migrate to" in refused.output
         assert refused.exception is None or isinstance(refused.exception, SystemExit)
     assert revision() == head
+    # Where the database is already: nothing to undo, said so (not "from X to X").
+    for current in (head, "head"):
+        stay = runner.invoke(cli, ["db", "downgrade", current])
+        assert stay.exit_code == 0, stay.output
+        assert f"the database is at {head} already: nothing to undo" in stay.output
+    # A revision it has not reached: an upgrade's, said as such.
+    assert runner.invoke(cli, ["db", "downgrade", "0007"]).exit_code == 0
+    ahead = runner.invoke(cli, ["db", "downgrade", head])
+    assert ahead.exit_code == 1
+    assert f"{head} is newer than the database's revision (0007)" in ahead.output
+    assert "landform db upgrade" in ahead.output and revision() == "0007"
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
     # A server on this data folder: refused, as a restore is.
     serving = hold_for_serving(tmp_path)  # as `landform serve` holds it
     try:

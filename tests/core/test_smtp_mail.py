@@ -204,6 +204,9 @@ def test_the_outbox_command_says_mail_goes_over_smtp(settings: Settings) -> None
     assert listed.exit_code == 0, listed.output
     assert "mail goes out over SMTP (LANDFORM_SMTP_URL), not to the outbox" in listed.output
     assert "note:" not in runner.invoke(cli, ["mail", "outbox"], env=env).output
+    # Filtered to an address with no mail: said so, not "the outbox is empty".
+    none = runner.invoke(cli, ["mail", "outbox", "--to", "nobody@example.com"], env=env)
+    assert "(no mail to nobody@example.com in the outbox)" in none.output
 
 
 @pytest.fixture

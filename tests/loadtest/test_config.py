@@ -14,6 +14,7 @@ from landform.loadtest.config import (
     load_file,
     out_of_bounds,
     parse,
+    parse_duration,
 )
 
 
@@ -157,6 +158,8 @@ def test_the_specs_cluster_sized_numbers_are_inside_the_bounds() -> None:
         "75,000 users, more than the 64,000 connections one machine can hold to one host"
     )
     assert "longer than the limit of 7 days" in str(out_of_bounds(stress.scaled(1, 8 * 86400)))
+    # The limit is said in days, and may be given in them.
+    assert parse_duration("7d") == parse_duration("168h") == 7 * 86400
 
 
 def test_a_missing_file_says_so(tmp_path: Path) -> None:

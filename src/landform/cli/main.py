@@ -254,11 +254,14 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 async def _migrate(
-    migrate: Callable[[AsyncEngine, str], Awaitable[None]], revision: str
+    migrate: Callable[[AsyncEngine, str], Awaitable[None]],
+    revision: str,
+    check: Callable[[str | None], None] = lambda _before: None,
 ) -> tuple[str | None, str | None]:
     """Run a migration command; the revisions before and after it. A
     revision Alembic does not know, or a database that cannot be reached,
-    ends the command with a message (exit 1) rather than a traceback."""
+    ends the command with a message (exit 1) rather than a traceback;
+    ``check`` may end it first, told the revision the database is at."""
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import DBAPIError
 
@@ -270,6 +273,7 @@ async def _migrate(
     db = Database(settings)
     try:
         before = await current_revision(db.primary)
+        check(before)
         await migrate(db.primary, revision)
         return before, await current_revision(db.primary)
     except (CommandError, AssertionError, KeyError) as exc:
@@ -311,11 +315,39 @@ def db_downgrade(
         # tables the downgrade drops (a server elsewhere, on PostgreSQL,
         # only its operator can stop).
         with alone(settings.data_dir):
-            before, after = asyncio.run(_migrate(downgrade, revision))
+            before, after = asyncio.run(
+                _migrate(downgrade, revision, lambda at: _downgrade_target_checked(at, revision))
+            )
     except DataDirBusy as exc:
         typer.echo(f"error: {exc}; nothing was changed", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"database downgraded from {before} to {after or 'empty'}")
+
+
+def _downgrade_target_checked(current: str | None, target: str) -> None:
+    """Said plainly, before Alembic says it its way: a target the database
+    is at already (nothing to undo), or one it has not reached (an upgrade,
+    not a downgrade)."""
+    from alembic.script import ScriptDirectory
+
+    from landform.core.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current is None:
+        typer.echo("error: the database is not set up: there is nothing to downgrade", err=True)
+        raise typer.Exit(1)
+    if target == current or (target == "head" and current == script.get_current_head()):
+        typer.echo(f"the database is at {current} already: nothing to undo")
+        raise typer.Exit(0)
+    reached = {rev.revision for rev in script.iterate_revisions(current, "base")}
+    if target in known and target not in reached or target == "head":
+        typer.echo(
+            f"error: {target} is newer than the database's revision ({current}): "
+            "`landform db upgrade` goes forward; nothing was changed",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 async def _migrated_database() -> tuple[Settings, Database]:
@@ -371,7 +403,7 @@ def mail_outbox(
             # below is from before, when there was no SMTP server.
             typer.echo("note: mail goes out over SMTP (LANDFORM_SMTP_URL), not to the outbox")
         if not messages:
-            typer.echo("(the outbox is empty)")
+            typer.echo(f"(no mail to {to} in the outbox)" if to else "(the outbox is empty)")
         for message in messages:
             typer.echo(f"=== {message.created_at.isoformat()} to {message.recipient}")
             typer.echo(message.message.rstrip("\n"))
@@ -380,10 +412,17 @@ def mail_outbox(
     asyncio.run(_list())
 
 
+class Role(StrEnum):
+    admin = "admin"
+    member = "member"
+
+
 @users_app.command("set-role")
 def users_set_role(
     email: Annotated[str, typer.Argument(help="The account's email address.")],
-    role: Annotated[str, typer.Argument(help="admin (may see /ops/…) or member.")],
+    # A choice: a mistyped role is a usage error (exit 2), said before any
+    # database is opened.
+    role: Annotated[Role, typer.Argument(help="admin (may see /ops/…) or member.")],
 ) -> None:
     """Grant or take back the admin role."""
 
@@ -397,7 +436,7 @@ def users_set_role(
         try:
             clock = Clock()
             service = AuthService(db, settings, OutboxMailer(db, clock), clock)
-            user = await service.set_role(email, role)
+            user = await service.set_role(email, role.value)
         except DomainError as exc:
             typer.echo(f"error: {exc.message}", err=True)
             raise typer.Exit(1) from exc

@@ -19,8 +19,8 @@ from landform.loadtest.steps import unknown_operations
 
 BUILT_IN = Path(__file__).with_name("scenarios") / "spec.yaml"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _OPERATION = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD) (/\S*)$")
 _CRITERION = re.compile(r"^\s*([<>]=?)\s*(\d+(?:\.\d+)?)\s*(%|ms|s)?\s*$")
@@ -131,10 +131,10 @@ def out_of_bounds(test: LoadTest) -> str | None:
 
 
 def parse_duration(text: str) -> float:
-    """``"30m"`` → 1800.0 seconds (ms, s, m, h)."""
+    """``"30m"`` → 1800.0 seconds (ms, s, m, h, d)."""
     match = _DURATION.match(text)
     if not match:
-        raise ValueError(f"not a duration like 30s, 5m or 24h: {text!r}")
+        raise ValueError(f"not a duration like 30s, 5m, 24h or 7d: {text!r}")
     return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
