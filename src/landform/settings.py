@@ -478,6 +478,16 @@ def load_settings(**overrides: object) -> Settings:
             f"LANDFORM_DATA_DIR: cannot use {settings.data_dir} as the data folder: "
             f"{exc.strerror or exc}"
         ) from exc
+    # The folders a server makes inside it as it needs them: a file in the
+    # way of one would fail a worker at start (a crash loop) or every
+    # upload (500s), far from this one clear line.
+    local_files = [] if settings.storage_url else [settings.files_dir]
+    for folder in (*local_files, settings.spool_dir, settings.analytics_spool_dir):
+        if folder.exists() and not folder.is_dir():
+            raise DataDirUnusable(
+                f"LANDFORM_DATA_DIR: {folder} is a file, where Landform keeps a folder: "
+                "move it away"
+            )
     if not settings.secret_key:
         key_file = settings.data_dir / "secret.key"
         try:

@@ -215,3 +215,13 @@ def test_commands_that_need_the_schema_say_so(
         assert "LANDFORM_DATA_DIR: cannot use " in bad.output
         assert "as the data folder: Not a directory" in bad.output
         assert bad.exception is None or isinstance(bad.exception, SystemExit)
+    # A file where the server keeps a folder of its own: said before a
+    # worker crash-loops on it (files) or every upload fails (spool).
+    for folder in ("files", "spool", "analytics-spool"):
+        data = tmp_path / f"data-{folder}"
+        data.mkdir()
+        (data / folder).write_text("x")
+        monkeypatch.setenv("LANDFORM_DATA_DIR", str(data))
+        bad = runner.invoke(cli, ["serve", "--port", "1"])
+        assert bad.exit_code == 2, (folder, bad.output)
+        assert f"{data / folder} is a file, where Landform keeps a folder" in bad.output
