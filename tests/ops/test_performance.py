@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Any
 
 import httpx
@@ -90,6 +91,11 @@ async def test_performance_metrics_have_the_specs_shape(
     assert light["components"]["page_generation"]["count"] == 1
     refused = await client.get("/ops/performance?routes=maybe", headers=OPS)
     assert_error(refused, 422, "validation_failed")
+    # From a moment on (a load test's run): none of what came before it.
+    later = time.time() + 60
+    after = (await client.get(f"/ops/performance?since={later}", headers=OPS)).json()
+    assert after["components"]["page_generation"]["count"] == 0
+    assert_error(await client.get("/ops/performance?since=-5", headers=OPS), 422)
 
 
 async def test_graphql_is_a_route_and_the_specs_component(

@@ -63,6 +63,32 @@ def test_windows_keep_only_their_slots() -> None:
     assert five_minutes.get_total_count() == 2
 
 
+def test_a_window_since_a_moment_holds_what_came_after_it() -> None:
+    """A load test's figures are its run's (`/ops/performance?since=`), not
+    a named window's around it: what came before (its preparation, other
+    traffic) is left out, to the ring's slot (10 s; 60 s past 5 minutes)."""
+    now = [1_000_000.0]
+    recorder = Recorder(clock=lambda: now[0])
+    recorder.observe("websocket", 5_000)  # before the run
+    recorder.fold()
+    now[0] += 30
+    run_started = now[0]
+    for minute in range(7):
+        recorder.observe("api_gateway", 1_000 + minute)
+        recorder.fold()
+        now[0] += 60
+    snapshot = recorder.snapshot()
+    # Seven minutes back: the long ring, without what came before.
+    whole = merge_window([snapshot], "1h", now[0], since=run_started).histograms
+    assert whole["api_gateway"].get_total_count() == 7
+    assert "websocket" not in whole
+    assert "websocket" in merge_window([snapshot], "1h", now[0]).histograms  # the named hour
+    # The last two minutes and a bit: the short ring, from that moment on.
+    recent = merge_window([snapshot], "1h", now[0], since=now[0] - 130).histograms
+    assert recent["api_gateway"].get_total_count() == 2
+    assert "websocket" not in recent
+
+
 def test_a_request_counts_under_its_route_the_gateway_and_its_component() -> None:
     recorder = Recorder(clock=lambda: 1_000_000.0)
     for failed in (False, False, True):

@@ -65,8 +65,12 @@ class ServerWatch(threading.Thread):
         self.reachable = bool(ops_token)
         self._last_cache: tuple[float, float] | None = None
 
-    def performance(self, scope: str, window: str, routes: bool = True) -> dict[str, Any] | None:
+    def performance(
+        self, scope: str, window: str, routes: bool = True, since: float | None = None
+    ) -> dict[str, Any] | None:
         params = {"scope": scope, "window": window, "routes": "true" if routes else "false"}
+        if since is not None:
+            params["since"] = f"{since:.3f}"
         try:
             answer = self.client.get("/ops/performance", params=params)
         except httpx.HTTPError:
@@ -167,6 +171,7 @@ def run(
     count = processes or os.cpu_count() or 1
     generator_plans = plans(test, fixture, host, ops_token, count)
     started = time.monotonic()
+    started_wall = time.time()
     data = RunData(
         test, host, datetime.now(UTC).isoformat(timespec="seconds"), len(generator_plans)
     )
@@ -262,8 +267,11 @@ def run(
     data.server = watch.samples
     if not data.breaches:
         data.breaches = final_breaches(data)
-    window = _window_for(len(data.seconds))
-    data.server_final = watch.performance("cluster", window) if ops_token else None
+    # The server's figures of this run's time, not of a window around it
+    # (what came before, preparation included, is not this run's).
+    data.server_final = (
+        watch.performance("cluster", "1h", since=started_wall) if ops_token else None
+    )
     return data
 
 
@@ -274,11 +282,6 @@ def final_breaches(data: RunData) -> list[dict[str, Any]]:
     is no verdict); without this a run shorter than the window was never
     judged at all, and a breach passed."""
     return breaches(data.test.failure_criteria, window_figures(data.seconds, data.server))
-
-
-def _window_for(seconds: float) -> str:
-    """The server's smallest window that covers the run."""
-    return "1m" if seconds <= 60 else "5m" if seconds <= 300 else "1h"
 
 
 def _progress_line(seconds: list[Second], test: LoadTest) -> str:

@@ -99,9 +99,11 @@ class Monitor:
                 return cluster, scope
         return await self.fleet.replica(), "replica"
 
-    async def performance(self, scope: str, window: str, routes: bool = True) -> dict[str, Any]:
+    async def performance(
+        self, scope: str, window: str, routes: bool = True, since: float | None = None
+    ) -> dict[str, Any]:
         snapshots, covered = await self._gathered(scope)
-        metrics = performance_metrics(snapshots, window, covered, routes=routes)
+        metrics = performance_metrics(snapshots, window, covered, routes=routes, since=since)
         if covered != scope:
             metrics["note"] = (
                 "Redis cannot be reached: this replica's workers only"

@@ -10,7 +10,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from landform.ops.recorder import COMPONENTS, WINDOWS, merge_window, percentiles_and_mean
+from landform.ops.recorder import COMPONENTS, merge_window, percentiles_and_mean, window_span
 
 
 def _ms(micros: float) -> float:
@@ -37,14 +37,16 @@ def performance_metrics(
     scope: str,
     now: float | None = None,
     routes: bool = True,
+    since: float | None = None,
 ) -> dict[str, Any]:
     """The metrics; per-route latencies only when ``routes`` (they are most
-    of the work, and the SLA and the load tests' sampling need none)."""
+    of the work, and the SLA and the load tests' sampling need none); over
+    ``window``, or from ``since`` on (a load test's own run)."""
     now = time.time() if now is None else now
-    merged = merge_window((s["windows"] for s in snapshots), window, now, routes)
+    merged = merge_window((s["windows"] for s in snapshots), window, now, routes, since)
     # A window longer than the fleet has been up is measured over its uptime.
     oldest = min((s.get("started", now) for s in snapshots), default=now)
-    seconds = max(1.0, min(WINDOWS[window][1], now - oldest))
+    seconds = max(1.0, min(window_span(window, now, since)[1], now - oldest))
     requests, failures = merged.outcomes.get("api_gateway", [0, 0])
     success = 100.0 * (requests - failures) / requests if requests else 100.0
     resources = [s["resources"] for s in snapshots]

@@ -283,7 +283,7 @@ class Merged:
     """Histograms and outcomes of one window, merged over slots, workers
     and replicas."""
 
-    seconds: int
+    seconds: float
     histograms: dict[str, HdrHistogram] = field(default_factory=dict)
     outcomes: dict[str, list[int]] = field(default_factory=dict)
 
@@ -305,17 +305,35 @@ class Merged:
         found[1] += failures
 
 
+def window_span(window: str, now: float, since: float | None = None) -> tuple[str, float]:
+    """The ring and the seconds back from ``now`` that a window covers:
+    a named one, or (``since``) from that moment on, in the finest ring that
+    reaches it (10 s slots up to 5 minutes back, then 60 s slots, the last
+    hour at most)."""
+    if since is None:
+        return WINDOWS[window]
+    seconds = min(max(1.0, now - since), float(WINDOWS["1h"][1]))
+    return ("short" if seconds <= WINDOWS["5m"][1] else "long"), seconds
+
+
 def merge_window(
-    snapshots: Iterable[dict[str, Any]], window: str, now: float, routes: bool = True
+    snapshots: Iterable[dict[str, Any]],
+    window: str,
+    now: float,
+    routes: bool = True,
+    since: float | None = None,
 ) -> Merged:
     """One window out of several workers' snapshots (``Recorder.snapshot``);
     without the per-route histograms unless ``routes``."""
-    ring_name, seconds = WINDOWS[window]
+    ring_name, seconds = window_span(window, now, since)
     slot_seconds = dict((name, s) for name, s, _ in RINGS)[ring_name]
     merged = Merged(seconds)
+    # Slots that ended before the window began are out (a moment still to
+    # come, for ``since``, leaves every slot out).
+    begins = max(now - seconds, since) if since is not None else now - seconds
     for snapshot in snapshots:
         for start, slot in snapshot.get(ring_name, {}).items():
-            if int(start) + slot_seconds <= now - seconds:
+            if int(start) + slot_seconds <= begins:
                 continue
             for key, payload in slot["histograms"].items():
                 if routes or not key.startswith("route:"):

@@ -125,11 +125,19 @@ async def performance(
     routes: Annotated[
         bool, Query(description="per-route latencies too (most of the work of this answer)")
     ] = True,
+    since: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            description="instead of the window: from this Unix time on (a load test's run), "
+            "to 10 s (60 s past 5 minutes back), the last hour at most",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """The spec's ``PerformanceMetrics``: response times (ms), throughput,
     resources, database, cache (ratios in percent), plus per-component and
     per-route latencies."""
-    return await monitor(request).performance(scope, window, routes)
+    return await monitor(request).performance(scope, window, routes, since)
 
 
 @router.get("/ops/sla", summary="SLA compliance (operators only)")
