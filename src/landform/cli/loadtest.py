@@ -205,16 +205,16 @@ def prepare_data(
 def cleanup_data(
     fixture: Annotated[Path, typer.Option(help="The fixture a run or prepare wrote.")],
 ) -> None:
-    """Delete the pages and files of the harness's accounts."""
+    """Close the harness's accounts, and with them their pages, files and analytics."""
     import httpx
 
     from landform.loadtest.fixtures import Fixture, FixtureError, cleanup
 
     try:
-        removed = cleanup(Fixture.load(fixture), _progress)
+        closed = cleanup(Fixture.load(fixture), _progress)
     except (FixtureError, httpx.HTTPError) as exc:
         raise _fail(str(exc), CANNOT_RUN) from exc
-    typer.echo(f"deleted {removed} pages and files")
+    typer.echo(f"closed {closed} accounts, and their pages, files and analytics with them")
 
 
 @loadtest_app.command("run")
@@ -233,7 +233,9 @@ def run(
     processes: Processes = None,
     accounts: Accounts = 4,
     pages: Pages = 5,
-    cleanup: Annotated[bool, typer.Option(help="Delete the test data afterwards.")] = False,
+    cleanup: Annotated[
+        bool, typer.Option(help="Close the harness's accounts (and their data) afterwards.")
+    ] = False,
     sla_file: SlaFile = None,
 ) -> None:
     """Run a load test and judge it against its criteria and the SLA.
@@ -268,7 +270,7 @@ def run(
     typer.echo(f"wrote {output / 'result.json'} and {output / 'report.html'}")
     if cleanup:
         try:
-            typer.echo(f"cleaned up {clean(data, _progress)} pages and files")
+            typer.echo(f"cleaned up: closed {clean(data, _progress)} accounts")
         except FixtureError as exc:
             typer.echo(f"cleanup failed: {exc}", err=True)
     if not result["verdict"]["passed"]:
