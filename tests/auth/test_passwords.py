@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+import unicodedata
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
+from landform.auth import repository as repo
 from landform.auth.models import ApiKey
 from landform.core.secrets import token_digest
 from tests.conftest import PASSWORD, assert_error, outbox_token, register, signed_in
@@ -246,3 +249,28 @@ async def test_a_reset_revokes_every_api_key_made_before_it(
     owner = bearer(await pair(client, "vic@example.com", NEW))
     fresh = await client.post("/auth/api-keys", json={"name": "mine"}, headers=owner)
     assert fresh.status_code == 201
+
+
+async def test_a_password_is_the_same_however_its_accents_were_typed(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """ "é" as one code point (NFC) or as "e" and a combining accent (NFD,
+    as some keyboards and systems give it), full-width letters as the
+    letters: one password (NIST SP 800-63B's NFKC)."""
+    composed = "motdepassé très long"
+    await register(client, "zoe@example.com", composed)
+    for typed in (
+        composed,
+        unicodedata.normalize("NFD", composed),
+        "ｍｏｔｄｅｐａｓｓé très long",
+    ):
+        assert (await pair(client, "zoe@example.com", typed))["access_token"]
+    # An account whose hash was made of the text as typed, before passwords
+    # were normalized, still signs in with it.
+    decomposed = unicodedata.normalize("NFD", "un autre passé, très long")
+    await register(client, "old@example.com", "placeholder passphrase 1")
+    async with app.components.db.write() as session:
+        user = await repo.user_by_email(session, "old@example.com")
+        assert user is not None
+        user.password_hash = PasswordHasher(time_cost=2, memory_cost=19 * 1024).hash(decomposed)
+    assert (await pair(client, "old@example.com", decomposed))["access_token"]

@@ -5,6 +5,7 @@ to keep the event loop serving other requests."""
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -70,15 +71,28 @@ def password_problems(password: str, email: str) -> list[str]:
     return problems
 
 
+def _comparable(password: str) -> str:
+    """The same password however it was typed: "é" is one code point on one
+    keyboard and "e" with a combining accent on another, and a full-width
+    "Ａ" is an "A" (NFKC, as NIST SP 800-63B advises)."""
+    return unicodedata.normalize("NFKC", password)
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await asyncio.to_thread(_hasher.hash, _comparable(password))
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
-    def _verify() -> bool:
+    def _matches(candidate: str) -> bool:
         try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+            return _hasher.verify(password_hash or _DUMMY_HASH, candidate) and bool(password_hash)
         except (VerificationError, InvalidHashError):
             return False
+
+    def _verify() -> bool:
+        comparable = _comparable(password)
+        # A hash made before passwords were normalized is of the text as
+        # typed then.
+        return _matches(comparable) or (comparable != password and _matches(password))
 
     return await asyncio.to_thread(_verify)
