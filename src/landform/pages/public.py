@@ -91,6 +91,12 @@ class CachePolicy:
             f"public, max-age={max_age}, s-maxage={s_maxage}, "
             f"stale-while-revalidate={stale_while_revalidate}, stale-if-error=86400"
         ).encode()
+        # A moved page's former address: kept no longer than the page it
+        # leads to. Kept longer, a move undone (the page back at the former
+        # address, the newer one now leading there) sent a browser that
+        # held the old redirect round in a loop once its copy of the page
+        # had expired.
+        self.moved = f"public, max-age={max_age}, s-maxage={s_maxage}".encode()
 
 
 def surrogate_keys(page_id: Any, owner_id: Any) -> list[str]:
@@ -273,7 +279,6 @@ def _accepted(accept_encoding: bytes) -> tuple[bool, bool]:
     return named.get(b"br", others), named.get(b"gzip", others)
 
 
-_MOVED_FOR = b"public, max-age=300"
 _PAGE_METHODS = error_response(
     405, "method_not_allowed", "a page is read with GET or HEAD", headers={"Allow": "GET, HEAD"}
 )
@@ -396,7 +401,7 @@ class PublicPages:
                 return 404
         if page.moved_to is not None:
             # Kept five minutes, not a day: another page may take the address.
-            await self._redirect(send, f"/{page.moved_to}", scope["query_string"], _MOVED_FOR)
+            await self._redirect(send, f"/{page.moved_to}", scope["query_string"], self.cache.moved)
             return 301
 
         accept = if_none_match = None

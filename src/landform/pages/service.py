@@ -299,9 +299,8 @@ class PageService:
                     raise SlugTaken(f"the slug '{slug}' is already in use")
             else:
                 slug = await _free_slug(session, slugify(data.title))
-            taken = await repo.take_redirect(session, slug)
-            if taken is not None:
-                entry = record_change(session, slug, now)  # workers stop sending it on
+            # A moved page's former address keeps sending its visitors on
+            # while this is a draft: it takes the address when published.
             page = LandingPage(
                 owner_id=owner,
                 title=data.title,
@@ -315,8 +314,6 @@ class PageService:
                 updated_at=now,
             )
             session.add(page)
-        if taken is not None:
-            self._address_taken(taken, slug, entry.seq)
         return page
 
     def _address_taken(self, moved: tuple[uuid.UUID, uuid.UUID], slug: str, seq: int) -> None:
@@ -347,9 +344,10 @@ class PageService:
                         if await repo.slug_taken(session, slug, except_id=page.id):
                             raise SlugTaken(f"the slug '{slug}' is already in use")
                         old_slug, page.slug = page.slug, slug
-                        taken = await repo.take_redirect(session, slug)
-                        if taken is not None:
-                            taken_entry = record_change(session, slug, self.clock.now())
+                        if page.status == "published":  # it serves there now
+                            taken = await repo.take_redirect(session, slug)
+                            if taken is not None:
+                                taken_entry = record_change(session, slug, self.clock.now())
                 if "seo" in changes and data.seo is not None:
                     # SEO fields left out stay too: a new meta title keeps
                     # the page's noindex and canonical URL.
@@ -487,11 +485,16 @@ class PageService:
             page.published_at = now
             self._touch(page, now)  # the same instant: its last change was this
             page.published_from_version = page.version
+            # The address is this page's now, if it still sent the visitors
+            # of a page that moved away on to it.
+            taken = await repo.take_redirect(session, page.slug)
             # Its former addresses send visitors on again (if it was down).
             slugs = (page.slug, *await repo.redirects_to(session, page.id))
             logged = _record_changes(session, slugs, now)
         seqs = tuple(entry.seq for entry in logged)
         self.on_public_change(PublicChange("published", page.id, owner, slugs, seqs))
+        if taken is not None and taken[0] != page.id:
+            self._address_taken(taken, page.slug, logged[0].seq)
         return page
 
     async def unpublish(
