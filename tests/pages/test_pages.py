@@ -1321,6 +1321,19 @@ async def test_a_page_says_its_language(client: httpx.AsyncClient, ada: dict[str
     assert said.status_code == 200 and said.json()["seo"]["language"] == "de-CH"
     assert (await client.post(f"{url}/publish", headers=ada)).status_code == 200
     assert '<html lang="de-CH">' in (await client.get("/ueber-uns")).text
+    # A language written right to left runs the page that way (punctuation,
+    # layout); a script subtag says it where the language is written in both.
+    for language, direction in (
+        ("he", ' dir="rtl"'),
+        ("ar-EG", ' dir="rtl"'),
+        ("az-Arab", ' dir="rtl"'),
+        ("ks-Deva", ""),
+        ("fr", ""),
+    ):
+        await client.put(url, json={"seo": {"language": language}}, headers=ada)
+        await client.post(f"{url}/publish", headers=ada)
+        live = (await client.get("/ueber-uns")).text
+        assert f'<html lang="{language}"{direction}>' in live, language
 
 
 async def test_theme_fields_left_out_of_a_content_save_keep_their_values(

@@ -317,6 +317,24 @@ def _csp(
     return "; ".join(parts)
 
 
+# Languages written right to left, and scripts that are (a script subtag
+# says it where a language is written in several: az-Arab, ks-Deva).
+_RTL_LANGUAGES = frozenset(
+    {"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ps", "sd", "syr", "ug", "ur", "yi"}
+)
+_RTL_SCRIPTS = frozenset({"arab", "hebr", "thaa", "syrc", "nkoo", "adlm", "rohg", "mand"})
+
+
+def written_right_to_left(language: str) -> bool:
+    """Whether a page in ``language`` (a BCP 47 tag) reads right to left:
+    its ``<html dir>``, so text, punctuation and layout run that way."""
+    subtags = language.lower().split("-")
+    script = next((tag for tag in subtags[1:] if len(tag) == 4 and tag.isalpha()), None)
+    if script is not None:
+        return script in _RTL_SCRIPTS
+    return subtags[0] in _RTL_LANGUAGES
+
+
 def render_page(page: RenderInput) -> RenderedPage:
     content = page.content
     theme = content.theme
@@ -356,6 +374,7 @@ def render_page(page: RenderInput) -> RenderedPage:
         og_image=og_image,
         noindex=seo.noindex,
         language=seo.language,
+        right_to_left=written_right_to_left(seo.language),
         theme=theme,
         style=Markup(style),  # noqa: S704 - our own CSS, hex colours only
         script=Markup(script),  # noqa: S704 - our own JS, page id json-escaped
