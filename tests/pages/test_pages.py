@@ -485,6 +485,12 @@ async def test_stale_writes_overwrite_nothing(
     )
     fresh = await client.put(url, json={"title": "Fresh"}, headers={**ada, "If-Match": '"1", "2"'})
     assert fresh.status_code == 200 and fresh.json()["version"] == 3
+    # If-Match compares strongly: a weak tag matches nothing, even the
+    # current version's (RFC 9110 13.1.1).
+    for weak in ('W/"3"', '"9", W/"3"'):
+        refused = await client.put(url, json={"title": "Weak"}, headers={**ada, "If-Match": weak})
+        assert_error(refused, 412, "version_conflict")
+    assert (await client.get(url, headers=ada)).json()["title"] == "Fresh"
     anything = await client.put(url, json={"title": "Any"}, headers={**ada, "If-Match": "*"})
     assert anything.status_code == 200 and anything.json()["version"] == 4
 

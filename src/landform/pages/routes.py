@@ -11,6 +11,7 @@ from landform.auth.deps import PrincipalDep
 from landform.core.errors import DomainError, paths_renamed
 from landform.core.pagination import CURSOR_IN_QUERY
 from landform.pages.blocks import block_json_schema
+from landform.pages.errors import StaleVersionPrecondition
 from landform.pages.models import LandingPage
 from landform.pages.render import RenderedPage
 from landform.pages.schemas import (
@@ -54,7 +55,18 @@ VERSIONED_WRITE: dict[int | str, dict[str, Any]] = {
 
 def expected_version(if_match: str | None, body_version: int | None) -> ExpectedVersion | None:
     if if_match is not None and if_match.strip() != "*":  # "*": any version (RFC 9110)
-        versions = [_if_match_version(tag) for tag in if_match.split(",")]
+        tags = [tag.strip() for tag in if_match.split(",")]
+        # If-Match compares strongly (RFC 9110 13.1.1): a weak tag matches
+        # nothing, so a list of weak tags alone fails whatever the version.
+        strong = [tag for tag in tags if not tag.startswith("W/")]
+        for tag in tags:
+            _if_match_version(tag)  # each one well formed all the same
+        if not strong:
+            raise StaleVersionPrecondition(
+                f"If-Match names only weak entity tags ({tags[0]}), which never match: "
+                'send the ETag as GET gave it, e.g. "3"'
+            )
+        versions = [_if_match_version(tag) for tag in strong]
         if body_version is not None and body_version not in versions:
             raise DomainError(
                 f"If-Match names version {versions[0]} and the body version {body_version}: "
