@@ -846,6 +846,28 @@ async def test_a_slug_move_alone_leaves_nothing_unpublished(
     assert back["slug"] == "there"  # a restore brings back content, not an old address
 
 
+async def test_edits_undone_by_hand_leave_nothing_to_publish(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """As a restore of the live version does: the draft is what is live
+    again, so nothing is unpublished, and a publish adds no copy of it."""
+    page = await create(client, ada, slug="undo")
+    url = f"/landing-pages/{page['id']}"
+    live = (await client.post(f"{url}/publish", headers=ada)).json()
+    blocks = (await client.get(url, headers=ada)).json()["content"]["blocks"]
+    changed = [{"type": "hero", "headline": "Something else"}]
+    edited = (await client.put(f"{url}/content", json={"blocks": changed}, headers=ada)).json()
+    assert edited["has_unpublished_changes"] is True
+    undone = (await client.put(f"{url}/content", json={"blocks": blocks}, headers=ada)).json()
+    assert undone["has_unpublished_changes"] is False
+    republished = (await client.post(f"{url}/publish", headers=ada)).json()
+    assert republished["published_version"] == live["published_version"]
+    # The title too.
+    await client.put(url, json={"title": "Other"}, headers=ada)
+    back = (await client.put(url, json={"title": page["title"]}, headers=ada)).json()
+    assert back["has_unpublished_changes"] is False
+
+
 async def test_delete_removes_the_page_and_its_public_url(
     client: httpx.AsyncClient, ada: dict[str, str]
 ) -> None:

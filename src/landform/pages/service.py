@@ -357,6 +357,8 @@ class PageService:
                 # is no new version and leaves nothing unpublished.
                 if (page.title, page.slug, page.seo) != before:
                     self._touch(page)
+                    if old_slug is None:
+                        await self._in_sync_if_live(session, page)
                 if old_slug is not None and page.status == "published":
                     # The live page moves with its slug: the old URL stops
                     # serving now, and the live bytes name the new one (its
@@ -408,7 +410,14 @@ class PageService:
             if content != page.content:
                 page.content = content
                 self._touch(page)
+                await self._in_sync_if_live(session, page)
         return page
+
+    async def _in_sync_if_live(self, session: AsyncSession, page: LandingPage) -> None:
+        """An edit that undid the edits since the publish, by hand, leaves
+        nothing to publish, as a restore of the live version does."""
+        if page.status == "published" and await self._is_live(session, page):
+            page.published_from_version = page.version
 
     async def delete(
         self, owner: uuid.UUID, page_id: uuid.UUID, expected: ExpectedVersion | None
@@ -580,10 +589,9 @@ class PageService:
             if (page.title, page.content, page.seo) != restored:
                 page.title, page.content, page.seo = restored
                 self._touch(page)
-                if await self._is_live(session, page):
-                    # Edits undone by restoring what is live: nothing is
-                    # left to publish (a publish would copy the live version).
-                    page.published_from_version = page.version
+                # Edits undone by restoring what is live: nothing is left
+                # to publish (a publish would copy the live version).
+                await self._in_sync_if_live(session, page)
         return page
 
     @staticmethod
