@@ -25,6 +25,7 @@ from landform.auth.routes import router as auth_router
 from landform.cache.warming import Warmer
 from landform.components import Components
 from landform.core.clock import Clock
+from landform.core.cors import EXPOSED_HEADERS, ApiCors
 from landform.core.draining import CloseWhenDraining, Draining
 from landform.core.errors import skip_in_error_paths
 from landform.core.head_requests import HeadAsGet
@@ -121,14 +122,6 @@ def build_api(components: Components) -> FastAPI:
         wait_seconds=settings.idempotency_wait_seconds,
     )
     extend_openapi(api, document_idempotency_keys, document_errors)
-    if settings.cors_origins:
-        api.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=["ETag", "Location"],
-        )
     # Compresses what routes and error handlers answer, by Accept-Encoding
     # (published pages and assets bring their own variants, outside the API).
     api.add_middleware(CompressMiddleware, minimum_size=settings.compress_min_bytes)
@@ -142,6 +135,15 @@ def build_api(components: Components) -> FastAPI:
     # Outermost of these: a GET whose database connection was lost while it
     # was served is served again (core/read_replay.py).
     api.add_middleware(ReadReplay)
+    if settings.cors_origins:
+        # Outside the body limits too: a browser app reads their 413 and 408.
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=list(EXPOSED_HEADERS),
+        )
     routers = (
         auth_router,
         pages_router,
@@ -254,6 +256,7 @@ def create_app(
             components.client_address,
             components.auth.rate_limit_key,
             observe,
+            ApiCors(settings.cors_origins) if settings.cors_origins else None,
         )
         tracking.admit = lambda address: limits.admit_now(TRACKING, address)
         public.admit = lambda address: limits.admit_now(PUBLIC, address)

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from landform.core.cors import normalized_origin
+
 # A secret key given in the environment: 32 characters at the least.
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -300,7 +302,9 @@ class Settings(BaseSettings):
                     f"{origin!r} is not an origin (scheme://host[:port], e.g. "
                     "https://app.example.com), nor *"
                 )
-        return value
+        # As browsers send them, or no request would ever match one
+        # written with a capital, a trailing slash or a default port.
+        return [normalized_origin(origin) for origin in value]
 
     @field_validator("secret_key")
     @classmethod

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from landform.core.cors import ApiCors
 from landform.core.errors import TooManyRequests
 from landform.core.http import BEACON_CORS, bearer_credential, error_response, send_error
 from landform.core.proxies import ClientAddress
@@ -113,6 +114,7 @@ class RateLimits:
         client_address: ClientAddress,
         identify: Identify,
         observe: Observe | None = None,
+        cors: ApiCors | None = None,
     ) -> None:
         self.app = app
         self.buckets = buckets
@@ -123,6 +125,8 @@ class RateLimits:
         # the route "(rate limited: <group>)" (not as failures: the server
         # did what it should).
         self.observe = observe
+        # The API's CORS policy, for its refusals: made here, outside it.
+        self.cors = cors
         self._groups: dict[str, str | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -147,7 +151,7 @@ class RateLimits:
         allowed, tokens = held if held is not None else await self.buckets.take(key, rule)
         if not allowed:
             started = time.perf_counter_ns()
-            await self._refuse(send, group, rule, tokens)
+            await self._refuse(send, group, rule, tokens, scope)
             if self.observe is not None:
                 micros = (time.perf_counter_ns() - started) // 1000
                 self.observe(f"route:{scope['method']} (rate limited: {group})", micros, False)
@@ -175,7 +179,9 @@ class RateLimits:
         held = self.buckets.take_held(f"{group}:ip:{client}", rule)
         return None if held is None else held[0]
 
-    async def _refuse(self, send: Send, group: str, rule: Rule, tokens: float) -> None:
+    async def _refuse(
+        self, send: Send, group: str, rule: Rule, tokens: float, scope: Scope
+    ) -> None:
         decision = Decision.of(False, tokens, rule)
         headers = {
             name.decode(): value.decode() for name, value in rate_limit_headers(decision, rule)
@@ -185,6 +191,9 @@ class RateLimits:
             # script could read neither.
             headers.update(BEACON_CORS)
             headers["Access-Control-Expose-Headers"] = "Retry-After"
+        elif self.cors is not None and group != PUBLIC:
+            origin = next((v for k, v in scope["headers"] if k == b"origin"), b"")
+            headers.update(self.cors.headers_for(origin.decode("latin-1")))
         await send_error(
             send,
             error_response(

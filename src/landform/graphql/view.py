@@ -111,6 +111,9 @@ class GraphQLView(GraphQL[Context, None]):
             schema,
             graphql_ide=None if production else "graphiql",
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            # Browser apps on the origins allowed to call the API may
+            # subscribe too (same-origin pages and non-browsers always may).
+            allowed_origins=services.settings.cors_origins,
         )
         self.services = services
         self.answers = answers
