@@ -419,7 +419,7 @@ async def test_video_only_from_allowed_providers(
 
 
 async def test_stale_writes_overwrite_nothing(
-    client: httpx.AsyncClient, ada: dict[str, str]
+    client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
 ) -> None:
     page = await create(client, ada)
     url = f"/landing-pages/{page['id']}"
@@ -491,6 +491,19 @@ async def test_stale_writes_overwrite_nothing(
         refused = await client.put(url, json={"title": "Weak"}, headers={**ada, "If-Match": weak})
         assert_error(refused, 412, "version_conflict")
     assert (await client.get(url, headers=ada)).json()["title"] == "Fresh"
+    # An entity tag is quoted: a bare number is no tag at all.
+    bare = await client.put(url, json={"title": "Bare"}, headers={**ada, "If-Match": "3"})
+    assert_error(bare, 400, "invalid_if_match")
+    # An editor polling with the version it holds gets no body back while
+    # it is current (compared weakly, as If-None-Match is), the page when not.
+    for held in ('"3"', 'W/"3"', '"1", "3"', "*"):
+        unchanged = await client.get(url, headers={**ada, "If-None-Match": held})
+        assert unchanged.status_code == 304 and unchanged.content == b"", held
+        assert unchanged.headers["etag"] == '"3"'
+    changed = await client.get(url, headers={**ada, "If-None-Match": '"2"'})
+    assert changed.status_code == 200 and changed.json()["version"] == 3
+    # Another account's page is invisible, validator or not.
+    assert_error(await client.get(url, headers={**bob, "If-None-Match": "*"}), 404)
     anything = await client.put(url, json={"title": "Any"}, headers={**ada, "If-Match": "*"})
     assert anything.status_code == 200 and anything.json()["version"] == 4
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from landform.auth.deps import PrincipalDep
+from landform.core.conditional import etag_matches
 from landform.core.errors import DomainError, paths_renamed
 from landform.core.pagination import CURSOR_IN_QUERY
 from landform.pages.blocks import block_json_schema
@@ -80,7 +81,9 @@ def expected_version(if_match: str | None, body_version: int | None) -> Expected
 
 
 def _if_match_version(tag: str) -> int:
-    raw = tag.strip().removeprefix("W/").strip('"')
+    quoted = tag.strip().removeprefix("W/")
+    # An entity tag is quoted (RFC 9110 8.8.3): a bare 3 is no "3".
+    raw = quoted[1:-1] if len(quoted) >= 2 and quoted[0] == quoted[-1] == '"' else ""
     # The length first: Python refuses to read a number of over 4,300 digits.
     if not (
         raw.isascii()
@@ -158,11 +161,27 @@ async def list_pages(
     return PageList(items=[summary(service, p) for p in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/landing-pages/{page_id}", response_model=PageDetail)
+@router.get(
+    "/landing-pages/{page_id}",
+    response_model=PageDetail,
+    responses={304: {"description": "If-None-Match names the current version"}},
+)
 async def get_page(
-    page_id: uuid.UUID, principal: PrincipalDep, service: PageServiceDep, response: Response
-) -> PageDetail:
-    return detail(service, await service.get(principal.user_id, page_id), response)
+    page_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: PageServiceDep,
+    response: Response,
+    if_none_match: Annotated[
+        str | None,
+        Header(description='The version held, e.g. "3" (from ETag): 304 if it is current'),
+    ] = None,
+) -> PageDetail | Response:
+    page = await service.get(principal.user_id, page_id)
+    etag = f'"{page.version}"'
+    if if_none_match is not None and etag_matches(if_none_match.encode("latin-1"), etag.encode()):
+        # An editor polling for changes (RFC 9110 13.1.2) gets no body back.
+        return Response(status_code=304, headers={"ETag": etag})
+    return detail(service, page, response)
 
 
 @router.put("/landing-pages/{page_id}", response_model=PageDetail, responses=VERSIONED_WRITE)
