@@ -588,6 +588,21 @@ async def test_asset_conditional_range_and_head(
     # Last before first is no range at all: ignored, not unsatisfiable.
     backwards = await client.get(file["url"], headers={"Range": "bytes=5-3"})
     assert backwards.status_code == 200 and backwards.content == data
+    # If-Range: the range only of the bytes the client holds (a strong
+    # match); else the whole asset (RFC 9110 13.1.5). No Last-Modified is
+    # sent, so a date never matches.
+    same = await client.get(file["url"], headers={"Range": "bytes=5-14", "If-Range": etag})
+    assert same.status_code == 206 and same.content == data[5:15]
+    for held in ('"other"', f"W/{etag}", "Thu, 01 Jan 1970 00:00:00 GMT"):
+        whole = await client.get(file["url"], headers={"Range": "bytes=5-14", "If-Range": held})
+        assert whole.status_code == 200 and whole.content == data, held
+    # If-Match compares strongly too: another tag, or a weak one, is a 412.
+    assert (await client.get(file["url"], headers={"If-Match": etag})).status_code == 200
+    assert (await client.get(file["url"], headers={"If-Match": "*"})).status_code == 200
+    for held in ('"other"', f"W/{etag}"):
+        refused = await client.get(file["url"], headers={"If-Match": held})
+        assert_error(refused, 412, "precondition_failed")
+        assert refused.headers["cache-control"] == "no-store"
 
     head = await client.head(file["url"])
     assert head.status_code == 200 and head.content == b""

@@ -9,3 +9,14 @@ def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
     if if_none_match.strip() == b"*":
         return True
     return any(tag.strip().removeprefix(b"W/") == etag for tag in if_none_match.split(b","))
+
+
+def etag_matches_strongly(header: bytes, etag: bytes) -> bool:
+    """Whether an If-Match (or, one tag, If-Range) value names ``etag``
+    under the strong comparison RFC 9110 asks there: a weak tag, or a date
+    where no Last-Modified was sent, matches nothing; ``*`` anything."""
+    if header.strip() == b"*":
+        return True
+    return any(
+        tag.strip() == etag for tag in header.split(b",") if not tag.strip().startswith(b"W/")
+    )

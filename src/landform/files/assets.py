@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from landform.core.conditional import etag_matches
+from landform.core.conditional import etag_matches, etag_matches_strongly
 from landform.core.errors import error_body
 from landform.files.kinds import BY_EXTENSION
 from landform.files.storage import KEY_PATTERN, Storage
@@ -199,12 +199,19 @@ class Assets:
             meta = AssetMeta(size=size, headers=headers, etag=headers[1][1])
             self.cache.put_meta(key, meta)
 
-        if_none_match = range_header = None
+        if_none_match = range_header = if_range = if_match = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 if_none_match = value
             elif name == b"range":
                 range_header = value
+            elif name == b"if-range":
+                if_range = value
+            elif name == b"if-match":
+                if_match = value
+        if if_match is not None and not etag_matches_strongly(if_match, meta.etag):
+            await _error(send, 412, _NOT_THIS_ASSET)
+            return
         if if_none_match is not None and etag_matches(if_none_match, meta.etag):
             await send({"type": "http.response.start", "status": 304, "headers": meta.headers})
             await send({"type": "http.response.body", "body": b""})
@@ -227,6 +234,10 @@ class Assets:
             return
 
         start, end, status = 0, meta.size, 200
+        # A range of another version of the bytes than the client holds
+        # would corrupt what it resumes: then the whole asset (RFC 9110 13.1.5).
+        if if_range is not None and not etag_matches_strongly(if_range, meta.etag):
+            range_header = None
         if range_header is not None:
             wanted = parse_range(range_header.decode("latin-1"), meta.size)
             if wanted is False:
@@ -273,6 +284,9 @@ class Assets:
 
 # Answers in the API's one error shape, made once.
 _NOT_FOUND = orjson.dumps(error_body("asset_not_found", "no such asset"))
+_NOT_THIS_ASSET = orjson.dumps(
+    error_body("precondition_failed", "If-Match names none of this asset's entity tag")
+)
 _STORAGE_UNAVAILABLE = orjson.dumps(
     error_body("storage_unavailable", "file storage cannot be reached; retry shortly")
 )
@@ -282,8 +296,8 @@ async def _error(
     send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     # A missing asset may be cached a minute; a failure, or a refusal of one
-    # request's Range (the URL's other requests are fine), not at all.
-    cacheable = status < 500 and status != 416
+    # request's Range or If-Match (the URL's other requests are fine), not at all.
+    cacheable = status < 500 and status not in (412, 416)
     await send(
         {
             "type": "http.response.start",
