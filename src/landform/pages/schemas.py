@@ -14,6 +14,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from landform.core.schemas import InputModel
 from landform.pages.blocks import EXACT_INT, Block, ImageUrl, Theme, Url, check_block_ids
@@ -87,6 +88,19 @@ class PageUpdate(_In):
     slug: SlugIn | None = None
     seo: Seo | None = None
     version: BasedOn = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> PageUpdate:
+        # A page always has a title, a slug and SEO: null cannot be set, and
+        # taking it for "unchanged" hid the mistake (a 200, nothing saved).
+        for name in ("title", "slug", "seo"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise PydanticCustomError(
+                    "null_field",
+                    "may not be null: leave it out to keep it as it is",
+                    {"at": (name,)},
+                )
+        return self
 
 
 class ContentUpdate(_In):
