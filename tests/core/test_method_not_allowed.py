@@ -21,6 +21,11 @@ PAGE = "/landing-pages/0190b0c0-1111-7000-8000-000000000001"
         ("POST", PAGE, "DELETE, GET, HEAD, PUT"),
         ("PUT", "/auth/api-keys", "GET, HEAD, POST"),
         ("DELETE", "/auth/login", "POST"),
+        # A path of its own that a route with a parameter would also fit
+        # (/files/{file_id}): its own methods, not the other route's.
+        ("POST", "/files/usage", "GET, HEAD"),
+        ("DELETE", "/files/usage", "GET, HEAD"),
+        ("GET", "/files/upload", "POST"),
     ],
 )
 async def test_405_allows_every_method_of_the_path(

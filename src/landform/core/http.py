@@ -71,6 +71,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> ErrorResponse:
         errors = list(exc.errors())
+        if any(e.get("loc", ("",))[0] == "path" for e in errors) and _literal_methods(request):
+            # DELETE /files/usage met /files/{file_id}: "usage" is no id, it
+            # is a path of its own, which answers other methods.
+            return _method_not_allowed(request)
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(422, "malformed_json", "request body is not valid JSON")
         kind = _unread_media_type(request, errors)
@@ -214,18 +218,33 @@ def _method_not_allowed(request: Request) -> ErrorResponse:
     """405 naming every method the path answers (RFC 9110 15.5.6). Each
     route lists its own methods, and a path's GET and DELETE are two routes:
     Starlette's answer named only the first route's."""
-    methods: set[str] = set()
-    path = request.scope["path"]
-    # FastAPI keeps included routers' routes inside them: this walks them all.
-    for route in iter_route_contexts(request.app.router.routes):
-        if route.path and route.methods and compile_path(route.path)[0].match(path):
-            methods |= route.methods
+    # A path of its own (/files/usage) answers its own methods, not those
+    # of a route with a parameter its name also fits (/files/{file_id}).
+    methods = _literal_methods(request) or _matching_methods(request, literal=False)
     if "GET" in methods:
         methods.add("HEAD")  # answered as GET is (core/head_requests.py)
     allow = ", ".join(sorted(methods))
     return error_response(
         405, "method_not_allowed", f"use {allow or 'another method'}", headers={"Allow": allow}
     )
+
+
+def _literal_methods(request: Request) -> set[str]:
+    return _matching_methods(request, literal=True)
+
+
+def _matching_methods(request: Request, *, literal: bool) -> set[str]:
+    """The methods of the routes whose path matches the request's (only
+    those without parameters when ``literal``)."""
+    methods: set[str] = set()
+    path = request.scope["path"]
+    # FastAPI keeps included routers' routes inside them: this walks them all.
+    for route in iter_route_contexts(request.app.router.routes):
+        if not route.path or not route.methods or (literal and "{" in route.path):
+            continue
+        if compile_path(route.path)[0].match(path):
+            methods |= route.methods
+    return methods
 
 
 class BodyTooLarge(StarletteHTTPException):
