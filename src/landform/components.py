@@ -57,6 +57,7 @@ from landform.ops.monitor import Monitor
 from landform.ops.recorder import Recorder
 from landform.ops.sla import Sla
 from landform.pages import repository as page_repo
+from landform.pages.preview_links import PreviewLinks
 from landform.pages.public import Moved, PublicPageStore, surrogate_keys
 from landform.pages.service import PageService, PublicChange
 from landform.settings import Settings
@@ -168,6 +169,7 @@ class Components:
             settings.public_url,
             on_public_change=self._page_changed,
             on_rendered=lambda micros: self.recorder.observe("page_generation", micros),
+            preview_links=PreviewLinks(settings.secret_key),
         )
         self.client_address = ClientAddress(settings.trusted_proxies)
         self.hasher = VisitorHasher(self.db, self.clock)

@@ -14,10 +14,17 @@ class PageErrorCode(StrEnum):
     VERSION_CONFLICT = "version_conflict"
     NOT_PUBLISHED = "not_published"
     UNKNOWN_ASSET = "unknown_asset"
+    PREVIEW_LINK_INVALID = "preview_link_invalid"
 
 
 class PageNotFound(NotFound):
     code = PageErrorCode.PAGE_NOT_FOUND
+
+
+class PreviewLinkInvalid(NotFound):
+    """Not a preview link of this server's, or one past its time."""
+
+    code = PageErrorCode.PREVIEW_LINK_INVALID
 
 
 class VersionNotFound(NotFound):

@@ -12,7 +12,7 @@ from landform.core.conditional import etag_matches
 from landform.core.errors import DomainError, paths_renamed
 from landform.core.pagination import CURSOR_IN_QUERY
 from landform.pages.blocks import block_json_schema
-from landform.pages.errors import StaleVersionPrecondition
+from landform.pages.errors import PreviewLinkInvalid, StaleVersionPrecondition
 from landform.pages.models import LandingPage
 from landform.pages.render import RenderedPage
 from landform.pages.schemas import (
@@ -23,6 +23,8 @@ from landform.pages.schemas import (
     PageList,
     PageSummary,
     PageUpdate,
+    PreviewLink,
+    PreviewLinkIn,
     Seo,
     VersionDetail,
     VersionedWrite,
@@ -314,6 +316,22 @@ async def preview_draft(
     return preview_response(await service.preview(principal.user_id, page_id))
 
 
+@router.post("/landing-pages/{page_id}/preview-link", status_code=201, response_model=PreviewLink)
+async def create_preview_link(
+    page_id: uuid.UUID,
+    principal: PrincipalDep,
+    service: PageServiceDep,
+    body: PreviewLinkIn | None = None,
+) -> PreviewLink:
+    """A link to the draft's preview that opens in any browser without
+    signing in (to look at on a phone, or to send for sign-off), until it
+    expires (`expires_in` seconds: a day unless said, a week at most). It
+    shows the draft as it is when opened."""
+    seconds = (body or PreviewLinkIn()).expires_in
+    url, expires_at = await service.preview_link(principal.user_id, page_id, seconds)
+    return PreviewLink(url=url, expires_at=expires_at)
+
+
 @router.get("/landing-pages/{page_id}/versions/{number}/preview", response_class=HTMLResponse)
 async def preview_version(
     page_id: uuid.UUID, number: VersionNumber, principal: PrincipalDep, service: PageServiceDep
@@ -362,6 +380,30 @@ async def blocks_schema() -> dict[str, object]:
 
 
 public_router = APIRouter(tags=["public"])
+
+
+@public_router.get("/preview/{token}", response_class=HTMLResponse)
+async def shared_preview(token: str, service: PageServiceDep) -> HTMLResponse:
+    """A preview link's draft (``POST /landing-pages/{id}/preview-link``)."""
+    try:
+        page = await service.shared_preview(token)
+    except PreviewLinkInvalid as exc:
+        # Opened in a browser: a page a person can read, not the API's JSON.
+        return HTMLResponse(
+            _LINK_GONE.format(message=exc.message),
+            status_code=404,
+            headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex"},
+        )
+    return preview_response(page)
+
+
+_LINK_GONE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    '<title>Preview link</title></head><body style="font:16px/1.5 system-ui,sans-serif;'
+    'max-width:32rem;margin:4rem auto;padding:0 1rem"><h1>This preview is not available</h1>'
+    "<p>{message}. Ask whoever sent it for a new link.</p></body></html>"
+)
 
 
 # HEAD too (crawlers and monitors ask so), left out of the OpenAPI document.

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from landform.core.schemas import InputModel
 from landform.pages.blocks import EXACT_INT, Block, ImageUrl, Theme, Url, check_block_ids
+from landform.pages.preview_links import DEFAULT_SECONDS, LONGEST_SECONDS
 from landform.pages.slugs import SLUG_PATTERN
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -123,6 +124,18 @@ class ContentUpdate(_In):
 
 class VersionedWrite(_In):
     version: BasedOn = None
+
+
+class PreviewLinkIn(_In):
+    expires_in: Annotated[
+        int,
+        Field(strict=True, ge=60, le=LONGEST_SECONDS, description="Seconds the link works"),
+    ] = DEFAULT_SECONDS
+
+
+class PreviewLink(BaseModel):
+    url: str
+    expires_at: datetime
 
 
 class PageSummary(BaseModel):

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import unquote
 
@@ -39,6 +39,7 @@ from landform.pages.errors import (
     InvalidSlug,
     PageErrorCode,
     PageNotFound,
+    PreviewLinkInvalid,
     SlugTaken,
     StaleVersion,
     StaleVersionPrecondition,
@@ -46,6 +47,7 @@ from landform.pages.errors import (
     VersionNotFound,
 )
 from landform.pages.models import LandingPage, PageVersion
+from landform.pages.preview_links import PreviewGrant, PreviewLinks
 from landform.pages.render import ImageInfo, ImageSource, RenderedPage, RenderInput, render_page
 from landform.pages.render import Seo as RenderSeo
 from landform.pages.schemas import ContentUpdate, PageCreate, PageUpdate, Seo
@@ -141,8 +143,10 @@ class PageService:
         public_url: str,
         on_public_change: Callable[[PublicChange], None] | None = None,
         on_rendered: Callable[[int], None] | None = None,
+        preview_links: PreviewLinks | None = None,
     ) -> None:
         self.db = db
+        self.preview_links = preview_links
         self.clock = clock
         self.templates = templates
         self.public_url = public_url.rstrip("/")
@@ -215,6 +219,30 @@ class PageService:
             if version is None:
                 raise VersionNotFound(f"this page has no version {number}")
             return page, version
+
+    async def preview_link(
+        self, owner: uuid.UUID, page_id: uuid.UUID, seconds: int
+    ) -> tuple[str, datetime]:
+        """A link to the draft's preview that opens in any browser, without
+        signing in, for ``seconds``; and when it stops working."""
+        assert self.preview_links is not None, "built without a secret key"
+        async with self.db.read(actor=owner) as session:
+            if await repo.owned_page(session, owner, page_id) is None:
+                raise PageNotFound("no such landing page")
+        expires = self.clock.now() + timedelta(seconds=seconds)
+        grant = PreviewGrant(page_id, owner, int(expires.timestamp()))
+        return f"{self.public_url}/preview/{self.preview_links.token(grant)}", expires
+
+    async def shared_preview(self, token: str) -> RenderedPage:
+        """The draft a preview link names, as it is now."""
+        now = int(self.clock.now().timestamp())
+        grant = self.preview_links.grant(token, now) if self.preview_links else None
+        if grant is None:
+            raise PreviewLinkInvalid("this preview link is not valid, or has expired")
+        try:
+            return await self.preview(grant.owner, grant.page_id)
+        except PageNotFound:
+            raise PreviewLinkInvalid("the page of this preview link was deleted") from None
 
     async def preview(
         self, owner: uuid.UUID, page_id: uuid.UUID, number: int | None = None
