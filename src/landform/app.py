@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp
 from starlette_compress import CompressMiddleware
@@ -25,7 +24,7 @@ from landform.auth.routes import router as auth_router
 from landform.cache.warming import Warmer
 from landform.components import Components
 from landform.core.clock import Clock
-from landform.core.cors import EXPOSED_HEADERS, ApiCors
+from landform.core.cors import EXPOSED_HEADERS, ApiCors, ApiCorsMiddleware
 from landform.core.draining import CloseWhenDraining, Draining
 from landform.core.errors import skip_in_error_paths
 from landform.core.head_requests import HeadAsGet
@@ -138,7 +137,7 @@ def build_api(components: Components) -> FastAPI:
     if settings.cors_origins:
         # Outside the body limits too: a browser app reads their 413 and 408.
         api.add_middleware(
-            CORSMiddleware,
+            ApiCorsMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from landform.core.cors import normalized_origin
+from landform.core.origins import normalized_origin
 
 # A secret key given in the environment: 32 characters at the least.
 MIN_SECRET_KEY_LENGTH = 32

@@ -67,6 +67,14 @@ async def test_a_browser_app_reads_answers_refusals_and_their_headers(tmp_path: 
             stranger = await client.get("/templates", headers={"Origin": OTHER})
             assert stranger.status_code == 429
             assert "access-control-allow-origin" not in stranger.headers
+            # A preflight from an origin not allowed: refused in the one shape.
+            preflight = {"Origin": OTHER, "Access-Control-Request-Method": "POST"}
+            refused_preflight = await client.options("/landing-pages", headers=preflight)
+            error = assert_error(refused_preflight, 400, "cors_not_allowed")
+            assert "origin" in error["message"] and "LANDFORM_CORS_ORIGINS" in error["message"]
+            allowed = await client.options("/landing-pages", headers={**preflight, "Origin": APP})
+            assert allowed.status_code == 200
+            assert allowed.headers["access-control-allow-origin"] == APP
 
 
 def test_graphql_subscriptions_take_the_allowed_origins(tmp_path: Path) -> None:

@@ -7,7 +7,12 @@ published pages have their own (any origin)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from landform.core.http import error_response
 
 # What a browser app may read of an answer beyond the CORS-safelisted
 # headers: the page version to send back, where something new is, when to
@@ -27,20 +32,25 @@ EXPOSED_HEADERS = (
 )
 
 
-def normalized_origin(origin: str) -> str:
-    """An origin as a browser sends it: the scheme and host in lower case,
-    no default port, no trailing slash (``https://App.example.com:443/`` is
-    ``https://app.example.com``); ``*`` stays."""
-    if origin == "*":
-        return origin
-    parts = urlsplit(origin.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    default = {"http": 80, "https": 443}.get(scheme)
-    port = "" if parts.port in (None, default) else f":{parts.port}"
-    return f"{scheme}://{host}{port}"
+class ApiCorsMiddleware(CORSMiddleware):
+    """Starlette's, but a refused preflight is answered in the one error
+    shape (it answered ``Disallowed CORS origin`` as plain text)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code != 400:
+            return answer
+        what = bytes(answer.body).decode().removeprefix("Disallowed CORS ")
+        refused = error_response(
+            400,
+            "cors_not_allowed",
+            f"this cross-origin request is not allowed: its {what} "
+            "(LANDFORM_CORS_ORIGINS names the origins that may call the API)",
+        )
+        for name, value in answer.headers.items():
+            if name.lower().startswith("access-control-") or name.lower() == "vary":
+                refused.headers[name] = value
+        return refused
 
 
 class ApiCors:
