@@ -432,6 +432,7 @@ class Components:
         if self.purge is not None:
             await self.purge.stop()
         await self.live.stop()
+        await self.analytics.stop()
         await self.ingestion.stop()
         await self.variants.stop()
         await self.spool_sweeper.stop()

@@ -4,11 +4,14 @@ same bytes; analytics; API keys and sessions); without it, nothing does."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
+from landform.analytics import service as analytics_service
 from landform.analytics.models import AnalyticsEvent, AnalyticsRollup
 from landform.core.db import Database
 from tests.analytics.conftest import BROWSER
@@ -87,6 +90,30 @@ async def test_a_closed_account_leaves_nothing_behind_but_what_others_share(
         "/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
     )
     assert again.status_code == 201, again.text
+
+
+async def test_views_still_on_their_way_when_an_account_closes_are_swept_after(
+    client: httpx.AsyncClient,
+    app: Any,
+    ada: dict[str, str],
+    bob: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A beacon accepted just before the close lands after it (in a worker's
+    batch, or the Redis stream): the account's analytics are swept again
+    once such views have landed, and nothing of it stays."""
+    monkeypatch.setattr(analytics_service, "SWEEP_AGAIN_AFTER", (0.2, 0.4))
+    await everything_of_ada(client, ada, bob)
+    await app.components.ingestion.flush()
+    late = await client.post(
+        "/analytics/track-view", json={"slug": "mine"}, headers={"User-Agent": BROWSER}
+    )
+    assert late.status_code == 202  # accepted, not yet written: in flight
+    closed = await client.request("DELETE", "/auth/me", json={"password": PASSWORD}, headers=ada)
+    assert closed.status_code == 204
+    assert (await analytics_rows(app))[0] >= 1  # the late view landed after the close
+    await asyncio.sleep(0.8)
+    assert await analytics_rows(app) == (0, 0)
 
 
 async def test_closing_needs_a_signed_in_caller_and_a_password(
