@@ -61,6 +61,12 @@ async def test_slug_made_from_title_is_unique(
         ("Große Straße für Sie", "grosse-strasse-fur-sie"),
         ("Smørrebrød & Æble", "smorrebrod-aeble"),
         ("Łódź Œuvre", "lodz-oeuvre"),
+        # Other scripts are spelled out too (every such title had been "page").
+        ("Привет мир", "privet-mir"),
+        ("Ελληνικά νέα", "ellinika-nea"),
+        ("日本語のページ", "ribenyunopeji"),
+        # A symbol is no word of the title.
+        ("Launch 🚀 day", "launch-day"),
     ):
         assert (await create(client, ada, title=title))["slug"] == slug
 

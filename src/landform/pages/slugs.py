@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from anyascii import anyascii
+
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 # Every top-level path Landform serves now or is keeping for later features
@@ -92,19 +94,13 @@ def slug_problem(slug: str) -> str | None:
     return None
 
 
-# Latin letters that are no accented letter, so NFKD leaves them whole and
-# the ASCII fold dropped them ("Straße" became "strae").
-_LETTERS = str.maketrans(
-    {"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
-     "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH", "ł": "l", "Ł": "L",
-     "ı": "i"}
-)  # fmt: skip
-
-
 def slugify(text: str) -> str:
-    """A slug derived from a title: ASCII-folded, lower-cased, hyphenated."""
-    folded = unicodedata.normalize("NFKD", text.translate(_LETTERS))
-    ascii_text = folded.encode("ascii", "ignore").decode()
+    """A slug derived from a title: transliterated to ASCII (any script, so
+    "Привет" is "privet" rather than nothing, and "Straße" "strasse"),
+    lower-cased, hyphenated. Symbols (emoji) go first: their names
+    (":rocket:") are no words of the title."""
+    words = "".join(" " if unicodedata.category(ch).startswith("S") else ch for ch in text)
+    ascii_text = anyascii(words)
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     slug = slug[:56].rstrip("-") or "page"
     if slug in RESERVED:
