@@ -341,7 +341,7 @@ def _downgrade_target_checked(current: str | None, target: str) -> None:
         typer.echo(f"the database is at {current} already: nothing to undo")
         raise typer.Exit(0)
     reached = {rev.revision for rev in script.iterate_revisions(current, "base")}
-    if target in known and target not in reached or target == "head":
+    if (target in known and target not in reached) or target == "head":
         typer.echo(
             f"error: {target} is newer than the database's revision ({current}): "
             "`landform db upgrade` goes forward; nothing was changed",

@@ -71,7 +71,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> ErrorResponse:
         errors = list(exc.errors())
-        if any(e.get("loc", ("",))[0] == "path" for e in errors) and _literal_methods(request):
+        if any((e.get("loc") or ("",))[0] == "path" for e in errors) and _literal_methods(request):
             # DELETE /files/usage met /files/{file_id}: "usage" is no id, it
             # is a path of its own, which answers other methods.
             return _method_not_allowed(request)
