@@ -438,6 +438,25 @@ def test_accent_text_colour_is_readable() -> None:
         assert ink and contrast_ratio(ink.group(1), "#ffffff") >= 4.5
 
 
+def test_an_accent_close_to_the_background_gets_an_edge_that_stands_out() -> None:
+    """A white accent on a light page (or black on a dark one) made buttons
+    and badges vanish into the page: they get an edge of 3:1 (WCAG 1.4.11);
+    an accent that stands out on its own keeps none."""
+    for accent, mode in (("#ffffff", "light"), ("#fdfdfd", "light"), ("#000000", "dark")):
+        page = render_page(make_input(theme={"accent": accent, "mode": mode}))
+        style = inline(page.html, "style")[0]
+        edge = re.search(r"--accent-edge:(#[0-9a-f]{6})", style)
+        assert edge, (accent, mode)
+        background = "#ffffff" if mode == "light" else "#0b0d14"
+        assert contrast_ratio(edge.group(1), background) >= 3.0
+    style = inline(render_page(make_input(theme={"accent": "#4f46e5"})).html, "style")[0]
+    assert "--accent-edge:transparent" in style
+    assert (
+        ".btn-primary{background:var(--accent);color:var(--on-accent);border-color:var(--accent-edge)"
+        in style
+    )
+
+
 def test_no_external_resources() -> None:
     html = render_page(make_input()).html
     assert "@import" not in html and "@font-face" not in html

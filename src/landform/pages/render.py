@@ -249,6 +249,12 @@ def _style(accent: str, mode: str, font: str) -> tuple[str, str]:
     # text must read on both ends (white on a light orange did not: 3.2:1).
     on_banner = readable_on(deep)
     away = "#000000" if on_banner == _WHITE else "#ffffff"
+    # What is filled with the accent (a button, a badge) must stand out
+    # from the page around it (WCAG 1.4.11: 3:1): an accent close to the
+    # background (white on light, black on dark) gets an edge that does.
+    around = (palette["bg"], palette["bg-alt"], palette["surface"])
+    stands_out = all(contrast_ratio(accent, bg) >= 3.0 for bg in around)
+    edge = "transparent" if stands_out else _ink(accent, palette["text"], around, 3.0)
     variables = {
         **palette,
         "accent": accent,
@@ -259,6 +265,7 @@ def _style(accent: str, mode: str, font: str) -> tuple[str, str]:
         "banner-from": _ink(accent, away, (on_banner,)),
         "banner-to": _ink(deep, away, (on_banner,)),
         "on-banner": on_banner,
+        "accent-edge": edge,
         "font": _FONTS[font],
     }
     declarations = ";".join(f"--{k}:{v}" for k, v in variables.items())
