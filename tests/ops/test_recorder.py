@@ -6,9 +6,12 @@ percentiles would not."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from landform.ops.fleet import Fleet
 from landform.ops.recorder import (
     Recorder,
     cumulative_counts_and_mean,
@@ -214,3 +217,25 @@ def test_one_pass_percentiles_match_hdrh_exactly() -> None:
         assert values == {p: histogram.get_value_at_percentile(p) for p in wanted}
         assert mean == pytest.approx(histogram.get_mean_value(), rel=1e-9)
     assert percentiles_and_mean(new_histogram(), (50,)) == ({50: 0}, 0.0)
+
+
+def test_a_windows_cache_hit_ratio_is_that_windows(tmp_path: Path) -> None:
+    """The cache's counters run since start; each snapshot adds what they
+    grew by into the windows, so a window's hit ratio is of its lookups (a
+    cold start's misses leave it with the window)."""
+    now = [1_000_000.0]
+    recorder = Recorder(clock=lambda: now[0])
+    counters = {"hits": 0, "misses": 100, "evictions": 0}  # a cold start: misses
+
+    def gauges() -> dict[str, Any]:
+        return {"cache": {"l1": {"page": dict(counters)}, "l2": {}}}
+
+    fleet = Fleet(recorder, tmp_path, gauges)
+    fleet.snapshot()
+    now[0] += 120  # two minutes on, warm: 90 hits, 10 misses more
+    counters.update(hits=90, misses=110)
+    windows = fleet.snapshot()["windows"]
+    last_minute = merge_window([windows], "1m", now[0]).outcomes
+    assert last_minute["cache:hits"][0] == 90 and last_minute["cache:lookups"][0] == 100
+    five_minutes = merge_window([windows], "5m", now[0]).outcomes
+    assert five_minutes["cache:lookups"][0] == 200

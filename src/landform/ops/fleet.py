@@ -25,6 +25,7 @@ import psutil
 
 from landform.core.tasks import cancel_and_wait
 from landform.ops.departed import RETIRED_FILE, counters_only, fold_into_retired, retired
+from landform.ops.performance import cache_counts
 from landform.ops.recorder import WINDOWS, Recorder
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class Fleet:
         self.redis = redis
         self.worker = f"{socket.gethostname()}-{os.getpid()}"
         self.resources = Resources()
+        self._cache_seen: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._redis_failing = False
 
@@ -132,6 +134,8 @@ class Fleet:
 
     def snapshot(self) -> dict[str, Any]:
         """This worker, now."""
+        gauges = self.gauges()
+        self._count_cache(gauges.get("cache", {}))
         self.recorder.fold()
         return {
             "worker": self.worker,
@@ -140,8 +144,16 @@ class Fleet:
             "windows": self.recorder.snapshot(),
             "totals": dict(self.recorder.totals),
             "resources": self.resources.sample(),
-            **self.gauges(),
+            **gauges,
         }
+
+    def _count_cache(self, tiers: dict[str, Any]) -> None:
+        """The cache's lookups since the last snapshot, into the windows, so
+        a window's hit ratio is that window's (the counters run since start)."""
+        now = cache_counts(tiers)
+        for key, value in now.items():
+            self.recorder.count(key, int(value - self._cache_seen.get(key, 0.0)))
+        self._cache_seen = now
 
     async def replica(self) -> list[dict[str, Any]]:
         """The snapshots of this machine's workers (this one's fresh), and

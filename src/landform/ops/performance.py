@@ -6,11 +6,18 @@ checks compare them: p99 < 500, success rate >= 99.9, hit ratio >= 90)."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from landform.ops.recorder import COMPONENTS, merge_window, percentiles_and_mean, window_span
+from landform.ops.recorder import (
+    COMPONENTS,
+    Merged,
+    merge_window,
+    percentiles_and_mean,
+    window_span,
+)
 
 
 def _ms(micros: float) -> float:
@@ -51,7 +58,7 @@ def performance_metrics(
     success = 100.0 * (requests - failures) / requests if requests else 100.0
     resources = [s["resources"] for s in snapshots]
     database = [s.get("database", {}) for s in snapshots]
-    cache = _cache(snapshots)
+    cache = _cache(snapshots, merged, seconds)
     components = {
         name: {
             **latency(merged.histograms.get(name)),
@@ -133,31 +140,38 @@ def _replicas(database: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
-def _cache(snapshots: list[dict[str, Any]]) -> dict[str, float]:
-    """Hit and miss ratios over every lookup of every tier and kind since
-    start (a lookup answered by L1 or L2 is a hit), evictions per second."""
+def cache_counts(tiers: dict[str, Any]) -> dict[str, float]:
+    """One worker's cache counters since start (``Components.cache_stats``),
+    as hits, lookups and evictions: a lookup answered by L1 or L2 is a hit."""
     hits = misses = evictions = 0.0
-    uptime = 0.0
-    now = time.time()
+    l1, l2 = tiers.get("l1", {}), tiers.get("l2", {})
+    for kind, counts in l1.items():
+        answered_by_l2 = l2.get(kind, {}).get("hits", 0)
+        hits += counts.get("hits", 0) + answered_by_l2
+        misses += counts.get("misses", 0) - answered_by_l2
+        evictions += counts.get("evictions", 0)
+    return {"cache:hits": hits, "cache:lookups": hits + misses, "cache:evictions": evictions}
+
+
+def _cache(snapshots: list[dict[str, Any]], merged: Merged, seconds: float) -> dict[str, float]:
+    """Hit and miss ratios over the window's lookups of every tier and kind
+    (a lookup answered by L1 or L2 is a hit), evictions per second in it."""
+    since_start: Counter[str] = Counter()
     for snapshot in snapshots:
-        tiers = snapshot.get("cache", {})
-        l1 = tiers.get("l1", {})
-        l2 = tiers.get("l2", {})
-        for kind, counts in l1.items():
-            answered_by_l2 = l2.get(kind, {}).get("hits", 0)
-            hits += counts.get("hits", 0) + answered_by_l2
-            misses += counts.get("misses", 0) - answered_by_l2
-            evictions += counts.get("evictions", 0)
-        uptime = max(uptime, now - snapshot.get("started", now))
-    looked = hits + misses
+        since_start.update(cache_counts(snapshot.get("cache", {})))
+    hits = merged.outcomes.get("cache:hits", [0, 0])[0]
+    looked = merged.outcomes.get("cache:lookups", [0, 0])[0]
+    evictions = merged.outcomes.get("cache:evictions", [0, 0])[0]
     return {
         "hitRatio": round(100.0 * hits / looked, 3) if looked else 100.0,
-        "missRatio": round(100.0 * misses / looked, 3) if looked else 0.0,
-        "evictionRate": round(evictions / uptime, 3) if uptime else 0.0,
-        # Beyond the spec's shape: the counts since start, so that a client
-        # sampling twice gets the hit ratio between its samples.
-        "hits": hits,
-        "lookups": looked,
+        "missRatio": round(100.0 * (looked - hits) / looked, 3) if looked else 0.0,
+        "evictionRate": round(evictions / seconds, 3),
+        # Beyond the spec's shape: the window's lookups, and the counts since
+        # start, so that a client sampling twice gets the hit ratio between
+        # its samples.
+        "windowLookups": looked,
+        "hits": since_start["cache:hits"],
+        "lookups": since_start["cache:lookups"],
         "memoryFragmentation": max(
             (s.get("redis_fragmentation", 0.0) for s in snapshots), default=0.0
         ),

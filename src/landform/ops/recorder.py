@@ -181,6 +181,9 @@ class Recorder:
         self.clock = clock
         self.rings = {name: Ring(seconds, kept) for name, seconds, kept in RINGS}
         self.pending: list[tuple[str, int, bool]] = []
+        # Counts of things that are no request (cache lookups), for the
+        # windows: added to the slots at the next fold.
+        self.pending_counts: Counter[str] = Counter()
         self.started = clock()
         # Since start, for Prometheus (its counters and histograms only grow).
         self.totals: Counter[str] = Counter()
@@ -189,12 +192,21 @@ class Recorder:
     def observe(self, key: str, micros: int, failed: bool = False) -> None:
         self.pending.append((key, micros, failed))
 
+    def count(self, key: str, amount: int) -> None:
+        """``amount`` more of ``key`` (``cache:lookups``…) in the windows."""
+        if amount > 0:
+            self.pending_counts[key] += amount
+
     def fold(self) -> None:
         pending, self.pending = self.pending, []
-        if not pending:
+        tallied, self.pending_counts = self.pending_counts, Counter()
+        if not pending and not tallied:
             return
         now = self.clock()
         slots = [ring.slot(now) for ring in self.rings.values()]
+        for key, amount in tallied.items():
+            for slot in slots:
+                slot.outcomes.setdefault(key, [0, 0])[0] += amount
         # Counted raw (in C), then rounded to 8 significant bits (finer
         # than the histograms' own precision), so that each histogram gets
         # a few hundred record calls however many requests there were.

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,7 +17,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 
 from landform.core.db import Database
-from landform.core.errors import NotFound
+from landform.core.errors import NotFound, ValidationFailed
 from landform.core.housekeeping import housekeeping
 from landform.core.http import ErrorResponse, error_response
 from landform.core.mail import OutboxMailer
@@ -137,6 +139,11 @@ async def performance(
     """The spec's ``PerformanceMetrics``: response times (ms), throughput,
     resources, database, cache (ratios in percent), plus per-component and
     per-route latencies."""
+    if since is not None and not (math.isfinite(since) and since <= time.time() + 1):
+        raise ValidationFailed(
+            "since: a Unix time that has come (not one still to come)",
+            details=[{"path": "query.since", "message": "must not be in the future"}],
+        )
     return await monitor(request).performance(scope, window, routes, since)
 
 
