@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from landform.ops.grafana import dashboard
+from landform.ops.prometheus import BUCKETS
 from landform.ops.recorder import OPERATIONAL_ROUTES
-from landform.ops.rules import SUCCESS_RATE, alert_rules
+from landform.ops.rules import SUCCESS_RATE, alert_rules, unmirrored
 from landform.ops.sla import Sla
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
@@ -64,3 +65,34 @@ def test_grafana_dashboard_is_current_and_valid_json() -> None:
     exprs = [t["expr"] for panel in board["panels"] for t in panel["targets"]]
     assert any("landform_component_duration_seconds_bucket" in e for e in exprs)
     assert any("landform_cache_lookups_total" in e for e in exprs)
+
+
+def test_rules_of_any_sla_file_are_named_apart_and_say_what_they_cannot_mirror(
+    tmp_path: Path,
+) -> None:
+    """Alert names are Prometheus names, one per rule, whatever the rows are
+    called; a check /metrics has no series for, or a threshold past the
+    largest bucket (a p99 there can never be said to exceed it), is named
+    rather than left out without a word."""
+    custom = tmp_path / "sla.toml"
+    custom.write_text(
+        (Path(__file__).parents[2] / "src/landform/ops/sla.toml").read_text()
+        + '\n[response_time_p99."Cache (L2)"]\nmeasure = "cache"\n'
+        'target = "1ms"\nacceptable = "2ms"\ncritical = "3ms"\n'
+        '\n[response_time_p99."api gateway"]\nmeasure = "api_gateway"\n'
+        'target = "1s"\nacceptable = "30s"\ncritical = "90s"\n'
+        '\n[[checks]]\nname = "DB Pool"\nmetric = "database.connectionPoolUtilization"\n'
+        'below = 80\notherwise = "BREACH"\n'
+    )
+    sla = Sla.load(custom)
+    names = re.findall(r"- alert: (\S+)", alert_rules(sla))
+    assert len(names) == len(set(names))
+    assert all(re.fullmatch(r"Landform[A-Za-z0-9]+", name) for name in names), names
+    assert "LandformCacheL2P99Critical" in names and "LandformApiGateway2P99Critical" in names
+    gaps = unmirrored(sla)
+    assert any("'DB Pool'" in gap for gap in gaps)
+    assert any("api gateway critical 90000 ms" in gap for gap in gaps)
+    assert not unmirrored(Sla.load())  # the shipped SLA is mirrored whole
+    # The largest bucket lies past every shipped threshold: File Upload's
+    # Critical (10 s) can fire.
+    assert BUCKETS[-1] * 1000 > max(row.critical for row in Sla.load().components)

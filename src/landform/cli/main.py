@@ -609,9 +609,12 @@ app.add_typer(ops_app, name="ops")
 @ops_app.command("alert-rules")
 def ops_alert_rules(sla_file: SlaFile = None, output: Output = None) -> None:
     """Prometheus alert rules mirroring the SLA (deploy/prometheus/ holds these)."""
-    from landform.ops.rules import alert_rules
+    from landform.ops.rules import alert_rules, unmirrored
 
-    write_output(alert_rules(load_sla(sla_file)), output)
+    sla = load_sla(sla_file)
+    write_output(alert_rules(sla), output)
+    for gap in unmirrored(sla):  # /ops/sla judges these; Prometheus cannot
+        typer.echo(f"warning: no alert rule for {gap}", err=True)
 
 
 @ops_app.command("grafana-dashboard")

@@ -7,7 +7,11 @@ the same thresholds file as ``/ops/sla``, so the two cannot disagree."""
 from __future__ import annotations
 
 import json
+import re
 
+from anyascii import anyascii
+
+from landform.ops.prometheus import BUCKETS
 from landform.ops.recorder import OPERATIONAL_METHODS, OPERATIONAL_PATHS
 from landform.ops.sla import Sla
 
@@ -22,7 +26,39 @@ groups:
 
 
 def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.replace("-", " ").split())
+    """An SLA row's name as part of an alert's (Prometheus allows letters,
+    digits and underscores): "Cache (L2)" is CacheL2."""
+    words = re.split(r"[^A-Za-z0-9]+", anyascii(name))
+    return "".join(word[:1].upper() + word[1:].lower() for word in words if word)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """Two rows whose names spell the same ("API Gateway", "api gateway")
+    must not give two alerts one name: Alertmanager would merge them."""
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def unmirrored(sla: Sla) -> list[str]:
+    """What of the SLA file the rules cannot say, in words: a check of a
+    field /metrics has no series for, a threshold past the largest bucket."""
+    missing = [
+        f"check {check.name!r} ({check.metric}): no Prometheus series measures it"
+        for check in sla.checks
+        if _check_expr(check.metric) is None
+    ]
+    largest = BUCKETS[-1] * 1000
+    missing += [
+        f"{row.name} {which} {limit:g} ms: at or past the largest histogram bucket "
+        f"({largest:g} ms), which a p99 cannot be told to exceed"
+        for row in sla.components
+        for which, limit in (("acceptable", row.acceptable), ("critical", row.critical))
+        if limit >= largest
+    ]
+    return missing
 
 
 def _rule(alert: str, expr: str, severity: str, summary: str, hold: str = "5m") -> str:
@@ -40,12 +76,13 @@ def _rule(alert: str, expr: str, severity: str, summary: str, hold: str = "5m") 
 
 def alert_rules(sla: Sla) -> str:
     parts = [HEADER]
+    taken: set[str] = set()
     for row in sla.components:
         p99 = (
             "histogram_quantile(0.99, sum by (le) (rate("
             f'landform_component_duration_seconds_bucket{{component="{row.measure}"}}[5m])))'
         )
-        name = _camel(row.name)
+        name = _unique(_camel(row.name), taken)
         parts.append(
             _rule(
                 f"Landform{name}P99AboveAcceptable",
@@ -71,7 +108,7 @@ def alert_rules(sla: Sla) -> str:
         severity = "critical" if check.otherwise == "BREACH" else "warning"
         parts.append(
             _rule(
-                f"Landform{_camel(check.name)}",
+                f"Landform{_unique(_camel(check.name), taken)}",
                 f"{expr} {comparison} {limit:g}",
                 severity,
                 f"{check.name}: {check.otherwise} ({comparison} {limit:g})",
