@@ -4,7 +4,9 @@ show, here with every case spelled out."""
 
 from __future__ import annotations
 
-from landform.core.replica_health import WalHistory
+from sqlalchemy import make_url
+
+from landform.core.replica_health import WalHistory, replica_name
 
 
 def test_a_replica_at_the_primarys_position_is_not_behind_however_idle_the_primary() -> None:
@@ -53,3 +55,14 @@ def test_a_replica_has_every_write_made_before_the_last_note_it_has_reached() ->
     assert history.reached(3000) == 4.0
     assert history.reached(9000) == 4.0
     assert history.reached(500) is None
+
+
+def test_a_replica_is_named_without_any_password() -> None:
+    """Admins read replicas' names in /ops/performance: a password in the
+    URL's query is a password as one in its user info is."""
+    for url in (
+        "postgresql+asyncpg://app:secret1@db-2:5433/landform",
+        "postgresql+asyncpg://app@db-2:5433/landform?password=secret1&ssl=require",
+    ):
+        name = replica_name(make_url(url))
+        assert name == "postgresql://app@db-2:5433/landform" and "secret1" not in name

@@ -30,7 +30,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import URL, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from landform.core.housekeeping import mark_housekeeping
@@ -113,6 +113,16 @@ class WalHistory:
         return None
 
 
+def replica_name(url: URL) -> str:
+    """How a replica is named where admins read it (/ops/performance, logs):
+    its host, port and database. Not its query, which may hold a password
+    (``?password=``) as the user info would."""
+    user = f"{url.username}@" if url.username else ""
+    return (
+        f"{url.get_backend_name()}://{user}{url.host or ''}:{url.port or 5432}/{url.database or ''}"
+    )
+
+
 class ReplicaHealth:
     def __init__(
         self,
@@ -127,10 +137,7 @@ class ReplicaHealth:
         self.max_lag = max_lag
         self.interval = interval
         self.timeout = timeout
-        self.states = {
-            engine: ReplicaState(engine.url.render_as_string(hide_password=True))
-            for engine in replicas
-        }
+        self.states = {engine: ReplicaState(replica_name(engine.url)) for engine in replicas}
         self.history = WalHistory(keep_seconds=max(60.0, 3 * max_lag))
         self._task: asyncio.Task[None] | None = None
 
