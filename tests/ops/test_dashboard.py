@@ -39,6 +39,9 @@ def test_the_dashboard_shows_the_sla_live(tmp_path: Path) -> None:
         page.route("**/*", only_landform)
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        # A resource that fails (a 404 for an icon the page never named) is
+        # a console error too.
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
         page.goto(f"{base}/ops/")
         assert page.text_content("#status") == "Enter a token to start."
         page.fill("#token", TOKEN)
@@ -59,6 +62,10 @@ def test_the_dashboard_shows_the_sla_live(tmp_path: Path) -> None:
         assert page.text_content("#overall") in ("OK", "WARNING", "BREACH")
         assert "Updated" in (page.text_content("#status") or "")
         screenshot = page.screenshot(full_page=True)
+        # On a phone, a wide table scrolls on its own; the page does not.
+        page.set_viewport_size({"width": 360, "height": 800})
+        box = page.locator("main").bounding_box()
+        assert box is not None and box["width"] <= 360, box
         page.close()
     image = Image.open(io.BytesIO(screenshot)).convert("RGB")
     colours = image.getcolors(maxcolors=1_000_000) or []

@@ -49,6 +49,8 @@ DASHBOARD_FILES = {
     "/ops/": ("index.html", "text/html; charset=utf-8"),
     "/ops/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
     "/ops/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    # Its own icon: a browser asks for one, and a 404 in the console is noise.
+    "/ops/icon.svg": ("icon.svg", "image/svg+xml"),
 }
 
 Scope = Annotated[
@@ -166,6 +168,7 @@ async def cache_counts(request: Request, _operator: Operator) -> dict[str, Any]:
 @router.get("/ops/", response_class=Response, include_in_schema=False)
 @router.get("/ops/dashboard.js", response_class=Response, include_in_schema=False)
 @router.get("/ops/dashboard.css", response_class=Response, include_in_schema=False)
+@router.get("/ops/icon.svg", response_class=Response, include_in_schema=False)
 async def dashboard(request: Request) -> Response:
     """The live operations page. It holds no data: it asks /ops/sla and
     /ops/performance with the token the operator types in."""
