@@ -12,6 +12,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from landform.core.db_failures import DatabaseUnavailable
 from landform.core.idempotency import Claim, IdempotencyKey, IdempotencyStore, StoredAnswer
 from landform.core.idempotent_requests import request_fingerprint
 from landform.files.models import StoredFile
@@ -291,3 +292,22 @@ async def test_the_openapi_document_offers_the_header_on_every_post_but_the_beac
         assert names.count("Idempotency-Key") == expected, operation["operationId"]
     listing = paths["/landing-pages"]["get"]
     assert "Idempotency-Key" not in [p["name"] for p in listing.get("parameters", [])]
+
+
+async def test_a_keyed_post_while_the_database_is_away_is_a_503_to_retry(
+    client: httpx.AsyncClient, ada: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is claimed in the database: away, the POST is answered as a
+    route answers then (503 database_unavailable, Retry-After), not with a
+    500 and a traceback; the key is still free for the retry."""
+
+    async def away(*_args: object, **_kwargs: object) -> None:
+        raise DatabaseUnavailable("the database cannot be reached", lost_connection=False)
+
+    monkeypatch.setattr(IdempotencyStore, "claim", away)
+    refused = await client.post("/landing-pages", json={"title": "x"}, headers=keyed(ada, "k-503"))
+    assert_error(refused, 503, "database_unavailable")
+    assert refused.headers["retry-after"] == "1"
+    monkeypatch.undo()
+    retried = await client.post("/landing-pages", json={"title": "x"}, headers=keyed(ada, "k-503"))
+    assert retried.status_code == 201

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.clock import Clock
+from landform.core.db_failures import DatabaseUnavailable
 from landform.core.http import bearer_credential, error_response, incomplete_body, send_error
 from landform.core.idempotency import Claim, IdempotencyStore, StoredAnswer
 from landform.core.proxies import ClientAddress
@@ -32,6 +34,8 @@ MAX_KEY_LENGTH = 255
 # framing headers are made again for each response).
 KEPT_HEADERS = frozenset({"content-type", "location", "etag", "cache-control"})
 POLL_SECONDS = 0.1
+
+log = logging.getLogger(__name__)
 
 
 class IdempotentRequests:
@@ -69,10 +73,16 @@ class IdempotentRequests:
         if body is None:
             await send_error(send, incomplete_body())
             return
-        caller = await self._caller(scope, headers)
         fingerprint = request_fingerprint(scope, headers.get(b"content-type", b""), body)
-
-        claim = await self._claim(caller, key, fingerprint)
+        try:
+            caller = await self._caller(scope, headers)
+            claim = await self._claim(caller, key, fingerprint)
+        except DatabaseUnavailable as exc:
+            # Said as the route would say it (a 503 to retry), not a 500:
+            # the key is claimed in the database, which is away.
+            refusal = error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+            await send_error(send, refusal)
+            return
         if isinstance(claim, StoredAnswer):
             await replay(send, claim)
         elif claim is Claim.MISMATCH:
@@ -140,14 +150,23 @@ class IdempotentRequests:
         try:
             await self.app(scope, receive, capture)
         except BaseException:
-            await asyncio.shield(self.store.release(caller, key))
+            await asyncio.shield(self._settled(self.store.release(caller, key)))
             raise
         if status >= 500 or status == 429:
-            await self.store.release(caller, key)
+            await self._settled(self.store.release(caller, key))
         else:
-            await self.store.finish(
-                caller, key, StoredAnswer(status, answer_headers, b"".join(chunks))
-            )
+            answer = StoredAnswer(status, answer_headers, b"".join(chunks))
+            await self._settled(self.store.finish(caller, key, answer))
+
+    @staticmethod
+    async def _settled(settling: Awaitable[None]) -> None:
+        """Keep or give back the key's claim. The database gone meanwhile
+        (the answer is sent), the claim lapses by itself after the lock
+        time, and a retry then runs afresh."""
+        try:
+            await settling
+        except DatabaseUnavailable as exc:
+            log.warning("an Idempotency-Key's claim is left to lapse: %s", exc.message)
 
 
 async def read_body(receive: Receive) -> bytes | None:
