@@ -312,8 +312,11 @@ async def test_events_waiting_in_the_redis_stream_are_in_the_backup(
     settings: Settings, tmp_path: Path, redis: Redis, restore_target: Target
 ) -> None:
     """Accepted into the stream, not yet consumed: the backup carries them
-    and the restore writes them (once, however often they are replayed);
-    and the restore drops the shared cache, which described the old data."""
+    and the restore writes them (once, however often they are replayed).
+    Restored into an empty database (a drill beside the live cluster, on its
+    Redis), the stream and the shared cache are the live cluster's and are
+    left alone; restored over data (--force), they described the data
+    replaced, and go."""
     folder = await asyncio.to_thread(backed_up, settings, tmp_path / "first")
     demo_page = await first_page_of(settings)
     waiting = [
@@ -338,10 +341,23 @@ async def test_events_waiting_in_the_redis_stream_are_in_the_backup(
     )
     assert restored.exit_code == 0, restored.output
     assert "5 analytics events replayed" in restored.output
-    # Replayed from the backup; the stream's own copies are gone with it.
-    assert "dropped 5 analytics events pending for the data replaced" in restored.output
+    # Nothing was replaced: the live cluster's pending events and cache stay.
+    assert "left Redis as it is" in restored.output and "dropped" not in restored.output
+    assert await redis.xlen(STREAM) == 5
+    assert await redis.get("landform:cache:page:stale") == b"from before the restore"
+    # Over the data it restored (--force): replayed again, written once;
+    # the stream's copies and the cache described the data replaced.
+    again = await asyncio.to_thread(
+        invoke,
+        "restore",
+        str(second),
+        "--force",
+        env={**restore_target.env(), "LANDFORM_REDIS_URL": REDIS_URL},
+    )
+    assert again.exit_code == 0, again.output
+    assert "dropped 5 analytics events pending for the data replaced" in again.output
     assert await redis.xlen(STREAM) == 0
-    assert "dropped 1 shared cache entries" in restored.output
+    assert "dropped 1 shared cache entries" in again.output
     assert await redis.get("landform:cache:page:stale") is None
     assert await redis.get("landform:unrelated") == b"kept"
     db = Database(target_settings(restore_target))

@@ -219,9 +219,18 @@ async def restore_backup(
         progress(f"migrated the schema from {manifest.revision} to {migrated_to}")
 
     # Events still waiting to be written belong to the data just replaced.
+    # Into an empty database nothing is replaced: what waits in Redis is
+    # another database's (a restore drill beside the live cluster, on its
+    # Redis), and is left for it, as is its shared cache.
+    replaced = current is not None and bool(holds_data(current.counts))
     dropped = await asyncio.to_thread(pending.discard_spooled, settings.analytics_spool_dir)
-    if settings.redis_url:
+    if settings.redis_url and replaced:
         dropped += await pending.discard_streamed(settings.redis_url)
+    elif settings.redis_url:
+        progress(
+            "left Redis as it is (the database restored into was empty, so what waits "
+            "there is another database's); give this deployment a Redis database of its own"
+        )
     if dropped:
         progress(f"dropped {dropped} analytics events pending for the data replaced")
     events = await asyncio.to_thread(pending.read_lines, source / PENDING_FILE)
@@ -232,7 +241,7 @@ async def restore_backup(
     written = await objects.copy_in(
         storage, manifest.objects, source, manifest.missing_objects, settings.data_dir
     )
-    if settings.redis_url:
+    if settings.redis_url and replaced:
         dropped = await caches.forget_shared_cache(settings.redis_url)
         progress(f"dropped {dropped} shared cache entries from Redis")
     return RestoreResult(
