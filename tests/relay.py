@@ -5,6 +5,10 @@ restarting server would; ``open`` listens again on the same port. Runs in a
 thread of its own, so synchronous code (benchmarks) and the event loop of
 an async test can both drive it. Used by tests and by bench/cache_mix.py.
 
+``hang`` keeps every connection open and new ones accepted but carries
+nothing either way, as a frozen host or a network partition does (no
+refusal, no reset: silence); ``resume`` carries on.
+
 ``requests`` counts what clients sent as it arrived, one count per chunk:
 under a protocol where the client waits for each answer before it sends
 again (PostgreSQL's, without pipelining), its round trips."""
@@ -28,6 +32,8 @@ class Relay:
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
         self.requests = 0
+        self.flowing = asyncio.Event()
+        self.flowing.set()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
 
     def open(self) -> None:
@@ -36,6 +42,12 @@ class Relay:
 
     def close(self) -> None:
         self._run(self._close())
+
+    def hang(self) -> None:
+        self.loop.call_soon_threadsafe(self.flowing.clear)
+
+    def resume(self) -> None:
+        self.loop.call_soon_threadsafe(self.flowing.set)
 
     def _run(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
@@ -54,6 +66,7 @@ class Relay:
                 await asyncio.wait_for(server.wait_closed(), 5)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.flowing.wait()
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -67,6 +80,7 @@ class Relay:
         ) -> None:
             with contextlib.suppress(Exception):
                 while data := await source.read(65536):
+                    await self.flowing.wait()
                     self.requests += counted
                     sink.write(data)
                     await sink.drain()

@@ -6,6 +6,7 @@ on a ConnectionRefusedError in their start-up."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -97,4 +98,39 @@ def test_serve_that_must_migrate_first_refuses_in_one_line(
     refused = CliRunner().invoke(cli, ["serve", "--port", "0", "--workers", "1"])
     assert refused.exit_code == 1, refused.output
     assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    relay.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs LANDFORM_TEST_DATABASE_URL")
+async def test_a_database_that_goes_silent_is_answered_503_in_bounded_time(
+    tmp_path: Path, migrated_postgres: str
+) -> None:
+    """A frozen host or a partition: connections stay open and nothing comes
+    back. The server's statement timeout cannot fire (the server never sees
+    the query): the client's own limit must, and the request is a 503, not
+    a hang; readiness says so at once."""
+    relay = relay_to_the_test_database()
+    relay.open()
+    async with started(tmp_path, relay) as (app, client):
+        ada = await signed_in(client, app, f"ada-{uuid.uuid4().hex[:8]}@example.com")
+        assert (await client.get("/landing-pages", headers=ada)).status_code == 200  # pooled
+        relay.hang()
+        loop = asyncio.get_running_loop()
+        for path in ("/landing-pages", "/auth/me"):
+            began = loop.time()
+            answer = await asyncio.wait_for(client.get(path, headers=ada), 30)
+            assert_error(answer, 503, "database_unavailable")
+            assert loop.time() - began < 15, path
+        began = loop.time()
+        ready = await asyncio.wait_for(client.get("/readyz"), 30)
+        assert_error(ready, 503, "not_ready")
+        assert loop.time() - began < 10
+        relay.resume()
+        for _ in range(50):
+            if (await client.get("/landing-pages", headers=ada)).status_code == 200:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the server did not come back with its database")
     relay.close()

@@ -100,7 +100,7 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
             },
         },
     )
-    _ping_on_checkout(engine)
+    _ping_on_checkout(engine, settings.database_connect_timeout)
     return engine
 
 
@@ -108,7 +108,7 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
 FRESH = "landform_fresh"
 
 
-def _ping_on_checkout(engine: AsyncEngine) -> None:
+def _ping_on_checkout(engine: AsyncEngine, timeout: float) -> None:
     """A pooled PostgreSQL connection is pinged before use, and when the
     server went away meanwhile (a restart ends every session) the pool's
     connections are all replaced, as ``pool_pre_ping`` does.
@@ -117,7 +117,9 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
     its own: BEGIN, the ping, ROLLBACK, three round trips before every
     transaction. This ping is one ``SELECT 1`` in the simple query
     protocol, a single round trip that pgbouncer's transaction mode passes
-    through too."""
+    through too. It is given ``timeout`` (the connect timeout): a server
+    that went silent answers no ping, and a checkout must not wait as long
+    as a statement may run."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -128,7 +130,9 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
         if record.info.pop(FRESH, False):
             return
         try:
-            dbapi_connection.run_async(lambda connection: connection.execute("SELECT 1"))
+            dbapi_connection.run_async(
+                lambda connection: connection.execute("SELECT 1", timeout=timeout)
+            )
         except Exception as exc:
             # The server ended the session (a restart sends 57P01 first) or
             # the socket is gone; anything else is a real error.
@@ -386,6 +390,7 @@ class Database:
         pause = FIRST_PAUSE
         while True:
             session = sessions()
+            began = loop.time()
             try:
                 await session.connection()
             except Exception as exc:
@@ -399,6 +404,10 @@ class Database:
                 if not cannot_connect(exc):
                     raise
                 left = self._outage_wait_left(engine, loop.time()) if wait else 0.0
+                if loop.time() - began >= self.settings.database_reconnect_wait:
+                    # This try alone took the whole wait (a server that went
+                    # silent is waited for up to the timeouts): no other.
+                    left = 0.0
                 if left <= 0:
                     raise DatabaseUnavailable(
                         "the database cannot be reached; try again shortly",

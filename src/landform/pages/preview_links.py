@@ -47,7 +47,9 @@ class PreviewLinks:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (ValueError, TypeError):
             return None
-        if len(raw) != _PAYLOAD.size + _SIGNATURE_BYTES:
+        # One spelling per link: base64's spare bits in the last character
+        # would let several tokens decode to the same bytes.
+        if len(raw) != _PAYLOAD.size + _SIGNATURE_BYTES or _b64(raw) != token:
             return None
         payload, signature = raw[: _PAYLOAD.size], raw[_PAYLOAD.size :]
         if not hmac.compare_digest(signature, self._sign(payload)):

@@ -382,7 +382,9 @@ async def blocks_schema() -> dict[str, object]:
 public_router = APIRouter(tags=["public"])
 
 
-@public_router.get("/preview/{token}", response_class=HTMLResponse)
+# A page for a browser, not the API: outside the OpenAPI document (its
+# answers, a 404 included, are HTML).
+@public_router.get("/preview/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def shared_preview(token: str, service: PageServiceDep) -> HTMLResponse:
     """A preview link's draft (``POST /landing-pages/{id}/preview-link``)."""
     try:
