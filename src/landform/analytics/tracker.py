@@ -86,9 +86,7 @@ class PageDirectory:
             return
         page_uuid = page_id if isinstance(page_id, uuid.UUID) else uuid.UUID(str(page_id))
         owner = owner_id if isinstance(owner_id, uuid.UUID) else uuid.UUID(str(owner_id))
-        if len(self._known) >= self.MAX_ENTRIES:
-            self._known.clear()
-            self._slug_ids.clear()
+        self._make_room()
         entry = (
             TrackedPage(str(page_uuid), str(owner)),
             time.monotonic() + self.FOUND_TTL,
@@ -96,6 +94,11 @@ class PageDirectory:
         )
         self._known[page_uuid] = self._known[slug] = entry
         self._slug_ids[slug] = page_uuid
+
+    def _make_room(self) -> None:
+        if len(self._known) >= self.MAX_ENTRIES:
+            self._known.clear()
+            self._slug_ids.clear()
 
     def remembered(self, page_id: uuid.UUID | None, slug: str | None) -> TrackedPage | None:
         """The page if it is known and published now (no await: the common
@@ -138,9 +141,7 @@ class PageDirectory:
         page = TrackedPage(str(row.id), str(row.owner_id)) if row is not None else None
         if changes != self._changes:
             return page  # what was read may predate the change: not kept
-        if len(self._known) >= self.MAX_ENTRIES:
-            self._known.clear()
-            self._slug_ids.clear()
+        self._make_room()
         ttl = self.FOUND_TTL if page is not None else self.MISSING_TTL
         self._known[key] = (page, time.monotonic() + ttl, changes)
         if row is not None:
