@@ -13,6 +13,7 @@ import asyncio
 import random
 import time
 from collections import deque
+from collections.abc import Awaitable
 
 # Durations kept: enough to follow a mail server that slows down.
 KEPT = 64
@@ -24,6 +25,15 @@ LONGEST_PAD_SECONDS = 2.0
 class AnswerTime:
     def __init__(self) -> None:
         self._slow_case: deque[float] = deque(maxlen=KEPT)
+
+    async def evened(self, work: Awaitable[bool]) -> None:
+        """Run ``work``, which says whether it was the slow case; its time is
+        recorded if so, and the fast case waits for one of those times."""
+        started = self.start()
+        if await work:
+            self.record(started)
+        else:
+            await self.pad(started)
 
     @staticmethod
     def start() -> float:

@@ -276,11 +276,7 @@ class AuthService:
         way to mail-bomb anyone), nor that it could not be sent (logged; the
         token is forgotten, so asking again mails), and takes as long either
         way (auth/answer_time)."""
-        started = self._resend_time.start()
-        if await self._resend_verification(email):
-            self._resend_time.record(started)
-        else:
-            await self._resend_time.pad(started)
+        await self._resend_time.evened(self._resend_verification(email))
 
     async def _resend_verification(self, email: str) -> bool:
         """Whether a token was made and its mail tried."""
@@ -330,11 +326,7 @@ class AuthService:
         address has an account (the answer is the same, and takes as long:
         auth/answer_time), and mails an address at most once per
         ``verification_resend_seconds``."""
-        started = self._reset_time.start()
-        if await self._request_password_reset(email):
-            self._reset_time.record(started)
-        else:
-            await self._reset_time.pad(started)
+        await self._reset_time.evened(self._request_password_reset(email))
 
     async def _request_password_reset(self, email: str) -> bool:
         """Whether a token was made and its mail tried."""

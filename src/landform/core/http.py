@@ -71,7 +71,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> ErrorResponse:
         errors = list(exc.errors())
-        if any((e.get("loc") or ("",))[0] == "path" for e in errors) and _literal_methods(request):
+        path_error = any((e.get("loc") or ("",))[0] == "path" for e in errors)
+        if path_error and _matching_methods(request, literal=True):
             # DELETE /files/usage met /files/{file_id}: "usage" is no id, it
             # is a path of its own, which answers other methods.
             return _method_not_allowed(request)
@@ -220,17 +221,13 @@ def _method_not_allowed(request: Request) -> ErrorResponse:
     Starlette's answer named only the first route's."""
     # A path of its own (/files/usage) answers its own methods, not those
     # of a route with a parameter its name also fits (/files/{file_id}).
-    methods = _literal_methods(request) or _matching_methods(request, literal=False)
+    methods = _matching_methods(request, literal=True) or _matching_methods(request, literal=False)
     if "GET" in methods:
         methods.add("HEAD")  # answered as GET is (core/head_requests.py)
     allow = ", ".join(sorted(methods))
     return error_response(
         405, "method_not_allowed", f"use {allow or 'another method'}", headers={"Allow": allow}
     )
-
-
-def _literal_methods(request: Request) -> set[str]:
-    return _matching_methods(request, literal=True)
 
 
 def _matching_methods(request: Request, *, literal: bool) -> set[str]:
