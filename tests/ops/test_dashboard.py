@@ -59,6 +59,9 @@ def test_the_dashboard_shows_the_sla_live(tmp_path: Path) -> None:
         rows = page.locator("#components tbody tr").all_inner_texts()
         assert rows[0].startswith("API Gateway")
         assert any("NO_DATA" in row for row in rows)  # nothing uploaded yet
+        # No samples is no p99, not a p99 of 0 ms.
+        no_data = next(row for row in rows if "NO_DATA" in row).split("\t")
+        assert no_data[1] == "—", no_data
         assert page.text_content("#overall") in ("OK", "WARNING", "BREACH")
         assert "Updated" in (page.text_content("#status") or "")
         screenshot = page.screenshot(full_page=True)
@@ -73,3 +76,30 @@ def test_the_dashboard_shows_the_sla_live(tmp_path: Path) -> None:
     assert errors == []
     assert asked and all(url.startswith(base) for url in asked), asked
     assert any("/ops/sla" in url for url in asked)
+
+
+def test_a_refused_token_stops_the_polling_and_a_one_replica_fleet_says_why(
+    tmp_path: Path,
+) -> None:
+    with live_server(tmp_path, workers=1, LANDFORM_OPS_TOKEN=TOKEN) as base, chromium() as browser:
+        page = browser.new_page()
+        asked: list[str] = []
+        page.on("request", lambda request: asked.append(request.url))
+        page.goto(f"{base}/ops/")
+        page.fill("#token", "not-the-ops-token")
+        page.click("button[type=submit]")
+        status = page.locator("#status")
+        status.filter(has_text="refused").wait_for(timeout=10_000)
+        polls = sum("/ops/sla" in url for url in asked)
+        page.wait_for_timeout(4_500)  # two more polling periods
+        assert sum("/ops/sla" in url for url in asked) == polls == 1
+        assert "Enter another" in (status.text_content() or "")
+
+        # The whole fleet without Redis is this replica alone, and the page
+        # says so instead of passing one replica off as the fleet.
+        page.select_option("#scope", "cluster")
+        page.fill("#token", TOKEN)
+        page.click("button[type=submit]")
+        status.filter(has_text="Updated").wait_for(timeout=10_000)
+        assert "no Redis is configured" in (status.text_content() or "")
+        page.close()

@@ -65,7 +65,8 @@ function draw(svg, seriesList) {
 function show(sla, metrics) {
   $("overall").replaceWith(Object.assign(badge(sla.overallStatus), { id: "overall" }));
   fill($("components").tBodies[0], sla.components, [
-    (c) => c.name, (c) => number(c.p99), (c) => number(c.target), (c) => number(c.acceptable),
+    // A component with no samples has no p99: a 0 would read as a fast one.
+    (c) => c.name, (c) => (c.samples ? number(c.p99) : "—"), (c) => number(c.target), (c) => number(c.acceptable),
     (c) => number(c.critical), (c) => String(c.samples),
   ]);
   fill($("checks").tBodies[0], sla.checks, [(c) => c.name, (c) => number(c.current), (c) => number(c.target)]);
@@ -102,6 +103,10 @@ function show(sla, metrics) {
   }
 }
 
+// A refused token stays refused: asking again every 2 s would only fill the
+// server's log, so the page stops and asks for another.
+class Refused extends Error {}
+
 async function poll() {
   const token = sessionStorage.getItem("landform-ops-token");
   const query = `?scope=${$("scope").value}&window=${$("window").value}`;
@@ -111,19 +116,34 @@ async function poll() {
       ["/ops/sla", "/ops/performance"].map(async (path) => {
         const response = await fetch(path + query, { headers });
         const body = await response.json();
-        if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
+        const message = body.error ? body.error.message : response.statusText;
+        if (response.status === 401 || response.status === 403) throw new Refused(message);
+        if (!response.ok) throw new Error(message);
         return body;
       }),
     );
     show(sla, metrics);
-    $("status").textContent = `Updated ${new Date().toLocaleTimeString()} (${metrics.scope}, ${metrics.window}).`;
+    // The note says why a fleet view shows one replica only.
+    const note = metrics.note ? ` ${metrics.note}.` : "";
+    $("status").textContent = `Updated ${new Date().toLocaleTimeString()} (${metrics.scope}, ${metrics.window}).${note}`;
   } catch (error) {
+    if (error instanceof Refused) {
+      stop();
+      sessionStorage.removeItem("landform-ops-token");
+      $("status").textContent = `The token was refused (${error.message}). Enter another to start again.`;
+      return;
+    }
     $("status").textContent = `Could not read the metrics: ${error.message}`;
   }
 }
 
-function start() {
+function stop() {
   if (timer) clearInterval(timer);
+  timer = null;
+}
+
+function start() {
+  stop();
   poll();
   timer = setInterval(poll, EVERY_MS);
 }
