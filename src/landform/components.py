@@ -156,7 +156,7 @@ class Components:
         self.purge = (
             PurgeHook(
                 settings.cdn_purge_url,
-                (settings.cdn_purge_secret or settings.secret_key).encode(),
+                _webhook_key(settings, "LANDFORM_CDN_PURGE_SECRET", settings.cdn_purge_secret),
             )
             if settings.cdn_purge_url
             else None
@@ -236,7 +236,11 @@ class Components:
             self.redis,
             Webhook(
                 settings.sla_alert_url,
-                (settings.cdn_purge_secret or settings.secret_key).encode(),
+                _webhook_key(
+                    settings,
+                    "LANDFORM_SLA_ALERT_SECRET",
+                    settings.sla_alert_secret or settings.cdn_purge_secret,
+                ),
                 "sla alert",
             )
             if settings.sla_alert_url
@@ -447,3 +451,18 @@ class Components:
             await self.redis.aclose()
         if self.remote_cache is not None:
             await self.remote_cache.redis.aclose()
+
+
+def _webhook_key(settings: Settings, setting: str, own: str) -> bytes:
+    """The key a webhook is signed with: its own secret, or else the
+    server's secret key, said once at start. A receiver that checks a
+    signature holds the key, and whoever holds the secret key can sign
+    sessions and preview links as this server."""
+    if own:
+        return own.encode()
+    log.warning(
+        "webhooks: %s is not set, so the webhook is signed with the secret key, "
+        "which its receiver then has to hold; give the webhook a secret of its own",
+        setting,
+    )
+    return settings.secret_key.encode()

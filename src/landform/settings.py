@@ -204,6 +204,8 @@ class Settings(BaseSettings):
     # A breach lasting this long fires the alert webhook once (and its end once)
     sla_alert_hold_seconds: float = Field(default=60.0, ge=0)
     sla_alert_url: str = ""
+    # Signs the alert webhook (default: the CDN purge secret, else the secret key)
+    sla_alert_secret: str = ""
 
     # CDN purge webhook (see cache/purge.py); signed with the secret key
     # unless a secret of its own is given

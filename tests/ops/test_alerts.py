@@ -79,6 +79,41 @@ async def test_a_held_breach_alerts_once_and_its_end_once_more(
         check_signature(headers, body, settings.secret_key)
 
 
+async def test_alerts_are_signed_with_their_own_secret_and_a_fallback_is_said(
+    settings: Settings, receiver: Receiver, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The receiver of an alert holds the key that signs it: with a secret
+    of its own, that is not the key that signs this server's sessions."""
+    strict = tmp_path / "strict.toml"
+    strict.write_text(STRICT)
+    update = {
+        "sla_file": str(strict),
+        "sla_alert_url": receiver.url,
+        "sla_alert_secret": "alerts-only-secret",
+        "cdn_purge_secret": "purges-only-secret",
+    }
+    app = create_app(settings.model_copy(update=update))
+    with caplog.at_level("WARNING", logger="landform.components"):
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                assert (await client.get("/templates")).status_code == 200
+            monitor = app.components.monitor
+            await monitor.check_alerts(now=1000)
+            assert len(await monitor.check_alerts(now=1100)) == 1
+            await receiver.wait_for(1)
+            [(headers, body)] = receiver.received
+    check_signature(headers, body, "alerts-only-secret")
+    assert "signed with the secret key" not in caplog.text
+
+    caplog.clear()
+    fallback = create_app(settings.model_copy(update={"sla_alert_url": receiver.url}))
+    with caplog.at_level("WARNING", logger="landform.components"):
+        async with LifespanManager(fallback):
+            pass
+    assert "LANDFORM_SLA_ALERT_SECRET is not set" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("text", "complaint"),
     [
