@@ -228,7 +228,13 @@ class GraphQLView(GraphQL[Context, None]):
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        response: GraphQLHTTPResponse = {"data": result.data}
+        response: GraphQLHTTPResponse = {}
+        # An operation refused before it ran (it does not parse, fails
+        # validation or a limit) has no data entry at all; one that ran has
+        # one, null when a failed field took all of it (GraphQL spec, 7.1).
+        # Only a field's error has a path.
+        if result.data is not None or not _refused_before_running(result.errors):
+            response["data"] = result.data
         if result.errors:
             response["errors"] = [formatted(error) for error in result.errors]
         if result.extensions:
@@ -321,3 +327,7 @@ def _error_response(status: int, code: str, message: str) -> Response:
         status_code=status,
         media_type="application/json",
     )
+
+
+def _refused_before_running(errors: list[GraphQLError] | None) -> bool:
+    return bool(errors) and all(error.path is None for error in errors or ())
