@@ -124,3 +124,29 @@ async def test_requests_before_the_migration_are_told_to_wait_not_a_500(
             "/auth/register", json={"email": "early@example.com", "password": PASSWORD}
         )
         assert registered.status_code == 201, registered.text
+
+
+async def test_a_column_a_later_migration_adds_is_a_wait_not_a_500(
+    tmp_path: Path, unmigrated: dict[str, Any]
+) -> None:
+    """The usual state after an upgrade of the code: the tables are there,
+    a column of one is not yet (0011 adds ``users.registration_notice_at``)."""
+    app = create_app(make_settings(tmp_path, migrate_on_start=False, **unmigrated))
+    engine = app.components.db.primary  # type: ignore[attr-defined]
+    await upgrade(engine)
+    await downgrade(engine, "0010")
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        login = await client.post(
+            "/auth/login", json={"email": "early@example.com", "password": PASSWORD}
+        )
+        message = assert_error(login, 503, "not_ready")["message"]
+        assert message.startswith("the database schema is at 0010;"), message
+        graph = await client.post(
+            "/graphql",
+            json={"query": 'mutation { login(email: "early@example.com", password: "x") '
+                  "{ accessToken } }"},
+        )  # fmt: skip
+        assert graph.json()["errors"][0]["extensions"]["code"] == "not_ready"

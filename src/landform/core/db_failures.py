@@ -109,9 +109,17 @@ def note_lost_connection() -> None:
         attempt.lost_connection = True
 
 
-def missing_table(error: BaseException) -> bool:
-    """A statement named a table the database does not have (42P01 on
-    PostgreSQL, "no such table" on SQLite): a schema not migrated yet."""
-    if sqlstate_of(error) == "42P01":
+# SQLSTATEs of a statement naming what the schema does not have yet:
+# undefined_table, undefined_column.
+_NOT_IN_SCHEMA_STATES = frozenset({"42P01", "42703"})
+_NOT_IN_SCHEMA_SQLITE = ("no such table", "no such column", "has no column named")
+
+
+def missing_from_schema(error: BaseException) -> bool:
+    """A statement named a table or column the database does not have: a
+    schema not migrated yet (a table added by a later migration, or a
+    column of one, the usual case after an upgrade)."""
+    if sqlstate_of(error) in _NOT_IN_SCHEMA_STATES:
         return True
-    return "no such table" in str(getattr(error, "orig", error))
+    said = str(getattr(error, "orig", error))
+    return any(phrase in said for phrase in _NOT_IN_SCHEMA_SQLITE)

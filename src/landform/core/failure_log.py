@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from landform.core.db_failures import cannot_connect, missing_table
+from landform.core.db_failures import cannot_connect, missing_from_schema
 
 # How often a failure that goes on is said again.
 REMIND_EVERY_SECONDS = 300.0
@@ -23,7 +23,7 @@ REMIND_EVERY_SECONDS = 300.0
 def _expected(error: BaseException) -> str:
     """What a failure the operator fixes outside the process is, in words
     (no traceback helps); "" for one that is unexpected."""
-    if missing_table(error):
+    if missing_from_schema(error):
         return "the database schema is not set up: run `landform db upgrade`"
     if cannot_connect(error):
         return f"the database cannot be reached ({type(error).__name__})"

@@ -22,7 +22,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.body_deadlines import BodyDeadlines, BodyReadTimeout
-from landform.core.db_failures import missing_table
+from landform.core.db_failures import missing_from_schema
 from landform.core.errors import DomainError, error_body, validation_details
 from landform.core.storage_full import InsufficientStorage, storage_full
 
@@ -139,7 +139,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OSError)
     @app.exception_handler(DBAPIError)
     async def _maybe_full(request: Request, exc: Exception) -> ErrorResponse:
-        if isinstance(exc, DBAPIError) and missing_table(exc):
+        if isinstance(exc, DBAPIError) and missing_from_schema(exc):
             problem = await _schema_problem(request)
             if problem is not None:
                 # Not migrated yet (a deploy whose `landform db upgrade` has

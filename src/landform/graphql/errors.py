@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from graphql import GraphQLError, GraphQLSyntaxError
-from landform.core.db_failures import missing_table
+from landform.core.db_failures import missing_from_schema
 from landform.core.errors import DomainError, ValidationFailed, validation_details
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def formatted(error: GraphQLError) -> dict[str, Any]:
         # Not raised by a resolver: the request itself is wrong (a bad
         # variable value, an unknown field).
         extensions["code"] = "graphql_validation_failed"
-    elif missing_table(original):
+    elif missing_from_schema(original):
         # As REST says it (core/http.py): a deploy whose migration has not run.
         log.error("graphql: %s", original)
         extensions["code"] = "not_ready"
