@@ -29,7 +29,6 @@ from landform.core.draining import CloseWhenDraining, Draining
 from landform.core.errors import skip_in_error_paths
 from landform.core.head_requests import HeadAsGet
 from landform.core.http import BodyCap, BodyLimit, install_error_handlers
-from landform.core.idempotency import IdempotencyStore
 from landform.core.idempotent_requests import IdempotentRequests, document_idempotency_keys
 from landform.core.logs import configure_logging
 from landform.core.openapi import document_errors, extend_openapi
@@ -109,12 +108,7 @@ def build_api(components: Components) -> FastAPI:
     # It stores what the routes answer, before compression.
     api.add_middleware(
         IdempotentRequests,
-        store=IdempotencyStore(
-            components.db,
-            settings.idempotency_key_ttl_seconds,
-            settings.idempotency_lock_seconds,
-            settings.secret_key,
-        ),
+        store=components.idempotency,
         clock=components.clock,
         client_address=components.client_address,
         identify=components.auth.proven_caller_key,

@@ -32,6 +32,7 @@ from landform.core.change_log import ChangeFollower
 from landform.core.clock import Clock
 from landform.core.db import Database
 from landform.core.draining import Draining
+from landform.core.idempotency import IdempotencyStore
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.pins import RedisReadPins
 from landform.core.proxies import ClientAddress
@@ -183,6 +184,12 @@ class Components:
         self.analytics = AnalyticsService(
             self.db, self.clock, settings, self.auth, self.live, self.cache
         )
+        self.idempotency = IdempotencyStore(
+            self.db,
+            settings.idempotency_key_ttl_seconds,
+            settings.idempotency_lock_seconds,
+            settings.secret_key,
+        )
         self.auth.on_close.append(self._close_account_data)
         self.page_directory = PageDirectory(self.db)
         self.tracker = Tracker(
@@ -266,10 +273,12 @@ class Components:
 
     async def _close_account_data(self, owner: uuid.UUID) -> None:
         """Pages first (live ones leave the caches; their files are then no
-        longer in use), then files, then what analytics counted of them."""
+        longer in use), then files, then what analytics counted of them,
+        then the answers its requests left to replay."""
         page_ids = await self.pages.delete_all(owner)
         await self.files.delete_all(owner)
         await self.analytics.forget_owner(owner, page_ids)
+        await self.idempotency.forget_callers(await self.auth.caller_keys_of(owner))
 
     def cache_stats(self) -> dict[str, dict[str, dict[str, float]]]:
         """Hits, misses, sets, evictions, hit ratio and (for L1) bytes, per

@@ -26,6 +26,10 @@ class User(Base):
     # per ``verification_resend_seconds``, so registering is no way to
     # mail-bomb an address.
     registration_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When a password change or reset last ended every sign-in: access
+    # tokens issued before it are refused where they could outlast it
+    # (making an API key, a live stream, a stored answer's replay).
+    sessions_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class EmailToken(Base):

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from landform.auth.models import ApiKey, EmailToken, LoginAttempt, RefreshToken, User
@@ -22,6 +22,13 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 async def account_exists(session: AsyncSession, user_id: uuid.UUID) -> bool:
     return await session.scalar(select(User.id).where(User.id == user_id)) is not None
+
+
+async def sign_in_state(session: AsyncSession, user_id: uuid.UUID) -> Row[Any] | None:
+    """What decides whether the account's sign-ins still hold: None when
+    the account is closed, else a row with ``sessions_ended_at``."""
+    found = await session.execute(select(User.sessions_ended_at).where(User.id == user_id))
+    return found.first()
 
 
 async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:

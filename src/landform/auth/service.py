@@ -93,6 +93,18 @@ class Principal:
 
     user_id: uuid.UUID
     via_api_key: bool = False
+    # An access token's issue time (seconds since the epoch); None for a key.
+    issued_at: int | None = None
+
+    def signed_in_before(self, ended_at: datetime | None) -> bool:
+        """Whether this sign-in is one that a password change or reset at
+        ``ended_at`` ended. Whole seconds, as a token's issue time is: the
+        token that the change itself gives is issued in its second."""
+        return (
+            self.issued_at is not None
+            and ended_at is not None
+            and self.issued_at < int(ended_at.timestamp())
+        )
 
 
 # A rotated refresh token that comes back this soon is a race (two tabs, a
@@ -316,6 +328,7 @@ class AuthService:
                 raise AccountClosed()
             await repo.mark_login_succeeded(session, attempt.id)  # no failure to count
             fresh.password_hash = password_hash
+            fresh.sessions_ended_at = now
             await repo.revoke_sessions(session, user.id, now)
             # A reset mail still out must not set the password back.
             await repo.forget_email_tokens(session, user.id, RESET_PASSWORD)
@@ -371,6 +384,7 @@ class AuthService:
             user.password_hash = password_hash
             if user.email_verified_at is None:
                 user.email_verified_at = now
+            user.sessions_ended_at = now
             await repo.revoke_api_keys(session, user.id, now)
             await repo.revoke_sessions(session, user.id, now)
             # Other reset mails still out could undo this one.
@@ -512,17 +526,22 @@ class AuthService:
                 async with self.db.write() as session:
                     await repo.note_api_key_use(session, key.id, now, now - KEY_USE_RESOLUTION)
             return Principal(user_id=key.user_id, via_api_key=True)
-        return Principal(user_id=self.access_tokens.user_id(credential, self.clock.now()))
+        user_id, issued_at = self.access_tokens.signed_in(credential, self.clock.now())
+        return Principal(user_id=user_id, issued_at=issued_at)
 
     async def authenticate_open_account(self, credential: str) -> Principal:
-        """``authenticate``, and the account still exists: for what lasts
-        (a live stream), which an access token would otherwise keep up to
-        its lifetime after its account closed (AccountClosed)."""
+        """``authenticate``, and the account still exists (AccountClosed)
+        and the sign-in was not ended by a password change or reset since
+        (NotAuthenticated): for what lasts (a live stream) or hands back
+        what was kept (a stored answer), which an access token would
+        otherwise keep up to its lifetime."""
         principal = await self.authenticate(credential)
         if not principal.via_api_key:  # a key is deleted with its account
             async with self.db.read(fresh=True) as session:
-                if not await repo.account_exists(session, principal.user_id):
-                    raise AccountClosed()
+                state = await repo.sign_in_state(session, principal.user_id)
+            if state is None:
+                raise AccountClosed()
+            _refuse_if_ended(principal, state.sessions_ended_at)
         return principal
 
     def caller_key(self, credential: str) -> str | None:
@@ -530,20 +549,28 @@ class AuthService:
         the account of a valid access token, or the API key (valid or not:
         an invalid one is refused later, and is still no one else)."""
         if credential.startswith(API_KEY_PREFIX):
-            return "key:" + token_digest(credential)[:32]
+            return _key_caller(token_digest(credential))
         try:
-            return "user:" + str(self.access_tokens.user_id(credential, self.clock.now()))
+            return _user_caller(self.access_tokens.user_id(credential, self.clock.now()))
         except NotAuthenticated:
             return None
+
+    async def caller_keys_of(self, user_id: uuid.UUID) -> list[str]:
+        """Every ``caller_key`` the account's credentials have: its access
+        tokens' and each of its API keys' (revoked ones too)."""
+        async with self.db.read_primary() as session:
+            keys = await repo.api_keys_of(session, user_id)
+        return [_user_caller(user_id), *(_key_caller(key.key_hash) for key in keys)]
 
     async def proven_caller_key(self, credential: str) -> str | None:
         """``caller_key``, but only for a credential that signs in now: what
         a caller stored under its key (a new API key, a login's tokens) must
         not be handed back to a key revoked since, nor to its account once
-        closed. Costs an API key's database read; tokens stay read-free."""
+        closed, nor to a sign-in that a password change or reset ended.
+        Costs a database read."""
         try:
-            await self.authenticate(credential)
-        except NotAuthenticated:
+            await self.authenticate_open_account(credential)
+        except (NotAuthenticated, AccountClosed):
             return None
         return self.caller_key(credential)
 
@@ -554,7 +581,7 @@ class AuthService:
         made-up key per request must not get a fresh allowance each)."""
         if credential.startswith(API_KEY_PREFIX):
             digest = token_digest(credential)
-            return "key:" + digest[:32] if digest in self._keys_seen_valid else UNPROVEN_KEY
+            return _key_caller(digest) if digest in self._keys_seen_valid else UNPROVEN_KEY
         return self.caller_key(credential)
 
     async def close_account(self, principal: Principal, password: str, client_ip: str) -> None:
@@ -638,6 +665,9 @@ class AuthService:
             user = await repo.user_by_id(session, principal.user_id)
         if user is None:
             raise AccountClosed()
+        # A key made with a token from before a reset would outlive the
+        # reset that takes the account back.
+        _refuse_if_ended(principal, user.sessions_ended_at)
         if user.email_verified_at is None:
             raise EmailNotVerified("verify your email address before making API keys")
         secret = API_KEY_PREFIX + new_token()
@@ -668,3 +698,20 @@ class AuthService:
             if key.revoked_at is None:
                 key.revoked_at = self.clock.now()
             self._keys_seen_valid.pop(key.key_hash, None)
+
+
+def _user_caller(user_id: uuid.UUID) -> str:
+    return "user:" + str(user_id)
+
+
+def _key_caller(digest: str) -> str:
+    return "key:" + digest[:32]
+
+
+def _refuse_if_ended(principal: Principal, ended_at: datetime | None) -> None:
+    if principal.signed_in_before(ended_at):
+        raise NotAuthenticated(
+            "this access token was issued before the password was last changed or reset; "
+            "sign in again",
+            code=AuthErrorCode.INVALID_ACCESS_TOKEN,
+        )

@@ -35,13 +35,17 @@ class AccessTokens:
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def user_id(self, token: str, now: datetime) -> uuid.UUID:
-        """The token's user. Expiry is checked against our clock, not the
-        library's, so the one clock rules every expiry."""
+        return self.signed_in(token, now)[0]
+
+    def signed_in(self, token: str, now: datetime) -> tuple[uuid.UUID, int]:
+        """The token's user, and when it was issued (seconds since the
+        epoch). Expiry is checked against our clock, not the library's, so
+        the one clock rules every expiry."""
         try:
-            user_id, expires = self._verified(token)
+            user_id, expires, issued = self._verified(token)
             if expires <= now.timestamp():
                 raise jwt.ExpiredSignatureError("expired")
-            return user_id
+            return user_id, issued
         except jwt.ExpiredSignatureError as exc:
             raise NotAuthenticated(
                 "access token expired; refresh it", code=AuthErrorCode.INVALID_ACCESS_TOKEN
@@ -51,8 +55,8 @@ class AccessTokens:
                 "access token is not valid", code=AuthErrorCode.INVALID_ACCESS_TOKEN
             ) from exc
 
-    def _verify(self, token: str) -> tuple[uuid.UUID, int]:
-        """(user, expiry) of a token whose signature and claims hold."""
+    def _verify(self, token: str) -> tuple[uuid.UUID, int, int]:
+        """(user, expiry, issued) of a token whose signature and claims hold."""
         claims = jwt.decode(
             token,
             self._secret,
@@ -61,4 +65,5 @@ class AccessTokens:
         )
         if claims.get("typ") != "access":
             raise jwt.InvalidTokenError("not an access token")
-        return uuid.UUID(claims["sub"]), int(claims["exp"])
+        expires = int(claims["exp"])
+        return uuid.UUID(claims["sub"]), expires, int(claims.get("iat", expires - self.ttl_seconds))

@@ -29,6 +29,7 @@ import enum
 import hashlib
 import hmac
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -95,9 +96,12 @@ class IdempotencyStore:
         self.lock_ms = lock_seconds * 1000
         self._secret = secret.encode()
 
+    def _row_scope(self, scope: str) -> str:
+        return hmac.new(self._secret, b"scope\0" + scope.encode(), hashlib.sha256).hexdigest()
+
     def _sealed(self, scope: str, key: str) -> _Sealed:
         root = hmac.new(self._secret, f"{scope}\0{key}".encode(), hashlib.sha256).digest()
-        row_scope = hmac.new(self._secret, b"scope\0" + scope.encode(), hashlib.sha256).hexdigest()
+        row_scope = self._row_scope(scope)
         row_key = hmac.new(root, b"row", hashlib.sha256).hexdigest()
         cipher = AESGCM(hmac.new(root, b"seal", hashlib.sha256).digest())
         return _Sealed(row_scope, row_key, cipher, f"{scope}\0{row_key}".encode(), root)
@@ -171,6 +175,15 @@ class IdempotencyStore:
                     headers="",
                     body=nonce + sealed.cipher.encrypt(nonce, plain, sealed.context),
                 )
+            )
+
+    async def forget_callers(self, scopes: Iterable[str]) -> None:
+        """Drop every key and answer of these callers (a closed account's:
+        the answers may hold its data, a login's tokens, a key's secret)."""
+        row_scopes = [self._row_scope(scope) for scope in scopes]
+        async with self.db.write() as session:
+            await session.execute(
+                delete(IdempotencyKey).where(IdempotencyKey.scope.in_(row_scopes))
             )
 
     async def release(self, scope: str, raw_key: str) -> None:

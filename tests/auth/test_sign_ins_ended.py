@@ -1,0 +1,136 @@
+"""A password change or reset ends every sign-in, including access tokens
+issued before it, wherever such a token could outlast it: making an API
+key (which never expires), a stored answer's replay, a live stream. What
+it cannot outlast anyway (plain requests, until the token expires within
+minutes) is left to the token's lifetime, as the README says. And a closed
+account's stored answers are gone with it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from landform.core.clock import Clock, FrozenClock
+from landform.core.idempotency import IdempotencyKey
+from tests.auth.test_passwords import NEW, bearer, pair, reset_mails, token_in
+from tests.conftest import PASSWORD, assert_error, signed_in
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # In the past, so that moving it on issues no token dated in the future
+    # (which the token library refuses).
+    return FrozenClock(datetime.now(UTC) - timedelta(minutes=5))
+
+
+async def test_a_token_from_before_a_reset_cannot_make_a_key_that_outlives_it(
+    client: httpx.AsyncClient, app: Any, clock: FrozenClock
+) -> None:
+    await signed_in(client, app, "ada@example.com")
+    stolen = bearer(await pair(client, "ada@example.com"))
+    clock.advance(5)
+    await client.post("/auth/forgot-password", json={"email": "ada@example.com"})
+    [mail] = await reset_mails(app, "ada@example.com")
+    done = await client.post(
+        "/auth/reset-password", json={"token": token_in(mail), "new_password": NEW}
+    )
+    assert done.status_code == 204
+    refused = await client.post("/auth/api-keys", json={"name": "persist"}, headers=stolen)
+    message = assert_error(refused, 401, "invalid_access_token")["message"]
+    assert "before the password was last changed or reset" in message
+    graph = await client.post(
+        "/graphql",
+        json={"query": 'mutation { createApiKey(name: "persist") { key } }'},
+        headers=stolen,
+    )
+    assert graph.json()["errors"][0]["extensions"]["code"] == "invalid_access_token"
+    owner = bearer(await pair(client, "ada@example.com", NEW))
+    assert (await client.get("/auth/api-keys", headers=owner)).json() == []
+    # A sign-in after the reset, in the reset's own second too, makes keys.
+    assert (await client.post("/auth/api-keys", json={"name": "mine"}, headers=owner)).is_success
+
+
+async def test_a_password_change_ends_the_tokens_issued_before_it_too(
+    client: httpx.AsyncClient, app: Any, clock: FrozenClock
+) -> None:
+    await signed_in(client, app, "ada@example.com")
+    stolen = bearer(await pair(client, "ada@example.com"))
+    mine = bearer(await pair(client, "ada@example.com"))
+    clock.advance(5)
+    changed = await client.post(
+        "/auth/password",
+        json={"current_password": PASSWORD, "new_password": NEW},
+        headers=mine,
+    )
+    assert changed.status_code == 200, changed.text
+    assert_error(
+        await client.post("/auth/api-keys", json={"name": "persist"}, headers=stolen),
+        401,
+        "invalid_access_token",
+    )
+    # The tokens the change gave are issued in its own second: they work.
+    given = bearer(changed.json())
+    made = await client.post("/auth/api-keys", json={"name": "k"}, headers=given)
+    assert made.is_success, made.text
+
+
+async def test_stored_answers_are_not_replayed_to_an_ended_sign_in(
+    client: httpx.AsyncClient, app: Any, clock: FrozenClock
+) -> None:
+    await signed_in(client, app, "ada@example.com")
+    stolen = bearer(await pair(client, "ada@example.com"))
+    keyed = {**stolen, "Idempotency-Key": "plan-1"}
+    body = {"title": "Secret plan", "slug": "secret-plan"}
+    first = await client.post("/landing-pages", json=body, headers=keyed)
+    assert first.status_code == 201
+    replayed = await client.post("/landing-pages", json=body, headers=keyed)
+    assert replayed.headers.get("idempotent-replayed") == "true"
+    clock.advance(5)
+    mine = bearer(await pair(client, "ada@example.com"))
+    changed = await client.post(
+        "/auth/password", json={"current_password": PASSWORD, "new_password": NEW}, headers=mine
+    )
+    assert changed.status_code == 200, changed.text
+    again = await client.post("/landing-pages", json=body, headers=keyed)
+    # Not the stored answer: the request runs as any request of that token
+    # runs (it is still within its lifetime), and finds the slug taken.
+    assert again.headers.get("idempotent-replayed") is None
+    assert again.status_code == 409, again.text
+
+
+async def test_a_closed_account_has_nothing_replayed_and_nothing_kept(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    ada = await signed_in(client, app, "ada@example.com")
+    key = (await client.post("/auth/api-keys", json={"name": "ci"}, headers=ada)).json()["key"]
+    body = {"title": "Secret plan", "slug": "secret-plan"}
+    for headers in ({**ada, "Idempotency-Key": "k1"}, {"X-API-Key": key, "Idempotency-Key": "k2"}):
+        assert (
+            await client.post(
+                "/landing-pages", json=body | {"slug": headers["Idempotency-Key"]}, headers=headers
+            )
+        ).status_code == 201
+    bob = await signed_in(client, app, "bob@example.com")
+    bobs = {**bob, "Idempotency-Key": "k3"}
+    assert (
+        await client.post("/landing-pages", json={"title": "B"}, headers=bobs)
+    ).status_code == 201
+    async with app.components.db.read_primary() as session:
+        before = await session.scalar(select(func.count()).select_from(IdempotencyKey))
+    assert before == 3
+    closed = await client.request("DELETE", "/auth/me", json={"password": PASSWORD}, headers=ada)
+    assert closed.status_code == 204
+
+    again = await client.post(
+        "/landing-pages", json=body | {"slug": "k1"}, headers={**ada, "Idempotency-Key": "k1"}
+    )
+    assert_error(again, 401, "account_closed")
+    async with app.components.db.read_primary() as session:
+        kept = await session.scalars(select(IdempotencyKey.status))
+    # Bob's answer, and the refusal just now (an anonymous caller's: the
+    # closed account's token proves no one).
+    assert sorted(kept.all()) == [201, 401]
