@@ -12,13 +12,14 @@ import os
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
@@ -34,7 +35,7 @@ from landform.core.migrate import alembic_config, upgrade
 from landform.core.serving_lock import DataDirBusy, alone, hold_for_serving
 from landform.settings import Settings
 from tests.backup.conftest import Target
-from tests.conftest import ON_POSTGRES, REDIS_URL, make_settings
+from tests.conftest import ON_POSTGRES, REDIS_URL, make_settings, scratch_postgres_database
 
 runner = CliRunner()
 
@@ -389,3 +390,70 @@ async def first_page_of(settings: Settings) -> tuple[str, str]:
             return str(page.id), str(page.owner_id)
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+def older_database_url() -> Iterator[str]:
+    """Where the older schema's backup is taken from: a database of its own
+    on PostgreSQL, the data folder's file on SQLite."""
+    if not ON_POSTGRES:
+        yield ""
+        return
+    with scratch_postgres_database("older") as url:
+        yield url
+
+
+async def test_a_backup_of_an_older_schema_restores_over_the_newer_one_whole(
+    tmp_path: Path, restore_target: Target, older_database_url: str
+) -> None:
+    """Rolling back to the backup taken before an upgrade: the database is
+    at the newer schema (tables the backup knows nothing of, with foreign
+    keys to the ones it has). The restore ends at the code's schema with
+    every key, index and trigger of a database migrated from scratch."""
+    folder = tmp_path / "backup"
+    older = make_settings(tmp_path / "older", database_url=older_database_url)
+    older.data_dir.mkdir()
+    engine = create_async_engine(older.primary_database_url)
+    await upgrade(engine, "0006")
+    await engine.dispose()
+    await create_backup(older, folder)
+
+    target = target_settings(restore_target)
+    engine = create_async_engine(target.primary_database_url)
+    await upgrade(engine)
+    whole = await schema_objects(engine)
+    await engine.dispose()
+    restored = await asyncio.to_thread(invoke, "restore", str(folder), env=restore_target.env())
+    assert restored.exit_code == 0, restored.output
+    engine = create_async_engine(target.primary_database_url)
+    try:
+        assert await schema_objects(engine) == whole
+    finally:
+        await engine.dispose()
+
+
+async def schema_objects(engine: Any) -> dict[str, list[str]]:
+    """The names of what a schema is made of (PostgreSQL's catalogues, or
+    SQLite's), to compare two databases by."""
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            rows = await connection.execute(
+                text("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+            )
+        else:
+            rows = await connection.execute(
+                text(
+                    "SELECT 'index', indexname FROM pg_indexes WHERE schemaname = current_schema()"
+                    " UNION ALL SELECT 'constraint', conname FROM pg_constraint c"
+                    " JOIN pg_namespace n ON n.oid = c.connamespace"
+                    " WHERE n.nspname = current_schema()"
+                    " UNION ALL SELECT 'trigger', tgname FROM pg_trigger t"
+                    " JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n"
+                    " ON n.oid = r.relnamespace WHERE n.nspname = current_schema()"
+                    " AND NOT t.tgisinternal"
+                )
+            )
+        found: dict[str, list[str]] = {}
+        for kind, name in rows:
+            found.setdefault(kind, []).append(name)
+    return {kind: sorted(names) for kind, names in found.items()}

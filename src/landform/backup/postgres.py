@@ -185,26 +185,66 @@ def _lock_wait_timed_out(stderr: str) -> bool:
     )
 
 
+# What a Landform schema holds besides tables (their indexes, constraints,
+# owned sequences and triggers go with them): the trigger functions of
+# migrations 0007 and 0010, and free-standing sequences, views and types.
+# Objects of an extension are the extension's, and are left.
+_SCHEMA_OBJECTS_SQL = """
+SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                      WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+       format('%I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
+UNION ALL
+SELECT 'FUNCTION', p.oid::regprocedure::text
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = current_schema()
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'TYPE', format('%I.%I', n.nspname, t.typname)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = current_schema() AND t.typtype IN ('e', 'd')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = t.oid AND d.deptype = 'e')
+"""
+
+
 async def restore(target: Server, dump_file: Path, jobs: int) -> None:
-    """Restore into the configured database: the dump's objects replace any
-    of the same name (``--clean``), so a freshly migrated empty database
-    takes it as well as a blank one."""
+    """Restore into the configured database, emptied first. Not pg_restore's
+    ``--clean``: it drops only what the dump knows of, so a dump of an older
+    schema (the backup taken before an upgrade) failed halfway on the newer
+    tables' foreign keys, having dropped most keys and indexes, and left a
+    schema that said it was current. The emptying is one transaction; a
+    restore that fails after it leaves a database to restore into again."""
+    await _empty_schema(target.url)
     pg_restore = tool("pg_restore", target.major)
-    await _run(
-        [
-            pg_restore,
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            f"--jobs={max(1, jobs)}",
-            f"--dbname={make_url(target.url).database}",
-            str(dump_file),
-        ],
-        target.environment(),
-        "pg_restore",
-    )
+    try:
+        await _run(
+            [
+                pg_restore,
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                f"--jobs={max(1, jobs)}",
+                f"--dbname={make_url(target.url).database}",
+                str(dump_file),
+            ],
+            target.environment(),
+            "pg_restore",
+        )
+    except BackupFailed as exc:
+        raise BackupFailed(
+            exc.message + "; the database holds part of the backup: once the cause is "
+            "fixed, restore again with --force",
+            code=exc.code,
+        ) from exc
+
+
+async def _empty_schema(url: str) -> None:
+    async with connect(url) as connection, connection.begin():
+        found = (await connection.execute(text(_SCHEMA_OBJECTS_SQL))).all()
+        for kind, name in found:
+            await connection.execute(text(f"DROP {kind} IF EXISTS {name} CASCADE"))
 
 
 async def current_facts(url: str) -> SnapshotFacts:
