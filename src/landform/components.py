@@ -5,7 +5,6 @@ workers (ingestion, invalidation bus, change log, warming, monitoring).
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import logging
 import uuid
@@ -385,20 +384,13 @@ class Components:
             return Moved(moved) if moved is not None else None
 
     async def migrate(self) -> None:
-        """Bring the schema up to date. A file lock keeps the workers of one
-        machine from migrating at the same time."""
+        """Bring the schema up to date (one migration at a time, however
+        many workers and replicas start together: core/migrate.py)."""
         # Alembic is imported here, not at the top: workers that do not
         # migrate are spared its ~11 MB.
         from landform.core.migrate import upgrade
 
-        lock_path = self.settings.data_dir / "migrate.lock"
-        # Blocking is fine here: this runs at start-up, before any request.
-        with open(lock_path, "w") as lock:  # noqa: ASYNC230
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                await upgrade(self.db.primary)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        await upgrade(self.db.primary)
 
     async def start(self) -> None:
         if self.settings.should_migrate_on_start:

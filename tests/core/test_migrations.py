@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from landform.cli.main import app as cli
-from landform.core.migrate import downgrade, upgrade
+from landform.core.migrate import downgrade, head_revision, upgrade
 from landform.core.models_registry import metadata
 from landform.core.serving_lock import hold_for_serving
 from landform.settings import Settings
@@ -225,3 +225,46 @@ def test_commands_that_need_the_schema_say_so(
         bad = runner.invoke(cli, ["serve", "--port", "1"])
         assert bad.exit_code == 2, (folder, bad.output)
         assert f"{data / folder} is a file, where Landform keeps a folder" in bad.output
+
+
+def test_a_database_a_newer_version_migrated_is_left_as_it_is(
+    empty_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code rolled back after an upgrade (or an older replica starting
+    in a rolling deploy): `db upgrade`, which `serve` runs when it migrates
+    on start, has nothing to do and says so; a downgrade asks for the
+    version that knows the revision."""
+    monkeypatch.setenv("LANDFORM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LANDFORM_DATABASE_URL", empty_database)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+
+    async def set_revision(value: str) -> None:
+        engine = create_async_engine(empty_database)
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.text("UPDATE alembic_version SET version_num = :v"), {"v": value}
+            )
+        await engine.dispose()
+
+    asyncio.run(set_revision("9999"))
+    upgraded = runner.invoke(cli, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "the database is at 9999, newer than this version of Landform knows" in upgraded.output
+    downgraded = runner.invoke(cli, ["db", "downgrade", "0007"])
+    assert downgraded.exit_code == 1
+    assert "downgrade with that version; nothing was changed" in downgraded.output
+    assert downgraded.exception is None or isinstance(downgraded.exception, SystemExit)
+
+
+async def test_migrations_started_together_take_turns(empty_database: str) -> None:
+    """Replicas starting at once, each migrating on start: one migrates,
+    the others find it done (on PostgreSQL both used to create the same
+    tables, and one failed)."""
+    engines = [create_async_engine(empty_database) for _ in range(3)]
+    try:
+        found = await asyncio.gather(*(upgrade(engine) for engine in engines))
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    assert sorted(found, key=lambda revision: revision or "") == [None, *[head_revision()] * 2]

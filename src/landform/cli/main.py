@@ -254,11 +254,12 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 async def _migrate(
-    migrate: Callable[[AsyncEngine, str], Awaitable[None]],
+    migrate: Callable[[AsyncEngine, str], Awaitable[str | None]],
     revision: str,
     check: Callable[[str | None], None] = lambda _before: None,
 ) -> tuple[str | None, str | None]:
-    """Run a migration command; the revisions before and after it. A
+    """Run a migration command; the revisions before and after it (before:
+    as found when its turn came, after another migrating at once). A
     revision Alembic does not know, or a database that cannot be reached,
     ends the command with a message (exit 1) rather than a traceback;
     ``check`` may end it first, told the revision the database is at."""
@@ -272,9 +273,8 @@ async def _migrate(
     settings = load_settings()
     db = Database(settings)
     try:
-        before = await current_revision(db.primary)
-        check(before)
-        await migrate(db.primary, revision)
+        check(await current_revision(db.primary))
+        before = await migrate(db.primary, revision)
         return before, await current_revision(db.primary)
     except (CommandError, AssertionError, KeyError) as exc:
         typer.echo(f"error: {revision!r} is no revision to migrate to here ({exc})", err=True)
@@ -291,7 +291,7 @@ def db_upgrade() -> None:
     """Apply every pending migration (Alembic) to LANDFORM_DATABASE_URL."""
     from landform.core.migrate import upgrade
 
-    before, after = asyncio.run(_migrate(upgrade, "head"))
+    before, after = asyncio.run(_migrate(upgrade, "head", _newer_left_as_it_is))
     if before == after:
         typer.echo(f"database is up to date (at {after})")
     else:
@@ -324,6 +324,20 @@ def db_downgrade(
     typer.echo(f"database downgraded from {before} to {after or 'empty'}")
 
 
+def _newer_left_as_it_is(current: str | None) -> None:
+    """A database a newer version of Landform migrated (this one rolled
+    back, or not deployed yet in a rolling deploy): nothing for this
+    version to do, and its servers may start on it."""
+    from landform.core.migrate import head_revision, known_revision
+
+    if current is not None and not known_revision(current):
+        typer.echo(
+            f"the database is at {current}, newer than this version of Landform knows "
+            f"(its newest is {head_revision()}): left as it is"
+        )
+        raise typer.Exit(0)
+
+
 def _downgrade_target_checked(current: str | None, target: str) -> None:
     """Said plainly, before Alembic says it its way: a target the database
     is at already (nothing to undo), or one it has not reached (an upgrade,
@@ -336,6 +350,13 @@ def _downgrade_target_checked(current: str | None, target: str) -> None:
     known = {rev.revision for rev in script.walk_revisions()}
     if current is None:
         typer.echo("error: the database is not set up: there is nothing to downgrade", err=True)
+        raise typer.Exit(1)
+    if current not in known:
+        typer.echo(
+            f"error: the database is at {current}, which this version of Landform does not "
+            "know (a newer one migrated it): downgrade with that version; nothing was changed",
+            err=True,
+        )
         raise typer.Exit(1)
     if target == current or (target == "head" and current == script.get_current_head()):
         typer.echo(f"the database is at {current} already: nothing to undo")
