@@ -87,6 +87,10 @@ async def test_the_api_allows_a_burst_per_account_then_429s_with_headers(
     assert refused.headers["retry-after"] == "100"
     assert refused.headers["ratelimit-remaining"] == "0"
     assert refused.headers["ratelimit"].startswith("limit=5, remaining=0, reset=")
+    # Refused before anything else, and still with its id, as every answer.
+    echoed = await client.get("/landing-pages", headers={**ada, "X-Request-ID": "probe-123"})
+    assert echoed.status_code == 429 and echoed.headers["x-request-id"] == "probe-123"
+    assert len(refused.headers["x-request-id"]) == 16
     # Another account has an allowance of its own; so has an anonymous
     # caller (by address), who is refused by authentication, not the limit.
     bob = await signed_in(client, app, "bob@example.com")
@@ -95,7 +99,7 @@ async def test_the_api_allows_a_burst_per_account_then_429s_with_headers(
     # The refusal is in the metrics, as a route of its own, not a failure.
     recorder = app.components.recorder
     recorder.fold()
-    assert recorder.totals["route:GET (rate limited: api)"] == 1
+    assert recorder.totals["route:GET (rate limited: api)"] == 2
     assert recorder.totals["route:GET (rate limited: api):failed"] == 0
 
 

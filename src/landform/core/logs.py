@@ -8,11 +8,14 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from landform.core.ids import random_bytes
 
 # The request being served: set by the request layer (ops/timing.py), read
 # by the formatter wherever the record is made (tasks inherit it too).
@@ -21,6 +24,19 @@ request_id: ContextVar[str] = ContextVar("request_id", default="")
 # What a client may send as its own X-Request-ID: nothing that could forge
 # log lines or blow up their size.
 ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def request_id_of(scope: Mapping[str, Any]) -> str:
+    """The request's id: the client's X-Request-ID when it is a sane one,
+    else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given: str = value.decode("latin-1")
+            if ACCEPTABLE_ID.match(given):
+                return given
+            break
+    return random_bytes(8).hex()
+
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 

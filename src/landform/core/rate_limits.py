@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from landform.core.cors import ApiCors
 from landform.core.errors import TooManyRequests
 from landform.core.http import BEACON_CORS, bearer_credential, error_response, send_error
+from landform.core.logs import request_id_of
 from landform.core.proxies import ClientAddress
 from landform.core.token_buckets import Buckets, Decision, Rule
 from landform.settings import Settings
@@ -186,6 +187,9 @@ class RateLimits:
         headers = {
             name.decode(): value.decode() for name, value in rate_limit_headers(decision, rule)
         }
+        # Refused before the layer that gives answers their ids: one all the
+        # same, as every other answer has.
+        headers["X-Request-ID"] = request_id_of(scope)
         if group == TRACKING:
             # The beacon's refusal too, and when to retry, or the page's
             # script could read neither.

@@ -17,8 +17,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.http import method_label
-from landform.core.ids import random_bytes
-from landform.core.logs import ACCEPTABLE_ID, request_id
+from landform.core.logs import request_id, request_id_of
 from landform.ops.recorder import Recorder
 
 ASSETS = "/assets/"
@@ -41,7 +40,7 @@ class Timing:
             return
         started = time.perf_counter_ns()
         status = 500
-        ident = _request_id(scope)
+        ident = request_id_of(scope)
         header = (b"x-request-id", ident.encode())
 
         async def noting_status(message: Message) -> None:
@@ -103,13 +102,3 @@ class NamedRoute(Route):
         if match is not Match.NONE:
             child_scope["route"] = self
         return match, child_scope
-
-
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            given: str = value.decode("latin-1")
-            if ACCEPTABLE_ID.match(given):
-                return given
-            break
-    return random_bytes(8).hex()
