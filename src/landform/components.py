@@ -35,7 +35,7 @@ from landform.core.idempotency import IdempotencyStore
 from landform.core.mail import Mailer, OutboxMailer, SmtpMailer
 from landform.core.pins import RedisReadPins
 from landform.core.proxies import ClientAddress
-from landform.core.rate_limits import AUTH, rate_limit_rules, spend
+from landform.core.rate_limits import API, AUTH, rate_limit_rules, spend
 from landform.core.schema_check import SchemaCheck
 from landform.core.token_buckets import Buckets, LocalBuckets
 from landform.core.webhook import Webhook
@@ -212,6 +212,7 @@ class Components:
                 analytics=self.analytics,
                 client_address=self.client_address,
                 spend_auth_allowance=self._spend_auth_allowance,
+                spend_api_allowance=self._spend_api_allowance,
             ),
             AnswerCache(
                 self.analytics.data_stamps,
@@ -221,6 +222,7 @@ class Components:
             ),
         )
         self._auth_rule = rate_limit_rules(settings)[AUTH]
+        self._api_rule = rate_limit_rules(settings)[API]
         self.buckets: Buckets = (
             SharedBuckets(self.remote_cache) if self.remote_cache is not None else LocalBuckets()
         )
@@ -269,6 +271,10 @@ class Components:
     async def _spend_auth_allowance(self, client_ip: str) -> None:
         if self.settings.rate_limit_enabled:
             await spend(self.buckets, AUTH, "ip:" + client_ip, self._auth_rule)
+
+    async def _spend_api_allowance(self, client: str) -> None:
+        if self.settings.rate_limit_enabled:
+            await spend(self.buckets, API, client, self._api_rule)
 
     async def _close_account_data(self, owner: uuid.UUID) -> None:
         """Pages first (live ones leave the caches; their files are then no

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.analytics.conftest import BROWSER
 from tests.analytics.test_live import publish
+from tests.conftest import assert_error
 from tests.live_server import live_server, verified_login
 
 PROTOCOL = websockets.Subprotocol("graphql-transport-ws")
@@ -332,3 +333,68 @@ async def test_a_message_that_is_no_object_closes_with_4400(
     assert (closed["type"], closed["code"]) == ("websocket.close", 4400), closed
     assert closed["reason"] == "Failed to parse message"
     await asyncio.wait_for(ws.task, 5)
+
+
+async def test_a_refused_operation_is_its_own_error_and_the_live_stream_goes_on(
+    app: Any, ada: dict[str, str]
+) -> None:
+    """What HTTP answers with a 400, or what does not parse or name an
+    operation of the document, is an ``error`` for that operation alone:
+    the socket stays, and with it the live stream already running (it used
+    to be closed with 4400, or answered with a bare ``complete`` and a
+    traceback in the log)."""
+    ws, _subscription = await watching(app, ada)
+    for number, (payload, code, said) in enumerate(
+        [
+            ({"query": "query A { me { id } }", "operationName": "Nope"}, "graphql_validation_failed", "Nope"),
+            ({"query": "query A { me { id } }", "operationName": 5}, "bad_graphql_request", "`operationName` must be a string or null"),
+            ({"query": 5}, "bad_graphql_request", "`query` must be a string"),
+            ({"query": ["{ me { id } }"]}, "bad_graphql_request", "`query` must be a string"),
+            ({"query": "{ me { id } }", "variables": [1]}, "bad_graphql_request", "`variables` must be an object or null"),
+            ({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "ab" * 32}}}, "bad_graphql_request", "persisted queries are for HTTP"),
+            ({"query": "subscription {"}, "graphql_parse_failed", "Syntax Error"),
+        ]
+    ):  # fmt: skip
+        await ws.send({"id": str(number), "type": "subscribe", "payload": payload})
+        message = await ws.next_message()
+        assert (message.get("id"), message["type"]) == (str(number), "error"), message
+        [error] = message["payload"]
+        assert error["extensions"]["code"] == code and said in error["message"], error
+    # Still open, the stream still there: a plain query answers.
+    await ws.send({"id": "me", "type": "subscribe", "payload": {"query": "{ me { email } }"}})
+    answer = await ws.next_message()
+    assert answer["type"] == "next" and answer["payload"]["data"]["me"]["email"]
+    assert app.components.analytics.live._subscriptions
+    await ws.aclose()
+
+
+@pytest.mark.parametrize(
+    "settings_update",
+    [{"rate_limit_api_burst": 3, "rate_limit_api_per_second": 0.01}],
+    indirect=True,
+)
+async def test_operations_over_the_socket_spend_the_api_allowance(
+    app: Any, ada: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    """One socket is no way around the API's limit: each operation spends
+    what a request over HTTP would, from the same allowance."""
+    assert (await client.get("/auth/me", headers=ada)).status_code == 200  # one of three
+    ws = InProcessSocket(app, "/graphql", ["graphql-transport-ws"])
+    assert (await ws.receive())["type"] == "websocket.accept"
+    await ws.send({"type": "connection_init", "payload": {"Authorization": ada["Authorization"]}})
+    assert (await ws.next_message())["type"] == "connection_ack"
+    kinds = []
+    for number in range(4):
+        query = {"query": "{ me { id } }"}
+        await ws.send({"id": str(number), "type": "subscribe", "payload": query})
+        message = await ws.next_message()
+        kinds.append(message["type"])
+        if message["type"] == "next":
+            assert (await ws.next_message())["type"] == "complete"
+        else:
+            [error] = message["payload"]
+            assert error["extensions"]["code"] == "rate_limited"
+            assert error["extensions"]["details"]["group"] == "api"
+    assert kinds == ["next", "next", "error", "error"]
+    assert_error(await client.get("/auth/me", headers=ada), 429, "rate_limited")
+    await ws.aclose()

@@ -42,6 +42,10 @@ class Services:
     # Takes a token of the ``auth`` rate-limit group for a client address
     # (sign-in through GraphQL spends what POST /auth/login does), or 429s.
     spend_auth_allowance: Callable[[str], Awaitable[None]]
+    # Takes a token of the ``api`` group for a caller (``auth.caller_key``,
+    # or ``ip:<address>``): an operation over a WebSocket spends what one
+    # over HTTP does, or 429s.
+    spend_api_allowance: Callable[[str], Awaitable[None]]
 
 
 def request_credential(connection: HTTPConnection) -> str | None:

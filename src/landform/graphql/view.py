@@ -23,14 +23,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     _OperationStreamClosed,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage, Message
 from strawberry.types import ExecutionResult
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from landform.core.errors import DomainError, error_body
 from landform.graphql.answers import AnswerCache, Lookup
 from landform.graphql.context import Context, Services, init_credential, request_credential
-from landform.graphql.errors import formatted
+from landform.graphql.errors import domain_graphql_error, formatted
 from landform.graphql.subscriptions import ServerLeaving, SubscriberTooSlow
 
 # Transport failures (not GraphQL results) in the API's one error shape.
@@ -46,12 +46,47 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         # Strawberry indexes a message, and a subscribe's payload, as
         # objects: ``null`` or a list raised a TypeError that ended the
         # socket with no close code. The protocol's answer is 4400.
+        subscribe = isinstance(message, dict) and message.get("type") == "subscribe"
         if not isinstance(message, dict) or (
-            message.get("type") == "subscribe" and not isinstance(message.get("payload"), dict)
+            subscribe
+            and not (
+                isinstance(message.get("payload"), dict) and isinstance(message.get("id"), str)
+            )
         ):
             await self.handle_invalid_message("Failed to parse message")
             return
+        if subscribe and self.connection_acknowledged and message["id"] not in self.operations:
+            # Refused as an ``error`` of this operation; the socket and its
+            # other operations (a live stream) stay.
+            refusal = _bad_payload(message["payload"]) or await self._over_the_limit()
+            if refusal is not None:
+                error: ErrorMessage = {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": [cast("Any", formatted(refusal))],
+                }
+                await self.send_message(error)
+                return
         await super().handle_message(cast("Message", message))
+
+    async def _over_the_limit(self) -> GraphQLError | None:
+        """An operation over the socket spends the caller's ``api``
+        allowance, as one over HTTP does: else one socket could send any
+        number of them."""
+        context = self.context
+        caller = context.services.auth.caller_key(context.credential or "")
+        try:
+            await context.services.spend_api_allowance(caller or "ip:" + context.client_ip)
+        except DomainError as exc:
+            return domain_graphql_error(exc)
+        return None
+
+    async def _handle_pre_execution_error(self, operation: Any, result: Any) -> None:
+        """Every refusal before the operation runs is that operation's
+        ``error`` (Strawberry closes the whole socket, 4400, for a query
+        that does not parse or an operation name the document lacks, and
+        its live streams with it)."""
+        await operation.send_initial_errors(_with_codes(result.errors))
 
     async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
         async def coded() -> AsyncGenerator[Any, None]:
@@ -79,6 +114,29 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await operation.send_initial_errors(_with_codes([error]))
 
         await super()._send_result_stream(operation, coded())
+
+
+# A subscribe payload's fields: the types each may have, and how to say so.
+_PAYLOAD_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "query": ((str,), "a string"),
+    "variables": ((dict, type(None)), "an object or null"),
+    "operationName": ((str, type(None)), "a string or null"),
+    "extensions": ((dict, type(None)), "an object or null"),
+}
+
+
+def _bad_payload(payload: dict[str, Any]) -> GraphQLError | None:
+    """What the HTTP transport answers 400 for, as an operation's error:
+    fields of the wrong type (Strawberry would fail on them as it runs,
+    answer a bare ``complete`` and log a traceback)."""
+    if "query" not in payload:
+        message = "send the operation's query (persisted queries are for HTTP)"
+        return GraphQLError(message, extensions={"code": "bad_graphql_request"})
+    for name, (types, said) in _PAYLOAD_FIELDS.items():
+        if not isinstance(payload.get(name), types):
+            message = f"the operation's `{name}` must be {said}"
+            return GraphQLError(message, extensions={"code": "bad_graphql_request"})
+    return None
 
 
 def _with_codes(errors: list[GraphQLError]) -> list[GraphQLError]:
