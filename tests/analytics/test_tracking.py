@@ -395,3 +395,21 @@ def test_geo_headers_unknown_country_is_no_country() -> None:
     assert [country_code(v) for v in ("de", " FR ", "XK", "XX", "zz", "T1", "")] == [
         "DE", "FR", "XK", "", "", "", "",
     ]  # fmt: skip
+
+
+async def test_a_resent_event_is_counted_once_live_as_in_the_reports(
+    client: httpx.AsyncClient, app: Any, page: dict[str, Any]
+) -> None:
+    """A client that resends an event after a failed request gives it the
+    same id: stored once, and counted once by the live view too."""
+    accepted: list[str] = []
+    tracker = app.components.tracker
+    tracker.on_accepted = lambda event, _bot: accepted.append(event.id)
+    given = uuid.uuid4()
+    for _ in range(5):
+        assert (await track_view(client, page["id"], id=str(given))).status_code == 202
+    assert (await track_view(client, page["id"])).status_code == 202
+    assert (await track_view(client, page["id"])).status_code == 202
+    assert len(accepted) == 3 and accepted[0] == given.hex
+    assert len(await stored_events(app)) == 3  # written, once each
+    assert (await totals(app, page["id"]))["views"] == 3

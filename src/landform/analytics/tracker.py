@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,11 @@ from landform.core.db_failures import DatabaseUnavailable
 from landform.core.errors import ValidationFailed, validation_details
 from landform.core.ids import new_id_hex
 from landform.pages import repository as page_repo
+
+# How many ids clients gave their events a worker keeps, to count a resend
+# once in the live view (a resend comes within seconds; 20,000 ids are
+# about 3 MB).
+GIVEN_IDS_KEPT = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +171,12 @@ class Tracker:
         self.clock = clock
         self.own_host = (urlsplit(public_url).hostname or "").lower().removeprefix("www.")
         self.on_accepted = on_accepted or (lambda _event, _bot: None)
+        # Ids clients gave their events, lately. A resend (after a request
+        # that failed on the way back) is stored once, by the batch
+        # writer's dedupe; it is counted once in the live view by this
+        # (per worker: one resent to another worker is counted there too,
+        # the reports once).
+        self._given_ids: OrderedDict[str, None] = OrderedDict()
 
     async def track(
         self, kind: str, body: bytes, address: str, user_agent: str, country: str
@@ -201,7 +213,17 @@ class Tracker:
             value=value,
         )
         await self.ingestion.put(event)
-        self.on_accepted(event, classify_agent(event.user_agent).is_bot)
+        if payload.id is None or self._first_time(event.id):
+            self.on_accepted(event, classify_agent(event.user_agent).is_bot)
+
+    def _first_time(self, given_id: str) -> bool:
+        if given_id in self._given_ids:
+            self._given_ids.move_to_end(given_id)
+            return False
+        self._given_ids[given_id] = None
+        if len(self._given_ids) > GIVEN_IDS_KEPT:
+            self._given_ids.popitem(last=False)
+        return True
 
     async def _page(self, page_id: uuid.UUID | None, slug: str | None) -> TrackedPage:
         page = await self.directory.resolve(page_id, slug)
