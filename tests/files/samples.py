@@ -21,15 +21,36 @@ def png(size: tuple[int, int] = (64, 48)) -> bytes:
 
 
 def jpeg_with_gps() -> bytes:
+    return photo_with_gps("JPEG")
+
+
+def photo_with_gps(fmt: str, orientation: int = 1) -> bytes:
+    """A phone's photo: where it was taken, with what, and (JPEG) a comment,
+    (WebP) XMP, (PNG) a text chunk; ``orientation`` as EXIF tag 0x0112."""
     picture = Image.new("RGB", (80, 60), (10, 120, 200))
+    picture.paste((250, 250, 0), (0, 0, 20, 10))  # a corner, to see it turn
     exif = Image.Exif()
     exif[0x010F] = "SpyCam Inc."  # Make
     exif[0x0110] = "Model 9"
+    exif[0x0112] = orientation
     gps = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 3.0)}
     exif[0x8825] = gps
+    extra: dict[str, object] = {
+        "JPEG": {"comment": b"secret comment"},
+        "WEBP": {"xmp": b"<x:xmpmeta>secret comment</x:xmpmeta>"},
+        "PNG": {"pnginfo": _png_text("Comment", "secret comment")},
+    }.get(fmt, {})
     buffer = io.BytesIO()
-    picture.save(buffer, "JPEG", exif=exif.tobytes(), comment=b"secret comment")
+    picture.save(buffer, fmt, exif=exif.tobytes(), **extra)
     return buffer.getvalue()
+
+
+def _png_text(key: str, value: str) -> object:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(key, value)
+    return info
 
 
 def animated_gif() -> bytes:

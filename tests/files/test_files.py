@@ -124,16 +124,38 @@ async def test_hostile_files_are_refused(
     assert not list(app.components.settings.spool_dir.iterdir())
 
 
-async def test_jpeg_metadata_is_stripped(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
-    original = samples.jpeg_with_gps()
-    assert b"SpyCam" in original and b"secret comment" in original
-    body = (await upload(client, ada, original, "holiday.jpg", "image/jpeg")).json()
+@pytest.mark.parametrize(
+    ("fmt", "extension"), [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("AVIF", "avif")]
+)
+async def test_where_a_photo_was_taken_is_removed_whatever_its_kind(
+    client: httpx.AsyncClient, ada: dict[str, str], fmt: str, extension: str
+) -> None:
+    original = samples.photo_with_gps(fmt)
+    with Image.open(io.BytesIO(original)) as picture:
+        assert picture.getexif()[0x010F] == "SpyCam Inc."
+    mime = f"image/{'jpeg' if fmt == 'JPEG' else extension}"
+    body = (await upload(client, ada, original, f"holiday.{extension}", mime)).json()
     stored = (await client.get(body["url"])).content
     assert b"SpyCam" not in stored and b"secret comment" not in stored and b"Exif" not in stored
     with Image.open(io.BytesIO(stored)) as picture:
         assert picture.size == (80, 60)
-        assert not picture.getexif()
+        assert not picture.getexif() and "xmp" not in picture.info
+        picture.load()  # still a whole image
     assert body["sha256"] == hashlib.sha256(stored).hexdigest() and body["size"] == len(stored)
+
+
+@pytest.mark.parametrize(("fmt", "extension"), [("PNG", "png"), ("WEBP", "webp")])
+async def test_a_turned_photo_is_stored_upright_as_browsers_showed_it(
+    client: httpx.AsyncClient, ada: dict[str, str], fmt: str, extension: str
+) -> None:
+    original = samples.photo_with_gps(fmt, orientation=6)  # turned 90° clockwise
+    body = (await upload(client, ada, original, f"turned.{extension}", f"image/{extension}")).json()
+    stored = (await client.get(body["url"])).content
+    with Image.open(io.BytesIO(stored)) as picture:
+        assert picture.size == (60, 80) and not picture.getexif()
+        # The yellow corner, top left before, is top right once turned.
+        assert picture.convert("RGB").getpixel((55, 2))[2] < 100
+    assert (body["width"], body["height"]) == (60, 80)
 
 
 async def test_file_name_is_a_label_only(

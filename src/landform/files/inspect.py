@@ -4,9 +4,8 @@ what it claims, whole, not something else besides, and safe to serve.
 Raster images are opened with Pillow after their dimensions and frame
 counts are checked (decompression and frame bombs are refused before any
 pixel is decoded; a GIF's frames are counted from its block structure, see
-``gif``), then decoded fully (truncation shows). Bytes after an image's end mark a polyglot. JPEG
-metadata (EXIF, GPS, XMP, IPTC, comments) is removed without re-encoding,
-unless the EXIF orientation must first be applied to the pixels. SVG that
+``gif``), then decoded fully (truncation shows). Bytes after an image's end mark a polyglot. Then
+their metadata (EXIF, GPS, XMP, IPTC, comments) goes (see ``metadata``). SVG that
 could run, fetch or navigate is refused (see ``svg``); so are PDFs with scripts or
 launch/embedded-file actions. Videos are checked box by box (MP4) or by
 their element sizes (WebM) against the file's real length."""
@@ -22,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from landform.files import gif, svg
 from landform.files.errors import FileErrorCode, UnsupportedFile, refuse
 from landform.files.kinds import Kind
+from landform.files.metadata import strip_metadata
 
 _CHUNK = 1024 * 1024
 
@@ -99,12 +99,10 @@ def _inspect_raster(path: Path, kind: Kind, max_pixels: int, max_frames: int) ->
             f"the file is not a complete, valid {kind.extension.upper()} image",
             FileErrorCode.CORRUPT_FILE,
         ) from exc
-    rewritten = False
-    if kind.mime == "image/jpeg":
-        rewritten = _strip_jpeg_metadata(path)
-        if rewritten:
-            with Image.open(path) as image:
-                width, height = image.size
+    rewritten = strip_metadata(path, kind)
+    if rewritten:  # turned upright, perhaps
+        with Image.open(path) as image:
+            width, height = image.size
     return Inspection(width=width, height=height, rewritten=rewritten)
 
 
@@ -196,39 +194,6 @@ def _png_end(handle: BinaryIO) -> int:
         handle.seek(offset)
         if chunk_type == b"IEND":
             return offset
-
-
-def _strip_jpeg_metadata(path: Path) -> bool:
-    """Drop APP1 (EXIF, XMP), APP12, APP13 (IPTC) and COM segments, keeping
-    JFIF, ICC profiles and Adobe colour information. Lossless, except that a
-    rotated image's orientation is first applied to the pixels."""
-    data = path.read_bytes()
-    with Image.open(path) as image:
-        orientation = image.getexif().get(0x0112, 1)
-        if orientation not in (None, 1):
-            rotated = ImageOps.exif_transpose(image)
-            icc = image.info.get("icc_profile")
-            rotated.save(path, "JPEG", quality=92, optimize=True, icc_profile=icc)
-            data = path.read_bytes()
-    out = bytearray(data[:2])
-    offset = 2
-    changed = False
-    while offset + 4 <= len(data) and data[offset] == 0xFF:
-        marker = data[offset + 1]
-        if marker == 0xDA:  # start of scan: the rest is image data
-            break
-        length = struct.unpack(">H", data[offset + 2 : offset + 4])[0]
-        segment = data[offset : offset + 2 + length]
-        if marker in (0xE1, 0xEC, 0xED, 0xFE):
-            changed = True
-        else:
-            out += segment
-        offset += 2 + length
-    if not changed:
-        return orientation not in (None, 1)
-    out += data[offset:]
-    path.write_bytes(bytes(out))
-    return True
 
 
 # PDF ------------------------------------------------------------------------------
