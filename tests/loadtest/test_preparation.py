@@ -8,14 +8,12 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from landform.loadtest.fixtures import Fixture
-from tests.live_server import live_server
-from tests.loadtest.test_run import TOKEN, loadtest
+from tests.loadtest.test_run import harness_env, loadtest
 
 pytestmark = pytest.mark.server
 
@@ -35,21 +33,13 @@ load_tests:
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with live_server(
-        tmp_path_factory.mktemp("server"), workers=1, LANDFORM_OPS_TOKEN=TOKEN
-    ) as base:
-        yield base
-
-
 def test_ctrl_c_while_preparing_leaves_a_record_cleanup_uses(server: str, tmp_path: Path) -> None:
     fixture = tmp_path / "fixture.json"
     preparing = subprocess.Popen(
         [sys.executable, "-m", "landform.cli.main", "loadtest", "prepare", "--host", server,
          "--output", str(fixture), "--accounts", "8", "--pages", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={"PATH": "/usr/bin:/bin", "LANDFORM_OPS_TOKEN": TOKEN},
+        env=harness_env(),
         # As at a terminal: a run started in the background (`.ci/run &`,
         # nohup) ignores SIGINT, and its children inherit that.
         preexec_fn=_interruptible,

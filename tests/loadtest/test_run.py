@@ -6,6 +6,7 @@ shape; and the ways a run cannot start (exit 2)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,12 +25,22 @@ TOKEN = "ops-token-for-the-load-tests"
 SCALES = {"peak_traffic_simulation": "0.002", "stress_test": "0.0005", "endurance_test": "0.001"}
 
 
+def harness_env(ops_token: str = TOKEN) -> dict[str, str]:
+    """A bare environment, so no LANDFORM_* setting of the shell reaches the
+    harness; PYTHONPATH is kept, so the code under test is what runs (a
+    checkout beside the one the virtualenv has installed)."""
+    env = {"PATH": "/usr/bin:/bin"}
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    if ops_token:
+        env["LANDFORM_OPS_TOKEN"] = ops_token
+    return env
+
+
 def loadtest(
     *args: str, timeout: float = 180, ops_token: str = TOKEN
 ) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin"}
-    if ops_token:
-        env["LANDFORM_OPS_TOKEN"] = ops_token
+    env = harness_env(ops_token)
     return subprocess.run(
         [sys.executable, "-m", "landform.cli.main", "loadtest", *args],
         capture_output=True,
