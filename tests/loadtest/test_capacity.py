@@ -56,6 +56,7 @@ def test_the_search_steps(
     found = capacity.search(
         peak, Target("http://x", ""), Fixture("http://x", "r", []), Sla.load(),
         start=100, factor=2, seconds=30, ceiling=1000, output=tmp_path, progress=lambda _: None,
+        fixture_file=tmp_path / "fixture.json",
     )  # fmt: skip
     assert [rate for rate, _, _ in tried] == rates
     assert found["capacity"] == answer

@@ -248,6 +248,7 @@ def run(
         CannotRun,
         Target,
         default_output,
+        fixture_path,
         reads_mail,
         ready,
         run_and_judge,
@@ -262,7 +263,9 @@ def run(
     try:
         data = ready(output, target, fixture, accounts, pages, _progress, reads_mail(test))
         _progress(f"{test.name}: {_shape(test)}")
-        result = run_and_judge(test, target, data, sla, scale, output, _progress)
+        result = run_and_judge(
+            test, target, data, sla, scale, output, _progress, fixture_path(output, fixture)
+        )
     except CannotRun as exc:
         raise _fail(str(exc), CANNOT_RUN) from exc
     for line in summary_lines(result):
@@ -318,7 +321,14 @@ def capacity(
     The rate rises step by step until a component leaves its Target."""
     from landform.loadtest.capacity import search, step_test
     from landform.loadtest.config import out_of_bounds, parse_duration
-    from landform.loadtest.harness import RESULTS, CannotRun, Target, reads_mail, ready
+    from landform.loadtest.harness import (
+        RESULTS,
+        CannotRun,
+        Target,
+        fixture_path,
+        reads_mail,
+        ready,
+    )
 
     test = _load_test(name, file, 1.0, None)
     sla = load_sla(sla_file)
@@ -341,7 +351,7 @@ def capacity(
         data = ready(output, target, fixture, accounts, pages, _progress, reads_mail(test))
         found = search(
             test, target, data, sla, start, factor, seconds, ceiling, output, _progress,
-            warm_up_seconds,
+            fixture_path(output, fixture), warm_up_seconds,
         )  # fmt: skip
     except CannotRun as exc:
         raise _fail(str(exc), CANNOT_RUN) from exc

@@ -57,20 +57,27 @@ def search(
     ceiling: float,
     output: Path,
     progress: Callable[[str], None],
+    fixture_file: Path,
     warm_up: float = 0.0,
 ) -> dict[str, Any]:
+    """``fixture_file`` records the accounts the steps' journeys register,
+    for cleanup."""
     steps: list[Step] = []
     if warm_up > 0:
         # Caches and connection pools fill before the first judged step.
         progress(f"warming up: {start:g} req/s for {warm_up:g} s (not judged)")
-        run_and_judge(step_test(test, start, warm_up), target, fixture, sla, 1.0, None, progress)
+        run_and_judge(
+            step_test(test, start, warm_up), target, fixture, sla, 1.0, None, progress,
+            fixture_file,
+        )  # fmt: skip
 
     def attempt(rate: float) -> Step:
         stepped = step_test(test, rate, seconds)
         progress(f"step {len(steps) + 1}: {rate:g} req/s with {stepped.concurrent_users} users")
         result = run_and_judge(
-            stepped, target, fixture, sla, 1.0, output / f"step-{len(steps) + 1}-{rate:g}", progress
-        )
+            stepped, target, fixture, sla, 1.0, output / f"step-{len(steps) + 1}-{rate:g}",
+            progress, fixture_file,
+        )  # fmt: skip
         step = Step(
             rate,
             stepped.concurrent_users,

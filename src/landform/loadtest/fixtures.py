@@ -36,6 +36,9 @@ class Account:
     password: str
     pages: list[dict[str, str]] = field(default_factory=list)  # {"id", "slug"}
     assets: list[str] = field(default_factory=list)  # /assets/... paths
+    # A journey's registration that got no answer (a timeout, a run stopped
+    # mid-request): the server may or may not have made the account.
+    unconfirmed: bool = False
 
 
 @dataclass
@@ -46,6 +49,10 @@ class Fixture:
     # False while the data is being made, and in the record an interrupted
     # preparation leaves: enough for cleanup, not for a run.
     complete: bool = True
+    # The accounts the registration journey made in runs on this data: no
+    # journey acts as them, but they are verified accounts that cleanup
+    # closes like the prepared ones.
+    registered: list[Account] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         """Written whole or not at all: the file is the only record of the
@@ -60,7 +67,14 @@ class Fixture:
         try:
             data = json.loads(path.read_text())
             accounts = [Account(**a) for a in data["accounts"]]
-            return cls(data["host"], data["run_id"], accounts, bool(data.get("complete", True)))
+            registered = [Account(**a) for a in data.get("registered", [])]
+            return cls(
+                data["host"],
+                data["run_id"],
+                accounts,
+                bool(data.get("complete", True)),
+                registered,
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise FixtureError(f"{path}: not a prepared load-test fixture ({exc})") from exc
 
@@ -251,13 +265,14 @@ def check_present(fixture: Fixture, host: str) -> None:
 
 
 def cleanup(fixture: Fixture, progress: Callable[[str], None] = lambda _: None) -> int:
-    """Closes the harness's accounts (``DELETE /auth/me``): each goes with
+    """Closes the harness's accounts (``DELETE /auth/me``), the prepared
+    ones and those the registration journey made: each goes with
     everything of it, its pages (those the creation journey added too),
     files and analytics. Returns how many were closed; one that cannot sign
     in any more (closed before) is passed over."""
     closed = 0
     with httpx.Client(base_url=fixture.host, timeout=30) as client:
-        for account in fixture.accounts:
+        for account in [*fixture.accounts, *fixture.registered]:
             signed_in = _paced(
                 client,
                 "POST",

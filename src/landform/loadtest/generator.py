@@ -5,8 +5,10 @@ scenario's journeys at its share of the users and the rate.
 
 The plan comes as one JSON line on stdin; each second of measurements goes
 out as one JSON line on stdout (``samples.Second``), the last one followed
-by ``{"done": true}``. It stops after the plan's duration, on SIGTERM (the
-coordinator's early stop), or when the coordinator is gone. Locust patches
+by ``{"done": true}``; each account a journey registers goes out as it is
+sent and again when answered (``tell_registration``). It stops after the
+plan's duration, on SIGTERM (the coordinator's early stop), or when the
+coordinator is gone. Locust patches
 the standard library for gevent on import, which is why this runs in a
 process of its own and never inside the CLI or the server."""
 
@@ -86,7 +88,7 @@ def journey_task(operations: list[str], shared: Shared, recorder: Recorder) -> A
             status = answer.status_code or 0
             body = answer.content or b""
             recorder.record(operation, done - due, done - sent, status, len(body))
-            if request.on_answer is not None and 200 <= status < 300:
+            if request.on_answer is not None:
                 request.on_answer(status, body)
 
     return run
@@ -122,10 +124,19 @@ def emit(line: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def tell_registration(account: Account, status: int | None) -> None:
+    """The coordinator records every account a journey registers, for
+    cleanup: as it is sent, with its password, then its answer."""
+    if status is None:
+        emit({"registering": {"email": account.email, "password": account.password}})
+    else:
+        emit({"registered": account.email, "status": status})
+
+
 def main() -> int:
     plan = json.loads(sys.stdin.readline())
     accounts = [Account(**a) for a in plan["accounts"]]
-    shared = Shared(accounts, {}, plan["ops_token"], plan["tag"])
+    shared = Shared(accounts, {}, plan["ops_token"], plan["tag"], tell_registration)
     try:
         refresh_tokens(plan["host"], shared)
     except (FixtureError, httpx.HTTPError) as exc:

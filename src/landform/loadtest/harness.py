@@ -15,7 +15,14 @@ import httpx
 
 from landform.loadtest import report
 from landform.loadtest.config import CRITERIA, LoadTest
-from landform.loadtest.fixtures import Fixture, FixtureError, check_present, prepare, read_outbox
+from landform.loadtest.fixtures import (
+    Account,
+    Fixture,
+    FixtureError,
+    check_present,
+    prepare,
+    read_outbox,
+)
 from landform.loadtest.runner import RunError, run
 from landform.loadtest.verdict import NOT_MEASURED, evaluate
 from landform.ops.sla import Sla
@@ -32,6 +39,12 @@ def default_output(name: str, stamp: str) -> Path:
     where it is said to be), and it is cut short of file-name limits."""
     safe = _NOT_IN_A_FOLDER_NAME.sub("-", name).strip("-")[:80] or "loadtest"
     return RESULTS / f"{safe}-{stamp}"
+
+
+def fixture_path(output: Path, fixture_file: Path | None) -> Path:
+    """Where a run's test data is recorded: the ``--fixture`` given, else
+    the run's output folder."""
+    return fixture_file or output / FIXTURE_NAME
 
 
 class CannotRun(RuntimeError):
@@ -136,7 +149,7 @@ def ready(
         progress(NOT_MEASURED)
     if fixture_file is not None and fixture_file.exists():
         return prepared(target, fixture_file, progress)
-    return prepare_fixture(target, fixture_file or output / FIXTURE_NAME, accounts, pages, progress)
+    return prepare_fixture(target, fixture_path(output, fixture_file), accounts, pages, progress)
 
 
 def check_output(directory: Path) -> None:
@@ -230,9 +243,28 @@ def run_and_judge(
     scale: float,
     output: Path | None,
     progress: Callable[[str], None],
+    fixture_file: Path,
 ) -> dict[str, Any]:
+    """Runs ``test`` and judges it; the accounts its journeys register are
+    added to ``fixture`` and recorded in ``fixture_file`` as they come, so
+    that cleanup closes them too, however the run ends."""
+    earlier = list(fixture.registered)
+    unrecorded: list[str] = []  # said once, not every second
+
+    def record(made: list[Account]) -> None:
+        fixture.registered = earlier + made
+        try:
+            fixture.save(fixture_file)
+        except OSError as exc:
+            if not unrecorded:
+                unrecorded.append(str(exc))
+                progress(
+                    f"warning: cannot record the accounts the journeys register in "
+                    f"{fixture_file} ({exc.strerror or exc}): cleanup will not know them"
+                )
+
     try:
-        data = run(test, fixture, target.host, target.ops_token, target.processes, progress)
+        data = run(test, fixture, target.host, target.ops_token, target.processes, progress, record)
     except RunError as exc:
         raise CannotRun(str(exc)) from exc
     result = evaluate(data, sla, scale)

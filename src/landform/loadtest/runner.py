@@ -24,7 +24,8 @@ from typing import IO, Any
 import httpx
 
 from landform.loadtest.config import LoadTest
-from landform.loadtest.fixtures import Fixture
+from landform.loadtest.fixtures import Account, Fixture
+from landform.loadtest.registrations import Registrations
 from landform.loadtest.samples import OperationSample, Second, milliseconds
 from landform.loadtest.verdict import WINDOW_SECONDS, breaches, window_figures
 
@@ -167,7 +168,12 @@ def run(
     ops_token: str,
     processes: int | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    on_registered: Callable[[list[Account]], None] = lambda _: None,
 ) -> RunData:
+    """``on_registered`` is given every account the run's journeys have
+    registered so far, each time there are new ones (at most once a second)
+    and once when the generators are gone, interrupted or not: what
+    cleanup needs to close them."""
     count = processes or os.cpu_count() or 1
     generator_plans = plans(test, fixture, host, ops_token, count)
     started = time.monotonic()
@@ -180,6 +186,7 @@ def run(
     lines: queue.Queue[tuple[int, Any]] = queue.Queue()
     logs = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed below)
     generators = []
+    readers = []
     for n, plan in enumerate(generator_plans):
         process = subprocess.Popen(
             [sys.executable, "-m", "landform.loadtest.generator"],
@@ -191,7 +198,9 @@ def run(
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(json.dumps(plan) + "\n")
         process.stdin.close()
-        threading.Thread(target=_read_lines, args=(n, process.stdout, lines), daemon=True).start()
+        reader = threading.Thread(target=_read_lines, args=(n, process.stdout, lines), daemon=True)
+        reader.start()
+        readers.append(reader)
         generators.append(process)
     watch.start()
     merged: dict[int, Second] = {}
@@ -202,11 +211,18 @@ def run(
     next_report = 0
     last_complete = -1  # the last second every running generator reported
     deadline = started + test.duration + 60  # generators that hang past this are killed
+    registrations = Registrations()
+    next_record = 0.0
     try:
         while len(done) < len(generators) and time.monotonic() < deadline:
+            if registrations.changed and time.monotonic() >= next_record:
+                on_registered(registrations.made())
+                next_record = time.monotonic() + 1.0
             try:
                 index, line = lines.get(timeout=1.0)
             except queue.Empty:
+                continue
+            if registrations.take(line):
                 continue
             if "error" in line:
                 errors.append(str(line["error"]))
@@ -249,6 +265,7 @@ def run(
             except subprocess.TimeoutExpired:
                 process.kill()
         watch.stop()
+        _record_the_rest(readers, lines, registrations, on_registered)
     logs.seek(0)
     log_text = logs.read()
     logs.close()
@@ -273,6 +290,27 @@ def run(
         watch.performance("cluster", "1h", since=started_wall) if ops_token else None
     )
     return data
+
+
+def _record_the_rest(
+    readers: list[threading.Thread],
+    lines: queue.Queue[tuple[int, Any]],
+    registrations: Registrations,
+    on_registered: Callable[[list[Account]], None],
+) -> None:
+    """Every generator's registrations, those still in its pipe when the
+    run stopped (early, interrupted or at its end) included: each is an
+    account on the server that only this record lets cleanup close."""
+    for reader in readers:
+        reader.join(timeout=5)  # the generators are gone: their pipes end
+    while True:
+        try:
+            _, line = lines.get_nowait()
+        except queue.Empty:
+            break
+        registrations.take(line)
+    if registrations.changed:
+        on_registered(registrations.made())
 
 
 def final_breaches(data: RunData) -> list[dict[str, Any]]:

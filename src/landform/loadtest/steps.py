@@ -7,13 +7,15 @@ journey registered with the token from the verification mail, and so on.
 
 Pure: the engine sends the requests, hands answers back through
 ``on_answer``, and gives steps ``fetch`` for the harness's own unmeasured
-calls (reading the outbox)."""
+calls (reading the outbox). An account a journey registers is told to
+``Shared.on_register``, so that cleanup can close it."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import random
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +31,8 @@ from landform.loadtest.fixtures import (
     token_in_outbox,
 )
 
-Answer = Callable[[int, bytes], None]
+Answer = Callable[[int, bytes], None]  # status 0: no answer came (a timeout, a reset)
+Registered = Callable[[Account, int | None], None]  # status None: sent, not answered yet
 Fetch = Callable[[str, str, dict[str, str]], tuple[int, bytes]]
 
 CUSTOM_QUERY = {"metrics": ["views", "visitors"], "dimensions": ["referrer"], "limit": 20}
@@ -41,7 +44,7 @@ class Request:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
-    on_answer: Answer | None = None
+    on_answer: Answer | None = None  # told every answer, an error's too
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Shared:
     tokens: dict[str, str]  # email → access token, refreshed by the engine
     ops_token: str
     tag: str  # makes registered addresses unique across processes and runs
+    on_register: Registered = lambda account, status: None
     counter: itertools.count[int] = field(default_factory=itertools.count)
     upload: bytes = field(default_factory=lambda: small_png(7))
     slugs: list[str] = field(init=False)
@@ -72,7 +76,7 @@ class Journey:
     fetch: Fetch
     account: Account
     page_id: str
-    registered: str | None = None
+    registered: str | None = None  # the address this journey registered, once the server made it
 
     @classmethod
     def start(cls, shared: Shared, rng: random.Random, fetch: Fetch) -> Journey:
@@ -95,13 +99,27 @@ JSON = {"Content-Type": "application/json"}
 
 
 def register(j: Journey) -> Request:
-    email = f"lt-{j.shared.tag}-r{next(j.shared.counter)}@{HARNESS_DOMAIN}"
-    j.registered = email
-    body = {"email": email, "password": "load test pass phrase " + j.shared.tag}
-    return Request("POST", "/auth/register", JSON, _json(body))
+    # A password of its own, never derived from the address or the run: the
+    # account is verified, and lives until cleanup closes it.
+    account = Account(
+        f"lt-{j.shared.tag}-r{next(j.shared.counter)}@{HARNESS_DOMAIN}", secrets.token_urlsafe(18)
+    )
+    # Told before it is sent, as the answer may never come (a run stopped
+    # mid-request) while the server makes the account all the same.
+    j.shared.on_register(account, None)
+
+    def answered(status: int, body: bytes) -> None:
+        j.shared.on_register(account, status)
+        if status == 201:
+            j.registered = account.email
+
+    body = {"email": account.email, "password": account.password}
+    return Request("POST", "/auth/register", JSON, _json(body), answered)
 
 
 def verify_email(j: Journey) -> Request | None:
+    # Nothing to verify when the registration was refused (a 429, say): a
+    # request with a made-up token would count that one refusal twice.
     if j.registered is None:
         return None
     status, body = j.fetch(
