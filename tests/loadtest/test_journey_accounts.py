@@ -92,3 +92,34 @@ def test_run_cleanup_closes_the_journeys_accounts_too(server: str, tmp_path: Pat
     assert "cleaned up: closed" in ran.stdout, ran.stdout
     for account in [*record.accounts, *record.registered]:
         assert not _signs_in(server, account.email, account.password)
+
+
+def test_cleanup_does_not_call_an_account_it_cannot_sign_in_as_gone(
+    server: str, tmp_path: Path
+) -> None:
+    fixture = tmp_path / "fixture.json"
+    prepared = loadtest(
+        "prepare", "--host", server, "--output", str(fixture), "--accounts", "1", "--pages", "1"
+    )
+    assert prepared.returncode == 0, prepared.stderr
+    (account,) = Fixture.load(fixture).accounts
+    # A record whose password no longer works (edited, or changed since).
+    fixture.write_text(fixture.read_text().replace(account.password, "not-its-password-at-all"))
+    refused = loadtest("cleanup", "--fixture", str(fixture))
+    assert refused.returncode == 1, refused.stderr
+    assert "gone already" not in refused.stderr
+    assert f"{account.email}: could not sign in: closed already, or its password changed" in (
+        refused.stderr
+    )
+    assert "1 account(s) could not sign in, so are not confirmed closed" in refused.stderr
+    assert _signs_in(server, account.email, account.password)  # still there
+
+    fixture.write_text(fixture.read_text().replace("not-its-password-at-all", account.password))
+    cleaned = loadtest("cleanup", "--fixture", str(fixture))
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert cleaned.stdout.startswith("closed 1 accounts"), cleaned.stdout
+    assert not _signs_in(server, account.email, account.password)
+    # Run again, it knows the account from one it could not sign in as.
+    again = loadtest("cleanup", "--fixture", str(fixture))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("closed 0 accounts") and "1 closed by an earlier" in again.stdout

@@ -205,16 +205,33 @@ def prepare_data(
 def cleanup_data(
     fixture: Annotated[Path, typer.Option(help="The fixture a run or prepare wrote.")],
 ) -> None:
-    """Close the harness's accounts, and with them their pages, files and analytics."""
+    """Close the harness's accounts, and with them their pages, files and analytics.
+
+    Exits 1 when an account could not be confirmed closed."""
     import httpx
 
     from landform.loadtest.fixtures import Fixture, FixtureError, cleanup
 
     try:
-        closed = cleanup(Fixture.load(fixture), _progress)
-    except (FixtureError, httpx.HTTPError) as exc:
+        done = cleanup(Fixture.load(fixture), _progress, lambda made: made.save(fixture))
+    except (FixtureError, httpx.HTTPError, OSError) as exc:
         raise _fail(str(exc), CANNOT_RUN) from exc
-    typer.echo(f"closed {closed} accounts, and their pages, files and analytics with them")
+    typer.echo(
+        f"closed {done.closed} accounts, and their pages, files and analytics with them"
+        + (f" ({done.closed_before} closed by an earlier cleanup)" if done.closed_before else "")
+    )
+    if done.not_signed_in:
+        raise _fail(_not_confirmed(done.not_signed_in), FAILED)
+
+
+def _not_confirmed(emails: list[str]) -> str:
+    # Login answers an unknown address and a wrong password alike, by
+    # design: a refused sign-in is no proof the account is gone.
+    shown = ", ".join(emails[:5]) + (f" and {len(emails) - 5} more" if len(emails) > 5 else "")
+    return (
+        f"{len(emails)} account(s) could not sign in, so are not confirmed closed: closed "
+        f"already, or their password changed ({shown})"
+    )
 
 
 @loadtest_app.command("run")
@@ -242,6 +259,8 @@ def run(
 
     Exits 1 when a failure criterion or an SLA Target is missed, 2 when it
     could not run."""
+    import httpx
+
     from landform.loadtest.fixtures import FixtureError
     from landform.loadtest.fixtures import cleanup as clean
     from landform.loadtest.harness import (
@@ -272,10 +291,18 @@ def run(
         typer.echo(line)
     typer.echo(f"wrote {output / 'result.json'} and {output / 'report.html'}")
     if cleanup:
+        record = fixture_path(output, fixture)
         try:
-            typer.echo(f"cleaned up: closed {clean(data, _progress)} accounts")
-        except FixtureError as exc:
-            typer.echo(f"cleanup failed: {exc}", err=True)
+            done = clean(data, _progress, lambda made: made.save(record))
+            typer.echo(f"cleaned up: closed {done.closed} accounts")
+            if done.not_signed_in:
+                typer.echo(f"cleanup: {_not_confirmed(done.not_signed_in)}", err=True)
+        except (FixtureError, httpx.HTTPError, OSError) as exc:
+            typer.echo(
+                f"cleanup failed: {exc} (`landform loadtest cleanup --fixture {record}` "
+                "tries again)",
+                err=True,
+            )
     if not result["verdict"]["passed"]:
         raise typer.Exit(FAILED)
 

@@ -39,6 +39,9 @@ class Account:
     # A journey's registration that got no answer (a timeout, a run stopped
     # mid-request): the server may or may not have made the account.
     unconfirmed: bool = False
+    # Closed by a cleanup: said so when cleanup runs again, for a sign-in
+    # refused then cannot tell a closed account from a changed password.
+    closed: bool = False
 
 
 @dataclass
@@ -264,33 +267,72 @@ def check_present(fixture: Fixture, host: str) -> None:
         _expect(page, 200, "read a prepared page")
 
 
-def cleanup(fixture: Fixture, progress: Callable[[str], None] = lambda _: None) -> int:
+@dataclass
+class Cleaned:
+    """What a cleanup did with each account its fixture records."""
+
+    closed: int = 0
+    closed_before: int = 0  # by an earlier cleanup of this fixture
+    # A sign-in refused: the server answers an unknown address and a wrong
+    # password alike (invalid_credentials), so these may still exist.
+    not_signed_in: list[str] = field(default_factory=list)
+    never_made: int = 0  # unconfirmed registrations that cannot sign in either
+
+
+def cleanup(
+    fixture: Fixture,
+    progress: Callable[[str], None] = lambda _: None,
+    record: Callable[[Fixture], None] = lambda _: None,
+) -> Cleaned:
     """Closes the harness's accounts (``DELETE /auth/me``), the prepared
     ones and those the registration journey made: each goes with
     everything of it, its pages (those the creation journey added too),
-    files and analytics. Returns how many were closed; one that cannot sign
-    in any more (closed before) is passed over."""
-    closed = 0
-    with httpx.Client(base_url=fixture.host, timeout=30) as client:
-        for account in [*fixture.accounts, *fixture.registered]:
-            signed_in = _paced(
-                client,
-                "POST",
-                "/auth/login",
-                json={"email": account.email, "password": account.password},
-            )
-            if signed_in.status_code == 401:
-                progress(f"{account.email} is gone already")
-                continue
-            _expect(signed_in, 200, f"sign in as {account.email}")
-            auth = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
-            gone = _paced(
-                client, "DELETE", "/auth/me", json={"password": account.password}, headers=auth
-            )
-            _expect(gone, 204, f"close {account.email}")
-            closed += 1
-            progress(f"closed {account.email}")
-    return closed
+    files and analytics. Each account closed is marked so in the fixture,
+    and ``record`` given it (at most once a second, and at the end), so that
+    cleanup run again knows those from accounts it cannot sign in as."""
+    done = Cleaned()
+    saved = time.monotonic()
+    try:
+        with httpx.Client(base_url=fixture.host, timeout=30) as client:
+            for account in [*fixture.accounts, *fixture.registered]:
+                if account.closed:
+                    done.closed_before += 1
+                    continue
+                signed_in = _paced(
+                    client,
+                    "POST",
+                    "/auth/login",
+                    json={"email": account.email, "password": account.password},
+                )
+                if signed_in.status_code == 401 and account.unconfirmed:
+                    done.never_made += 1
+                    progress(
+                        f"{account.email}: could not sign in: its registration got no answer, "
+                        "so it was never made, or it was closed already"
+                    )
+                    continue
+                if signed_in.status_code == 401:
+                    done.not_signed_in.append(account.email)
+                    progress(
+                        f"{account.email}: could not sign in: closed already, or its password "
+                        "changed"
+                    )
+                    continue
+                _expect(signed_in, 200, f"sign in as {account.email}")
+                auth = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+                gone = _paced(
+                    client, "DELETE", "/auth/me", json={"password": account.password}, headers=auth
+                )
+                _expect(gone, 204, f"close {account.email}")
+                account.closed = True
+                done.closed += 1
+                progress(f"closed {account.email}")
+                if time.monotonic() - saved >= 1.0:
+                    record(fixture)
+                    saved = time.monotonic()
+    finally:
+        record(fixture)
+    return done
 
 
 def _paced(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
