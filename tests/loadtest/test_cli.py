@@ -117,3 +117,30 @@ def test_prepare_does_not_overwrite_an_earlier_fixture(tmp_path: Path) -> None:
     replaced = landform("prepare", "--host", nowhere, "--output", str(earlier), "--replace")
     assert replaced.returncode == 2
     assert "is not reachable" in replaced.stderr
+
+
+def test_run_does_not_overwrite_an_earlier_runs_files(tmp_path: Path) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "result.json").write_text('{"earlier": true}')
+    peak = ("peak_traffic_simulation", "--host", nowhere, "--output", str(earlier))
+    refused = landform("run", *peak)
+    assert refused.returncode == 2
+    assert f"{earlier} holds an earlier run's result.json: choose another --output, or " in (
+        refused.stderr
+    )
+    assert "--replace" in refused.stderr and "Traceback" not in refused.stderr
+    (earlier / "fixture.json").write_text('{"host": "http://elsewhere", "run_id": "1"}')
+    refused = landform("run", *peak)
+    assert refused.returncode == 2
+    assert "result.json, fixture.json" in refused.stderr
+    assert f"cleanup --fixture {earlier / 'fixture.json'}` removes it first" in refused.stderr
+    assert (earlier / "result.json").read_text() == '{"earlier": true}'
+    assert "http://elsewhere" in (earlier / "fixture.json").read_text()
+    capacity = landform("capacity", "--host", nowhere, "--output", str(earlier))
+    assert capacity.returncode == 2 and "holds an earlier run's" in capacity.stderr
+    # Said explicitly, it goes on (and here finds no host).
+    replaced = landform("run", *peak, "--replace")
+    assert replaced.returncode == 2
+    assert "is not reachable" in replaced.stderr

@@ -44,6 +44,14 @@ Processes = Annotated[
     int | None, typer.Option(min=1, help="Load-generator processes (default: one per core).")
 ]
 Accounts = Annotated[int, typer.Option(min=1, help="Accounts to prepare.")]
+ReplaceResults = Annotated[
+    bool,
+    typer.Option(
+        "--replace",
+        help="Write over an earlier run's files in --output (a fixture.json there records "
+        "that run's test data: clean it up first).",
+    ),
+]
 Pages = Annotated[int, typer.Option(min=1, help="Published pages per account.")]
 
 
@@ -254,6 +262,7 @@ def run(
         bool, typer.Option(help="Close the harness's accounts (and their data) afterwards.")
     ] = False,
     sla_file: SlaFile = None,
+    replace: ReplaceResults = False,
 ) -> None:
     """Run a load test and judge it against its criteria and the SLA.
 
@@ -280,7 +289,7 @@ def run(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = output or default_output(test.name, stamp)
     try:
-        data = ready(output, target, fixture, accounts, pages, _progress, reads_mail(test))
+        data = ready(output, target, fixture, accounts, pages, _progress, reads_mail(test), replace)
         _progress(f"{test.name}: {_shape(test)}")
         result = run_and_judge(
             test, target, data, sla, scale, output, _progress, fixture_path(output, fixture)
@@ -342,6 +351,7 @@ def capacity(
     accounts: Accounts = 4,
     pages: Pages = 5,
     sla_file: SlaFile = None,
+    replace: ReplaceResults = False,
 ) -> None:
     """Find the highest rate of the peak mix that meets every SLA Target.
 
@@ -375,7 +385,7 @@ def capacity(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = output or RESULTS / f"capacity-{stamp}"
     try:
-        data = ready(output, target, fixture, accounts, pages, _progress, reads_mail(test))
+        data = ready(output, target, fixture, accounts, pages, _progress, reads_mail(test), replace)
         found = search(
             test, target, data, sla, start, factor, seconds, ceiling, output, _progress,
             fixture_path(output, fixture), warm_up_seconds,

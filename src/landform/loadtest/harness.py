@@ -28,6 +28,7 @@ from landform.loadtest.verdict import NOT_MEASURED, evaluate
 from landform.ops.sla import Sla
 
 FIXTURE_NAME = "fixture.json"  # in a run's output, when no --fixture was given
+RESULT_NAMES = ("result.json", "report.html", "capacity.json")  # what a run writes
 RESULTS = Path("loadtest-results")  # where runs without --output go
 _NOT_IN_A_FOLDER_NAME = re.compile(r"[^\w-]+")
 
@@ -130,6 +131,7 @@ def ready(
     pages: int,
     progress: Callable[[str], None],
     journeys_read_mail: bool = True,
+    replace: bool = False,
 ) -> Fixture:
     """Everything a run checks before its measured window, cheapest first,
     so a mistake costs no test data and no lost run; then the data: the
@@ -139,7 +141,11 @@ def ready(
     itself was checked when its file was read (``config``). The ops token is
     needed only to read mail: preparing data verifies the accounts it
     registers, and so do journeys that register (``journeys_read_mail``);
-    otherwise a run without it goes ahead and says what is not measured."""
+    otherwise a run without it goes ahead and says what is not measured.
+    An ``output`` that holds an earlier run's files is refused unless
+    ``replace``."""
+    if not replace:
+        check_no_earlier_run(output, writes_fixture=fixture_file is None)
     check_output(output)
     if fixture_file is not None:
         check_fixture_file(fixture_file)
@@ -161,6 +167,27 @@ def check_output(directory: Path) -> None:
             pass
     except OSError as exc:
         raise CannotRun(f"cannot write into {directory}: {exc.strerror or exc}") from exc
+
+
+def check_no_earlier_run(output: Path, writes_fixture: bool) -> None:
+    """A run writes its files over whatever ``output`` holds: an earlier
+    run's report, or its fixture, the only record of the data it made (the
+    accounts' passwords, which cleanup needs)."""
+    names = [*RESULT_NAMES, FIXTURE_NAME] if writes_fixture else list(RESULT_NAMES)
+    earlier = [name for name in names if (output / name).exists()]
+    if not earlier:
+        return
+    record = output / FIXTURE_NAME
+    keep = (
+        f" ({record} may be the only record of that run's test data: "
+        f"`landform loadtest cleanup --fixture {record}` removes it first)"
+        if FIXTURE_NAME in earlier
+        else ""
+    )
+    raise CannotRun(
+        f"{output} holds an earlier run's {', '.join(earlier)}{keep}: choose another "
+        "--output, or pass --replace to overwrite them"
+    )
 
 
 def check_fixture_file(path: Path) -> None:
