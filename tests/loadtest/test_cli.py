@@ -144,3 +144,30 @@ def test_run_does_not_overwrite_an_earlier_runs_files(tmp_path: Path) -> None:
     replaced = landform("run", *peak, "--replace")
     assert replaced.returncode == 2
     assert "is not reachable" in replaced.stderr
+
+
+def test_a_malformed_host_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    for host, complaint in (
+        ("http://[::1", "is not a URL"),
+        ("127.0.0.1:8000", "is not an http:// or https:// URL"),
+        ("ftp://example.com", "is not an http:// or https:// URL"),
+        ("http://:8000", "names no host"),
+        ("http://exa mple.com", "names no host"),
+        ("http://127.0.0.1:99999", "port 99999 is not between 1 and 65535"),
+        ("http://127.0.0.1:8000/?x=1", "has a query or fragment"),
+    ):
+        for command in (
+            ("run", "peak_traffic_simulation", "--host", host, "--output", str(tmp_path / "o")),
+            ("prepare", "--host", host, "--output", str(tmp_path / "fixture.json")),
+            ("capacity", "--host", host, "--output", str(tmp_path / "c")),
+        ):
+            refused = landform(*command)
+            assert refused.returncode == 2, (command, refused.stderr)
+            assert refused.stderr.startswith(f"error: --host {host!r}"), refused.stderr
+            assert complaint in refused.stderr and "Traceback" not in refused.stderr
+    fixture = tmp_path / "fixture.json"
+    fixture.write_text('{"host": "http://[::1", "run_id": "1", "accounts": []}')
+    refused = landform("cleanup", "--fixture", str(fixture))
+    assert refused.returncode == 2, refused.stderr
+    assert "the fixture's host 'http://[::1' is not a URL" in refused.stderr
+    assert "Traceback" not in refused.stderr

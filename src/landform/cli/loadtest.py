@@ -60,6 +60,15 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _base_url(host: str) -> str:
+    from landform.loadtest.hosts import BadHost, base_url
+
+    try:
+        return base_url(host)
+    except BadHost as exc:
+        raise _fail(f"--host {exc}", CANNOT_RUN) from exc
+
+
 def _load_test(
     name: str | None,
     file: Path | None,
@@ -190,7 +199,7 @@ def prepare_data(
         prepare_fixture,
     )
 
-    target = Target(host.rstrip("/"), ops_token)
+    target = Target(_base_url(host), ops_token)
     try:
         check_fixture_file(output)
         if output.exists() and not replace:
@@ -285,7 +294,7 @@ def run(
 
     test = _load_test(name, file, scale, duration)
     sla = load_sla(sla_file)
-    target = Target(host.rstrip("/"), ops_token, processes)
+    target = Target(_base_url(host), ops_token, processes)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = output or default_output(test.name, stamp)
     try:
@@ -381,7 +390,7 @@ def capacity(
     too_big = out_of_bounds(step_test(test, ceiling, max(seconds, warm_up_seconds)))
     if too_big is not None:
         raise _fail(f"the step at --ceiling {ceiling:g}: {too_big}", CANNOT_RUN)
-    target = Target(host.rstrip("/"), ops_token, processes)
+    target = Target(_base_url(host), ops_token, processes)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = output or RESULTS / f"capacity-{stamp}"
     try:

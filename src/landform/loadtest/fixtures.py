@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from landform.loadtest.hosts import BadHost, base_url
+
 HARNESS_DOMAIN = "loadtest.example"  # RFC 2606: a name reserved for examples, never a mailbox
 _TOKEN = re.compile(r"POST /auth/verify-email: token=(\S+)")
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
@@ -290,10 +292,14 @@ def cleanup(
     files and analytics. Each account closed is marked so in the fixture,
     and ``record`` given it (at most once a second, and at the end), so that
     cleanup run again knows those from accounts it cannot sign in as."""
+    try:
+        host = base_url(fixture.host)
+    except BadHost as exc:
+        raise FixtureError(f"the fixture's host {exc}") from exc
     done = Cleaned()
     saved = time.monotonic()
     try:
-        with httpx.Client(base_url=fixture.host, timeout=30) as client:
+        with httpx.Client(base_url=host, timeout=30) as client:
             for account in [*fixture.accounts, *fixture.registered]:
                 if account.closed:
                     done.closed_before += 1
