@@ -171,3 +171,27 @@ def test_a_malformed_host_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert refused.returncode == 2, refused.stderr
     assert "the fixture's host 'http://[::1' is not a URL" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_numbers_that_are_not_finite_are_refused() -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    for args, complaint in (
+        (("show", "--scale", "inf"), "Invalid value for '--scale': inf is not a finite number"),
+        (("show", "--scale", "nan"), "Invalid value for '--scale'"),  # below any bound
+        (("run", "peak_traffic_simulation", "--host", nowhere, "--scale", "inf"),
+         "Invalid value for '--scale': inf is not a finite number"),
+        (("capacity", "--host", nowhere, "--ceiling", "nan"),
+         "Invalid value for '--ceiling': nan is not a finite number"),
+        (("capacity", "--host", nowhere, "--ceiling", "inf"),
+         "Invalid value for '--ceiling': inf is not a finite number"),
+        (("capacity", "--host", nowhere, "--ceiling", "-5"),
+         "Invalid value for '--ceiling': -5 is not positive"),
+        (("capacity", "--host", nowhere, "--start", "inf"),
+         "Invalid value for '--start': inf is not a finite number"),
+        (("capacity", "--host", nowhere, "--factor", "inf"),
+         "Invalid value for '--factor': inf is not a finite number"),
+    ):  # fmt: skip
+        refused = landform(*args)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert complaint in refused.stderr, (args, refused.stderr)
+        assert "Traceback" not in refused.stderr

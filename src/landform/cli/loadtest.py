@@ -3,6 +3,7 @@ deployment, with a verdict (exit 0 passed, 1 failed, 2 could not run)."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -24,7 +25,25 @@ FAILED, CANNOT_RUN = 1, 2
 ScenarioFile = Annotated[
     Path | None, typer.Option("--file", help="A scenario file (default: the spec's built-ins).")
 ]
-Scale = Annotated[float, typer.Option(min=0.0001, help="Users and rate times this.")]
+
+
+def _finite(value: float) -> float:
+    # float() reads nan and inf, and a range check lets them through (nan
+    # compares false with any bound): refused here, as a usage error.
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def _positive_finite(value: float) -> float:
+    if _finite(value) <= 0:
+        raise typer.BadParameter(f"{value:g} is not positive: it must be above 0")
+    return value
+
+
+Scale = Annotated[
+    float, typer.Option(min=0.0001, callback=_finite, help="Users and rate times this.")
+]
 Duration = Annotated[str | None, typer.Option(help="Instead of the file's, e.g. 5m.")]
 Host = Annotated[str, typer.Option(help="The Landform to load, e.g. http://127.0.0.1:8000.")]
 OpsToken = Annotated[
@@ -345,13 +364,19 @@ def capacity(
     name: Annotated[str, typer.Option(help="The load test whose mix to raise.")] = (
         "peak_traffic_simulation"
     ),
-    start: Annotated[float, typer.Option(min=1, help="The first step's req/s.")] = 100.0,
-    factor: Annotated[float, typer.Option(min=1.05, help="Each step's rate times this.")] = 1.5,
+    start: Annotated[
+        float, typer.Option(min=1, callback=_finite, help="The first step's req/s.")
+    ] = 100.0,
+    factor: Annotated[
+        float, typer.Option(min=1.05, callback=_finite, help="Each step's rate times this.")
+    ] = 1.5,
     step_duration: Annotated[str, typer.Option(help="Each step's length.")] = "60s",
     warm_up: Annotated[
         str, typer.Option(help="An unjudged run at the first rate before the steps.")
     ] = "30s",
-    ceiling: Annotated[float, typer.Option(help="Stop at this rate.")] = 100_000.0,
+    ceiling: Annotated[
+        float, typer.Option(callback=_positive_finite, help="Stop at this rate.")
+    ] = 100_000.0,
     output: Annotated[Path | None, typer.Option(help="Where the steps' reports go.")] = None,
     file: ScenarioFile = None,
     ops_token: OpsToken = "",
