@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from landform.loadtest.harness import RESULTS, default_output
 from tests.live_server import free_port
 
 
@@ -99,9 +100,21 @@ def test_a_test_name_cannot_steer_the_default_output_folder(tmp_path: Path) -> N
         capture_output=True, text=True, timeout=60, cwd=work,
     )  # fmt: skip
     assert refused.returncode == 2, refused.stderr
-    assert [p.name for p in work.iterdir()] == ["loadtest-results"]
-    (folder,) = (work / "loadtest-results").iterdir()
-    assert folder.is_dir() and folder.name.startswith("a-b-c-"), folder.name
+    # Refused before it started: no folder left behind, here or above.
+    assert list(work.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sly.yaml", "work"]
+    assert default_output("a b/../c", "STAMP") == RESULTS / "a-b-c-STAMP"
+
+
+def test_a_run_refused_before_it_starts_leaves_no_folders(tmp_path: Path) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    output, fixture = tmp_path / "out" / "deeper", tmp_path / "data" / "fixture.json"
+    refused = landform(
+        "run", "peak_traffic_simulation", "--host", nowhere, "--output", str(output),
+        "--fixture", str(fixture),
+    )  # fmt: skip
+    assert refused.returncode == 2 and "is not reachable" in refused.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_prepare_does_not_overwrite_an_earlier_fixture(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ deployment, with a verdict (exit 0 passed, 1 failed, 2 could not run)."""
 from __future__ import annotations
 
 import math
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,6 +14,8 @@ import typer
 from landform.cli.options import SlaFile, load_sla
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from landform.loadtest.config import LoadTest
 
 loadtest_app = typer.Typer(
@@ -145,6 +148,21 @@ def _shape(test: LoadTest) -> str:
     )
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a timeout, a CI job cancelled, systemd stopping a unit)
+    stops the command as Ctrl-C does: a run writes what it measured,
+    marked interrupted, and stops its generator processes; a preparation
+    says where its record is. Left to the default, SIGTERM ended the process
+    there and then, with no report and an output folder without one."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # Once: a second SIGTERM must not interrupt the wrapping up.
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _progress(line: str) -> None:
     typer.echo(line, err=True)
 
@@ -219,6 +237,7 @@ def prepare_data(
     )
 
     target = Target(_base_url(host), ops_token)
+    _stop_on_sigterm()
     try:
         check_fixture_file(output)
         if output.exists() and not replace:
@@ -316,6 +335,7 @@ def run(
     target = Target(_base_url(host), ops_token, processes)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = output or default_output(test.name, stamp)
+    _stop_on_sigterm()
     try:
         data = ready(output, target, fixture, accounts, pages, _progress, reads_mail(test), replace)
         _progress(f"{test.name}: {_shape(test)}")

@@ -4,6 +4,7 @@ the data (or load a prepared fixture), run, judge, write the report."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from collections.abc import Callable
@@ -160,13 +161,20 @@ def ready(
 
 def check_output(directory: Path) -> None:
     """Find out before anything is created or run that the report can be
-    written into ``directory`` (made if missing)."""
+    written into ``directory``. The folders made to find out are removed
+    again: a run refused before it starts leaves nothing behind, and the
+    report or the fixture makes them when it is written."""
+    missing = [folder for folder in (directory, *directory.parents) if not folder.exists()]
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
         raise CannotRun(f"cannot write into {directory}: {exc.strerror or exc}") from exc
+    finally:
+        for folder in missing:  # the deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def check_no_earlier_run(output: Path, writes_fixture: bool) -> None:
