@@ -118,7 +118,7 @@ def test_compare_shows_missing_data_as_missing_and_every_operation(tmp_path: Pat
     assert found["POST /files/upload req/s"][1:] == (None, "no data in B")
     assert found["GET /healthz p99"][0] is None and found["GET /healthz p99"][2] == "no data in A"
     # The server's rows had no data in either run.
-    assert found["Database Queries p99 (NO_DATA → NO_DATA)"] == (None, None, "no data in A or B")
+    assert found["Database Queries p99 (NO_DATA → NO_DATA)"] == (None, None, "no data in either")
     report.write(with_uploads, tmp_path / "a")
     report.write(without_uploads, tmp_path / "b")
     shown = compare(tmp_path / "a" / "result.json", tmp_path / "b" / "result.json")
@@ -138,6 +138,13 @@ def test_compare_refuses_a_result_with_figures_of_the_wrong_type(tmp_path: Path)
         ("operations object", lambda r: r.update(operations={"a": 1})),
         ("scenario list", lambda r: r.update(scenario=[])),
         ("operation name number", lambda r: r["operations"][0].update(name=7)),
+        ("p99 NaN", lambda r: r["performanceResults"]["loadTest"]["results"].update(
+            p99ResponseTime=float("nan"))),
+        ("success rate Infinity", lambda r: r["performanceResults"]["loadTest"]["results"].update(
+            successRate=float("inf"))),
+        ("component p99 -Infinity", lambda r: r["components"][0].update(p99=float("-inf"))),
+        ("operation req/s NaN", lambda r: r["operations"][0].update(
+            requestsPerSecond=float("nan"))),
     ]  # fmt: skip
     for label, damage in broken:
         bad = json.loads(json.dumps(good))

@@ -7,6 +7,7 @@ better nor worse."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,9 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    # Python's json reads NaN and Infinity, which no result gives: a NaN
+    # compares false with everything and would read as a change.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _shape_problem(result: dict[str, Any]) -> str | None:
@@ -63,7 +66,7 @@ def _shape_problem(result: dict[str, Any]) -> str | None:
     headline = result["performanceResults"]["loadTest"]["results"]
     for key, _ in HEADLINE:
         if headline.get(key) is not None and not _is_number(headline[key]):
-            return f"performanceResults.loadTest.results.{key} is not a number"
+            return f"performanceResults.loadTest.results.{key} is not a finite number"
     for key in ("scenario", "verdict"):
         if result.get(key) is not None and not isinstance(result[key], dict):
             return f"{key} is not an object"
@@ -86,14 +89,14 @@ def _shape_problem(result: dict[str, Any]) -> str | None:
                 if kind is str and not isinstance(value, str):
                     return f"{listing}[{n}].{key} is not text"
                 if kind is float and not _is_number(value):
-                    return f"{listing}[{n}].{key} is not a number"
+                    return f"{listing}[{n}].{key} is not a finite number"
     return None
 
 
 def _change(before: float | None, after: float | None, higher_is_better: bool) -> str:
     # Missing data is no change for better or worse: it is said, not scored.
     if before is None and after is None:
-        return "no data in A or B"
+        return "no data in either"
     if before is None:
         return "no data in A"
     if after is None:
