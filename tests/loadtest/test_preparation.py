@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from landform.loadtest.fixtures import Fixture
+from landform.loadtest.fixtures import Account, Fixture
 from tests.loadtest.test_run import harness_env, loadtest
 
 pytestmark = pytest.mark.server
@@ -111,3 +111,13 @@ def test_only_a_run_that_reads_mail_needs_the_ops_token(server: str, tmp_path: P
     )  # fmt: skip
     assert peak.returncode == 2
     assert "no ops token" in peak.stderr and "GET /ops/outbox" in peak.stderr
+
+
+def test_a_fixture_is_for_its_owners_eyes_only(tmp_path: Path) -> None:
+    fixture = tmp_path / "fixture.json"
+    # A partial file an interrupted save left behind, readable by all.
+    (tmp_path / ".fixture.json.partial").write_text("{}")
+    (tmp_path / ".fixture.json.partial").chmod(0o644)
+    Fixture("http://x", "r", [Account("a@loadtest.example", "secret")]).save(fixture)
+    assert fixture.stat().st_mode & 0o777 == 0o600
+    assert Fixture.load(fixture).accounts[0].password == "secret"

@@ -154,3 +154,16 @@ def test_compare_refuses_a_result_with_figures_of_the_wrong_type(tmp_path: Path)
         assert refused.returncode == 2, (label, refused.stderr)
         assert "not a load-test result.json" in refused.stderr, label
         assert "Traceback" not in refused.stderr, label
+
+
+def test_the_reports_checks_show_two_decimals(tmp_path: Path) -> None:
+    # 1 error in 71 requests: a success rate of 98.5952380952381 %.
+    failing = result(error_every=71)
+    success = next(c for c in failing["checks"] if c["name"] == "Success Rate")
+    assert success["current"] == pytest.approx(98.5952, abs=1e-4)
+    _, html_path = report.write(failing, tmp_path / "run")
+    html = html_path.read_text()
+    # Rounded down, so that a figure short of its target never shows as on it.
+    assert "<td>Success Rate</td><td>check</td><td>98.59</td>" in html
+    assert "<b>98.59 %</b><span>success rate</span>" in html
+    assert "98.595" not in html

@@ -64,7 +64,11 @@ class Fixture:
         accounts' passwords, which ``cleanup`` needs."""
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
-        partial.write_text(json.dumps(asdict(self), indent=2))
+        # Passwords: for the owner's eyes only, from the first byte on.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)  # a partial file left behind keeps its mode otherwise
+        with os.fdopen(descriptor, "w") as file:
+            file.write(json.dumps(asdict(self), indent=2))
         os.replace(partial, path)
 
     @classmethod
