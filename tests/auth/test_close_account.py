@@ -15,7 +15,7 @@ from landform.analytics import service as analytics_service
 from landform.analytics.models import AnalyticsEvent, AnalyticsRollup
 from landform.core.db import Database
 from tests.analytics.conftest import BROWSER
-from tests.conftest import PASSWORD, assert_error
+from tests.conftest import PASSWORD, assert_error, signed_in
 from tests.files import samples
 
 
@@ -173,3 +173,21 @@ async def test_closing_is_no_way_around_the_login_throttle(
         "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
     )
     assert_error(login, 429, "login_throttled")  # the same count as logins'
+
+
+@pytest.mark.parametrize("settings_update", [{"login_max_failures_per_address": 2}], indirect=True)
+async def test_closing_accounts_with_the_right_password_counts_no_failure(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """A script closing its test accounts from one address (the load-test
+    harness's cleanup) is not taken for someone guessing passwords."""
+    for number in range(3):
+        token = await signed_in(client, app, f"temp{number}@example.com")
+        closed = await client.request(
+            "DELETE", "/auth/me", json={"password": PASSWORD}, headers=token
+        )
+        assert closed.status_code == 204, closed.text
+    login = await client.post(
+        "/auth/login", json={"email": "temp0@example.com", "password": PASSWORD}
+    )
+    assert_error(login, 401, "invalid_credentials")  # gone, and not throttled

@@ -21,10 +21,9 @@ from tests.live_server import free_port, live_server
 pytestmark = pytest.mark.server
 
 TOKEN = "ops-token-for-the-load-tests"
-# The failed-login throttle, out of the way as docs/loadtest.md says: the
-# server counts each account cleanup closes (its password checked) as a
-# failed login from the harness's address, and tests sign in as closed
-# accounts on purpose.
+# The failed-login throttle, out of the way as docs/loadtest.md says: tests
+# sign in as closed accounts on purpose, and a cleanup meeting accounts
+# closed already fails to sign in as each.
 ROOMY_LOGINS = {
     "LANDFORM_LOGIN_MAX_FAILURES": "100000",
     "LANDFORM_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",

@@ -591,12 +591,15 @@ class AuthService:
         sessions and API keys end with it; an access token already issued
         can write nothing more (``refuse_if_closed``)."""
         user = await self.me(principal)
-        checked, _attempt = await self._password_checked(user.email, password, client_ip)
+        checked, attempt = await self._password_checked(user.email, password, client_ip)
         if checked is None or checked.id != user.id:
             raise InvalidCredentials("the password is wrong; the account stays")
         for close in self.on_close:
             await close(user.id)
         async with self.db.write(actor=user.id) as session:
+            # The right password: no failure for the throttle to count (a
+            # script closing its test accounts was throttled after 30).
+            await repo.mark_login_succeeded(session, attempt.id)
             await repo.delete_user(session, user.id)
 
     def _note_key_valid(self, digest: str) -> None:
