@@ -32,6 +32,7 @@ from landform.core.http import BodyCap, BodyLimit, install_error_handlers
 from landform.core.idempotent_requests import IdempotentRequests, document_idempotency_keys
 from landform.core.logs import configure_logging
 from landform.core.openapi import document_errors, extend_openapi
+from landform.core.private_answers import PrivateAnswers
 from landform.core.proxies import ClientAddress
 from landform.core.rate_limits import (
     PUBLIC,
@@ -105,6 +106,7 @@ def build_api(components: Components) -> FastAPI:
     install_error_handlers(api)
     skip_in_error_paths(BLOCK_TYPES, frozenset({"blocks"}))
     api.add_middleware(HeadAsGet)  # innermost: it asks the routes themselves
+    api.add_middleware(PrivateAnswers)
     # It stores what the routes answer, before compression.
     api.add_middleware(
         IdempotentRequests,

@@ -506,3 +506,44 @@ async def test_the_address_that_registered_signs_in_however_it_is_typed(
     assert len(await app.components.mailer.list(limit=100, recipient=nfc)) == sent + 1
     promoted = await app.components.auth.set_role(f" {nfc.upper()} ", "admin")
     assert promoted.email == nfc and promoted.role == "admin"
+
+
+async def test_an_address_mail_headers_would_decode_is_refused(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """An encoded word is valid in an address, but the mail's To: header
+    decodes it: the account would be one address, its mail another's."""
+    await register(client, "victim@example.com", PASSWORD)
+    for address in ("=?utf-8?q?victim?=@example.com", "a=?x?=b@example.com"):
+        for path in ("/auth/register", "/auth/forgot-password", "/auth/resend-verification"):
+            body = {"email": address, "password": PASSWORD}
+            if path != "/auth/register":
+                body = {"email": address}
+            refused = await client.post(path, json=body)
+            error = assert_error(refused, 422, "validation_failed")
+            assert "encoded word" in str(error["details"]), (path, error)
+    kept = await app.components.mailer.list(recipient="victim@example.com")
+    assert len(kept) == 1  # the confirmation of the one real registration
+
+
+async def test_api_answers_are_kept_by_no_cache_and_not_sniffed(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Tokens, keys and account data must not rest in a browser's or a
+    proxy's cache (RFC 6749 5.1); a route that says otherwise is heard."""
+    await register(client, "ada@example.com", PASSWORD)
+    await client.post(
+        "/auth/verify-email", json={"token": await outbox_token(app, "ada@example.com")}
+    )
+    tokens = await client.post(
+        "/auth/login", json={"email": "ada@example.com", "password": PASSWORD}
+    )
+    me = await client.get(
+        "/auth/me", headers={"Authorization": f"Bearer {tokens.json()['access_token']}"}
+    )
+    refused = await client.get("/auth/me")
+    for answer in (tokens, me, refused):
+        assert answer.headers["cache-control"] == "no-store", answer.request.url
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    templates = await client.get("/templates")
+    assert templates.headers["cache-control"].startswith("public, max-age=")

@@ -43,6 +43,8 @@ async def test_a_preview_link_shows_the_draft_to_anyone_until_it_expires(
     assert shown.status_code == 200 and "Not out yet" in shown.text
     assert shown.headers["x-robots-tag"] == "noindex"
     assert shown.headers["cache-control"] == "private, no-store"
+    # The link is the secret: the draft's links may not carry it off.
+    assert shown.headers["referrer-policy"] == "no-referrer"
     assert (await client.get("/soon")).status_code == 404  # still a draft
     # The draft as it is when opened.
     later = [{"type": "hero", "headline": "Changed since"}]

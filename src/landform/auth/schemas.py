@@ -4,9 +4,22 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from landform.core.schemas import InputModel
+
+
+def _no_encoded_words(address: str) -> str:
+    """An RFC 2047 encoded word (``=?utf-8?q?…?=``) is valid in an address,
+    but mail headers decode it: the account would be one address and its
+    mail would go to another (someone else's, past the notice that tells
+    an owner of a second registration)."""
+    if "=?" in address:
+        raise ValueError("an address may not hold an encoded word (=?…?=)")
+    return address
+
+
+MailAddress = Annotated[EmailStr, AfterValidator(_no_encoded_words), Field(max_length=320)]
 
 
 class _In(InputModel):
@@ -14,7 +27,7 @@ class _In(InputModel):
 
 
 class RegisterIn(_In):
-    email: EmailStr = Field(max_length=320)
+    email: MailAddress
     password: str = Field(max_length=1024)
 
 
@@ -23,7 +36,7 @@ class VerifyEmailIn(_In):
 
 
 class ResendVerificationIn(_In):
-    email: EmailStr = Field(max_length=320)
+    email: MailAddress
 
 
 class LoginIn(_In):
@@ -41,7 +54,7 @@ class PasswordChangeIn(_In):
 
 
 class PasswordResetRequestIn(_In):
-    email: EmailStr = Field(max_length=320)
+    email: MailAddress
 
 
 class PasswordResetIn(_In):

@@ -349,6 +349,9 @@ def preview_response(page: RenderedPage) -> HTMLResponse:
             "X-Robots-Tag": "noindex",
             # The owner's draft: no shared cache keeps it, no browser reuses it.
             "Cache-Control": "private, no-store",
+            # A preview link's URL is its secret: no link on the draft may
+            # carry it off in a Referer.
+            "Referrer-Policy": "no-referrer",
         },
     )
 
