@@ -707,7 +707,8 @@ def reference(
             "views": v,
             "conversions": c,
             "visitors": len(vs),
-            "conversion_rate": round(len(cs) / len(vs), 4) if vs else 0.0,
+            # Whoever converted in the range was there: never above 100 %.
+            "conversion_rate": round(len(cs) / max(len(vs), len(cs)), 4) if vs or cs else 0.0,
         }
         for key, (v, c, vs, cs) in groups.items()
     }

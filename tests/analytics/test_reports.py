@@ -322,3 +322,64 @@ async def test_dates_outside_the_calendar_we_keep_are_refused(
         ):
             error = assert_error(await client.get(url, params=params, headers=ada), 422)
             assert error["details"][0]["path"] == field, (url, params, error)
+
+
+def _event(me: dict[str, Any], page: dict[str, Any], hour: int, kind: str, visitor: str,
+           referrer: str = "") -> Event:  # fmt: skip
+    return Event(
+        uuid.uuid4().hex, hour * 3_600_000 + 60_000, kind, page["id"], me["id"], visitor,
+        IPHONE, "/", referrer, "", "", "", None, "", "cta_click" if kind == EVENT else None, None,
+    )  # fmt: skip
+
+
+async def test_the_conversion_rate_never_passes_every_visitor_and_ties_sort_alike(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str], page: dict[str, Any]
+) -> None:
+    """Three visitors seen in one hour convert in the next, where a fourth
+    only looks: over the second hour alone the visitors counted (first seen
+    there) are one, the converters three. Whoever converted was there: the
+    rate is 100 %, not 300 %. And rows that tie keep one order."""
+    me = (await client.get("/auth/me", headers=ada)).json()
+    hour = int(datetime.now(UTC).timestamp()) // 3600 - 30
+    hour -= hour % 24 - 5  # 05:00 of a day: both hours in it
+    events = [_event(me, page, hour, VIEW, f"{n:016x}", f"ref-{n}.example") for n in range(3)]
+    events += [_event(me, page, hour + 1, EVENT, f"{n:016x}") for n in range(3)]
+    events.append(_event(me, page, hour + 1, VIEW, f"{9:016x}"))
+    async with app.components.db.write() as session:
+        await writes.write_batch(session, events, 0)
+    second = {
+        "from": datetime.fromtimestamp((hour + 1) * 3600, UTC).isoformat(),
+        "to": datetime.fromtimestamp((hour + 2) * 3600, UTC).isoformat(),
+    }
+    report = (await client.get(f"/analytics/pages/{page['id']}", params=second, headers=ada)).json()
+    assert report["totals"]["conversions"] == 3 and report["totals"]["visitors"] == 1
+    assert report["totals"]["conversion_rate"] == 1.0
+    assert all(0 <= item["conversion_rate"] <= 1 for item in report["top_referrers"])
+    query = {
+        "metrics": ["visitors", "conversion_rate"],
+        "date_range": {"from": second["from"], "to": second["to"]},
+        "order_by": [{"field": "conversion_rate", "direction": "desc"}],
+    }
+    custom = (await client.post("/analytics/custom-query", json=query, headers=ada)).json()
+    assert custom["rows"] == [[1, 1.0]]
+    # The first hour: three referrers that tie, listed by name.
+    first = {"from": datetime.fromtimestamp(hour * 3600, UTC).isoformat(), "to": second["from"]}
+    tied = (await client.get(f"/analytics/pages/{page['id']}", params=first, headers=ada)).json()
+    names = [item["value"] for item in tied["top_referrers"]]
+    assert names == ["ref-0.example", "ref-1.example", "ref-2.example"]
+
+
+async def test_empty_range_fields_are_the_defaults(
+    client: httpx.AsyncClient, ada: dict[str, str], page: dict[str, Any]
+) -> None:
+    """As an HTML form sends fields left blank."""
+    url = f"/analytics/pages/{page['id']}"
+    blank = await client.get(url, params={"from": "", "to": "", "interval": ""}, headers=ada)
+    assert blank.status_code == 200, blank.text
+    default = (await client.get(url, headers=ada)).json()
+    assert (blank.json()["from"], blank.json()["interval"]) == (
+        default["from"],
+        default["interval"],
+    )
+    board = await client.get("/analytics/dashboard", params={"from": "", "to": ""}, headers=ada)
+    assert board.status_code == 200, board.text

@@ -257,3 +257,13 @@ def split_by_days(
         return None, [(first_hour, end_hour)]
     edges = [(first_hour, first_day * 24), (end_day * 24, end_hour)]
     return (first_day, end_day), [(start, end) for start, end in edges if start < end]
+
+
+def conversion_rate(converters: int, visitors: int) -> float:
+    """Converting visitors ÷ visitors. A visitor is counted in the hour of
+    the day it was first seen, a converter in the hour it first converted:
+    over a range that starts between the two, the converter is in it and
+    the visitor is not, though whoever converted was there. So the visitors
+    the rate counts are at least the converters (never above 100 %)."""
+    seen = max(visitors, converters)
+    return round(converters / seen, 4) if seen else 0.0

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import orjson
 
 from landform.analytics import repository
-from landform.analytics.aggregate import COUNTERS, DIMENSIONS
+from landform.analytics.aggregate import COUNTERS, DIMENSIONS, conversion_rate
 from landform.analytics.events import MS_PER_HOUR
 from landform.analytics.instants import to_utc
 from landform.cache.tiered import TieredCache
@@ -105,7 +105,7 @@ def metrics(row: Any, hourly: bool = False) -> dict[str, Any]:
         "views": int(row.views),
         "visitors": visitors,
         "conversions": int(row.conversions),
-        "conversion_rate": round(converters / visitors, 4) if visitors else 0.0,
+        "conversion_rate": conversion_rate(converters, visitors),
     }
 
 
@@ -237,7 +237,11 @@ class Reports:
         for row in breakdown_rows:
             breakdowns[row.dimension].append({"value": row.value, **metrics(row)})
         for dimension in DIMENSIONS:
-            breakdowns[dimension].sort(key=lambda item: (-item["visitors"], -item["views"]))
+            # The value last: ties in the same order however the rows came
+            # (a rebuild rewrites them).
+            breakdowns[dimension].sort(
+                key=lambda item: (-item["visitors"], -item["views"], item["value"])
+            )
         return {
             "page": _named(page),
             "from": hour_label(span.first_hour),

@@ -42,14 +42,26 @@ async def analytics_service(request: Request) -> AnalyticsService:
 
 
 ServiceDep = Annotated[AnalyticsService, Depends(analytics_service)]
+
+
+def _instant_or_default(value: Any) -> datetime | None:
+    """An empty ``from=`` or ``to=`` (an HTML form's field left blank) is
+    the default, as a missing one is."""
+    return None if value == "" else parse_instant(value)
+
+
+def _interval_or_default(value: Any) -> Any:
+    return None if value == "" else value
+
+
 From = Annotated[
     datetime | None,
-    BeforeValidator(parse_instant),
+    BeforeValidator(_instant_or_default),
     Query(alias="from", description="Start, ISO 8601 date or datetime (UTC); inclusive"),
 ]
 To = Annotated[
     datetime | None,
-    BeforeValidator(parse_instant),
+    BeforeValidator(_instant_or_default),
     Query(
         alias="to",
         description="End, ISO 8601 (UTC); exclusive; default the end of the current hour",
@@ -129,7 +141,9 @@ async def page_analytics(
     service: ServiceDep,
     start: From = None,
     end: To = None,
-    interval: Annotated[Literal["hour", "day"] | None, Query()] = None,
+    interval: Annotated[
+        Literal["hour", "day"] | None, BeforeValidator(_interval_or_default), Query()
+    ] = None,
 ) -> dict[str, Any]:
     """Totals (views, unique visitors, conversions, conversion rate), a time
     series, and the top referrers, UTM parameters, devices, browsers,

@@ -76,8 +76,11 @@ def compile_query(plan: Plan) -> Select[Any]:
         # Hours with only bot traffic leave zero rows in the rollups; raw
         # events have none. Dropping empty groups makes both agree.
         statement = statement.group_by(*keys).having(sums["views"] + sums["conversions"] > 0)
+    # As reports.conversion_rate computes it: over visitors, or over the
+    # converters when more of them fall in the range.
     rate = case(
-        (sums["visitors"] == 0, 0.0),
+        (sums["converters"] == 0, 0.0),
+        (sums["converters"] >= sums["visitors"], 1.0),
         else_=cast(sums["converters"], Float) / cast(sums["visitors"], Float),
     )
     order: list[ColumnElement[Any]] = []

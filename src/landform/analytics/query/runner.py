@@ -12,6 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from landform.analytics.aggregate import DIMENSIONS as BREAKDOWNS
+from landform.analytics.aggregate import conversion_rate
 from landform.analytics.errors import InvalidQuery, QueryTooCostly, TrackedPageNotFound
 from landform.analytics.query.compiler import EVENTS, ROLLUPS, Plan, compile_query
 from landform.analytics.query.schemas import (
@@ -182,7 +183,7 @@ def _output(query: CustomQuery, plan: Plan, row: list[Any]) -> list[Any]:
         "views": views,
         "conversions": conversions,
         "visitors": visitors,
-        "conversion_rate": round(converters / visitors, 4) if visitors else 0.0,
+        "conversion_rate": conversion_rate(converters, visitors),
     }
     labels = [_label(d, key) for d, key in zip(plan.dimensions, keys, strict=True)]
     return [*labels, *(metrics[m] for m in query.metrics)]
