@@ -804,7 +804,8 @@ async def test_a_live_pages_old_address_sends_visitors_on_until_it_is_taken(
 ) -> None:
     """Links already out (ads, mail, print) keep working after a move: a
     301 to where the page lives now, query (UTM) kept, no chains; gone once
-    another page takes the address, or while the page is down."""
+    another page of its owner takes the address (another account's may
+    not), or while the page is down."""
     page = await create(client, ada, slug="spring")
     url = f"/landing-pages/{page['id']}"
     await client.post(f"{url}/publish", headers=ada)
@@ -834,22 +835,31 @@ async def test_a_live_pages_old_address_sends_visitors_on_until_it_is_taken(
     for old in ("/spring", "/spring-sale", "/spring-2026"):
         assert (await client.get(old)).headers["location"] == "/spring-2027", old
     await client.put(url, json={"slug": "spring-2026"}, headers=ada)  # back, as before
-    # Another account takes an old address: it is theirs from then on.
+    # Another account may not take an old address: it would take every
+    # link ada shared to a page of its own (by a new page or a move).
     theirs = await client.post(
         "/landing-pages", json={"title": "Bob's", "slug": "spring"}, headers=bob
     )
-    assert theirs.status_code == 201, theirs.text
-    # Not live yet: the address goes on sending ada's visitors on, and a
-    # draft deleted takes nothing with it (any account, even one that may
-    # not publish, can make a draft).
-    assert (await client.get("/spring")).headers["location"] == "/spring-2026"
-    await client.delete(f"/landing-pages/{theirs.json()['id']}", headers=bob)
-    assert (await client.get("/spring")).headers["location"] == "/spring-2026"
-    theirs = await client.post(
-        "/landing-pages", json={"title": "Bob's", "slug": "spring"}, headers=bob
+    assert "another account's page" in assert_error(theirs, 409, "slug_taken")["message"]
+    bobs = (await client.post("/landing-pages", json={"title": "Bob's"}, headers=bob)).json()
+    moved_in = await client.put(
+        f"/landing-pages/{bobs['id']}", json={"slug": "spring"}, headers=bob
     )
-    await client.post(f"/landing-pages/{theirs.json()['id']}/publish", headers=bob)
-    assert "Bob&#39;s" in (await client.get("/spring")).text
+    assert_error(moved_in, 409, "slug_taken")
+    # Ada's own new page may. Not live yet: the address goes on sending
+    # visitors on, and a draft deleted takes nothing with it.
+    mine = await client.post(
+        "/landing-pages", json={"title": "Ada's other", "slug": "spring"}, headers=ada
+    )
+    assert mine.status_code == 201, mine.text
+    assert (await client.get("/spring")).headers["location"] == "/spring-2026"
+    await client.delete(f"/landing-pages/{mine.json()['id']}", headers=ada)
+    assert (await client.get("/spring")).headers["location"] == "/spring-2026"
+    mine = await client.post(
+        "/landing-pages", json={"title": "Ada's other", "slug": "spring"}, headers=ada
+    )
+    await client.post(f"/landing-pages/{mine.json()['id']}/publish", headers=ada)
+    assert "Ada&#39;s other" in (await client.get("/spring")).text
     # Moving back to an old address takes it too; deleting ends the rest.
     await client.put(url, json={"slug": "spring-sale"}, headers=ada)
     assert (await client.get("/spring-sale")).status_code == 200

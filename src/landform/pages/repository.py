@@ -71,6 +71,15 @@ async def slug_taken(session: AsyncSession, slug: str, except_id: uuid.UUID | No
     return await session.scalar(query) is not None
 
 
+async def redirect_owner(session: AsyncSession, slug: str) -> uuid.UUID | None:
+    """Whose page ``slug`` (a former address) sends its visitors to."""
+    return await session.scalar(
+        select(LandingPage.owner_id)
+        .join(SlugRedirect, SlugRedirect.page_id == LandingPage.id)
+        .where(SlugRedirect.slug == slug)
+    )
+
+
 async def slugs_like(session: AsyncSession, base: str) -> set[str]:
     """Slugs starting with ``base`` that are in use: pages', and former
     addresses that still send visitors on (a slug made up for a new page

@@ -325,6 +325,7 @@ class PageService:
                 slug = _checked_slug(data.slug)
                 if await repo.slug_taken(session, slug):
                     raise SlugTaken(f"the slug '{slug}' is already in use")
+                await _refuse_anothers_former_address(session, slug, owner)
             else:
                 slug = await _free_slug(session, slugify(data.title))
             # A moved page's former address keeps sending its visitors on
@@ -371,6 +372,7 @@ class PageService:
                     if slug != page.slug:
                         if await repo.slug_taken(session, slug, except_id=page.id):
                             raise SlugTaken(f"the slug '{slug}' is already in use")
+                        await _refuse_anothers_former_address(session, slug, owner)
                         old_slug, page.slug = page.slug, slug
                         if page.status == "published":  # it serves there now
                             taken = await repo.take_redirect(session, slug)
@@ -863,3 +865,16 @@ async def _free_slug(session: Any, base: str) -> str:
     while f"{base}-{n}" in taken:
         n += 1
     return f"{base}-{n}"
+
+
+async def _refuse_anothers_former_address(
+    session: AsyncSession, slug: str, owner: uuid.UUID
+) -> None:
+    """A live page's former address stays its owner's while it sends
+    visitors on: another account publishing there would take every link
+    already shared (ads, mail, print) to a page of its own."""
+    sends_to = await repo.redirect_owner(session, slug)
+    if sends_to is not None and sends_to != owner:
+        raise SlugTaken(
+            f"the address '{slug}' sends its visitors to another account's page; choose another"
+        )
