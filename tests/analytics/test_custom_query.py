@@ -554,7 +554,7 @@ async def test_only_the_callers_existing_pages_are_seen(app: Any, known: World) 
         (
             {
                 "metrics": ["views"],
-                "date_range": {"from": "2024-10-04T10:20", "to": "2024-10-04T10:50"},
+                "date_range": {"from": "2024-10-04T10:00", "to": "2024-10-04T10:00"},
             },
             "invalid_query",
             "date_range.to",
@@ -588,7 +588,7 @@ async def test_only_the_callers_existing_pages_are_seen(app: Any, known: World) 
             "date_range.from",
         ),
         (
-            {"metrics": ["views"], "date_range": {"to": "1970-01-01T00:30"}},
+            {"metrics": ["views"], "date_range": {"to": "1970-01-01T00:00"}},
             "invalid_query",
             "date_range.to",
         ),
@@ -890,3 +890,17 @@ async def test_http_results_are_cached_until_new_data_or_a_page_change(
     deleted = await client.delete(f"/landing-pages/{known.b}", headers=ada)
     assert deleted.status_code == 204, deleted.text
     assert known.b not in await views_by_page()
+
+
+async def test_a_range_is_widened_to_whole_hours_as_the_reports_widen_it(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """The same from and to give the same range here and in a page report."""
+    query = {
+        "metrics": ["views"],
+        "date_range": {"from": "2024-10-04T10:10:00Z", "to": "2024-10-04T10:50:00Z"},
+    }
+    answer = await client.post("/analytics/custom-query", json=query, headers=ada)
+    assert answer.status_code == 200, answer.text
+    resolved = answer.json()["date_range"]
+    assert (resolved["from"], resolved["to"]) == ("2024-10-04T10:00:00Z", "2024-10-04T11:00:00Z")

@@ -109,11 +109,14 @@ async def run_custom_query(
 
 
 def resolve_range(query: CustomQuery, now_ms: int) -> tuple[int, int]:
-    """The query's [start, end) in whole hours since the epoch. Without an
-    end, the range ends with today (UTC); without a start, it is 30 days."""
+    """The query's [start, end) in whole hours since the epoch, ``to``
+    rounded up. Without an end, the range ends with today (UTC); without a
+    start, it is 30 days."""
     given = query.date_range
     end_of_today = (now_ms // 86_400_000 + 1) * 24
-    end_hour = end_of_today if given.end is None else _hours(given.end)
+    # Widened to whole hours, as the reports widen it: the same from and to
+    # give the same numbers here and there.
+    end_hour = end_of_today if given.end is None else -(-int(given.end.timestamp()) // 3600)
     # The default start stops at the epoch: no data is older (given
     # instants are checked to lie after it, ``instants.to_utc``).
     default_start = max(0, end_hour - DEFAULT_RANGE_DAYS * 24)
@@ -122,9 +125,9 @@ def resolve_range(query: CustomQuery, now_ms: int) -> tuple[int, int]:
     if start_hour >= end_hour and given.end is None:
         problem = ("date_range.from", "must be before the end of today (UTC) when to is omitted")
     elif start_hour >= end_hour and given.start is None:
-        problem = ("date_range.to", "must be at least an hour after 1970-01-01")
+        problem = ("date_range.to", "must be after 1970-01-01")
     elif start_hour >= end_hour:
-        problem = ("date_range.to", "must be at least an hour after from")
+        problem = ("date_range.to", "must be after from")
     elif end_hour - start_hour > MAX_RANGE_DAYS * 24:
         problem = ("date_range", f"must span at most {MAX_RANGE_DAYS} days")
     if problem is not None:
