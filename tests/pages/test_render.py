@@ -457,6 +457,23 @@ def test_an_accent_close_to_the_background_gets_an_edge_that_stands_out() -> Non
     )
 
 
+def test_form_fields_show_their_edge_and_focus_whatever_the_accent() -> None:
+    """A field's hairline edge was 1.2:1 against the page, and its focus
+    ring the raw accent (1.0:1 for white on a light page): both need 3:1
+    (WCAG 1.4.11), as the page's other focus rings have."""
+    for mode, page_colours in (("light", ("#ffffff",)), ("dark", ("#0b0d14", "#161a26"))):
+        style = inline(render_page(make_input(theme={"mode": mode})).html, "style")[0]
+        edge = re.search(r"--field-border:(#[0-9a-f]{6})", style)
+        assert edge, mode
+        for colour in page_colours:
+            assert contrast_ratio(edge.group(1), colour) >= 3.0, (mode, colour)
+    assert (
+        ".field input,.field textarea{" in style and "border:1px solid var(--field-border)" in style
+    )
+    assert "textarea:focus-visible{outline:2px solid var(--accent-ink)" in style
+    assert ".field ::placeholder{color:var(--muted);opacity:1}" in style
+
+
 def test_no_external_resources() -> None:
     html = render_page(make_input()).html
     assert "@import" not in html and "@font-face" not in html

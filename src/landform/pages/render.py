@@ -255,6 +255,10 @@ def _style(accent: str, mode: str, font: str) -> tuple[str, str]:
     around = (palette["bg"], palette["bg-alt"], palette["surface"])
     stands_out = all(contrast_ratio(accent, bg) >= 3.0 for bg in around)
     edge = "transparent" if stands_out else _ink(accent, palette["text"], around, 3.0)
+    # A form field's edge is all that shows where to type: the palette's
+    # hairline (1.2:1) is too faint for that, so it is darkened (lightened)
+    # until it stands out from the page and the form's card (3:1).
+    field_border = _ink(palette["border"], palette["text"], (palette["bg"], palette["surface"]), 3)
     variables = {
         **palette,
         "accent": accent,
@@ -266,6 +270,7 @@ def _style(accent: str, mode: str, font: str) -> tuple[str, str]:
         "banner-to": _ink(deep, away, (on_banner,)),
         "on-banner": on_banner,
         "accent-edge": edge,
+        "field-border": field_border,
         "font": _FONTS[font],
     }
     declarations = ";".join(f"--{k}:{v}" for k, v in variables.items())
