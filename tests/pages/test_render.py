@@ -20,6 +20,7 @@ from landform.pages.render import (
     RenderedPage,
     RenderInput,
     Seo,
+    _minify_js,
     contrast_ratio,
     js_string,
     readable_on,
@@ -472,6 +473,17 @@ def test_form_fields_show_their_edge_and_focus_whatever_the_accent() -> None:
     )
     assert "textarea:focus-visible{outline:2px solid var(--accent-ink)" in style
     assert ".field ::placeholder{color:var(--muted);opacity:1}" in style
+
+
+def test_the_beacon_ships_without_its_comments() -> None:
+    """Whole-line comments were most of its bytes; a // inside a line (in a
+    string, as a URL) is code and stays."""
+    script = inline(render_page(make_input()).html, "script")[0]
+    assert not any(line.lstrip().startswith("//") for line in script.splitlines())
+    assert len(script) < 2200
+    assert _minify_js('  // why\n  var u = "https://x//y"; // kept\n') == (
+        'var u = "https://x//y"; // kept'
+    )
 
 
 def test_no_external_resources() -> None:
