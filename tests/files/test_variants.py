@@ -186,3 +186,36 @@ async def test_a_page_published_before_its_images_copies_exist_offers_them_once_
     assert (state["published_version"], state["has_unpublished_changes"]) == (1, False)
     versions = (await client.get(f"/landing-pages/{page['id']}/versions", headers=ada)).json()
     assert [v["number"] for v in versions["items"]] == [1]
+
+
+async def test_avatars_and_images_in_html_are_offered_small_and_keep_their_space(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    """A testimonial's 48 px avatar had been the original (a photo of
+    megabytes), and an upload shown by an HTML block, or
+    another site's image in a hero, had no size: the page jumped as it came."""
+    file = await upload(client, ada, samples.png((1200, 600)))
+    await settled(app)
+    page = (
+        await client.post("/landing-pages", json={"title": "P", "slug": "faces"}, headers=ada)
+    ).json()
+    blocks = [
+        {"type": "testimonial", "quote": "Great", "author": "Ada", "avatar_url": file["url"]},
+        {"type": "html", "html": f'<p><img src="{file["url"]}" alt="Inline"></p>'},
+        {"type": "html", "html": f'<img src="{file["url"]}" alt="Narrow" width="300">'},
+        {"type": "hero", "headline": "H", "image_url": "https://cdn.example.com/a.png",
+         "image_width": 800, "image_height": 400},
+    ]  # fmt: skip
+    saved = await client.put(
+        f"/landing-pages/{page['id']}/content", json={"blocks": blocks}, headers=ada
+    )
+    assert saved.is_success, saved.text
+    assert (await client.post(f"/landing-pages/{page['id']}/publish", headers=ada)).is_success
+    html = (await client.get("/faces")).text
+    sha = file["sha256"]
+    avatar = html.split('<figure class="quote">')[1].split("</figure>")[0]
+    assert f"/assets/{sha}-w320.webp 320w" in avatar and 'sizes="48px"' in avatar
+    assert 'class="avatar"' in avatar and 'width="48" height="48"' in avatar
+    assert 'alt="Inline" width="1200" height="600" loading="lazy"' in html
+    assert 'alt="Narrow" width="300" height="150" loading="lazy"' in html
+    assert 'src="https://cdn.example.com/a.png" alt="" width="800" height="400"' in html

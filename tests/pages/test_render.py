@@ -4,6 +4,7 @@ the analytics beacon, video frames and the 404 page."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import re
@@ -17,6 +18,7 @@ import landform
 from landform.pages.blocks import ColumnsBlock, PageContent, start_seconds
 from landform.pages.render import (
     NOT_FOUND_CSP,
+    ImageInfo,
     RenderedPage,
     RenderInput,
     Seo,
@@ -484,6 +486,18 @@ def test_the_beacon_ships_without_its_comments() -> None:
     assert _minify_js('  // why\n  var u = "https://x//y"; // kept\n') == (
         'var u = "https://x//y"; // kept'
     )
+
+
+def test_an_upload_by_its_whole_address_keeps_its_size() -> None:
+    """An image block given an upload's whole address on the page's site
+    (with only a width) rendered no height: the size is known either way."""
+    path = "/assets/" + "e" * 64 + ".png"
+    known = dataclasses.replace(
+        make_input([{"type": "image", "url": PUBLIC_URL + path, "alt": "Whole", "width": 600}]),
+        images={path: ImageInfo(1200, 600)},
+    )
+    [image] = parse(render_page(known).html).find("img", alt="Whole")
+    assert (image["width"], image["height"]) == ("600", "300")
 
 
 def test_no_external_resources() -> None:

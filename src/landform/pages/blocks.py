@@ -167,6 +167,10 @@ class HeroBlock(_Block):
     secondary_url: Url | None = None
     image_url: ImageUrl | None = None
     image_alt: Text = ""
+    # An upload's size is known; another site's image needs it said, or the
+    # page jumps when the image arrives (the image block's width and height).
+    image_width: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=10000)
+    image_height: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=10000)
     align: Literal["left", "center"] = "center"
 
 

@@ -126,8 +126,39 @@ def _paragraphs(text: str) -> list[list[str]]:
 
 
 _BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
+
+
+def _sized_images(html: str, images: Mapping[str, ImageInfo]) -> str:
+    """An HTML block's images as the page's own are shown: an upload with
+    the size it is known to have (the space is kept while it loads, where
+    the page had jumped), each loaded lazily unless it says otherwise.
+    A size the author wrote stays; one side gives the other its proportion."""
+
+    def sized(tag: re.Match[str]) -> str:
+        attributes = dict(_ATTRIBUTE.findall(tag.group(1)))
+        added = ""
+        info = images.get(attributes.get("src", ""))
+        width, height = attributes.get("width", ""), attributes.get("height", "")
+        if info is not None and info.width and info.height:
+            if not width and not height:
+                added += f' width="{info.width}" height="{info.height}"'
+            elif width.isdigit() and not height:
+                added += f' height="{round(int(width) * info.height / info.width)}"'
+            elif height.isdigit() and not width:
+                added += f' width="{round(int(height) * info.width / info.height)}"'
+        if "loading" not in attributes:
+            added += ' loading="lazy" decoding="async"'
+        return f"<img{tag.group(1)}{added}>"
+
+    return _IMG_TAG.sub(sized, html)
+
+
+# Cleaned HTML (nh3) writes every attribute as name="value", with no " inside.
+_IMG_TAG = re.compile(r'<img\b((?:[^>"]|"[^"]*")*?)\s*/?>', re.IGNORECASE)
+_ATTRIBUTE = re.compile(r'\s([a-zA-Z-]+)="([^"]*)"')
 _env.filters["initial"] = _initial
 _env.filters["paragraphs"] = _paragraphs
+_env.filters["sized_images"] = _sized_images
 _PAGE_TEMPLATE = _env.get_template("page.html.j2")
 _NOT_FOUND_TEMPLATE = _env.get_template("not_found.html.j2")
 
@@ -351,6 +382,12 @@ def written_right_to_left(language: str) -> bool:
     return subtags[0] in _RTL_LANGUAGES
 
 
+def _by_either_address(images: Mapping[str, ImageInfo], public_url: str) -> dict[str, ImageInfo]:
+    """An upload is known by its path and by its whole address on the page's
+    own site (https://pages.example.com/assets/…), which an author may paste."""
+    return {**images, **{public_url + path: info for path, info in images.items()}}
+
+
 def render_page(page: RenderInput) -> RenderedPage:
     content = page.content
     theme = content.theme
@@ -400,7 +437,7 @@ def render_page(page: RenderInput) -> RenderedPage:
         h1_block=first_hero or first_title,
         h1_fallback=first_hero is None and first_title is None,
         header_cta=header_cta,
-        images=page.images,
+        images=_by_either_address(page.images, page.public_url),
     )
     return RenderedPage(html=html, csp=_csp(style_hash, script_hash, frame_origins, has_form))
 
