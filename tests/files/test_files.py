@@ -548,6 +548,58 @@ async def test_a_page_publishes_only_its_owners_uploads(
     assert_error(await client.post(f"{url}/publish", headers=bob), 422, "unknown_asset")
 
 
+@pytest.mark.parametrize(
+    ("where", "shown"),
+    [
+        ("hero", "/assets/5c907e84.jpg"),
+        ("og_image", "/assets/nonexistent.png"),
+        ("link", "http://testserver/assets/logo.png"),
+        ("html", "../assets/photo.webp"),
+        ("link", "/assets/brochure.pdf?v=2"),
+    ],
+)
+async def test_an_address_under_assets_that_is_no_upload_is_refused_at_publish(
+    client: httpx.AsyncClient, ada: dict[str, str], where: str, shown: str
+) -> None:
+    """Only storage-key-shaped names were checked: /assets/logo.png went
+    live as a broken image (the asset server has nothing by that name)."""
+    own = (await upload(client, ada, samples.png())).json()
+    page = (await client.post("/landing-pages", json={"title": "Bad"}, headers=ada)).json()
+    url = f"/landing-pages/{page['id']}"
+    blocks: list[dict[str, Any]] = [{"type": "image", "url": own["url"], "alt": "fine"}]
+    if where == "hero":
+        blocks.append({"type": "hero", "headline": "H", "image_url": shown})
+    elif where == "html":
+        blocks.append({"type": "html", "html": f'<img src="{shown}" alt="x">'})
+    elif where == "link":
+        blocks.append({"type": "cta", "label": "Get it", "url": shown})
+    else:
+        seo = await client.put(url, json={"seo": {"og_image": shown}}, headers=ada)
+        assert seo.is_success, seo.text
+    assert (await client.put(f"{url}/content", json={"blocks": blocks}, headers=ada)).is_success
+    error = assert_error(await client.post(f"{url}/publish", headers=ada), 422, "unknown_asset")
+    named = "/assets/" + shown.split("/assets/")[1].split("?")[0]
+    assert error["details"]["assets"] == [named]
+    assert named in error["message"]
+
+
+async def test_another_sites_assets_and_its_own_uploads_publish(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """Another site's /assets/ is its own; the page's uploads, by path or by
+    their whole address on its site, are the owner's files."""
+    own = (await upload(client, ada, samples.png())).json()
+    page = (await client.post("/landing-pages", json={"title": "Good"}, headers=ada)).json()
+    url = f"/landing-pages/{page['id']}"
+    blocks = [
+        {"type": "hero", "headline": "H", "image_url": "https://cdn.example.com/assets/x.png"},
+        {"type": "html", "html": f'<img src="http://testserver{own["url"]}" alt="whole">'},
+        {"type": "rich_text", "html": "<p>Files live in /assets/ on the server.</p>"},
+    ]
+    assert (await client.put(f"{url}/content", json={"blocks": blocks}, headers=ada)).is_success
+    assert (await client.post(f"{url}/publish", headers=ada)).status_code == 200
+
+
 async def test_a_page_cannot_show_a_resized_copy_by_its_url(
     client: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import uuid
 from typing import Any
 
 import brotli
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from landform.pages import repository
+from landform.pages.models import LandingPage
 from tests.conftest import assert_error, signed_in
 
 
@@ -263,6 +265,33 @@ async def test_seo_urls_are_validated(client: httpx.AsyncClient, ada: dict[str, 
         )
         error = assert_error(refused, 422, "validation_failed")
         assert error["details"][0]["path"] == "seo.canonical_url", canonical
+
+
+async def test_an_svg_is_no_link_preview_image(
+    client: httpx.AsyncClient, app: Any, ada: dict[str, str]
+) -> None:
+    """Social networks show no SVG preview: an og:image that is one (an
+    uploaded SVG's name ends .svg too) is refused when saved, and a draft
+    that holds one from before is refused when published, naming it."""
+    page = await create(client, ada)
+    url = f"/landing-pages/{page['id']}"
+    for svg in ("/assets/" + "c" * 64 + ".svg", "https://cdn.example.com/card.SVG?v=1"):
+        answer = await client.put(url, json={"seo": {"og_image": svg}}, headers=ada)
+        error = assert_error(answer, 422, "validation_failed")
+        assert error["details"][0]["path"] == "seo.og_image", svg
+        assert "PNG, JPEG, WebP or GIF" in error["details"][0]["message"]
+    assert (await client.get(url, headers=ada)).json()["seo"]["og_image"] is None
+    png = {"seo": {"og_image": "https://cdn.example.com/card.png"}}
+    assert (await client.put(url, json=png, headers=ada)).is_success
+    # Saved before the rule: it still reads, and is refused going live.
+    async with app.components.db.write() as session:
+        stored = await session.get(LandingPage, uuid.UUID(page["id"]))
+        stored.seo = {**stored.seo, "og_image": "https://cdn.example.com/card.svg"}
+        stored.version += 1
+    assert (await client.get(url, headers=ada)).is_success
+    error = assert_error(await client.post(f"{url}/publish", headers=ada), 422)
+    assert error["details"] == [{"path": "seo.og_image", "message": error["details"][0]["message"]}]
+    assert "PNG, JPEG, WebP or GIF" in error["message"]
 
 
 async def test_content_validation_names_the_path(

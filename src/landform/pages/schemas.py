@@ -4,6 +4,7 @@ import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -102,6 +103,26 @@ class PageUpdate(_In):
                     {"at": (name,)},
                 )
         return self
+
+    @model_validator(mode="after")
+    def _shareable_og_image(self) -> PageUpdate:
+        # Here, not on Seo: what was saved before is still read and rendered.
+        problem = og_image_problem(self.seo.og_image if self.seo else None)
+        if problem:
+            raise PydanticCustomError("og_image_unsupported", problem, {"at": ("seo", "og_image")})
+        return self
+
+
+def og_image_problem(url: str | None) -> str | None:
+    """Why ``url`` cannot be a page's link-preview image, if it cannot:
+    social networks and chat apps show no SVG (an upload's name ends in its
+    kind, so an uploaded SVG says so too)."""
+    if url and urlsplit(url).path.lower().endswith((".svg", ".svgz")):
+        return (
+            "an SVG is not shown as a link preview by social networks: "
+            "use a PNG, JPEG, WebP or GIF image"
+        )
+    return None
 
 
 class ContentUpdate(_In):

@@ -8,14 +8,12 @@ import asyncio
 import contextlib
 import gzip
 import hashlib
-import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import unquote
 
 import brotli  # type: ignore[import-untyped]
 from sqlalchemy.exc import IntegrityError
@@ -27,13 +25,14 @@ from landform.auth.service import refuse_if_closed
 from landform.core.change_log import record_change
 from landform.core.clock import Clock
 from landform.core.db import Database, hold_until_commit
+from landform.core.errors import ValidationFailed
 from landform.core.ids import new_id
 from landform.core.pagination import Page, clamp_limit, decode_cursor, page_of
 from landform.files import repository as file_repo
 from landform.files.models import VersionAsset
 from landform.files.service import bytes_lock
-from landform.files.storage import KEY as STORAGE_KEY
 from landform.pages import repository as repo
+from landform.pages.asset_urls import assets_shown, assets_that_cannot_be
 from landform.pages.blocks import PageContent
 from landform.pages.errors import (
     InvalidSlug,
@@ -50,7 +49,7 @@ from landform.pages.models import LandingPage, PageVersion
 from landform.pages.preview_links import PreviewGrant, PreviewLinks
 from landform.pages.render import ImageInfo, ImageSource, RenderedPage, RenderInput, render_page
 from landform.pages.render import Seo as RenderSeo
-from landform.pages.schemas import ContentUpdate, PageCreate, PageUpdate, Seo
+from landform.pages.schemas import ContentUpdate, PageCreate, PageUpdate, Seo, og_image_problem
 from landform.pages.slugs import RESERVED, slug_problem, slugify
 from landform.templates.service import TemplateCatalogue
 
@@ -495,6 +494,13 @@ class PageService:
                 raise EmailNotVerified("verify your email address before publishing")
             if not draft.has_unpublished_changes:
                 return draft  # live as it is: a version of the same again is no news
+            # Saved before such an image was refused: it is refused going live.
+            problem = og_image_problem(draft.seo.get("og_image"))
+            if problem:
+                raise ValidationFailed(
+                    f"seo.og_image: {problem}",
+                    details=[{"path": "seo.og_image", "message": problem}],
+                )
             images = await _images(session, draft.content, draft.seo)
         rendered = await self._render(
             draft.id, draft.slug, draft.title, draft.seo, draft.content, images
@@ -659,8 +665,9 @@ class PageService:
         for key in shown:  # in order, so two publishes never wait on each other
             await hold_until_commit(session, bytes_lock(key))
         missing = set(shown) - await file_repo.owned_keys(session, owner, shown)
-        if missing:
-            urls = [f"/assets/{key}" for key in sorted(missing)]
+        no_upload = assets_that_cannot_be(page.content, page.seo, self.public_url)
+        if missing or no_upload:
+            urls = [f"/assets/{key}" for key in sorted(missing)] + sorted(no_upload)
             copies = any("-w" in key for key in missing)
             raise UnknownAsset(
                 f"the page shows {', '.join(urls)}, which is none of your files: "
@@ -767,54 +774,6 @@ async def _add_version(
     await session.flush()
     session.add_all(VersionAsset(version_id=version.id, storage_key=key) for key in shown)
     return number
-
-
-def assets_shown(content: dict[str, Any], seo: dict[str, Any]) -> set[str]:
-    """The storage keys of the assets a page shows: any URL in it that a
-    browser resolves to /assets/<key>, from the page at /<slug>, and the
-    server reads as such. So each piece of text is read as browsers read a
-    URL (WHATWG): tabs and line breaks dropped, ``\\`` a ``/``, percent-escapes
-    decoded, ``.`` and ``..`` segments resolved, a relative ``assets/…``
-    taken from the root; and empty segments dropped, as the server does.
-    Generous on purpose: text that merely looks like such a URL counts too,
-    and at worst a publish is refused naming it."""
-    return {key for text in _strings([content, seo]) for key in _keys_in(text)}
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def _keys_in(text: str) -> list[str]:
-    text = unquote(_DROPPED_IN_URLS.sub("", text).replace("\\", "/"))
-    keys = []
-    for token in _URL_ENDS.split(text):
-        path: list[str] = []
-        for segment in token.split("/"):
-            if segment == "..":
-                if path:
-                    path.pop()
-            elif segment not in ("", "."):
-                path.append(segment)
-        keys += _ASSET_PATH.findall("/" + "/".join(path))
-    return keys
-
-
-_DROPPED_IN_URLS = re.compile("[\t\n\r]")
-# Where a URL in a piece of text (HTML included) ends: it holds none of these.
-_URL_ENDS = re.compile("[\\s\"'<>`]+")
-# An upload's URL, or one of its resized copies' (``<sha>-w640.webp``): a
-# copy is no file of the owner's, so a page that names one is refused (it
-# could be another account's, and goes when its original is deleted). In
-# capitals, it is named too: no file's, and a hole in the live page.
-_ASSET_PATH = re.compile(f"/assets/({STORAGE_KEY})", re.IGNORECASE)
 
 
 def _published_just_now(page: LandingPage, expected: ExpectedVersion | None) -> bool:
