@@ -378,6 +378,40 @@ def test_frame_src_only_for_videos_used() -> None:
     assert start_seconds("https://youtu.be/abc?t=soon") == 0
 
 
+@pytest.mark.parametrize(
+    ("link", "embedded"),
+    [
+        # An unlisted video's share link, and its player address: the hash plays it.
+        ("https://vimeo.com/123456789/abcdef1234", "https://player.vimeo.com/video/123456789?h=abcdef1234"),
+        ("https://player.vimeo.com/video/123456789?h=abcdef1234&badge=0", "https://player.vimeo.com/video/123456789?h=abcdef1234"),
+        ("https://vimeo.com/123456789", "https://player.vimeo.com/video/123456789"),
+        ("https://vimeo.com/channels/staffpicks/222", "https://player.vimeo.com/video/222"),
+        ("https://vimeo.com/showcase/9876543/video/111", "https://player.vimeo.com/video/111"),
+        # A showcase plays as a showcase, not as a video of its number.
+        ("https://vimeo.com/showcase/9876543", "https://vimeo.com/showcase/9876543/embed"),
+    ],
+)  # fmt: skip
+def test_vimeo_links_embed_what_they_show(link: str, embedded: str) -> None:
+    page = render_page(make_input([{"type": "video", "url": link, "title": "V"}]))
+    assert parse(page.html).find("iframe")[0]["src"] == embedded
+    origin = embedded.split("/", 3)[:3]
+    assert csp_directives(page.csp)["frame-src"] == "/".join(origin)
+
+
+@pytest.mark.parametrize(
+    ("link", "said"),
+    [
+        ("https://vimeo.com/channels/staffpicks", "shows many videos, not one"),
+        ("https://vimeo.com/groups/motion", "shows many videos, not one"),
+        ("https://vimeo.com/showcase/latest", "showcase id"),
+        ("https://vimeo.com/123/abc-def", "letters and digits"),
+    ],
+)
+def test_vimeo_links_to_no_single_video_are_refused_saying_why(link: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        PageContent.model_validate({"blocks": [{"type": "video", "url": link, "title": "V"}]})
+
+
 # --- structure and accessibility ----------------------------------------------------
 
 

@@ -267,11 +267,20 @@ VIDEO_PROVIDERS = {
     "vimeo": "https://player.vimeo.com/video/{id}",
     "loom": "https://www.loom.com/embed/{id}",
 }
+# A showcase (an album, before Vimeo renamed them) plays as one embed of its own.
+VIMEO_SHOWCASE = "https://vimeo.com/showcase/{id}/embed"
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# An unlisted Vimeo video plays only with the hash of its share link.
+_VIMEO_HASH = re.compile(r"^[0-9A-Za-z]{1,64}$")
+_NOT_ONE_VIMEO_VIDEO = (
+    "a Vimeo {} link shows many videos, not one: link to one of its videos "
+    "(vimeo.com/123456789), or to a showcase (vimeo.com/showcase/123456)"
+)
 
 
-def parse_video_url(url: str) -> tuple[str, str]:
-    """(provider, video id) for an allowed provider's URL, else ValueError."""
+def video_embed_url(url: str) -> str:
+    """The address a page frames to play an allowed provider's video (or
+    Vimeo showcase) at ``url``, else ValueError saying why."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower().removeprefix("www.").removeprefix("m.")
     path = [p for p in parts.path.split("/") if p]
@@ -288,15 +297,52 @@ def parse_video_url(url: str) -> tuple[str, str]:
     elif host == "youtu.be" and len(path) == 1:
         provider, video_id = "youtube", path[0]
     elif host in ("vimeo.com", "player.vimeo.com"):
-        provider = "vimeo"
-        video_id = path[-1] if path and path[-1].isdigit() else ""
+        return _vimeo_embed_url(host, path, parts.query)
     elif host == "loom.com" and len(path) == 2 and path[0] in ("share", "embed"):
         provider, video_id = "loom", path[1]
     if not provider:
         raise ValueError(f"video provider not allowed; use one of: {', '.join(VIDEO_PROVIDERS)}")
     if not _VIDEO_ID.match(video_id):
         raise ValueError("could not find a video id in the URL")
-    return provider, video_id
+    embed = VIDEO_PROVIDERS[provider].format(id=video_id)
+    start = start_seconds(url) if provider == "youtube" else 0
+    return f"{embed}?start={start}" if start else embed
+
+
+def _vimeo_embed_url(host: str, path: list[str], query: str) -> str:
+    """Vimeo's links: a video (vimeo.com/1), an unlisted one with its hash
+    (vimeo.com/1/abc, player.vimeo.com/video/1?h=abc), one seen in a
+    channel, group or showcase, or a showcase itself."""
+    video_id, privacy = "", ""
+    head = path[0] if path else ""
+    if host == "player.vimeo.com":
+        video_id = path[1] if len(path) == 2 and head == "video" else ""
+        privacy = parse_qs(query).get("h", [""])[0]
+    elif head in ("showcase", "album"):
+        if len(path) == 4 and path[2] == "video":
+            video_id = path[3]
+        elif len(path) in (2, 3) and path[1].isdigit() and path[2:] in ([], ["embed"]):
+            return VIMEO_SHOWCASE.format(id=path[1])
+        else:
+            raise ValueError("could not find a showcase id in the Vimeo URL")
+    elif head == "channels":
+        if len(path) != 3:
+            raise ValueError(_NOT_ONE_VIMEO_VIDEO.format("channel"))
+        video_id = path[2]
+    elif head == "groups":
+        if len(path) != 4 or path[2] != "videos":
+            raise ValueError(_NOT_ONE_VIMEO_VIDEO.format("group"))
+        video_id = path[3]
+    elif head.isdigit() and len(path) <= 2:
+        video_id, privacy = head, (path[1] if len(path) == 2 else "")
+    elif path:  # a video as seen elsewhere on Vimeo (vimeo.com/manage/videos/1)
+        video_id = path[-1]
+    if not video_id.isdigit() or len(video_id) > 20:
+        raise ValueError("could not find a video id in the Vimeo URL (vimeo.com/123456789)")
+    if privacy and not _VIMEO_HASH.match(privacy):
+        raise ValueError("an unlisted Vimeo video's hash is letters and digits (vimeo.com/1/abc)")
+    embed = VIDEO_PROVIDERS["vimeo"].format(id=video_id)
+    return f"{embed}?h={privacy}" if privacy else embed
 
 
 class VideoBlock(_Block):
@@ -309,15 +355,12 @@ class VideoBlock(_Block):
     @classmethod
     def _allowed_provider(cls, url: str) -> str:
         # On the field, so a refusal names it (blocks[2].url), not the block.
-        parse_video_url(url)
+        video_embed_url(url)
         return url
 
     @property
     def embed_url(self) -> str:
-        provider, video_id = parse_video_url(self.url)
-        embed = VIDEO_PROVIDERS[provider].format(id=video_id)
-        start = start_seconds(self.url) if provider == "youtube" else 0
-        return f"{embed}?start={start}" if start else embed
+        return video_embed_url(self.url)
 
 
 def start_seconds(url: str) -> int:
