@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp
 from starlette_compress import CompressMiddleware
@@ -52,7 +53,7 @@ from landform.ops.routes import router as ops_router
 from landform.ops.timing import NamedRoute, Timing
 from landform.pages.blocks import BLOCK_TYPES
 from landform.pages.public import CachePolicy, PublicPages
-from landform.pages.render import render_not_found
+from landform.pages.render import NOT_FOUND_CSP, render_not_found
 from landform.pages.routes import public_router
 from landform.pages.routes import router as pages_router
 from landform.settings import Settings, load_settings
@@ -104,6 +105,18 @@ def build_api(components: Components) -> FastAPI:
     api.state.redis = components.redis
     api.state.storage = components.storage
     install_error_handlers(api)
+    # For a mistyped page's address, which no route answers (core/http.py).
+    not_found_html = render_not_found(components.settings.public_url).encode("utf-8")
+    api.state.not_found_page = lambda: Response(
+        not_found_html,
+        status_code=404,
+        media_type="text/html",
+        headers={
+            "Cache-Control": "public, max-age=10, s-maxage=10",
+            "Content-Security-Policy": NOT_FOUND_CSP,
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
     skip_in_error_paths(BLOCK_TYPES, frozenset({"blocks"}))
     api.add_middleware(HeadAsGet)  # innermost: it asks the routes themselves
     api.add_middleware(PrivateAnswers)

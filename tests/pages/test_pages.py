@@ -755,6 +755,23 @@ async def test_only_page_urls_are_redirected(client: httpx.AsyncClient) -> None:
         assert_error(answer, 404)
 
 
+async def test_a_browser_at_an_address_no_page_could_have_gets_the_404_page(
+    client: httpx.AsyncClient,
+) -> None:
+    """A mistyped link a visitor follows (``/spring_sale``, ``/spring/sale``)
+    shows the visitors' 404 page, not the API's JSON; a script asking for
+    JSON, and the API's own paths, keep the error shape."""
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for path in ("/spring_sale", "/spring/sale", "/spring.html", "//spring"):
+        page = await client.get(path, headers=browser)
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "<html" in page.text and "content-security-policy" in page.headers
+        assert_error(await client.get(path), 404)
+    for api_path in ("/landing-pages/x/y/z", "/ops/nothing", "/auth/nothing"):
+        assert_error(await client.get(api_path, headers=browser), 404)
+
+
 async def test_versions_and_restore(client: httpx.AsyncClient, ada: dict[str, str]) -> None:
     page = await create(client, ada, slug="versions")
     url = f"/landing-pages/{page['id']}"

@@ -18,9 +18,11 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from landform.core.api_paths import visitors_path
 from landform.core.body_deadlines import BodyDeadlines, BodyReadTimeout
 from landform.core.db_failures import missing_from_schema
 from landform.core.errors import DomainError, error_body, validation_details
@@ -98,7 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "validation_failed", f"{where}{first['message']}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> ErrorResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's, reading a JSON body
             return incomplete_body()
         if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's, decoding a JSON body
@@ -120,6 +122,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(413, exc.code, exc.detail, exc.details)
         if exc.status_code == 405:
             return _method_not_allowed(request)
+        if exc.status_code == 404 and _visitor_lost(request):
+            page: Response = request.app.state.not_found_page()
+            return page
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
@@ -154,6 +159,18 @@ def install_error_handlers(app: FastAPI) -> None:
             "try again once there is room"
         )
         return await _domain(request, full)
+
+
+def _visitor_lost(request: Request) -> bool:
+    """A browser sent to an address no route answers that is no API path
+    (a mistyped page: ``/spring_sale``, ``/spring/sale``): the visitors'
+    404 page, not the API's JSON, when the app has one."""
+    return (
+        request.method in ("GET", "HEAD")
+        and "text/html" in request.headers.get("accept", "")
+        and visitors_path(request.url.path)
+        and getattr(request.app.state, "not_found_page", None) is not None
+    )
 
 
 async def _schema_problem(request: Request) -> str | None:

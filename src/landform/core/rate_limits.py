@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from landform.core.api_paths import API_SEGMENTS
 from landform.core.cors import ApiCors
 from landform.core.errors import TooManyRequests
 from landform.core.http import BEACON_CORS, bearer_credential, error_response, send_error
@@ -40,22 +41,6 @@ EXEMPT_PREFIXES = ("/ops/",)
 # key must not wait behind them to be proven).
 UNPROVEN_KEY = "key-unproven:"
 TRACKING_PATHS = frozenset({"/analytics/track-view", "/analytics/track-event"})
-# The first path segments that belong to the API; anything else is a
-# public page or asset.
-API_SEGMENTS = frozenset(
-    {
-        "auth",
-        "landing-pages",
-        "templates",
-        "files",
-        "analytics",
-        "graphql",
-        "blocks",
-        "docs",
-        "redoc",
-        "openapi.json",
-    }
-)
 # Under /auth/, what an account does once signed in counts as API use.
 ACCOUNT_AUTH_PATHS = ("/auth/me", "/auth/api-keys", "/auth/logout")
 
