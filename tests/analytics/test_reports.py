@@ -383,3 +383,20 @@ async def test_empty_range_fields_are_the_defaults(
     )
     board = await client.get("/analytics/dashboard", params={"from": "", "to": ""}, headers=ada)
     assert board.status_code == 200, board.text
+
+
+async def test_a_range_within_the_limits_stays_within_them_once_widened(
+    client: httpx.AsyncClient, ada: dict[str, str], page: dict[str, Any]
+) -> None:
+    """Widened to whole hours, a range asked for within a limit gets up to
+    an hour more, and is not refused for it."""
+    url = f"/analytics/pages/{page['id']}"
+    yearly = {"from": "2025-01-01T00:30:00Z", "to": "2027-01-02T00:10:00Z"}  # 730 d 23 h 40 min
+    assert (await client.get(url, params=yearly, headers=ada)).status_code == 200
+    hourly = {"from": "2026-11-01T00:30:00Z", "to": "2026-12-02T00:10:00Z", "interval": "hour"}
+    assert (await client.get(url, params=hourly, headers=ada)).status_code == 200
+    query = {"metrics": ["views"], "date_range": {"from": yearly["from"], "to": yearly["to"]}}
+    custom = await client.post("/analytics/custom-query", json=query, headers=ada)
+    assert custom.status_code == 200, custom.text
+    too_long = {"from": "2025-01-01T00:00:00Z", "to": "2027-01-03T00:00:00Z"}
+    assert_error(await client.get(url, params=too_long, headers=ada), 422)

@@ -18,6 +18,13 @@ OUT_OF_RANGE = "must lie between 1970-01-01 and the year 9000 (UTC)"
 _PLUS_READ_AS_SPACE = re.compile(r"^(.+[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 
+# The longest range a report or custom query covers.
+MAX_RANGE_DAYS = 731
+# Widening a range to whole hours adds less than two hours to what was asked
+# for: a range within a limit stays within it, and this one hour more.
+WIDENED_BY = 1
+
+
 def to_utc(moment: datetime) -> datetime:
     """``moment`` in UTC (a naive one is UTC already), or ``ValueError``
     when it lies outside [1970-01-01, 9000-01-01)."""

@@ -19,7 +19,7 @@ import orjson
 from landform.analytics import repository
 from landform.analytics.aggregate import COUNTERS, DIMENSIONS, conversion_rate
 from landform.analytics.events import MS_PER_HOUR
-from landform.analytics.instants import to_utc
+from landform.analytics.instants import MAX_RANGE_DAYS, WIDENED_BY, to_utc
 from landform.cache.tiered import TieredCache
 from landform.core.clock import Clock
 from landform.core.db import Database
@@ -32,7 +32,6 @@ Interval = Literal["hour", "day"]
 
 TOP = 10
 MAX_HOURLY_DAYS = 31
-MAX_RANGE_DAYS = 731
 LIVE_WINDOW_MS = 5 * 60 * 1000
 
 
@@ -66,7 +65,7 @@ def resolve_range(
         problem = ("to", "must be after 1970-01-01")
     elif first_hour >= end_hour:
         problem = ("from", "must be before `to`")
-    elif end_hour - first_hour > MAX_RANGE_DAYS * 24:
+    elif end_hour - first_hour > MAX_RANGE_DAYS * 24 + WIDENED_BY:
         problem = ("from", f"must be at most {MAX_RANGE_DAYS} days before `to`")
     if problem is not None:
         raise _invalid(*problem)
@@ -192,7 +191,7 @@ class Reports:
     ) -> dict[str, Any]:
         span = resolve_range(start, end, self.clock.now())
         interval = interval or ("hour" if span.hours <= 48 else "day")
-        if interval == "hour" and span.hours > MAX_HOURLY_DAYS * 24:
+        if interval == "hour" and span.hours > MAX_HOURLY_DAYS * 24 + WIDENED_BY:
             raise ValidationFailed(
                 f"hourly reports cover at most {MAX_HOURLY_DAYS} days; use interval=day",
                 details=[{"path": "interval", "message": "range too long for hourly buckets"}],

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from landform.analytics.aggregate import DIMENSIONS as BREAKDOWNS
 from landform.analytics.aggregate import conversion_rate
 from landform.analytics.errors import InvalidQuery, QueryTooCostly, TrackedPageNotFound
+from landform.analytics.instants import MAX_RANGE_DAYS, WIDENED_BY
 from landform.analytics.query.compiler import EVENTS, ROLLUPS, Plan, compile_query
 from landform.analytics.query.schemas import (
-    MAX_RANGE_DAYS,
     TIME_DIMENSIONS,
     CustomQuery,
     Filter,
@@ -128,7 +128,7 @@ def resolve_range(query: CustomQuery, now_ms: int) -> tuple[int, int]:
         problem = ("date_range.to", "must be after 1970-01-01")
     elif start_hour >= end_hour:
         problem = ("date_range.to", "must be after from")
-    elif end_hour - start_hour > MAX_RANGE_DAYS * 24:
+    elif end_hour - start_hour > MAX_RANGE_DAYS * 24 + WIDENED_BY:
         problem = ("date_range", f"must span at most {MAX_RANGE_DAYS} days")
     if problem is not None:
         raise InvalidQuery(

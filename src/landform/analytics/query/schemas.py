@@ -37,7 +37,6 @@ METRICS: tuple[str, ...] = ("views", "visitors", "conversions", "conversion_rate
 TIME_DIMENSIONS = frozenset({"hour", "day", "week", "month"})
 PAGE_OPS = frozenset({"eq", "neq", "in"})
 MAX_ROWS = 1000
-MAX_RANGE_DAYS = 731
 # Longer than any stored value (the widest column is 255), so a value that
 # long could never match: refusing it is kinder than an empty answer.
 MAX_VALUE_LENGTH = 255
