@@ -90,6 +90,8 @@ async def test_the_api_allows_a_burst_per_account_then_429s_with_headers(
     # Refused before anything else, and still with its id, as every answer.
     echoed = await client.get("/landing-pages", headers={**ada, "X-Request-ID": "probe-123"})
     assert echoed.status_code == 429 and echoed.headers["x-request-id"] == "probe-123"
+    assert echoed.headers["cache-control"] == "no-store"
+    assert echoed.headers["x-content-type-options"] == "nosniff"
     assert len(refused.headers["x-request-id"]) == 16
     # Another account has an allowance of its own; so has an anonymous
     # caller (by address), who is refused by authentication, not the limit.

@@ -53,6 +53,14 @@ def _png_text(key: str, value: str) -> object:
     return info
 
 
+def animated(fmt: str) -> bytes:
+    """Three frames (an AVIF of them is an image sequence, brand ``avis``)."""
+    frames = [Image.new("RGB", (32, 32), (i * 80, 40, 200)) for i in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], duration=100)
+    return buffer.getvalue()
+
+
 def animated_gif() -> bytes:
     frames = [Image.new("P", (32, 32), i * 40) for i in range(3)]
     buffer = io.BytesIO()

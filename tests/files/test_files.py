@@ -37,6 +37,8 @@ VALID = [
     ("anim.gif", samples.animated_gif(), "image/gif", (32, 32)),
     ("pic.webp", samples.image("WEBP"), "image/webp", (64, 48)),
     ("pic.avif", samples.image("AVIF"), "image/avif", (64, 48)),
+    ("anim.avif", samples.animated("AVIF"), "image/avif", (32, 32)),
+    ("anim.webp", samples.animated("WEBP"), "image/webp", (32, 32)),
     ("favicon.ico", samples.image("ICO", (32, 32)), "image/x-icon", (32, 32)),
     ("logo.svg", samples.svg(), "image/svg+xml", (10, 10)),
     ("brochure.pdf", samples.pdf(), "application/pdf", None),

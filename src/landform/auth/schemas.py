@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -14,9 +15,13 @@ def _no_encoded_words(address: str) -> str:
     but mail headers decode it: the account would be one address and its
     mail would go to another (someone else's, past the notice that tells
     an owner of a second registration)."""
-    if "=?" in address:
-        raise ValueError("an address may not hold an encoded word (=?…?=)")
+    if _ENCODED_WORD.search(address):
+        raise ValueError("an address may not hold an encoded word (=?charset?q?…?=)")
     return address
+
+
+# RFC 2047: =?charset?encoding?text?=
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 
 
 MailAddress = Annotated[EmailStr, AfterValidator(_no_encoded_words), Field(max_length=320)]

@@ -93,17 +93,17 @@ class Principal:
 
     user_id: uuid.UUID
     via_api_key: bool = False
-    # An access token's issue time (seconds since the epoch); None for a key.
-    issued_at: int | None = None
+    # An access token's issue time (ms since the epoch); None for a key.
+    issued_at_ms: int | None = None
 
     def signed_in_before(self, ended_at: datetime | None) -> bool:
         """Whether this sign-in is one that a password change or reset at
-        ``ended_at`` ended. Whole seconds, as a token's issue time is: the
-        token that the change itself gives is issued in its second."""
+        ``ended_at`` ended (the tokens the change itself gives are issued
+        after it)."""
         return (
-            self.issued_at is not None
+            self.issued_at_ms is not None
             and ended_at is not None
-            and self.issued_at < int(ended_at.timestamp())
+            and self.issued_at_ms < int(ended_at.timestamp() * 1000)
         )
 
 
@@ -526,8 +526,8 @@ class AuthService:
                 async with self.db.write() as session:
                     await repo.note_api_key_use(session, key.id, now, now - KEY_USE_RESOLUTION)
             return Principal(user_id=key.user_id, via_api_key=True)
-        user_id, issued_at = self.access_tokens.signed_in(credential, self.clock.now())
-        return Principal(user_id=user_id, issued_at=issued_at)
+        user_id, issued_at_ms = self.access_tokens.signed_in(credential, self.clock.now())
+        return Principal(user_id=user_id, issued_at_ms=issued_at_ms)
 
     async def authenticate_open_account(self, credential: str) -> Principal:
         """``authenticate``, and the account still exists (AccountClosed)
@@ -562,17 +562,20 @@ class AuthService:
             keys = await repo.api_keys_of(session, user_id)
         return [_user_caller(user_id), *(_key_caller(key.key_hash) for key in keys)]
 
-    async def proven_caller_key(self, credential: str) -> str | None:
-        """``caller_key``, but only for a credential that signs in now: what
-        a caller stored under its key (a new API key, a login's tokens) must
-        not be handed back to a key revoked since, nor to its account once
-        closed, nor to a sign-in that a password change or reset ended.
-        Costs a database read."""
-        try:
-            await self.authenticate_open_account(credential)
-        except (NotAuthenticated, AccountClosed):
-            return None
-        return self.caller_key(credential)
+    async def proven_caller_key(self, credential: str) -> str:
+        """``caller_key``, for a credential that signs in now; else the
+        domain error that says why not (NotAuthenticated, AccountClosed):
+        what a caller stored under its key (a new API key, a login's
+        tokens) must not be handed back to a key revoked since, to its
+        account once closed, or to a sign-in a password change or reset
+        ended. Costs a database read."""
+        await self.authenticate_open_account(credential)
+        key = self.caller_key(credential)
+        if key is None:  # signed in a moment ago, expired since
+            raise NotAuthenticated(
+                "access token expired; refresh it", code=AuthErrorCode.INVALID_ACCESS_TOKEN
+            )
+        return key
 
     def rate_limit_key(self, credential: str) -> str | None:
         """Whose allowance a request with ``credential`` spends, without a

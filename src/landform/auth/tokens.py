@@ -30,6 +30,9 @@ class AccessTokens:
             "sub": str(user_id),
             "typ": "access",
             "iat": int(now.timestamp()),
+            # To the millisecond (iat is whole seconds): a password change
+            # ends the sign-ins issued before it, even in its own second.
+            "iat_ms": int(now.timestamp() * 1000),
             "exp": int((now + timedelta(seconds=self.ttl_seconds)).timestamp()),
         }
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
@@ -38,8 +41,8 @@ class AccessTokens:
         return self.signed_in(token, now)[0]
 
     def signed_in(self, token: str, now: datetime) -> tuple[uuid.UUID, int]:
-        """The token's user, and when it was issued (seconds since the
-        epoch). Expiry is checked against our clock, not the library's, so
+        """The token's user, and when it was issued (milliseconds since
+        the epoch). Expiry is checked against our clock, not the library's, so
         the one clock rules every expiry."""
         try:
             user_id, expires, issued = self._verified(token)
@@ -56,7 +59,7 @@ class AccessTokens:
             ) from exc
 
     def _verify(self, token: str) -> tuple[uuid.UUID, int, int]:
-        """(user, expiry, issued) of a token whose signature and claims hold."""
+        """(user, expiry, issued in ms) of a token whose signature and claims hold."""
         claims = jwt.decode(
             token,
             self._secret,
@@ -66,4 +69,7 @@ class AccessTokens:
         if claims.get("typ") != "access":
             raise jwt.InvalidTokenError("not an access token")
         expires = int(claims["exp"])
-        return uuid.UUID(claims["sub"]), expires, int(claims.get("iat", expires - self.ttl_seconds))
+        issued_ms = claims.get("iat_ms")
+        if not isinstance(issued_ms, int):  # a token from before iat_ms
+            issued_ms = int(claims.get("iat", expires - self.ttl_seconds)) * 1000
+        return uuid.UUID(claims["sub"]), expires, issued_ms

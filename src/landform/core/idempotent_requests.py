@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from landform.core.clock import Clock
 from landform.core.db_failures import DatabaseUnavailable
+from landform.core.errors import DomainError
 from landform.core.http import bearer_credential, error_response, incomplete_body, send_error
 from landform.core.idempotency import Claim, IdempotencyStore, StoredAnswer
 from landform.core.proxies import ClientAddress
@@ -45,7 +46,9 @@ class IdempotentRequests:
         store: IdempotencyStore,
         clock: Clock,
         client_address: ClientAddress,
-        identify: Callable[[str], Awaitable[str | None]],
+        # The caller's key for a credential that signs in now; raises the
+        # DomainError that refuses it otherwise.
+        identify: Callable[[str], Awaitable[str]],
         wait_seconds: float,
     ) -> None:
         self.app = app
@@ -77,9 +80,12 @@ class IdempotentRequests:
         try:
             caller = await self._caller(scope, headers)
             claim = await self._claim(caller, key, fingerprint)
-        except DatabaseUnavailable as exc:
-            # Said as the route would say it (a 503 to retry), not a 500:
-            # the key is claimed in the database, which is away.
+        except DomainError as exc:
+            # Said as the route would say it, not a 500: a credential that
+            # does not sign in now (401: its stored answers are not its
+            # own any more, and a request filed under the client's address
+            # instead would be anyone's there to replay), or the database
+            # the key is claimed in away (a 503 to retry).
             refusal = error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
             await send_error(send, refusal)
             return
@@ -101,14 +107,15 @@ class IdempotentRequests:
             await self._run(scope, body, send, caller, key)
 
     async def _caller(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
-        """Whose keys these are. A credential counts only while it signs in:
-        a revoked API key is no longer its owner, and must not be answered
-        from what it stored before (the answers hold secrets)."""
+        """Whose keys these are: the credential's, which must sign in now
+        (``identify`` raises the refusal otherwise), or, without one, the
+        client address's."""
         credential = bearer_credential(headers.get(b"authorization", b"").decode("latin-1"))
         if not credential:
             credential = headers.get(b"x-api-key", b"").decode("latin-1").strip()
-        account = await self.identify(credential) if credential else None
-        return account or "ip:" + self.client_address.of(scope)
+        if credential:
+            return await self.identify(credential)
+        return "ip:" + self.client_address.of(scope)
 
     async def _claim(self, caller: str, key: str, fingerprint: str) -> Claim | StoredAnswer:
         """Claim the key, or wait while another request holds it."""

@@ -175,6 +175,9 @@ class RateLimits:
         # Refused before the layer that gives answers their ids: one all the
         # same, as every other answer has.
         headers["X-Request-ID"] = request_id_of(scope)
+        # As every API answer says (core/private_answers.py).
+        headers["Cache-Control"] = "no-store"
+        headers["X-Content-Type-Options"] = "nosniff"
         if group == TRACKING:
             # The beacon's refusal too, and when to retry, or the page's
             # script could read neither.

@@ -70,6 +70,10 @@ def detect(head: bytes) -> Kind | None:
     guess = filetype.guess(head)
     if guess is not None:
         return ALLOWED.get(normalise_mime(guess.mime))
+    if head[4:8] == b"ftyp" and head[8:12] == b"avis":
+        # An animated AVIF (an image sequence's brand), which filetype
+        # does not know.
+        return ALLOWED["image/avif"]
     if _looks_like_svg(head):
         return ALLOWED["image/svg+xml"]
     return None

@@ -835,5 +835,6 @@ async def _refuse_anothers_former_address(
     sends_to = await repo.redirect_owner(session, slug)
     if sends_to is not None and sends_to != owner:
         raise SlugTaken(
-            f"the address '{slug}' sends its visitors to another account's page; choose another"
+            f"the address '{slug}' is a former address of another account's page, whose links "
+            "it keeps; choose another"
         )
