@@ -10,6 +10,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _NO_STORE = (b"cache-control", b"no-store")
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
+# The same, for an answer made outside the API (the rate limits' 429).
+PRIVATE_HEADERS = {name.decode(): value.decode() for name, value in (_NO_STORE, _NOSNIFF)}
 
 
 class PrivateAnswers:

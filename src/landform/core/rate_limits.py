@@ -27,6 +27,7 @@ from landform.core.cors import ApiCors
 from landform.core.errors import TooManyRequests
 from landform.core.http import BEACON_CORS, bearer_credential, error_response, send_error
 from landform.core.logs import request_id_of
+from landform.core.private_answers import PRIVATE_HEADERS
 from landform.core.proxies import ClientAddress
 from landform.core.token_buckets import Buckets, Decision, Rule
 from landform.settings import Settings
@@ -175,9 +176,7 @@ class RateLimits:
         # Refused before the layer that gives answers their ids: one all the
         # same, as every other answer has.
         headers["X-Request-ID"] = request_id_of(scope)
-        # As every API answer says (core/private_answers.py).
-        headers["Cache-Control"] = "no-store"
-        headers["X-Content-Type-Options"] = "nosniff"
+        headers.update(PRIVATE_HEADERS)  # as every API answer says
         if group == TRACKING:
             # The beacon's refusal too, and when to retry, or the page's
             # script could read neither.
