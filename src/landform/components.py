@@ -16,6 +16,7 @@ from landform.analytics.live import LiveHub
 from landform.analytics.service import AnalyticsService
 from landform.analytics.tracker import PageDirectory, Tracker
 from landform.analytics.visitors import VisitorHasher
+from landform.auth.ended_sessions import PREFIX as ENDED_SIGN_IN
 from landform.auth.service import AuthService
 from landform.cache.bus import InvalidationBus
 from landform.cache.local import LocalCache
@@ -361,6 +362,8 @@ class Components:
         or an entry of the general cache."""
         if key.startswith(ASSET_PREFIX):
             self.assets.discard(key[len(ASSET_PREFIX) :])
+        elif key.startswith(ENDED_SIGN_IN):
+            self.auth.ended_sessions.heard(key)
         elif key.startswith(CACHE_KEY):
             self.cache.local.delete(key[len(CACHE_KEY) :])
         else:
@@ -373,6 +376,7 @@ class Components:
         self.assets.clear()
         self.cache.local.clear()
         self.page_directory.forget_all()
+        self.auth.ended_sessions.reload_soon()
 
     # The public path reads the primary: a replica may lag behind the change
     # log that told this worker to reload.
@@ -404,6 +408,12 @@ class Components:
         else:
             await self._say_if_not_migrated()
         await self.follower.start()
+        # After the follower has found where the log ends: an end made
+        # before that is in the database, one made after it in the log.
+        try:
+            await self.auth.ended_sessions.load()
+        except Exception:  # the database is away: read once it answers
+            self.auth.ended_sessions.reload_soon()
         if self.bus is not None:
             await self.bus.start()
         await self.spool_sweeper.start()
@@ -447,6 +457,7 @@ class Components:
         await self.ingestion.stop()
         await self.variants.stop()
         await self.spool_sweeper.stop()
+        await self.auth.ended_sessions.stop()
         await self.cache.close()
         if self.bus is not None:
             await self.bus.stop()

@@ -18,6 +18,7 @@ from landform.auth import mails
 from landform.auth import repository as repo
 from landform.auth.answer_time import AnswerTime
 from landform.auth.emails import canonical_email
+from landform.auth.ended_sessions import EndedSessions, change_key
 from landform.auth.errors import (
     AccountClosed,
     ApiKeyNotFound,
@@ -36,6 +37,7 @@ from landform.auth.models import ApiKey, EmailToken, LoginAttempt, RefreshToken,
 from landform.auth.passwords import hash_password, password_problems, verify_password
 from landform.auth.throttle import address_key, refuse_if_throttled
 from landform.auth.tokens import AccessTokens
+from landform.core.change_log import record_change
 from landform.core.clock import Clock
 from landform.core.db import Database, hold_until_commit
 from landform.core.errors import ValidationFailed
@@ -100,11 +102,10 @@ class Principal:
         """Whether this sign-in is one that a password change or reset at
         ``ended_at`` ended (the tokens the change itself gives are issued
         after it)."""
-        return (
-            self.issued_at_ms is not None
-            and ended_at is not None
-            and self.issued_at_ms < int(ended_at.timestamp() * 1000)
-        )
+        return ended_at is not None and self.signed_in_before_ms(int(ended_at.timestamp() * 1000))
+
+    def signed_in_before_ms(self, ended_ms: int) -> bool:
+        return self.issued_at_ms is not None and self.issued_at_ms < ended_ms
 
 
 # A rotated refresh token that comes back this soon is a race (two tabs, a
@@ -170,6 +171,7 @@ class AuthService:
         self.mailer = mailer
         self.clock = clock
         self.access_tokens = AccessTokens(settings.secret_key, settings.access_token_ttl)
+        self.ended_sessions = EndedSessions(db, clock, timedelta(seconds=settings.access_token_ttl))
         # What the other domains delete of an account that closes (pages,
         # files, analytics), in order, before the account itself goes.
         self.on_close: list[Callable[[uuid.UUID], Awaitable[object]]] = []
@@ -323,16 +325,25 @@ class AuthService:
         password_hash = await self._new_password_hash(new, user.email, "new_password")
         now = self.clock.now()
         async with self.db.write(actor=user.id) as session:
+            await _sessions_in_turn(session, user.id)
             fresh = await repo.user_by_id(session, user.id)
             if fresh is None:
                 raise AccountClosed()
+            # A reset (or another change) since the password was checked: it
+            # stands, and this change, made with what it replaced, does not.
+            if fresh.password_hash != checked.password_hash:
+                raise InvalidCredentials(
+                    "the password was changed or reset meanwhile; nothing changed"
+                )
+            _refuse_if_ended(principal, fresh.sessions_ended_at)
             await repo.mark_login_succeeded(session, attempt.id)  # no failure to count
             fresh.password_hash = password_hash
-            fresh.sessions_ended_at = now
-            await repo.revoke_sessions(session, user.id, now)
+            await self._end_sessions(session, fresh, now)
             # A reset mail still out must not set the password back.
             await repo.forget_email_tokens(session, user.id, RESET_PASSWORD)
-            return self._issue(session, user.id, uuid.uuid4())
+            tokens = self._issue(session, user.id, uuid.uuid4())
+        self.ended_sessions.note(user.id, now)
+        return tokens
 
     async def request_password_reset(self, email: str) -> None:
         """Mail a link to set a new password. Says nothing about whether the
@@ -380,15 +391,24 @@ class AuthService:
             raise BadEmailToken("this token is not valid", code=AuthErrorCode.INVALID_TOKEN)
         password_hash = await self._new_password_hash(new, owner.email, "new_password")
         async with self.db.write() as session:
+            await _sessions_in_turn(session, owner.id)
             user = await _spend_email_token(session, token, RESET_PASSWORD, now)
             user.password_hash = password_hash
             if user.email_verified_at is None:
                 user.email_verified_at = now
-            user.sessions_ended_at = now
+            await self._end_sessions(session, user, now)
             await repo.revoke_api_keys(session, user.id, now)
-            await repo.revoke_sessions(session, user.id, now)
             # Other reset mails still out could undo this one.
             await repo.forget_email_tokens(session, user.id, RESET_PASSWORD)
+        self.ended_sessions.note(user.id, now)
+
+    async def _end_sessions(self, session: AsyncSession, user: User, now: datetime) -> None:
+        """End every sign-in of ``user`` (in the caller's transaction): its
+        refresh tokens are revoked, and its access tokens refused by every
+        worker once the change log tells them (``auth/ended_sessions``)."""
+        user.sessions_ended_at = now
+        await repo.revoke_sessions(session, user.id, now)
+        record_change(session, change_key(user.id, now), now)
 
     async def _new_password_hash(self, password: str, email: str, path: str) -> str:
         problems = password_problems(password, email)
@@ -527,7 +547,11 @@ class AuthService:
                     await repo.note_api_key_use(session, key.id, now, now - KEY_USE_RESOLUTION)
             return Principal(user_id=key.user_id, via_api_key=True)
         user_id, issued_at_ms = self.access_tokens.signed_in(credential, self.clock.now())
-        return Principal(user_id=user_id, issued_at_ms=issued_at_ms)
+        principal = Principal(user_id=user_id, issued_at_ms=issued_at_ms)
+        ended_ms = self.ended_sessions.ended_ms(user_id)
+        if ended_ms is not None and principal.signed_in_before_ms(ended_ms):
+            raise _ended_sign_in()
+        return principal
 
     async def authenticate_open_account(self, credential: str) -> Principal:
         """``authenticate``, and the account still exists (AccountClosed)
@@ -665,17 +689,6 @@ class AuthService:
             raise SignInRequired(
                 "an API key cannot make API keys: sign in (an access token) to make one"
             )
-        # Not before the address is proven: someone who registered another's
-        # address would keep a key past the owner's reset that takes it back.
-        async with self.db.read_primary() as session:
-            user = await repo.user_by_id(session, principal.user_id)
-        if user is None:
-            raise AccountClosed()
-        # A key made with a token from before a reset would outlive the
-        # reset that takes the account back.
-        _refuse_if_ended(principal, user.sessions_ended_at)
-        if user.email_verified_at is None:
-            raise EmailNotVerified("verify your email address before making API keys")
         secret = API_KEY_PREFIX + new_token()
         key = ApiKey(
             user_id=principal.user_id,
@@ -686,8 +699,21 @@ class AuthService:
         )
         try:
             async with self.db.write(actor=principal.user_id) as session:
+                # Checked in the transaction that makes the key, in turn with a
+                # reset (which revokes every key): a key made with a token from
+                # before the reset, or made while it ran, would outlive the reset
+                # that takes the account back.
+                await _sessions_in_turn(session, principal.user_id)
+                user = await repo.user_by_id(session, principal.user_id)
+                if user is None:
+                    raise AccountClosed()
+                _refuse_if_ended(principal, user.sessions_ended_at)
+                # Not before the address is proven: someone who registered
+                # another's address would keep a key past the owner's reset.
+                if user.email_verified_at is None:
+                    raise EmailNotVerified("verify your email address before making API keys")
                 session.add(key)
-        except IntegrityError as exc:
+        except IntegrityError as exc:  # the account closed meanwhile
             await refuse_if_closed(self.db, principal.user_id, exc)
             raise
         return key, secret
@@ -714,10 +740,20 @@ def _key_caller(digest: str) -> str:
     return "key:" + digest[:32]
 
 
+async def _sessions_in_turn(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """What ends an account's sign-ins (a password change or reset) and
+    what a sign-in makes that outlasts it (an API key) take turns, so that
+    neither is checked against a state the other is changing."""
+    await hold_until_commit(session, f"sign-ins:{user_id}")
+
+
 def _refuse_if_ended(principal: Principal, ended_at: datetime | None) -> None:
     if principal.signed_in_before(ended_at):
-        raise NotAuthenticated(
-            "this access token was issued before the password was last changed or reset; "
-            "sign in again",
-            code=AuthErrorCode.INVALID_ACCESS_TOKEN,
-        )
+        raise _ended_sign_in()
+
+
+def _ended_sign_in() -> NotAuthenticated:
+    return NotAuthenticated(
+        "this access token was issued before the password was last changed or reset; sign in again",
+        code=AuthErrorCode.INVALID_ACCESS_TOKEN,
+    )
