@@ -138,7 +138,11 @@ async def test_bots_are_counted_apart_from_visitors(
     ("body", "content_type", "status", "code"),
     [
         (b"", "application/json", 422, "validation_failed"),
-        (b"not json", "text/plain", 422, "validation_failed"),
+        (b"not json", "text/plain", 422, "malformed_json"),
+        (b'{"slug": "a\xff"}', "application/json", 422, "malformed_json"),
+        (b'{"slug": "a"}\x00', "application/json", 422, "malformed_json"),
+        (b'{"slug": "a\x00"}', "text/plain", 422, "malformed_json"),
+        (b'{"slug": "\\ud800"}', "application/json", 422, "malformed_json"),
         (b"[1, 2]", "application/json", 422, "validation_failed"),
         (b'{"path": "/"}', "application/json", 422, "validation_failed"),
         (b'{"page_id": "nope"}', "application/json", 422, "validation_failed"),

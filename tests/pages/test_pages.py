@@ -235,6 +235,10 @@ async def test_seo_urls_are_validated(client: httpx.AsyncClient, ada: dict[str, 
         )
         assert error["details"][0]["path"] == name
         assert "may not be null" in error["message"]
+    # ... and the published schema does not offer it (generated clients would).
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["PageUpdate"]
+    for name in ("title", "slug", "seo"):
+        assert "null" not in str(schema["properties"][name]), schema["properties"][name]
     # No object where one belongs: said in JSON's words, not pydantic's.
     for body in ({"seo": "x"}, {"seo": [1]}):
         error = assert_error(

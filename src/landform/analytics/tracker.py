@@ -239,10 +239,10 @@ def parse_beacon(model: Any, body: bytes) -> Any:
             "the request body is empty; send a JSON object",
             details=[{"path": "", "message": "a JSON object is required"}],
         )
-    # JSON can carry NUL only as an escape (or, invalid, raw). Checked on the
-    # bytes, as the models do not (schemas._Tracked). A literal backslash-u0000
-    # in some text is refused too: no beacon means that.
-    if b"\\u0000" in body or b"\x00" in body:
+    # JSON can carry NUL only as an escape (raw, it is no JSON: said below).
+    # Checked on the bytes, as the models do not (schemas._Tracked). A
+    # literal backslash-u0000 in some text is refused too: no beacon means that.
+    if b"\\u0000" in body:
         raise ValidationFailed(
             "text must not contain NUL characters",
             details=[{"path": "", "message": "a NUL character (\\u0000) in the body"}],
@@ -250,5 +250,11 @@ def parse_beacon(model: Any, body: bytes) -> Any:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        details = validation_details(exc.errors(include_url=False))
+        errors = exc.errors(include_url=False)
+        details = validation_details(errors)
+        if any(error["type"] == "json_invalid" for error in errors):
+            # As every JSON endpoint says it (core/http.py).
+            raise ValidationFailed(
+                "request body is not valid JSON", code="malformed_json", details=details
+            ) from exc
         raise ValidationFailed("the tracking payload is invalid", details=details) from exc

@@ -186,7 +186,8 @@ async def outbox(
     request: Request,
     _operator: Operator,
     to: Annotated[
-        str | None, Query(max_length=320, description="only mail to this address")
+        str | None,
+        Query(max_length=320, pattern=r"^[^\x00]*$", description="only mail to this address"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict[str, Any]:

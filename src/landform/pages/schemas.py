@@ -83,12 +83,24 @@ class PageCreate(_In):
     template_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
 
 
+def _without_null(schema: dict[str, Any]) -> None:
+    """The published schema of a field that may be left out but is refused
+    as null (``PageUpdate._no_nulls``): it must not offer null, or clients
+    generated from it send one."""
+    offered = [each for each in schema.pop("anyOf", []) if each != {"type": "null"}]
+    if len(offered) == 1:
+        schema.update(offered[0])
+    elif offered:
+        schema["anyOf"] = offered
+    schema.pop("default", None)
+
+
 class PageUpdate(_In):
     """Fields left out stay as they are."""
 
-    title: Title | None = None
-    slug: SlugIn | None = None
-    seo: Seo | None = None
+    title: Title | None = Field(default=None, json_schema_extra=_without_null)
+    slug: SlugIn | None = Field(default=None, json_schema_extra=_without_null)
+    seo: Seo | None = Field(default=None, json_schema_extra=_without_null)
     version: BasedOn = None
 
     @model_validator(mode="after")
