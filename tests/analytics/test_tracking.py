@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from landform.analytics.classify import country_code
+from landform.analytics.classify import classify_agent, country_code
 from landform.analytics.models import AnalyticsEvent, AnalyticsRollup
 from landform.analytics.tracker import PageDirectory, TrackedPage
 from landform.core.db_failures import DatabaseUnavailable
@@ -417,3 +417,19 @@ async def test_a_resent_event_is_counted_once_live_as_in_the_reports(
     assert len(accepted) == 3 and accepted[0] == given.hex
     assert len(await stored_events(app)) == 3  # written, once each
     assert (await totals(app, page["id"]))["views"] == 3
+
+
+def test_long_agents_are_told_apart_by_how_they_begin() -> None:
+    """The crawler patterns read an agent's first CRAWLER_CHECKED_CHARS
+    (their cost grows with length: a flood of long made-up agents must not
+    buy seconds of CPU); bots say who they are there, and an in-app
+    browser's long tail of app details does not make it a bot."""
+    padding = " " + "x" * 2000
+    assert classify_agent(GOOGLEBOT + padding).is_bot
+    in_app = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBDV/iPhone14,2;FBMD/iPhone;"
+        "FBSN/iOS;FBSV/17.0;FBSS/3;FBID/phone;FBLC/en_US;FBOP/5;FBRV/0]" + padding
+    )
+    agent = classify_agent(in_app)
+    assert not agent.is_bot and agent.os == "iOS" and agent.device == "mobile"

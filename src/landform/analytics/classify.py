@@ -27,9 +27,17 @@ class Agent(NamedTuple):
     device: str  # "mobile", "tablet", "desktop" or "" when unknown
 
 
+# How much of a user agent the crawler patterns read. Their cost grows with
+# the length (about 3 ms for a browser's 130 characters, 10 for 256, 37 for
+# 512, uncached), and a flood of unique made-up agents is what the cache
+# cannot absorb. Bots name themselves near the start; what comes past this
+# in a real browser's agent (an in-app browser's app details) names no bot.
+CRAWLER_CHECKED_CHARS = 256
+
+
 @lru_cache(maxsize=4096)
 def classify_agent(user_agent: str) -> Agent:
-    if not user_agent.strip() or _crawlers.isCrawler(user_agent):
+    if not user_agent.strip() or _crawlers.isCrawler(user_agent[:CRAWLER_CHECKED_CHARS]):
         return Agent(True, "", "", "")
     result = parse(user_agent)
     if result.device is not None and result.device.family == "Spider":
