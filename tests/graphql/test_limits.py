@@ -150,6 +150,25 @@ async def test_batches_are_bounded_and_run_in_order(
     assert "Too many operations" in error["message"]
 
 
+async def test_a_batch_shares_one_cost_allowance(
+    client: httpx.AsyncClient, ada: dict[str, str]
+) -> None:
+    """Each operation within the limit (custom queries cost 50: two aliases
+    make 100 of the 150 allowed), but not six of them in one request."""
+    two = '{ a: customQuery(query: {metrics: ["views"]}) b: customQuery(query: {metrics: ["views"]}) }'
+    alone = (await client.post("/graphql", json={"query": two}, headers=ada)).json()
+    assert "errors" not in alone, alone
+    answers = (await client.post("/graphql", json=[{"query": two}] * 6, headers=ada)).json()
+    assert "errors" not in answers[0]
+    for refused in answers[1:]:
+        assert "data" not in refused
+        assert codes(refused) == ["query_too_costly"]
+        assert "batch" in refused["errors"][0]["message"]
+    # Cheap operations still share a batch.
+    cheap = [{"query": "{ templates { id } }"}] * 6
+    assert all("errors" not in each for each in (await client.post("/graphql", json=cheap)).json())
+
+
 async def test_logins_in_a_batch_or_behind_aliases_count_one_by_one(
     client: httpx.AsyncClient,
 ) -> None:

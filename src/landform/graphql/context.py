@@ -83,6 +83,9 @@ class Context:
     # Whether the answer may be kept (graphql.answers): set as it runs.
     ran_as_query: bool = False
     answered_cleanly: bool = False
+    # What a batch's operations have cost so far (None outside a batch): they
+    # share one allowance, or aliases times operations would multiply it.
+    batch_cost: int | None = None
 
     @property
     def client_ip(self) -> str:

@@ -284,6 +284,22 @@ def _multiplier(field: FieldNode, definition: GraphQLField, variables: Mapping[s
     return LIST_SIZE if isinstance(get_nullable_type(definition.type), GraphQLList) else 1
 
 
+def _spend_batch_allowance(context: Any, cost: int, max_cost: int) -> None:
+    """A batch's operations share one allowance: ten operations of 15
+    aliased custom queries each would otherwise be 150 of them in one
+    request, for one request's rate-limit token."""
+    spent = getattr(context, "batch_cost", None)
+    if spent is None:
+        return
+    if spent + cost > max_cost:
+        raise GraphQLError(
+            f"this batch's operations cost {spent + cost} together; at most {max_cost} is "
+            "allowed for a whole batch (send the rest in another request)",
+            extensions={"code": "query_too_costly", "cost": spent + cost, "max_cost": max_cost},
+        )
+    context.batch_cost = spent + cost
+
+
 def cost_extension(max_cost: int) -> type[SchemaExtension]:
     """An extension that refuses an operation costing more than
     ``max_cost``, before it executes."""
@@ -316,6 +332,7 @@ def cost_extension(max_cost: int) -> type[SchemaExtension]:
                         "(ask for fewer items or fields)",
                         extensions={"code": "query_too_costly", "cost": cost, "max_cost": max_cost},
                     )
+                _spend_batch_allowance(context.context, cost, max_cost)
             yield
 
     return CostLimit

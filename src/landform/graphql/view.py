@@ -241,6 +241,7 @@ class GraphQLView(GraphQL[Context, None]):
             )
             context.answered_cleanly = isinstance(result, ExecutionResult) and not result.errors
             return result
+        context.batch_cost = 0
         return [
             await self.execute_single(
                 request=request,
