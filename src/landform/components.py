@@ -171,6 +171,7 @@ class Components:
             on_public_change=self._page_changed,
             on_rendered=lambda micros: self.recorder.observe("page_generation", micros),
             preview_links=PreviewLinks(settings.secret_key),
+            versions_kept=settings.page_versions_kept,
         )
         self.client_address = ClientAddress(settings.trusted_proxies)
         self.hasher = VisitorHasher(self.db, self.clock)

@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     # Animated images with more frames are refused before they are decoded.
     max_image_frames: int = Field(default=1000, ge=1)
 
+    # Pages: the newest versions of each page kept (older ones are deleted as
+    # new ones are published; each holds its content and rendered bytes).
+    page_versions_kept: int = Field(default=100, ge=1)
+
     # Public pages
     page_store_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     page_change_poll_interval: float = Field(default=0.25, gt=0)

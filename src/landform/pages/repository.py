@@ -142,6 +142,15 @@ async def last_version_number(session: AsyncSession, page_id: uuid.UUID) -> int:
     return int(number or 0)
 
 
+async def forget_versions_before(session: AsyncSession, page_id: uuid.UUID, number: int) -> None:
+    """Delete the page's versions numbered below ``number`` (with what they
+    hold of files: a file only they showed may be deleted then)."""
+    if number > 1:
+        await session.execute(
+            delete(PageVersion).where(PageVersion.page_id == page_id, PageVersion.number < number)
+        )
+
+
 async def versions_of(
     session: AsyncSession, page_id: uuid.UUID, before: int | None = None, limit: int | None = None
 ) -> list[Any]:

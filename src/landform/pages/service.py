@@ -143,8 +143,10 @@ class PageService:
         on_public_change: Callable[[PublicChange], None] | None = None,
         on_rendered: Callable[[int], None] | None = None,
         preview_links: PreviewLinks | None = None,
+        versions_kept: int = 100,
     ) -> None:
         self.db = db
+        self.versions_kept = versions_kept
         self.preview_links = preview_links
         self.clock = clock
         self.templates = templates
@@ -524,7 +526,7 @@ class PageService:
                     raise StaleVersionPrecondition(message, details=details)
                 raise StaleVersion(message, details=details)
             shown = await self._own_assets(session, owner, page)
-            number = await _add_version(session, page, page, rendered, shown, owner, now)
+            number = await self._add_version(session, page, page, rendered, shown, owner, now)
             page.status = "published"
             page.published_number = number
             page.published_at = now
@@ -699,8 +701,27 @@ class PageService:
         )
         # The files it shows stay held by it (a file in use is not deleted).
         shown = sorted(assets_shown(live.content, live.seo))
-        number = await _add_version(session, page, live, rendered, shown, actor, self.clock.now())
+        number = await self._add_version(
+            session, page, live, rendered, shown, actor, self.clock.now()
+        )
         page.published_number = number
+
+    async def _add_version(
+        self,
+        session: AsyncSession,
+        page: LandingPage,
+        source: LandingPage | PageVersion,
+        rendered: Rendered,
+        shown: list[str],
+        actor: uuid.UUID,
+        now: datetime,
+    ) -> int:
+        """``_add_version``, and the page's versions past the newest
+        ``versions_kept`` deleted: each holds its content and rendered bytes,
+        and a page published over and over must not fill the disk."""
+        number = await _add_version(session, page, source, rendered, shown, actor, now)
+        await repo.forget_versions_before(session, page.id, number - self.versions_kept + 1)
+        return number
 
     async def _render(
         self,
