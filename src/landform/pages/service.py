@@ -526,7 +526,9 @@ class PageService:
                     raise StaleVersionPrecondition(message, details=details)
                 raise StaleVersion(message, details=details)
             shown = await self._own_assets(session, owner, page)
-            number = await self._add_version(session, page, page, rendered, shown, owner, now)
+            number = await _add_version(
+                session, page, page, rendered, shown, owner, now, self.versions_kept
+            )
             page.status = "published"
             page.published_number = number
             page.published_at = now
@@ -701,27 +703,10 @@ class PageService:
         )
         # The files it shows stay held by it (a file in use is not deleted).
         shown = sorted(assets_shown(live.content, live.seo))
-        number = await self._add_version(
-            session, page, live, rendered, shown, actor, self.clock.now()
+        number = await _add_version(
+            session, page, live, rendered, shown, actor, self.clock.now(), self.versions_kept
         )
         page.published_number = number
-
-    async def _add_version(
-        self,
-        session: AsyncSession,
-        page: LandingPage,
-        source: LandingPage | PageVersion,
-        rendered: Rendered,
-        shown: list[str],
-        actor: uuid.UUID,
-        now: datetime,
-    ) -> int:
-        """``_add_version``, and the page's versions past the newest
-        ``versions_kept`` deleted: each holds its content and rendered bytes,
-        and a page published over and over must not fill the disk."""
-        number = await _add_version(session, page, source, rendered, shown, actor, now)
-        await repo.forget_versions_before(session, page.id, number - self.versions_kept + 1)
-        return number
 
     async def _render(
         self,
@@ -771,9 +756,13 @@ async def _add_version(
     shown: list[str],
     actor: uuid.UUID,
     now: datetime,
+    kept: int,
 ) -> int:
     """The page's next immutable version: ``source``'s title, SEO and content,
-    at the page's slug, with its bytes and the files it shows. Its number."""
+    at the page's slug, with its bytes and the files it shows. Its number.
+    Versions older than the newest ``kept`` are deleted: each holds its
+    content and rendered bytes, and a page published over and over must not
+    fill the disk."""
     number = await repo.last_version_number(session, page.id) + 1
     version = PageVersion(
         id=new_id(),
@@ -794,6 +783,7 @@ async def _add_version(
     session.add(version)
     await session.flush()
     session.add_all(VersionAsset(version_id=version.id, storage_key=key) for key in shown)
+    await repo.forget_versions_before(session, page.id, number - kept + 1)
     return number
 
 
