@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     # ... and how old it must be before new data has it computed again
     analytics_report_refresh_after: float = Field(default=2.0, ge=0)
     analytics_query_max_cost: int = Field(default=2000, ge=1)
+    # An account's custom queries computing at once per worker, and waiting
+    # for a turn beyond those (analytics/query_turns.py); more get a 429.
+    analytics_queries_running: int = Field(default=2, ge=1)
+    analytics_queries_waiting: int = Field(default=8, ge=0)
     analytics_stream_claim_seconds: float = Field(default=30.0, gt=0)
     analytics_ws_heartbeat: float = Field(default=20.0, gt=0)
     analytics_ws_queue: int = Field(default=64, ge=1)

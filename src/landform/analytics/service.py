@@ -18,6 +18,7 @@ from landform.analytics.events import MS_PER_HOUR
 from landform.analytics.live import LiveHub, Subscription
 from landform.analytics.query.runner import parse_custom_query, run_custom_query
 from landform.analytics.query.runner import resolve_range as resolve_query_range
+from landform.analytics.query_turns import QueryTurns
 from landform.analytics.reports import (
     LIVE_WINDOW_MS,
     Interval,
@@ -63,6 +64,9 @@ class AnalyticsService:
         self.settings = settings
         self.auth = auth
         self.live = live
+        self.query_turns = QueryTurns(
+            settings.analytics_queries_running, settings.analytics_queries_waiting
+        )
         self.reports = Reports(
             db,
             clock,
@@ -151,7 +155,10 @@ class AnalyticsService:
 
         # Computed in a session of its own: it may run in the background.
         async def compute() -> dict[str, Any]:
-            async with self.db.read(actor=owner, scan=True) as session:
+            async with (
+                self.query_turns.turn(owner),
+                self.db.read(actor=owner, scan=True) as session,
+            ):
                 return await run_custom_query(
                     session,
                     owner,
