@@ -21,6 +21,7 @@ from starlette_compress import CompressMiddleware
 from landform import __version__
 from landform.analytics.routes import router as analytics_router
 from landform.analytics.tracking import Tracking
+from landform.auth.deps import signed_in_only
 from landform.auth.routes import router as auth_router
 from landform.cache.warming import Warmer
 from landform.components import Components
@@ -58,6 +59,16 @@ from landform.pages.routes import public_router
 from landform.pages.routes import router as pages_router
 from landform.settings import Settings, load_settings
 from landform.templates.routes import router as templates_router
+
+ROUTERS = (
+    auth_router,
+    pages_router,
+    templates_router,
+    files_router,
+    analytics_router,
+    ops_router,
+    public_router,
+)
 
 
 def build_api(components: Components) -> FastAPI:
@@ -128,6 +139,7 @@ def build_api(components: Components) -> FastAPI:
         client_address=components.client_address,
         identify=components.auth.proven_caller_key,
         wait_seconds=settings.idempotency_wait_seconds,
+        needs_credential=signed_in_only([route for router in ROUTERS for route in router.routes]),
     )
     extend_openapi(api, document_idempotency_keys, document_errors)
     # Compresses what routes and error handlers answer, by Accept-Encoding
@@ -152,19 +164,10 @@ def build_api(components: Components) -> FastAPI:
             allow_headers=["*"],
             expose_headers=list(EXPOSED_HEADERS),
         )
-    routers = (
-        auth_router,
-        pages_router,
-        templates_router,
-        files_router,
-        analytics_router,
-        ops_router,
-        public_router,
-    )
     # GraphQL first: the route list is searched in order, and it is busy.
     api.router.routes.append(NamedRoute("/graphql", components.graphql, methods=["GET", "POST"]))
     api.router.routes.append(WebSocketRoute("/graphql", components.graphql))
-    for router in routers:
+    for router in ROUTERS:
         api.include_router(router)
     return api
 

@@ -72,6 +72,25 @@ async def test_the_same_key_for_a_different_request_is_refused(
     assert page.json()["status"] == "draft"
 
 
+async def test_a_keyed_request_without_the_credential_its_route_needs_is_a_401(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """Not a key's answer (a 422 for a key the client's address used for
+    something else, say): the route's refusal, which says to sign in."""
+    used = await client.post(
+        "/auth/forgot-password", json={"email": "x@example.com"}, headers=keyed({}, "k-anon")
+    )
+    assert used.status_code == 202
+    for path, body in (("/landing-pages", {"title": "T"}), ("/auth/api-keys", {"name": "k"})):
+        refused = await client.post(path, json=body, headers=keyed({}, "k-anon"))
+        assert_error(refused, 401, "not_authenticated")
+    # Routes open to anyone still hold an address's keys to their request.
+    reused = await client.post(
+        "/auth/resend-verification", json={"email": "x@example.com"}, headers=keyed({}, "k-anon")
+    )
+    assert_error(reused, 422, "idempotency_key_reused")
+
+
 async def test_concurrent_duplicates_make_one_creation(
     client: httpx.AsyncClient, app: Any, ada: dict[str, str]
 ) -> None:

@@ -95,7 +95,7 @@ def test_beacons_are_accepted_and_counted(server: dict[str, Any]) -> None:
         ({"content": "x", "headers": {"Content-Type": "application/xml"}}, 415, None),
         ({"content": b'{"slug": "' + b"a" * MAX_BODY + b'"}'}, 413, "payload_too_large"),
         ({"content": b""}, 422, "validation_failed"),
-        ({"content": b"{not json"}, 422, "validation_failed"),
+        ({"content": b"{not json"}, 422, "malformed_json"),
         ({"json": {"slug": "rsgi-counted", "screen_width": "wide"}}, 422, "validation_failed"),
         ({"json": {"slug": "no-such-page"}}, 404, "page_not_found"),
     ],

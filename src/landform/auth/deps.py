@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from landform.auth.errors import NotAuthenticated
 from landform.auth.service import AuthService, Principal
@@ -43,3 +48,29 @@ async def current_principal(
 
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def signed_in_only(routes: Sequence[BaseRoute]) -> Callable[[Scope], bool]:
+    """Whether a request goes to one of ``routes`` (a router's, as declared:
+    FastAPI keeps an included router's routes behind a wrapper) that needs
+    a credential, one that depends on ``current_principal``: for layers
+    that run before the route, and must not answer for it a request it
+    refuses anyway."""
+    known: dict[int, bool] = {}
+
+    def needs_credential(scope: Scope) -> bool:
+        for route in routes:
+            if isinstance(route, APIRoute) and route.matches(scope)[0] is Match.FULL:
+                if id(route) not in known:
+                    known[id(route)] = _depends_on_principal(route.dependant)
+                return known[id(route)]
+        return False
+
+    return needs_credential
+
+
+def _depends_on_principal(dependant: Dependant) -> bool:
+    return any(
+        each.call is current_principal or _depends_on_principal(each)
+        for each in dependant.dependencies
+    )

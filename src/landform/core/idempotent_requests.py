@@ -50,6 +50,9 @@ class IdempotentRequests:
         # DomainError that refuses it otherwise.
         identify: Callable[[str], Awaitable[str]],
         wait_seconds: float,
+        # Whether the request's route needs a credential: one sent without
+        # is the route's to refuse (401), not a key's to answer for.
+        needs_credential: Callable[[Scope], bool] = lambda _scope: False,
     ) -> None:
         self.app = app
         self.store = store
@@ -57,6 +60,7 @@ class IdempotentRequests:
         self.client_address = client_address
         self.identify = identify
         self.wait_seconds = wait_seconds
+        self.needs_credential = needs_credential
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -67,6 +71,9 @@ class IdempotentRequests:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        if not _credential(headers) and self.needs_credential(scope):
+            await self.app(scope, receive, send)
+            return
         key = raw_key.decode("latin-1").strip()
         if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
             message = f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
@@ -110,9 +117,7 @@ class IdempotentRequests:
         """Whose keys these are: the credential's, which must sign in now
         (``identify`` raises the refusal otherwise), or, without one, the
         client address's."""
-        credential = bearer_credential(headers.get(b"authorization", b"").decode("latin-1"))
-        if not credential:
-            credential = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+        credential = _credential(headers)
         if credential:
             return await self.identify(credential)
         return "ip:" + self.client_address.of(scope)
@@ -187,6 +192,12 @@ async def read_body(receive: Receive) -> bytes | None:
         parts.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(parts)
+
+
+def _credential(headers: dict[bytes, bytes]) -> str:
+    """The credential the request sends (a bearer token or an API key), or ""."""
+    credential = bearer_credential(headers.get(b"authorization", b"").decode("latin-1"))
+    return credential or headers.get(b"x-api-key", b"").decode("latin-1").strip()
 
 
 def request_fingerprint(scope: Scope, content_type: bytes, body: bytes) -> str:
